@@ -1,0 +1,26 @@
+{
+  "targets": [
+    {
+      "target_name": "unicharacter_torch",
+      "sources": [
+        "src/addon.cc",
+        "src/handle.cc",
+        "src/convert.cc",
+        "src/ops.cc",
+        "src/tensor_data.cc",
+        "src/autograd.cc",
+        "src/runtime.cc",
+        "src/distributed.cc"
+      ],
+      "include_dirs": [
+        "<!(node -p \"require('node-addon-api').include_dir\")",
+        "<!@(node config.cjs include)"
+      ],
+      "defines": [ "NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS", "<!@(node config.cjs defines)" ],
+      "libraries": [ "<!@(node config.cjs libs)" ],
+      "cflags!": [ "-fno-exceptions", "-fno-rtti" ],
+      "cflags_cc!": [ "-fno-exceptions", "-fno-rtti", "-std=gnu++17", "-std=gnu++14" ],
+      "cflags_cc": [ "-std=c++17", "-fexceptions", "-frtti", "-O2", "-Wno-unused-parameter", "-Wno-deprecated-declarations" ]
+    }
+  ]
+}

@@ -1,0 +1,191 @@
+// Character ↔ card. Card fields carry what other front ends understand (name, description,
+// personality, first_mes, mes_example); everything CMRP-specific lives under
+// `extensions.unicharacter`; reference images are V3 assets of type `x_reference`, held-out test
+// images `x_heldout` (ecosystem.md 1.1: app-specific types start with `x_`). Unknown card fields
+// are kept in `character.extensions.card` and written back on export.
+import { readFileSync } from 'node:fs';
+import { CharacterSchema, emptyCharacter, type Character, type CharacterImage, type Scene } from '../character.js';
+import { DataError, type DataLocation } from '../diagnostics.js';
+import { SPEC_V2, SPEC_V3, type Card, type CardAsset, type CardData } from './card-format.js';
+
+/** Namespaced extension key (ecosystem.md 1.1: editors namespace their own keys). */
+export const EXTENSION_KEY = 'unicharacter';
+export const REFERENCE_ASSET = 'x_reference';
+export const HELDOUT_ASSET = 'x_heldout';
+
+/** Card data keys this project writes itself; everything else is carried over untouched. */
+const OWNED = new Set(['name', 'description', 'personality', 'first_mes', 'mes_example', 'nickname']);
+
+export interface KeptCard {
+  top: Record<string, unknown>;
+  data: Record<string, unknown>;
+}
+
+export function imageBytes(img: CharacterImage): Uint8Array {
+  if (img.data) return img.data;
+  if (img.path) return new Uint8Array(readFileSync(img.path));
+  throw new Error(`image ${img.id} has neither data nor path`);
+}
+
+function mesExample(scenes: Scene[]): string {
+  return scenes
+    .slice(0, 3)
+    .map((s) => `<START>\n{{user}}: ${s.user}\n{{char}}: ${s.reply}\n`)
+    .join('');
+}
+
+/** `<START>` blocks of `{{user}}:` / `{{char}}:` lines → two-turn scenes (ecosystem.md 1.1 V1). */
+export function parseMesExample(text: string): Scene[] {
+  const out: Scene[] = [];
+  for (const block of text.split(/<START>/i)) {
+    let user: string | undefined;
+    for (const line of block.split('\n')) {
+      const u = /^\s*(\{\{user\}\}|<USER>):\s*(.*)$/i.exec(line);
+      const c = /^\s*(\{\{char\}\}|<BOT>):\s*(.*)$/i.exec(line);
+      if (u) user = u[2]!;
+      else if (c && user !== undefined) {
+        out.push({ id: String(out.length), user, reply: c[2]! });
+        user = undefined;
+      }
+    }
+  }
+  return out;
+}
+
+export interface ExportImage {
+  kind: typeof REFERENCE_ASSET | typeof HELDOUT_ASSET;
+  image: CharacterImage;
+  bytes: Uint8Array;
+}
+
+/** Builds the card. `uriOf` decides where image bytes go: a `data:` URI (PNG/JSON cards) or an
+ * `embeded://` path inside a CHARX. */
+export function characterToCard(c: Character, spec: 'v2' | 'v3', uriOf: (img: ExportImage) => string): Card {
+  const kept = (c.extensions.card ?? { top: {}, data: {} }) as KeptCard;
+  const { card: _card, ...otherExt } = c.extensions;
+  const keptExt = (kept.data.extensions ?? {}) as Record<string, unknown>;
+  const strip = (img: CharacterImage) => (img.t2iInstruction === undefined ? { id: img.id } : { id: img.id, t2iInstruction: img.t2iInstruction });
+  const ours = {
+    version: 1,
+    id: c.id,
+    names: c.names,
+    category: c.category,
+    profile: c.profile,
+    style: c.style,
+    visualDescription: c.visualDescription,
+    opening: c.opening,
+    images: c.referenceImages.map(strip),
+    scenes: c.scenes,
+    dialogue: c.dialogue,
+    knowledgeQa: c.knowledgeQa,
+    vqa: c.vqa,
+    vqaMcq: c.vqaMcq,
+    t2iPrompts: c.t2iPrompts,
+    tests: { ...c.tests, heldOutImages: c.tests.heldOutImages.map(strip) },
+    extensions: otherExt,
+  };
+  const images: ExportImage[] = [
+    ...c.referenceImages.map((image) => ({ kind: REFERENCE_ASSET, image, bytes: imageBytes(image) }) as ExportImage),
+    ...c.tests.heldOutImages.map((image) => ({ kind: HELDOUT_ASSET, image, bytes: imageBytes(image) }) as ExportImage),
+  ];
+  const keptAssets = ((kept.data.assets ?? []) as CardAsset[]).filter((a) => a.type !== REFERENCE_ASSET && a.type !== HELDOUT_ASSET);
+  if (!keptAssets.some((a) => a.type === 'icon')) keptAssets.unshift({ type: 'icon', uri: 'ccdefault:', name: 'main', ext: 'png' });
+  const assets: CardAsset[] = [...keptAssets, ...images.map((img) => ({ type: img.kind, uri: uriOf(img), name: img.image.id, ext: 'png' }))];
+  const data: CardData = {
+    // V2 fields with their defaults, then whatever the imported card had, then ours on top.
+    scenario: '',
+    creator_notes: '',
+    system_prompt: '',
+    post_history_instructions: '',
+    alternate_greetings: [],
+    tags: [],
+    creator: '',
+    character_version: '',
+    ...(spec === 'v3' ? { group_only_greetings: [] } : {}),
+    ...kept.data,
+    name: c.names.display,
+    description: c.description,
+    personality: c.style,
+    first_mes: c.opening,
+    mes_example: mesExample(c.scenes.length ? c.scenes : c.dialogue),
+    ...(c.names.nickname !== undefined ? { nickname: c.names.nickname } : {}),
+    assets,
+    extensions: { ...keptExt, [EXTENSION_KEY]: ours },
+  };
+  return { ...kept.top, spec: spec === 'v3' ? SPEC_V3 : SPEC_V2, spec_version: spec === 'v3' ? '3.0' : '2.0', data };
+}
+
+/** Reads a card into a Character. `resolve` turns an asset URI into bytes (or undefined when it
+ * cannot, e.g. an https URI, which is then kept as an unknown asset). */
+export function cardToCharacter(card: Card, resolve: (uri: string, loc: DataLocation) => Uint8Array | undefined, loc: DataLocation): Character {
+  const d = card.data;
+  const ext = (d.extensions ?? {}) as Record<string, unknown>;
+  const ours = ext[EXTENSION_KEY] as Record<string, unknown> | undefined;
+  const assets = (d.assets ?? []) as CardAsset[];
+  const imageAssets = (type: string) =>
+    assets.flatMap((a, i) => {
+      if (a.type !== type) return [];
+      const bytes = resolve(a.uri, { ...loc, record: `data.assets[${i}]`, field: 'uri' });
+      return bytes ? [{ id: a.name, data: bytes } as CharacterImage] : [];
+    });
+  const refs = imageAssets(REFERENCE_ASSET);
+  const heldOut = imageAssets(HELDOUT_ASSET);
+
+  const kept: KeptCard = { top: {}, data: {} };
+  for (const [k, v] of Object.entries(card)) if (k !== 'spec' && k !== 'spec_version' && k !== 'data') kept.top[k] = v;
+  for (const [k, v] of Object.entries(d)) if (!OWNED.has(k) && k !== 'extensions' && k !== 'assets') kept.data[k] = v;
+  const otherExt = Object.fromEntries(Object.entries(ext).filter(([k]) => k !== EXTENSION_KEY));
+  kept.data.extensions = otherExt;
+  kept.data.assets = assets.filter((a) => a.type !== REFERENCE_ASSET && a.type !== HELDOUT_ASSET && !(a.type === 'icon' && a.uri === 'ccdefault:'));
+
+  const str = (k: string) => (typeof d[k] === 'string' ? (d[k] as string) : '');
+  let c: Character;
+  if (ours) {
+    // A card this project wrote: restore the whole character, images from the assets.
+    const meta = (list: unknown, bytes: CharacterImage[]) =>
+      ((list ?? []) as CharacterImage[]).map((m) => {
+        const b = bytes.find((x) => x.id === m.id);
+        if (!b) throw new DataError({ ...loc, field: `data.extensions.${EXTENSION_KEY}.images` }, `image ${m.id} has no ${REFERENCE_ASSET} asset`);
+        return { ...m, data: b.data! };
+      });
+    const tests = (ours.tests ?? {}) as Character['tests'];
+    const candidate = {
+      id: ours.id,
+      names: { ...(ours.names as object), display: d.name, ...(typeof d.nickname === 'string' ? { nickname: d.nickname } : {}) },
+      category: ours.category,
+      description: str('description'),
+      opening: str('first_mes'),
+      profile: ours.profile,
+      style: str('personality'),
+      visualDescription: ours.visualDescription,
+      referenceImages: meta(ours.images, refs),
+      scenes: ours.scenes,
+      dialogue: ours.dialogue,
+      knowledgeQa: ours.knowledgeQa,
+      vqa: ours.vqa,
+      vqaMcq: ours.vqaMcq,
+      t2iPrompts: ours.t2iPrompts,
+      tests: { ...tests, heldOutImages: meta(tests.heldOutImages, heldOut) },
+      extensions: { ...((ours.extensions ?? {}) as object), card: kept },
+    };
+    const r = CharacterSchema.safeParse(candidate);
+    if (!r.success) {
+      const i = r.error.issues[0]!;
+      throw new DataError({ ...loc, field: `data.extensions.${EXTENSION_KEY}.${i.path.join('.')}` }, i.message);
+    }
+    c = r.data;
+  } else {
+    // Any other card: map the common fields; the profile is the card's persona text.
+    c = emptyCharacter(d.name);
+    c.description = str('description');
+    c.style = str('personality');
+    c.opening = str('first_mes');
+    c.profile = [str('description'), str('personality'), str('scenario')].filter((s) => s !== '').join('\n\n');
+    c.dialogue = parseMesExample(str('mes_example'));
+    c.referenceImages = refs;
+    c.tests.heldOutImages = heldOut;
+    if (typeof d.nickname === 'string') c.names.nickname = d.nickname;
+    c.extensions = { card: kept };
+  }
+  return c;
+}

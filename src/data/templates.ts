@@ -1,0 +1,83 @@
+// Reference prompt templates, verbatim (method.md 2.5, 4.3; dataset.md §4, §5). `{…}` slots are
+// filled by plain concatenation; no chat template and no role words (method.md 1.5).
+
+export interface SceneSlots {
+  description: string;
+  user: string;
+  reply: string;
+}
+
+/** `_t2i` caption: role-play scene → image (method.md 2.5). */
+export function t2iCaption(s: SceneSlots): string {
+  return (
+    `Character Description: ${s.description}\n\nUser Input: ${s.user}\n\nCharacter Response: ${s.reply}\n\n` +
+    `Please generate an image that visualizes this scene with the character responding to the user's input based on the character description.`
+  );
+}
+
+export interface ThinkingSlots extends SceneSlots {
+  thinkingProcess: string;
+  generationInstruction: string;
+}
+
+/** `_t2i_with_thinking` caption: the plan is inserted after the reply and the closing sentence
+ * names it (method.md 2.5). */
+export function t2iThinkingCaption(s: ThinkingSlots): string {
+  return (
+    `Character Description: ${s.description}\n\nUser Input: ${s.user}\n\nCharacter Response: ${s.reply}\n\n` +
+    `Thinking Process: ${s.thinkingProcess}\n\nGeneration Instruction: ${s.generationInstruction}\n\n` +
+    `Please generate an image that visualizes this scene with the character responding to the user's input based on the character description, thinking process, and generation instruction.`
+  );
+}
+
+export interface RolePlaySlots {
+  description: string;
+  opening: string;
+  user: string;
+  /** The `{name}` slot: the file prefix `<P>` (dataset.md §5). */
+  name: string;
+  /** Earlier turns; only inference uses them (method.md 4.3). Training scenes have none. */
+  history?: { role: string; text: string }[];
+}
+
+/** `_vlm` / `_vlm_extension` human turn, and the inference reply prompt (method.md 2.5, 4.3). */
+export function rolePlayPrompt(s: RolePlaySlots): string {
+  let history = '';
+  if (s.history && s.history.length) {
+    history = 'Conversation History:\n' + s.history.map((t) => `${t.role}: ${t.text}\n`).join('') + '\n';
+  }
+  return (
+    `Character Description: ${s.description}\n\nOpening: ${s.opening}\n\n${history}User Input: ${s.user}\n\n` +
+    `Based on the character description, opening, conversation history, current user input, and the reference image, please generate ${s.name}'s response.`
+  );
+}
+
+/** The fixed block appended to `_vlm_thinking` human turns (dataset.md §5; identical in every
+ * line of the reference data). Training puts it after the caption (method.md 4.3 [quirk]). */
+export const THINKING_TRAINING_INSTRUCTION =
+  'System Instruction for Thinking and Generation:\n' +
+  'You should first think about the planning process in the mind and then generate the image.\n' +
+  'The planning process must be enclosed within <think></think>.\n' +
+  'Then provide a concise, standardized generation instruction enclosed within <gen></gen> that can be fed to a text-to-image model.\n' +
+  'The <gen> instruction should be a single descriptive sentence or a short list of comma-separated attributes, focusing on character, pose/expression, scene context, composition, style, and quality words.\n' +
+  'Output format (no additional text):\n' +
+  '<think>...your planning process...</think>\n' +
+  '<gen>...your generation instruction...</gen>\n';
+
+/** `_vlm_thinking` human turn: the `_t2i` caption, a blank line, the fixed block. */
+export function thinkingPlanPrompt(s: SceneSlots): string {
+  return `${t2iCaption(s)}\n\n${THINKING_TRAINING_INSTRUCTION}`;
+}
+
+/** `_vlm_thinking` gpt turn. */
+export function thinkingPlanAnswer(thinkingProcess: string, generationInstruction: string): string {
+  return `<think>${thinkingProcess}</think>\n<gen>${generationInstruction}</gen>`;
+}
+
+/** The placeholder of LLaVA-style human turns (dataset.md §5). */
+export const IMAGE_PLACEHOLDER = '<image>';
+
+/** `_vqa` human turn: placeholder then question, no newline (dataset.md §5). */
+export function vqaPrompt(question: string): string {
+  return `${IMAGE_PLACEHOLDER}${question}`;
+}

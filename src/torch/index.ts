@@ -1,0 +1,11 @@
+// Public surface of the engine: tensors, generated operators, autograd, memory, safetensors,
+// runtime settings and process groups. Other layers import from here only.
+import './ops.generated.js'; // adds the operator methods to Tensor.prototype
+export * as ops from './ops.generated.js';
+export { Tensor, isTensor, type Device, type Scalar, type NestedArray } from './tensor.js';
+export { DTYPES, type DType, isDType, ITEM_SIZE, isFloatingDType, type TypedArray } from './dtype.js';
+export * from './creation.js';
+export { noGrad, enableGrad, isGradEnabled, grad, type GradOptions } from './autograd.js';
+export * as autograd from './autograd.js';
+export { scope, keep, memory } from './lifetime.js';
+export * from './runtime.js';

@@ -1,0 +1,123 @@
+// Tensor lifetimes: explicit dispose, scopes that free every tensor created inside them
+// except what they return, and garbage collection as a safety net only.
+//
+// The safety net is generational: a tensor created outside any scope waits in a "young"
+// list until the current synchronous run ends (or the list gets long); only then, if it is
+// still alive, is it registered with a FinalizationRegistry. Temporaries disposed right away
+// never pay for registration, which keeps a small op as cheap as in Python.
+import { native } from './native.js';
+
+export interface Owned {
+  id: number; // -1 once disposed
+  /** 0: untracked, 1: registered with the finalizer, 2: kept (escapes scopes) */
+  _life: number;
+  dispose(): void;
+}
+
+const scopes: Owned[][] = [];
+let young: Owned[] = [];
+let flushScheduled = false;
+const YOUNG_LIMIT = 4096;
+
+const finalizer = new FinalizationRegistry<number>((id) => {
+  native.dispose(id);
+});
+
+function flushYoung(): void {
+  flushScheduled = false;
+  const list = young;
+  young = [];
+  for (const t of list) {
+    if (t.id >= 0 && t._life === 0) {
+      finalizer.register(t, t.id, t);
+      t._life = 1;
+    }
+  }
+}
+
+/** Called by every new tensor: the innermost scope owns it, else it is young. */
+export function adopt(t: Owned): void {
+  const n = scopes.length;
+  if (n > 0) {
+    scopes[n - 1]!.push(t);
+    return;
+  }
+  young.push(t);
+  if (young.length >= YOUNG_LIMIT) flushYoung();
+  else if (!flushScheduled) {
+    flushScheduled = true;
+    queueMicrotask(flushYoung);
+  }
+}
+
+/** Releases a tensor's native memory now (idempotent). */
+export function release(t: Owned): void {
+  if (t.id < 0) return;
+  native.dispose(t.id);
+  t.id = -1;
+  if (t._life === 1) finalizer.unregister(t);
+}
+
+/** Moves a tensor out of scope ownership for good: the caller (or the GC) frees it. */
+export function keep<T extends Owned>(t: T): T {
+  if (t._life !== 2) {
+    if (t._life === 0) {
+      finalizer.register(t, t.id, t);
+    }
+    t._life = 2;
+  }
+  return t;
+}
+
+function collect(value: unknown, out: Set<Owned>, seen: Set<unknown>): void {
+  if (value === null || typeof value !== 'object' || seen.has(value)) return;
+  seen.add(value);
+  if ('_life' in value && 'id' in value && typeof (value as Owned).dispose === 'function') {
+    out.add(value as Owned);
+    return;
+  }
+  if (Array.isArray(value)) {
+    for (const v of value) collect(v, out, seen);
+  } else if (value instanceof Map) {
+    for (const v of value.values()) collect(v, out, seen);
+  } else if (Object.getPrototypeOf(value) === Object.prototype) {
+    for (const v of Object.values(value)) collect(v, out, seen);
+  }
+}
+
+/**
+ * Runs fn and disposes every tensor created during it, except the tensors found in its
+ * result (a tensor, or arrays, Maps and plain objects holding tensors), which move to the
+ * enclosing scope. fn must be synchronous.
+ */
+export function scope<T>(fn: () => T): T {
+  const mine: Owned[] = [];
+  scopes.push(mine);
+  let result: T;
+  try {
+    result = fn();
+  } catch (e) {
+    scopes.pop();
+    for (const t of mine) if (t._life !== 2) release(t);
+    throw e;
+  }
+  scopes.pop();
+  if (result instanceof Promise) {
+    for (const t of mine) if (t._life !== 2) release(t);
+    throw new TypeError('scope(fn): fn must be synchronous (it returned a Promise)');
+  }
+  const kept = new Set<Owned>();
+  collect(result, kept, new Set());
+  for (const t of mine) {
+    if (t._life === 2 || t.id < 0) continue;
+    if (kept.has(t)) adopt(t);
+    else release(t);
+  }
+  return result;
+}
+
+/** Live native tensors and their bytes (each storage counted once), for leak checks. */
+export function memory(): { tensors: number; bytes: number } {
+  const m = native.memory();
+  return { tensors: m.tensors, bytes: m.bytes };
+}

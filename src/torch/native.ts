@@ -1,0 +1,107 @@
+// Loads the native addon (native/, built by scripts/setup.sh) and declares its surface.
+// Everything else in src/torch talks to libtorch through this object only.
+import { createRequire } from 'node:module';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** Tensors cross the boundary as integer ids into the addon's handle table. */
+export type TensorId = number;
+
+export interface NativeMemory {
+  tensors: number;
+  bytes: number;
+  storages: number;
+}
+
+export interface NativeArg {
+  name: string;
+  type: string;
+  kind: string;
+  optional: boolean;
+  hasDefault: boolean;
+  default?: string;
+  kwargOnly: boolean;
+  isWrite: boolean;
+}
+
+export interface NativeOpSchema {
+  name: string;
+  overload: string;
+  schema: string;
+  args: NativeArg[];
+  returns: { name: string; type: string; kind: string; isWrite: boolean }[];
+}
+
+export interface GroupOptions {
+  host: string;
+  port: number;
+  rank: number;
+  worldSize: number;
+  backend: 'gloo' | 'nccl';
+  timeoutMs: number;
+}
+
+export interface NativeAddon {
+  dispose(id: TensorId): boolean;
+  memory(): NativeMemory;
+  opId(name: string, overload: string): number;
+  call(op: number, ...args: unknown[]): any;
+  listOps(): NativeOpSchema[];
+  fromBuffer(data: ArrayBufferView, dtype: string, shape: number[], device?: string): TensorId;
+  toBuffer(id: TensorId): ArrayBuffer;
+  meta(id: TensorId): [string, string, boolean, ...number[]];
+  shape(id: TensorId): number[];
+  dtype(id: TensorId): string;
+  device(id: TensorId): string;
+  numel(id: TensorId): number;
+  item(id: TensorId): number | boolean;
+  toString(id: TensorId): string;
+  setRequiresGrad(id: TensorId, value: boolean): void;
+  requiresGrad(id: TensorId): boolean;
+  isLeaf(id: TensorId): boolean;
+  grad(id: TensorId): TensorId | null;
+  setGrad(id: TensorId, grad: TensorId | null): void;
+  backward(id: TensorId, gradient: TensorId | null, retainGraph?: boolean, createGraph?: boolean): void;
+  autogradGrad(
+    outputs: TensorId[],
+    inputs: TensorId[],
+    gradOutputs: (TensorId | null)[] | null,
+    retainGraph: boolean | undefined,
+    createGraph: boolean,
+    allowUnused: boolean,
+  ): (TensorId | null)[];
+  setGradEnabled(enabled: boolean): boolean;
+  isGradEnabled(): boolean;
+  setNumThreads(n: number): void;
+  getNumThreads(): number;
+  manualSeed(seed: number | bigint): void;
+  getRngState(): TensorId;
+  setRngState(state: TensorId): void;
+  cudaIsAvailable(): boolean;
+  cudaDeviceCount(): number;
+  version(): string;
+  createGroup(options: GroupOptions): object;
+  allReduce(group: object, tensors: TensorId[], op: string): void;
+  broadcast(group: object, tensors: TensorId[], root: number): void;
+  allGather(group: object, tensor: TensorId): TensorId[];
+  barrier(group: object): void;
+  destroyGroup(group: object): void;
+}
+
+function findAddon(): string {
+  // dist/src/torch/native.js or src/torch/native.ts: walk up to the folder holding native/.
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 5; i++) {
+    const candidate = join(dir, 'native', 'build', 'Release', 'unicharacter_torch.node');
+    if (existsSync(candidate)) return candidate;
+    dir = dirname(dir);
+  }
+  throw new Error(
+    'The native addon is not built (native/build/Release/unicharacter_torch.node is missing). ' +
+      'Run `npm run setup` (or `bash scripts/setup.sh`) to install libtorch and build it.',
+  );
+}
+
+const require = createRequire(import.meta.url);
+export const native: NativeAddon = require(findAddon());

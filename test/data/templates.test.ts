@@ -1,0 +1,15 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { rolePlayPrompt, thinkingPlanAnswer, vqaPrompt } from '../../src/data/templates.js';
+
+test('role-play prompt inserts conversation history only at inference (method.md 4.3)', () => {
+  const base = { description: 'D', opening: 'O', user: 'U', name: 'N' };
+  assert.equal(rolePlayPrompt(base), "Character Description: D\n\nOpening: O\n\nUser Input: U\n\nBased on the character description, opening, conversation history, current user input, and the reference image, please generate N's response.");
+  const h = rolePlayPrompt({ ...base, history: [{ role: 'user', text: 'hi' }, { role: 'N', text: 'yo' }] });
+  assert.ok(h.includes('Opening: O\n\nConversation History:\nuser: hi\nN: yo\n\nUser Input: U'));
+});
+
+test('thinking answer and VQA prompt forms', () => {
+  assert.equal(thinkingPlanAnswer('a', 'b'), '<think>a</think>\n<gen>b</gen>');
+  assert.equal(vqaPrompt('Q?'), '<image>Q?');
+});
