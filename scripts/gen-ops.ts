@@ -179,7 +179,7 @@ function main(): void {
       (x, y) => x.args.length - y.args.length || (x.overload === '' ? -1 : y.overload === '' ? 1 : x.overload < y.overload ? -1 : 1),
     );
     const ovs: Overload[] = ops.map((schema) => {
-      const params = schema.args.map((a) => [a.type, a.name, isOptionalParam(a)]);
+      const params = schema.args.map((a) => [a.kind + (a.optional ? '?' : ''), a.name, isOptionalParam(a)]);
       opsTable.push(`[${JSON.stringify(schema.name)}, ${JSON.stringify(schema.overload)}, ${JSON.stringify(schema.schema)}, ${JSON.stringify(params)}]`);
       return {
         index: index++,

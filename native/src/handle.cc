@@ -62,12 +62,12 @@ Napi::Value wrapTensor(Napi::Env env, at::Tensor t) {
 static Slot& slotOf(const Napi::Value& v, const char* what) {
   if (!v.IsNumber()) throw Napi::TypeError::New(v.Env(), std::string(what) + " must be a Tensor");
   uint32_t id = v.As<Napi::Number>().Uint32Value();
-  if (id >= gSlots.size()) throw Napi::Error::New(v.Env(), std::string(what) + ": unknown tensor id");
+  if (id >= gSlots.size()) throw Napi::Error::New(v.Env(), std::string(what) + " is a disposed Tensor (or not a tensor id)");
   return gSlots[id];
 }
 
 const at::Tensor& tensorAt(Napi::Env env, uint32_t id, const char* what) {
-  if (id >= gSlots.size()) throw Napi::Error::New(env, std::string(what) + ": unknown tensor id");
+  if (id >= gSlots.size()) throw Napi::Error::New(env, std::string(what) + " is a disposed Tensor (or not a tensor id)");
   const at::Tensor& t = gSlots[id].tensor;
   if (!t.defined()) throw Napi::Error::New(env, std::string(what) + " is a disposed Tensor");
   return t;

@@ -107,3 +107,35 @@ function fits(type: string, v: unknown): boolean {
   if (base === 'Generator') return g(v);
   return s(v);
 }
+
+// ---- generic calls by name (an escape hatch for operators the generator skipped) ----
+let returnKinds: Map<string, string[]> | null = null;
+
+function kindsOf(name: string, overload: string): string[] {
+  if (!returnKinds) {
+    returnKinds = new Map();
+    for (const o of native.listOps()) returnKinds.set(`${o.name}.${o.overload}`, o.returns.map((r) => r.kind));
+  }
+  return returnKinds.get(`${name}.${overload}`) ?? [];
+}
+
+function toNative(x: unknown): unknown {
+  if (x instanceof Tensor) return x.id;
+  if (Array.isArray(x)) return x.map(toNative);
+  return x;
+}
+
+/**
+ * Calls any registered operator by qualified name and overload, e.g.
+ * callOp('aten::add', 'Tensor', a, b). Arguments in schema order; unknown operators throw.
+ */
+export function callOp(name: string, overload: string, ...args: unknown[]): unknown {
+  const qualified = name.includes('::') ? name : `aten::${name}`;
+  const id = native.opId(qualified, overload);
+  const r = native.call(id, ...args.map(toNative));
+  const kinds = kindsOf(qualified, overload);
+  const wrap = (v: unknown, kind: string | undefined): unknown =>
+    kind === 'Tensor' && typeof v === 'number' ? new Tensor(v) : kind === 'Tensor[]' && Array.isArray(v) ? v.map((x) => new Tensor(x)) : v;
+  if (kinds.length > 1 && Array.isArray(r)) return r.map((v, k) => wrap(v, kinds[k]));
+  return wrap(r, kinds[0]);
+}

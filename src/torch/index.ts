@@ -9,3 +9,16 @@ export { noGrad, enableGrad, isGradEnabled, grad, type GradOptions } from './aut
 export * as autograd from './autograd.js';
 export { scope, keep, memory } from './lifetime.js';
 export * from './runtime.js';
+export { callOp } from './dispatch.js';
+export * as safetensors from './safetensors.js';
+export {
+  ProcessGroup,
+  readDistEnv,
+  REDUCE_OPS,
+  type Backend,
+  type ReduceOp,
+  type ProcessGroupOptions,
+  type FromEnvOptions,
+  type DistEnv,
+} from './distributed.js';
+export { launch, freePort, type LaunchOptions, type LaunchResult, type RankExit } from './launch.js';
