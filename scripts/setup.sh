@@ -7,6 +7,7 @@
 #                         torch/ folder of a Python PyTorch install); apt's libtorch is skipped.
 #   LIBTORCH_CXX11_ABI=0  for libtorch builds with the pre-C++11 ABI (official "pre-cxx11" archives).
 #   UNICHAR_SKIP_APT=1    never call apt-get (report what is missing instead).
+#   UNICHAR_EXTRA_PKGS="..." more Debian packages to ensure (benchmarks add python3-torch).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,10 +16,15 @@ say() { printf '[setup] %s\n' "$*"; }
 # ---- system packages ----
 need_pkgs=()
 if [ -z "${LIBTORCH:-}" ]; then
-  for p in libtorch-dev libgloo-dev; do
+  # libopenblas0-pthread: without it Debian's libtorch runs matrix products on the reference
+  # BLAS, about ten times slower.
+  for p in libtorch-dev libgloo-dev libopenblas0-pthread; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || need_pkgs+=("$p")
   done
 fi
+for p in ${UNICHAR_EXTRA_PKGS:-}; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || need_pkgs+=("$p")
+done
 for p in g++ make python3; do
   command -v "$p" >/dev/null 2>&1 || need_pkgs+=("$p")
 done

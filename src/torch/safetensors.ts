@@ -14,6 +14,7 @@ import {
   closeSync, fstatSync, fsyncSync, openSync, readSync, renameSync, unlinkSync, writeSync,
 } from 'node:fs';
 import { endianness } from 'node:os';
+import { constants as bufferConstants } from 'node:buffer';
 import { fromBytes } from './creation.js';
 import { type DType, ITEM_SIZE } from './dtype.js';
 import { Tensor, type Device } from './tensor.js';
@@ -288,6 +289,9 @@ function checkCoverage(label: string, tensors: Map<string, TensorInfo>, dataSize
 
 /** Reads `length` bytes at `position` of an open file, failing on a short file. */
 function readExact(label: string, fd: number, position: number, length: number): Buffer {
+  if (length > bufferConstants.MAX_LENGTH) {
+    throw new SafetensorsError(label, `cannot read ${length} bytes at ${position} into one buffer (Node's limit is ${bufferConstants.MAX_LENGTH})`);
+  }
   const out = Buffer.allocUnsafe(length);
   const CHUNK = 1 << 30;
   let done = 0;

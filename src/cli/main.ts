@@ -1,0 +1,64 @@
+#!/usr/bin/env node
+// The `unicharacter` command. Each subcommand is a small function over the layers below;
+// `unicharacter help` lists them.
+import { parseArgs } from 'node:util';
+import { runDemo } from './demo.js';
+import { dataStats, dataValidate } from '../data/index.js';
+
+const HELP = `unicharacter <command> [options]
+
+Commands:
+  demo [--quick] [--character <dir>]   the main job: run every stage on a character (default: the
+                                       sample character "Tessel" shipped in samples/)
+  data validate <dir>                  read a RoleScape-20 style folder (a split such as train/, or a
+                                       root holding train/ and test/); print quirks as warnings and
+                                       errors with file, record and field; exit 1 on errors
+  data stats <dir>                     per-character counts of a RoleScape-20 style folder
+  engine                               the libtorch build in use: version, threads, CUDA
+  help                                 this text
+`;
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  switch (command) {
+    case 'demo': {
+      const { values } = parseArgs({
+        args: rest,
+        options: { quick: { type: 'boolean', default: false }, character: { type: 'string' } },
+      });
+      return runDemo({ quick: values.quick ?? false, character: values.character });
+    }
+    case 'data': {
+      const [sub, dir, ...extra] = rest;
+      if (!dir || extra.length > 0 || (sub !== 'validate' && sub !== 'stats')) {
+        console.error('usage: unicharacter data validate|stats <dir>');
+        return 2;
+      }
+      if (sub === 'validate') return dataValidate(dir).exitCode;
+      await dataStats(dir);
+      return 0;
+    }
+    case 'engine': {
+      const torch = await import('../torch/index.js');
+      console.log(`libtorch ${torch.version()}, ${torch.getNumThreads()} intra-op threads, CUDA ${torch.cuda.isAvailable() ? `available (${torch.cuda.deviceCount()} devices)` : 'not available'}`);
+      return 0;
+    }
+    case undefined:
+    case 'help':
+    case '--help':
+    case '-h':
+      console.log(HELP);
+      return 0;
+    default:
+      console.error(`unknown command '${command}'\n\n${HELP}`);
+      return 2;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    console.error(err instanceof Error ? `error: ${err.message}` : err);
+    process.exit(1);
+  },
+);
