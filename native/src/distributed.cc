@@ -1,6 +1,7 @@
 // Process groups over PyTorch's c10d: a TCPStore rendezvous and Gloo (CPU) or NCCL (CUDA)
 // collectives. Calls block until the collective completes or its timeout expires.
 #include "common.h"
+#include <cstdlib>
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 #ifdef USE_C10D_NCCL
@@ -54,7 +55,13 @@ Napi::Value CreateGroup(const Napi::CallbackInfo& info) {
   auto* g = new GroupHandle{store, {}, rank, size};
   if (backend == "gloo") {
     auto gopts = c10d::ProcessGroupGloo::Options::create(timeout);
-    gopts->devices.push_back(c10d::ProcessGroupGloo::createDeviceForHostname(host));
+    // The device is this rank's own network interface: GLOO_SOCKET_IFNAME when set (as in
+    // PyTorch), the loopback when the master is on this machine, else the hostname's address.
+    const char* ifname = std::getenv("GLOO_SOCKET_IFNAME");
+    bool local = host == "localhost" || host.rfind("127.", 0) == 0;
+    if (ifname && *ifname) gopts->devices.push_back(c10d::ProcessGroupGloo::createDeviceForInterface(ifname));
+    else if (local) gopts->devices.push_back(c10d::ProcessGroupGloo::createDeviceForHostname(host));
+    else gopts->devices.push_back(c10d::ProcessGroupGloo::createDefaultDevice());
     g->pg = c10::make_intrusive<c10d::ProcessGroupGloo>(store, rank, size, gopts);
   } else if (backend == "nccl") {
 #ifdef USE_C10D_NCCL
