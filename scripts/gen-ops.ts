@@ -1,7 +1,9 @@
 // Generates src/torch/ops.generated.ts (typed functions and Tensor methods for every
 // supported ATen operator) and src/torch/ops.skipped.md (what was left out and why) from the
-// operator schemas of the installed libtorch. Run with `npm run gen:ops`.
+// operator schemas of the installed libtorch. Run with `npm run gen:ops`
+// (`node dist/scripts/gen-ops.js [outDir]`; default outDir src/torch).
 import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { native, type NativeOpSchema, type NativeArg } from '../src/torch/native.js';
 
 const HAND_WRITTEN_MEMBERS = new Set([
@@ -150,7 +152,7 @@ function jsdoc(ovs: Overload[]): string {
   return ['/**', ...ovs.map((o) => ` * ${o.schema.schema.replace(/\*\//g, '* /')}`), ' */'].join('\n');
 }
 
-function main(): void {
+function main(outDir: string): void {
   const all = native.listOps();
   const version = native.version();
   const skipped: [string, string][] = [];
@@ -242,7 +244,7 @@ import {
     ...methodImpls,
     '',
   ].join('\n\n');
-  writeFileSync('src/torch/ops.generated.ts', out);
+  writeFileSync(join(outDir, 'ops.generated.ts'), out);
   skipped.sort((x, y) => (x[0] < y[0] ? -1 : 1));
   const md = [
     `# Operators not generated (libtorch ${version})`,
@@ -252,8 +254,8 @@ import {
     ...skipped.map(([n, r]) => `- \`${n}\`: ${r}`),
     '',
   ].join('\n');
-  writeFileSync('src/torch/ops.skipped.md', md);
+  writeFileSync(join(outDir, 'ops.skipped.md'), md);
   console.log(`gen-ops: ${index} overloads in ${names.length} functions, ${skipped.length} skipped`);
 }
 
-main();
+main(process.argv[2] ?? 'src/torch');

@@ -14,6 +14,9 @@ Commands:
                                        root holding train/ and test/); print quirks as warnings and
                                        errors with file, record and field; exit 1 on errors
   data stats <dir>                     per-character counts of a RoleScape-20 style folder
+  launch --nproc N <script> [args...]  run a Node script in N local processes with the torchrun
+                                       environment (MASTER_ADDR, MASTER_PORT, RANK, LOCAL_RANK,
+                                       WORLD_SIZE); output lines are prefixed with [rank i]
   engine                               the libtorch build in use: version, threads, CUDA
   help                                 this text
 `;
@@ -37,6 +40,28 @@ async function main(argv: string[]): Promise<number> {
       if (sub === 'validate') return dataValidate(dir).exitCode;
       await dataStats(dir);
       return 0;
+    }
+    case 'launch': {
+      // Everything after the script belongs to the script, so only the front is parsed here.
+      let nprocText: string | undefined;
+      let k = 0;
+      while (k < rest.length && rest[k]!.startsWith('--nproc')) {
+        const a = rest[k]!;
+        if (a.startsWith('--nproc=')) nprocText = a.slice(8);
+        else nprocText = rest[++k];
+        k++;
+      }
+      const positionals = rest.slice(k);
+      const nproc = Number(nprocText);
+      if (!Number.isInteger(nproc) || nproc < 1 || positionals.length === 0) {
+        console.error('usage: unicharacter launch --nproc N <script> [args...]');
+        return 2;
+      }
+      const { launch } = await import('../torch/index.js');
+      const [script, ...args] = positionals;
+      const result = await launch({ nproc, script: script!, args });
+      if (!result.ok) console.error(`launch: ${result.error}`);
+      return result.ok ? 0 : 1;
     }
     case 'engine': {
       const torch = await import('../torch/index.js');
