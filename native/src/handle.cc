@@ -109,6 +109,15 @@ static Napi::Value Dispose(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(info.Env(), uc::releaseTensor(info.Env(), info[0]));
 }
 
+// disposeMany(ids): frees many handles in one crossing (scopes end this way).
+static Napi::Value DisposeMany(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsArray()) throw Napi::TypeError::New(env, "disposeMany: array of tensor ids expected");
+  auto arr = info[0].As<Napi::Array>();
+  for (uint32_t i = 0; i < arr.Length(); ++i) uc::releaseTensor(env, arr[i]);
+  return env.Undefined();
+}
+
 static Napi::Value Memory(const Napi::CallbackInfo& info) {
   auto s = uc::memoryStats();
   auto o = Napi::Object::New(info.Env());
@@ -120,5 +129,6 @@ static Napi::Value Memory(const Napi::CallbackInfo& info) {
 
 void registerHandleFns(Napi::Env env, Napi::Object exports) {
   exports.Set("dispose", Napi::Function::New(env, Dispose));
+  exports.Set("disposeMany", Napi::Function::New(env, DisposeMany));
   exports.Set("memory", Napi::Function::New(env, Memory));
 }

@@ -98,22 +98,39 @@ export function scope<T>(fn: () => T): T {
     result = fn();
   } catch (e) {
     scopes.pop();
-    for (const t of mine) if (t._life !== 2) release(t);
+    releaseAll(mine, null);
     throw e;
   }
   scopes.pop();
   if (result instanceof Promise) {
-    for (const t of mine) if (t._life !== 2) release(t);
+    releaseAll(mine, null);
     throw new TypeError('scope(fn): fn must be synchronous (it returned a Promise)');
   }
-  const kept = new Set<Owned>();
-  collect(result, kept, new Set());
+  // Most scopes return nothing or a number: then there is nothing to search for.
+  let kept: Set<Owned> | null = null;
+  if (result !== null && typeof result === 'object') {
+    kept = new Set<Owned>();
+    collect(result, kept, new Set());
+  }
+  releaseAll(mine, kept);
+  return result;
+}
+
+// Frees every tensor of a finished scope except kept ones (which move to the parent) in one
+// native call.
+function releaseAll(mine: Owned[], kept: Set<Owned> | null): void {
+  const ids: number[] = [];
   for (const t of mine) {
     if (t._life === 2 || t.id < 0) continue;
-    if (kept.has(t)) adopt(t);
-    else release(t);
+    if (kept !== null && kept.has(t)) {
+      adopt(t);
+      continue;
+    }
+    ids.push(t.id);
+    t.id = -1;
+    if (t._life === 1) finalizer.unregister(t);
   }
-  return result;
+  if (ids.length > 0) native.disposeMany(ids);
 }
 
 /** Live native tensors and their bytes (each storage counted once), for leak checks. */

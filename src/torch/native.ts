@@ -44,6 +44,7 @@ export interface GroupOptions {
 
 export interface NativeAddon {
   dispose(id: TensorId): boolean;
+  disposeMany(ids: TensorId[]): void;
   memory(): NativeMemory;
   opId(name: string, overload: string): number;
   call(op: number, ...args: unknown[]): any;

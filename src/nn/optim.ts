@@ -1,0 +1,266 @@
+// Optimizers (AdamW, SGD) and gradient clipping, written op for op as PyTorch 1.13's
+// single-tensor implementations (torch/optim/adamw.py _single_tensor_adamw, sgd.py
+// _single_tensor_sgd, torch/nn/utils/clip_grad.py), so a step matches PyTorch's to the bit on
+// the same libtorch. Gradients are read from p.grad; parameters are updated in place.
+import { isTensor, noGrad, ops, scope, tensor, type Tensor } from '../torch/index.js';
+
+/** A group of parameters sharing hyperparameters; unset ones take the optimizer's defaults. */
+export type ParamGroup<H> = { params: Tensor[] } & Partial<H>;
+type Group<H> = { params: Tensor[] } & H;
+
+/**
+ * An optimizer's state for checkpoints: per-parameter tensors under "state.<index>.<name>"
+ * (index = position over all groups, as in PyTorch) and the hyperparameters of each group.
+ * The tensors are new handles owned by the current scope (use safetensors.save on them).
+ */
+export interface OptimizerStateDict {
+  tensors: Map<string, Tensor>;
+  paramGroups: Record<string, unknown>[];
+}
+
+export abstract class Optimizer<H extends { lr: number }, S extends Record<string, Tensor | number>> {
+  readonly paramGroups: Group<H>[];
+  /** Per-parameter state, created on the parameter's first step. */
+  protected readonly state = new Map<Tensor, S>();
+
+  constructor(params: Tensor[] | ParamGroup<H>[], defaults: H) {
+    const groups: ParamGroup<H>[] = params.length === 0 || isTensor(params[0])
+      ? [{ params: params as Tensor[] } as ParamGroup<H>]
+      : (params as ParamGroup<H>[]);
+    const seen = new Set<Tensor>();
+    this.paramGroups = groups.map((g) => {
+      for (const p of g.params) {
+        if (seen.has(p)) throw new Error(`${this.constructor.name}: a parameter appears in more than one group`);
+        seen.add(p);
+      }
+      return { ...defaults, ...g, params: [...g.params] };
+    });
+  }
+
+  /** Sets the learning rate of every group (schedules call this before each step). */
+  setLr(lr: number): void {
+    for (const g of this.paramGroups) g.lr = lr;
+  }
+  get lr(): number {
+    return this.paramGroups[0]?.lr ?? 0;
+  }
+
+  /** Sets every parameter's gradient to null (zero_grad(set_to_none=True)). */
+  zeroGrad(): void {
+    for (const g of this.paramGroups) for (const p of g.params) p.grad = null;
+  }
+
+  /** One update of every parameter that has a gradient. */
+  step(): void {
+    noGrad(() => {
+      for (const group of this.paramGroups) {
+        for (const p of group.params) {
+          scope(() => {
+            const grad = p.grad;
+            if (grad !== null) this.update(p, grad, group);
+          });
+        }
+      }
+    });
+  }
+
+  /** Updates one parameter in place (inside noGrad and a scope); state lives in this.state. */
+  protected abstract update(p: Tensor, grad: Tensor, group: Group<H>): void;
+
+  private allParams(): Tensor[] {
+    return this.paramGroups.flatMap((g) => g.params);
+  }
+
+  stateDict(): OptimizerStateDict {
+    const tensors = new Map<string, Tensor>();
+    this.allParams().forEach((p, i) => {
+      const s = this.state.get(p);
+      if (!s) return;
+      for (const [k, v] of Object.entries(s)) {
+        // step is kept as a float32 scalar tensor, as PyTorch 1.13 stores it
+        tensors.set(`state.${i}.${k}`, typeof v === 'number' ? tensor(v, { dtype: 'float32' }) : (v as Tensor).detach());
+      }
+    });
+    let index = 0;
+    const paramGroups = this.paramGroups.map((g) => {
+      const { params, ...hyper } = g;
+      const ids = params.map(() => index++);
+      return { ...hyper, params: ids };
+    });
+    return { tensors, paramGroups };
+  }
+
+  /**
+   * Restores state saved by stateDict() for the same parameters in the same order. State
+   * tensors are copied (converted to each parameter's dtype and device).
+   */
+  loadStateDict(sd: OptimizerStateDict): void {
+    if (sd.paramGroups.length !== this.paramGroups.length) {
+      throw new Error(`${this.constructor.name}.loadStateDict: ${sd.paramGroups.length} groups saved, ${this.paramGroups.length} here`);
+    }
+    sd.paramGroups.forEach((saved, gi) => {
+      const g = this.paramGroups[gi]!;
+      const ids = saved.params as number[];
+      if (ids.length !== g.params.length) {
+        throw new Error(`${this.constructor.name}.loadStateDict: group ${gi} has ${ids.length} parameters saved, ${g.params.length} here`);
+      }
+      const { params: _, ...hyper } = saved;
+      Object.assign(g, hyper);
+    });
+    const params = this.allParams();
+    const byIndex = new Map<number, Map<string, Tensor>>();
+    for (const [key, t] of sd.tensors) {
+      const m = /^state\.(\d+)\.(\w+)$/.exec(key);
+      if (!m) throw new Error(`${this.constructor.name}.loadStateDict: unexpected key '${key}'`);
+      const i = Number(m[1]);
+      if (i >= params.length) throw new Error(`${this.constructor.name}.loadStateDict: key '${key}' names parameter ${i}, but there are ${params.length}`);
+      if (!byIndex.has(i)) byIndex.set(i, new Map());
+      byIndex.get(i)!.set(m[2]!, t);
+    }
+    this.disposeState();
+    noGrad(() => scope(() => {
+      for (const [i, entries] of byIndex) {
+        const p = params[i]!;
+        const s: Record<string, Tensor | number> = {};
+        for (const [k, t] of entries) {
+          if (k === 'step') s[k] = t.item();
+          else {
+            if (t.shape.join() !== p.shape.join()) {
+              throw new Error(`${this.constructor.name}.loadStateDict: state.${i}.${k} has shape [${t.shape}], parameter has [${p.shape}]`);
+            }
+            s[k] = t.to({ dtype: p.dtype, device: p.device }).clone().keep();
+          }
+        }
+        this.state.set(p, s as S);
+      }
+    }));
+  }
+
+  private disposeState(): void {
+    for (const s of this.state.values()) for (const v of Object.values(s)) if (typeof v !== 'number') (v as Tensor).dispose();
+    this.state.clear();
+  }
+
+  /** Frees the optimizer state (the parameters are the model's and are left alone). */
+  dispose(): void {
+    this.disposeState();
+  }
+}
+
+export interface AdamWOptions {
+  lr: number;
+  betas: [number, number];
+  eps: number;
+  weightDecay: number;
+  amsgrad: boolean;
+}
+type AdamState = { step: number; exp_avg: Tensor; exp_avg_sq: Tensor; max_exp_avg_sq?: Tensor };
+
+/**
+ * AdamW (Loshchilov and Hutter), as torch.optim.AdamW with foreach=False:
+ *   p <- p (1 - lr wd);  m <- b1 m + (1-b1) g;  v <- b2 v + (1-b2) g^2;
+ *   p <- p - lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps).
+ * Defaults are PyTorch's (lr 1e-3, betas (0.9, 0.999), eps 1e-8, weight decay 1e-2).
+ */
+export class AdamW extends Optimizer<AdamWOptions, AdamState> {
+  constructor(params: Tensor[] | ParamGroup<AdamWOptions>[], options: Partial<AdamWOptions> = {}) {
+    super(params, { lr: 1e-3, betas: [0.9, 0.999], eps: 1e-8, weightDecay: 1e-2, amsgrad: false, ...options });
+  }
+
+  protected update(p: Tensor, grad: Tensor, group: AdamWOptions): void {
+    let s = this.state.get(p);
+    if (s === undefined) {
+      s = { step: 0, exp_avg: ops.zeros_like(p).keep(), exp_avg_sq: ops.zeros_like(p).keep() };
+      if (group.amsgrad) s.max_exp_avg_sq = ops.zeros_like(p).keep();
+      this.state.set(p, s);
+    }
+    const { lr, weightDecay, eps } = group;
+    const [beta1, beta2] = group.betas;
+    s.step += 1;
+    p.mul_(1 - lr * weightDecay);
+    s.exp_avg.mul_(beta1).add_(grad, 1 - beta1);
+    s.exp_avg_sq.mul_(beta2).addcmul_(grad, grad, 1 - beta2);
+    const biasCorrection1 = 1 - beta1 ** s.step;
+    const biasCorrection2 = 1 - beta2 ** s.step;
+    const stepSize = lr / biasCorrection1;
+    const biasCorrection2Sqrt = Math.sqrt(biasCorrection2);
+    let v = s.exp_avg_sq;
+    if (s.max_exp_avg_sq) {
+      const m = ops.maximum(s.max_exp_avg_sq, s.exp_avg_sq);
+      s.max_exp_avg_sq.copy_(m);
+      v = s.max_exp_avg_sq;
+    }
+    const denom = v.sqrt().div(biasCorrection2Sqrt).add_(eps);
+    p.addcdiv_(s.exp_avg, denom, -stepSize);
+  }
+}
+
+export interface SGDOptions {
+  lr: number;
+  momentum: number;
+  dampening: number;
+  weightDecay: number;
+  nesterov: boolean;
+}
+type SGDState = { momentum_buffer: Tensor };
+
+/**
+ * SGD with optional momentum and (coupled, L2) weight decay, as torch.optim.SGD:
+ *   d = g + wd p;  buf <- d (first step) or mu buf + (1 - dampening) d;
+ *   d = nesterov ? d + mu buf : buf;  p <- p - lr d.
+ */
+export class SGD extends Optimizer<SGDOptions, SGDState> {
+  constructor(params: Tensor[] | ParamGroup<SGDOptions>[], options: Partial<SGDOptions> & { lr: number }) {
+    const o = { momentum: 0, dampening: 0, weightDecay: 0, nesterov: false, ...options };
+    if (o.nesterov && (o.momentum <= 0 || o.dampening !== 0)) throw new Error('SGD: Nesterov momentum requires a momentum and zero dampening');
+    super(params, o);
+  }
+
+  // Without momentum SGD keeps no state; with it, the buffer is made on the first step.
+  protected update(p: Tensor, grad: Tensor, group: SGDOptions): void {
+    const { lr, momentum, dampening, weightDecay, nesterov } = group;
+    let d = grad;
+    if (weightDecay !== 0) d = d.add(p, weightDecay);
+    if (momentum !== 0) {
+      const s = this.state.get(p);
+      let buf: Tensor;
+      if (s === undefined) {
+        buf = d.clone().detach().keep();
+        this.state.set(p, { momentum_buffer: buf });
+      } else {
+        buf = s.momentum_buffer;
+        buf.mul_(momentum).add_(d, 1 - dampening);
+      }
+      d = nesterov ? d.add(buf, momentum) : buf;
+    }
+    p.add_(d, -lr);
+  }
+}
+
+/**
+ * Scales all gradients together so their global norm is at most maxNorm, and returns the norm
+ * before clipping (torch.nn.utils.clip_grad_norm_): coef = min(1, maxNorm / (norm + 1e-6)).
+ * Parameters without a gradient are skipped. normType may be Infinity (max |g|).
+ */
+export function clipGradNorm(params: Iterable<Tensor>, maxNorm: number, normType = 2): number {
+  return noGrad(() => scope(() => {
+    const grads: Tensor[] = [];
+    for (const p of params) {
+      const g = p.grad;
+      if (g !== null) grads.push(g);
+    }
+    if (grads.length === 0) return 0;
+    let total: Tensor;
+    if (normType === Infinity) {
+      const norms = grads.map((g) => g.detach().abs().max());
+      total = norms.length === 1 ? norms[0]! : ops.stack(norms).max();
+    } else {
+      const norms = grads.map((g) => ops.norm(g.detach(), normType));
+      total = ops.norm(ops.stack(norms), normType);
+    }
+    const clipCoef = total.add(1e-6).reciprocal().mul(maxNorm);
+    const clamped = ops.clamp(clipCoef, null, 1.0);
+    for (const g of grads) g.detach().mul_(clamped);
+    return total.item();
+  }));
+}
