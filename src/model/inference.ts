@@ -1,0 +1,184 @@
+// Inference over KV caches (method.md 1.6-1.8, 4.4): a context is a KV cache plus the next RoPE
+// position. Prefill appends text (causal) and images (non-causal, one shared position);
+// text decoding is primed with <|im_start|> and stops at <|im_end|>; image generation runs the
+// shifted-grid Euler ODE with CFG over three contexts (cond, text-uncond, img-uncond).
+import { noGrad, ops, randn, scope, tensor, type Tensor } from '../torch/index.js';
+import type { Bagel } from './bagel.js';
+import { latentTokenDim } from './config.js';
+import { flattenedPositionIds, patchify, unpatchify } from './embeddings.js';
+import { KVCache, routingFromFlags, type Routing } from './mot.js';
+import { cfgActive, cfgCombine, sampleOde, timestepGrid, type RenormType } from './sampling.js';
+
+/** A fresh, empty context for a model. */
+export function newContext(model: Bagel): KVCache {
+  return new KVCache(model.config.llm.numLayers);
+}
+
+function ids(xs: number[]): Tensor {
+  return tensor(xs, { dtype: 'int64' });
+}
+
+/** Runs query embeddings against a context; returns the final hidden states [N, D]. */
+function runQuery(model: Bagel, ctx: KVCache, inputs: Tensor, positions: number[], routing: Routing, causal: boolean, update: boolean): Tensor {
+  return model.language_model.model.forward(inputs, ids(positions), routing, { kind: 'cached', causal }, { cache: ctx, update });
+}
+
+/** Appends `<|im_start|> text <|im_end|>` on consecutive positions (causal); the position advances by its length. */
+export function prefillText(model: Bagel, ctx: KVCache, textIds: number[]): void {
+  noGrad(() => scope(() => {
+    const { bos, eos } = model.config.tokens;
+    const seq = [bos, ...textIds, eos];
+    const p = ctx.nextPosition;
+    runQuery(model, ctx, model.language_model.embed(ids(seq)), seq.map((_, k) => p + k), routingFromFlags(seq.map(() => false)), true, true);
+    ctx.nextPosition += seq.length;
+  }));
+}
+
+/** Appends a ViT image [3, H, W] in [-1, 1] as `<|vision_start|> tokens <|vision_end|>` on one position (und expert). */
+export function prefillVitImage(model: Bagel, ctx: KVCache, image: Tensor): void {
+  noGrad(() => scope(() => {
+    const { startOfImage, endOfImage } = model.config.tokens;
+    const ps = model.config.vit.patchSize;
+    const [, H, W] = image.shape as [number, number, number];
+    const patches = patchify(image, ps);
+    const n = patches.shape[0]!;
+    const vit = model.embedVit(patches, ids(flattenedPositionIds(H / ps, W / ps, model.config.vit.maxNumPatchPerSide)), [n]);
+    const marks = model.language_model.embed(ids([startOfImage, endOfImage]));
+    const inputs = ops.cat([marks.narrow(0, 0, 1), vit.to(marks.dtype), marks.narrow(0, 1, 1)], 0);
+    runQuery(model, ctx, inputs, new Array(n + 2).fill(ctx.nextPosition), routingFromFlags(new Array(n + 2).fill(false)), false, true);
+    ctx.nextPosition += 1;
+  }));
+}
+
+/** Query embeddings of `<|vision_start|> latent tokens <|vision_end|>` at time t: markers und, latents gen. */
+function latentQuery(model: Bagel, xt: Tensor, t: number, h: number, w: number): { inputs: Tensor; routing: Routing } {
+  const { startOfImage, endOfImage } = model.config.tokens;
+  const n = h * w;
+  const lat = model.embedLatents(xt, tensor(new Array(n).fill(t), { dtype: 'float32' }), ids(flattenedPositionIds(h, w, model.config.maxLatentSize)));
+  const marks = model.language_model.embed(ids([startOfImage, endOfImage]));
+  const inputs = ops.cat([marks.narrow(0, 0, 1), lat.to(marks.dtype), marks.narrow(0, 1, 1)], 0);
+  return { inputs, routing: routingFromFlags([false, ...new Array<boolean>(n).fill(true), false]) };
+}
+
+/** Appends a clean VAE latent [z, h, w] (t = 0) as a full split on one position; the position advances by 1. */
+export function prefillVaeImage(model: Bagel, ctx: KVCache, latent: Tensor): void {
+  noGrad(() => scope(() => {
+    const p = model.config.latentPatchSize;
+    const [, h, w] = latent.shape as [number, number, number];
+    const { inputs, routing } = latentQuery(model, patchify(latent, p), 0, h / p, w / p);
+    runQuery(model, ctx, inputs, new Array(inputs.shape[0]!).fill(ctx.nextPosition), routing, false, true);
+    ctx.nextPosition += 1;
+  }));
+}
+
+/**
+ * The predicted velocity [h*w, p*p*z] of latent tokens x_t at time t, generated at the context's
+ * current position (non-causal over cache + query; the cache is not changed).
+ */
+export function latentVelocity(model: Bagel, ctx: KVCache, xt: Tensor, t: number, h: number, w: number): Tensor {
+  return noGrad(() => scope(() => {
+    const { inputs, routing } = latentQuery(model, xt, t, h, w);
+    const hidden = runQuery(model, ctx, inputs, new Array(inputs.shape[0]!).fill(ctx.nextPosition), routing, false, false);
+    return model.velocity(hidden.narrow(0, 1, h * w)).to('float32');
+  }));
+}
+
+export interface DecodeOptions {
+  maxTokens?: number;
+  /** 0 (default): greedy argmax; otherwise multinomial sampling of softmax(logits / T). */
+  temperature?: number;
+  /** Called with each generated token id (the closing <|im_end|> is not reported). */
+  onToken?: (id: number) => void;
+}
+
+/**
+ * Decodes text after a context (method.md 4.4), one token per iteration: feeds <|im_start|> at
+ * the current position, then greedy or temperature sampling until <|im_end|> or maxTokens. Works
+ * on a fork of the context, which is left unchanged (the fork is freed when the iteration ends).
+ * Yields the generated ids (without the markers).
+ */
+export function* decodeSteps(model: Bagel, ctx: KVCache, o: Omit<DecodeOptions, 'onToken'> = {}): Generator<number> {
+  const { bos, eos } = model.config.tokens;
+  const maxTokens = o.maxTokens ?? 500;
+  const T = o.temperature ?? 0;
+  const work = ctx.fork();
+  try {
+    let next = bos;
+    for (let k = 0; k < maxTokens; k++) {
+      const id = noGrad(() => scope(() => {
+        const hidden = runQuery(model, work, model.language_model.embed(ids([next])), [work.nextPosition], routingFromFlags([false]), true, true);
+        work.nextPosition += 1;
+        const logits = model.logits(hidden).to('float32').squeeze(0);
+        if (T <= 0) return logits.argmax().item();
+        return ops.multinomial(logits.div(T).softmax(-1), 1).item();
+      }));
+      if (id === eos) return;
+      yield id;
+      next = id;
+    }
+  } finally {
+    work.dispose();
+  }
+}
+
+/** Decodes to completion (see decodeSteps), reporting each token to onToken as it comes. */
+export function decodeText(model: Bagel, ctx: KVCache, o: DecodeOptions = {}): number[] {
+  const out: number[] = [];
+  for (const id of decodeSteps(model, ctx, o)) {
+    out.push(id);
+    o.onToken?.(id);
+  }
+  return out;
+}
+
+/** decodeSteps as an async iterator that yields to the event loop between tokens (for streaming). */
+export async function* streamText(model: Bagel, ctx: KVCache, o: Omit<DecodeOptions, 'onToken'> = {}): AsyncGenerator<number> {
+  for (const id of decodeSteps(model, ctx, o)) {
+    yield id;
+    await new Promise<void>((resolve) => setImmediate(resolve));
+  }
+}
+
+export interface ImageGenOptions {
+  /** Latent grid in tokens (h, w): the image is h * 16 by w * 16 pixels at 7B. */
+  h: number;
+  w: number;
+  numTimesteps?: number;
+  timestepShift?: number;
+  cfgTextScale?: number;
+  cfgImgScale?: number;
+  cfgInterval?: [number, number];
+  cfgRenormMin?: number;
+  cfgRenormType?: RenormType;
+  /** Starting noise [h*w, p*p*z] (default: N(0, I) from the global generator). */
+  noise?: Tensor;
+}
+
+/**
+ * Generates latent tokens with the Euler ODE and CFG (method.md 1.8, 4.4) over the contexts
+ * gen (everything), cfgText (before the last text; empty for plain T2I) and cfgImg (texts only).
+ * Returns the latent [z, 2h, 2w] (VAE space; decode with AutoEncoder.decodeToUnit).
+ */
+export function generateImage(model: Bagel, ctx: { gen: KVCache; cfgText?: KVCache | null; cfgImg?: KVCache | null }, o: ImageGenOptions): Tensor {
+  const grid = timestepGrid(o.numTimesteps ?? 50, o.timestepShift ?? 3.0);
+  const interval = o.cfgInterval ?? [0.4, 1.0];
+  const textScale = o.cfgTextScale ?? 4.0;
+  const imgScale = o.cfgImgScale ?? 1.0;
+  const x0 = o.noise ?? randn([o.h * o.w, latentTokenDim(model.config)]);
+  const velocity = (x: Tensor, tau: number): Tensor => scope(() => {
+    const on = cfgActive(tau, interval);
+    const g = on ? textScale : 1;
+    const gi = on ? imgScale : 1;
+    const cond = latentVelocity(model, ctx.gen, x, tau, o.h, o.w);
+    if (!(g > 1)) return cond;
+    const uText = latentVelocity(model, ctx.cfgText ?? newContext(model), x, tau, o.h, o.w);
+    const uImg = gi > 1 ? latentVelocity(model, ctx.cfgImg ?? newContext(model), x, tau, o.h, o.w) : null;
+    return cfgCombine(cond, uText, uImg, { textScale: g, imgScale: gi, renormMin: o.cfgRenormMin ?? 0, renormType: o.cfgRenormType ?? 'global' });
+  });
+  const x = sampleOde(x0, velocity, grid);
+  return scope(() => {
+    const latent = unpatchify(x, o.h, o.w, model.config.latentPatchSize, model.config.vae.zChannels);
+    x.dispose();
+    return latent;
+  });
+}

@@ -1,0 +1,376 @@
+// The Qwen2-style Mixture-of-Transformers decoder (method.md 1.2). Every layer holds two
+// complete weight sets: the "und" expert under the original Qwen2 names and the "gen" expert
+// under the same names with `_moe_gen`. Routing is hard and given per token (latent tokens go to
+// gen, everything else to und); the attention itself is one joint softmax over all tokens.
+import { noGrad, ops, scope, tensor, zeros, type Tensor } from '../torch/index.js';
+import { Embedding, Linear, Module, ModuleList, RMSNorm } from '../nn/index.js';
+import type { LlmConfig } from './config.js';
+
+// ---------------------------------------------------------------------------------------------
+// Routing
+
+/** Which packed tokens use which expert: int64 index tensors, or null when an expert has none. */
+export interface Routing {
+  n: number;
+  undIndex: Tensor | null;
+  genIndex: Tensor | null;
+}
+
+/** Routing from a per-token flag list (true = gen expert). */
+export function routingFromFlags(isGen: boolean[]): Routing {
+  const und: number[] = [];
+  const gen: number[] = [];
+  isGen.forEach((g, i) => (g ? gen : und).push(i));
+  return {
+    n: isGen.length,
+    undIndex: und.length ? tensor(und, { dtype: 'int64' }) : null,
+    genIndex: gen.length ? tensor(gen, { dtype: 'int64' }) : null,
+  };
+}
+
+/** Routing with every token on one expert. */
+export function routingAll(n: number, expert: 'und' | 'gen'): Routing {
+  return expert === 'und' ? { n, undIndex: null, genIndex: null } : { n, undIndex: null, genIndex: ops.arange(0, n, 1, 'int64') };
+}
+
+/**
+ * Applies fUnd to the und rows of x and fGen to the gen rows, putting the results back in place.
+ * A routing with no index tensors at all means "all und".
+ */
+export function routed(x: Tensor, r: Routing, fUnd: (x: Tensor) => Tensor, fGen: (x: Tensor) => Tensor): Tensor {
+  if (r.genIndex === null) return fUnd(x);
+  if (r.undIndex === null) return fGen(x);
+  const yu = fUnd(x.index_select(0, r.undIndex));
+  const yg = fGen(x.index_select(0, r.genIndex));
+  const out = zeros([r.n, ...yu.shape.slice(1)], { dtype: yu.dtype, device: yu.device });
+  return out.index_copy(0, r.undIndex, yu).index_copy(0, r.genIndex, yg);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rotary position embedding (Qwen2RotaryEmbedding, 1-D, rotate-half convention)
+
+/** cos and sin tables [N, headDim] for integer positions [N]: inv_freq_k = theta^(-2k/d), emb = [f, f]. */
+export function ropeTables(positions: Tensor, headDim: number, theta: number): { cos: Tensor; sin: Tensor } {
+  return scope(() => {
+    const invFreq = ops.arange(0, headDim, 2, 'int64').to('float32').div(headDim).mul(Math.log(theta)).neg().exp();
+    const freqs = positions.to('float32').unsqueeze(1).mul(invFreq.unsqueeze(0));
+    const emb = ops.cat([freqs, freqs], -1);
+    return { cos: emb.cos(), sin: emb.sin() };
+  });
+}
+
+/** x * cos + rotate_half(x) * sin, with rotate_half(x) = [-x2, x1]; x: [..., N, d], tables [N, d]. */
+export function applyRope(x: Tensor, cos: Tensor, sin: Tensor): Tensor {
+  return scope(() => {
+    const d = x.shape[x.ndim - 1]!;
+    const [x1, x2] = x.split(d / 2, -1) as [Tensor, Tensor];
+    const rot = ops.cat([x2.neg(), x1], -1);
+    const c = cos.dtype === x.dtype ? cos : cos.to(x.dtype);
+    const s = sin.dtype === x.dtype ? sin : sin.to(x.dtype);
+    return x.mul(c).add(rot.mul(s));
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Attention
+
+/**
+ * Softmax attention of q [H, Nq, D] over k, v [Hkv, Nk, D] (GQA: each key/value head serves
+ * H/Hkv consecutive query heads) with an optional additive mask [Nq, Nk]; scale 1/sqrt(D).
+ * Returns [Nq, H*D].
+ */
+export function attention(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | null): Tensor {
+  return scope(() => {
+    const [H, Nq, D] = q.shape as [number, number, number];
+    const groups = H / k.shape[0]!;
+    const kk = groups === 1 ? k : k.repeat_interleave(groups, 0);
+    const vv = groups === 1 ? v : v.repeat_interleave(groups, 0);
+    const m = mask === null ? null : mask.dtype === q.dtype ? mask : mask.to(q.dtype);
+    const [out] = ops._scaled_dot_product_attention(q.unsqueeze(0), kk.unsqueeze(0), vv.unsqueeze(0), m, 0, false, false);
+    return out.squeeze(0).transpose(0, 1).reshape([Nq, H * D]);
+  });
+}
+
+/**
+ * How the query tokens attend. `packed`: the tokens are a concatenation of samples of the given
+ * lengths, each with its own additive mask [L, L] (no attention across samples, method.md 1.7).
+ * `cached`: the queries attend to the whole KV cache plus themselves, causally among themselves
+ * or fully (inference, method.md 1.7 last point); `mask` overrides with an explicit [Nq, Nc+Nq].
+ */
+export type AttentionLayout =
+  | { kind: 'packed'; sampleLens: number[]; masks: Tensor[] }
+  | { kind: 'cached'; causal: boolean; mask?: Tensor | null };
+
+/** Keys and values per layer ([Hkv, L, D], keys after k_norm and RoPE), kept outside scopes. */
+export class KVCache {
+  keys: (Tensor | null)[];
+  values: (Tensor | null)[];
+  /** Tokens cached. */
+  length = 0;
+  /** The next RoPE position to use (method.md 1.6: prefill advances it). */
+  nextPosition = 0;
+
+  constructor(readonly numLayers: number) {
+    this.keys = new Array(numLayers).fill(null);
+    this.values = new Array(numLayers).fill(null);
+  }
+  /** An independent copy (new handles on the same storage; appends never touch the original). */
+  fork(): KVCache {
+    const c = new KVCache(this.numLayers);
+    c.keys = this.keys.map((t) => (t ? t.detach().keep() : null));
+    c.values = this.values.map((t) => (t ? t.detach().keep() : null));
+    c.length = this.length;
+    c.nextPosition = this.nextPosition;
+    return c;
+  }
+  /** The cache keys/values of a layer joined with new ones (not stored). */
+  joined(layer: number, k: Tensor, v: Tensor): [Tensor, Tensor] {
+    const ck = this.keys[layer];
+    const cv = this.values[layer];
+    return ck && cv ? [ops.cat([ck, k], 1), ops.cat([cv, v], 1)] : [k, v];
+  }
+  /** Stores the joined keys/values of a layer (detached, kept), freeing the old ones. */
+  store(layer: number, k: Tensor, v: Tensor): void {
+    this.keys[layer]?.dispose();
+    this.values[layer]?.dispose();
+    this.keys[layer] = k.detach().keep();
+    this.values[layer] = v.detach().keep();
+  }
+  dispose(): void {
+    for (const t of [...this.keys, ...this.values]) t?.dispose();
+    this.keys.fill(null);
+    this.values.fill(null);
+    this.length = 0;
+  }
+}
+
+/** The additive mask of `cached` attention: [Nq, Nc + Nq], 0 or -inf. */
+export function cachedMask(nCache: number, nQuery: number, causal: boolean): Tensor | null {
+  if (!causal || nQuery === 1) return null;
+  return scope(() => {
+    const allowed = ops.ones([nQuery, nQuery], 'bool').tril();
+    const full = ops.cat([ops.ones([nQuery, nCache], 'bool'), allowed], 1);
+    return additiveMask(full);
+  });
+}
+
+/** 0 where allowed, -inf elsewhere (float32). */
+export function additiveMask(allowed: Tensor): Tensor {
+  return scope(() => zeros(allowed.shape).masked_fill(allowed.logical_not(), -Infinity));
+}
+
+/** Qwen2 SwiGLU MLP: down(silu(gate(x)) * up(x)), no biases. */
+export class Qwen2MLP extends Module {
+  readonly gate_proj: Linear;
+  readonly up_proj: Linear;
+  readonly down_proj: Linear;
+  constructor(hidden: number, intermediate: number) {
+    super();
+    this.gate_proj = this.registerModule('gate_proj', new Linear(hidden, intermediate, { bias: false }));
+    this.up_proj = this.registerModule('up_proj', new Linear(hidden, intermediate, { bias: false }));
+    this.down_proj = this.registerModule('down_proj', new Linear(intermediate, hidden, { bias: false }));
+  }
+  forward(x: Tensor): Tensor {
+    return scope(() => this.down_proj.forward(ops.silu(this.gate_proj.forward(x)).mul(this.up_proj.forward(x))));
+  }
+}
+
+interface ExpertAttnWeights {
+  q: Linear;
+  k: Linear;
+  v: Linear;
+  o: Linear;
+  qNorm: RMSNorm;
+  kNorm: RMSNorm;
+}
+
+/** Per-expert q/k/v (bias) and o (no bias) projections and per-head q/k RMSNorms; shared attention. */
+export class Qwen2MoTAttention extends Module {
+  readonly und: ExpertAttnWeights;
+  readonly gen: ExpertAttnWeights;
+  readonly numHeads: number;
+  readonly numKvHeads: number;
+  readonly headDim: number;
+
+  constructor(readonly config: LlmConfig) {
+    super();
+    const { hiddenSize: D, numHeads: H, numKvHeads: Hkv, headDim: d, rmsNormEps: eps } = config;
+    this.numHeads = H;
+    this.numKvHeads = Hkv;
+    this.headDim = d;
+    const make = (suffix: string): ExpertAttnWeights => ({
+      q: this.registerModule(`q_proj${suffix}`, new Linear(D, H * d)),
+      k: this.registerModule(`k_proj${suffix}`, new Linear(D, Hkv * d)),
+      v: this.registerModule(`v_proj${suffix}`, new Linear(D, Hkv * d)),
+      o: this.registerModule(`o_proj${suffix}`, new Linear(H * d, D, { bias: false })),
+      qNorm: this.registerModule(`q_norm${suffix}`, new RMSNorm(d, eps)),
+      kNorm: this.registerModule(`k_norm${suffix}`, new RMSNorm(d, eps)),
+    });
+    this.und = make('');
+    this.gen = make('_moe_gen');
+  }
+
+  /**
+   * x: [N, D] (already input-normed per expert). Returns [N, D]. With a cache, the new keys and
+   * values are joined to the cached ones and, if `update`, stored back.
+   */
+  forward(
+    x: Tensor,
+    rope: { cos: Tensor; sin: Tensor },
+    routing: Routing,
+    layout: AttentionLayout,
+    cache: { cache: KVCache; layer: number; update: boolean } | null,
+  ): Tensor {
+    return scope(() => {
+      const N = x.shape[0]!;
+      const { numHeads: H, numKvHeads: Hkv, headDim: d } = this;
+      // q, k, v per expert, then the per-head norms per expert (method.md 1.2)
+      const qkv = (e: ExpertAttnWeights) => (h: Tensor): Tensor => {
+        const n = h.shape[0]!;
+        const q = e.qNorm.forward(e.q.forward(h).reshape([n, H, d])).reshape([n, H * d]);
+        const k = e.kNorm.forward(e.k.forward(h).reshape([n, Hkv, d])).reshape([n, Hkv * d]);
+        const v = e.v.forward(h);
+        return ops.cat([q, k, v], 1);
+      };
+      const all = routed(x, routing, qkv(this.und), qkv(this.gen));
+      const [qf, kf, vf] = all.split([H * d, Hkv * d, Hkv * d], 1) as [Tensor, Tensor, Tensor];
+      // [N, heads*d] -> [heads, N, d], then RoPE (shared)
+      const q = applyRope(qf.reshape([N, H, d]).transpose(0, 1), rope.cos, rope.sin);
+      let k = applyRope(kf.reshape([N, Hkv, d]).transpose(0, 1), rope.cos, rope.sin);
+      let v = vf.reshape([N, Hkv, d]).transpose(0, 1);
+      let out: Tensor;
+      if (layout.kind === 'packed') {
+        const parts: Tensor[] = [];
+        let at = 0;
+        layout.sampleLens.forEach((L, s) => {
+          const sl = (t: Tensor): Tensor => t.narrow(1, at, L);
+          parts.push(attention(sl(q), sl(k), sl(v), layout.masks[s] ?? null));
+          at += L;
+        });
+        out = parts.length === 1 ? parts[0]! : ops.cat(parts, 0);
+      } else {
+        const nCache = cache ? cache.cache.length : 0;
+        if (cache) {
+          [k, v] = cache.cache.joined(cache.layer, k, v);
+          if (cache.update) cache.cache.store(cache.layer, k, v);
+        }
+        const mask = layout.mask !== undefined ? layout.mask : cachedMask(nCache, N, layout.causal);
+        out = attention(q, k, v, mask);
+      }
+      return routed(out, routing, (h) => this.und.o.forward(h), (h) => this.gen.o.forward(h));
+    });
+  }
+}
+
+/** One MoT layer: h += O_e(Attn(...LN1_e(h))); h += MLP_e(LN2_e(h)), e = the token's expert. */
+export class Qwen2MoTDecoderLayer extends Module {
+  readonly self_attn: Qwen2MoTAttention;
+  readonly mlp: Qwen2MLP;
+  readonly mlp_moe_gen: Qwen2MLP;
+  readonly input_layernorm: RMSNorm;
+  readonly input_layernorm_moe_gen: RMSNorm;
+  readonly post_attention_layernorm: RMSNorm;
+  readonly post_attention_layernorm_moe_gen: RMSNorm;
+
+  constructor(config: LlmConfig) {
+    super();
+    const { hiddenSize: D, intermediateSize: I, rmsNormEps: eps } = config;
+    this.self_attn = this.registerModule('self_attn', new Qwen2MoTAttention(config));
+    this.mlp = this.registerModule('mlp', new Qwen2MLP(D, I));
+    this.mlp_moe_gen = this.registerModule('mlp_moe_gen', new Qwen2MLP(D, I));
+    this.input_layernorm = this.registerModule('input_layernorm', new RMSNorm(D, eps));
+    this.input_layernorm_moe_gen = this.registerModule('input_layernorm_moe_gen', new RMSNorm(D, eps));
+    this.post_attention_layernorm = this.registerModule('post_attention_layernorm', new RMSNorm(D, eps));
+    this.post_attention_layernorm_moe_gen = this.registerModule('post_attention_layernorm_moe_gen', new RMSNorm(D, eps));
+  }
+
+  forward(
+    h: Tensor,
+    rope: { cos: Tensor; sin: Tensor },
+    routing: Routing,
+    layout: AttentionLayout,
+    cache: { cache: KVCache; layer: number; update: boolean } | null,
+  ): Tensor {
+    return scope(() => {
+      const x = routed(h, routing, (t) => this.input_layernorm.forward(t), (t) => this.input_layernorm_moe_gen.forward(t));
+      const h1 = h.add(this.self_attn.forward(x, rope, routing, layout, cache));
+      const y = routed(
+        h1, routing,
+        (t) => this.mlp.forward(this.post_attention_layernorm.forward(t)),
+        (t) => this.mlp_moe_gen.forward(this.post_attention_layernorm_moe_gen.forward(t)),
+      );
+      return h1.add(y);
+    });
+  }
+}
+
+/** Embedding, layers and the per-expert final norms (keys `language_model.model.*`). */
+export class Qwen2MoTModel extends Module {
+  readonly embed_tokens: Embedding;
+  readonly layers: ModuleList<Qwen2MoTDecoderLayer>;
+  readonly norm: RMSNorm;
+  readonly norm_moe_gen: RMSNorm;
+
+  constructor(readonly config: LlmConfig) {
+    super();
+    this.embed_tokens = this.registerModule('embed_tokens', new Embedding(config.vocabSize, config.hiddenSize));
+    this.layers = this.registerModule('layers', new ModuleList(Array.from({ length: config.numLayers }, () => new Qwen2MoTDecoderLayer(config))));
+    this.norm = this.registerModule('norm', new RMSNorm(config.hiddenSize, config.rmsNormEps));
+    this.norm_moe_gen = this.registerModule('norm_moe_gen', new RMSNorm(config.hiddenSize, config.rmsNormEps));
+  }
+
+  /**
+   * Runs the layers over input embeddings [N, D] at integer positions [N]; returns the final
+   * hidden states [N, D] after each token's expert's final norm.
+   */
+  forward(
+    inputs: Tensor,
+    positions: Tensor,
+    routing: Routing,
+    layout: AttentionLayout,
+    cache: { cache: KVCache; update: boolean } | null = null,
+  ): Tensor {
+    return scope(() => {
+      const rope = ropeTables(positions, this.config.headDim, this.config.ropeTheta);
+      let h = inputs;
+      let i = 0;
+      for (const layer of this.layers) {
+        h = layer.forward(h, rope, routing, layout, cache ? { cache: cache.cache, layer: i, update: cache.update } : null);
+        i++;
+      }
+      if (cache && cache.update) cache.cache.length += inputs.shape[0]!;
+      return routed(h, routing, (t) => this.norm.forward(t), (t) => this.norm_moe_gen.forward(t));
+    });
+  }
+}
+
+/** The decoder with its untied LM head (keys `language_model.model.*`, `language_model.lm_head.*`). */
+export class Qwen2MoTForCausalLM extends Module {
+  readonly model: Qwen2MoTModel;
+  readonly lm_head: Linear;
+  constructor(readonly config: LlmConfig) {
+    super();
+    this.model = this.registerModule('model', new Qwen2MoTModel(config));
+    this.lm_head = this.registerModule('lm_head', new Linear(config.hiddenSize, config.vocabSize, { bias: false }));
+  }
+  /** Token embeddings [N] -> [N, D]. */
+  embed(ids: Tensor): Tensor {
+    return this.model.embed_tokens.forward(ids);
+  }
+  logits(hidden: Tensor): Tensor {
+    return this.lm_head.forward(hidden);
+  }
+
+  /** Copies every und weight into its gen counterpart (init_moe, method.md 1.2). */
+  initMoeFromUnd(): void {
+    noGrad(() => scope(() => {
+      const sd = this.stateDict();
+      for (const [k, t] of sd) {
+        const m = /^(.*?)(q_proj|k_proj|v_proj|o_proj|q_norm|k_norm|mlp|input_layernorm|post_attention_layernorm|norm)_moe_gen(\..*)$/.exec(k);
+        if (!m) continue;
+        const src = sd.get(`${m[1]}${m[2]}${m[3]}`);
+        if (src) t.copy_(src); // t shares storage with the parameter
+      }
+    }));
+  }
+}

@@ -1,0 +1,84 @@
+// The unified-SFT forward (method.md 1.8, 2.3, 6.2): embed a packed batch (text from the table,
+// ViT tokens through the encoder and connector, latent tokens noised by flow matching), run the
+// MoT decoder once under the per-sample masks, and return the CE and MSE token means.
+import { ops, randn, scope, tensor, zeros, type Tensor } from '../torch/index.js';
+import type { Bagel } from './bagel.js';
+import { routingFromFlags } from './mot.js';
+import { packedMasks, type PackedBatch } from './packed.js';
+import { shift } from './sampling.js';
+
+/** Loss weights of the reference: L = 0.25 CE + 1.0 MSE. */
+export const CE_WEIGHT = 0.25;
+export const MSE_WEIGHT = 1.0;
+
+export interface TrainingOptions {
+  /** Timestep shift s (1.0 in SFT). */
+  timestepShift?: number;
+  /** The flow-matching noise eps for the latent tokens (default: fresh N(0, I) each call). */
+  noise?: Tensor;
+}
+
+export interface TrainingLosses {
+  /** Token-mean cross-entropy over the CE positions, or null when there are none. */
+  ce: Tensor | null;
+  /** Token-mean of the per-token mean squared velocity error, or null when no image carries loss. */
+  mse: Tensor | null;
+  numCe: number;
+  numMse: number;
+}
+
+/**
+ * One training forward. Per generated image t = S_s(sigmoid(n)) from the batch's normal draw n;
+ * x_t = (1 - t) x0 + t eps; target v* = eps - x0; condition images have t = 0 (n = -inf).
+ */
+export function trainingForward(model: Bagel, batch: PackedBatch, options: TrainingOptions = {}): TrainingLosses {
+  const s = options.timestepShift ?? 1.0;
+  return scope(() => {
+    const lm = model.language_model;
+    const D = model.config.llm.hiddenSize;
+    const N = batch.length;
+    const textEmb = lm.embed(tensor(batch.textIds, { dtype: 'int64' }));
+    let seq = zeros([N, D], { dtype: textEmb.dtype }).index_copy(0, tensor(batch.textIndexes, { dtype: 'int64' }), textEmb);
+    if (batch.vit) {
+      const v = batch.vit;
+      const emb = model.embedVit(v.patches.to(textEmb.dtype), tensor(v.positionIds, { dtype: 'int64' }), v.lens);
+      seq = seq.index_copy(0, tensor(v.tokenIndexes, { dtype: 'int64' }), emb);
+    }
+    let target: Tensor | null = null;
+    if (batch.vae) {
+      const v = batch.vae;
+      const t = tensor(v.timestepNormals.map((n) => shift(1 / (1 + Math.exp(-n)), s)), { dtype: 'float32' });
+      const x0 = v.latents.to('float32');
+      const eps = options.noise ?? randn(x0.shape);
+      const tc = t.unsqueeze(1);
+      const xt = tc.neg().add(1).mul(x0).add(tc.mul(eps));
+      const emb = model.embedLatents(xt.to(textEmb.dtype), t, tensor(v.positionIds, { dtype: 'int64' }));
+      seq = seq.index_copy(0, tensor(v.tokenIndexes, { dtype: 'int64' }), emb);
+      if (v.mseRows.length) target = eps.sub(x0).index_select(0, tensor(v.mseRows, { dtype: 'int64' }));
+    }
+    const hidden = lm.model.forward(seq, tensor(batch.positionIds, { dtype: 'int64' }), routingFromFlags(batch.isGen),
+      { kind: 'packed', sampleLens: batch.sampleLens, masks: packedMasks(batch) });
+    let ce: Tensor | null = null;
+    if (batch.ceIndexes.length) {
+      const logits = model.logits(hidden.index_select(0, tensor(batch.ceIndexes, { dtype: 'int64' }))).to('float32');
+      ce = ops.cross_entropy_loss(logits, tensor(batch.ceLabels, { dtype: 'int64' }), null, 1, -100, 0);
+    }
+    let mse: Tensor | null = null;
+    if (target && batch.vae) {
+      const pred = model.velocity(hidden.index_select(0, tensor(batch.vae.mseIndexes, { dtype: 'int64' }))).to('float32');
+      mse = pred.sub(target).pow(2).mean([-1]).mean();
+    }
+    return { ce, mse, numCe: batch.ceIndexes.length, numMse: batch.vae?.mseRows.length ?? 0 };
+  });
+}
+
+/** L = 0.25 CE + 1.0 MSE over whichever terms are present. */
+export function totalLoss(l: TrainingLosses): Tensor {
+  return scope(() => {
+    const terms: Tensor[] = [];
+    if (l.ce) terms.push(l.ce.mul(CE_WEIGHT));
+    if (l.mse) terms.push(l.mse.mul(MSE_WEIGHT));
+    if (!terms.length) throw new Error('totalLoss: the batch has neither CE nor MSE targets');
+    return terms.reduce((a, b) => a.add(b));
+  });
+}

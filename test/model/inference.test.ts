@@ -1,0 +1,154 @@
+// Inference over KV caches (method.md 1.6-1.8, 4.4) and whole-model checkpoints with the
+// published key names.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as torch from '../../src/torch/index.js';
+import { noGrad, tensor } from '../../src/torch/index.js';
+import {
+  Bagel, decodeText, generateImage, latentVelocity, loadCheckpoint, newContext, packSamples, prefillText, prefillVaeImage,
+  prefillVitImage, routingFromFlags, saveCheckpoint, streamText, TINY, trainingForward,
+} from '../../src/model/index.js';
+
+function model(seed: number): Bagel {
+  torch.manualSeed(seed);
+  const m = new Bagel(TINY);
+  // llm2vae is zero-initialised; give it weights so velocities are not trivially zero
+  noGrad(() => m.llm2vae!.weight.normal_(0, 0.1));
+  return m.eval();
+}
+
+test('greedy decoding with the cache equals full recomputation over the packed sequence', () => {
+  const m = model(0);
+  const ctx = newContext(m);
+  const prompt = [40, 41, 42];
+  prefillText(m, ctx, prompt);
+  assert.equal(ctx.nextPosition, 5);
+  const streamed: number[] = [];
+  const out = decodeText(m, ctx, { maxTokens: 6, onToken: (id) => streamed.push(id) });
+  assert.deepEqual(streamed, out);
+  assert.equal(ctx.length, 5, 'the caller context is unchanged');
+  // recompute: [bos p eos] [bos out...] as one causal sequence; each argmax must match
+  torch.scope(() => noGrad(() => {
+    const { bos, eos } = TINY.tokens;
+    const seq = [bos, ...prompt, eos, bos, ...out];
+    const hidden = m.language_model.model.forward(m.language_model.embed(tensor(seq)), tensor(seq.map((_, i) => i)),
+      routingFromFlags(seq.map(() => false)), { kind: 'cached', causal: true });
+    const pred = m.logits(hidden).argmax(-1).toArray() as number[];
+    for (let k = 0; k < out.length; k++) assert.equal(pred[5 + k], out[k]);
+    if (out.length < 6) assert.equal(pred[5 + out.length], eos);
+  }));
+  ctx.dispose();
+  m.dispose();
+});
+
+test('streamText yields the same tokens as decodeText', async () => {
+  const m = model(1);
+  const ctx = newContext(m);
+  prefillText(m, ctx, [7, 8]);
+  const want = decodeText(m, ctx, { maxTokens: 4 });
+  const got: number[] = [];
+  for await (const id of streamText(m, ctx, { maxTokens: 4 })) got.push(id);
+  assert.deepEqual(got, want);
+  ctx.dispose();
+  m.dispose();
+});
+
+test('image prefill: one shared position each, advancing by 1; latent velocity matches the packed training forward', () => {
+  const m = model(2);
+  const ctx = newContext(m);
+  torch.manualSeed(5);
+  const image = torch.randn([3, 28, 28]).keep();
+  const cond = torch.randn([TINY.vae.zChannels, 4, 4]).keep();
+  prefillText(m, ctx, [1, 2]);
+  prefillVitImage(m, ctx, image);
+  prefillVaeImage(m, ctx, cond);
+  assert.equal(ctx.nextPosition, 6);
+  assert.equal(ctx.length, 4 + (4 + 2) + (4 + 2));
+  // velocity at t for a 2x2-token image equals the training forward on the same sequence
+  torch.scope(() => noGrad(() => {
+    const xt = torch.randn([4, 16]);
+    const t = 0.7;
+    const v = latentVelocity(m, ctx, xt, t, 2, 2);
+    assert.deepEqual(v.shape, [4, 16]);
+    // same sequence packed: the generated image is a noise split; x_t built from x0 = 0, eps = xt / t
+    const latent = torch.zeros([TINY.vae.zChannels, 4, 4]);
+    const n = Math.log(t / (1 - t)); // sigmoid(n) = t
+    const batch = packSamples([[{ kind: 'text', ids: [1, 2], loss: 0 }, { kind: 'vit_image', image }, { kind: 'vae_image', latent: cond, loss: 0 },
+      { kind: 'vae_image', latent, loss: 1 }]], TINY, { random: () => 0.5 });
+    batch.vae!.timestepNormals = batch.vae!.timestepNormals.map((x) => (Number.isFinite(x) ? n : x));
+    // training forward's MSE with eps = xt / t and x0 = 0 gives mean((v - eps)^2); compare via velocity directly
+    const eps = torch.zeros([8, 16]);
+    eps.narrow(0, 4, 4).copy_(xt.div(t));
+    const l = trainingForward(m, batch, { noise: eps });
+    const want = v.sub(xt.div(t)).pow(2).mean().item();
+    assert.ok(Math.abs(l.mse!.item() - want) < 1e-4 * (1 + want), `${l.mse!.item()} vs ${want}`);
+  }));
+  ctx.dispose();
+  m.dispose();
+});
+
+test('generateImage: shapes, CFG scale 1 equals no CFG, seeded runs repeat', () => {
+  const m = model(3);
+  const gen = newContext(m);
+  prefillText(m, gen, [3, 4, 5]);
+  torch.scope(() => {
+    const noise = torch.randn([4, 16]);
+    const a = generateImage(m, { gen }, { h: 2, w: 2, numTimesteps: 4, cfgTextScale: 1, noise });
+    assert.deepEqual(a.shape, [TINY.vae.zChannels, 4, 4]);
+    const b = generateImage(m, { gen, cfgText: newContext(m) }, { h: 2, w: 2, numTimesteps: 4, cfgTextScale: 1, noise });
+    assert.ok(a.equal(b));
+    const c = generateImage(m, { gen }, { h: 2, w: 2, numTimesteps: 4, cfgTextScale: 4, cfgInterval: [0, 1], noise });
+    assert.ok(!a.equal(c));
+  });
+  gen.dispose();
+  m.dispose();
+});
+
+test('checkpoint: published key names round-trip bit-exactly; strict loads name the bad keys', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'bagel-ckpt-'));
+  try {
+    const a = model(4);
+    const b = model(5);
+    const path = join(dir, 'model.safetensors');
+    saveCheckpoint(path, a);
+    const header = torch.safetensors.loadHeader(path);
+    assert.ok(header.tensors.has('language_model.model.layers.0.self_attn.q_proj_moe_gen.weight'));
+    assert.ok(header.tensors.has('vit_model.vision_model.embeddings.patch_embedding.weight'));
+    assert.ok(header.tensors.has('latent_pos_embed.pos_embed'));
+    const r = loadCheckpoint(path, b);
+    assert.deepEqual([r.missing, r.unexpected, r.mismatched], [[], [], []]);
+    torch.scope(() => {
+      for (const [k, t] of a.stateDict()) assert.ok(t.equal(b.stateDict().get(k)!), k);
+    });
+    // a broken file: a key dropped and one renamed
+    torch.scope(() => {
+      const sd = a.stateDict();
+      const w = sd.get('language_model.lm_head.weight')!;
+      sd.delete('language_model.lm_head.weight');
+      sd.set('language_model.lm_head.weights', w);
+      sd.delete('connector.fc1.bias');
+      torch.safetensors.save(join(dir, 'broken.safetensors'), sd);
+    });
+    assert.throws(() => loadCheckpoint(join(dir, 'broken.safetensors'), b),
+      /missing keys \(2\): .*language_model\.lm_head\.weight.*connector\.fc1\.bias|missing keys \(2\): .*connector\.fc1\.bias.*language_model\.lm_head\.weight/s);
+    const loose = loadCheckpoint(join(dir, 'broken.safetensors'), b, { strict: false });
+    assert.deepEqual(loose.unexpected, ['language_model.lm_head.weights']);
+    assert.equal(loose.missing.length, 2);
+    // bf16 storage
+    saveCheckpoint(join(dir, 'bf16.safetensors'), a, { dtype: 'bfloat16' });
+    assert.equal(torch.safetensors.loadHeader(join(dir, 'bf16.safetensors')).tensors.get('vae2llm.weight')!.dtype, 'BF16');
+    loadCheckpoint(join(dir, 'bf16.safetensors'), b);
+    torch.scope(() => {
+      const x = a.stateDict().get('vae2llm.weight')!;
+      const y = b.stateDict().get('vae2llm.weight')!;
+      assert.ok(x.sub(y).abs().max().item() < 1e-2 && !x.equal(y));
+    });
+    a.dispose();
+    b.dispose();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -1,0 +1,164 @@
+// The MoT decoder (method.md 1.2): RoPE, GQA attention with an additive mask and QK-norm checked
+// against plain-JS loops; hard routing checked by perturbing one expert's weights.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as torch from '../../src/torch/index.js';
+import { noGrad, ops, tensor } from '../../src/torch/index.js';
+import {
+  applyRope, attention, additiveMask, ropeTables, routingFromFlags, Qwen2MoTForCausalLM, KVCache,
+} from '../../src/model/index.js';
+import { TINY } from '../../src/model/config.js';
+
+function rand(shape: number[], seed: number): { t: torch.Tensor; a: Float32Array } {
+  let s = seed;
+  const n = shape.reduce((a, b) => a * b, 1);
+  const a = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    s = (s * 1103515245 + 12345) % 2147483648;
+    a[i] = (s / 2147483648) * 2 - 1;
+  }
+  return { t: tensor(a, { shape }), a };
+}
+
+function close(got: ArrayLike<number>, want: ArrayLike<number>, tol = 1e-5): void {
+  assert.equal(got.length, want.length);
+  for (let i = 0; i < want.length; i++) {
+    const d = Math.abs(got[i]! - want[i]!);
+    assert.ok(d <= tol * (1 + Math.abs(want[i]!)), `index ${i}: got ${got[i]}, want ${want[i]}`);
+  }
+}
+
+test('RoPE rotates pairs (i, i + d/2) by pos * theta^(-2i/d), as Qwen2 does', () => {
+  torch.scope(() => {
+    const H = 2, N = 3, d = 8, theta = 100;
+    const positions = [0, 5, 2];
+    const { t: x, a } = rand([H, N, d], 7);
+    const { cos, sin } = ropeTables(tensor(positions), d, theta);
+    const got = applyRope(x, cos, sin).dataSync() as Float32Array;
+    const want = new Float32Array(H * N * d);
+    for (let h = 0; h < H; h++) for (let n = 0; n < N; n++) {
+      for (let i = 0; i < d / 2; i++) {
+        const ang = positions[n]! * theta ** (-(2 * i) / d);
+        const base = (h * N + n) * d;
+        const x1 = a[base + i]!, x2 = a[base + i + d / 2]!;
+        want[base + i] = x1 * Math.cos(ang) - x2 * Math.sin(ang);
+        want[base + i + d / 2] = x2 * Math.cos(ang) + x1 * Math.sin(ang);
+      }
+    }
+    close(got, want);
+  });
+});
+
+test('GQA attention with an additive mask equals a plain softmax loop', () => {
+  torch.scope(() => {
+    const H = 4, Hkv = 2, Nq = 3, Nk = 5, d = 4;
+    const { t: q, a: qa } = rand([H, Nq, d], 1);
+    const { t: k, a: ka } = rand([Hkv, Nk, d], 2);
+    const { t: v, a: va } = rand([Hkv, Nk, d], 3);
+    const allowed = [[1, 1, 0, 1, 0], [1, 0, 1, 1, 1], [0, 0, 0, 0, 1]];
+    const mask = additiveMask(tensor(allowed.map((r) => r.map((x) => x === 1))));
+    const got = attention(q, k, v, mask).dataSync() as Float32Array; // [Nq, H*d]
+    const want = new Float32Array(Nq * H * d);
+    for (let h = 0; h < H; h++) {
+      const g = Math.floor(h / (H / Hkv)); // kv head serving query head h
+      for (let i = 0; i < Nq; i++) {
+        const s: number[] = [];
+        for (let j = 0; j < Nk; j++) {
+          let dot = 0;
+          for (let c = 0; c < d; c++) dot += qa[(h * Nq + i) * d + c]! * ka[(g * Nk + j) * d + c]!;
+          s.push(allowed[i]![j] ? dot / Math.sqrt(d) : -Infinity);
+        }
+        const m = Math.max(...s);
+        const e = s.map((x) => Math.exp(x - m));
+        const z = e.reduce((p, c) => p + c, 0);
+        for (let c = 0; c < d; c++) {
+          let acc = 0;
+          for (let j = 0; j < Nk; j++) acc += (e[j]! / z) * va[(g * Nk + j) * d + c]!;
+          want[i * H * d + h * d + c] = acc;
+        }
+      }
+    }
+    close(got, want);
+  });
+});
+
+test('parameter names follow the published BAGEL checkpoint', () => {
+  torch.scope(() => {
+    const lm = new Qwen2MoTForCausalLM(TINY.llm);
+    const keys = new Set(lm.stateDictInfo().keys());
+    for (const k of [
+      'model.embed_tokens.weight', 'lm_head.weight', 'model.norm.weight', 'model.norm_moe_gen.weight',
+      'model.layers.0.self_attn.q_proj.weight', 'model.layers.0.self_attn.q_proj.bias',
+      'model.layers.1.self_attn.k_proj_moe_gen.bias', 'model.layers.1.self_attn.o_proj_moe_gen.weight',
+      'model.layers.0.self_attn.q_norm.weight', 'model.layers.0.self_attn.k_norm_moe_gen.weight',
+      'model.layers.0.mlp.gate_proj.weight', 'model.layers.0.mlp_moe_gen.down_proj.weight',
+      'model.layers.0.input_layernorm_moe_gen.weight', 'model.layers.0.post_attention_layernorm.weight',
+    ]) assert.ok(keys.has(k), k);
+    assert.ok(!keys.has('model.layers.0.self_attn.o_proj.bias'));
+    // 2 layers x (2 experts x (q,k,v: w+b = 6, o: 1, q/k norm: 2, 3 mlp, 2 norms) = 28) + embed + head + 2 norms
+    assert.equal(keys.size, 2 * 28 + 4);
+    lm.dispose();
+  });
+});
+
+test('hard routing: perturbing gen weights moves only gen tokens and what attends to them', () => {
+  torch.manualSeed(0);
+  const lm = new Qwen2MoTForCausalLM(TINY.llm);
+  torch.scope(() => noGrad(() => {
+    // tokens 0-2 und (text), 3-4 gen (latents), 5 und; causal mask where token 5 cannot see 3-4
+    const isGen = [false, false, false, true, true, false];
+    const routing = routingFromFlags(isGen);
+    const allowed = isGen.map((_, i) => isGen.map((__, j) => j <= i && !(i === 5 && (j === 3 || j === 4))));
+    const mask = additiveMask(tensor(allowed));
+    const ids = tensor([1, 2, 3, 4, 5, 6]);
+    const run = (): number[][] => lm.model.forward(lm.embed(ids), tensor([0, 1, 2, 3, 3, 4]), routing,
+      { kind: 'packed', sampleLens: [6], masks: [mask] }).toArray() as number[][];
+    const before = run();
+    for (const [name, p] of lm.namedParameters()) if (name.includes('_moe_gen')) p.add_(0.1);
+    const after = run();
+    for (const i of [0, 1, 2, 5]) assert.deepEqual(after[i], before[i], `und token ${i} moved`);
+    for (const i of [3, 4]) assert.notDeepEqual(after[i], before[i]);
+    // the und weights change the und tokens
+    lm.model.norm.weight.mul_(2);
+    assert.notDeepEqual((run())[0], before[0]);
+  }));
+  lm.dispose();
+});
+
+test('initMoeFromUnd makes both experts compute the same function', () => {
+  torch.manualSeed(1);
+  const lm = new Qwen2MoTForCausalLM(TINY.llm);
+  lm.initMoeFromUnd();
+  torch.scope(() => noGrad(() => {
+    const ids = tensor([5, 6, 7, 8]);
+    const pos = tensor([0, 1, 2, 3]);
+    const layout = { kind: 'cached', causal: true } as const;
+    const und = lm.model.forward(lm.embed(ids), pos, routingFromFlags([false, false, false, false]), layout);
+    const mix = lm.model.forward(lm.embed(ids), pos, routingFromFlags([false, true, false, true]), layout);
+    close(mix.dataSync() as Float32Array, und.dataSync() as Float32Array, 1e-6);
+  }));
+  lm.dispose();
+});
+
+test('KV-cache decoding equals full recomputation', () => {
+  torch.manualSeed(2);
+  const lm = new Qwen2MoTForCausalLM(TINY.llm);
+  torch.scope(() => noGrad(() => {
+    const ids = [3, 14, 15, 92, 65, 35];
+    const full = lm.model.forward(lm.embed(tensor(ids)), ops.arange(0, 6, 1, 'int64'), routingFromFlags(ids.map(() => false)),
+      { kind: 'cached', causal: true });
+    const cache = new KVCache(TINY.llm.numLayers);
+    const outs: torch.Tensor[] = [];
+    // prefill 3 tokens, then one at a time
+    outs.push(lm.model.forward(lm.embed(tensor(ids.slice(0, 3))), tensor([0, 1, 2]), routingFromFlags([false, false, false]),
+      { kind: 'cached', causal: true }, { cache, update: true }));
+    for (let i = 3; i < 6; i++) {
+      outs.push(lm.model.forward(lm.embed(tensor([ids[i]!])), tensor([i]), routingFromFlags([false]),
+        { kind: 'cached', causal: true }, { cache, update: true }));
+    }
+    assert.equal(cache.length, 6);
+    close(ops.cat(outs, 0).dataSync() as Float32Array, full.dataSync() as Float32Array, 1e-5);
+    cache.dispose();
+  }));
+  lm.dispose();
+});
