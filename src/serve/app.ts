@@ -1,0 +1,84 @@
+// The HTTP app: one Fastify instance, routes declared in routes/*, errors in one shape
+// (errors.ts), an optional API key, and body limits. `buildApp` does not listen: server.ts does.
+import Fastify, { type FastifyInstance } from 'fastify';
+import { timingSafeEqual, createHash } from 'node:crypto';
+import { CharacterLibrary } from './characters.js';
+import { DEFAULT_LIMITS, type AppContext, type ServeLimits } from './context.js';
+import type { Store } from './db.js';
+import { RequestQueue, type ChatEngine } from './engine.js';
+import { ApiError, errorBody, toApiError } from './errors.js';
+import type { ImageStore } from './images.js';
+import { characterRoutes } from './routes/characters.js';
+import { chatRoutes } from './routes/chat.js';
+import { chatStoreRoutes } from './routes/chats.js';
+import { healthRoutes } from './routes/health.js';
+import { imageRoutes } from './routes/images.js';
+import { modelRoutes } from './routes/models.js';
+
+export interface AppOptions {
+  store: Store;
+  images: ImageStore;
+  engine: ChatEngine;
+  /** Default: one request generating at a time, 16 waiting. */
+  queue?: RequestQueue;
+  /** When set, every route but /health needs `Authorization: Bearer <apiKey>`. */
+  apiKey?: string;
+  limits?: Partial<ServeLimits>;
+  logger?: boolean;
+}
+
+/** Paths open without the key: a liveness probe carries no secrets. */
+const PUBLIC_PATHS = new Set(['/health']);
+
+function sameSecret(a: string, b: string): boolean {
+  // Compare digests: constant time whatever the lengths.
+  const h = (s: string) => createHash('sha256').update(s).digest();
+  return timingSafeEqual(h(a), h(b));
+}
+
+export function buildApp(opts: AppOptions): { app: FastifyInstance; ctx: AppContext } {
+  const limits: ServeLimits = { ...DEFAULT_LIMITS, ...opts.limits };
+  const ctx: AppContext = {
+    store: opts.store,
+    images: opts.images,
+    library: new CharacterLibrary(opts.store, opts.images),
+    engine: opts.engine,
+    queue: opts.queue ?? new RequestQueue(16, 1),
+    limits,
+  };
+  // forceCloseConnections: closing the server drops every connection at once (in-flight
+  // generations see their client go and are cancelled) instead of waiting out keep-alives.
+  const app = Fastify({ logger: opts.logger ?? false, bodyLimit: limits.jsonBodyBytes, forceCloseConnections: true });
+
+  // Every API body is JSON (card uploads have their own scope in routes/characters.ts).
+  app.removeContentTypeParser('text/plain');
+
+  app.setErrorHandler((err, req, reply) => {
+    const e = toApiError(err);
+    if (e.status >= 500) req.log.error(err);
+    void reply.code(e.status).send(errorBody(e));
+  });
+  app.setNotFoundHandler((req, reply) => {
+    const e = new ApiError(404, `unknown request URL: ${req.method} ${req.url.split('?')[0]}`, 'invalid_request_error', null, 'unknown_url');
+    void reply.code(404).send(errorBody(e));
+  });
+
+  if (opts.apiKey) {
+    const key = opts.apiKey;
+    app.addHook('onRequest', async (req) => {
+      if (PUBLIC_PATHS.has(req.url.split('?')[0]!)) return;
+      const m = /^Bearer\s+(.+)$/i.exec(req.headers.authorization ?? '');
+      if (!m || !sameSecret(m[1]!.trim(), key)) {
+        throw new ApiError(401, m ? 'incorrect API key provided' : 'missing API key: send Authorization: Bearer <key>', 'authentication_error', null, 'invalid_api_key');
+      }
+    });
+  }
+
+  healthRoutes(app, ctx);
+  modelRoutes(app, ctx);
+  chatRoutes(app, ctx);
+  imageRoutes(app, ctx);
+  characterRoutes(app, ctx);
+  chatStoreRoutes(app, ctx);
+  return { app, ctx };
+}

@@ -1,0 +1,189 @@
+// Characters as the server keeps them: the row holds the character as a V3 card JSON (the same
+// interchange format users import and export, ecosystem.md 1.1), with every embedded image moved
+// to the image store and its asset URI replaced by `unichar-image:<sha256>`. Loading reverses
+// that and reads the card with the data layer's own `importCard`, so a stored character and an
+// exported card can never drift apart.
+import { emptyCharacter, exportCard, importCard, type CardFormat, type Character } from '../data/index.js';
+import { toDataUri } from './data-uri.js';
+import type { CharacterRow, Store } from './db.js';
+import { ApiError } from './errors.js';
+import { imageMime, sha256Hex, type ImageStore } from './images.js';
+
+export const IMAGE_URI_PREFIX = 'unichar-image:';
+
+const ID_PATTERN = /^[a-z0-9][a-z0-9._-]{0,63}$/;
+
+/** A URL- and file-safe id from a character's own id or name: `Tessel` → `tessel`. */
+export function slugify(s: string): string {
+  const slug = s
+    .normalize('NFKD')
+    .replace(/[\u0300-\u036f]/g, '')
+    .toLowerCase()
+    .replace(/[^a-z0-9._-]+/g, '-')
+    .replace(/^[-._]+|[-._]+$/g, '')
+    .slice(0, 56);
+  return slug || 'character';
+}
+
+export function isCharacterId(s: string): boolean {
+  return ID_PATTERN.test(s);
+}
+
+type CardJson = { data: { assets?: { uri?: unknown }[]; name?: unknown } };
+
+export interface CharacterFields {
+  name?: string;
+  description?: string;
+  opening?: string;
+  profile?: string;
+  style?: string;
+  visualDescription?: string;
+  category?: Character['category'];
+}
+
+export const CARD_MIME: Record<CardFormat, string> = { png: 'image/png', json: 'application/json', charx: 'application/zip' };
+
+export class CharacterLibrary {
+  constructor(
+    readonly store: Store,
+    readonly images: ImageStore,
+  ) {}
+
+  private uniqueId(base: string): string {
+    const slug = slugify(base);
+    if (!this.store.hasCharacter(slug)) return slug;
+    for (let i = 2; ; i++) if (!this.store.hasCharacter(`${slug}-${i}`)) return `${slug}-${i}`;
+  }
+
+  /** Character → card JSON with images in the store. Returns the hash of the first reference image. */
+  private async dehydrate(c: Character): Promise<{ cardJson: string; firstImage: string | null }> {
+    const card = JSON.parse(new TextDecoder().decode(await exportCard(c, 'json', { spec: 'v3' }))) as CardJson;
+    let firstImage: string | null = null;
+    for (const a of card.data.assets ?? []) {
+      if (typeof a.uri !== 'string') continue;
+      const m = /^data:[^;,]*;base64,(.*)$/s.exec(a.uri);
+      if (!m) continue;
+      const { hash } = await this.images.put(new Uint8Array(Buffer.from(m[1]!, 'base64')));
+      if ((a as { type?: unknown }).type === 'x_reference' && firstImage === null) firstImage = hash;
+      a.uri = IMAGE_URI_PREFIX + hash;
+    }
+    return { cardJson: JSON.stringify(card), firstImage };
+  }
+
+  private async hydrate(row: CharacterRow): Promise<Character> {
+    const card = JSON.parse(row.cardJson) as CardJson;
+    for (const a of card.data.assets ?? []) {
+      if (typeof a.uri !== 'string' || !a.uri.startsWith(IMAGE_URI_PREFIX)) continue;
+      const hash = a.uri.slice(IMAGE_URI_PREFIX.length);
+      const bytes = await this.images.get(hash);
+      if (!bytes) throw new Error(`character ${row.id}: image ${hash} is missing from the image store`);
+      a.uri = toDataUri(bytes, imageMime(bytes) ?? 'application/octet-stream');
+    }
+    const { character } = importCard(new TextEncoder().encode(JSON.stringify(card)), { file: `character ${row.id}` });
+    character.id = row.id;
+    return character;
+  }
+
+  /** Stores a new character under a fresh id derived from its own; returns the row. */
+  async add(c: Character, avatar?: Uint8Array): Promise<CharacterRow> {
+    const id = this.uniqueId(c.id || c.names.display);
+    const stored: Character = { ...c, id };
+    const { cardJson, firstImage } = await this.dehydrate(stored);
+    const avatarHash = avatar ? (await this.images.put(avatar)).hash : firstImage;
+    return this.store.insertCharacter({ id, name: c.names.display, cardJson, avatarHash });
+  }
+
+  async get(id: string): Promise<{ row: CharacterRow; character: Character } | undefined> {
+    if (!isCharacterId(id)) return undefined;
+    const row = this.store.getCharacter(id);
+    return row && { row, character: await this.hydrate(row) };
+  }
+
+  async require(id: string, param = 'id'): Promise<{ row: CharacterRow; character: Character }> {
+    const found = await this.get(id);
+    if (!found) throw new ApiError(404, `no character (model) with id ${JSON.stringify(id)}`, 'not_found_error', param, param === 'model' ? 'model_not_found' : 'character_not_found');
+    return found;
+  }
+
+  async create(fields: CharacterFields & { name: string }, avatar?: Uint8Array): Promise<CharacterRow> {
+    const c = emptyCharacter(fields.name);
+    applyFields(c, fields);
+    return this.add(c, avatar);
+  }
+
+  async update(id: string, fields: CharacterFields, avatar?: Uint8Array): Promise<CharacterRow> {
+    const { row, character } = await this.require(id);
+    applyFields(character, fields);
+    const { cardJson } = await this.dehydrate(character);
+    const avatarHash = avatar ? (await this.images.put(avatar)).hash : row.avatarHash;
+    return this.store.updateCharacter(id, { name: character.names.display, cardJson, avatarHash })!;
+  }
+
+  /** Any supported card (PNG, JSON, CHARX; detected from the bytes). A PNG card's image is the avatar. */
+  async importCard(bytes: Uint8Array): Promise<CharacterRow> {
+    let character: Character;
+    let avatar: Uint8Array | undefined;
+    try {
+      const read = importCard(bytes, { file: 'upload' });
+      character = read.character;
+      if (read.format === 'png') {
+        // Re-encode without the card's text chunks: the avatar is the picture, not the card again.
+        const sharp = (await import('sharp')).default;
+        avatar = new Uint8Array(await sharp(bytes).png().toBuffer());
+      }
+    } catch (e) {
+      // Whatever the reader refuses is the upload's fault, never a server error.
+      throw new ApiError(400, `invalid card: ${(e as Error).message}`, 'invalid_request_error', 'file', 'invalid_card');
+    }
+    return this.add(character, avatar);
+  }
+
+  async exportCard(id: string, format: CardFormat): Promise<{ bytes: Uint8Array; mime: string; filename: string }> {
+    const { row, character } = await this.require(id);
+    const avatar = row.avatarHash ? await this.images.get(row.avatarHash) : undefined;
+    if (format === 'png' && !avatar && character.referenceImages.length === 0) {
+      throw new ApiError(400, `character ${id} has no avatar or reference image to write a PNG card into; use format=json or charx`, 'invalid_request_error', 'format', 'no_avatar');
+    }
+    const bytes = await exportCard(character, format, avatar ? { avatar } : {});
+    return { bytes, mime: CARD_MIME[format], filename: `${id}.${format}` };
+  }
+
+  delete(id: string): boolean {
+    return isCharacterId(id) && this.store.deleteCharacter(id);
+  }
+}
+
+function applyFields(c: Character, f: CharacterFields): void {
+  if (f.name !== undefined) c.names = { ...c.names, display: f.name };
+  if (f.description !== undefined) c.description = f.description;
+  if (f.opening !== undefined) c.opening = f.opening;
+  if (f.profile !== undefined) c.profile = f.profile;
+  if (f.style !== undefined) c.style = f.style;
+  if (f.visualDescription !== undefined) c.visualDescription = f.visualDescription;
+  if (f.category !== undefined) c.category = f.category;
+}
+
+/** The API's view of a character (snake_case like the rest of the OpenAI-style API). */
+export function characterJson(row: Omit<CharacterRow, 'cardJson'>, c?: Character): Record<string, unknown> {
+  const base: Record<string, unknown> = {
+    id: row.id,
+    object: 'character',
+    name: row.name,
+    avatar_url: row.avatarHash ? `/v1/images/${row.avatarHash}` : null,
+    created_at: Math.floor(row.createdAt / 1000),
+    updated_at: Math.floor(row.updatedAt / 1000),
+  };
+  if (!c) return base;
+  return {
+    ...base,
+    nickname: c.names.nickname ?? null,
+    category: c.category,
+    description: c.description,
+    opening: c.opening,
+    profile: c.profile,
+    style: c.style,
+    visual_description: c.visualDescription,
+    reference_images: c.referenceImages.map((img) => ({ id: img.id, url: img.data ? `/v1/images/${sha256Hex(img.data)}` : null })),
+    counts: { scenes: c.scenes.length, dialogue: c.dialogue.length, knowledge_qa: c.knowledgeQa.length, t2i_prompts: c.t2iPrompts.length },
+  };
+}

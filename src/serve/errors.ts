@@ -1,0 +1,73 @@
+// Every error the server sends has one shape, the OpenAI error object
+// (`{error: {message, type, param, code}}`), built by one function: `errorBody`. Handlers throw
+// `ApiError`; the app's error handler turns anything thrown (zod, Fastify, engine, data) into it.
+import { ZodError, type ZodIssue } from 'zod';
+
+export type ErrorType = 'invalid_request_error' | 'authentication_error' | 'not_found_error' | 'rate_limit_error' | 'server_error';
+
+export interface ErrorBody {
+  error: { message: string; type: ErrorType; param: string | null; code: string | null };
+}
+
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+    readonly type: ErrorType = status === 401 ? 'authentication_error' : status === 404 ? 'not_found_error' : status === 429 ? 'rate_limit_error' : status >= 500 ? 'server_error' : 'invalid_request_error',
+    readonly param: string | null = null,
+    readonly code: string | null = null,
+  ) {
+    super(message);
+    this.name = 'ApiError';
+  }
+}
+
+/** The one place the error shape is written. */
+export function errorBody(e: ApiError): ErrorBody {
+  return { error: { message: e.message, type: e.type, param: e.param, code: e.code } };
+}
+
+/** `messages[0].content[1].image_url.url`: the form OpenAI clients and people read. */
+export function formatPath(path: readonly (string | number)[]): string {
+  let out = '';
+  for (const p of path) out += typeof p === 'number' ? `[${p}]` : out === '' ? p : `.${p}`;
+  return out;
+}
+
+/** The issue deepest in the request: a bad `messages[2].content[0].text` says more than
+ * "messages[2].content: invalid input" (zod reports union failures at the union's own path). */
+function deepestIssue(issues: readonly ZodIssue[]): ZodIssue {
+  let best = issues[0]!;
+  for (const i of issues) {
+    let cand = i;
+    if (i.code === 'invalid_union') {
+      // Prefer the branch that got furthest (a part with the right `type` but a bad field).
+      const nested = i.unionErrors.flatMap((u) => u.issues).filter((n) => !(n.code === 'invalid_literal' && n.path[n.path.length - 1] === 'type'));
+      if (nested.length) cand = deepestIssue(nested);
+    }
+    if (cand.path.length > best.path.length) best = cand;
+  }
+  return best;
+}
+
+export function fromZod(e: ZodError, prefix: (string | number)[] = []): ApiError {
+  const i = deepestIssue(e.issues);
+  const param = formatPath([...prefix, ...i.path]);
+  return new ApiError(400, param ? `${param}: ${i.message}` : i.message, 'invalid_request_error', param || null, 'invalid_value');
+}
+
+/** Anything thrown → ApiError. Fastify's own errors carry `statusCode` and `code`. */
+export function toApiError(e: unknown): ApiError {
+  if (e instanceof ApiError) return e;
+  if (e instanceof ZodError) return fromZod(e);
+  const err = e as { statusCode?: unknown; code?: unknown; message?: unknown; name?: unknown };
+  if (err && typeof err.statusCode === 'number' && err.statusCode >= 400 && err.statusCode < 500) {
+    const code = typeof err.code === 'string' ? err.code : null;
+    const message =
+      code === 'FST_ERR_CTP_BODY_TOO_LARGE' ? 'request body is too large' : code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE' ? 'unsupported content type' : String(err.message ?? 'bad request');
+    const mapped = code === 'FST_ERR_CTP_BODY_TOO_LARGE' ? 'body_too_large' : code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE' ? 'unsupported_media_type' : code?.startsWith('FST_ERR_CTP') ? 'invalid_body' : code;
+    return new ApiError(err.statusCode, message, undefined, null, mapped);
+  }
+  if (err && err.name === 'SyntaxError') return new ApiError(400, `invalid JSON body: ${String(err.message)}`, 'invalid_request_error', null, 'invalid_json');
+  return new ApiError(500, 'internal server error', 'server_error', null, null);
+}

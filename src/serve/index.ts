@@ -1,0 +1,27 @@
+// Public surface of src/serve (architecture.md "Layers"): the server, its state, and the
+// `ChatEngine` seam the model layer implements.
+export { startServer, DEFAULT_HOST, DEFAULT_PORT, type ServerOptions, type RunningServer } from './server.js';
+export { buildApp, type AppOptions } from './app.js';
+export { DEFAULT_LIMITS, type ServeLimits } from './context.js';
+export { Store, migrate, MIGRATIONS, type CharacterRow, type ChatRow, type MessageRow, type JobRow, type NewMessage, type Role, type JobKind, type JobStatus } from './db.js';
+export { ImageStore, sha256Hex, isImageHash, imageMime, type PutResult } from './images.js';
+export { CharacterLibrary, slugify, isCharacterId, characterJson, IMAGE_URI_PREFIX } from './characters.js';
+export {
+  RequestQueue,
+  QueueFullError,
+  ClientGoneError,
+  type ChatEngine,
+  type ChatRequest,
+  type ChatResult,
+  type ChatOptions,
+  type ChatMessage,
+  type ContentPart,
+  type ImageRequest,
+  type ImageOptions,
+  type GeneratedImage,
+  type EngineModel,
+  type Usage,
+  type Modality,
+  type Lease,
+} from './engine.js';
+export { ApiError, errorBody, toApiError, type ErrorBody, type ErrorType } from './errors.js';

@@ -1,0 +1,69 @@
+// Request schemas, validated at the edge before anything reaches the store or the model
+// (style.md "Hono / Fastify"). Shapes follow ecosystem.md 4.1 (content parts) and 4.2 (images).
+// Unknown fields are dropped, not refused: front ends send knobs (presence_penalty, logit_bias,
+// user, ...) this server does not use.
+import { z } from 'zod';
+import { CATEGORIES } from '../data/index.js';
+
+const TextPart = z.object({ type: z.literal('text'), text: z.string() });
+const ImagePart = z.object({
+  type: z.literal('image_url'),
+  image_url: z.object({ url: z.string().min(1), detail: z.enum(['auto', 'low', 'high']).optional() }),
+});
+export const ContentPartSchema = z.discriminatedUnion('type', [TextPart, ImagePart]);
+
+export const ChatMessageSchema = z.object({
+  // `developer` is the newer name of `system` (OpenAI); stored as system.
+  role: z.enum(['system', 'developer', 'user', 'assistant']),
+  content: z.union([z.string(), z.array(ContentPartSchema)]).nullable(),
+  name: z.string().optional(),
+});
+
+export const ChatCompletionRequestSchema = z.object({
+  model: z.string().min(1),
+  messages: z.array(ChatMessageSchema).min(1).max(1000),
+  stream: z.boolean().optional(),
+  stream_options: z.object({ include_usage: z.boolean().optional() }).nullable().optional(),
+  modalities: z.array(z.enum(['text', 'image'])).min(1).optional(),
+  max_tokens: z.number().int().positive().max(1 << 20).nullable().optional(),
+  max_completion_tokens: z.number().int().positive().max(1 << 20).nullable().optional(),
+  temperature: z.number().min(0).max(2).nullable().optional(),
+  top_p: z.number().gt(0).max(1).nullable().optional(),
+  seed: z.number().int().nullable().optional(),
+  stop: z.union([z.string(), z.array(z.string()).max(4)]).nullable().optional(),
+  n: z.literal(1, { errorMap: () => ({ message: 'only n=1 is supported' }) }).nullable().optional(),
+  /** Extension: continue a stored chat instead of starting a new one. */
+  chat_id: z.string().min(1).max(100).optional(),
+});
+export type ChatCompletionRequest = z.infer<typeof ChatCompletionRequestSchema>;
+
+export const ImageGenerationRequestSchema = z.object({
+  prompt: z.string().min(1).max(32_000),
+  /** A character id: the image is of that character. Optional. */
+  model: z.string().min(1).optional(),
+  n: z.number().int().min(1).max(4).nullable().optional(),
+  size: z
+    .string()
+    .regex(/^(auto|\d{2,4}x\d{2,4})$/, 'expected "auto" or WIDTHxHEIGHT, e.g. 1024x1024')
+    .nullable()
+    .optional(),
+  response_format: z.literal('b64_json', { errorMap: () => ({ message: 'only b64_json is supported' }) }).nullable().optional(),
+  seed: z.number().int().nullable().optional(),
+});
+
+const text = (max: number) => z.string().max(max);
+export const CharacterCreateSchema = z.object({
+  name: z.string().trim().min(1).max(200),
+  description: text(100_000).optional(),
+  opening: text(100_000).optional(),
+  profile: text(1_000_000).optional(),
+  style: text(100_000).optional(),
+  visual_description: text(100_000).optional(),
+  category: z.enum(CATEGORIES).optional(),
+  /** A data:image/... URI. */
+  avatar: z.string().optional(),
+});
+export const CharacterUpdateSchema = CharacterCreateSchema.partial();
+export type CharacterInput = z.infer<typeof CharacterUpdateSchema>;
+
+export const ExportQuerySchema = z.object({ format: z.enum(['png', 'json', 'charx']).default('json') });
