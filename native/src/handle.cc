@@ -15,10 +15,11 @@ struct Slot {
   int64_t reportedBytes = 0;  // CPU bytes this handle told V8 about
 };
 
-std::vector<Slot> gSlots;
-std::vector<uint32_t> gFree;
-int64_t gLive = 0;
-int64_t gPendingExternal = 0;  // not yet reported to V8
+// One table per JS thread: a worker thread (serving runs generation in one) has its own ids.
+thread_local std::vector<Slot> gSlots;
+thread_local std::vector<uint32_t> gFree;
+thread_local int64_t gLive = 0;
+thread_local int64_t gPendingExternal = 0;  // not yet reported to V8
 
 constexpr int64_t kReportBatch = 1 << 20;
 

@@ -30,7 +30,8 @@ struct OpEntry {
   std::vector<bool> returnIsWriteAlias;  // in-place results: JS returns the argument itself
 };
 
-std::vector<OpEntry> gOps;
+// Per JS thread, like the handle table: ids come from opId() calls made on that thread.
+thread_local std::vector<OpEntry> gOps;
 
 bool isTensorType(const c10::TypePtr& t) { return t->kind() == c10::TypeKind::TensorType; }
 
