@@ -1,0 +1,188 @@
+// A customized character as one unit: the unified model, its frozen VAE, the tokenizer and the
+// character itself, saved as a folder. Training writes it; evaluation and serving load it and
+// call reply / image / rolePlay, which follow the reference inference (method.md 4.2-4.4).
+import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { noGrad, scope, manualSeed } from '../torch/index.js';
+import {
+  Bagel, AutoEncoder, newContext, prefillText, decodeSteps, generateImage, loadCheckpoint, saveCheckpoint,
+  latentDownsample, validateConfig, type ModelConfig,
+} from '../model/index.js';
+import {
+  CharacterSchema, Tokenizer, StreamDecoder, rolePlayPrompt, t2iCaption, encodePng, type Character,
+} from '../data/index.js';
+
+/** Files of a character model folder. */
+export const CHARACTER_MODEL_FILES = {
+  manifest: 'unicharacter.json',
+  model: 'model.safetensors',
+  vae: 'ae.safetensors',
+  tokenizer: 'tokenizer.json',
+  character: 'character.json',
+} as const;
+
+export interface CharacterModelManifest {
+  format: 1;
+  modelConfig: ModelConfig;
+  /** Square image side in pixels the model was trained on. */
+  imageSize: number;
+  /** Where it came from (run directory, step), for reports. */
+  provenance: Record<string, string | number>;
+}
+
+export interface ReplyOptions {
+  history?: { role: string; text: string }[];
+  /** Sampling temperature (reference: 0.7; 0 = greedy). */
+  temperature?: number;
+  maxTokens?: number;
+  /** Text pieces as they are decoded (complete UTF-8 characters only). */
+  onText?: (piece: string) => void;
+  signal?: AbortSignal;
+}
+
+export interface ImageOptions {
+  numTimesteps?: number;
+  cfgTextScale?: number;
+  timestepShift?: number;
+  seed?: number;
+  signal?: AbortSignal;
+}
+
+export class CharacterModel {
+  constructor(
+    readonly character: Character,
+    readonly model: Bagel,
+    readonly vae: AutoEncoder,
+    readonly tokenizer: Tokenizer,
+    readonly manifest: CharacterModelManifest,
+  ) {}
+
+  /** Loads a folder written by save(); errors name the missing or malformed file. */
+  static async load(dir: string): Promise<CharacterModel> {
+    const file = (name: string): string => {
+      const p = join(dir, name);
+      if (!existsSync(p)) throw new Error(`${dir}: not a character model folder (${name} is missing)`);
+      return p;
+    };
+    let manifest: CharacterModelManifest;
+    try {
+      manifest = JSON.parse(readFileSync(file(CHARACTER_MODEL_FILES.manifest), 'utf8')) as CharacterModelManifest;
+    } catch (e) {
+      throw new Error(`${join(dir, CHARACTER_MODEL_FILES.manifest)}: ${(e as Error).message}`);
+    }
+    if (manifest.format !== 1) throw new Error(`${dir}: unknown character model format ${String(manifest.format)}`);
+    validateConfig(manifest.modelConfig);
+    const character = CharacterSchema.parse(JSON.parse(readFileSync(file(CHARACTER_MODEL_FILES.character), 'utf8')));
+    const tokenizer = Tokenizer.fromFile(file(CHARACTER_MODEL_FILES.tokenizer));
+    const model = new Bagel(manifest.modelConfig);
+    loadCheckpoint(file(CHARACTER_MODEL_FILES.model), model, { strict: true });
+    const vae = new AutoEncoder(manifest.modelConfig.vae);
+    loadCheckpoint(file(CHARACTER_MODEL_FILES.vae), vae, { strict: true });
+    model.eval();
+    vae.eval();
+    return new CharacterModel(character, model, vae, tokenizer, manifest);
+  }
+
+  /** Writes the folder atomically (a temporary folder renamed into place). */
+  save(dir: string): void {
+    const tmp = `${dir}.tmp-${process.pid}`;
+    rmSync(tmp, { recursive: true, force: true });
+    mkdirSync(tmp, { recursive: true });
+    writeFileSync(join(tmp, CHARACTER_MODEL_FILES.manifest), JSON.stringify(this.manifest, null, 2) + '\n');
+    writeFileSync(join(tmp, CHARACTER_MODEL_FILES.character), JSON.stringify(this.character) + '\n');
+    this.tokenizer.save(join(tmp, CHARACTER_MODEL_FILES.tokenizer));
+    saveCheckpoint(join(tmp, CHARACTER_MODEL_FILES.model), this.model);
+    saveCheckpoint(join(tmp, CHARACTER_MODEL_FILES.vae), this.vae);
+    rmSync(dir, { recursive: true, force: true });
+    renameSync(tmp, dir);
+  }
+
+  dispose(): void {
+    this.model.dispose();
+    this.vae.dispose();
+  }
+
+  /** Token ids of a text segment (bos/eos are added by prefill). */
+  async encode(text: string): Promise<number[]> {
+    return this.tokenizer.encode(text);
+  }
+
+  /** Decodes text after a prompt (method.md 4.4): primed with <|im_start|>, stops at <|im_end|>. */
+  async generateText(prompt: string, o: ReplyOptions = {}): Promise<string> {
+    if (o.signal?.aborted) throw abortError();
+    const ids = await this.encode(prompt);
+    const ctx = newContext(this.model);
+    try {
+      prefillText(this.model, ctx, ids);
+      const stream = new StreamDecoder(this.tokenizer, { skipSpecialTokens: true });
+      let text = '';
+      for (const id of decodeSteps(this.model, ctx, { temperature: o.temperature ?? 0, maxTokens: o.maxTokens ?? 500 })) {
+        if (o.signal?.aborted) throw abortError();
+        const piece = stream.push(id);
+        if (piece) {
+          text += piece;
+          o.onText?.(piece);
+        }
+        // Let other work (timers, aborts) run between tokens.
+        await new Promise<void>((resolve) => setImmediate(resolve));
+      }
+      const rest = stream.flush();
+      if (rest) {
+        text += rest;
+        o.onText?.(rest);
+      }
+      return text;
+    } finally {
+      ctx.dispose();
+    }
+  }
+
+  /** The character's reply to a user turn (method.md 4.3 step 1; sampling at T = 0.7 by default). */
+  async reply(user: string, o: ReplyOptions = {}): Promise<string> {
+    const c = this.character;
+    const prompt = rolePlayPrompt({ description: c.description, opening: c.opening, user, name: c.names.prefix, history: o.history });
+    return this.generateText(prompt, { ...o, temperature: o.temperature ?? 0.7, maxTokens: o.maxTokens ?? 500 });
+  }
+
+  /** A PNG image for a text prompt (plain T2I with the ODE sampler and text CFG, method.md 4.4). */
+  async image(prompt: string, o: ImageOptions = {}): Promise<Uint8Array> {
+    const ids = await this.encode(prompt);
+    if (o.signal?.aborted) throw abortError();
+    if (o.seed !== undefined) manualSeed(o.seed);
+    const side = this.manifest.imageSize;
+    const grid = side / latentDownsample(this.model.config);
+    const gen = newContext(this.model);
+    const cfgText = newContext(this.model); // empty: the text-unconditional branch of plain T2I
+    try {
+      prefillText(this.model, gen, ids);
+      const pixels = noGrad(() => scope(() => {
+        const latent = generateImage(this.model, { gen, cfgText }, {
+          h: grid, w: grid, numTimesteps: o.numTimesteps ?? 50, cfgTextScale: o.cfgTextScale ?? 4.0, timestepShift: o.timestepShift ?? 3.0,
+        });
+        const unit = this.vae.decodeToUnit(latent.unsqueeze(0)).squeeze(0); // [3, H, W] in [0, 1]
+        return unit.mul(255).round().to('uint8').permute([1, 2, 0]).contiguous();
+      }));
+      const data = new Uint8Array((pixels.dataSync() as Uint8Array).buffer);
+      const [height, width] = pixels.shape as [number, number, number];
+      pixels.dispose();
+      return await encodePng({ width, height, data });
+    } finally {
+      gen.dispose();
+      cfgText.dispose();
+    }
+  }
+
+  /** Reply first, then an image of the scene (method.md 4.3 steps 1 and 3). */
+  async rolePlay(user: string, o: ReplyOptions & { image?: ImageOptions } = {}): Promise<{ reply: string; image: Uint8Array }> {
+    const reply = await this.reply(user, o);
+    const prompt = t2iCaption({ description: this.character.description, user, reply });
+    const image = await this.image(prompt, { ...o.image, signal: o.signal });
+    return { reply, image };
+  }
+}
+
+function abortError(): Error {
+  const e = new Error('generation cancelled');
+  e.name = 'AbortError';
+  return e;
+}
