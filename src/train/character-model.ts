@@ -9,7 +9,7 @@ import {
   latentDownsample, validateConfig, type ModelConfig,
 } from '../model/index.js';
 import {
-  CharacterSchema, Tokenizer, StreamDecoder, rolePlayPrompt, t2iCaption, encodePng, type Character,
+  CharacterSchema, Tokenizer, StreamDecoder, rolePlayPrompt, t2iCaption, encodePng, trainTinyTokenizer, type Character,
 } from '../data/index.js';
 
 /** Files of a character model folder. */
@@ -56,6 +56,30 @@ export class CharacterModel {
     readonly tokenizer: Tokenizer,
     readonly manifest: CharacterModelManifest,
   ) {}
+
+  /**
+   * A freshly initialised model for a character: a tokenizer trained on the character's own
+   * texts, and the model config sized to it. This is "the model before customization".
+   */
+  static untrained(character: Character, o: { config: ModelConfig; imageSize: number; vocabSize?: number; seed?: number; texts?: string[] }): CharacterModel {
+    const texts = o.texts ?? [
+      character.description, character.profile, character.style, character.opening,
+      ...[...character.scenes, ...character.dialogue].map((s) => `${s.user}\n${s.reply}`),
+      ...character.knowledgeQa.map((q) => `${q.question}\n${q.answer}`),
+    ];
+    const tokenizer = trainTinyTokenizer(texts.filter((t) => t.length > 0), { vocabSize: o.vocabSize ?? 1024 }).load();
+    const s = tokenizer.special;
+    const modelConfig: ModelConfig = {
+      ...o.config,
+      llm: { ...o.config.llm, vocabSize: tokenizer.vocabSize },
+      tokens: { bos: s.bos, eos: s.eos, startOfImage: s.startOfImage, endOfImage: s.endOfImage },
+    };
+    validateConfig(modelConfig);
+    if (o.seed !== undefined) manualSeed(o.seed);
+    const model = new Bagel(modelConfig);
+    const vae = new AutoEncoder(modelConfig.vae);
+    return new CharacterModel(character, model, vae, tokenizer, { format: 1, modelConfig, imageSize: o.imageSize, provenance: { stage: 'untrained' } });
+  }
 
   /** Loads a folder written by save(); errors name the missing or malformed file. */
   static async load(dir: string): Promise<CharacterModel> {

@@ -5,25 +5,14 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import * as torch from '../../src/torch/index.js';
-import { Bagel, AutoEncoder, TINY, type ModelConfig } from '../../src/model/index.js';
-import { loadSampleCharacter, trainTinyTokenizer, imageSize } from '../../src/data/index.js';
+import { TINY } from '../../src/model/index.js';
+import { loadSampleCharacter, imageSize } from '../../src/data/index.js';
 import { CharacterModel } from '../../src/train/character-model.js';
 
 function build(): CharacterModel {
   const { character } = loadSampleCharacter();
   const texts = [character.description, character.profile, ...character.dialogue.slice(0, 10).map((s) => `${s.user} ${s.reply}`)];
-  const tokenizer = trainTinyTokenizer(texts, { vocabSize: 300 }).load();
-  const s = tokenizer.special;
-  const config: ModelConfig = {
-    ...TINY,
-    llm: { ...TINY.llm, vocabSize: tokenizer.vocabSize },
-    tokens: { bos: s.bos, eos: s.eos, startOfImage: s.startOfImage, endOfImage: s.endOfImage },
-  };
-  torch.manualSeed(3);
-  const model = new Bagel(config);
-  const vae = new AutoEncoder(config.vae);
-  return new CharacterModel(character, model, vae, tokenizer, { format: 1, modelConfig: config, imageSize: 32, provenance: { test: 1 } });
+  return CharacterModel.untrained(character, { config: TINY, imageSize: 32, vocabSize: 300, seed: 3, texts });
 }
 
 test('save and load reproduce greedy replies and seeded images exactly', async () => {
