@@ -17,6 +17,12 @@ Commands:
   launch --nproc N <script> [args...]  run a Node script in N local processes with the torchrun
                                        environment (MASTER_ADDR, MASTER_PORT, RANK, LOCAL_RANK,
                                        WORLD_SIZE); output lines are prefixed with [rank i]
+  serve [--host H] [--port P] [--data-dir D] [--api-key K]
+                                       the OpenAI-compatible server (default 127.0.0.1:8000, data in
+                                       .unicharacter/; the key may also come from UNICHARACTER_API_KEY)
+  chat <character> [--data-dir D] [--no-images] [--temperature T] [--max-tokens N]
+                                       talk to a customized character in the terminal; images are
+                                       saved under <data-dir>/chat-images/ and their paths printed
   engine                               the libtorch build in use: version, threads, CUDA
   help                                 this text
 `;
@@ -62,6 +68,42 @@ async function main(argv: string[]): Promise<number> {
       const result = await launch({ nproc, script: script!, args });
       if (!result.ok) console.error(`launch: ${result.error}`);
       return result.ok ? 0 : 1;
+    }
+    case 'serve': {
+      const { values } = parseArgs({
+        args: rest,
+        options: {
+          host: { type: 'string', default: '127.0.0.1' },
+          port: { type: 'string', default: '8000' },
+          'data-dir': { type: 'string', default: '.unicharacter' },
+          'api-key': { type: 'string' },
+        },
+      });
+      const port = Number(values.port);
+      if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`--port must be a port number, got '${values.port}'`);
+      const { runServe } = await import('./serve.js');
+      return runServe({ host: values.host!, port, dataDir: values['data-dir']!, apiKey: values['api-key'] ?? process.env.UNICHARACTER_API_KEY });
+    }
+    case 'chat': {
+      const { values, positionals } = parseArgs({
+        args: rest,
+        allowPositionals: true,
+        options: {
+          'data-dir': { type: 'string', default: '.unicharacter' },
+          'no-images': { type: 'boolean', default: false },
+          temperature: { type: 'string', default: '0.7' },
+          'max-tokens': { type: 'string', default: '200' },
+        },
+      });
+      if (positionals.length !== 1) {
+        console.error('usage: unicharacter chat <character> [--data-dir D] [--no-images] [--temperature T] [--max-tokens N]');
+        return 2;
+      }
+      const { runChat } = await import('./chat.js');
+      return runChat({
+        character: positionals[0]!, dataDir: values['data-dir']!, images: !values['no-images'],
+        temperature: Number(values.temperature), maxTokens: Number(values['max-tokens']),
+      });
     }
     case 'engine': {
       const torch = await import('../torch/index.js');

@@ -1,0 +1,25 @@
+// `unicharacter serve`: the OpenAI-compatible API (and web UI when built) over a data folder.
+import { join } from 'node:path';
+import { ModelChatEngine, startServer } from '../serve/index.js';
+
+export interface ServeOptions {
+  host: string;
+  port: number;
+  dataDir: string;
+  apiKey?: string;
+}
+
+export async function runServe(o: ServeOptions): Promise<number> {
+  const engine = new ModelChatEngine(join(o.dataDir, 'models'));
+  const server = await startServer({ dataDir: o.dataDir, engine, host: o.host, port: o.port, apiKey: o.apiKey });
+  console.log(`UniCharacter is serving on ${server.url} (data in ${o.dataDir})`);
+  console.log(`  OpenAI-compatible API: ${server.url}/v1  (models: ${engine.models().map((m) => m.id).join(', ') || 'none yet'})`);
+  await new Promise<void>((resolve) => {
+    const stop = (): void => resolve();
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+  });
+  console.log('\nshutting down');
+  await server.close();
+  return 0;
+}
