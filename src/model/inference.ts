@@ -73,14 +73,16 @@ export function prefillVaeImage(model: Bagel, ctx: KVCache, latent: Tensor): voi
 
 /**
  * The predicted velocity [h*w, p*p*z] of latent tokens x_t at time t, generated at the context's
- * current position (non-causal over cache + query; the cache is not changed).
+ * current position (non-causal over cache + query; the cache is not changed). Without
+ * `grad: true` it records no graph; GRPO's policy update asks for the graph (method.md 3.6).
  */
-export function latentVelocity(model: Bagel, ctx: KVCache, xt: Tensor, t: number, h: number, w: number): Tensor {
-  return noGrad(() => scope(() => {
+export function latentVelocity(model: Bagel, ctx: KVCache, xt: Tensor, t: number, h: number, w: number, o: { grad?: boolean } = {}): Tensor {
+  const compute = (): Tensor => scope(() => {
     const { inputs, routing } = latentQuery(model, xt, t, h, w);
     const hidden = runQuery(model, ctx, inputs, new Array(inputs.shape[0]!).fill(ctx.nextPosition), routing, false, false);
     return model.velocity(hidden.narrow(0, 1, h * w)).to('float32');
-  }));
+  });
+  return o.grad ? compute() : noGrad(compute);
 }
 
 export interface DecodeOptions {
