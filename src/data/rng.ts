@@ -13,6 +13,14 @@ export class Rng {
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   }
+  /** The generator state, for checkpoints (JsonStateful). */
+  getState(): number {
+    return this.state;
+  }
+  setState(state: unknown): void {
+    if (typeof state !== 'number' || !Number.isInteger(state)) throw new TypeError(`Rng.setState: expected an integer state, got ${String(state)}`);
+    this.state = state >>> 0;
+  }
   /** Integer in [0, n). */
   int(n: number): number {
     return Math.floor(this.next() * n);

@@ -1,0 +1,124 @@
+// Character-GRPO: advantages and the clipped objective on hand-worked values, rollouts that
+// agree with the ODE sampler, stored window steps that re-score to ratio 1, and a short run that
+// trains only the generation expert and logs every reward component.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as torch from '../../src/torch/index.js';
+import { TINY, generateImage, latentDownsample } from '../../src/model/index.js';
+import { loadSampleCharacter } from '../../src/data/index.js';
+import { CharacterModel } from '../../src/train/character-model.js';
+import { groupAdvantages } from '../../src/train/grpo-advantages.js';
+import { clippedPolicyLoss } from '../../src/train/grpo-objective.js';
+import { promptContexts, rollout, windowLogProb, drawWindowStart } from '../../src/train/grpo-rollout.js';
+import { trainGrpo, DEFAULT_GRPO } from '../../src/train/grpo.js';
+
+test('advantages: per-prompt population std, +1e-4, clipped', () => {
+  // Group a: rewards 1, 3 -> mean 2, std 1 -> A = -1/(1+1e-4), +1/(1+1e-4). Group b: all equal -> 0.
+  const r = groupAdvantages(['a', 'a', 'b', 'b'], [1, 3, 5, 5]);
+  assert.ok(Math.abs(r.advantages[0]! + 1 / 1.0001) < 1e-12 && Math.abs(r.advantages[1]! - 1 / 1.0001) < 1e-12);
+  assert.deepEqual(r.advantages.slice(2), [0, 0]);
+  assert.equal(r.zeroStdRatio, 0.5);
+  assert.equal(r.meanGroupSize, 2);
+  // One outlier among n equal rewards has z = sqrt(n - 1): with 31 members, sqrt(30) > 5 is clipped.
+  const rewards = [...new Array<number>(30).fill(0), 100];
+  const c = groupAdvantages(rewards.map(() => 'x'), rewards, { clipMax: 5 });
+  assert.equal(c.advantages[30], 5);
+  assert.ok(Math.abs(c.advantages[0]! - -100 / 31 / (Math.sqrt(30) * 100 / 31 + 1e-4)) < 1e-9);
+});
+
+test('clipped objective: max(-A r, -A clip(r)) with the ratio of log-probs', () => {
+  torch.scope(() => {
+    // r = exp(0.1) ~ 1.105 > 1 + 0.05: with A > 0 the clipped term is the larger (less negative) one.
+    const lp = torch.tensor(0.1, { dtype: 'float32' });
+    const pos = clippedPolicyLoss(lp, 0, 2, { lo: 0.05, hi: 0.05 });
+    assert.ok(Math.abs(pos.loss.item() - -2 * 1.05) < 1e-6);
+    assert.equal(pos.clipped, true);
+    const neg = clippedPolicyLoss(lp, 0, -2, { lo: 0.05, hi: 0.05 });
+    assert.ok(Math.abs(neg.loss.item() - 2 * Math.exp(0.1)) < 1e-5);
+    const inside = clippedPolicyLoss(torch.tensor(0.01, { dtype: 'float32' }), 0, 1, { lo: 0.05, hi: 0.05 });
+    assert.equal(inside.clipped, false);
+    assert.ok(Math.abs(inside.loss.item() + Math.exp(0.01)) < 1e-6);
+  });
+});
+
+test('window starts cover [lo, hi - size] inclusive', () => {
+  const seen = new Set<number>();
+  let k = 0;
+  const random = () => ((k++ * 0.37) % 1);
+  for (let i = 0; i < 200; i++) seen.add(drawWindowStart({ windowSize: 3, windowRange: [0, 7], random }));
+  assert.deepEqual([...seen].sort(), [0, 1, 2, 3, 4]);
+});
+
+function tinyModel(): CharacterModel {
+  const { character } = loadSampleCharacter();
+  const texts = [character.description, ...character.t2iPrompts.map((p) => p.text), ...character.dialogue.slice(0, 6).map((s) => s.reply)];
+  return CharacterModel.untrained(character, { config: TINY, imageSize: 32, vocabSize: 320, seed: 9, texts });
+}
+
+test('a rollout with noise level 0 is the ODE sampler; stored window steps re-score to ratio 1', async () => {
+  const cm = tinyModel();
+  try {
+    const grid = 32 / latentDownsample(cm.model.config);
+    const ids = await cm.encode(cm.character.t2iPrompts[0]!.text);
+    const ctx = promptContexts(cm.model, ids);
+    try {
+      torch.manualSeed(4);
+      const ode = rollout(cm.model, ctx, { grid, numSteps: 6, timestepShift: 3, cfgTextScale: 4, noiseLevel: 0, windowSize: 2, windowRange: [0, 3], windowStart: 1 });
+      torch.manualSeed(4);
+      const ref = generateImage(cm.model, { gen: ctx.cond, cfgText: ctx.uncond }, { h: grid, w: grid, numTimesteps: 6, timestepShift: 3, cfgTextScale: 4, cfgInterval: [0, 1] });
+      assert.ok(torch.scope(() => ode.latent.sub(ref).abs().max().item()) < 1e-5);
+      ref.dispose();
+      ode.dispose();
+
+      const sde = rollout(cm.model, ctx, { grid, numSteps: 6, timestepShift: 3, cfgTextScale: 4, noiseLevel: 1.3, windowSize: 2, windowRange: [0, 3], windowStart: 1 });
+      assert.deepEqual(sde.window.map((w) => w.j), [1, 2]);
+      for (const step of sde.window) {
+        const again = torch.scope(() => windowLogProb(cm.model, ctx, step, grid, 4).logProb.item());
+        assert.ok(Math.abs(again - step.logProb) < 1e-5, `${again} vs ${step.logProb}`);
+      }
+      sde.dispose();
+    } finally {
+      ctx.dispose();
+    }
+  } finally {
+    cm.dispose();
+  }
+});
+
+test('a short run trains only the generation expert and logs every reward component', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'grpo-'));
+  try {
+    const cm = tinyModel();
+    cm.save(join(dir, 'sft'));
+    const before = new Map([...cm.model.namedParameters()].map(([n, p]) => [n, torch.scope(() => Array.from(p.dataSync() as Float32Array))]));
+    cm.dispose();
+    const result = await trainGrpo({
+      ...DEFAULT_GRPO, from: join(dir, 'sft'), out: join(dir, 'run'), epochs: 2, promptsPerEpoch: 2, groupSize: 3, numSteps: 6,
+      windowSize: 2, windowRange: [0, 3], evalEvery: 2, evalSteps: 4, saveEvery: 1, lr: 1e-3, clipRange: 0.2,
+    }, { log: () => {} });
+    assert.equal(result.step, 2);
+    const metrics = readFileSync(join(dir, 'run', 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, number>);
+    assert.equal(metrics.length, 2);
+    for (const key of ['reward', 'reward_vqa', 'reward_clip', 'reward_div', 'reward_dino', 'clip_fraction', 'zero_std_ratio', 'mean_group_size']) {
+      assert.equal(typeof metrics[0]![key], 'number', key);
+    }
+    assert.equal(metrics[0]!.mean_group_size, 3);
+    assert.equal(typeof metrics[1]!.eval_reward, 'number');
+    const after = await CharacterModel.load(result.modelDir);
+    let genChanged = 0;
+    for (const [n, p] of after.model.namedParameters()) {
+      const was = before.get(n)!;
+      const now = torch.scope(() => Array.from(p.dataSync() as Float32Array));
+      const same = now.every((v, i) => v === was[i]);
+      if (n.includes('moe_gen') && n.startsWith('language_model.')) genChanged += same ? 0 : 1;
+      else assert.ok(same, `${n} changed but is not in the generation expert`);
+    }
+    assert.ok(genChanged > 0, 'no generation-expert parameter changed');
+    after.dispose();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
