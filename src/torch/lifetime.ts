@@ -55,7 +55,9 @@ export function release(t: Owned): void {
   if (t.id < 0) return;
   native.dispose(t.id);
   t.id = -1;
-  if (t._life === 1) finalizer.unregister(t);
+  // Kept tensors (_life 2) are registered too: unregister them, or the finalizer would later
+  // dispose this id again after the native side has reused it for another tensor.
+  if (t._life !== 0) finalizer.unregister(t);
 }
 
 /** Moves a tensor out of scope ownership for good: the caller (or the GC) frees it. */

@@ -1,0 +1,40 @@
+// Public surface of the training layer: run directories (config, metrics, atomic checkpoints,
+// samples), the model-independent training loop, checkpoint contents for a Module + optimizer,
+// the progress bar and the loss plot. Built on src/torch and src/nn only.
+export {
+  RunDir, ConfigMismatchError, DEFAULT_VOLATILE_KEYS, diffConfig, readMetrics, readLatestCheckpoint, checkCheckpoint,
+  type Json, type MetricsRecord, type RunDirOptions, type CheckpointInfo, type CheckpointPhase, type ConfigDifference,
+} from './run-dir.js';
+export { writeFileAtomic } from './fs-atomic.js';
+export {
+  checkpointState, jsonState, CHECKPOINT_FILES,
+  type TrainingState, type JsonStateful, type CheckpointStateParts,
+} from './checkpoint-state.js';
+export { runTraining, type RunTrainingOptions, type StepResult, type TrainingResult } from './loop.js';
+export {
+  ProgressBar, formatDuration, formatRate, formatLoss, type ProgressOptions, type ProgressStream, type ProgressUpdate,
+} from './progress.js';
+export { renderLossPlot, writeLossPlot, defaultSeries, niceTicks, type LossPlotOptions } from './loss-plot.js';
+export { CharacterModel, CHARACTER_MODEL_FILES, type CharacterModelManifest, type ReplyOptions, type ImageOptions } from './character-model.js';
+export { trainGrpo, DEFAULT_GRPO, generationExpertParameters, type GrpoConfig } from './grpo.js';
+export { groupAdvantages, type AdvantageOptions, type AdvantageResult } from './grpo-advantages.js';
+export { clippedPolicyLoss, klPenalty, type ClipRange, type PolicyLoss } from './grpo-objective.js';
+export { rollout, promptContexts, windowLogProb, drawWindowStart, type Rollout, type RolloutOptions, type WindowStep } from './grpo-rollout.js';
+// Unified-SFT, the VAE stage, base training and customization (sft*.ts, vae-stage.ts, customize.ts).
+export {
+  SftConfigSchema, parseSftConfig, loadSftConfig, tinySftConfig,
+  type SftConfig, type SftConfigInput, type VaeStageConfig,
+} from './sft-config.js';
+export {
+  SftData, modelConfigForTokenizer, resolveRecipe, loadCharacterImages, multiMixture, fewShotCharacter, sampleDraws,
+  type SftDataOptions, type SftBatch,
+} from './sft-data.js';
+export {
+  trainSft, sftForwardBackward, allReduceGradients, broadcastModule, loadCharacters, runTokenizer, sftSchedule, sftSamples,
+  type TrainSftOptions, type TrainSftResult, type SftLossResult,
+} from './sft.js';
+export {
+  trainVae, vaeLoss, reconstructionError, calibrateLatents, saveVae, loadVae, freezeVae, decodeLatents,
+  type TrainVaeOptions, type TrainVaeResult, type VaeMetrics,
+} from './vae-stage.js';
+export { trainBase, customize, readBaseRun, type CustomizeOptions } from './customize.js';
