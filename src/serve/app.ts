@@ -14,6 +14,7 @@ import { chatStoreRoutes } from './routes/chats.js';
 import { healthRoutes } from './routes/health.js';
 import { imageRoutes } from './routes/images.js';
 import { modelRoutes } from './routes/models.js';
+import { webRoutes } from './routes/web.js';
 
 export interface AppOptions {
   store: Store;
@@ -62,6 +63,8 @@ export function buildApp(opts: AppOptions): { app: FastifyInstance; ctx: AppCont
     const e = new ApiError(404, `unknown request URL: ${req.method} ${req.url.split('?')[0]}`, 'invalid_request_error', null, 'unknown_url');
     void reply.code(404).send(errorBody(e));
   });
+
+  webRoutes(app); // the UI's files: public, so answered before the key check
 
   if (opts.apiKey) {
     const key = opts.apiKey;

@@ -1,0 +1,244 @@
+// Chat with one character: streamed replies (SSE from /v1/chat/completions with stream: true),
+// inline images from `images`, an "Include image" toggle (modalities), and stored chats to resume.
+import { apiFetch, apiJson, authImage, errorMessage, type CharacterDetail, type ChatSummary, type StoredMessage } from '../api.js';
+import { clear, h, notice } from '../dom.js';
+import { sseData } from '../sse.js';
+
+type Turn = { role: 'system' | 'user' | 'assistant'; content: string };
+
+interface Chunk {
+  choices?: { delta?: { content?: string | null; images?: { image_url?: { url?: string } }[] }; finish_reason?: string | null }[] | null;
+  error?: { message?: string };
+}
+
+const SETTINGS = 'unichar.chatSettings';
+interface Settings {
+  maxTokens: number;
+  temperature: number;
+  includeImage: boolean;
+}
+function loadSettings(): Settings {
+  const d: Settings = { maxTokens: 256, temperature: 0.8, includeImage: false };
+  try {
+    return { ...d, ...(JSON.parse(localStorage.getItem(SETTINGS) ?? '{}') as Partial<Settings>) };
+  } catch {
+    return d;
+  }
+}
+
+export async function chatPage(main: HTMLElement, signal: AbortSignal, characterId: string, chatId: string | undefined): Promise<void> {
+  clear(main);
+  let character: CharacterDetail;
+  try {
+    character = await apiJson<CharacterDetail>(`/v1/characters/${encodeURIComponent(characterId)}`);
+  } catch (e) {
+    main.append(h('h1', {}, 'Chat'), notice(`Could not load the character: ${(e as Error).message}`, 'error'), h('p', {}, h('a', { href: '#/' }, 'Back to the characters')));
+    return;
+  }
+  if (signal.aborted) return;
+
+  const settings = loadSettings();
+  const history: Turn[] = [];
+  let currentChat = chatId;
+
+  const log = h('ol', { class: 'messages', id: 'messages', role: 'log', 'aria-live': 'polite', 'aria-label': `Conversation with ${character.name}` });
+  const textarea = h('textarea', { id: 'message', name: 'message', rows: 2, placeholder: `Message ${character.name}…`, autocomplete: 'off', required: true });
+  const includeImage = h('input', { type: 'checkbox', id: 'include-image', name: 'include-image', checked: settings.includeImage });
+  const maxTokens = h('input', { type: 'number', id: 'max-tokens', name: 'max-tokens', min: 1, max: 4096, value: settings.maxTokens, inputmode: 'numeric' });
+  const temperature = h('input', { type: 'number', id: 'temperature', name: 'temperature', min: 0, max: 2, step: 0.1, value: settings.temperature, inputmode: 'decimal' });
+  const send = h('button', { type: 'submit', id: 'send' }, 'Send');
+  const stop = h('button', { type: 'button', id: 'stop', hidden: true }, 'Stop');
+  const chatsSelect = h('select', { id: 'chat-select', name: 'chat' }, h('option', { value: '' }, 'New chat'));
+  const form = h(
+    'form',
+    { class: 'composer', id: 'composer' },
+    h('label', { for: 'message', class: 'visually-hidden' }, 'Message'),
+    textarea,
+    h(
+      'div',
+      { class: 'composer-controls' },
+      h('label', { class: 'toggle', for: 'include-image' }, includeImage, ' Include image'),
+      h(
+        'details',
+        { class: 'settings' },
+        h('summary', {}, 'Settings'),
+        h('label', { for: 'max-tokens' }, 'Max tokens'),
+        maxTokens,
+        h('label', { for: 'temperature' }, 'Temperature'),
+        temperature,
+      ),
+      h('span', { class: 'spacer' }),
+      stop,
+      send,
+    ),
+    h('p', { class: 'hint' }, 'Enter sends; Shift+Enter starts a new line.'),
+  );
+
+  const avatar = character.avatar_url ? authImage(character.avatar_url, '', 'avatar small') : h('span', { class: 'avatar small placeholder', 'aria-hidden': 'true' }, character.name.slice(0, 1).toUpperCase());
+  main.append(
+    h(
+      'div',
+      { class: 'chat-header' },
+      avatar,
+      h('div', { class: 'who' }, h('h1', {}, character.name), character.description ? h('p', { class: 'description' }, character.description) : null),
+      h('label', { for: 'chat-select', class: 'visually-hidden' }, 'Conversation'),
+      chatsSelect,
+    ),
+    log,
+    form,
+  );
+
+  const saveSettings = () => {
+    const s: Settings = { maxTokens: Math.max(1, Number(maxTokens.value) || 256), temperature: Number(temperature.value) || 0, includeImage: includeImage.checked };
+    localStorage.setItem(SETTINGS, JSON.stringify(s));
+    return s;
+  };
+  for (const el of [includeImage, maxTokens, temperature]) el.addEventListener('change', saveSettings);
+
+  const bubble = (role: Turn['role'], text: string, images: string[] = []) => {
+    const body = h('div', { class: 'text' }, text);
+    const imgs = h('div', { class: 'images' });
+    for (const url of images) imgs.append(authImage(url, `Image from ${role === 'assistant' ? character.name : 'you'}`, 'chat-image'));
+    const li = h('li', { class: `message ${role}` }, h('span', { class: 'visually-hidden' }, role === 'user' ? 'You: ' : `${character.name}: `), body, imgs);
+    log.append(li);
+    li.scrollIntoView({ block: 'end' });
+    return { li, body, imgs };
+  };
+
+  // A stored chat: its messages; a new one: the character's opening line.
+  if (currentChat) {
+    try {
+      const stored = await apiJson<{ messages: StoredMessage[] }>(`/v1/chats/${encodeURIComponent(currentChat)}`);
+      for (const m of stored.messages) {
+        history.push({ role: m.role, content: m.content });
+        if (m.role !== 'system') bubble(m.role, m.content, m.images.map((i) => i.url));
+      }
+    } catch (e) {
+      log.append(h('li', {}, notice(`Could not load that chat: ${(e as Error).message}`, 'error')));
+      currentChat = undefined;
+    }
+  } else if (character.opening) {
+    history.push({ role: 'assistant', content: character.opening });
+    bubble('assistant', character.opening);
+  }
+
+  // Stored chats of this character, to resume.
+  void apiJson<{ data: ChatSummary[] }>(`/v1/chats?character_id=${encodeURIComponent(character.id)}`).then(
+    ({ data }) => {
+      for (const c of data) {
+        const when = new Date(c.updated_at * 1000).toLocaleString();
+        chatsSelect.append(h('option', { value: c.id, selected: c.id === currentChat }, c.title || `Chat of ${when}`));
+      }
+    },
+    () => {},
+  );
+  chatsSelect.addEventListener('change', () => {
+    location.hash = `#/chat/${encodeURIComponent(character.id)}${chatsSelect.value ? `/${encodeURIComponent(chatsSelect.value)}` : ''}`;
+  });
+
+  let inFlight: AbortController | null = null;
+  signal.addEventListener('abort', () => inFlight?.abort(), { once: true });
+  stop.addEventListener('click', () => inFlight?.abort());
+
+  textarea.addEventListener('keydown', (e) => {
+    if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) {
+      e.preventDefault();
+      form.requestSubmit();
+    }
+  });
+
+  form.addEventListener('submit', (e) => {
+    e.preventDefault();
+    const text = textarea.value.trim();
+    if (!text || inFlight) return;
+    void turn(text);
+  });
+
+  const turn = async (text: string) => {
+    const s = saveSettings();
+    textarea.value = '';
+    bubble('user', text);
+    history.push({ role: 'user', content: text });
+    const out = bubble('assistant', '');
+    out.li.classList.add('streaming');
+    out.li.setAttribute('aria-busy', 'true');
+    const ctl = new AbortController();
+    inFlight = ctl;
+    send.disabled = true;
+    stop.hidden = false;
+    let reply = '';
+    try {
+      const res = await apiFetch('/v1/chat/completions', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', accept: 'text/event-stream' },
+        signal: ctl.signal,
+        body: JSON.stringify({
+          model: character.id,
+          messages: history,
+          stream: true,
+          stream_options: { include_usage: true },
+          modalities: s.includeImage ? ['text', 'image'] : ['text'],
+          max_tokens: s.maxTokens,
+          temperature: s.temperature,
+          ...(currentChat ? { chat_id: currentChat } : {}),
+        }),
+      });
+      if (!res.ok || !res.body) {
+        out.li.append(notice(await errorMessage(res), 'error'));
+        history.pop();
+        return;
+      }
+      const newChat = res.headers.get('x-chat-id');
+      if (newChat && newChat !== currentChat) {
+        currentChat = newChat;
+        // Keep the URL resumable without re-rendering the page.
+        window.history.replaceState(null, '', `#/chat/${encodeURIComponent(character.id)}/${encodeURIComponent(newChat)}`);
+        if (![...chatsSelect.options].some((o) => o.value === newChat)) chatsSelect.append(h('option', { value: newChat }, `Chat of ${new Date().toLocaleString()}`));
+        chatsSelect.value = newChat;
+      }
+      for await (const data of sseData(res.body, ctl.signal)) {
+        if (data === '[DONE]') break;
+        let chunk: Chunk;
+        try {
+          chunk = JSON.parse(data) as Chunk;
+        } catch {
+          continue;
+        }
+        if (chunk.error) {
+          out.li.append(notice(chunk.error.message ?? 'the server reported an error', 'error'));
+          break;
+        }
+        // Usage chunks carry `choices: []` (or null on some servers).
+        for (const c of chunk.choices ?? []) {
+          if (c.delta?.content) {
+            reply += c.delta.content;
+            out.body.textContent = reply;
+          }
+          for (const img of c.delta?.images ?? []) {
+            const url = img.image_url?.url;
+            if (url) out.imgs.append(authImage(url, `Image from ${character.name}`, 'chat-image'));
+          }
+        }
+        out.li.scrollIntoView({ block: 'end' });
+      }
+      if (ctl.signal.aborted) out.li.append(notice('Stopped.'));
+      history.push({ role: 'assistant', content: reply });
+    } catch (err) {
+      if (ctl.signal.aborted) {
+        out.li.append(notice('Stopped.'));
+        if (reply) history.push({ role: 'assistant', content: reply });
+      } else {
+        out.li.append(notice(`Connection failed: ${(err as Error).message}`, 'error'));
+      }
+    } finally {
+      out.li.classList.remove('streaming');
+      out.li.removeAttribute('aria-busy');
+      inFlight = null;
+      send.disabled = false;
+      stop.hidden = true;
+      if (!signal.aborted) textarea.focus();
+    }
+  };
+
+  textarea.focus();
+}
