@@ -1,0 +1,376 @@
+// Stage 1, Unified-SFT (method.md section 2), as one loop you can read top to bottom:
+// batch -> forward -> 0.25 CE + 1.0 MSE (global token means) -> backward -> all-reduce ->
+// clip 1.0 -> AdamW (0.9, 0.95, eps 1e-15) -> EMA -> log / sample / checkpoint.
+//
+// The run directory, resume and Ctrl-C handling are the shared loop's (loop.ts, run-dir.ts);
+// this file supplies the step, the state and the samples. The VAE is frozen and outside the
+// model; everything else trains, or only LoRA adapters when lora.enabled.
+//
+// Data parallel (issue 5 item 5): with a ProcessGroup, rank r takes its own packs of every step
+// (sft-data.ts), the token counts are all-reduced so each term stays a global token mean
+// (method.md 2.3: CE = CE_sum * W / N_global), gradients are averaged with bucketed all-reduce,
+// initial weights are broadcast from rank 0, and only rank 0 logs, samples and saves.
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import * as torch from '../torch/index.js';
+import { noGrad, ops, scope, tensor, type ProcessGroup, type Tensor } from '../torch/index.js';
+import {
+  AdamW, EMA, applyLoRA, clipGradNorm, constantSchedule, removeLoRA, saveLoRA, warmupCosineSchedule, type Schedule,
+} from '../nn/index.js';
+import {
+  Bagel, decodeText, disposeBatch, generateImage, latentDownsample, loadCheckpoint, newContext, prefillText,
+  saveCheckpoint, trainingForward, type AutoEncoder, type ModelConfig,
+} from '../model/index.js';
+import {
+  Tokenizer, characterSampleTexts, characterTexts, loadSampleCharacter, readRoleScapeCharacter, rolePlayPrompt, t2iCaption,
+  trainTinyTokenizer, type Character,
+} from '../data/index.js';
+import { RunDir, type Json } from './run-dir.js';
+import { runTraining, type StepResult, type TrainingResult } from './loop.js';
+import { checkpointState, jsonState } from './checkpoint-state.js';
+import { CharacterModel } from './character-model.js';
+import { SftData, type SftBatch, fewShotCharacter, loadCharacterImages, modelConfigForTokenizer, resolveRecipe } from './sft-data.js';
+import { parseSftConfig, type SftConfig, type SftConfigInput } from './sft-config.js';
+import { freezeVae, loadVae, trainVae } from './vae-stage.js';
+import { pngOf } from './sft-images.js';
+import type { ProgressStream } from './progress.js';
+
+export interface TrainSftOptions {
+  /** The run directory (config.json, metrics.jsonl, checkpoints/, samples/, final weights). */
+  runDir: string;
+  /** Continue the run in runDir from its latest checkpoint. */
+  resume?: boolean;
+  /** Data parallel: the group this process belongs to (e.g. ProcessGroup.fromEnv()). */
+  group?: ProcessGroup | null;
+  /** Characters to train on (default: loaded from config.data.characters). */
+  characters?: Character[];
+  /** Stop like Ctrl-C (finish the step, checkpoint, return). */
+  signal?: AbortSignal;
+  /** Progress bar stream (default stderr; null for none). */
+  progress?: ProgressStream | null;
+  /** Handle SIGINT (default true). */
+  handleSigint?: boolean;
+  /** Stop after this many steps in this process (tests interrupt a run this way); the run's
+   * schedule still uses config.totalSteps. */
+  stopAfter?: number;
+}
+
+export interface TrainSftResult extends TrainingResult {
+  runDir: string;
+  /** Final weights (published key names): model.safetensors, or null when interrupted. */
+  modelPath: string | null;
+  /** LoRA adapter file when exported as LoRA. */
+  adapterPath: string | null;
+  /** A CharacterModel folder (single-character full export). */
+  characterModelPath: string | null;
+  modelConfig: ModelConfig;
+}
+
+/** Characters named by the config: 'sample' or RoleScape-20 character folders. */
+export function loadCharacters(names: string[]): Character[] {
+  return names.map((n) => {
+    if (n === 'sample') return loadSampleCharacter().character;
+    return readRoleScapeCharacter(resolve(n), { split: 'train' }).loaded.character;
+  });
+}
+
+/** The tokenizer of a run: config.tokenizer, or a byte-level BPE trained on the characters. */
+export function runTokenizer(config: SftConfig, characters: Character[]): Tokenizer {
+  if (config.tokenizer) return Tokenizer.fromFile(config.tokenizer);
+  const texts = characters.flatMap((c) => [...characterTexts(c), ...characterSampleTexts(c)]);
+  return trainTinyTokenizer(texts, { vocabSize: config.tokenizerVocabSize }).load();
+}
+
+/** The learning-rate schedule of the config (pure in the step). */
+export function sftSchedule(config: SftConfig): Schedule {
+  const o = config.optim;
+  return o.schedule === 'constant'
+    ? constantSchedule(o.lr, { warmupSteps: o.warmupSteps })
+    : warmupCosineSchedule({ lr: o.lr, warmupSteps: o.warmupSteps, totalSteps: config.totalSteps, minLr: o.minLr });
+}
+
+/**
+ * Averages gradients over the group with one all-reduce per bucket: the gradients of several
+ * parameters are flattened into one tensor (up to bucketElements), reduced, and copied back.
+ */
+export function allReduceGradients(params: Tensor[], group: ProcessGroup, bucketElements = 1 << 22): void {
+  noGrad(() => {
+    let bucket: Tensor[] = [];
+    let size = 0;
+    const flush = (): void => {
+      if (!bucket.length) return;
+      const list = bucket;
+      scope(() => {
+        const grads = list.map((p) => p.grad!);
+        const flat = ops.cat(grads.map((g) => g.reshape([-1])), 0);
+        group.allReduce(flat, 'avg');
+        let off = 0;
+        for (const g of grads) {
+          g.copy_(flat.narrow(0, off, g.numel).reshape(g.shape));
+          off += g.numel;
+        }
+      });
+      bucket = [];
+      size = 0;
+    };
+    for (const p of params) {
+      if (size + p.numel > bucketElements) flush();
+      bucket.push(p);
+      size += p.numel;
+    }
+    flush();
+  });
+}
+
+export interface SftLossResult {
+  /** Global (all ranks) token means and the weighted loss. */
+  loss: number;
+  ce: number;
+  mse: number;
+  numCe: number;
+  numMse: number;
+  tokens: number;
+}
+
+/**
+ * Forward and backward of one batch with the loss of method.md 2.3: each term is a global token
+ * mean, CE = CE_sum * W / N_ce_global (N all-reduced over the ranks), so that averaging the
+ * gradients over the W ranks gives the gradient of 0.25 CE + 1.0 MSE over the whole global batch.
+ * Returns the global loss values (the same on every rank).
+ */
+export function sftForwardBackward(model: Bagel, b: SftBatch, o: { group?: ProcessGroup | null; ceWeight?: number; mseWeight?: number; timestepShift?: number } = {}): SftLossResult {
+  return scope(() => {
+    const group = o.group ?? null;
+    const world = group?.worldSize ?? 1;
+    const ceWeight = o.ceWeight ?? 0.25;
+    const mseWeight = o.mseWeight ?? 1.0;
+    const l = trainingForward(model, b.batch, { timestepShift: o.timestepShift ?? 1.0, ...(b.noise ? { noise: b.noise } : {}) });
+    // [CE sum, MSE sum, N_ce, N_mse, tokens] over all ranks
+    const ceSum = l.ce ? l.ce.item() * l.numCe : 0;
+    const mseSum = l.mse ? l.mse.item() * l.numMse : 0;
+    const stats = tensor([ceSum, mseSum, l.numCe, l.numMse, b.tokens], { dtype: 'float64' });
+    if (group) group.allReduce(stats, 'sum');
+    const [gCe, gMse, nCe, nMse, tokens] = Array.from(stats.dataSync() as Float64Array);
+    const terms: Tensor[] = [];
+    if (l.ce && nCe! > 0) terms.push(l.ce.mul((ceWeight * l.numCe * world) / nCe!));
+    if (l.mse && nMse! > 0) terms.push(l.mse.mul((mseWeight * l.numMse * world) / nMse!));
+    if (terms.length) terms.reduce((a, t) => a.add(t)).backward();
+    const ce = nCe! > 0 ? gCe! / nCe! : 0;
+    const mse = nMse! > 0 ? gMse! / nMse! : 0;
+    return { loss: ceWeight * ce + mseWeight * mse, ce, mse, numCe: nCe!, numMse: nMse!, tokens: tokens! };
+  });
+}
+
+/** Every trainable parameter gets a gradient (zeros where the batch did not reach it), as the
+ * reference's FSDP dummy-ViT pass guarantees (method.md 2.7): all ranks then reduce the same
+ * buckets and AdamW treats every parameter alike whatever the batch held. */
+function ensureGradients(params: Tensor[]): void {
+  noGrad(() => {
+    for (const p of params) if (p.grad === null) p.grad = ops.zeros_like(p);
+  });
+}
+
+/** Copies every parameter and buffer from rank 0. */
+export function broadcastModule(model: { parameters(): Tensor[]; namedBuffers(): [string, Tensor][] }, group: ProcessGroup): void {
+  noGrad(() => {
+    group.broadcast(model.parameters(), 0);
+    const bufs = model.namedBuffers().map(([, b]) => b);
+    if (bufs.length) group.broadcast(bufs, 0);
+  });
+}
+
+/** Prompts the samples use: a role-play reply and a T2I caption from the first scene. */
+function samplePrompts(c: Character): { reply: string; caption: string } {
+  const s = c.scenes[0] ?? c.dialogue[0] ?? { user: 'Hello!', reply: '' };
+  return {
+    reply: rolePlayPrompt({ description: c.description, opening: c.opening, user: s.user, name: c.names.prefix }),
+    caption: t2iCaption({ description: c.description, user: s.user, reply: s.reply }),
+  };
+}
+
+/** Greedy reply + one generated image (ODE with text CFG, VAE decode), as PNG. */
+export async function sftSamples(model: Bagel, vae: AutoEncoder, tok: Tokenizer, c: Character, imageSize: number, s: SftConfig['sampling']): Promise<{ reply: string; png: Uint8Array }> {
+  const p = samplePrompts(c);
+  const wasTraining = model.training;
+  model.eval();
+  const ctx = newContext(model);
+  const gen = newContext(model);
+  const empty = newContext(model);
+  try {
+    prefillText(model, ctx, await tok.encode(p.reply));
+    const reply = tok.decode(decodeText(model, ctx, { maxTokens: s.maxTokens }), { skipSpecialTokens: true });
+    prefillText(model, gen, await tok.encode(p.caption));
+    const grid = imageSize / latentDownsample(model.config);
+    const image = noGrad(() => scope(() => {
+      const latent = generateImage(model, { gen, cfgText: empty }, { h: grid, w: grid, numTimesteps: s.numTimesteps, timestepShift: s.timestepShift, cfgTextScale: s.cfgTextScale });
+      return vae.decode(latent.unsqueeze(0)).squeeze(0).clamp(-1, 1);
+    }));
+    try {
+      return { reply, png: await pngOf(image) };
+    } finally {
+      image.dispose();
+    }
+  } finally {
+    ctx.dispose();
+    gen.dispose();
+    empty.dispose();
+    model.train(wasTraining);
+  }
+}
+
+/**
+ * Runs Unified-SFT as configured. Returns when the run ends or is interrupted (a checkpoint is
+ * then saved; call again with resume to continue).
+ */
+export async function trainSft(configInput: SftConfig | SftConfigInput, o: TrainSftOptions): Promise<TrainSftResult> {
+  const config = parseSftConfig(configInput);
+  const group = o.group ?? null;
+  const rank = group?.rank ?? 0;
+  const world = group?.worldSize ?? 1;
+  const main = rank === 0;
+  const root = resolve(o.runDir);
+  if (config.threads > 0) torch.setNumThreads(config.threads);
+  if (config.export === 'lora' && !config.lora.enabled) throw new Error('config: export "lora" needs lora.enabled');
+
+  // ---- characters, tokenizer, model config ----
+  let characters = o.characters ?? loadCharacters(config.data.characters);
+  if (config.data.maxImages !== undefined) characters = characters.map((c) => fewShotCharacter(c, config.data.maxImages!));
+  const tok = runTokenizer(config, characters);
+
+  // Rank 0 opens the run first: it refuses a used directory unless resuming, and stores config.json.
+  const run = main ? RunDir.open(root, config as unknown as Json, { resume: o.resume ?? false }) : null;
+  try {
+    if (run) tok.save(join(root, 'tokenizer.json'));
+
+    // ---- the frozen VAE: given, left by an earlier attempt of this run, or trained now ----
+    const vaeDir = join(root, 'vae');
+    const vaePath = config.vae.path ?? join(vaeDir, 'ae.safetensors');
+    const presetConfig = modelConfigForTokenizer(config.model, tok);
+    if (!config.vae.path && !existsSync(vaePath) && main) {
+      const images = await loadCharacterImages(characters, config.data.imageSize);
+      try {
+        const r = await trainVae({
+          images, config: presetConfig.vae, steps: config.vae.steps, lr: config.vae.lr, batchSize: config.vae.batchSize,
+          klWeight: config.vae.klWeight, calibrate: config.vae.calibrate, seed: config.vae.seed, runDir: vaeDir, sampleEvery: config.vae.sampleEvery,
+          runConfig: config.vae as unknown as Json,
+        });
+        r.vae.dispose();
+      } finally {
+        images.dispose();
+      }
+    }
+    group?.barrier();
+    const vae = freezeVae(loadVae(vaePath, presetConfig.vae));
+    const mc: ModelConfig = { ...presetConfig, vae: structuredClone(vae.config) };
+
+    // ---- model: init, trainable set, optimizer, schedule, EMA ----
+    torch.manualSeed(config.seed);
+    const model = new Bagel(mc);
+    if (config.init) loadCheckpoint(config.init, model);
+    if (config.lora.enabled) applyLoRA(model, { targets: config.lora.targets, r: config.lora.r, alpha: config.lora.alpha, dropout: config.lora.dropout });
+    if (group) broadcastModule(model, group);
+    model.train();
+    const trainable = model.parameters({ trainableOnly: true });
+    const opt = new AdamW(trainable, { lr: config.optim.lr, betas: config.optim.betas, eps: config.optim.eps, weightDecay: config.optim.weightDecay });
+    const schedule = sftSchedule(config);
+    const ema = config.ema.enabled ? new EMA(model, config.ema.decay, { trainableOnly: true }) : null;
+
+    // ---- data ----
+    const data = await SftData.create({
+      characters, tokenizer: tok, model: mc, vae, recipe: resolveRecipe(config.data.recipe), packing: config.data.packing,
+      imageSize: config.data.imageSize, vitImageSize: config.data.vitImageSize, textDropProb: config.data.textDropProb, seed: config.data.seed,
+    });
+    const position = { step: 0 }; // packs consumed = step * world * packsPerRank
+
+    // ---- one step ----
+    const trainStep = (step: number): StepResult => scope(() => {
+      const lr = schedule(step - 1);
+      opt.setLr(lr);
+      const b = data.batch(step - 1, { rank, worldSize: world, packsPerRank: config.data.packsPerRank });
+      try {
+        opt.zeroGrad();
+        const r = sftForwardBackward(model, b, { group, ceWeight: config.ceWeight, mseWeight: config.mseWeight, timestepShift: config.timestepShift });
+        ensureGradients(trainable);
+        if (group) allReduceGradients(trainable, group);
+        const gradNorm = clipGradNorm(trainable, config.optim.gradClip);
+        opt.step();
+        ema?.update(model);
+        position.step = step;
+        return { loss: r.loss, tokens: r.tokens, metrics: { ce: r.ce, mse: r.mse, lr, gradNorm, numCe: r.numCe, numMse: r.numMse } };
+      } finally {
+        disposeBatch(b.batch);
+        b.noise?.dispose();
+      }
+    });
+
+    const first = characters[0]!;
+    const sample = async (step: number, dir: string): Promise<void> => {
+      const s = await sftSamples(model, vae, tok, first, config.data.imageSize, config.sampling);
+      const stem = join(dir, `step-${String(step).padStart(6, '0')}`);
+      writeFileSync(`${stem}-image.png`, s.png);
+      writeFileSync(`${stem}-reply.txt`, s.reply + '\n');
+    };
+
+    const state = checkpointState({ model, optimizer: opt, ...(ema ? { ema } : {}), data: jsonState(position) });
+    const ac = new AbortController();
+    const stopAt = o.stopAfter;
+    const onOuterAbort = (): void => ac.abort();
+    o.signal?.addEventListener('abort', onOuterAbort);
+    const result = await runTraining({
+      runDir: run ?? root,
+      main,
+      resume: o.resume ?? false,
+      totalSteps: config.totalSteps,
+      trainStep: (step) => {
+        const r = trainStep(step);
+        if (stopAt !== undefined && step >= stopAt) ac.abort();
+        return r;
+      },
+      state,
+      saveEvery: config.saveEvery,
+      sampleEvery: config.sampling.every > 0 ? config.sampling.every : undefined,
+      sample,
+      signal: ac.signal,
+      handleSigint: o.handleSigint ?? true,
+      progress: o.progress === undefined ? undefined : o.progress,
+      label: 'sft',
+    });
+    o.signal?.removeEventListener('abort', onOuterAbort);
+
+    // ---- export (rank 0, finished runs) ----
+    let modelPath: string | null = null;
+    let adapterPath: string | null = null;
+    let characterModelPath: string | null = null;
+    if (main && !result.interrupted) {
+      const sampleLast = config.sampling.every === 0 || config.totalSteps % config.sampling.every !== 0;
+      if (sampleLast) await sample(result.step, run!.samplesDir);
+      if (ema) scope(() => torch.safetensors.save(join(root, 'ema.safetensors'), ema.stateDict(), { decay: String(ema.decay), updates: String(ema.updates) }));
+      if (config.lora.enabled) {
+        adapterPath = join(root, 'adapter.safetensors');
+        saveLoRA(adapterPath, model, { base: config.init ?? '', model_config: JSON.stringify(mc) });
+      }
+      if (config.export === 'full') {
+        if (config.lora.enabled) removeLoRA(model, { merge: true });
+        modelPath = join(root, 'model.safetensors');
+        saveCheckpoint(modelPath, model); // raw weights, published key names (method.md 2.7)
+        if (characters.length === 1) {
+          characterModelPath = join(root, 'character');
+          mkdirSync(root, { recursive: true });
+          new CharacterModel(characters[0]!, model, vae, tok, {
+            format: 1, modelConfig: mc, imageSize: config.data.imageSize, provenance: { runDir: root, step: result.step },
+          }).save(characterModelPath);
+        }
+      }
+    }
+    data.dispose();
+    ema?.dispose();
+    opt.dispose();
+    model.dispose();
+    vae.dispose();
+    group?.barrier();
+    return { ...result, runDir: root, modelPath, adapterPath, characterModelPath, modelConfig: mc };
+  } finally {
+    run?.close();
+  }
+}
+
