@@ -2,8 +2,10 @@
 // The `unicharacter` command. Each subcommand is a small function over the layers below;
 // `unicharacter help` lists them.
 import { parseArgs } from 'node:util';
+import { fileURLToPath } from 'node:url';
 import { runDemo } from './demo.js';
 import { dataStats, dataValidate } from '../data/index.js';
+import { TRAIN_HELP } from './train-help.js';
 
 const HELP = `unicharacter <command> [options]
 
@@ -14,9 +16,12 @@ Commands:
                                        root holding train/ and test/); print quirks as warnings and
                                        errors with file, record and field; exit 1 on errors
   data stats <dir>                     per-character counts of a RoleScape-20 style folder
-  launch --nproc N <script> [args...]  run a Node script in N local processes with the torchrun
-                                       environment (MASTER_ADDR, MASTER_PORT, RANK, LOCAL_RANK,
-                                       WORLD_SIZE); output lines are prefixed with [rank i]
+${TRAIN_HELP}
+  launch --nproc N <command | script.js> [args...]
+                                       run a unicharacter command (e.g. train sft ...) or a Node
+                                       script in N local processes with the torchrun environment
+                                       (MASTER_ADDR, MASTER_PORT, RANK, LOCAL_RANK, WORLD_SIZE);
+                                       output lines are prefixed with [rank i]
   serve [--host H] [--port P] [--data-dir D] [--api-key K]
                                        the OpenAI-compatible server (default 127.0.0.1:8000, data in
                                        .unicharacter/; the key may also come from UNICHARACTER_API_KEY)
@@ -47,6 +52,14 @@ async function main(argv: string[]): Promise<number> {
       await dataStats(dir);
       return 0;
     }
+    case 'train': {
+      const { trainCommand } = await import('./train.js');
+      return trainCommand(rest);
+    }
+    case 'customize': {
+      const { customizeCommand } = await import('./train.js');
+      return customizeCommand(rest);
+    }
     case 'launch': {
       // Everything after the script belongs to the script, so only the front is parsed here.
       let nprocText: string | undefined;
@@ -64,8 +77,11 @@ async function main(argv: string[]): Promise<number> {
         return 2;
       }
       const { launch } = await import('../torch/index.js');
-      const [script, ...args] = positionals;
-      const result = await launch({ nproc, script: script!, args });
+      // `launch --nproc 2 train sft ...` runs a unicharacter command; a .js/.mjs path runs that script.
+      const isScript = /\.(c|m)?js$/.test(positionals[0]!);
+      const script = isScript ? positionals[0]! : fileURLToPath(import.meta.url);
+      const args = isScript ? positionals.slice(1) : positionals;
+      const result = await launch({ nproc, script, args });
       if (!result.ok) console.error(`launch: ${result.error}`);
       return result.ok ? 0 : 1;
     }

@@ -1,0 +1,100 @@
+// `unicharacter train vae|sft|base|grpo` and `unicharacter customize`: thin wrappers over
+// src/train that read a config file and flags, join a process group when launched with
+// `unicharacter launch` (or torchrun), and print where the results went.
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import YAML from 'yaml';
+import * as torch from '../torch/index.js';
+import { modelConfig } from '../model/index.js';
+import { TRAIN_HELP } from './train-help.js';
+import {
+  loadSftConfig, tinySftConfig, trainSft, trainBase, trainVae, customize, loadCharacters, loadCharacterImages, trainGrpo, DEFAULT_GRPO,
+  CHARACTER_MODEL_FILES, type GrpoConfig, type SftConfig,
+} from '../train/index.js';
+
+function groupFromEnv(): torch.ProcessGroup | null {
+  return process.env.WORLD_SIZE && Number(process.env.WORLD_SIZE) > 1 ? torch.ProcessGroup.fromEnv() : null;
+}
+
+function sftConfigFrom(path: string | undefined): SftConfig {
+  return path ? loadSftConfig(path) : tinySftConfig();
+}
+
+function need(value: string | undefined, flag: string, usage: string): string {
+  if (!value) throw new Error(`${flag} is required\nusage: ${usage}`);
+  return value;
+}
+
+export async function trainCommand(args: string[]): Promise<number> {
+  const [stage, ...rest] = args;
+  const { values } = parseArgs({
+    args: rest,
+    options: {
+      config: { type: 'string' },
+      run: { type: 'string' },
+      resume: { type: 'boolean', default: false },
+      from: { type: 'string' },
+      epochs: { type: 'string' },
+    },
+  });
+  const usage = `unicharacter train ${stage ?? '<stage>'} --config <file> --run <dir>`;
+  switch (stage) {
+    case 'vae': {
+      const cfg = sftConfigFrom(values.config);
+      const run = need(values.run, '--run', usage);
+      const images = await loadCharacterImages(loadCharacters(cfg.data.characters), cfg.data.imageSize);
+      await trainVae({ images, config: modelConfig(cfg.model).vae, steps: cfg.vae.steps, lr: cfg.vae.lr, batchSize: cfg.vae.batchSize, klWeight: cfg.vae.klWeight, calibrate: cfg.vae.calibrate, runDir: run });
+      images.dispose();
+      console.log(`VAE written to ${join(run, 'ae.safetensors')}`);
+      return 0;
+    }
+    case 'sft':
+    case 'base': {
+      const cfg = sftConfigFrom(values.config);
+      const run = need(values.run, '--run', usage);
+      const train = stage === 'sft' ? trainSft : trainBase;
+      const r = await train(cfg, { runDir: run, resume: values.resume, group: groupFromEnv() });
+      if (r.interrupted) console.log(`stopped at step ${r.step}; continue with --resume`);
+      else console.log(`weights: ${r.modelPath}${r.characterModelPath ? `\ncharacter model: ${r.characterModelPath}` : ''}`);
+      return 0;
+    }
+    case 'grpo': {
+      const grpoUsage = 'unicharacter train grpo --from <character model dir | sft run> --run <dir> [--config <file>] [--epochs N]';
+      let from = need(values.from, '--from', grpoUsage);
+      if (!existsSync(join(from, CHARACTER_MODEL_FILES.manifest)) && existsSync(join(from, 'character', CHARACTER_MODEL_FILES.manifest))) from = join(from, 'character');
+      const file = values.config ? (values.config.endsWith('.json') ? JSON.parse(readFileSync(values.config, 'utf8')) : YAML.parse(readFileSync(values.config, 'utf8'))) : {};
+      const cfg: GrpoConfig = { ...DEFAULT_GRPO, ...(file as Partial<GrpoConfig>), from, out: need(values.run, '--run', grpoUsage) };
+      if (values.epochs) cfg.epochs = Number(values.epochs);
+      const r = await trainGrpo(cfg, { resume: values.resume });
+      console.log(`character model: ${r.modelDir}`);
+      return 0;
+    }
+    default:
+      console.error(`unknown training stage '${stage ?? ''}'\n${TRAIN_HELP}`);
+      return 2;
+  }
+}
+
+export async function customizeCommand(args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: {
+      base: { type: 'string' },
+      run: { type: 'string' },
+      mode: { type: 'string', default: 'full' },
+      steps: { type: 'string' },
+      resume: { type: 'boolean', default: false },
+    },
+  });
+  const usage = 'unicharacter customize <character> --base <run> --run <dir> [--mode full|lora] [--steps N]';
+  if (positionals.length !== 1) throw new Error(`usage: ${usage}`);
+  if (values.mode !== 'full' && values.mode !== 'lora') throw new Error(`--mode must be 'full' or 'lora', got '${values.mode}'`);
+  const r = await customize(positionals[0]!, {
+    base: need(values.base, '--base', usage), runDir: need(values.run, '--run', usage), mode: values.mode, resume: values.resume,
+    group: groupFromEnv(), config: values.steps ? { totalSteps: Number(values.steps) } : {},
+  });
+  console.log(r.characterModelPath ? `character model: ${r.characterModelPath}` : `adapter: ${r.adapterPath}`);
+  return 0;
+}
