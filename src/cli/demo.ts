@@ -1,58 +1,177 @@
-// `unicharacter demo`: the main job, stage by stage. It runs every stage that exists today and
-// says plainly which stages are not built yet, so its output never claims more than was done.
-import { readFileSync, statSync } from 'node:fs';
+// `unicharacter demo`: the main job. From a character (the sample character by default) to a
+// customized model you can talk to: Unified-SFT (with the tiny VAE stage first), Character-GRPO,
+// evaluation against the model before customization, then the server with the web UI and a
+// first exchange. Each stage prints its progress; a second run reuses finished stages.
+import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import * as torch from '../torch/index.js';
-import {
-  TASKS, buildTask, importCard, loadSampleCharacter, readRoleScapeCharacter, formatWarning, type Character,
-} from '../data/index.js';
+import { Bagel } from '../model/index.js';
+import { exportCard, importCard, loadSampleCharacter, readRoleScapeCharacter, formatWarning, type Character } from '../data/index.js';
+import { CharacterModel, CHARACTER_MODEL_FILES, DEFAULT_GRPO, tinySftConfig, trainGrpo, trainSft, type SftConfigInput } from '../train/index.js';
+import { ModelChatEngine, startServer } from '../serve/index.js';
+import { runDemoEval } from './demo-eval.js';
 
 export interface DemoOptions {
   quick: boolean;
   character?: string;
+  /** Root of the demo's runs (default runs/demo). */
+  out?: string;
+  port?: number;
 }
 
-function stage(n: number, total: number, title: string): void {
-  console.log(`\n[${n}/${total}] ${title}`);
+interface Stage {
+  name: string;
+  seconds: number;
+  reused: boolean;
 }
 
-function loadCharacter(path: string | undefined): Character {
-  if (!path) return loadSampleCharacter().character;
+function loadCharacter(path: string | undefined): { character: Character; source: string[] | null } {
+  if (!path) return { character: loadSampleCharacter().character, source: ['sample'] };
   if (statSync(path).isDirectory()) {
-    const { loaded, warnings } = readRoleScapeCharacter(path);
+    const { loaded, warnings } = readRoleScapeCharacter(resolve(path), { split: 'train' });
     for (const w of warnings) console.log(`  warning: ${formatWarning(w)}`);
-    return loaded.character;
+    return { character: loaded.character, source: [resolve(path)] };
   }
-  return importCard(readFileSync(path), { file: path }).character;
+  return { character: importCard(readFileSync(path), { file: path }).character, source: null };
 }
+
+const hasModel = (dir: string): boolean => existsSync(join(dir, CHARACTER_MODEL_FILES.manifest));
 
 export async function runDemo(opts: DemoOptions): Promise<number> {
-  const total = 3;
-  stage(1, total, 'engine');
-  const size = opts.quick ? 256 : 1024;
-  const gflops = torch.scope(() => {
-    const a = torch.randn([size, size]);
-    const b = torch.randn([size, size]);
-    a.matmul(b); // warm-up
-    const reps = opts.quick ? 5 : 10;
-    const t0 = process.hrtime.bigint();
-    for (let k = 0; k < reps; k++) a.matmul(b).dispose();
-    const s = Number(process.hrtime.bigint() - t0) / 1e9;
-    return (2 * size ** 3 * reps) / s / 1e9;
+  const started = Date.now();
+  const stages: Stage[] = [];
+  const total = 6;
+  let n = 0;
+  const stage = async <T>(name: string, done: () => boolean, work: () => Promise<T>): Promise<void> => {
+    n++;
+    console.log(`\n[${n}/${total}] ${name}`);
+    const t0 = Date.now();
+    if (done()) {
+      console.log('  finished in an earlier run: reusing it');
+      stages.push({ name, seconds: 0, reused: true });
+      return;
+    }
+    await work();
+    const seconds = (Date.now() - t0) / 1000;
+    stages.push({ name, seconds, reused: false });
+    console.log(`  done in ${seconds.toFixed(1)} s`);
+  };
+
+  // 1. Engine and character.
+  n++;
+  console.log(`[${n}/${total}] engine and character`);
+  console.log(`  libtorch ${torch.version()} on ${torch.cuda.isAvailable() ? 'CUDA' : 'CPU'}, ${torch.getNumThreads()} threads`);
+  const { character, source } = loadCharacter(opts.character);
+  console.log(`  ${character.names.display} (${character.category}): ${character.referenceImages.length} reference images, ` +
+    `${character.scenes.length + character.dialogue.length} dialogue scenes, ${character.knowledgeQa.length} knowledge QA, ` +
+    `${character.vqa.length} VQA pairs, ${character.t2iPrompts.length} T2I prompts with checklists`);
+  const root = resolve(opts.out ?? 'runs/demo', character.id, opts.quick ? 'quick' : 'full');
+  mkdirSync(root, { recursive: true });
+  console.log(`  runs in ${root}`);
+  const sftRun = join(root, 'sft');
+  const sftModel = join(sftRun, 'character');
+  const grpoRun = join(root, 'grpo');
+  const grpoModel = join(grpoRun, 'model');
+  const untrained = join(root, 'untrained');
+  const evalDir = join(root, 'eval');
+
+  // 2. Unified-SFT, with the tiny VAE stage first (method.md section 2).
+  const sftConfig: SftConfigInput = opts.quick
+    ? { vae: { steps: 40 }, data: { imageSize: 32, vitImageSize: 28 }, totalSteps: 30, saveEvery: 15, sampling: { every: 30, maxTokens: 16, numTimesteps: 8 } }
+    : { vae: { steps: 300 }, totalSteps: 300, saveEvery: 100, sampling: { every: 100, maxTokens: 48, numTimesteps: 12 } };
+  if (source) (sftConfig as { data?: object }).data = { ...(sftConfig.data ?? {}), characters: source };
+  await stage('Unified-SFT (tiny VAE stage, then 0.25 CE + 1.0 MSE)', () => hasModel(sftModel), async () => {
+    const r = await trainSft(tinySftConfig(sftConfig), {
+      runDir: sftRun, resume: existsSync(join(sftRun, 'config.json')), characters: source ? undefined : [character],
+    });
+    if (r.interrupted) throw new Error(`SFT stopped at step ${r.step}; run the demo again to continue`);
+    if (!r.characterModelPath) throw new Error('SFT finished without a character model folder');
   });
-  console.log(`  libtorch ${torch.version()} on ${torch.cuda.isAvailable() ? 'CUDA' : 'CPU'}, ${torch.getNumThreads()} threads; ${size}x${size} fp32 matmul: ${gflops.toFixed(1)} GFLOPS`);
 
-  stage(2, total, 'character');
-  const c = loadCharacter(opts.character);
-  console.log(`  ${c.names.display} (${c.category}): ${c.referenceImages.length} reference images, ${c.scenes.length + c.dialogue.length} dialogue scenes, ` +
-    `${c.knowledgeQa.length} knowledge QA, ${c.vqa.length} VQA pairs, ${c.t2iPrompts.length} T2I prompts with checklists`);
+  // 3. Character-GRPO on the generation expert (method.md section 3).
+  await stage('Character-GRPO (SDE-window rollouts, group-relative rewards)', () => hasModel(grpoModel), async () => {
+    if (existsSync(grpoRun) && !existsSync(join(grpoRun, 'checkpoints'))) rmSync(grpoRun, { recursive: true, force: true });
+    await trainGrpo({
+      ...DEFAULT_GRPO, from: sftModel, out: grpoRun, lr: 1e-4,
+      ...(opts.quick
+        ? { epochs: 1, promptsPerEpoch: 2, groupSize: 2, numSteps: 6, windowSize: 2, windowRange: [0, 3] as [number, number], evalEvery: 1, evalSteps: 6, saveEvery: 1 }
+        : { epochs: 4, promptsPerEpoch: 4, groupSize: 4, numSteps: 10, windowRange: [0, 5] as [number, number], evalEvery: 2, evalSteps: 20, saveEvery: 2 }),
+    }, { resume: existsSync(join(grpoRun, 'checkpoints')) });
+  });
 
-  stage(3, total, 'training samples (method.md 2.1, 2.5)');
-  for (const task of TASKS) {
-    const plans = buildTask(c, task);
-    console.log(`  ${task.padEnd(18)} ${plans.length} samples`);
+  // 4. Evaluation: the model before customization, SFT, and SFT + GRPO on the same tests.
+  await stage('evaluation (before customization, SFT, SFT + GRPO)', () => existsSync(join(evalDir, 'report.md')), async () => {
+    if (!hasModel(untrained)) {
+      // Same tokenizer, VAE and sizes as the customized model, freshly initialised weights.
+      const sft = await CharacterModel.load(sftModel);
+      torch.manualSeed(1234);
+      const fresh = new CharacterModel(sft.character, new Bagel(sft.model.config), sft.vae, sft.tokenizer, { ...sft.manifest, provenance: { stage: 'untrained' } });
+      fresh.save(untrained);
+      fresh.model.dispose();
+      sft.dispose();
+    }
+    await runDemoEval({
+      character, out: evalDir, quick: opts.quick,
+      runs: [
+        { label: 'before customization', modelDir: untrained },
+        { label: 'SFT', modelDir: sftModel },
+        { label: 'SFT + GRPO', modelDir: grpoModel },
+      ],
+    });
+    console.log(`  report: ${join(evalDir, 'report.md')}`);
+  });
+
+  // 5. Serving: the character and its model in the server's data folder.
+  n++;
+  console.log(`\n[${n}/${total}] server with the web UI`);
+  const dataDir = join(root, 'server');
+  const engine = new ModelChatEngine(join(dataDir, 'models'));
+  const server = await startServer({ dataDir, engine, port: opts.port ?? (opts.quick ? 0 : 8000) });
+  let id = character.id;
+  const listed = (await (await fetch(`${server.url}/v1/characters`)).json()) as { data: { id: string; name: string }[] };
+  const existing = listed.data.find((c) => c.name === character.names.display);
+  if (existing) id = existing.id;
+  else {
+    const res = await fetch(`${server.url}/v1/characters/import`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: Buffer.from(await exportCard(character, 'json')) });
+    if (res.status !== 201) throw new Error(`importing the character into the server failed: ${await res.text()}`);
+    id = ((await res.json()) as { id: string }).id;
   }
+  cpSync(grpoModel, join(dataDir, 'models', id), { recursive: true });
+  console.log(`  serving on ${server.url}  (web UI at ${server.url}/, OpenAI-compatible API at ${server.url}/v1, model '${id}')`);
 
-  console.log('\nNot built yet, so not run: tiny VAE, Unified-SFT, Character-GRPO, evaluation, and the server with');
-  console.log('the web UI (issues 3 and 5-8). This demo grows as each lands.');
+  // 6. A first exchange through the API: a reply, then an image of the scene.
+  n++;
+  console.log(`\n[${n}/${total}] first exchange`);
+  const user = 'Hello! Where are you headed today?';
+  const t0 = Date.now();
+  const res = await fetch(`${server.url}/v1/chat/completions`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ model: id, messages: [{ role: 'user', content: user }], modalities: ['text', 'image'], max_tokens: opts.quick ? 24 : 64, temperature: 0.7, seed: 7 }),
+  });
+  const body = (await res.json()) as { choices?: { message: { content: string; images?: { image_url: { url: string } }[] } }[]; error?: { message: string } };
+  if (!res.ok || !body.choices) throw new Error(`the first exchange failed: ${body.error?.message ?? res.status}`);
+  const message = body.choices[0]!.message;
+  console.log(`  you: ${user}`);
+  console.log(`  ${character.names.display}: ${message.content}`);
+  const url = message.images?.[0]?.image_url.url;
+  if (url) {
+    const bytes = url.startsWith('data:') ? Buffer.from(url.slice(url.indexOf(',') + 1), 'base64') : Buffer.from(await (await fetch(server.url + url)).arrayBuffer());
+    const path = join(root, 'first-exchange.png');
+    writeFileSync(path, bytes);
+    console.log(`  image: ${path}`);
+  }
+  stages.push({ name: 'first exchange', seconds: (Date.now() - t0) / 1000, reused: false });
+
+  const timings = { quick: opts.quick, totalSeconds: (Date.now() - started) / 1000, stages };
+  writeFileSync(join(root, 'timings.json'), JSON.stringify(timings, null, 2) + '\n');
+  console.log(`\nStage times (s): ${stages.map((s) => `${s.name.split(' (')[0]} ${s.reused ? 'reused' : s.seconds.toFixed(1)}`).join(', ')}; total ${timings.totalSeconds.toFixed(1)}`);
+  if (opts.quick) {
+    await server.close();
+    return 0;
+  }
+  console.log(`\nThe server keeps running: open ${server.url}/ in a browser, or \`unicharacter chat ${id} --data-dir ${dataDir}\` in another terminal. Ctrl-C stops it.`);
+  await new Promise<void>((r) => process.once('SIGINT', () => r()));
+  await server.close();
   return 0;
 }

@@ -10,8 +10,15 @@ import { TRAIN_HELP } from './train-help.js';
 const HELP = `unicharacter <command> [options]
 
 Commands:
-  demo [--quick] [--character <dir>]   the main job: run every stage on a character (default: the
-                                       sample character "Tessel" shipped in samples/)
+  demo [--quick] [--character <dir|card>] [--out <dir>] [--port P]
+                                       the main job: tiny VAE, Unified-SFT, Character-GRPO,
+                                       evaluation, then the server with the web UI and a first
+                                       exchange, on a character (default: the sample character
+                                       "Tessel" in samples/; or a RoleScape-20 character folder or
+                                       a card file). Runs go to <out>/<character>/{full|quick}
+                                       (default runs/demo); finished stages are reused. --quick is a
+                                       reduced run (CI uses it); the full run keeps serving on
+                                       port 8000 until Ctrl-C
   data validate <dir>                  read a RoleScape-20 style folder (a split such as train/, or a
                                        root holding train/ and test/); print quirks as warnings and
                                        errors with file, record and field; exit 1 on errors
@@ -22,6 +29,9 @@ ${TRAIN_HELP}
                                        script in N local processes with the torchrun environment
                                        (MASTER_ADDR, MASTER_PORT, RANK, LOCAL_RANK, WORLD_SIZE);
                                        output lines are prefixed with [rank i]
+  eval --run [label=]<dir> [--run ...] [--character C] [--split <dir>] [--out <dir>] [options]
+                                       the RoleScape-20 style benchmark on character model folders
+                                       (see \`unicharacter eval --help\`)
   serve [--host H] [--port P] [--data-dir D] [--api-key K]
                                        the OpenAI-compatible server (default 127.0.0.1:8000, data in
                                        .unicharacter/; the key may also come from UNICHARACTER_API_KEY)
@@ -38,9 +48,16 @@ async function main(argv: string[]): Promise<number> {
     case 'demo': {
       const { values } = parseArgs({
         args: rest,
-        options: { quick: { type: 'boolean', default: false }, character: { type: 'string' } },
+        options: {
+          quick: { type: 'boolean', default: false },
+          character: { type: 'string' },
+          out: { type: 'string', default: 'runs/demo' },
+          port: { type: 'string' },
+        },
       });
-      return runDemo({ quick: values.quick ?? false, character: values.character });
+      const port = values.port === undefined ? undefined : Number(values.port);
+      if (port !== undefined && !(Number.isInteger(port) && port >= 0 && port <= 65535)) throw new Error(`--port must be a port number, got '${values.port}'`);
+      return runDemo({ quick: values.quick ?? false, character: values.character, out: values.out, port });
     }
     case 'data': {
       const [sub, dir, ...extra] = rest;
@@ -84,6 +101,10 @@ async function main(argv: string[]): Promise<number> {
       const result = await launch({ nproc, script, args });
       if (!result.ok) console.error(`launch: ${result.error}`);
       return result.ok ? 0 : 1;
+    }
+    case 'eval': {
+      const { evalCommand } = await import('../eval/index.js');
+      return evalCommand(rest);
     }
     case 'serve': {
       const { values } = parseArgs({

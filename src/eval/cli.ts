@@ -1,0 +1,104 @@
+// `unicharacter eval --character <id|dir> --split <dir> --run <run dir> ...` (issue 7): resolves
+// the character and the runs, then runEval. Returns the exit code; the caller wires it into main.
+import { existsSync, statSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { loadSampleCharacter, readRoleScapeCharacter, type Character } from '../data/index.js';
+import { CharacterModel } from '../train/character-model.js';
+import { runEval, type EvalRun } from './run-eval.js';
+import { JUDGE_API_KEY_ENV } from './judge.js';
+import { REPORT_FILES } from './report.js';
+
+export const EVAL_HELP = `unicharacter eval [options]
+  --character <id|dir>   a RoleScape-20 character folder (train split), the sample character
+                         ("sample", "tessel" or its id), or a folder name under --data-root/train;
+                         default: the character stored in the first run's model folder
+  --split <dir>          held-out split: the character's test folder, or a split root holding it
+  --run [label=]<dir>    a character model folder; repeat for base / SFT / SFT+GRPO (label default:
+                         the folder name)
+  --out <dir>            report folder (default eval-report/)
+  --judge-url <url>      OpenAI-compatible endpoint for judge-only metrics (key: $${JUDGE_API_KEY_ENV})
+  --judge-model <name>
+  --clip-dir <dir>  --dino-dir <dir>  --lpips <file>   real scorer weights (else named fallbacks)
+  --no-independent       skip the nsfwjs / face evaluators
+  --no-copy-baseline     skip the nearest-training-image baseline
+  --max-items N  --max-tokens N  --timesteps N  --samples-per-prompt N  --seed N  --temperature T
+  --data-root <dir>      RoleScape-20 copy (default ../shared/rolescape20)`;
+
+/** The character named on the command line. */
+export function resolveCharacter(spec: string, dataRoot: string): Character {
+  const sample = loadSampleCharacter().character;
+  if (['sample', 'tessel', sample.id.toLowerCase(), sample.names.display.toLowerCase()].includes(spec.toLowerCase())) return sample;
+  const dirs = [spec, join(dataRoot, 'train', spec)];
+  for (const d of dirs) {
+    if (existsSync(d) && statSync(d).isDirectory() && existsSync(join(d, 'annotation.json'))) {
+      return readRoleScapeCharacter(resolve(d), { split: 'train' }).loaded.character;
+    }
+  }
+  throw new Error(`eval: character "${spec}" is neither the sample character nor a character folder (looked at ${dirs.join(', ')})`);
+}
+
+function parseRun(s: string): EvalRun {
+  const eq = s.indexOf('=');
+  if (eq > 0 && !existsSync(s)) return { label: s.slice(0, eq), modelDir: s.slice(eq + 1) };
+  return { label: s.replace(/[\\/]+$/, '').split(/[\\/]/).pop() || s, modelDir: s };
+}
+
+const int = (v: string | undefined, name: string): number | undefined => {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isFinite(n)) throw new Error(`eval: --${name} must be a number, got "${v}"`);
+  return n;
+};
+
+export async function evalCommand(args: string[], log: (s: string) => void = (s) => process.stderr.write(`${s}\n`)): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      character: { type: 'string' }, split: { type: 'string' }, run: { type: 'string', multiple: true }, out: { type: 'string' },
+      'judge-url': { type: 'string' }, 'judge-model': { type: 'string' },
+      'clip-dir': { type: 'string' }, 'dino-dir': { type: 'string' }, lpips: { type: 'string', multiple: true },
+      'no-independent': { type: 'boolean', default: false }, 'no-copy-baseline': { type: 'boolean', default: false },
+      'max-items': { type: 'string' }, 'max-tokens': { type: 'string' }, timesteps: { type: 'string' }, 'samples-per-prompt': { type: 'string' },
+      seed: { type: 'string' }, temperature: { type: 'string' }, 'data-root': { type: 'string' }, help: { type: 'boolean', default: false },
+    },
+  });
+  if (values.help) {
+    log(EVAL_HELP);
+    return 0;
+  }
+  const runs = (values.run ?? []).map(parseRun);
+  if (runs.length === 0) {
+    log(`eval: give at least one --run <model dir>\n\n${EVAL_HELP}`);
+    return 2;
+  }
+  if (Boolean(values['judge-url']) !== Boolean(values['judge-model'])) {
+    log('eval: --judge-url and --judge-model go together');
+    return 2;
+  }
+  let character: Character;
+  if (values.character) character = resolveCharacter(values.character, values['data-root'] ?? join('..', 'shared', 'rolescape20'));
+  else {
+    const cm = await CharacterModel.load(runs[0]!.modelDir);
+    character = cm.character;
+    cm.dispose();
+  }
+  const out = values.out ?? 'eval-report';
+  const report = await runEval({
+    character,
+    split: values.split,
+    runs,
+    judge: values['judge-url'] ? { url: values['judge-url'], model: values['judge-model']! } : undefined,
+    evaluators: { clipDir: values['clip-dir'], dinoDir: values['dino-dir'], lpipsFiles: values.lpips, independent: !values['no-independent'] },
+    out,
+    copyBaseline: !values['no-copy-baseline'],
+    limits: {
+      maxItems: int(values['max-items'], 'max-items'), maxTokens: int(values['max-tokens'], 'max-tokens'), numTimesteps: int(values.timesteps, 'timesteps'),
+      samplesPerPrompt: int(values['samples-per-prompt'], 'samples-per-prompt'), seed: int(values.seed, 'seed'), temperature: int(values.temperature, 'temperature'),
+    },
+    log,
+  });
+  const nm = report.tasks.flatMap((t) => t.metrics.flatMap((m) => Object.values(m.cells))).filter((c) => c.value === null).length;
+  log(`eval: wrote ${join(out, REPORT_FILES.json)}, ${REPORT_FILES.markdown} and ${REPORT_FILES.html} (${nm} cells not measured, each with its reason)`);
+  return 0;
+}

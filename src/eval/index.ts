@@ -1,0 +1,10 @@
+// Public surface of the evaluation layer (issue 7): the benchmark runner, its metrics, the judge
+// client, the independent evaluators, the report writers and the CLI entry.
+export { runEval, resolveSplitFolder, withSplit, nearestTrainingImage, answerAboutImage, PAPER_NUMBERS, COPY_LABEL, type EvalOptions, type EvalRun, type EvalEvaluators, type EvalLimits } from './run-eval.js';
+export { metricTokens, lcsLength, rougeL, ngramCounts, corpusBleu, sentenceBleu, normalizeVqaAnswer, vqaExactMatch, mean, type RougeL, type BleuResult } from './text-metrics.js';
+export { mcqPrompt, parseMcqChoice, mcqChance, type ChanceBaselines } from './mcq.js';
+export { JudgeClient, parseJudgeReply, fillTemplate, loadJudgePrompts, promptsDir, chatCompletionsUrl, JUDGE_API_KEY_ENV, JUDGE_TASKS, JUDGE_SCALE, type JudgeConfig, type JudgeTask, type JudgeVerdict, type JudgePrompts } from './judge.js';
+export { NsfwjsMobileNetEmbedder, loadFaceEvaluator, humanModelsDir, cosine, cosineTable, FACE_EVALUATOR_UNAVAILABLE, type IndependentImageEmbedder } from './independent.js';
+export { writeReportFiles, reportMarkdown, reportHtml, formatValue, REPORT_FILES } from './report.js';
+export * from './report-types.js';
+export { evalCommand, resolveCharacter, EVAL_HELP } from './cli.js';
