@@ -3,6 +3,7 @@
 // loading drops them and keeps the recomputed tables (train/fsdp_utils.py:166-169).
 import { safetensors, scope, type Tensor } from '../torch/index.js';
 import { describeLoadResult, type LoadResult, type Module } from '../nn/index.js';
+import { convPatchWeightToLinear } from './siglip.js';
 
 /** Keys recomputed from closed forms rather than loaded. */
 export const FIXED_TABLE_KEYS = ['latent_pos_embed.pos_embed', 'vit_pos_embed.pos_embed'];
@@ -26,16 +27,58 @@ export function saveCheckpoint(path: string, model: Module, o: SaveOptions = {})
   });
 }
 
+/** The ViT patch-embedding key: conv form [D, C, p, p] in SigLIP files, Linear form [D, p*p*C] in BAGEL's. */
+export const VIT_PATCH_EMBED_KEY = 'vit_model.vision_model.embeddings.patch_embedding.weight';
+
+/**
+ * Rewrites a published-layout state dict into this model's layout, in place (method.md 1.3, 4.1):
+ *  - a conv patch-embedding weight [D, C, p, p] becomes the Linear weight [D, p*p*C] in (p, q, c)
+ *    order (siglip_navit.py convert_conv2d_to_linear);
+ *  - GRPO-style keys `model.*` / `lm_head.*` get the `language_model.` prefix when that is the
+ *    name the model has (inference_grpo.py);
+ *  - ViT encoder layers at or beyond the number the model builds (the checkpoint may hold
+ *    num_hidden_layers of them; BAGEL builds num_hidden_layers + 1 + vit_select_layer) are
+ *    removed and returned as `ignored`.
+ * Returns the names it ignored.
+ */
+export function adaptPublishedState(tensors: Map<string, Tensor>, ownKeys: Set<string>): { ignored: string[] } {
+  const ignored: string[] = [];
+  const conv = tensors.get(VIT_PATCH_EMBED_KEY);
+  if (conv && conv.ndim === 4 && ownKeys.has(VIT_PATCH_EMBED_KEY)) tensors.set(VIT_PATCH_EMBED_KEY, convPatchWeightToLinear(conv));
+  for (const k of [...tensors.keys()]) {
+    if ((k.startsWith('model.') || k.startsWith('lm_head.')) && !ownKeys.has(k) && ownKeys.has(`language_model.${k}`) && !tensors.has(`language_model.${k}`)) {
+      tensors.set(`language_model.${k}`, tensors.get(k)!);
+      tensors.delete(k);
+    }
+  }
+  let built = 0;
+  for (const k of ownKeys) {
+    const m = /^vit_model\.vision_model\.encoder\.layers\.(\d+)\./.exec(k);
+    if (m) built = Math.max(built, Number(m[1]) + 1);
+  }
+  if (built > 0) {
+    for (const k of [...tensors.keys()]) {
+      const m = /^vit_model\.vision_model\.encoder\.layers\.(\d+)\./.exec(k);
+      if (m && Number(m[1]) >= built && !ownKeys.has(k)) {
+        ignored.push(k);
+        tensors.delete(k);
+      }
+    }
+  }
+  return { ignored };
+}
+
 /**
  * Loads a checkpoint into the model (dtype converted to the model's). Reports missing,
  * unexpected and shape-mismatched keys by name; with strict (default) any of them is an Error
  * naming them all and nothing is loaded. The fixed sin-cos tables are neither loaded nor missed.
  */
-export function loadCheckpoint(path: string, model: Module, o: { strict?: boolean } = {}): LoadResult & { metadata: Record<string, string> } {
+export function loadCheckpoint(path: string, model: Module, o: { strict?: boolean } = {}): LoadResult & { metadata: Record<string, string>; ignored: string[] } {
   const strict = o.strict ?? true;
   return scope(() => {
     const { tensors, metadata } = safetensors.load(path, { keys: (k) => !FIXED_TABLE_KEYS.includes(k) });
     const own = new Set(model.stateDictInfo().keys());
+    const { ignored } = adaptPublishedState(tensors, own);
     const check = (r: LoadResult): LoadResult => ({ ...r, missing: r.missing.filter((k) => !FIXED_TABLE_KEYS.includes(k)) });
     // dry run: a strict failure must leave the model untouched
     const dry: LoadResult = check({
@@ -52,6 +95,6 @@ export function loadCheckpoint(path: string, model: Module, o: { strict?: boolea
       throw new Error(`${path}: ${describeLoadResult(model.constructor.name, dry)}`);
     }
     const r = check(model.loadStateDict(tensors, { strict: false }));
-    return { ...r, metadata };
+    return { ...r, metadata, ignored };
   });
 }

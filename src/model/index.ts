@@ -10,3 +10,4 @@ export * from './training.js';
 export * from './sampling.js';
 export * from './inference.js';
 export * from './checkpoint.js';
+export * from './folder.js';

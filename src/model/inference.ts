@@ -89,20 +89,92 @@ export interface DecodeOptions {
   maxTokens?: number;
   /** 0 (default): greedy argmax; otherwise multinomial sampling of softmax(logits / T). */
   temperature?: number;
+  /** Sampling only: keep the k most likely tokens (0 or undefined: off). */
+  topK?: number;
+  /** Sampling only: keep the smallest most-likely set whose probability reaches p (1 or undefined: off). */
+  topP?: number;
+  /**
+   * Repetition penalty (HF's CTRL-style rule, 1 or undefined: off): the logit of every token
+   * already in `penaltyIds` or generated so far is divided by it when positive and multiplied by
+   * it when negative. Applies to greedy decoding too.
+   */
+  repetitionPenalty?: number;
+  /** Ids counted as already seen by the repetition penalty (e.g. the prompt). */
+  penaltyIds?: number[];
+  /** Extra ids that end decoding like <|im_end|> (not yielded). */
+  stopIds?: number[];
+  /**
+   * Strings that end decoding: after each token the text of the generated ids (by `detokenize`)
+   * is searched; once a stop string appears the token that completed it has been yielded and
+   * decoding stops (as HF's StopStringCriteria; callers cut the text at the stop string).
+   */
+  stopStrings?: string[];
+  /** Text of generated ids, required with stopStrings. */
+  detokenize?: (ids: number[]) => string;
   /** Called with each generated token id (the closing <|im_end|> is not reported). */
   onToken?: (id: number) => void;
+}
+
+/**
+ * The logits processing of one decoding step, as HF orders it: repetition penalty on the raw
+ * logits, then (sampling only) temperature, top-k and top-p. logits: [V] float32. Returns the
+ * processed logits (filtered entries are -inf); with temperature 0 only the penalty applies.
+ */
+export function processLogits(logits: Tensor, seen: Iterable<number>, o: Pick<DecodeOptions, 'temperature' | 'topK' | 'topP' | 'repetitionPenalty'> = {}): Tensor {
+  return scope(() => {
+    let l = logits;
+    const rp = o.repetitionPenalty ?? 1;
+    if (rp !== 1) {
+      if (!(rp > 0)) throw new Error(`repetitionPenalty must be > 0, got ${rp}`);
+      const uniq = [...new Set(seen)];
+      if (uniq.length) {
+        const idx = ids(uniq);
+        const g = l.index_select(0, idx);
+        const pen = ops.where(g.lt(0), g.mul(rp), g.div(rp));
+        l = l.index_copy(0, idx, pen);
+      }
+    }
+    const T = o.temperature ?? 0;
+    if (T <= 0) return l;
+    l = l.div(T);
+    const V = l.shape[0]!;
+    const k = o.topK ?? 0;
+    if (k > 0 && k < V) {
+      const [vals] = ops.topk(l, k);
+      const kth = vals.narrow(0, k - 1, 1);
+      l = l.masked_fill(l.lt(kth), -Infinity);
+    }
+    const p = o.topP ?? 1;
+    if (p < 1) {
+      if (!(p > 0)) throw new Error(`topP must be in (0, 1], got ${p}`);
+      const [sorted, order] = ops.sort(l, 0, true);
+      const cum = sorted.softmax(-1).cumsum(0);
+      // keep token j (descending) when the probability of the tokens before it is < p; always the first
+      const before = cum.sub(sorted.softmax(-1));
+      const removeSorted = before.ge(p);
+      const remove = ops.zeros_like(removeSorted).scatter(0, order, removeSorted);
+      l = l.masked_fill(remove, -Infinity);
+    }
+    return l;
+  });
 }
 
 /**
  * Decodes text after a context (method.md 4.4), one token per iteration: feeds <|im_start|> at
  * the current position, then greedy or temperature sampling until <|im_end|> or maxTokens. Works
  * on a fork of the context, which is left unchanged (the fork is freed when the iteration ends).
- * Yields the generated ids (without the markers).
+ * Yields the generated ids (without the markers). The defaults (no top-k, top-p, penalty or stop
+ * strings) are the reference's behaviour; see DecodeOptions for the extra controls.
  */
 export function* decodeSteps(model: Bagel, ctx: KVCache, o: Omit<DecodeOptions, 'onToken'> = {}): Generator<number> {
   const { bos, eos } = model.config.tokens;
   const maxTokens = o.maxTokens ?? 500;
   const T = o.temperature ?? 0;
+  const stops = new Set([eos, ...(o.stopIds ?? [])]);
+  const stopStrings = (o.stopStrings ?? []).filter((s) => s.length > 0);
+  if (stopStrings.length && !o.detokenize) throw new Error('decodeSteps: stopStrings need a detokenize function');
+  const processed = (o.repetitionPenalty ?? 1) !== 1 || (T > 0 && ((o.topK ?? 0) > 0 || (o.topP ?? 1) < 1));
+  const generated: number[] = [];
   const work = ctx.fork();
   try {
     let next = bos;
@@ -110,12 +182,22 @@ export function* decodeSteps(model: Bagel, ctx: KVCache, o: Omit<DecodeOptions, 
       const id = noGrad(() => scope(() => {
         const hidden = runQuery(model, work, model.language_model.embed(ids([next])), [work.nextPosition], routingFromFlags([false]), true, true);
         work.nextPosition += 1;
-        const logits = model.logits(hidden).to('float32').squeeze(0);
+        let logits = model.logits(hidden).to('float32').squeeze(0);
+        if (processed) {
+          logits = processLogits(logits, [...(o.penaltyIds ?? []), ...generated], o);
+          if (T <= 0) return logits.argmax().item();
+          return ops.multinomial(logits.softmax(-1), 1).item();
+        }
         if (T <= 0) return logits.argmax().item();
         return ops.multinomial(logits.div(T).softmax(-1), 1).item();
       }));
-      if (id === eos) return;
+      if (stops.has(id)) return;
+      generated.push(id);
       yield id;
+      if (stopStrings.length) {
+        const text = o.detokenize!(generated);
+        if (stopStrings.some((s) => text.includes(s))) return;
+      }
       next = id;
     }
   } finally {
