@@ -66,7 +66,7 @@ export async function trainCommand(args: string[]): Promise<number> {
       const file = values.config ? (values.config.endsWith('.json') ? JSON.parse(readFileSync(values.config, 'utf8')) : YAML.parse(readFileSync(values.config, 'utf8'))) : {};
       const cfg: GrpoConfig = { ...DEFAULT_GRPO, ...(file as Partial<GrpoConfig>), from, out: need(values.run, '--run', grpoUsage) };
       if (values.epochs) cfg.epochs = Number(values.epochs);
-      const r = await trainGrpo(cfg, { resume: values.resume });
+      const r = await trainGrpo(cfg, { resume: values.resume, group: groupFromEnv() });
       console.log(`character model: ${r.modelDir}`);
       return 0;
     }

@@ -31,3 +31,4 @@ export {
   createRewardScorers, computeRewards,
   type RewardScorerOptions, type RewardScorers, type RewardBatch, type RewardReport,
 } from './suite.js';
+export { SelfVqaAnswerer } from './self-vqa.js';

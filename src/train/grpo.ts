@@ -7,11 +7,29 @@
 // (`reference` options): a fresh SDE window per rollout (reference: fixed per rank), diversity over
 // the whole group (reference: per-GPU subsets), gradient clipping applied (reference: defined but
 // never applied).
+//
+// Data parallel (issue 6): with a ProcessGroup every rank draws the same prompt order from the
+// shared seed and takes a contiguous, disjoint share of the epoch's prompt draws; each rollout's
+// noise and SDE window come from a seed of (seed, epoch, draw, k), so a rollout is the same on any
+// rank and at any world size. The rewards (with prompt and draw ids) are gathered with allGather
+// before the advantages are computed, so every rank normalises over all groups of the epoch and
+// keeps its own rollouts' advantages; each rank updates on its own rollouts and the gradients are
+// averaged with a bucketed all-reduce before every optimizer step (as SFT); the starting weights
+// are broadcast from rank 0; the evaluation prompts are split over the ranks and their scores
+// gathered; only rank 0 logs and saves. Diversity is scored over the
+// k rollouts of one prompt draw (all on one rank), so no images cross processes. With W ranks and
+// `microStepsPerUpdate` micro-steps per rank between updates, one update is the mean of W * that
+// many micro-step gradients, as the reference's accelerate accumulation.
+//
+// Checklist VQA without BLIP-VQA weights: the customized model answers with its own understanding
+// path (SelfVqaAnswerer, id 'self:understanding-path'), named in the log, config.json and every
+// metrics line (`scorers`).
 import { join } from 'node:path';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import * as torch from '../torch/index.js';
 import { AdamW, clipGradNorm } from '../nn/index.js';
 import { latentDownsample, type Bagel } from '../model/index.js';
+import type { ProcessGroup } from '../torch/index.js';
 import { Rng, prepareImage, encodePng, type Character, type ChwImage } from '../data/index.js';
 import { createRewardScorers, computeRewards, REFERENCE_REWARD_WEIGHTS, type RewardScorerOptions, type RewardWeights } from '../reward/index.js';
 import { CharacterModel } from './character-model.js';
@@ -21,6 +39,9 @@ import { promptContexts, rollout, windowLogProb, type Rollout } from './grpo-rol
 import { runTraining, type TrainingResult } from './loop.js';
 import { checkpointState } from './checkpoint-state.js';
 import { RunDir, type Json } from './run-dir.js';
+import { SelfVqaAnswerer } from '../reward/self-vqa.js';
+import { allReduceGradients, broadcastModule } from './sft.js';
+import type { ProgressStream } from './progress.js';
 
 export interface GrpoConfig {
   /** The SFT character model folder to start from. */
@@ -56,6 +77,11 @@ export interface GrpoConfig {
   saveEvery: number;
   seed: number;
   rewards: { weights: RewardWeights; scorers: Omit<RewardScorerOptions, 'tauHi' | 'tauLo'> };
+  /**
+   * Without rewards.scorers.answerer: answer the checklists with the customized model's own
+   * understanding path (SelfVqaAnswerer) instead of the colour-heuristic substitute (default true).
+   */
+  selfVqa: boolean;
   /** Opt into the reference implementation's accidental behaviours (method.md 3.3-3.6 [quirk]s). */
   reference: { fixedWindow: boolean; localDiversityBatch: number | null; noGradClip: boolean };
 }
@@ -82,6 +108,7 @@ export const DEFAULT_GRPO: Omit<GrpoConfig, 'from' | 'out'> = {
   saveEvery: 10,
   seed: 42,
   rewards: { weights: REFERENCE_REWARD_WEIGHTS, scorers: {} },
+  selfVqa: true,
   reference: { fixedWindow: false, localDiversityBatch: null, noGradClip: false },
 };
 
@@ -114,87 +141,204 @@ async function referenceImages(c: Character, side: number): Promise<ChwImage[]> 
 
 interface EpochRollout {
   prompt: number;
+  /** Index of the prompt draw in the epoch (the same on every rank). */
+  draw: number;
   rollout: Rollout;
   image: ChwImage;
 }
 
-export async function trainGrpo(cfg: GrpoConfig, o: { resume?: boolean; signal?: AbortSignal; log?: (line: string) => void } = {}): Promise<TrainingResult & { modelDir: string }> {
-  const log = o.log ?? ((l: string) => console.log(l));
+export interface TrainGrpoOptions {
+  /** Continue the run in cfg.out from its latest checkpoint. */
+  resume?: boolean;
+  /** Stop like Ctrl-C (finish the epoch, checkpoint, return). */
+  signal?: AbortSignal;
+  /** Log lines (rank 0 only; default console.log). */
+  log?: (line: string) => void;
+  /** Data parallel: the group this process belongs to (e.g. ProcessGroup.fromEnv()). */
+  group?: ProcessGroup | null;
+  /** Stop after this many epochs in this process (tests interrupt a run this way). */
+  stopAfter?: number;
+  /** Progress bar stream (default stderr; null for none). */
+  progress?: ProgressStream | null;
+  /** Handle SIGINT (default true). */
+  handleSigint?: boolean;
+  /** Called on every rank with the epoch's gathered rewards and advantages (all rollouts, in draw order). */
+  onAdvantages?: (epoch: number, a: { prompts: number[]; draws: number[]; rewards: number[]; advantages: number[] }) => void;
+}
+
+/** A 31-bit seed for one rollout, independent of which rank makes it. */
+export function rolloutSeed(seed: number, epoch: number, draw: number, k: number): number {
+  let h = (seed ^ 0x5bd1e995) >>> 0;
+  for (const v of [epoch, draw, k]) {
+    h = Math.imul(h ^ (v >>> 0), 0x9e3779b1) >>> 0;
+    h = (h ^ (h >>> 15)) >>> 0;
+    h = Math.imul(h, 0x85ebca6b) >>> 0;
+    h = (h ^ (h >>> 13)) >>> 0;
+  }
+  return h & 0x7fffffff;
+}
+
+/** The epoch's prompt draws: without replacement while prompts last (same sequence on every rank). */
+export function epochDraws(rng: Rng, numPrompts: number, count: number): number[] {
+  const order: number[] = [];
+  while (order.length < count) order.push(...rng.shuffle(Array.from({ length: numPrompts }, (_, i) => i)));
+  return order.slice(0, count);
+}
+
+// Columns of the per-rollout record gathered across ranks.
+const COL = { draw: 0, prompt: 1, total: 2, vqa: 3, clip: 4, div: 5, dino: 6, identity: 7 } as const;
+const NCOL = 8;
+const TERMS = ['vqa', 'clip', 'div', 'dino'] as const;
+
+function ensureGradients(params: torch.Tensor[]): void {
+  torch.noGrad(() => {
+    for (const p of params) if (p.grad === null) p.grad = torch.ops.zeros_like(p);
+  });
+}
+
+export async function trainGrpo(cfg: GrpoConfig, o: TrainGrpoOptions = {}): Promise<TrainingResult & { modelDir: string }> {
+  const group = o.group ?? null;
+  const rank = group?.rank ?? 0;
+  const world = group?.worldSize ?? 1;
+  const main = rank === 0;
+  const log = main ? (o.log ?? ((l: string) => console.log(l))) : () => {};
+  if (!Number.isInteger(cfg.promptsPerEpoch) || cfg.promptsPerEpoch < 1 || cfg.promptsPerEpoch % world !== 0) {
+    throw new Error(`Character-GRPO: promptsPerEpoch ${cfg.promptsPerEpoch} must be a positive multiple of the number of processes (${world})`);
+  }
+  const perRank = cfg.promptsPerEpoch / world;
   const cm = await CharacterModel.load(cfg.from);
   const { model, vae, character } = cm;
   const prompts = character.t2iPrompts;
   if (prompts.length === 0) throw new Error(`${character.names.display} has no T2I prompts with checklists: Character-GRPO needs them (method.md 3.2)`);
+  if (group) broadcastModule(model, group);
   const grid = cm.manifest.imageSize / latentDownsample(model.config);
   const params = generationExpertParameters(model);
   const optimizer = new AdamW(params, { lr: cfg.lr, betas: [0.9, 0.999], eps: 1e-8, weightDecay: cfg.weightDecay });
-  const scorers = createRewardScorers({ ...cfg.rewards.scorers, tauHi: cfg.rewards.weights.tauHi, tauLo: cfg.rewards.weights.tauLo, diversity: cfg.reference.localDiversityBatch ? { localBatch: cfg.reference.localDiversityBatch } : undefined });
+  const vitSide = cm.manifest.provenance.vitImageSize;
+  const answerer = cfg.rewards.scorers.answerer ?? ((cfg.selfVqa ?? true)
+    ? new SelfVqaAnswerer(model, {
+      encode: (t) => cm.encode(t),
+      decode: (ids) => cm.tokenizer.decode(ids, { skipSpecialTokens: true }),
+      ...(typeof vitSide === 'number' && vitSide % model.config.vit.patchSize === 0 ? { imageSide: vitSide } : {}),
+    })
+    : undefined);
+  const scorers = createRewardScorers({
+    ...cfg.rewards.scorers, ...(answerer ? { answerer } : {}), tauHi: cfg.rewards.weights.tauHi, tauLo: cfg.rewards.weights.tauLo,
+    diversity: cfg.reference.localDiversityBatch ? { localBatch: cfg.reference.localDiversityBatch } : undefined,
+  });
   const references = await referenceImages(character, cm.manifest.imageSize);
   const promptIds = await Promise.all(prompts.map((p) => cm.encode(p.text)));
   const rng = new Rng(cfg.seed);
-  const fixedWindowRng = new Rng(cfg.seed + 1);
+  // The reference reseeds Python's random with the process index before every rollout: one window per rank.
+  const fixedWindowRng = new Rng(cfg.seed + 1 + rank);
   const fixedWindow = cfg.reference.fixedWindow ? Math.floor(fixedWindowRng.next() * (cfg.windowRange[1] - cfg.windowSize - cfg.windowRange[0] + 1)) + cfg.windowRange[0] : undefined;
-  log(`Character-GRPO on ${character.names.display}: ${params.length} generation-expert tensors trainable; rewards by ${JSON.stringify(scorers.ids)}${scorers.usesFallback ? ' (substitute scorers: no pretrained weights given)' : ''}`);
+  const vqaNote = scorers.ids.vqa === answerer?.id && answerer instanceof SelfVqaAnswerer
+    ? `; checklist VQA answered by ${answerer.id} (the customized model's own understanding path, no BLIP-VQA given)`
+    : '';
+  log(`Character-GRPO on ${character.names.display}: ${params.length} generation-expert tensors trainable; ${world} process${world > 1 ? 'es' : ''}; rewards by ${JSON.stringify(scorers.ids)}${scorers.usesFallback ? ' (substitute scorers: no pretrained weights given)' : ''}${vqaNote}`);
 
-  const runDir = RunDir.open(cfg.out, { stage: 'grpo', ...cfg } as unknown as Json, { resume: o.resume ?? false });
+  // config.json: the scorers by id (an answerer object is not JSON).
+  const runConfig = {
+    stage: 'grpo', ...cfg,
+    rewards: { weights: cfg.rewards.weights, scorers: { ...cfg.rewards.scorers, answerer: scorers.ids.vqa } },
+    scorers: scorers.ids,
+  } as unknown as Json;
+  const runDir = main ? RunDir.open(cfg.out, runConfig, { resume: o.resume ?? false }) : null;
   const state = checkpointState({ model, optimizer, rngs: { sampler: rng } });
-  const samplesDir = runDir.samplesDir;
+  const samplesDir = runDir?.samplesDir ?? join(cfg.out, 'samples');
 
-  const scoreRollouts = async (items: EpochRollout[]) => computeRewards(scorers, {
+  const scoreRollouts = async (items: EpochRollout[], groupKeys?: string[]) => computeRewards(scorers, {
     images: items.map((r) => r.image),
     prompts: items.map((r) => prompts[r.prompt]!.text),
     checklists: items.map((r) => prompts[r.prompt]!.checklist),
     references,
+    ...(groupKeys ? { groupKeys } : {}),
   }, cfg.rewards.weights);
 
   const decode = (latent: torch.Tensor): torch.Tensor => torch.noGrad(() => torch.scope(() => vae.decodeToUnit(latent.unsqueeze(0)).squeeze(0)));
 
+  /** Every rank's rows in rank order (each rank gives the same number of rows of `cols` numbers). */
+  const gatherRows = (local: number[][], cols = NCOL): number[][] => {
+    if (!group) return local;
+    return torch.scope(() => {
+      const t = torch.tensor(local.flat(), { dtype: 'float64', shape: [local.length, cols] });
+      const parts = group.allGather(t);
+      const rows: number[][] = [];
+      for (const p of parts) {
+        const d = p.dataSync() as Float64Array;
+        for (let i = 0; i < d.length; i += cols) rows.push(Array.from(d.subarray(i, i + cols)));
+      }
+      return rows;
+    });
+  };
+
   const trainStep = async (epoch: number) => {
-    // 1. Rollouts: promptsPerEpoch draws (without replacement while prompts last), k each.
-    const order: number[] = [];
-    while (order.length < cfg.promptsPerEpoch) order.push(...rng.shuffle(prompts.map((_, i) => i)));
+    // 1. Rollouts: this rank's share of the epoch's prompt draws, k each, seeded per rollout.
+    const draws = epochDraws(rng, prompts.length, cfg.promptsPerEpoch);
     const items: EpochRollout[] = [];
-    for (const p of order.slice(0, cfg.promptsPerEpoch)) {
+    for (let d = rank * perRank; d < (rank + 1) * perRank; d++) {
+      const p = draws[d]!;
       const ctx = promptContexts(model, promptIds[p]!);
       try {
         for (let k = 0; k < cfg.groupSize; k++) {
+          const seed = rolloutSeed(cfg.seed, epoch, d, k);
+          torch.manualSeed(seed);
+          const windowRng = new Rng(seed);
           const r = rollout(model, ctx, {
             grid, numSteps: cfg.numSteps, timestepShift: cfg.timestepShift, cfgTextScale: cfg.cfgTextScale, noiseLevel: cfg.noiseLevel,
-            windowSize: cfg.windowSize, windowRange: cfg.windowRange, windowStart: fixedWindow, random: () => rng.next(),
+            windowSize: cfg.windowSize, windowRange: cfg.windowRange, windowStart: fixedWindow, random: () => windowRng.next(),
           });
           const unit = decode(r.latent);
-          items.push({ prompt: p, rollout: r, image: toChw(unit) });
+          items.push({ prompt: p, draw: d, rollout: r, image: toChw(unit) });
           unit.dispose();
         }
       } finally {
         ctx.dispose();
       }
     }
-    // 2. Rewards and 3. advantages, pooled per prompt over the epoch.
-    const report = await scoreRollouts(items);
-    const adv = groupAdvantages(items.map((r) => String(r.prompt)), report.total, { clipMax: cfg.advClipMax });
-    // 4. Policy update over every stored window step.
+    // 2. Rewards on this rank (diversity over each draw's k rollouts), gathered from every rank;
+    // 3. advantages pooled per prompt over the whole epoch, then this rank's slice.
+    const report = await scoreRollouts(items, items.map((r) => String(r.draw)));
+    const nan = (v: number[] | undefined, i: number): number => (v ? v[i]! : Number.NaN);
+    const rows = gatherRows(items.map((it, i) => [
+      it.draw, it.prompt, report.total[i]!, nan(report.components.vqa, i), nan(report.components.clip, i),
+      nan(report.components.div, i), nan(report.components.dino, i), report.identitySimilarity[i]!,
+    ]));
+    const all = groupAdvantages(rows.map((r) => String(r[COL.prompt])), rows.map((r) => r[COL.total]!), { clipMax: cfg.advClipMax });
+    o.onAdvantages?.(epoch, {
+      prompts: rows.map((r) => r[COL.prompt]!), draws: rows.map((r) => r[COL.draw]!), rewards: rows.map((r) => r[COL.total]!), advantages: all.advantages,
+    });
+    const offset = rank * items.length;
+    const advantages = all.advantages.slice(offset, offset + items.length);
+    // 4. Policy update over every stored window step; gradients averaged over the ranks.
     let micro = 0;
     let clippedCount = 0;
     let lossSum = 0;
     const totalMicro = items.length * cfg.windowSize;
     const perUpdate = Math.min(cfg.microStepsPerUpdate, totalMicro);
     let gradNorm = 0;
+    let updates = 0;
     for (const [i, it] of items.entries()) {
       const ctx = promptContexts(model, promptIds[it.prompt]!);
       try {
         for (const step of it.rollout.window) {
           torch.scope(() => {
             const { logProb } = windowLogProb(model, ctx, step, grid, cfg.cfgTextScale);
-            const l = clippedPolicyLoss(logProb, step.logProb, adv.advantages[i]!, { lo: cfg.clipRange, hi: cfg.clipRange });
+            const l = clippedPolicyLoss(logProb, step.logProb, advantages[i]!, { lo: cfg.clipRange, hi: cfg.clipRange });
             l.loss.div(perUpdate).backward();
             lossSum += l.loss.item();
             if (l.clipped) clippedCount++;
           });
           micro++;
           if (micro % perUpdate === 0 || micro === totalMicro) {
+            if (group) {
+              ensureGradients(params);
+              allReduceGradients(params, group);
+            }
             if (!cfg.reference.noGradClip) gradNorm = clipGradNorm(params, cfg.maxGradNorm);
             optimizer.step();
             optimizer.zeroGrad();
+            updates++;
           }
         }
       } finally {
@@ -202,32 +346,50 @@ export async function trainGrpo(cfg: GrpoConfig, o: { resume?: boolean; signal?:
         it.rollout.dispose();
       }
     }
+    // Loss and clip fraction over every rank's micro-steps.
+    let [gLoss, gClipped, gMicro] = [lossSum, clippedCount, micro];
+    if (group) {
+      torch.scope(() => {
+        const t = torch.tensor([lossSum, clippedCount, micro], { dtype: 'float64' });
+        group.allReduce(t, 'sum');
+        [gLoss, gClipped, gMicro] = Array.from(t.dataSync() as Float64Array) as [number, number, number];
+      });
+    }
+    const mean = (col: number): number => rows.reduce((a, r) => a + r[col]!, 0) / rows.length;
     const metrics: Record<string, number> = {
-      reward: report.means.total ?? 0,
-      clip_fraction: micro ? clippedCount / micro : 0,
-      zero_std_ratio: adv.zeroStdRatio,
-      mean_group_size: adv.meanGroupSize,
+      reward: mean(COL.total),
+      clip_fraction: gMicro ? gClipped / gMicro : 0,
+      zero_std_ratio: all.zeroStdRatio,
+      mean_group_size: all.meanGroupSize,
       grad_norm: gradNorm,
+      updates,
     };
-    for (const [k, v] of Object.entries(report.means)) if (k !== 'total' && v !== undefined) metrics[`reward_${k}`] = v;
-    metrics.identity_similarity = report.identitySimilarity.reduce((a, b) => a + b, 0) / report.identitySimilarity.length;
+    for (const t of TERMS) if (report.components[t]) metrics[`reward_${t}`] = mean(COL[t]);
+    metrics.identity_similarity = mean(COL.identity);
     if (cfg.evalEvery > 0 && epoch % cfg.evalEvery === 0) Object.assign(metrics, await evaluate(epoch));
-    return { loss: micro ? lossSum / micro : 0, tokens: items.length * grid * grid, metrics };
+    // metrics.jsonl records are any JSON (MetricsRecord); the scorer ids name what produced each reward.
+    const record = { ...metrics, scorers: scorers.ids } as unknown as Record<string, number>;
+    return { loss: gMicro ? gLoss / gMicro : 0, tokens: rows.length * grid * grid, metrics: record };
   };
 
-  // Deterministic evaluation (method.md 3.7): noise 0, evalSteps, every prompt once, fixed seed.
+  // Deterministic evaluation (method.md 3.7): noise 0, evalSteps, every prompt once, each from a
+  // fixed per-prompt seed. With several ranks the prompts are split in contiguous blocks and the
+  // scores gathered (every rank takes part, so none waits on a collective while rank 0 evaluates);
+  // rank 0 writes the sample images of the first 4 prompts it evaluates.
   const evaluate = async (epoch: number): Promise<Record<string, number>> => {
     const rngState = torch.getRngState();
-    torch.manualSeed(cfg.seed);
+    const per = Math.ceil(prompts.length / world);
+    const mine = Array.from({ length: Math.max(0, Math.min(prompts.length, (rank + 1) * per) - rank * per) }, (_, i) => rank * per + i);
     const items: EpochRollout[] = [];
     try {
-      for (const [p] of prompts.entries()) {
+      for (const p of mine) {
         const ctx = promptContexts(model, promptIds[p]!);
         try {
+          torch.manualSeed(rolloutSeed(cfg.seed, 0xffffffff, p, 0));
           const r = rollout(model, ctx, { grid, numSteps: cfg.evalSteps, timestepShift: cfg.timestepShift, cfgTextScale: cfg.cfgTextScale, noiseLevel: 0, windowSize: 0, windowRange: [0, 0], windowStart: 0 });
           const unit = decode(r.latent);
-          items.push({ prompt: p, rollout: r, image: toChw(unit) });
-          if (p < 4) {
+          items.push({ prompt: p, draw: p, rollout: r, image: toChw(unit) });
+          if (main && p < 4) {
             const pixels = torch.scope(() => unit.mul(255).round().to('uint8').permute([1, 2, 0]).contiguous());
             mkdirSync(samplesDir, { recursive: true });
             writeFileSync(join(samplesDir, `epoch-${String(epoch).padStart(4, '0')}-prompt-${p}.png`), await encodePng({ width: unit.shape[2]!, height: unit.shape[1]!, data: new Uint8Array((pixels.dataSync() as Uint8Array).buffer) }));
@@ -238,9 +400,19 @@ export async function trainGrpo(cfg: GrpoConfig, o: { resume?: boolean; signal?:
           ctx.dispose();
         }
       }
-      const report = await scoreRollouts(items);
-      const out: Record<string, number> = { eval_reward: report.means.total ?? 0 };
-      for (const [k, v] of Object.entries(report.means)) if (k !== 'total' && v !== undefined) out[`eval_${k}`] = v;
+      // [valid, total, vqa, clip, div, dino] per prompt, padded to `per` rows.
+      const report = items.length ? await scoreRollouts(items) : null;
+      const local: number[][] = [];
+      for (let i = 0; i < per; i++) {
+        if (!report || i >= items.length) local.push([0, 0, 0, 0, 0, 0]);
+        else local.push([1, report.total[i]!, ...TERMS.map((t) => report.components[t]?.[i] ?? 0)]);
+      }
+      const rows = gatherRows(local, 6).filter((r) => r[0] === 1);
+      const avg = (c: number): number => rows.reduce((a, r) => a + r[c]!, 0) / rows.length;
+      const out: Record<string, number> = { eval_reward: avg(1) };
+      TERMS.forEach((t, j) => {
+        if (cfg.rewards.weights[t] > 0) out[`eval_${t}`] = avg(2 + j);
+      });
       return out;
     } finally {
       for (const it of items) it.rollout.dispose();
@@ -249,13 +421,37 @@ export async function trainGrpo(cfg: GrpoConfig, o: { resume?: boolean; signal?:
     }
   };
 
+  const ac = new AbortController();
+  const onOuterAbort = (): void => ac.abort();
+  if (o.signal?.aborted) ac.abort();
+  o.signal?.addEventListener('abort', onOuterAbort);
   try {
-    const result = await runTraining({ runDir, totalSteps: cfg.epochs, trainStep, state, saveEvery: cfg.saveEvery, signal: o.signal, label: 'grpo', plot: { series: ['loss', 'reward'], title: 'Character-GRPO' } });
+    const result = await runTraining({
+      runDir: runDir ?? cfg.out,
+      main,
+      resume: o.resume ?? false,
+      totalSteps: cfg.epochs,
+      trainStep: async (epoch) => {
+        const r = await trainStep(epoch);
+        if (o.stopAfter !== undefined && epoch >= o.stopAfter) ac.abort();
+        return r;
+      },
+      state, saveEvery: cfg.saveEvery, signal: ac.signal,
+      handleSigint: o.handleSigint ?? true,
+      ...(o.progress !== undefined ? { progress: o.progress } : {}),
+      label: 'grpo', plot: { series: ['loss', 'reward'], title: 'Character-GRPO' },
+    });
     const modelDir = join(cfg.out, 'model');
-    new CharacterModel(character, model, vae, cm.tokenizer, { ...cm.manifest, provenance: { ...cm.manifest.provenance, stage: 'grpo', grpo_run: cfg.out, epochs: result.step } }).save(modelDir);
+    if (main && !result.interrupted) {
+      new CharacterModel(character, model, vae, cm.tokenizer, { ...cm.manifest, provenance: { ...cm.manifest.provenance, stage: 'grpo', grpo_run: cfg.out, epochs: result.step, vqa_scorer: scorers.ids.vqa } }).save(modelDir);
+    }
+    group?.barrier();
     return { ...result, modelDir };
   } finally {
+    o.signal?.removeEventListener('abort', onOuterAbort);
+    runDir?.close();
     scorers.dispose();
+    optimizer.dispose();
     cm.dispose();
   }
 }

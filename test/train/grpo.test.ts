@@ -7,8 +7,12 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as torch from '../../src/torch/index.js';
-import { TINY, generateImage, latentDownsample } from '../../src/model/index.js';
-import { loadSampleCharacter } from '../../src/data/index.js';
+import { generateImage, latentDownsample } from '../../src/model/index.js';
+import { type ChwImage } from '../../src/data/index.js';
+import { VqaScorer, checklistScore, createRewardScorers, computeRewards, REFERENCE_REWARD_WEIGHTS, type Answerer } from '../../src/reward/index.js';
+import { SelfVqaAnswerer, SELF_VQA_ID, normaliseReply } from '../../src/reward/self-vqa.js';
+import { answerAboutImage } from '../../src/eval/run-eval.js';
+import { tinyCharacterModel, writeTinySft, tinyGrpoConfig } from './fixtures/grpo-fixtures.js';
 import { CharacterModel } from '../../src/train/character-model.js';
 import { groupAdvantages } from '../../src/train/grpo-advantages.js';
 import { clippedPolicyLoss } from '../../src/train/grpo-objective.js';
@@ -52,11 +56,9 @@ test('window starts cover [lo, hi - size] inclusive', () => {
   assert.deepEqual([...seen].sort(), [0, 1, 2, 3, 4]);
 });
 
-function tinyModel(): CharacterModel {
-  const { character } = loadSampleCharacter();
-  const texts = [character.description, ...character.t2iPrompts.map((p) => p.text), ...character.dialogue.slice(0, 6).map((s) => s.reply)];
-  return CharacterModel.untrained(character, { config: TINY, imageSize: 32, vocabSize: 320, seed: 9, texts });
-}
+// The tiny model with a non-zero velocity head (an untrained BAGEL's llm2vae is zero, which would
+// give the generation expert zero gradients and leave only weight decay to change it).
+const tinyModel = tinyCharacterModel;
 
 test('a rollout with noise level 0 is the ODE sampler; stored window steps re-score to ratio 1', async () => {
   const cm = tinyModel();
@@ -95,13 +97,21 @@ test('a short run trains only the generation expert and logs every reward compon
     cm.save(join(dir, 'sft'));
     const before = new Map([...cm.model.namedParameters()].map(([n, p]) => [n, torch.scope(() => Array.from(p.dataSync() as Float32Array))]));
     cm.dispose();
+    const logs: string[] = [];
     const result = await trainGrpo({
       ...DEFAULT_GRPO, from: join(dir, 'sft'), out: join(dir, 'run'), epochs: 2, promptsPerEpoch: 2, groupSize: 3, numSteps: 6,
       windowSize: 2, windowRange: [0, 3], evalEvery: 2, evalSteps: 4, saveEvery: 1, lr: 1e-3, clipRange: 0.2,
-    }, { log: () => {} });
+    }, { log: (l) => logs.push(l), progress: null, handleSigint: false });
     assert.equal(result.step, 2);
     const metrics = readFileSync(join(dir, 'run', 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, number>);
     assert.equal(metrics.length, 2);
+    assert.ok(metrics[0]!.grad_norm! > 0, 'the policy loss reached the generation expert');
+    // No answerer given and selfVqa (default): the model's own understanding path answered the checklists.
+    for (const m of metrics) assert.equal((m as unknown as { scorers: { vqa: string } }).scorers.vqa, SELF_VQA_ID);
+    assert.ok(logs.some((l) => l.includes(SELF_VQA_ID) && l.includes('own understanding path')), logs.join('\n'));
+    const config = JSON.parse(readFileSync(join(dir, 'run', 'config.json'), 'utf8')) as { scorers: { vqa: string }; rewards: { scorers: { answerer: string } } };
+    assert.equal(config.scorers.vqa, SELF_VQA_ID);
+    assert.equal(config.rewards.scorers.answerer, SELF_VQA_ID);
     for (const key of ['reward', 'reward_vqa', 'reward_clip', 'reward_div', 'reward_dino', 'clip_fraction', 'zero_std_ratio', 'mean_group_size']) {
       assert.equal(typeof metrics[0]![key], 'number', key);
     }
@@ -118,6 +128,91 @@ test('a short run trains only the generation expert and logs every reward compon
     }
     assert.ok(genChanged > 0, 'no generation-expert parameter changed');
     after.dispose();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+/** A 32x32 test image: a left-right ramp in red, a top-bottom ramp in green, blue at -0.5. */
+function rampImage(side = 32): ChwImage {
+  const plane = side * side;
+  const data = new Float32Array(3 * plane);
+  for (let y = 0; y < side; y++) {
+    for (let x = 0; x < side; x++) {
+      data[y * side + x] = (2 * x) / (side - 1) - 1;
+      data[plane + y * side + x] = (2 * y) / (side - 1) - 1;
+      data[2 * plane + y * side + x] = -0.5;
+    }
+  }
+  return { channels: 3, height: side, width: side, data };
+}
+
+test('self VQA: the model answers through its ViT path, as evaluation does, and the VQA reward is computed through it', async () => {
+  const cm = tinyModel();
+  try {
+    const encoded: string[] = [];
+    const answerer = new SelfVqaAnswerer(cm.model, {
+      encode: (t) => { encoded.push(t); return cm.encode(t); },
+      decode: (ids) => cm.tokenizer.decode(ids, { skipSpecialTokens: true }),
+    });
+    assert.equal(answerer.id, 'self:understanding-path');
+    const image = rampImage();
+    // 32 px is resized to 28 px (2x2 ViT patches of 14).
+    const vit = answerer.vitInput(image);
+    assert.deepEqual(vit.shape, [3, 28, 28]);
+    const vitData = torch.scope(() => new Float32Array(vit.dataSync() as Float32Array));
+    vit.dispose();
+    const q = cm.character.t2iPrompts[0]!.checklist[0]!;
+    const reply = await answerer.answer(image, q.question);
+    assert.equal(typeof reply, 'string');
+    assert.deepEqual(encoded, [q.question]);
+    // The same reply as evaluation's VQA (src/eval answerAboutImage) on the same ViT input.
+    const viaEval = await answerAboutImage(cm, { channels: 3, height: 28, width: 28, data: vitData }, q.question, answerer.maxTokens);
+    assert.equal(reply, normaliseReply(viaEval));
+
+    // VQA_i through the answerer: the checklist score of its own replies, alone and in the reward suite.
+    const qs = cm.character.t2iPrompts[0]!.checklist;
+    const replies: string[] = [];
+    for (const c of qs) replies.push(await answerer.answer(image, c.question, c.choices));
+    const scorer = new VqaScorer(answerer);
+    const [score] = await scorer.score([image], [qs], [cm.character.t2iPrompts[0]!.text]);
+    assert.equal(score, checklistScore(qs, replies));
+    // A spy answerer that says the expected answers scores 1: the scorer does use the answerer's words.
+    const oracle: Answerer = { id: 'test:oracle', answer: (_i, question) => qs.find((c) => c.question === question)!.answer };
+    assert.deepEqual(await new VqaScorer(oracle).score([image], [qs], ['x']), [1]);
+    const suite = createRewardScorers({ answerer, tauHi: REFERENCE_REWARD_WEIGHTS.tauHi, tauLo: REFERENCE_REWARD_WEIGHTS.tauLo });
+    try {
+      assert.equal(suite.ids.vqa, SELF_VQA_ID);
+      const report = await computeRewards(suite, { images: [image], prompts: [cm.character.t2iPrompts[0]!.text], checklists: [qs], references: [image] });
+      assert.deepEqual(report.components.vqa, [score]);
+      assert.equal(report.ids.vqa, SELF_VQA_ID);
+    } finally {
+      suite.dispose();
+    }
+  } finally {
+    cm.dispose();
+  }
+});
+
+test('trainGrpo names the VQA scorer it used: self by default, the substitute with selfVqa false, a given answerer first', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'grpo-ids-'));
+  try {
+    const from = writeTinySft(dir);
+    const idsOf = async (name: string, over: Parameters<typeof tinyGrpoConfig>[2]): Promise<{ log: string; vqa: string }> => {
+      const logs: string[] = [];
+      await trainGrpo(tinyGrpoConfig(from, join(dir, name), { epochs: 0, ...over }), { log: (l) => logs.push(l), progress: null, handleSigint: false });
+      const config = JSON.parse(readFileSync(join(dir, name, 'config.json'), 'utf8')) as { scorers: { vqa: string } };
+      return { log: logs.join('\n'), vqa: config.scorers.vqa };
+    };
+    const self = await idsOf('self', {});
+    assert.equal(self.vqa, SELF_VQA_ID);
+    assert.ok(self.log.includes(`"vqa":"${SELF_VQA_ID}"`), self.log);
+    const off = await idsOf('off', { selfVqa: false });
+    assert.equal(off.vqa, 'fallback:colour-heuristic-vqa');
+    assert.ok(!off.log.includes(SELF_VQA_ID));
+    const given: Answerer = { id: 'test:given', answer: () => 'yes' };
+    const g = await idsOf('given', { rewards: { ...DEFAULT_GRPO.rewards, scorers: { answerer: given } } });
+    assert.equal(g.vqa, 'test:given');
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
