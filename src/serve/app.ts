@@ -13,6 +13,7 @@ import { chatRoutes } from './routes/chat.js';
 import { chatStoreRoutes } from './routes/chats.js';
 import { healthRoutes } from './routes/health.js';
 import { imageRoutes } from './routes/images.js';
+import { jobRoutes } from './routes/jobs.js';
 import { modelRoutes } from './routes/models.js';
 import { webRoutes } from './routes/web.js';
 
@@ -83,5 +84,6 @@ export function buildApp(opts: AppOptions): { app: FastifyInstance; ctx: AppCont
   imageRoutes(app, ctx);
   characterRoutes(app, ctx);
   chatStoreRoutes(app, ctx);
+  jobRoutes(app, ctx);
   return { app, ctx };
 }

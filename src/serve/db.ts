@@ -58,11 +58,36 @@ export const MIGRATIONS: readonly { version: number; name: string; sql: string }
       CREATE INDEX jobs_by_status ON jobs(status, created_at);
     `,
   },
+  {
+    // Jobs run by the server (jobs.ts): customization, GRPO and evaluation kinds, and the
+    // 'interrupted' status a restart gives a job that was running when the server died. SQLite
+    // cannot change a CHECK in place, so the table is rebuilt (nothing references jobs).
+    version: 2,
+    name: 'job kinds customize, grpo; status interrupted',
+    sql: `
+      CREATE TABLE jobs_v2 (
+        id           TEXT PRIMARY KEY,
+        kind         TEXT NOT NULL CHECK (kind IN ('train', 'eval', 'customize', 'grpo')),
+        status       TEXT NOT NULL CHECK (status IN ('queued', 'running', 'succeeded', 'failed', 'cancelled', 'interrupted')),
+        character_id TEXT REFERENCES characters(id) ON DELETE SET NULL,
+        config       TEXT NOT NULL DEFAULT '{}' CHECK (json_valid(config)),
+        progress     TEXT NOT NULL DEFAULT '{}' CHECK (json_valid(progress)),
+        error        TEXT,
+        created_at   INTEGER NOT NULL,
+        updated_at   INTEGER NOT NULL
+      );
+      INSERT INTO jobs_v2 (id, kind, status, character_id, config, progress, error, created_at, updated_at)
+        SELECT id, kind, status, character_id, config, progress, error, created_at, updated_at FROM jobs;
+      DROP TABLE jobs;
+      ALTER TABLE jobs_v2 RENAME TO jobs;
+      CREATE INDEX jobs_by_status ON jobs(status, created_at);
+    `,
+  },
 ];
 
 export type Role = 'system' | 'user' | 'assistant';
-export type JobKind = 'train' | 'eval';
-export type JobStatus = 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled';
+export type JobKind = 'train' | 'eval' | 'customize' | 'grpo';
+export type JobStatus = 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled' | 'interrupted';
 
 export interface CharacterRow {
   id: string;

@@ -2,7 +2,9 @@
 // loop that serves other requests. It keeps each loaded character model loaded, and cancels a
 // generation when the main thread says its client went away.
 import { parentPort } from 'node:worker_threads';
-import { CharacterModel } from '../train/character-model.js';
+import { statSync } from 'node:fs';
+import { join } from 'node:path';
+import { CharacterModel, CHARACTER_MODEL_FILES } from '../train/character-model.js';
 
 export type WorkerRequest =
   | { type: 'chat'; id: number; modelDir: string; user: string; history: { role: string; text: string }[]; withImage: boolean; maxTokens?: number; temperature?: number; seed?: number }
@@ -14,17 +16,20 @@ export type WorkerReply =
   | { type: 'done'; id: number; text: string; images: Uint8Array[]; promptTokens: number; completionTokens: number; finishReason: 'stop' | 'length' }
   | { type: 'error'; id: number; message: string; aborted: boolean };
 
-const loaded = new Map<string, Promise<CharacterModel>>();
+// Loaded models stay loaded, keyed by folder; a folder whose manifest changed (a job installed a
+// new model there) is loaded again and the old model freed.
+const loaded = new Map<string, { stamp: number; model: Promise<CharacterModel> }>();
 const running = new Map<number, AbortController>();
 
 function modelAt(dir: string): Promise<CharacterModel> {
-  let m = loaded.get(dir);
-  if (!m) {
-    m = CharacterModel.load(dir);
-    loaded.set(dir, m);
-    m.catch(() => loaded.delete(dir));
-  }
-  return m;
+  const stamp = statSync(join(dir, CHARACTER_MODEL_FILES.manifest)).mtimeMs;
+  const entry = loaded.get(dir);
+  if (entry && entry.stamp === stamp) return entry.model;
+  if (entry) entry.model.then((m) => m.dispose(), () => {});
+  const model = CharacterModel.load(dir);
+  loaded.set(dir, { stamp, model });
+  model.catch(() => loaded.delete(dir));
+  return model;
 }
 
 async function handle(req: Exclude<WorkerRequest, { type: 'cancel' }>, signal: AbortSignal): Promise<WorkerReply> {

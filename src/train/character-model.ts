@@ -21,6 +21,19 @@ export const CHARACTER_MODEL_FILES = {
   character: 'character.json',
 } as const;
 
+// Images held as bytes (characters from cards) are written as {"$base64": "..."} in
+// character.json and read back as Uint8Array (plain JSON.stringify would write an index map).
+function bytesAsBase64(_key: string, value: unknown): unknown {
+  return value instanceof Uint8Array ? { $base64: Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('base64') } : value;
+}
+function reviveBytes(_key: string, value: unknown): unknown {
+  if (value && typeof value === 'object' && !Array.isArray(value)) {
+    const b = (value as { $base64?: unknown }).$base64;
+    if (typeof b === 'string' && Object.keys(value).length === 1) return new Uint8Array(Buffer.from(b, 'base64'));
+  }
+  return value;
+}
+
 export interface CharacterModelManifest {
   format: 1;
   modelConfig: ModelConfig;
@@ -96,7 +109,7 @@ export class CharacterModel {
     }
     if (manifest.format !== 1) throw new Error(`${dir}: unknown character model format ${String(manifest.format)}`);
     validateConfig(manifest.modelConfig);
-    const character = CharacterSchema.parse(JSON.parse(readFileSync(file(CHARACTER_MODEL_FILES.character), 'utf8')));
+    const character = CharacterSchema.parse(JSON.parse(readFileSync(file(CHARACTER_MODEL_FILES.character), 'utf8'), reviveBytes));
     const tokenizer = Tokenizer.fromFile(file(CHARACTER_MODEL_FILES.tokenizer));
     const model = new Bagel(manifest.modelConfig);
     loadCheckpoint(file(CHARACTER_MODEL_FILES.model), model, { strict: true });
@@ -113,7 +126,7 @@ export class CharacterModel {
     rmSync(tmp, { recursive: true, force: true });
     mkdirSync(tmp, { recursive: true });
     writeFileSync(join(tmp, CHARACTER_MODEL_FILES.manifest), JSON.stringify(this.manifest, null, 2) + '\n');
-    writeFileSync(join(tmp, CHARACTER_MODEL_FILES.character), JSON.stringify(this.character) + '\n');
+    writeFileSync(join(tmp, CHARACTER_MODEL_FILES.character), JSON.stringify(this.character, bytesAsBase64) + '\n');
     this.tokenizer.save(join(tmp, CHARACTER_MODEL_FILES.tokenizer));
     saveCheckpoint(join(tmp, CHARACTER_MODEL_FILES.model), this.model);
     saveCheckpoint(join(tmp, CHARACTER_MODEL_FILES.vae), this.vae);

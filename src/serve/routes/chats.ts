@@ -1,26 +1,14 @@
-// Stored conversations (read and delete) and jobs (read). Chats are written by
-// /v1/chat/completions; jobs will be created by the training and evaluation layers.
+// Stored conversations (read and delete). Chats are written by /v1/chat/completions; jobs have
+// their own routes (routes/jobs.ts).
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { parse, type AppContext } from '../context.js';
-import type { ChatRow, JobRow } from '../db.js';
+import type { ChatRow } from '../db.js';
 import { ApiError } from '../errors.js';
 
 type IdParams = { Params: { id: string } };
 const sec = (ms: number) => Math.floor(ms / 1000);
 const chatJson = (c: ChatRow) => ({ id: c.id, object: 'chat', character_id: c.characterId, title: c.title, created_at: sec(c.createdAt), updated_at: sec(c.updatedAt) });
-const jobJson = (j: JobRow) => ({
-  id: j.id,
-  object: 'job',
-  kind: j.kind,
-  status: j.status,
-  character_id: j.characterId,
-  config: j.config,
-  progress: j.progress,
-  error: j.error,
-  created_at: sec(j.createdAt),
-  updated_at: sec(j.updatedAt),
-});
 
 export function chatStoreRoutes(app: FastifyInstance, ctx: AppContext): void {
   app.get<{ Querystring: Record<string, unknown> }>('/v1/chats', async (req) => {
@@ -44,13 +32,5 @@ export function chatStoreRoutes(app: FastifyInstance, ctx: AppContext): void {
   app.delete<IdParams>('/v1/chats/:id', async (req) => {
     if (!ctx.store.deleteChat(req.params.id)) throw new ApiError(404, `no chat with id ${JSON.stringify(req.params.id)}`, 'not_found_error', 'id', 'chat_not_found');
     return { id: req.params.id, object: 'chat', deleted: true };
-  });
-
-  app.get('/v1/jobs', async () => ({ object: 'list', data: ctx.store.listJobs().map(jobJson) }));
-
-  app.get<IdParams>('/v1/jobs/:id', async (req) => {
-    const job = ctx.store.getJob(req.params.id);
-    if (!job) throw new ApiError(404, `no job with id ${JSON.stringify(req.params.id)}`, 'not_found_error', 'id', 'job_not_found');
-    return jobJson(job);
   });
 }
