@@ -2,7 +2,7 @@
 // ViT images and VAE images, becomes one flat token sequence with its RoPE positions, expert
 // routing, per-sample attention masks (causal / full / noise splits, nothing across samples), CE
 // targets and MSE token rows. Training (trainingForward) consumes it.
-import { ops, scope, tensor, type Tensor } from '../torch/index.js';
+import { fromBytes, ops, scope, tensor, type Tensor } from '../torch/index.js';
 import { flattenedPositionIds, patchify } from './embeddings.js';
 import { additiveMask } from './mot.js';
 import type { ModelConfig } from './config.js';
@@ -82,13 +82,21 @@ function normalFrom(random: () => number): number {
  */
 export function sampleAttention(lens: number[], modes: SplitMode[]): boolean[][] {
   const L = lens.reduce((a, b) => a + b, 0);
-  const m = Array.from({ length: L }, () => new Array<boolean>(L).fill(false));
+  const flat = sampleAttentionBytes(lens, modes);
+  return Array.from({ length: L }, (_, i) => Array.from(flat.subarray(i * L, (i + 1) * L), (v) => v === 1));
+}
+
+/** sampleAttention as a flat row-major L*L byte matrix (1 = allowed): what the mask tensor is built from. */
+export function sampleAttentionBytes(lens: number[], modes: SplitMode[]): Uint8Array {
+  const L = lens.reduce((a, b) => a + b, 0);
+  const m = new Uint8Array(L * L);
   let start = 0;
   lens.forEach((s, k) => {
     for (let i = start; i < start + s; i++) {
-      for (let j = 0; j < start; j++) m[i]![j] = true;
+      const row = i * L;
+      m.fill(1, row, row + start);
       const end = modes[k] === 'causal' ? i + 1 : start + s;
-      for (let j = start; j < end; j++) m[i]![j] = true;
+      m.fill(1, row + start, row + end);
     }
     start += s;
   });
@@ -96,8 +104,8 @@ export function sampleAttention(lens: number[], modes: SplitMode[]): boolean[][]
   lens.forEach((s, k) => {
     if (modes[k] === 'noise') {
       for (let i = 0; i < L; i++) {
-        const inside = i >= start && i < start + s;
-        for (let j = start; j < start + s; j++) m[i]![j] = inside;
+        const inside = i >= start && i < start + s ? 1 : 0;
+        m.fill(inside, i * L + start, i * L + start + s);
       }
     }
     start += s;
@@ -105,9 +113,11 @@ export function sampleAttention(lens: number[], modes: SplitMode[]): boolean[][]
   return m;
 }
 
-/** The additive masks (0 / -inf, [L, L]) of every sample of a batch. */
 export function packedMasks(batch: PackedBatch): Tensor[] {
-  return batch.splits.map((s) => scope(() => additiveMask(tensor(sampleAttention(s.lens, s.modes)))));
+  return batch.splits.map((s) => scope(() => {
+    const L = s.lens.reduce((a, b) => a + b, 0);
+    return additiveMask(fromBytes(sampleAttentionBytes(s.lens, s.modes), 'bool', [L, L]));
+  }));
 }
 
 /**

@@ -1,0 +1,710 @@
+// `npm run bench:train`: the training targets of docs/architecture.md ("Performance targets")
+// and issue 5, measured in one run on this machine:
+//   (1) Unified-SFT training throughput (tokens/s) and model FLOPs utilisation (MFU) on the tiny
+//       config, against the fp32 1024x1024 matmul peak measured in the same process with the
+//       same threads; a second row with a bigger CPU-sized LLM (tiny shapes are launch-bound);
+//       and an op-level profile of where a step's time goes.
+//   (2) memory: RSS and torch.memory() after 100 and after 1000 steps of `trainSft` itself
+//       (run directory, metrics and checkpoints included; flat = no leak), and the peak RSS.
+// Prints a table and writes it into bench/README.md between the bench:train markers (the
+// engine section is left as it is).
+//
+// Each part runs in its own child process (this file with BENCH_PART set), so thread settings
+// are fixed before libtorch loads and every peak RSS belongs to one part. The throughput part
+// runs once per thread count of BENCH_THREAD_COUNTS.
+//
+// The throughput step is trainSft's step (src/train/sft.ts) without the run directory: the
+// step's batch from SftData, zero grads, sftForwardBackward (0.25 CE + 1.0 MSE), a gradient for
+// every trainable parameter, clip at 1.0, AdamW (0.9, 0.95, eps 1e-15). The frozen VAE is a
+// random tiny AutoEncoder (its weights do not change the step's cost), so no VAE stage runs.
+//
+// Settings (environment): BENCH_THREAD_COUNTS (default "<all cores>,1"), BENCH_MEM_THREADS
+// (default 1), BENCH_LEAK_STEPS (default 1000), BENCH_NO_README=1 (print only), BENCH_QUICK=1
+// (fewer steps, for a smoke run).
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { availableParallelism, loadavg, tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = dirname(fileURLToPath(import.meta.url)); // dist/bench when compiled
+const root = resolve(here, '..', '..');
+const benchSrc = join(root, 'bench');
+const self = fileURLToPath(import.meta.url);
+
+const cores = availableParallelism();
+const PART = process.env.BENCH_PART ?? 'main';
+const THREADS = Number(process.env.BENCH_THREADS ?? cores);
+const QUICK = process.env.BENCH_QUICK === '1';
+const LEAK_STEPS = Number(process.env.BENCH_LEAK_STEPS ?? (QUICK ? 200 : 1000));
+const MFU_TARGET = 0.35;
+
+// ---------------------------------------------------------------- helpers (all parts)
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+const MiB = 1024 * 1024;
+const rss = (): number => process.memoryUsage.rss();
+const peakRss = (): number => process.resourceUsage().maxRSS * 1024; // maxRSS is in KiB
+const mib = (b: number): string => `${(b / MiB).toFixed(1)} MiB`;
+const now = (): number => performance.now();
+const load1 = (): number => loadavg()[0]!;
+
+function cpuName(): string {
+  try {
+    const m = /^model name\s*:\s*(.+)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'));
+    if (m) return m[1]!.trim();
+  } catch {}
+  return 'unknown';
+}
+function blasLibs(): string {
+  try {
+    const libs = new Set<string>();
+    for (const line of readFileSync('/proc/self/maps', 'utf8').split('\n')) {
+      const p = line.split(/\s+/)[5];
+      if (p && /blas|mkl_rt|libmkl/i.test(p)) libs.add(p);
+    }
+    if (libs.size) return [...libs].join(', ');
+  } catch {}
+  return 'unknown';
+}
+
+/** Runs this file as a child part; its last stdout line starting with RESULT is the answer. */
+function runPart<T>(part: string, threads: number, extra: Record<string, string> = {}): Promise<T> {
+  const env = {
+    ...process.env, ...extra, BENCH_PART: part, BENCH_THREADS: String(threads),
+    OMP_NUM_THREADS: String(threads), OPENBLAS_NUM_THREADS: String(threads), MKL_NUM_THREADS: String(threads),
+  };
+  return new Promise((res, rej) => {
+    const p = spawn(process.execPath, [self], { env, stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    p.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+    p.on('exit', (code) => {
+      const line = out.split('\n').reverse().find((l) => l.startsWith('RESULT '));
+      if (code !== 0 || !line) rej(new Error(`bench part ${part} (threads ${threads}) exited with ${code}:\n${out}`));
+      else res(JSON.parse(line.slice(7)) as T);
+    });
+  });
+}
+
+// ---------------------------------------------------------------- result types
+interface OpStat { name: string; ms: number; calls: number }
+interface Phase { ms: number; nativeMs: number; calls: number }
+interface ThroughputRow {
+  label: string;
+  desc: string;
+  threads: number;
+  params: number;
+  steps: number;
+  stepMs: number;
+  /** tokens counted by packing (trainSft's tokens/s) and the packed sequence length */
+  tokens: number;
+  seqLen: number;
+  tokPerS: number;
+  gflopPerStep: number;
+  denseShare: number;
+  achieved: number;
+  mfu: number;
+  prof: {
+    stepMs: number;
+    phases: Record<'data' | 'forward' | 'backward' | 'optim', Phase>;
+    masksMs: number;
+    fastMasksMs: number;
+    masksEqual: boolean;
+    top: OpStat[];
+    linears: number;
+    replayMs: number;
+    replayGflops: number;
+    /** [rows, in, out] of each forward linear (not reported) */
+    linearShapes: [number, number, number][];
+  };
+}
+interface ThroughputResult {
+  threads: number;
+  peak: number;
+  peakRuns: number[];
+  launchUs: number;
+  rows: ThroughputRow[];
+  peakRss: number;
+  load: [number, number];
+  seconds: number;
+  version: string;
+  blas: string;
+  mem: [number, number];
+}
+interface MemPoint { step: number; rss: number; tensors: number; bytes: number; heap: number }
+interface MemoryResult {
+  threads: number;
+  points: MemPoint[];
+  steps: number;
+  seconds: number;
+  stepMs: number;
+  peakRss: number;
+  load: [number, number];
+  config: string;
+}
+
+// ================================================================ child parts
+async function child(): Promise<void> {
+  // The parent set OMP/OpenBLAS/MKL threads in our environment before libtorch loads.
+  const torch = await import('../src/torch/index.js');
+  const { native } = await import('../src/torch/native.js');
+  const { OPS, O } = await import('../src/torch/dispatch.js');
+  const { AdamW, clipGradNorm } = await import('../src/nn/index.js');
+  const { AutoEncoder, Bagel, TINY, additiveMask, disposeBatch, packedMasks } = await import('../src/model/index.js');
+  const { loadSampleCharacter } = await import('../src/data/index.js');
+  const { SftData, modelConfigForTokenizer, resolveRecipe } = await import('../src/train/sft-data.js');
+  const { tinySftConfig } = await import('../src/train/sft-config.js');
+  const { runTokenizer, sftForwardBackward, trainSft } = await import('../src/train/sft.js');
+  const { saveVae } = await import('../src/train/vae-stage.js');
+  type Tensor = InstanceType<typeof torch.Tensor>;
+  type ModelConfig = import('../src/model/index.js').ModelConfig;
+  type SftConfig = import('../src/train/sft-config.js').SftConfig;
+  type PackedBatch = import('../src/model/index.js').PackedBatch;
+  torch.setNumThreads(THREADS);
+  const { character } = loadSampleCharacter();
+
+  // ---------------------------------------------------------------- matmul peak
+  /** GFLOPS of an [n, n] x [n, n] fp32 matmul (result disposed): median of reps of ~`seconds`. */
+  function matmulGflops(n: number, reps: number, seconds: number): number {
+    const a = torch.randn([n, n]);
+    const b = torch.randn([n, n]);
+    for (let i = 0; i < 3; i++) a.matmul(b).dispose();
+    let t0 = now();
+    a.matmul(b).dispose();
+    const iters = Math.max(1, Math.floor(seconds / Math.max(1e-6, (now() - t0) / 1000)));
+    const rates: number[] = [];
+    for (let r = 0; r < reps; r++) {
+      t0 = now();
+      for (let i = 0; i < iters; i++) a.matmul(b).dispose();
+      rates.push((2 * n ** 3 * iters) / ((now() - t0) / 1000) / 1e9);
+    }
+    a.dispose();
+    b.dispose();
+    return median(rates);
+  }
+
+  /** Cost of one tiny op from TS (1-element add, result disposed): the per-op floor. */
+  function tinyOpUs(): number {
+    const a = torch.ones([1]);
+    const b = torch.ones([1]);
+    for (let i = 0; i < 2000; i++) a.add(b).dispose();
+    const n = 20000;
+    const t0 = now();
+    for (let i = 0; i < n; i++) a.add(b).dispose();
+    const us = ((now() - t0) * 1000) / n;
+    a.dispose();
+    b.dispose();
+    return us;
+  }
+
+  // ---------------------------------------------------------------- the SFT setup and step
+  interface Setup {
+    mc: ModelConfig;
+    config: SftConfig;
+    data: Awaited<ReturnType<typeof SftData.create>>;
+    model: InstanceType<typeof Bagel>;
+    trainable: Tensor[];
+    opt: InstanceType<typeof AdamW>;
+    params: number;
+    dispose(): void;
+  }
+
+  /** The config's data, tokenizer, model and optimizer; `llm` overrides the LLM sizes. */
+  async function setup(config: SftConfig, llm: Partial<ModelConfig['llm']> = {}): Promise<Setup> {
+    const tok = runTokenizer(config, [character]);
+    const preset = modelConfigForTokenizer(config.model, tok);
+    const mc: ModelConfig = { ...preset, llm: { ...preset.llm, ...llm } };
+    torch.manualSeed(0);
+    const vae = new AutoEncoder(structuredClone(TINY.vae));
+    for (const p of vae.parameters()) p.requiresGrad_(false);
+    vae.eval();
+    const data = await SftData.create({
+      characters: [character], tokenizer: tok, model: mc, vae, recipe: resolveRecipe(config.data.recipe), packing: config.data.packing,
+      imageSize: config.data.imageSize, vitImageSize: config.data.vitImageSize, textDropProb: config.data.textDropProb, seed: config.data.seed,
+    });
+    torch.manualSeed(config.seed);
+    const model = new Bagel(mc);
+    model.train();
+    const trainable = model.parameters({ trainableOnly: true });
+    const o = config.optim;
+    const opt = new AdamW(trainable, { lr: o.lr, betas: o.betas, eps: o.eps, weightDecay: o.weightDecay });
+    const params = trainable.reduce((n, p) => n + p.numel, 0);
+    return {
+      mc, config, data, model, trainable, opt, params,
+      dispose: () => {
+        data.dispose();
+        opt.dispose();
+        model.dispose();
+        vae.dispose();
+      },
+    };
+  }
+
+  interface StepTimes { data: number; fwdBwd: number; optim: number; total: number; tokens: number; seqLen: number; flops: [number, number] }
+  type PhaseName = 'data' | 'forward' | 'optim';
+  let phase: PhaseName = 'data';
+  /** Called with each step's batch before it is freed (the profile times the masks on it). */
+  let onBatch: ((b: PackedBatch) => void) | null = null;
+
+  /** One trainSft step (sft.ts trainStep) at a global step index, timed by phase. */
+  function step(s: Setup, index: number): StepTimes {
+    return torch.scope(() => {
+      const t0 = now();
+      phase = 'data';
+      const b = s.data.batch(index, { packsPerRank: s.config.data.packsPerRank });
+      const t1 = now();
+      let t2: number;
+      try {
+        phase = 'forward';
+        s.opt.zeroGrad();
+        sftForwardBackward(s.model, b, { ceWeight: s.config.ceWeight, mseWeight: s.config.mseWeight, timestepShift: s.config.timestepShift });
+        t2 = now();
+        phase = 'optim';
+        // ensureGradients (sft.ts): zeros where the batch did not reach a parameter
+        torch.noGrad(() => {
+          for (const p of s.trainable) if (p.grad === null) p.grad = torch.ops.zeros_like(p);
+        });
+        clipGradNorm(s.trainable, s.config.optim.gradClip);
+        s.opt.step();
+      } catch (e) {
+        disposeBatch(b.batch);
+        b.noise?.dispose();
+        throw e;
+      }
+      const t3 = now();
+      onBatch?.(b.batch);
+      const r = { data: t1 - t0, fwdBwd: t2 - t1, optim: t3 - t2, total: t3 - t0, tokens: b.tokens, seqLen: b.batch.length, flops: stepFlops(s.mc, b.batch) };
+      disposeBatch(b.batch);
+      b.noise?.dispose();
+      return r;
+    });
+  }
+
+  // ---------------------------------------------------------------- analytic FLOPs
+  /**
+   * Model FLOPs of one training step (forward + backward) on a packed batch; returns [total,
+   * dense]. dense = 6 * sum over weight matrices of (weights x tokens that pass through them);
+   * attention = 12 * heads * headDim * L^2 per layer per attention block of length L. See
+   * bench/README.md for the whole formula and what is not counted.
+   */
+  function stepFlops(mc: ModelConfig, b: PackedBatch): [number, number] {
+    const { hiddenSize: D, numLayers: L, numHeads: H, numKvHeads: Hkv, headDim: d, intermediateSize: I, vocabSize: V } = mc.llm;
+    const perTokenLayer = D * H * d + 2 * D * Hkv * d + H * d * D + 3 * D * I; // q, k, v, o, gate/up/down of one expert
+    let dense = b.length * L * perTokenLayer;
+    dense += b.ceIndexes.length * D * V; // lm_head on the CE positions only
+    const tokenDim = mc.latentPatchSize * mc.latentPatchSize * mc.vae.zChannels;
+    if (b.vae) {
+      dense += b.vae.tokenIndexes.length * (tokenDim * D + mc.timestepFreqDim * D + D * D); // vae2llm + timestep MLP
+      dense += b.vae.mseIndexes.length * D * tokenDim; // llm2vae on the MSE rows
+    }
+    let attn = 0;
+    for (const S of b.sampleLens) attn += 12 * H * d * S * S * L;
+    if (b.vit) {
+      const v = mc.vit;
+      const Dv = v.hiddenSize;
+      const patchDim = v.patchSize * v.patchSize * v.numChannels;
+      dense += b.vit.tokenIndexes.length * (patchDim * Dv + v.numLayers * (4 * Dv * Dv + 2 * Dv * v.intermediateSize) + Dv * D + D * D);
+      for (const S of b.vit.lens) attn += 12 * Dv * S * S * v.numLayers;
+    }
+    return [6 * dense + attn, 6 * dense];
+  }
+
+  // ---------------------------------------------------------------- the masks, built from a typed array
+  /**
+   * packedMasks (model/packed.ts) with the same rules (sampleAttention) written into one
+   * Uint8Array per sample and handed to tensor() as a typed array, instead of an L x L nested
+   * boolean array: how much of the step the mask construction would cost done that way.
+   */
+  function fastMasks(b: PackedBatch): Tensor[] {
+    return b.splits.map((sp) => torch.scope(() => {
+      const L = sp.lens.reduce((a, x) => a + x, 0);
+      const m = new Uint8Array(L * L);
+      let start = 0;
+      sp.lens.forEach((n, k) => {
+        for (let i = start; i < start + n; i++) {
+          const end = sp.modes[k] === 'causal' ? i + 1 : start + n;
+          m.fill(1, i * L, i * L + end); // all earlier splits, then this split up to end
+        }
+        start += n;
+      });
+      start = 0;
+      sp.lens.forEach((n, k) => {
+        if (sp.modes[k] === 'noise') {
+          for (let i = 0; i < L; i++) m.fill(i >= start && i < start + n ? 1 : 0, i * L + start, i * L + start + n);
+        }
+        start += n;
+      });
+      return additiveMask(torch.tensor(m, { dtype: 'uint8', shape: [L, L] }).to('bool'));
+    }));
+  }
+
+  // ---------------------------------------------------------------- op-level profile
+  /** Runs `steps` steps with native.call and native.backward wrapped by timers. */
+  function profile(s: Setup, first: number, steps: number): ThroughputRow['prof'] {
+    const names = new Map<number, string>();
+    const nameOf = (id: number): string => {
+      let n = names.get(id);
+      if (n === undefined) {
+        for (let i = 0; i < OPS.length; i++) if (O[i] !== undefined) names.set(O[i]!, OPS[i]![0].replace(/^aten::/, ''));
+        n = names.get(id) ?? `op#${id}`;
+        names.set(id, n);
+      }
+      return n;
+    };
+    const byOp = new Map<number, { ms: number; calls: number }>();
+    const phases: Record<'data' | 'forward' | 'backward' | 'optim', Phase> = {
+      data: { ms: 0, nativeMs: 0, calls: 0 }, forward: { ms: 0, nativeMs: 0, calls: 0 },
+      backward: { ms: 0, nativeMs: 0, calls: 0 }, optim: { ms: 0, nativeMs: 0, calls: 0 },
+    };
+    const linearShapes: [number, number, number][] = [];
+    let recordLinears = false;
+    let linearId = -1;
+    const call0 = native.call;
+    const backward0 = native.backward;
+    native.call = (op: number, ...args: unknown[]): unknown => {
+      const t0 = now();
+      const r = call0(op, ...args);
+      const dt = now() - t0;
+      const e = byOp.get(op);
+      if (e) {
+        e.ms += dt;
+        e.calls++;
+      } else byOp.set(op, { ms: dt, calls: 1 });
+      const ph = phases[phase];
+      ph.nativeMs += dt;
+      ph.calls++;
+      if (recordLinears && phase === 'forward') {
+        if (linearId < 0 && nameOf(op) === 'linear') linearId = op;
+        if (op === linearId) {
+          const x = native.shape(args[0] as number);
+          const w = native.shape(args[1] as number);
+          linearShapes.push([x.slice(0, -1).reduce((a, v) => a * v, 1), w[1]!, w[0]!]);
+        }
+      }
+      return r;
+    };
+    native.backward = (...args: Parameters<typeof backward0>): void => {
+      const t0 = now();
+      backward0(...args);
+      const dt = now() - t0;
+      phases.backward.ms += dt;
+      phases.backward.nativeMs += dt;
+      phases.backward.calls++;
+    };
+    let total = 0;
+    let masksMs = 0;
+    let fastMasksMs = 0;
+    let masksEqual = true;
+    onBatch = (b) => {
+      const saved = native.call;
+      native.call = call0; // the mask timing is not part of the step's profile
+      try {
+        torch.noGrad(() => {
+          let t0 = now();
+          const a = packedMasks(b);
+          masksMs += now() - t0;
+          t0 = now();
+          const f = fastMasks(b);
+          fastMasksMs += now() - t0;
+          a.forEach((m, k) => (masksEqual &&= m.equal(f[k]!)));
+          for (const m of [...a, ...f]) m.dispose();
+        });
+      } finally {
+        native.call = saved;
+      }
+    };
+    try {
+      for (let k = 0; k < steps; k++) {
+        recordLinears = k === 0;
+        const r = step(s, first + k);
+        total += r.total;
+        phases.data.ms += r.data;
+        phases.forward.ms += r.fwdBwd; // backward is taken out below
+        phases.optim.ms += r.optim;
+      }
+    } finally {
+      native.call = call0;
+      native.backward = backward0;
+      onBatch = null;
+    }
+    phases.forward.ms -= phases.backward.ms;
+    for (const p of Object.values(phases)) {
+      p.ms /= steps;
+      p.nativeMs /= steps;
+      p.calls /= steps;
+    }
+    const merged = new Map<string, { ms: number; calls: number }>();
+    for (const [id, e] of byOp) {
+      const n = nameOf(id);
+      const o = merged.get(n) ?? { ms: 0, calls: 0 };
+      o.ms += e.ms / steps;
+      o.calls += e.calls / steps;
+      merged.set(n, o);
+    }
+    const top = [...merged].map(([name, e]) => ({ name, ...e })).sort((a, b) => b.ms - a.ms).slice(0, 8);
+    const rp = replayLinears(linearShapes, QUICK ? 2 : 5);
+    return {
+      stepMs: total / steps, phases, masksMs: masksMs / steps, fastMasksMs: fastMasksMs / steps, masksEqual, top,
+      linears: linearShapes.length, replayMs: rp.ms, replayGflops: rp.gflops, linearShapes,
+    };
+  }
+
+  /**
+   * The step's matrix products alone: every forward linear [rows, in] x [in, out] and, for the
+   * backward, its two products (grad input [rows, out] x [out, in], grad weight [out, rows] x
+   * [rows, in]), each a bare matmul on random tensors. Returns ms per step and GFLOPS.
+   */
+  function replayLinears(linears: [number, number, number][], reps: number): { ms: number; gflops: number; flops: number } {
+    const shapes: [number, number, number][] = [];
+    for (const [m, k, n] of linears) shapes.push([m, k, n], [m, n, k], [n, m, k]);
+    const mats = shapes.map(([m, k, n]) => [torch.randn([m, k]), torch.randn([k, n])] as const);
+    const flops = shapes.reduce((f, [m, k, n]) => f + 2 * m * k * n, 0);
+    const run = (): void => {
+      for (const [a, b] of mats) a.matmul(b).dispose();
+    };
+    run();
+    const times: number[] = [];
+    for (let r = 0; r < reps; r++) {
+      const t0 = now();
+      run();
+      times.push(now() - t0);
+    }
+    for (const [a, b] of mats) {
+      a.dispose();
+      b.dispose();
+    }
+    const ms = median(times);
+    return { ms, gflops: flops / (ms / 1000) / 1e9, flops };
+  }
+
+  async function throughputRow(peak: number, label: string, config: SftConfig, llm: Partial<ModelConfig['llm']>, o: { warm: number; maxSteps: number; seconds: number; profSteps: number }): Promise<ThroughputRow> {
+    process.stderr.write(`  [threads ${THREADS}] ${label}: setup`);
+    const s = await setup(config, llm);
+    let at = 0;
+    process.stderr.write(`, warm-up ${o.warm}`);
+    for (let k = 0; k < o.warm; k++) step(s, at++);
+    const rs: StepTimes[] = [];
+    const t0 = now();
+    while (rs.length < o.maxSteps && (rs.length < 3 || now() - t0 < o.seconds * 1000)) rs.push(step(s, at++));
+    process.stderr.write(`, ${rs.length} timed steps, profile ${o.profSteps}`);
+    const prof = profile(s, at, o.profSteps);
+    process.stderr.write('\n');
+    const sum = (f: (r: StepTimes) => number): number => rs.reduce((a, r) => a + f(r), 0);
+    const secs = sum((r) => r.total) / 1000;
+    const flops = sum((r) => r.flops[0]);
+    const { llm: l, vit } = s.mc;
+    const row: ThroughputRow = {
+      label,
+      desc: `LLM ${l.numLayers} layers x ${l.hiddenSize} (heads ${l.numHeads}/${l.numKvHeads} x ${l.headDim}, MLP ${l.intermediateSize}, vocab ${l.vocabSize}), ViT ${vit.numLayers} x ${vit.hiddenSize}; images ${config.data.imageSize} px, ViT ${config.data.vitImageSize} px; packs of ~${config.data.packing.expectedNumTokens} (max ${config.data.packing.maxNumTokens}) tokens`,
+      threads: THREADS,
+      params: s.params,
+      steps: rs.length,
+      stepMs: (secs * 1000) / rs.length,
+      tokens: sum((r) => r.tokens) / rs.length,
+      seqLen: sum((r) => r.seqLen) / rs.length,
+      tokPerS: sum((r) => r.tokens) / secs,
+      gflopPerStep: flops / rs.length / 1e9,
+      denseShare: sum((r) => r.flops[1]) / flops,
+      achieved: flops / secs / 1e9,
+      mfu: flops / secs / 1e9 / peak,
+      prof: { ...prof, linearShapes: [] },
+    };
+    s.dispose();
+    return row;
+  }
+  if (PART === 'throughput') {
+    const t0 = now();
+    const l0 = load1();
+    const mem0 = torch.memory().tensors;
+    process.stderr.write(`  [threads ${THREADS}] matmul peak`);
+    const peakRuns = [matmulGflops(1024, QUICK ? 3 : 5, 0.3)];
+    process.stderr.write(` ${peakRuns[0]!.toFixed(1)} GFLOPS\n`);
+    const launchUs = tinyOpUs();
+    const tiny = tinySftConfig();
+    const rows: ThroughputRow[] = [];
+    rows.push(await throughputRow(peakRuns[0]!, 'tiny', tiny, {}, { warm: 3, maxSteps: QUICK ? 5 : 40, seconds: QUICK ? 3 : 12, profSteps: QUICK ? 1 : 2 }));
+    rows.push(await throughputRow(peakRuns[0]!, 'tiny, LLM 4 x 256', tiny, BIG_LLM, { warm: 1, maxSteps: QUICK ? 3 : 20, seconds: QUICK ? 3 : 15, profSteps: 1 }));
+    // the peak again at the end (the machine may be shared): MFU uses the higher of the two
+    peakRuns.push(matmulGflops(1024, QUICK ? 3 : 5, 0.3));
+    const peak = Math.max(...peakRuns);
+    for (const r of rows) r.mfu = r.achieved / peak;
+    const result: ThroughputResult = {
+      threads: torch.getNumThreads(), peak, peakRuns, launchUs, rows, peakRss: peakRss(), load: [l0, load1()],
+      seconds: (now() - t0) / 1000, version: torch.version(), blas: blasLibs(), mem: [mem0, torch.memory().tensors],
+    };
+    console.log('RESULT ' + JSON.stringify(result));
+  } else if (PART === 'memory') {
+    // trainSft itself, with a random frozen VAE written first (no VAE stage), small images and
+    // packs so that 1000 steps take well under 2 minutes; checkpoints every 500 steps.
+    const work = mkdtempSync(join(tmpdir(), 'bench-train-'));
+    const l0 = load1();
+    try {
+      torch.manualSeed(0);
+      const vae = new AutoEncoder(structuredClone(TINY.vae));
+      const vaePath = join(work, 'ae.safetensors');
+      saveVae(vaePath, vae);
+      vae.dispose();
+      const cfg = {
+        totalSteps: LEAK_STEPS, saveEvery: Math.max(1, LEAK_STEPS / 2), tokenizerVocabSize: 512, threads: THREADS,
+        vae: { path: vaePath }, sampling: { every: 0, numTimesteps: 2, maxTokens: 2 },
+        data: { imageSize: 32, vitImageSize: 28, packing: { expectedNumTokens: 320, maxNumTokens: 512, maxNumTokensPerSample: 512, preferBufferBefore: 512, maxBufferSize: 50 } },
+      };
+      const points: MemPoint[] = [];
+      let next = 100;
+      let tFirst = 0;
+      let tLast = 0;
+      let stepsTimed = 0;
+      // The progress bar (terminal mode, redrawn at most every 100 ms, always at the last step)
+      // is our hook between steps: the first redraw at or after each hundredth step records
+      // RSS and the live tensors there (outside any step's scope).
+      const stream = {
+        isTTY: true,
+        columns: 200,
+        write: (chunk: string): boolean => {
+          const m = /(\d+)\/(\d+)/.exec(chunk);
+          if (!m) return true;
+          const k = Number(m[1]);
+          if (k >= 1 && tFirst === 0) tFirst = now();
+          if (k >= next || (k === LEAK_STEPS && points.at(-1)?.step !== k)) {
+            const mem = torch.memory();
+            points.push({ step: k, rss: rss(), tensors: mem.tensors, bytes: mem.bytes, heap: process.memoryUsage().heapUsed });
+            while (next <= k) next += 100;
+          }
+          if (k === LEAK_STEPS) {
+            tLast = now();
+            stepsTimed = k - 1;
+          }
+          return true;
+        },
+      };
+      const t0 = now();
+      await trainSft(cfg, { runDir: join(work, 'run'), progress: stream, handleSigint: false });
+      const result: MemoryResult = {
+        threads: THREADS, points, steps: LEAK_STEPS, seconds: (now() - t0) / 1000, stepMs: (tLast - tFirst) / Math.max(1, stepsTimed),
+        peakRss: peakRss(), load: [l0, load1()],
+        config: 'tiny model; 32 px images, 28 px ViT images, packs of ~320 (max 512) tokens, vocabulary 512; checkpoints every ' + cfg.saveEvery + ' steps',
+      };
+      console.log('RESULT ' + JSON.stringify(result));
+    } finally {
+      rmSync(work, { recursive: true, force: true });
+    }
+  } else throw new Error(`unknown BENCH_PART ${PART}`);
+}
+
+const BIG_LLM = { hiddenSize: 256, numLayers: 4, numHeads: 8, numKvHeads: 4, headDim: 32, intermediateSize: 1024 };
+
+// ================================================================ parent: run the parts, report
+async function main(): Promise<void> {
+  const counts = [...new Set((process.env.BENCH_THREAD_COUNTS ?? `${cores},1`).split(',').map(Number).filter((n) => n > 0))];
+  const memThreads = Number(process.env.BENCH_MEM_THREADS ?? 1);
+  const cpu = cpuName();
+  const t0 = now();
+  process.stderr.write(`machine: ${cpu}, ${cores} cores; load average ${loadavg().map((x) => x.toFixed(2)).join(' ')}\n`);
+  const tp: ThroughputResult[] = [];
+  for (const n of counts) {
+    process.stderr.write(`throughput, ${n} thread(s)\n`);
+    tp.push(await runPart<ThroughputResult>('throughput', n));
+  }
+  process.stderr.write(`memory: ${LEAK_STEPS} trainSft steps, ${memThreads} thread(s)\n`);
+  const mem = await runPart<MemoryResult>('memory', memThreads);
+  const elapsed = (now() - t0) / 1000;
+  report(cpu, tp, mem, elapsed);
+}
+
+function report(cpu: string, tp: ThroughputResult[], mem: MemoryResult, elapsed: number): void {
+  const pct = (x: number): string => `${(x * 100).toFixed(1)}%`;
+  const when = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
+  const first = tp[0]!;
+  const header = [
+    `Measured ${when} by \`npm run bench:train\` (${elapsed.toFixed(0)} s of benchmark, build excluded).`,
+    '',
+    `- machine: ${cpu}, ${cores} cores (${process.platform}/${process.arch}), Node ${process.version}`,
+    `- libtorch ${first.version}; BLAS loaded by libtorch: ${first.blas}`,
+    `- threads: ${tp.map((r) => `${r.threads} (throughput part)`).join(', ')}, ${mem.threads} (memory part); OMP_NUM_THREADS, OPENBLAS_NUM_THREADS, MKL_NUM_THREADS and set_num_threads equal within each part`,
+    `- 1-minute load average during the parts: ${[...tp.map((r) => r.load), mem.load].map(([a, b]) => `${a.toFixed(1)} -> ${b.toFixed(1)}`).join(', ')} (${cores} cores; above ${cores} the machine was shared with other work and every figure below is slower than on an idle machine)`,
+  ];
+  // ---- throughput table
+  const tTable = [
+    '| config | threads | tokens/step (packed seq.) | ms/step | tokens/s | model GFLOP/step (dense share) | achieved GFLOPS | matmul peak GFLOPS | MFU | target | pass |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|',
+  ];
+  for (const r of tp) {
+    for (const row of r.rows) {
+      tTable.push(`| ${row.label} | ${r.threads} | ${row.tokens.toFixed(0)} (${row.seqLen.toFixed(0)}) | ${row.stepMs.toFixed(1)} | ${row.tokPerS.toFixed(0)} | ${row.gflopPerStep.toFixed(3)} (${pct(row.denseShare)}) | ${row.achieved.toFixed(2)} | ${r.peak.toFixed(1)} | ${pct(row.mfu)} | >= 35% | ${row.mfu >= MFU_TARGET ? 'pass' : 'FAIL'} |`);
+    }
+  }
+  const configs = tp[0]!.rows.map((row) => `- ${row.label}: ${row.desc}; ${(row.params / 1e6).toFixed(2)} M trainable parameters`);
+  const peaks = tp.map((r) => `${r.threads} thread(s): ${r.peakRuns.map((x) => x.toFixed(1)).join(' / ')} GFLOPS (start / end of the part; the higher is the peak)`);
+  // ---- profile table
+  const pTable = [
+    '| config | threads | profiled ms/step | data | forward (native ops / calls) | of which mask build | backward (libtorch) | clip + AdamW (native ops / calls) | step GEMMs alone | top forward+optimizer ops (ms, calls) |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|---:|---|',
+  ];
+  for (const r of tp) {
+    for (const row of r.rows) {
+      const p = row.prof;
+      const ph = p.phases;
+      pTable.push(`| ${row.label} | ${r.threads} | ${p.stepMs.toFixed(1)} | ${ph.data.ms.toFixed(1)} | ${ph.forward.ms.toFixed(1)} (${ph.forward.nativeMs.toFixed(1)} / ${ph.forward.calls.toFixed(0)}) | ${p.masksMs.toFixed(1)} | ${ph.backward.ms.toFixed(1)} | ${ph.optim.ms.toFixed(1)} (${ph.optim.nativeMs.toFixed(1)} / ${ph.optim.calls.toFixed(0)}) | ${p.replayMs.toFixed(1)} ms at ${p.replayGflops.toFixed(1)} GFLOPS (${p.linears} linears x 3) | ${p.top.slice(0, 5).map((o) => `${o.name} ${o.ms.toFixed(1)} (${o.calls.toFixed(0)})`).join(', ')} |`);
+    }
+  }
+  // ---- memory table
+  const at = (k: number): MemPoint => mem.points.find((p) => p.step >= k) ?? mem.points.at(-1)!;
+  const p100 = at(100);
+  const pEnd = mem.points.at(-1)!;
+  const rssGrowth = pEnd.rss - p100.rss;
+  const flat = pEnd.tensors === p100.tensors && pEnd.bytes === p100.bytes && rssGrowth <= Math.max(16 * MiB, 0.05 * p100.rss);
+  const mTable = [
+    '| after step | RSS | torch.memory() tensors | torch.memory() bytes | JS heap used |',
+    '|---:|---:|---:|---:|---:|',
+    ...[p100, pEnd].map((p) => `| ${p.step} | ${mib(p.rss)} | ${p.tensors} | ${(p.bytes / MiB).toFixed(2)} MiB (${p.bytes}) | ${mib(p.heap)} |`),
+  ];
+  const trend = mem.points.map((p) => `${p.step}: ${(p.rss / MiB).toFixed(0)}`).join(', ');
+  const lead = tp.find((r) => r.threads === Math.max(...tp.map((x) => x.threads)))!;
+  const tinyRows = tp.map((r) => r.rows[0]!);
+  const notes = [
+    `MFU target (>= 35% of the measured matmul peak) on tiny: ${tinyRows.some((r) => r.mfu >= MFU_TARGET) ? 'met' : 'not met'} (${tp.map((r) => `${pct(r.rows[0]!.mfu)} at ${r.threads} thread(s)`).join(', ')}).`,
+    `Matmul peak (fp32 1024x1024, same process and threads as the rows): ${peaks.join('; ')}. Cost of one 1-element add from TS in the same processes: ${tp.map((r) => `${r.launchUs.toFixed(2)} µs (${r.threads} thread(s))`).join(', ')}.`,
+    `Mask build: packedMasks (nested boolean arrays through tensor()) takes ${tinyRows.map((r) => `${r.prof.masksMs.toFixed(1)} ms`).join(' / ')} per tiny step; the same masks from a Uint8Array take ${tinyRows.map((r) => `${r.prof.fastMasksMs.toFixed(2)} ms`).join(' / ')} (identical masks: ${tinyRows.every((r) => r.prof.masksEqual) ? 'yes' : 'NO'}).`,
+    `Memory (${mem.steps} steps of \`trainSft\`, ${mem.config}; ${mem.seconds.toFixed(0)} s, ${mem.stepMs.toFixed(1)} ms/step): ${flat ? 'flat' : 'NOT flat'} (live tensors and bytes ${pEnd.tensors === p100.tensors && pEnd.bytes === p100.bytes ? 'identical' : 'differ'} at steps ${p100.step} and ${pEnd.step}; RSS ${rssGrowth >= 0 ? '+' : ''}${(rssGrowth / MiB).toFixed(1)} MiB, limit max(16 MiB, 5%)). Peak RSS: ${mib(mem.peakRss)} (memory part), ${tp.map((r) => `${mib(r.peakRss)} (throughput part, ${r.threads} thread(s), includes the 4 x 256 model)`).join(', ')}.`,
+    `RSS (MiB) by step: ${trend}.`,
+    `Live tensors left by the throughput parts: ${tp.map((r) => `${r.mem[0]} -> ${r.mem[1]}`).join(', ')}.`,
+  ];
+  void lead;
+
+  // ---- print
+  const plain = (s: string): string => s.replace(/`/g, '');
+  console.log('');
+  for (const h of header.filter(Boolean)) console.log(plain(h));
+  console.log('\nThroughput and MFU');
+  for (const l of tTable) console.log(l);
+  console.log('');
+  for (const c of configs) console.log(plain(c));
+  console.log('\nWhere a step goes (ms per step, one profiled run; see README for the columns)');
+  for (const l of pTable) console.log(l);
+  console.log('\nMemory');
+  for (const l of mTable) console.log(l);
+  console.log('');
+  for (const n of notes) console.log(plain(n));
+
+  if (process.env.BENCH_NO_README !== '1') {
+    const readme = join(benchSrc, 'README.md');
+    const START = '<!-- bench:train:start -->';
+    const END = '<!-- bench:train:end -->';
+    const section = [
+      START, ...header, '', '**Throughput and MFU**', '', ...tTable, '', ...configs, '', '**Where a step goes** (ms per step)', '', ...pTable, '',
+      '**Memory**', '', ...mTable, '', ...notes.map((n) => `- ${n}`), END,
+    ].join('\n');
+    let text = existsSync(readme) ? readFileSync(readme, 'utf8') : '# Benchmarks\n\n';
+    const a = text.indexOf(START);
+    const b = text.indexOf(END);
+    text = a >= 0 && b > a ? text.slice(0, a) + section + text.slice(b + END.length) : text.trimEnd() + '\n\n' + section + '\n';
+    writeFileSync(readme, text);
+    console.log(`\ntable written to ${readme}`);
+  }
+}
+
+if (PART === 'main') await main();
+else await child();
