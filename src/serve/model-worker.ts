@@ -43,7 +43,8 @@ async function handle(req: Exclude<WorkerRequest, { type: 'cancel' }>, signal: A
   }
   const maxTokens = req.maxTokens ?? 500;
   const onText = (piece: string): void => parentPort!.postMessage({ type: 'text', id: req.id, piece } satisfies WorkerReply);
-  const opts = { history: req.history, maxTokens, temperature: req.temperature, onText, signal };
+  const usage = { promptTokens: 0, completionTokens: 0, hitLimit: false };
+  const opts = { history: req.history, maxTokens, temperature: req.temperature, onText, signal, usage };
   let text: string;
   const images: Uint8Array[] = [];
   if (req.withImage) {
@@ -53,10 +54,9 @@ async function handle(req: Exclude<WorkerRequest, { type: 'cancel' }>, signal: A
   } else {
     text = await model.reply(req.user, opts);
   }
-  const completionTokens = (await model.encode(text)).length;
   return {
-    type: 'done', id: req.id, text, images, promptTokens: (await model.encode(req.user)).length, completionTokens,
-    finishReason: completionTokens >= maxTokens ? 'length' : 'stop',
+    type: 'done', id: req.id, text, images, promptTokens: usage.promptTokens, completionTokens: usage.completionTokens,
+    finishReason: usage.hitLimit ? 'length' : 'stop',
   };
 }
 

@@ -51,6 +51,9 @@ export interface ReplyOptions {
   /** Text pieces as they are decoded (complete UTF-8 characters only). */
   onText?: (piece: string) => void;
   signal?: AbortSignal;
+  /** Filled with the token counts of the generation (the prompt as the model saw it, and the
+   * generated ids, not a re-encoding of the decoded text). */
+  usage?: { promptTokens: number; completionTokens: number; hitLimit: boolean };
 }
 
 export interface ImageOptions {
@@ -153,8 +156,13 @@ export class CharacterModel {
       prefillText(this.model, ctx, ids);
       const stream = new StreamDecoder(this.tokenizer, { skipSpecialTokens: true });
       let text = '';
-      for (const id of decodeSteps(this.model, ctx, { temperature: o.temperature ?? 0, maxTokens: o.maxTokens ?? 500 })) {
+      let generated = 0;
+      const maxTokens = o.maxTokens ?? 500;
+      if (o.usage) Object.assign(o.usage, { promptTokens: ids.length + 2, completionTokens: 0, hitLimit: false });
+      for (const id of decodeSteps(this.model, ctx, { temperature: o.temperature ?? 0, maxTokens })) {
         if (o.signal?.aborted) throw abortError();
+        generated++;
+        if (o.usage) Object.assign(o.usage, { completionTokens: generated, hitLimit: generated >= maxTokens });
         const piece = stream.push(id);
         if (piece) {
           text += piece;

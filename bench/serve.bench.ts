@@ -1,0 +1,316 @@
+// `npm run bench:serve`: the server under load (issue 8, "What it must show"), all on 127.0.0.1:
+//   - latency of GET /v1/models (p50/p95 over sequential requests, idle; and again while 32
+//     streaming clients keep the model busy),
+//   - time to first token and tokens/s of streaming chat completions from a tiny untrained
+//     character model, with 1, 8 and 32 concurrent clients (bounded request counts),
+//   - per level: requests answered, deliberate 429s (the queue is full: 1 running + 16 waiting by
+//     default, as `unicharacter serve`), and every other error (target: none).
+// The server runs in a child process (this file with `--serve`), so the load generator does not
+// share its event loop. Prints the tables and writes them into bench/README.md (between the
+// bench:serve markers; other sections are kept).
+//
+// Settings (environment): BENCH_MODELS_N (GET /v1/models requests, default 500), BENCH_MAX_TOKENS
+// (per chat request, default 32), BENCH_WARMUP (warm-up chat requests, default 5),
+// BENCH_NO_README=1 (print only).
+import { fork, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { availableParallelism, cpus, freemem, loadavg, totalmem, tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = dirname(fileURLToPath(import.meta.url)); // dist/bench when compiled
+const root = resolve(here, '..', '..');
+
+interface Ready {
+  type: 'ready';
+  url: string;
+  id: string;
+  libtorch: string;
+  threads: number;
+  queue: { capacity: number; concurrency: number };
+}
+
+// ---------------------------------------------------------------- server side (child process)
+async function serveChild(dir: string): Promise<void> {
+  const { exportCard, loadSampleCharacter } = await import('../src/data/index.js');
+  const { TINY } = await import('../src/model/index.js');
+  const { CharacterModel } = await import('../src/train/character-model.js');
+  const { ModelChatEngine, startServer } = await import('../src/serve/index.js');
+  const torch = await import('../src/torch/index.js');
+  const server = await startServer({ dataDir: dir, engine: new ModelChatEngine(join(dir, 'models')), port: 0, host: '127.0.0.1' });
+  const { character } = loadSampleCharacter();
+  const res = await fetch(`${server.url}/v1/characters/import`, { method: 'POST', headers: { 'content-type': 'image/png' }, body: await exportCard(character, 'png') });
+  if (res.status !== 201) throw new Error(`card import: ${res.status} ${await res.text()}`);
+  const id = ((await res.json()) as { id: string }).id;
+  const texts = [character.description, ...character.dialogue.slice(0, 8).map((s) => `${s.user} ${s.reply}`)];
+  const m = CharacterModel.untrained(character, { config: TINY, imageSize: 32, vocabSize: 300, seed: 5, texts });
+  m.save(join(dir, 'models', id));
+  m.dispose();
+  const stats = server.queue.stats;
+  process.send!({ type: 'ready', url: server.url, id, libtorch: torch.version(), threads: torch.getNumThreads(), queue: { capacity: stats.capacity, concurrency: stats.concurrency } } satisfies Ready);
+  process.on('message', (msg: { type: string }) => {
+    if (msg.type === 'close') void server.close().then(() => process.exit(0));
+  });
+}
+
+if (process.argv[2] === '--serve') {
+  await serveChild(process.argv[3]!);
+} else {
+  await main();
+}
+
+// ---------------------------------------------------------------- load side (this process)
+function quantile(xs: number[], q: number): number {
+  if (!xs.length) return NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  const pos = (s.length - 1) * q;
+  const lo = Math.floor(pos);
+  const hi = Math.ceil(pos);
+  return s[lo]! + (s[hi]! - s[lo]!) * (pos - lo);
+}
+
+async function timeModels(url: string, n: number): Promise<{ ms: number[]; errors: number }> {
+  const ms: number[] = [];
+  let errors = 0;
+  for (let i = 0; i < n; i++) {
+    const t0 = performance.now();
+    try {
+      const res = await fetch(`${url}/v1/models`);
+      const body = (await res.json()) as { data?: unknown[] };
+      if (res.status !== 200 || !Array.isArray(body.data) || body.data.length !== 1) errors++;
+      else ms.push(performance.now() - t0);
+    } catch {
+      errors++;
+    }
+  }
+  return { ms, errors };
+}
+
+type Outcome =
+  | { kind: 'ok'; ttftMs: number; totalMs: number; chunks: number; decodeMs: number }
+  | { kind: '429' }
+  | { kind: 'error'; why: string };
+
+/** One streaming chat completion; the SSE stream parsed as it arrives. */
+async function streamOnce(url: string, model: string, maxTokens: number, k: number): Promise<Outcome> {
+  const t0 = performance.now();
+  let res: Response;
+  try {
+    res = await fetch(`${url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({
+        model,
+        messages: [{ role: 'user', content: `Tell me about delivery number ${k}.` }],
+        modalities: ['text'],
+        stream: true,
+        stream_options: { include_usage: true },
+        max_tokens: maxTokens,
+        temperature: 0.7,
+        seed: k,
+      }),
+    });
+  } catch (e) {
+    return { kind: 'error', why: `fetch: ${String(e)}` };
+  }
+  if (res.status === 429) {
+    const body = (await res.json().catch(() => ({}))) as { error?: { type?: string } };
+    return body.error?.type === 'rate_limit_error' ? { kind: '429' } : { kind: 'error', why: `429 without the OpenAI rate-limit shape: ${JSON.stringify(body)}` };
+  }
+  if (res.status !== 200 || !res.body) return { kind: 'error', why: `HTTP ${res.status}: ${(await res.text()).slice(0, 200)}` };
+  let first = NaN;
+  let last = NaN;
+  let chunks = 0;
+  let done = false;
+  let usage = false;
+  let buf = '';
+  const decoder = new TextDecoder();
+  try {
+    for await (const bytes of res.body) {
+      buf += decoder.decode(bytes as Uint8Array, { stream: true });
+      let cut: number;
+      while ((cut = buf.indexOf('\n\n')) >= 0) {
+        const event = buf.slice(0, cut);
+        buf = buf.slice(cut + 2);
+        if (!event.startsWith('data: ')) continue;
+        const data = event.slice(6);
+        if (data === '[DONE]') {
+          done = true;
+          continue;
+        }
+        const json = JSON.parse(data) as { error?: { message: string }; usage?: unknown; choices?: { delta?: { content?: string } }[] };
+        if (json.error) return { kind: 'error', why: `stream error event: ${json.error.message}` };
+        if (json.usage) usage = true;
+        const piece = json.choices?.[0]?.delta?.content;
+        if (piece) {
+          const now = performance.now();
+          if (!chunks) first = now;
+          last = now;
+          chunks++;
+        }
+      }
+    }
+  } catch (e) {
+    return { kind: 'error', why: `stream: ${String(e)}` };
+  }
+  const end = performance.now();
+  if (!done) return { kind: 'error', why: 'stream ended without [DONE]' };
+  if (!usage) return { kind: 'error', why: 'no usage chunk' };
+  if (!chunks) return { kind: 'error', why: 'no content' };
+  return { kind: 'ok', ttftMs: first - t0, totalMs: end - t0, chunks, decodeMs: last - first };
+}
+
+interface Level {
+  clients: number;
+  perClient: number;
+  attempts: number;
+  ok: Extract<Outcome, { kind: 'ok' }>[];
+  rejected: number;
+  errors: string[];
+  wallS: number;
+}
+
+async function level(url: string, model: string, clients: number, perClient: number, maxTokens: number): Promise<Level> {
+  const ok: Level['ok'] = [];
+  const errors: string[] = [];
+  let rejected = 0;
+  const t0 = performance.now();
+  await Promise.all(
+    Array.from({ length: clients }, async (_, c) => {
+      for (let r = 0; r < perClient; r++) {
+        const o = await streamOnce(url, model, maxTokens, c * 1000 + r);
+        if (o.kind === 'ok') ok.push(o);
+        else if (o.kind === '429') rejected++;
+        else errors.push(o.why);
+      }
+    }),
+  );
+  return { clients, perClient, attempts: clients * perClient, ok, rejected, errors, wallS: (performance.now() - t0) / 1000 };
+}
+
+async function main(): Promise<void> {
+  const MODELS_N = Number(process.env.BENCH_MODELS_N ?? 500);
+  const MAX_TOKENS = Number(process.env.BENCH_MAX_TOKENS ?? 32);
+  const WARMUP = Number(process.env.BENCH_WARMUP ?? 5);
+  const LEVELS: [clients: number, perClient: number][] = [
+    [1, 10],
+    [8, 3],
+    [32, 2],
+  ];
+  const started = performance.now();
+  const loadBefore = loadavg()[0]!;
+  const dir = mkdtempSync(join(tmpdir(), 'bench-serve-'));
+  const child: ChildProcess = fork(fileURLToPath(import.meta.url), ['--serve', dir], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+  try {
+    const ready = await Promise.race([
+      new Promise<Ready>((r) => child.once('message', (m) => r(m as Ready))),
+      exited.then((code): never => {
+        throw new Error(`the server process exited (code ${code}) before it was ready`);
+      }),
+    ]);
+    const { url, id } = ready;
+    if (new URL(url).hostname !== '127.0.0.1') throw new Error(`the server is not on 127.0.0.1: ${url}`);
+    console.log(`server ${url} (child pid ${child.pid}), model ${id}, queue capacity ${ready.queue.capacity}, concurrency ${ready.queue.concurrency}`);
+
+    // Warm-up: connections, JIT, and the model loaded into the worker.
+    await timeModels(url, 50);
+    for (let i = 0; i < WARMUP; i++) {
+      const w = await streamOnce(url, id, MAX_TOKENS, -1 - i);
+      if (w.kind !== 'ok') throw new Error(`warm-up chat failed: ${w.kind === 'error' ? w.why : '429'}`);
+    }
+
+    const idle = await timeModels(url, MODELS_N);
+    console.log(`GET /v1/models idle: p50 ${quantile(idle.ms, 0.5).toFixed(2)} ms, p95 ${quantile(idle.ms, 0.95).toFixed(2)} ms (${idle.ms.length} ok, ${idle.errors} errors)`);
+
+    const levels: Level[] = [];
+    let busy: { ms: number[]; errors: number } | undefined;
+    for (const [clients, perClient] of LEVELS) {
+      let stop = false;
+      // While the most clients stream, GET /v1/models keeps being timed (the model runs in a worker).
+      const side =
+        clients === 32
+          ? (async () => {
+              const all: number[] = [];
+              let errors = 0;
+              while (!stop) {
+                const r = await timeModels(url, 10);
+                all.push(...r.ms);
+                errors += r.errors;
+              }
+              return { ms: all, errors };
+            })()
+          : undefined;
+      const l = await level(url, id, clients, perClient, MAX_TOKENS);
+      stop = true;
+      if (side) busy = await side;
+      levels.push(l);
+      console.log(`${clients} clients: ${l.ok.length} ok, ${l.rejected} x 429, ${l.errors.length} other errors, ${l.wallS.toFixed(1)} s`);
+      for (const e of [...new Set(l.errors)].slice(0, 5)) console.log(`  error: ${e}`);
+    }
+
+    // ------------------------------------------------------------ report
+    const f = (x: number, d = 1) => (Number.isFinite(x) ? x.toFixed(d) : '—');
+    const c = cpus();
+    const totalS = (performance.now() - started) / 1000;
+    const otherErrors = levels.reduce((n, l) => n + l.errors.length, 0) + idle.errors + (busy?.errors ?? 0);
+    const header = [
+      `Measured ${new Date().toISOString().replace(/\.\d+Z$/, 'Z')} by \`npm run bench:serve\` (${f(totalS, 0)} s in all).`,
+      '',
+      `- machine: ${c[0]?.model.trim() ?? 'unknown'}, ${availableParallelism()} cores (${process.platform}/${process.arch}), ${f(totalmem() / 2 ** 30)} GiB memory (${f(freemem() / 2 ** 30)} GiB free at the end), 1-min load average ${f(loadBefore, 2)} before and ${f(loadavg()[0]!, 2)} after (other work on the machine skews the numbers), Node ${process.version}`,
+      `- server: \`startServer\` defaults as \`unicharacter serve\` (queue: ${ready.queue.concurrency} generating, ${ready.queue.capacity} waiting, then 429), in a child process on 127.0.0.1; the load generator is this process (Node fetch, keep-alive); libtorch ${ready.libtorch} (\`getNumThreads()\` ${ready.threads} in the server process)`,
+      `- model: the sample character with a tiny untrained model (\`TINY\` config, 32 px images, vocabulary 300); chat requests are text-only streaming completions, \`max_tokens\` ${MAX_TOKENS}, temperature 0.7, \`stream_options.include_usage\``,
+    ];
+    const modelsTable = [
+      '| GET /v1/models | requests | p50 | p95 | max | errors |',
+      '|---|---:|---:|---:|---:|---:|',
+      `| idle, sequential | ${idle.ms.length + idle.errors} | ${f(quantile(idle.ms, 0.5), 2)} ms | ${f(quantile(idle.ms, 0.95), 2)} ms | ${f(Math.max(...idle.ms), 2)} ms | ${idle.errors} |`,
+      ...(busy ? [`| during the 32-client level, sequential | ${busy.ms.length + busy.errors} | ${f(quantile(busy.ms, 0.5), 2)} ms | ${f(quantile(busy.ms, 0.95), 2)} ms | ${f(Math.max(...busy.ms), 2)} ms | ${busy.errors} |`] : []),
+    ];
+    const chatTable = [
+      '| clients | requests (clients x each) | answered | deliberate 429 | other errors | TTFT p50 | TTFT p95 | tokens/s per stream (median) | tokens/s all streams | request p50 |',
+      '|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+      ...levels.map((l) => {
+        const ttft = l.ok.map((o) => o.ttftMs);
+        const rate = l.ok.filter((o) => o.chunks > 1 && o.decodeMs > 0).map((o) => ((o.chunks - 1) * 1000) / o.decodeMs);
+        const tokens = l.ok.reduce((n, o) => n + o.chunks, 0);
+        return `| ${l.clients} | ${l.attempts} (${l.clients} x ${l.perClient}) | ${l.ok.length} | ${l.rejected} | ${l.errors.length} | ${f(quantile(ttft, 0.5), 0)} ms | ${f(quantile(ttft, 0.95), 0)} ms | ${f(quantile(rate, 0.5))} | ${f(tokens / l.wallS)} | ${f(quantile(l.ok.map((o) => o.totalMs), 0.5), 0)} ms |`;
+      }),
+    ];
+    const notes = [
+      `Errors other than deliberate 429s: ${otherErrors} (target: none) — ${otherErrors === 0 ? 'pass' : 'FAIL'}.`,
+      'TTFT: from sending the request to the first non-empty content delta, queue wait included (one request generates at a time, so with more clients most of it is waiting).',
+      'Tokens are streamed content deltas (one per decoded token, except where a multi-byte character waits for its next token). Tokens/s per stream: (deltas − 1) / (last − first delta); all streams: every delta of the level / its wall time.',
+      "A 429 is counted when the answer has the OpenAI rate-limit shape (`error.type` 'rate_limit_error'); the client then goes on to its next request without retrying.",
+    ];
+    console.log('');
+    for (const h of header) console.log(h.replace(/`/g, ''));
+    console.log('');
+    for (const t of modelsTable) console.log(t);
+    console.log('');
+    for (const t of chatTable) console.log(t);
+    console.log('');
+    for (const n of notes) console.log(`- ${n.replace(/`/g, '')}`);
+
+    if (process.env.BENCH_NO_README !== '1') {
+      const readme = join(root, 'bench', 'README.md');
+      const START = '<!-- bench:serve:start -->';
+      const END = '<!-- bench:serve:end -->';
+      const section = [START, ...header, '', ...modelsTable, '', ...chatTable, '', ...notes.map((n) => `- ${n}`), END].join('\n');
+      // Read just before writing: another bench may have rewritten its own section meanwhile.
+      let text = existsSync(readme) ? readFileSync(readme, 'utf8') : '# Benchmarks\n\n';
+      const a = text.indexOf(START);
+      const b = text.indexOf(END);
+      text = a >= 0 && b > a ? text.slice(0, a) + section + text.slice(b + END.length) : text.trimEnd() + '\n\n## Serve results\n\n' + section + '\n';
+      writeFileSync(readme, text);
+      console.log(`\ntables written to ${readme}`);
+    }
+    if (otherErrors) process.exitCode = 1;
+  } finally {
+    if (child.connected) child.send({ type: 'close' });
+    const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+    await exited;
+    clearTimeout(timer);
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
