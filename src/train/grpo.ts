@@ -31,7 +31,7 @@ import { AdamW, clipGradNorm } from '../nn/index.js';
 import { latentDownsample, type Bagel } from '../model/index.js';
 import type { ProcessGroup } from '../torch/index.js';
 import { Rng, prepareImage, encodePng, type Character, type ChwImage } from '../data/index.js';
-import { createRewardScorers, computeRewards, REFERENCE_REWARD_WEIGHTS, type RewardScorerOptions, type RewardWeights } from '../reward/index.js';
+import { createRewardScorers, computeRewards, REFERENCE_REWARD_WEIGHTS, type RewardReport, type RewardScorerOptions, type RewardWeights } from '../reward/index.js';
 import { CharacterModel } from './character-model.js';
 import { groupAdvantages } from './grpo-advantages.js';
 import { clippedPolicyLoss } from './grpo-objective.js';
@@ -164,6 +164,12 @@ export interface TrainGrpoOptions {
   handleSigint?: boolean;
   /** Called on every rank with the epoch's gathered rewards and advantages (all rollouts, in draw order). */
   onAdvantages?: (epoch: number, a: { prompts: number[]; draws: number[]; rewards: number[]; advantages: number[] }) => void;
+  /**
+   * An injected reward in place of the scorer suite (toy runs, tests): R_i for each decoded image
+   * (CHW in [-1, 1]) and its prompt. Named `custom` in the log, config.json and metrics
+   * (`reward_custom`, `scorers: { custom: 'custom' }`); the default path is unchanged without it.
+   */
+  reward?: (images: ChwImage[], prompts: string[]) => Promise<number[]> | number[];
 }
 
 /** A 31-bit seed for one rollout, independent of which rank makes it. */
@@ -235,25 +241,38 @@ export async function trainGrpo(cfg: GrpoConfig, o: TrainGrpoOptions = {}): Prom
   const vqaNote = scorers.ids.vqa === answerer?.id && answerer instanceof SelfVqaAnswerer
     ? `; checklist VQA answered by ${answerer.id} (the customized model's own understanding path, no BLIP-VQA given)`
     : '';
-  log(`Character-GRPO on ${character.names.display}: ${params.length} generation-expert tensors trainable; ${world} process${world > 1 ? 'es' : ''}; rewards by ${JSON.stringify(scorers.ids)}${scorers.usesFallback ? ' (substitute scorers: no pretrained weights given)' : ''}${vqaNote}`);
+  const custom = o.reward;
+  const rewardIds: Record<string, string> = custom ? { custom: 'custom' } : scorers.ids;
+  log(custom
+    ? `Character-GRPO on ${character.names.display}: ${params.length} generation-expert tensors trainable; ${world} process${world > 1 ? 'es' : ''}; rewards by ${JSON.stringify(rewardIds)} (an injected reward function in place of the scorers)`
+    : `Character-GRPO on ${character.names.display}: ${params.length} generation-expert tensors trainable; ${world} process${world > 1 ? 'es' : ''}; rewards by ${JSON.stringify(scorers.ids)}${scorers.usesFallback ? ' (substitute scorers: no pretrained weights given)' : ''}${vqaNote}`);
 
   // config.json: the scorers by id (an answerer object is not JSON).
   const runConfig = {
     stage: 'grpo', ...cfg,
     rewards: { weights: cfg.rewards.weights, scorers: { ...cfg.rewards.scorers, answerer: scorers.ids.vqa } },
-    scorers: scorers.ids,
+    scorers: rewardIds,
   } as unknown as Json;
   const runDir = main ? RunDir.open(cfg.out, runConfig, { resume: o.resume ?? false }) : null;
   const state = checkpointState({ model, optimizer, rngs: { sampler: rng } });
   const samplesDir = runDir?.samplesDir ?? join(cfg.out, 'samples');
 
-  const scoreRollouts = async (items: EpochRollout[], groupKeys?: string[]) => computeRewards(scorers, {
+  const scoreRollouts = async (items: EpochRollout[], groupKeys?: string[]): Promise<Pick<RewardReport, 'total' | 'components' | 'identitySimilarity'>> => custom ? customRewards(items) : computeRewards(scorers, {
     images: items.map((r) => r.image),
     prompts: items.map((r) => prompts[r.prompt]!.text),
     checklists: items.map((r) => prompts[r.prompt]!.checklist),
     references,
     ...(groupKeys ? { groupKeys } : {}),
   }, cfg.rewards.weights);
+
+  /** The injected reward as a report: no scorer components, no identity similarity. */
+  const customRewards = async (items: EpochRollout[]) => {
+    const total = await custom!(items.map((r) => r.image), items.map((r) => prompts[r.prompt]!.text));
+    if (total.length !== items.length || total.some((v) => !Number.isFinite(v))) {
+      throw new Error(`Character-GRPO: the injected reward returned ${total.length} values for ${items.length} images (finite numbers needed)`);
+    }
+    return { total: [...total], components: {}, identitySimilarity: items.map(() => Number.NaN) };
+  };
 
   const decode = (latent: torch.Tensor): torch.Tensor => torch.noGrad(() => torch.scope(() => vae.decodeToUnit(latent.unsqueeze(0)).squeeze(0)));
 
@@ -365,10 +384,11 @@ export async function trainGrpo(cfg: GrpoConfig, o: TrainGrpoOptions = {}): Prom
       updates,
     };
     for (const t of TERMS) if (report.components[t]) metrics[`reward_${t}`] = mean(COL[t]);
-    metrics.identity_similarity = mean(COL.identity);
+    if (custom) metrics.reward_custom = mean(COL.total);
+    else metrics.identity_similarity = mean(COL.identity);
     if (cfg.evalEvery > 0 && epoch % cfg.evalEvery === 0) Object.assign(metrics, await evaluate(epoch));
     // metrics.jsonl records are any JSON (MetricsRecord); the scorer ids name what produced each reward.
-    const record = { ...metrics, scorers: scorers.ids } as unknown as Record<string, number>;
+    const record = { ...metrics, scorers: rewardIds } as unknown as Record<string, number>;
     return { loss: gMicro ? gLoss / gMicro : 0, tokens: rows.length * grid * grid, metrics: record };
   };
 
@@ -411,7 +431,7 @@ export async function trainGrpo(cfg: GrpoConfig, o: TrainGrpoOptions = {}): Prom
       const avg = (c: number): number => rows.reduce((a, r) => a + r[c]!, 0) / rows.length;
       const out: Record<string, number> = { eval_reward: avg(1) };
       TERMS.forEach((t, j) => {
-        if (cfg.rewards.weights[t] > 0) out[`eval_${t}`] = avg(2 + j);
+        if (!custom && cfg.rewards.weights[t] > 0) out[`eval_${t}`] = avg(2 + j);
       });
       return out;
     } finally {
@@ -443,7 +463,7 @@ export async function trainGrpo(cfg: GrpoConfig, o: TrainGrpoOptions = {}): Prom
     });
     const modelDir = join(cfg.out, 'model');
     if (main && !result.interrupted) {
-      new CharacterModel(character, model, vae, cm.tokenizer, { ...cm.manifest, provenance: { ...cm.manifest.provenance, stage: 'grpo', grpo_run: cfg.out, epochs: result.step, vqa_scorer: scorers.ids.vqa } }).save(modelDir);
+      new CharacterModel(character, model, vae, cm.tokenizer, { ...cm.manifest, provenance: { ...cm.manifest.provenance, stage: 'grpo', grpo_run: cfg.out, epochs: result.step, vqa_scorer: custom ? 'custom' : scorers.ids.vqa } }).save(modelDir);
     }
     group?.barrier();
     return { ...result, modelDir };
