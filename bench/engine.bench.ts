@@ -27,6 +27,9 @@ const threadEnv = {
   OMP_NUM_THREADS: String(THREADS),
   OPENBLAS_NUM_THREADS: String(THREADS),
   MKL_NUM_THREADS: String(THREADS),
+  // The sides take turns on the same cores: an idle side's OpenMP workers must sleep, not spin
+  // (GNU OpenMP spins by default and would steal the cores from the side being measured).
+  OMP_WAIT_POLICY: 'PASSIVE',
 };
 // Before libtorch (and its BLAS and OpenMP) load: process.env writes reach the C environment.
 Object.assign(process.env, threadEnv);
@@ -434,7 +437,7 @@ const header = [
   '',
   `- machine: ${info.cpu}, ${info.cores} cores (${process.platform}/${process.arch}), Node ${process.version}`,
   `- libtorch ${version} (binding and C++ baseline), Python PyTorch ${pyInfo.version} (\`/usr/bin/python3\`)`,
-  `- threads: ${THREADS} on every side (OMP_NUM_THREADS, OPENBLAS_NUM_THREADS, MKL_NUM_THREADS, set_num_threads; TS ${torch.getNumThreads()}, C++ ${cppThreads}, Python ${pyInfo.threads})`,
+  `- threads: ${THREADS} on every side (OMP_NUM_THREADS, OPENBLAS_NUM_THREADS, MKL_NUM_THREADS, set_num_threads, OMP_WAIT_POLICY=PASSIVE; TS ${torch.getNumThreads()}, C++ ${cppThreads}, Python ${pyInfo.threads})`,
   `- BLAS loaded by libtorch: ${info.blas}`,
 ];
 const table = [

@@ -105,9 +105,21 @@ MemoryStats memoryStats() {
 
 }  // namespace uc
 
-static Napi::Value Dispose(const Napi::CallbackInfo& info) {
-  if (!info[0].IsNumber()) throw Napi::TypeError::New(info.Env(), "dispose: tensor id expected");
-  return Napi::Boolean::New(info.Env(), uc::releaseTensor(info.Env(), info[0]));
+// Raw Node-API like ops.cc's call: every tensor of a hot loop passes through here.
+static napi_value DisposeRaw(napi_env rawEnv, napi_callback_info cbinfo) {
+  Napi::Env env(rawEnv);
+  napi_value argv[1];
+  size_t argc = 1;
+  napi_get_cb_info(rawEnv, cbinfo, &argc, argv, nullptr, nullptr);
+  napi_valuetype type = napi_undefined;
+  if (argc >= 1) napi_typeof(rawEnv, argv[0], &type);
+  if (type != napi_number) {
+    Napi::TypeError::New(env, "dispose: tensor id expected").ThrowAsJavaScriptException();
+    return nullptr;
+  }
+  napi_value result;
+  napi_get_boolean(rawEnv, uc::releaseTensor(env, Napi::Value(env, argv[0])), &result);
+  return result;
 }
 
 // disposeMany(ids): frees many handles in one crossing (scopes end this way).
@@ -129,7 +141,9 @@ static Napi::Value Memory(const Napi::CallbackInfo& info) {
 }
 
 void registerHandleFns(Napi::Env env, Napi::Object exports) {
-  exports.Set("dispose", Napi::Function::New(env, Dispose));
+  napi_value dispose;
+  napi_create_function(env, "dispose", NAPI_AUTO_LENGTH, DisposeRaw, nullptr, &dispose);
+  exports.Set("dispose", Napi::Value(env, dispose));
   exports.Set("disposeMany", Napi::Function::New(env, DisposeMany));
   exports.Set("memory", Napi::Function::New(env, Memory));
 }

@@ -238,39 +238,53 @@ Napi::Value OpId(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, static_cast<double>(gOps.size() - 1));
 }
 
-Napi::Value Call(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  UC_GUARD_BEGIN
-  uint32_t id = info[0].As<Napi::Number>().Uint32Value();
-  if (id >= gOps.size()) throw Napi::Error::New(env, "call: bad operator id");
-  const OpEntry& op = gOps[id];
-  size_t given = info.Length() - 1;
-  if (given > op.args.size()) {
-    throw Napi::TypeError::New(env, op.label + ": expected at most " + std::to_string(op.args.size()) +
-                                        " arguments, got " + std::to_string(given));
+// The hottest entry point, written against raw Node-API: node-addon-api's CallbackInfo and
+// exception wrapper cost a measurable share of a 1-element op (bench/README.md, row b).
+napi_value CallRaw(napi_env rawEnv, napi_callback_info cbinfo) {
+  Napi::Env env(rawEnv);
+  constexpr size_t kMaxArgs = 64;
+  napi_value argv[kMaxArgs];
+  size_t argc = kMaxArgs;
+  napi_get_cb_info(rawEnv, cbinfo, &argc, argv, nullptr, nullptr);
+  try {
+    if (argc == 0 || argc > kMaxArgs) throw Napi::TypeError::New(env, "call: expected an operator id and at most 63 arguments");
+    uint32_t id = 0;
+    if (napi_get_value_uint32(rawEnv, argv[0], &id) != napi_ok || id >= gOps.size()) throw Napi::Error::New(env, "call: bad operator id");
+    const OpEntry& op = gOps[id];
+    size_t given = argc - 1;
+    if (given > op.args.size()) {
+      throw Napi::TypeError::New(env, op.label + ": expected at most " + std::to_string(op.args.size()) +
+                                          " arguments, got " + std::to_string(given));
+    }
+    // One stack reused across calls saves an allocation per op (calls run on the JS thread).
+    static thread_local torch::jit::Stack stack;
+    stack.clear();
+    for (size_t i = 0; i < op.args.size(); ++i) {
+      Napi::Value v = i < given ? Napi::Value(env, argv[i + 1]) : env.Undefined();
+      stack.push_back(convertArg(env, v, op, op.args[i]));
+    }
+    op.handle.callBoxed(&stack);
+    size_t n = op.returnIsWriteAlias.size();
+    Napi::Value result;
+    if (n == 0) {
+      result = env.Undefined();
+    } else if (n == 1) {
+      result = op.returnIsWriteAlias[0] ? env.Null() : fromIValue(env, stack[0]);
+    } else {
+      auto arr = Napi::Array::New(env, n);
+      for (size_t i = 0; i < n; ++i) arr.Set(i, op.returnIsWriteAlias[i] ? env.Null() : fromIValue(env, stack[i]));
+      result = arr;
+    }
+    stack.clear();  // drop references now, not at the next call
+    return result;
+  } catch (const Napi::Error& e) {
+    e.ThrowAsJavaScriptException();
+  } catch (const c10::Error& e) {
+    Napi::Error::New(env, e.what_without_backtrace()).ThrowAsJavaScriptException();
+  } catch (const std::exception& e) {
+    Napi::Error::New(env, e.what()).ThrowAsJavaScriptException();
   }
-  // One stack reused across calls saves an allocation per op (calls run on the JS thread).
-  static thread_local torch::jit::Stack stack;
-  stack.clear();
-  for (size_t i = 0; i < op.args.size(); ++i) {
-    Napi::Value v = i < given ? info[i + 1] : env.Undefined();
-    stack.push_back(convertArg(env, v, op, op.args[i]));
-  }
-  op.handle.callBoxed(&stack);
-  size_t n = op.returnIsWriteAlias.size();
-  Napi::Value result;
-  if (n == 0) {
-    result = env.Undefined();
-  } else if (n == 1) {
-    result = op.returnIsWriteAlias[0] ? env.Null() : fromIValue(env, stack[0]);
-  } else {
-    auto arr = Napi::Array::New(env, n);
-    for (size_t i = 0; i < n; ++i) arr.Set(i, op.returnIsWriteAlias[i] ? env.Null() : fromIValue(env, stack[i]));
-    result = arr;
-  }
-  stack.clear();  // drop references now, not at the next call
-  return result;
-  UC_GUARD_END(env)
+  return nullptr;
 }
 
 std::string kindName(Kind k) {
@@ -360,6 +374,8 @@ Napi::Value ListOps(const Napi::CallbackInfo& info) {
 void registerOpFns(Napi::Env env, Napi::Object exports) {
 
   exports.Set("opId", Napi::Function::New(env, uc::OpId));
-  exports.Set("call", Napi::Function::New(env, uc::Call));
+  napi_value call;
+  napi_create_function(env, "call", NAPI_AUTO_LENGTH, uc::CallRaw, nullptr, &call);
+  exports.Set("call", Napi::Value(env, call));
   exports.Set("listOps", Napi::Function::New(env, uc::ListOps));
 }

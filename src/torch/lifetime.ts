@@ -17,7 +17,7 @@ export interface Owned {
 const scopes: Owned[][] = [];
 let young: Owned[] = [];
 let flushScheduled = false;
-const YOUNG_LIMIT = 4096;
+const YOUNG_LIMIT = 256;
 
 const finalizer = new FinalizationRegistry<number>((id) => {
   native.dispose(id);
