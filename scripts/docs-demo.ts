@@ -25,8 +25,6 @@ async function grid(files: string[], labels: string[], dest: string, cell = 128)
     .toFile(dest);
 }
 
-const exists = (p: string): string | null => (existsSync(p) ? p : null);
-
 async function main(): Promise<void> {
   const timings = JSON.parse(readFileSync(join(root, 'timings.json'), 'utf8')) as { totalSeconds: number; stages: { name: string; seconds: number; reused: boolean }[] };
   copyFileSync(join(root, 'sft', 'loss.svg'), join(out, 'sft-loss.svg'));
@@ -40,7 +38,12 @@ async function main(): Promise<void> {
   if (vaeSamples.length) copyFileSync(join(root, 'sft', 'vae', 'samples', vaeSamples.at(-1)!), join(out, 'vae-reconstruction.png'));
   // Before / after: the same T2I prompt and seed for each evaluated model, and the copy baseline.
   const cols = ['before_customization', 'SFT', 'SFT_GRPO', 'copy_nearest_training_image'];
-  const picks = cols.map((c) => exists(join(root, 'eval', 'images', c, 't2i-0-0.png')));
+  const firstT2i = (c: string): string | null => {
+    const dir = join(root, 'eval', 'images', c);
+    const f = existsSync(dir) ? readdirSync(dir).filter((n) => n.startsWith('t2i-0-')).sort()[0] : undefined;
+    return f ? join(dir, f) : null;
+  };
+  const picks = cols.map(firstT2i);
   await grid(picks.filter((p): p is string => p !== null), cols.filter((_, i) => picks[i]).map((c) => c.replace(/_/g, ' ').replace('copy nearest training image', 'copy baseline')), join(out, 'before-after.png'));
   const grpoSamples = readdirSync(join(root, 'grpo', 'samples')).filter((f) => f.endsWith('.png')).sort();
   await grid(grpoSamples.slice(0, 4).concat(grpoSamples.slice(-4)).map((f) => join(root, 'grpo', 'samples', f)), grpoSamples.slice(0, 4).concat(grpoSamples.slice(-4)).map((f) => f.replace('.png', '').replace('epoch-0', 'ep ').replace('-prompt-', ' p')), join(out, 'grpo-samples.png'));

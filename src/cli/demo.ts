@@ -78,7 +78,7 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
   // 2. Unified-SFT, with the tiny VAE stage first (method.md section 2).
   const sftConfig: SftConfigInput = opts.quick
     ? { vae: { steps: 40 }, data: { imageSize: 32, vitImageSize: 28 }, totalSteps: 30, saveEvery: 15, sampling: { every: 30, maxTokens: 16, numTimesteps: 8 } }
-    : { vae: { steps: 300 }, totalSteps: 800, saveEvery: 200, sampling: { every: 200, maxTokens: 48, numTimesteps: 12 } };
+    : { vae: { steps: 300 }, totalSteps: 2000, saveEvery: 500, sampling: { every: 500, maxTokens: 48, numTimesteps: 12 } };
   if (source) (sftConfig as { data?: object }).data = { ...(sftConfig.data ?? {}), characters: source };
   await stage('Unified-SFT (tiny VAE stage, then 0.25 CE + 1.0 MSE)', () => hasModel(sftModel), async () => {
     const r = await trainSft(tinySftConfig(sftConfig), {
@@ -95,7 +95,7 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
       ...DEFAULT_GRPO, from: sftModel, out: grpoRun, lr: 1e-4,
       ...(opts.quick
         ? { epochs: 1, promptsPerEpoch: 2, groupSize: 2, numSteps: 6, windowSize: 2, windowRange: [0, 3] as [number, number], evalEvery: 1, evalSteps: 6, saveEvery: 1 }
-        : { epochs: 6, promptsPerEpoch: 4, groupSize: 4, numSteps: 10, windowRange: [0, 5] as [number, number], evalEvery: 3, evalSteps: 20, saveEvery: 3 }),
+        : { epochs: 10, promptsPerEpoch: 4, groupSize: 4, numSteps: 10, windowRange: [0, 5] as [number, number], evalEvery: 5, evalSteps: 20, saveEvery: 5 }),
     }, { resume: existsSync(join(grpoRun, 'checkpoints')) });
   });
 
