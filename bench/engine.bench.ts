@@ -10,29 +10,23 @@
 // values are given to the C++ and Python subprocesses.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
-import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { availableParallelism } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { existsSync, mkdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { blasLibs, cores, cpuName, machineLine, median, plain, readmeWanted, root, threadEnv, utcStamp, writeReadmeSection } from './common.js';
 
-const here = dirname(fileURLToPath(import.meta.url)); // dist/bench when compiled
-const root = resolve(here, '..', '..');
 const benchSrc = join(root, 'bench');
 const outDir = join(root, 'dist', 'bench');
 
-const cores = availableParallelism();
 const THREADS = Number(process.env.BENCH_THREADS ?? cores);
 const REPS = Number(process.env.BENCH_REPS ?? 9);
-const threadEnv = {
-  OMP_NUM_THREADS: String(THREADS),
-  OPENBLAS_NUM_THREADS: String(THREADS),
-  MKL_NUM_THREADS: String(THREADS),
+const sideEnv = {
+  ...threadEnv(THREADS),
   // The sides take turns on the same cores: an idle side's OpenMP workers must sleep, not spin
   // (GNU OpenMP spins by default and would steal the cores from the side being measured).
   OMP_WAIT_POLICY: 'PASSIVE',
 };
 // Before libtorch (and its BLAS and OpenMP) load: process.env writes reach the C environment.
-Object.assign(process.env, threadEnv);
+Object.assign(process.env, sideEnv);
 const torch = await import('../src/torch/index.js');
 const { ops } = torch;
 type Tensor = InstanceType<typeof torch.Tensor>;
@@ -60,32 +54,6 @@ const cfg = {
   mlpWarmup: 3,
 };
 
-// ---------------------------------------------------------------- helpers
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-}
-
-function machine(): { cpu: string; cores: number; blas: string } {
-  let cpu = 'unknown';
-  try {
-    const m = /^model name\s*:\s*(.+)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'));
-    if (m) cpu = m[1]!.trim();
-  } catch {}
-  // The BLAS libtorch loaded (its matmul speed depends on it): read from our own memory map.
-  let blas = 'unknown';
-  try {
-    const libs = new Set<string>();
-    for (const line of readFileSync('/proc/self/maps', 'utf8').split('\n')) {
-      const p = line.split(/\s+/)[5];
-      if (p && /blas|mkl_rt|libmkl/i.test(p)) libs.add(p);
-    }
-    if (libs.size) blas = [...libs].join(', ');
-  } catch {}
-  return { cpu, cores, blas };
-}
-
 // ---------------------------------------------------------------- baselines (subprocesses)
 /**
  * A baseline program driven by a line protocol: one request line, one answer line. The TS
@@ -99,7 +67,7 @@ class Peer {
   private stderr = '';
   private exited = false;
   constructor(cmd: string, args: string[]) {
-    this.proc = spawn(cmd, args, { env: { ...process.env, ...threadEnv }, stdio: ['pipe', 'pipe', 'pipe'] });
+    this.proc = spawn(cmd, args, { env: { ...process.env, ...sideEnv }, stdio: ['pipe', 'pipe', 'pipe'] });
     createInterface({ input: this.proc.stdout! }).on('line', (line) => {
       if (this.waiting) {
         const w = this.waiting;
@@ -355,7 +323,7 @@ function mlpLosses(): number[] {
 
 // ---------------------------------------------------------------- run
 torch.setNumThreads(THREADS);
-const info = machine();
+const info = { cpu: cpuName(), cores, blas: blasLibs() };
 const version = torch.version();
 process.stderr.write(
   `machine: ${info.cpu}, ${info.cores} cores; libtorch ${version}; threads ${torch.getNumThreads()}; BLAS ${info.blas}\n`,
@@ -431,11 +399,11 @@ timeRow(`(c) MLP training step ${cfg.mlpBatch}x${cfg.mlpIn}->${cfg.mlpHidden}->$
 
 const maxRel = Math.max(...tsLosses.map((l, k) => Math.abs(l - pyLosses[k]!) / Math.max(1e-12, Math.abs(pyLosses[k]!))));
 const lossOk = maxRel <= 1e-4;
-const when = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
+const when = utcStamp();
 const header = [
   `Measured ${when} by \`npm run bench:engine\` (${elapsed.toFixed(0)} s of measuring; median of ${cfg.reps} repetitions per side, alternating baseline and TS one by one, after warm-up).`,
   '',
-  `- machine: ${info.cpu}, ${info.cores} cores (${process.platform}/${process.arch}), Node ${process.version}`,
+  machineLine(info.cpu),
   `- libtorch ${version} (binding and C++ baseline), Python PyTorch ${pyInfo.version} (\`/usr/bin/python3\`)`,
   `- threads: ${THREADS} on every side (OMP_NUM_THREADS, OPENBLAS_NUM_THREADS, MKL_NUM_THREADS, set_num_threads, OMP_WAIT_POLICY=PASSIVE; TS ${torch.getNumThreads()}, C++ ${cppThreads}, Python ${pyInfo.threads})`,
   `- BLAS loaded by libtorch: ${info.blas}`,
@@ -456,7 +424,7 @@ const cells = rows.map((r) => [r.what.replace(/`/g, ''), r.ts, r.base, `${r.rati
 const widths = cols.map((c, k) => Math.max(c.length, ...cells.map((row) => row[k]!.length)));
 const line = (xs: string[]): string => xs.map((x, k) => (k === 0 ? x.padEnd(widths[k]!) : x.padStart(widths[k]!))).join('  ');
 console.log('');
-for (const h of header.filter(Boolean)) console.log(h.replace(/`/g, ''));
+for (const h of header.filter(Boolean)) console.log(plain(h));
 console.log('');
 console.log(line(cols));
 console.log(widths.map((w) => '-'.repeat(w)).join('  '));
@@ -464,15 +432,7 @@ for (const c of cells) console.log(line(c));
 console.log('');
 for (const n of notes) console.log(n);
 
-if (process.env.BENCH_NO_README !== '1') {
-  const readme = join(benchSrc, 'README.md');
-  const START = '<!-- bench:engine:start -->';
-  const END = '<!-- bench:engine:end -->';
-  const section = [START, ...header, '', ...table, '', ...notes.map((n) => `- ${n}`), END].join('\n');
-  let text = existsSync(readme) ? readFileSync(readme, 'utf8') : '# Benchmarks\n\n';
-  const a = text.indexOf(START);
-  const b = text.indexOf(END);
-  text = a >= 0 && b > a ? text.slice(0, a) + section + text.slice(b + END.length) : text.trimEnd() + '\n\n' + section + '\n';
-  writeFileSync(readme, text);
+if (readmeWanted()) {
+  const readme = writeReadmeSection('engine', [...header, '', ...table, '', ...notes.map((n) => `- ${n}`)]);
   console.log(`\ntable written to ${readme}`);
 }

@@ -11,33 +11,16 @@
 // with OMP/OpenBLAS/MKL threads and set_num_threads fixed before libtorch loads. Writes its table
 // into bench/README.md between the bench:grpo markers; BENCH_NO_README=1 prints only,
 // BENCH_QUICK=1 is a short smoke run.
-import { spawn } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { availableParallelism, loadavg, totalmem } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
+import { cores, cpuName, machineLine, median, plain, readmeWanted, runPart, threadCounts, threadsPerPartLine, utcStamp, writeReadmeSection } from './common.js';
 
-const here = dirname(fileURLToPath(import.meta.url));
-const root = resolve(here, '..', '..');
 const self = fileURLToPath(import.meta.url);
-const cores = availableParallelism();
 const PART = process.env.BENCH_PART ?? 'main';
 const THREADS = Number(process.env.BENCH_THREADS ?? cores);
 const QUICK = process.env.BENCH_QUICK === '1';
 const now = (): number => performance.now();
 const MiB = 1024 * 1024;
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-};
-function cpuName(): string {
-  try {
-    const m = /^model name\s*:\s*(.+)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'));
-    if (m) return m[1]!.trim();
-  } catch {}
-  return 'unknown';
-}
 
 interface PartResult {
   threads: number;
@@ -51,23 +34,6 @@ interface PartResult {
   peakRss: number;
   load: [number, number];
   version: string;
-}
-
-function runPart(threads: number): Promise<PartResult> {
-  const env = {
-    ...process.env, BENCH_PART: 'part', BENCH_THREADS: String(threads),
-    OMP_NUM_THREADS: String(threads), OPENBLAS_NUM_THREADS: String(threads), MKL_NUM_THREADS: String(threads),
-  };
-  return new Promise((res, rej) => {
-    const p = spawn(process.execPath, [self], { env, stdio: ['ignore', 'pipe', 'inherit'] });
-    let out = '';
-    p.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-    p.on('exit', (code) => {
-      const line = out.split('\n').reverse().find((l) => l.startsWith('RESULT '));
-      if (code !== 0 || !line) rej(new Error(`bench part (threads ${threads}) exited with ${code}:\n${out}`));
-      else res(JSON.parse(line.slice(7)) as PartResult);
-    });
-  });
 }
 
 async function child(): Promise<void> {
@@ -154,21 +120,21 @@ async function child(): Promise<void> {
 }
 
 async function main(): Promise<void> {
-  const counts = [...new Set((process.env.BENCH_THREAD_COUNTS ?? `1,${cores}`).split(',').map(Number).filter((x) => x > 0))];
+  const counts = threadCounts(`1,${cores}`);
   const cpu = cpuName();
   const t0 = now();
   const rs: PartResult[] = [];
   for (const n of counts) {
     process.stderr.write(`GRPO part, ${n} thread(s)\n`);
-    rs.push(await runPart(n));
+    rs.push(await runPart<PartResult>(self, 'part', n, {}, 'bench part'));
   }
   const elapsed = (now() - t0) / 1000;
-  const when = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
+  const when = utcStamp();
   const header = [
     `Measured ${when} by \`npm run bench:grpo\` (${elapsed.toFixed(0)} s, build excluded).`,
     '',
-    `- machine: ${cpu}, ${cores} cores (${process.platform}/${process.arch}), ${(totalmem() / 1024 ** 3).toFixed(1)} GiB memory, Node ${process.version}; libtorch ${rs[0]!.version}`,
-    `- threads per part: ${counts.join(', ')} (OMP_NUM_THREADS, OPENBLAS_NUM_THREADS, MKL_NUM_THREADS and set_num_threads alike); 1-minute load average during the parts: ${rs.map((r) => `${r.load[0].toFixed(1)} -> ${r.load[1].toFixed(1)}`).join(', ')} (above ${cores} the machine was shared)`,
+    machineLine(cpu, { memory: true, libtorch: rs[0]!.version }),
+    threadsPerPartLine(counts, rs.map((r) => r.load)),
     `- settings: TINY (LLM 2 x 64), random weights, 64x64 px (8x8 latent grid), DEFAULT_GRPO: ${DEFAULTS}; ${rs[0]!.params} trainable generation-expert parameters`,
   ];
   const table = [
@@ -183,24 +149,15 @@ async function main(): Promise<void> {
     `A rollout (the prompt contexts, cond + empty uncond, are built once, as trainGrpo shares them across a prompt draw's k rollouts): 14 transitions with 2 forwards each (text CFG at every step, as GRPO samples), 3 of them SDE steps storing the window, then the VAE decode; ${rs[0]!.rollouts} rollouts timed after one warm-up. Rewards are not included (their cost depends on the scorers).`,
     'A policy update: the micro-steps of one optimizer step of `trainGrpo` (each: CFG velocity with a graph through the generation expert, sdeStep log-prob of the stored sample, the clipped loss, backward), then grad clipping and AdamW; median of the timed updates after one warm-up update.',
   ];
-  const plain = (s: string): string => s.replace(/`/g, '');
   console.log('');
   for (const h of header.filter(Boolean)) console.log(plain(h));
   console.log('');
   for (const l of table) console.log(l);
   console.log('');
   for (const n of notes) console.log(plain(n));
-  if (process.env.BENCH_NO_README !== '1') {
-    const readme = join(root, 'bench', 'README.md');
-    const START = '<!-- bench:grpo:start -->';
-    const END = '<!-- bench:grpo:end -->';
-    const section = [START, ...header, '', ...table, '', ...notes.map((n) => `- ${n}`), END].join('\n');
-    let text = existsSync(readme) ? readFileSync(readme, 'utf8') : '# Benchmarks\n\n';
-    const a = text.indexOf(START);
-    const b = text.indexOf(END);
-    text = a >= 0 && b > a ? text.slice(0, a) + section + text.slice(b + END.length)
-      : text.trimEnd() + '\n\n## Character-GRPO (`npm run bench:grpo`)\n\n`npm run bench:grpo` (or, once built, `node dist/bench/grpo.bench.js`) measures rollouts per second and seconds per policy update on the tiny config; see the header comment of `bench/grpo.bench.ts` for what each figure covers and the settings (`BENCH_THREAD_COUNTS`, `BENCH_NO_README=1`, `BENCH_QUICK=1`).\n\n' + section + '\n';
-    writeFileSync(readme, text);
+  if (readmeWanted()) {
+    const readme = writeReadmeSection('grpo', [...header, '', ...table, '', ...notes.map((n) => `- ${n}`)],
+      '## Character-GRPO (`npm run bench:grpo`)\n\n`npm run bench:grpo` (or, once built, `node dist/bench/grpo.bench.js`) measures rollouts per second and seconds per policy update on the tiny config; see the header comment of `bench/grpo.bench.ts` for what each figure covers and the settings (`BENCH_THREAD_COUNTS`, `BENCH_NO_README=1`, `BENCH_QUICK=1`).\n\n');
     console.log(`\ntable written to ${readme}`);
   }
 }

@@ -11,16 +11,11 @@
 // before libtorch loads; parts (1)-(2) run once per thread count of BENCH_THREAD_COUNTS (default
 // "1,<all cores>"). Prints a table and writes it into bench/README.md between the bench:model
 // markers. BENCH_NO_README=1 prints only; BENCH_QUICK=1 is a short smoke run.
-import { spawn } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { availableParallelism, loadavg, totalmem } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
+import { cores, cpuName, machineLine, median, plain, readmeWanted, runPart, threadCounts, threadsPerPartLine, utcStamp, writeReadmeSection } from './common.js';
 
-const here = dirname(fileURLToPath(import.meta.url));
-const root = resolve(here, '..', '..');
 const self = fileURLToPath(import.meta.url);
-const cores = availableParallelism();
 const PART = process.env.BENCH_PART ?? 'main';
 const THREADS = Number(process.env.BENCH_THREADS ?? cores);
 const QUICK = process.env.BENCH_QUICK === '1';
@@ -29,35 +24,6 @@ const DECODE_TARGET = 1000;
 const now = (): number => performance.now();
 const MiB = 1024 * 1024;
 const peakRss = (): number => process.resourceUsage().maxRSS * 1024;
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-};
-function cpuName(): string {
-  try {
-    const m = /^model name\s*:\s*(.+)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'));
-    if (m) return m[1]!.trim();
-  } catch {}
-  return 'unknown';
-}
-
-function runPart<T>(part: string, threads: number): Promise<T> {
-  const env = {
-    ...process.env, BENCH_PART: part, BENCH_THREADS: String(threads),
-    OMP_NUM_THREADS: String(threads), OPENBLAS_NUM_THREADS: String(threads), MKL_NUM_THREADS: String(threads),
-  };
-  return new Promise((res, rej) => {
-    const p = spawn(process.execPath, [self], { env, stdio: ['ignore', 'pipe', 'inherit'] });
-    let out = '';
-    p.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-    p.on('exit', (code) => {
-      const line = out.split('\n').reverse().find((l) => l.startsWith('RESULT '));
-      if (code !== 0 || !line) rej(new Error(`bench part ${part} (threads ${threads}) exited with ${code}:\n${out}`));
-      else res(JSON.parse(line.slice(7)) as T);
-    });
-  });
-}
 
 interface TrainRow { label: string; desc: string; stepMs: number; tokens: number; tokPerS: number; gflop: number; achieved: number; mfu: number }
 interface DecodeRow { tokens: number; tokPerS: number; msPerToken: number; nativeMsPerToken: number; callsPerToken: number; top: { name: string; us: number; calls: number }[]; prompt: number }
@@ -290,27 +256,27 @@ async function child(): Promise<void> {
 }
 
 async function main(): Promise<void> {
-  const counts = [...new Set((process.env.BENCH_THREAD_COUNTS ?? `1,${cores}`).split(',').map(Number).filter((n) => n > 0))];
+  const counts = threadCounts(`1,${cores}`);
   const cpu = cpuName();
   const t0 = now();
   const rs: ModelResult[] = [];
   for (const n of counts) {
     process.stderr.write(`model part, ${n} thread(s)\n`);
-    rs.push(await runPart<ModelResult>('model', n));
+    rs.push(await runPart<ModelResult>(self, 'model', n));
   }
   const imgs: ImageResult[] = [];
   for (const n of counts) {
     process.stderr.write(`image part, ${n} thread(s)\n`);
-    imgs.push(await runPart<ImageResult>('image', n));
+    imgs.push(await runPart<ImageResult>(self, 'image', n));
   }
   const elapsed = (now() - t0) / 1000;
   const pct = (x: number): string => `${(x * 100).toFixed(1)}%`;
-  const when = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
+  const when = utcStamp();
   const header = [
     `Measured ${when} by \`npm run bench:model\` (${elapsed.toFixed(0)} s, build excluded).`,
     '',
-    `- machine: ${cpu}, ${cores} cores (${process.platform}/${process.arch}), ${(totalmem() / 1024 ** 3).toFixed(1)} GiB memory, Node ${process.version}; libtorch ${rs[0]!.version}`,
-    `- threads per part: ${counts.join(', ')} (OMP_NUM_THREADS, OPENBLAS_NUM_THREADS, MKL_NUM_THREADS and set_num_threads alike); 1-minute load average during the parts: ${rs.map((r) => `${r.load[0].toFixed(1)} -> ${r.load[1].toFixed(1)}`).join(', ')} (above ${cores} the machine was shared)`,
+    machineLine(cpu, { memory: true, libtorch: rs[0]!.version }),
+    threadsPerPartLine(counts, rs.map((r) => r.load)),
   ];
   const tTable = [
     '| config | threads | ms per forward+backward | tokens/step | tokens/s | model GFLOP/step | achieved GFLOPS | matmul peak GFLOPS | MFU | target | pass |',
@@ -339,7 +305,6 @@ async function main(): Promise<void> {
     `Decoding: greedy \`decodeSteps\` at batch 1 after a ${rs[0]!.decode.prompt}-token prompt, TINY (2 x 64, vocabulary 512), random weights (an \`<|im_end|>\` restarts decoding from the same context; restarts are counted as tokens). Target >= ${DECODE_TARGET} tokens/s: ${best >= DECODE_TARGET ? 'met' : 'not met'} (best ${best.toFixed(0)}). Per token the model runs about ${rs[0]!.decode.callsPerToken.toFixed(0)} native operator calls; the op columns come from a second, timed run with every native call wrapped by a timer (adds a little per call). Time per token not inside native calls is JS (tensor wrappers, scopes, KV-cache bookkeeping).`,
     `Image: TINY, random weights, 64x64 px (8x8 latent grid), 25 timesteps (shift 3), text CFG 4 over [0.4, 1] (empty text-uncond context), global renorm; one prompt prefill; then the random tiny VAE's decoder. Median of ${imgs[0]!.ms.length} images after one warm-up, each part in its own process (peak RSS = that process's maximum resident set, libtorch and Node included).`,
   ];
-  const plain = (s: string): string => s.replace(/`/g, '');
   console.log('');
   for (const h of header.filter(Boolean)) console.log(plain(h));
   for (const t of [tTable, dTable, iTable]) {
@@ -348,18 +313,10 @@ async function main(): Promise<void> {
   }
   console.log('');
   for (const n of notes) console.log(plain(n));
-  if (process.env.BENCH_NO_README !== '1') {
-    const readme = join(root, 'bench', 'README.md');
-    const START = '<!-- bench:model:start -->';
-    const END = '<!-- bench:model:end -->';
-    const section = [START, ...header, '', '**Forward + backward and MFU**', '', ...tTable, '', '**Text decoding, batch 1, KV cache**', '', ...dTable, '',
-      '**One 64x64 image, 25 steps, CFG**', '', ...iTable, '', ...notes.map((n) => `- ${n}`), END].join('\n');
-    let text = existsSync(readme) ? readFileSync(readme, 'utf8') : '# Benchmarks\n\n';
-    const a = text.indexOf(START);
-    const b = text.indexOf(END);
-    text = a >= 0 && b > a ? text.slice(0, a) + section + text.slice(b + END.length)
-      : text.trimEnd() + '\n\n## Model (`npm run bench:model`)\n\n`npm run bench:model` (or, once built, `node dist/bench/model.bench.js`) measures the model targets of issue 3 on the tiny config; see the header comment of `bench/model.bench.ts` for the settings (`BENCH_THREAD_COUNTS`, `BENCH_NO_README=1`, `BENCH_QUICK=1`).\n\n' + section + '\n';
-    writeFileSync(readme, text);
+  if (readmeWanted()) {
+    const readme = writeReadmeSection('model', [...header, '', '**Forward + backward and MFU**', '', ...tTable, '', '**Text decoding, batch 1, KV cache**', '', ...dTable, '',
+      '**One 64x64 image, 25 steps, CFG**', '', ...iTable, '', ...notes.map((n) => `- ${n}`)],
+    '## Model (`npm run bench:model`)\n\n`npm run bench:model` (or, once built, `node dist/bench/model.bench.js`) measures the model targets of issue 3 on the tiny config; see the header comment of `bench/model.bench.ts` for the settings (`BENCH_THREAD_COUNTS`, `BENCH_NO_README=1`, `BENCH_QUICK=1`).\n\n');
     console.log(`\ntable written to ${readme}`);
   }
 }

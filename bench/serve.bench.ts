@@ -13,13 +13,11 @@
 // (per chat request, default 32), BENCH_WARMUP (warm-up chat requests, default 5),
 // BENCH_NO_README=1 (print only).
 import { fork, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { availableParallelism, cpus, freemem, loadavg, totalmem, tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-
-const here = dirname(fileURLToPath(import.meta.url)); // dist/bench when compiled
-const root = resolve(here, '..', '..');
+import { plain, quantile, readmeWanted, utcStamp, writeReadmeSection } from './common.js';
 
 interface Ready {
   type: 'ready';
@@ -60,15 +58,6 @@ if (process.argv[2] === '--serve') {
 }
 
 // ---------------------------------------------------------------- load side (this process)
-function quantile(xs: number[], q: number): number {
-  if (!xs.length) return NaN;
-  const s = [...xs].sort((a, b) => a - b);
-  const pos = (s.length - 1) * q;
-  const lo = Math.floor(pos);
-  const hi = Math.ceil(pos);
-  return s[lo]! + (s[hi]! - s[lo]!) * (pos - lo);
-}
-
 async function timeModels(url: string, n: number): Promise<{ ms: number[]; errors: number }> {
   const ms: number[] = [];
   let errors = 0;
@@ -255,7 +244,7 @@ async function main(): Promise<void> {
     const totalS = (performance.now() - started) / 1000;
     const otherErrors = levels.reduce((n, l) => n + l.errors.length, 0) + idle.errors + (busy?.errors ?? 0);
     const header = [
-      `Measured ${new Date().toISOString().replace(/\.\d+Z$/, 'Z')} by \`npm run bench:serve\` (${f(totalS, 0)} s in all).`,
+      `Measured ${utcStamp()} by \`npm run bench:serve\` (${f(totalS, 0)} s in all).`,
       '',
       `- machine: ${c[0]?.model.trim() ?? 'unknown'}, ${availableParallelism()} cores (${process.platform}/${process.arch}), ${f(totalmem() / 2 ** 30)} GiB memory (${f(freemem() / 2 ** 30)} GiB free at the end), 1-min load average ${f(loadBefore, 2)} before and ${f(loadavg()[0]!, 2)} after (other work on the machine skews the numbers), Node ${process.version}`,
       `- server: \`startServer\` defaults as \`unicharacter serve\` (queue: ${ready.queue.concurrency} generating, ${ready.queue.capacity} waiting, then 429), in a child process on 127.0.0.1; the load generator is this process (Node fetch, keep-alive); libtorch ${ready.libtorch} (\`getNumThreads()\` ${ready.threads} in the server process)`,
@@ -284,25 +273,16 @@ async function main(): Promise<void> {
       "A 429 is counted when the answer has the OpenAI rate-limit shape (`error.type` 'rate_limit_error'); the client then goes on to its next request without retrying.",
     ];
     console.log('');
-    for (const h of header) console.log(h.replace(/`/g, ''));
+    for (const h of header) console.log(plain(h));
     console.log('');
     for (const t of modelsTable) console.log(t);
     console.log('');
     for (const t of chatTable) console.log(t);
     console.log('');
-    for (const n of notes) console.log(`- ${n.replace(/`/g, '')}`);
+    for (const n of notes) console.log(`- ${plain(n)}`);
 
-    if (process.env.BENCH_NO_README !== '1') {
-      const readme = join(root, 'bench', 'README.md');
-      const START = '<!-- bench:serve:start -->';
-      const END = '<!-- bench:serve:end -->';
-      const section = [START, ...header, '', ...modelsTable, '', ...chatTable, '', ...notes.map((n) => `- ${n}`), END].join('\n');
-      // Read just before writing: another bench may have rewritten its own section meanwhile.
-      let text = existsSync(readme) ? readFileSync(readme, 'utf8') : '# Benchmarks\n\n';
-      const a = text.indexOf(START);
-      const b = text.indexOf(END);
-      text = a >= 0 && b > a ? text.slice(0, a) + section + text.slice(b + END.length) : text.trimEnd() + '\n\n## Serve results\n\n' + section + '\n';
-      writeFileSync(readme, text);
+    if (readmeWanted()) {
+      const readme = writeReadmeSection('serve', [...header, '', ...modelsTable, '', ...chatTable, '', ...notes.map((n) => `- ${n}`)], '## Serve results\n\n');
       console.log(`\ntables written to ${readme}`);
     }
     if (otherErrors) process.exitCode = 1;

@@ -21,18 +21,14 @@
 // Settings (environment): BENCH_THREAD_COUNTS (default "<all cores>,1"), BENCH_MEM_THREADS
 // (default 1), BENCH_LEAK_STEPS (default 1000), BENCH_NO_README=1 (print only), BENCH_QUICK=1
 // (fewer steps, for a smoke run).
-import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { availableParallelism, loadavg, tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { blasLibs, cores, cpuName, machineLine, median, plain, readmeWanted, runPart, threadCounts, utcStamp, writeReadmeSection } from './common.js';
 
-const here = dirname(fileURLToPath(import.meta.url)); // dist/bench when compiled
-const root = resolve(here, '..', '..');
-const benchSrc = join(root, 'bench');
 const self = fileURLToPath(import.meta.url);
 
-const cores = availableParallelism();
 const PART = process.env.BENCH_PART ?? 'main';
 const THREADS = Number(process.env.BENCH_THREADS ?? cores);
 const QUICK = process.env.BENCH_QUICK === '1';
@@ -40,54 +36,12 @@ const LEAK_STEPS = Number(process.env.BENCH_LEAK_STEPS ?? (QUICK ? 200 : 1000));
 const MFU_TARGET = 0.35;
 
 // ---------------------------------------------------------------- helpers (all parts)
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-}
 const MiB = 1024 * 1024;
 const rss = (): number => process.memoryUsage.rss();
 const peakRss = (): number => process.resourceUsage().maxRSS * 1024; // maxRSS is in KiB
 const mib = (b: number): string => `${(b / MiB).toFixed(1)} MiB`;
 const now = (): number => performance.now();
 const load1 = (): number => loadavg()[0]!;
-
-function cpuName(): string {
-  try {
-    const m = /^model name\s*:\s*(.+)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'));
-    if (m) return m[1]!.trim();
-  } catch {}
-  return 'unknown';
-}
-function blasLibs(): string {
-  try {
-    const libs = new Set<string>();
-    for (const line of readFileSync('/proc/self/maps', 'utf8').split('\n')) {
-      const p = line.split(/\s+/)[5];
-      if (p && /blas|mkl_rt|libmkl/i.test(p)) libs.add(p);
-    }
-    if (libs.size) return [...libs].join(', ');
-  } catch {}
-  return 'unknown';
-}
-
-/** Runs this file as a child part; its last stdout line starting with RESULT is the answer. */
-function runPart<T>(part: string, threads: number, extra: Record<string, string> = {}): Promise<T> {
-  const env = {
-    ...process.env, ...extra, BENCH_PART: part, BENCH_THREADS: String(threads),
-    OMP_NUM_THREADS: String(threads), OPENBLAS_NUM_THREADS: String(threads), MKL_NUM_THREADS: String(threads),
-  };
-  return new Promise((res, rej) => {
-    const p = spawn(process.execPath, [self], { env, stdio: ['ignore', 'pipe', 'inherit'] });
-    let out = '';
-    p.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-    p.on('exit', (code) => {
-      const line = out.split('\n').reverse().find((l) => l.startsWith('RESULT '));
-      if (code !== 0 || !line) rej(new Error(`bench part ${part} (threads ${threads}) exited with ${code}:\n${out}`));
-      else res(JSON.parse(line.slice(7)) as T);
-    });
-  });
-}
 
 // ---------------------------------------------------------------- result types
 interface OpStat { name: string; ms: number; calls: number }
@@ -598,7 +552,7 @@ const BIG_LLM = { hiddenSize: 256, numLayers: 4, numHeads: 8, numKvHeads: 4, hea
 
 // ================================================================ parent: run the parts, report
 async function main(): Promise<void> {
-  const counts = [...new Set((process.env.BENCH_THREAD_COUNTS ?? `${cores},1`).split(',').map(Number).filter((n) => n > 0))];
+  const counts = threadCounts(`${cores},1`);
   const memThreads = Number(process.env.BENCH_MEM_THREADS ?? 1);
   const cpu = cpuName();
   const t0 = now();
@@ -606,22 +560,22 @@ async function main(): Promise<void> {
   const tp: ThroughputResult[] = [];
   for (const n of counts) {
     process.stderr.write(`throughput, ${n} thread(s)\n`);
-    tp.push(await runPart<ThroughputResult>('throughput', n));
+    tp.push(await runPart<ThroughputResult>(self, 'throughput', n));
   }
   process.stderr.write(`memory: ${LEAK_STEPS} trainSft steps, ${memThreads} thread(s)\n`);
-  const mem = await runPart<MemoryResult>('memory', memThreads);
+  const mem = await runPart<MemoryResult>(self, 'memory', memThreads);
   const elapsed = (now() - t0) / 1000;
   report(cpu, tp, mem, elapsed);
 }
 
 function report(cpu: string, tp: ThroughputResult[], mem: MemoryResult, elapsed: number): void {
   const pct = (x: number): string => `${(x * 100).toFixed(1)}%`;
-  const when = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
+  const when = utcStamp();
   const first = tp[0]!;
   const header = [
     `Measured ${when} by \`npm run bench:train\` (${elapsed.toFixed(0)} s of benchmark, build excluded).`,
     '',
-    `- machine: ${cpu}, ${cores} cores (${process.platform}/${process.arch}), Node ${process.version}`,
+    machineLine(cpu),
     `- libtorch ${first.version}; BLAS loaded by libtorch: ${first.blas}`,
     `- threads: ${tp.map((r) => `${r.threads} (throughput part)`).join(', ')}, ${mem.threads} (memory part); OMP_NUM_THREADS, OPENBLAS_NUM_THREADS, MKL_NUM_THREADS and set_num_threads equal within each part`,
     `- 1-minute load average during the parts: ${[...tp.map((r) => r.load), mem.load].map(([a, b]) => `${a.toFixed(1)} -> ${b.toFixed(1)}`).join(', ')} (${cores} cores; above ${cores} the machine was shared with other work and every figure below is slower than on an idle machine)`,
@@ -675,7 +629,6 @@ function report(cpu: string, tp: ThroughputResult[], mem: MemoryResult, elapsed:
   void lead;
 
   // ---- print
-  const plain = (s: string): string => s.replace(/`/g, '');
   console.log('');
   for (const h of header.filter(Boolean)) console.log(plain(h));
   console.log('\nThroughput and MFU');
@@ -689,19 +642,11 @@ function report(cpu: string, tp: ThroughputResult[], mem: MemoryResult, elapsed:
   console.log('');
   for (const n of notes) console.log(plain(n));
 
-  if (process.env.BENCH_NO_README !== '1') {
-    const readme = join(benchSrc, 'README.md');
-    const START = '<!-- bench:train:start -->';
-    const END = '<!-- bench:train:end -->';
-    const section = [
-      START, ...header, '', '**Throughput and MFU**', '', ...tTable, '', ...configs, '', '**Where a step goes** (ms per step)', '', ...pTable, '',
-      '**Memory**', '', ...mTable, '', ...notes.map((n) => `- ${n}`), END,
-    ].join('\n');
-    let text = existsSync(readme) ? readFileSync(readme, 'utf8') : '# Benchmarks\n\n';
-    const a = text.indexOf(START);
-    const b = text.indexOf(END);
-    text = a >= 0 && b > a ? text.slice(0, a) + section + text.slice(b + END.length) : text.trimEnd() + '\n\n' + section + '\n';
-    writeFileSync(readme, text);
+  if (readmeWanted()) {
+    const readme = writeReadmeSection('train', [
+      ...header, '', '**Throughput and MFU**', '', ...tTable, '', ...configs, '', '**Where a step goes** (ms per step)', '', ...pTable, '',
+      '**Memory**', '', ...mTable, '', ...notes.map((n) => `- ${n}`),
+    ]);
     console.log(`\ntable written to ${readme}`);
   }
 }
