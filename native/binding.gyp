@@ -20,7 +20,7 @@
       "libraries": [ "<!@(node config.cjs libs)" ],
       "cflags!": [ "-fno-exceptions", "-fno-rtti" ],
       "cflags_cc!": [ "-fno-exceptions", "-fno-rtti", "-std=gnu++17", "-std=gnu++14" ],
-      "cflags_cc": [ "-std=c++17", "-fexceptions", "-frtti", "-O2", "-Wno-unused-parameter", "-Wno-deprecated-declarations" ]
+      "cflags_cc": [ "-std=c++17", "-fexceptions", "-frtti", "-O2", "-ftls-model=initial-exec", "-Wno-unused-parameter", "-Wno-deprecated-declarations" ]
     }
   ]
 }
