@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import sharp from 'sharp';
 import { chromium } from 'playwright-core';
+import { writeLossPlot } from '../src/train/index.js';
 
 const root = resolve(process.argv[2] ?? 'runs/demo/UniCharacter-Tessel/full');
 const out = resolve(process.argv[3] ?? 'docs/demo');
@@ -29,6 +30,11 @@ async function main(): Promise<void> {
   const timings = JSON.parse(readFileSync(join(root, 'timings.json'), 'utf8')) as { totalSeconds: number; stages: { name: string; seconds: number; reused: boolean }[] };
   copyFileSync(join(root, 'sft', 'loss.svg'), join(out, 'sft-loss.svg'));
   copyFileSync(join(root, 'grpo', 'loss.svg'), join(out, 'grpo-curves.svg'));
+  // Every reward component per epoch (method.md 3.4), as the run logged them.
+  writeLossPlot(join(root, 'grpo', 'metrics.jsonl'), join(out, 'grpo-rewards.svg'), {
+    series: ['reward', 'reward_vqa', 'reward_clip', 'reward_div', 'reward_dino', 'identity_similarity'],
+    title: 'Character-GRPO rewards per epoch',
+  });
   copyFileSync(join(root, 'eval', 'report.md'), join(out, 'report.md'));
 
   // SFT: the sampled image at each interval, after the VAE's reconstruction grid.
