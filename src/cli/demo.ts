@@ -126,7 +126,13 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
   console.log(`\n[${n}/${total}] server with the web UI`);
   const dataDir = join(root, 'server');
   const engine = new ModelChatEngine(join(dataDir, 'models'));
-  const server = await startServer({ dataDir, engine, port: opts.port ?? (opts.quick ? 0 : 8000) });
+  const wanted = opts.port ?? (opts.quick ? 0 : 8000);
+  const server = await startServer({ dataDir, engine, port: wanted }).catch((e: NodeJS.ErrnoException) => {
+    // Port 8000 taken by something else: any free port serves the demo as well.
+    if (e.code !== 'EADDRINUSE' || opts.port !== undefined) throw e;
+    console.log(`  port ${wanted} is in use; using a free port instead`);
+    return startServer({ dataDir, engine, port: 0 });
+  });
   let id = character.id;
   const listed = (await (await fetch(`${server.url}/v1/characters`)).json()) as { data: { id: string; name: string }[] };
   const existing = listed.data.find((c) => c.name === character.names.display);
