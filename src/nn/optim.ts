@@ -167,13 +167,65 @@ export class AdamW extends Optimizer<AdamWOptions, AdamState> {
     super(params, { lr: 1e-3, betas: [0.9, 0.999], eps: 1e-8, weightDecay: 1e-2, amsgrad: false, ...options });
   }
 
-  protected update(p: Tensor, grad: Tensor, group: AdamWOptions): void {
+  private stateOf(p: Tensor, group: AdamWOptions): AdamState {
     let s = this.state.get(p);
     if (s === undefined) {
       s = { step: 0, exp_avg: ops.zeros_like(p).keep(), exp_avg_sq: ops.zeros_like(p).keep() };
       if (group.amsgrad) s.max_exp_avg_sq = ops.zeros_like(p).keep();
       this.state.set(p, s);
     }
+    return s;
+  }
+
+  /**
+   * The same update as update() for a whole group at once through the multi-tensor (_foreach_)
+   * operators: the same operations in the same order, so the results are identical, with a
+   * handful of native calls instead of about ten per parameter (which dominated small models).
+   * Groups using amsgrad, or whose parameters have different step counts, take the per-parameter path.
+   */
+  override step(): void {
+    noGrad(() => {
+      for (const group of this.paramGroups) {
+        scope(() => {
+          const params: Tensor[] = [];
+          const grads: Tensor[] = [];
+          for (const p of group.params) {
+            const g = p.grad;
+            if (g !== null) {
+              params.push(p);
+              grads.push(g);
+            }
+          }
+          if (params.length === 0) return;
+          const states = params.map((p) => this.stateOf(p, group));
+          const t0 = states[0]!.step;
+          if (group.amsgrad || states.some((s) => s.step !== t0)) {
+            params.forEach((p, i) => this.update(p, grads[i]!, group));
+            return;
+          }
+          const { lr, weightDecay, eps } = group;
+          const [beta1, beta2] = group.betas;
+          for (const s of states) s.step += 1;
+          const step = t0 + 1;
+          const m = states.map((s) => s.exp_avg);
+          const v = states.map((s) => s.exp_avg_sq);
+          ops._foreach_mul_(params, 1 - lr * weightDecay);
+          ops._foreach_mul_(m, beta1);
+          ops._foreach_add_(m, grads, 1 - beta1);
+          ops._foreach_mul_(v, beta2);
+          ops._foreach_addcmul_(v, grads, grads, 1 - beta2);
+          const stepSize = lr / (1 - beta1 ** step);
+          const denom = ops._foreach_sqrt(v);
+          ops._foreach_div_(denom, Math.sqrt(1 - beta2 ** step));
+          ops._foreach_add_(denom, eps);
+          ops._foreach_addcdiv_(params, m, denom, -stepSize);
+        });
+      }
+    });
+  }
+
+  protected update(p: Tensor, grad: Tensor, group: AdamWOptions): void {
+    const s = this.stateOf(p, group);
     const { lr, weightDecay, eps } = group;
     const [beta1, beta2] = group.betas;
     s.step += 1;
