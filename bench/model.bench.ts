@@ -38,9 +38,9 @@ async function child(): Promise<void> {
   const { OPS, O } = await import('../src/torch/dispatch.js');
   const { AutoEncoder, Bagel, TINY, disposeBatch, newContext, prefillText, decodeSteps, generateImage, latentDownsample } = await import('../src/model/index.js');
   const { loadSampleCharacter } = await import('../src/data/index.js');
-  const { SftData, modelConfigForTokenizer, resolveRecipe } = await import('../src/train/sft-data.js');
+  const { sftBenchModel, stepFlops } = await import('./sft-step.js');
   const { tinySftConfig } = await import('../src/train/sft-config.js');
-  const { runTokenizer, sftForwardBackward } = await import('../src/train/sft.js');
+  const { sftForwardBackward } = await import('../src/train/sft.js');
   type ModelConfig = import('../src/model/index.js').ModelConfig;
   type PackedBatch = import('../src/model/index.js').PackedBatch;
   torch.setNumThreads(THREADS);
@@ -110,27 +110,6 @@ async function child(): Promise<void> {
     b.dispose();
     return ((now() - t0) * 1000) / 20000;
   }
-  /** FLOPs of forward + backward on a packed batch (bench/train.bench.ts stepFlops). */
-  function stepFlops(mc: ModelConfig, b: PackedBatch): number {
-    const { hiddenSize: D, numLayers: L, numHeads: H, numKvHeads: Hkv, headDim: d, intermediateSize: I, vocabSize: V } = mc.llm;
-    let dense = b.length * L * (D * H * d + 2 * D * Hkv * d + H * d * D + 3 * D * I);
-    dense += b.ceIndexes.length * D * V;
-    const tokenDim = mc.latentPatchSize * mc.latentPatchSize * mc.vae.zChannels;
-    if (b.vae) {
-      dense += b.vae.tokenIndexes.length * (tokenDim * D + mc.timestepFreqDim * D + D * D);
-      dense += b.vae.mseIndexes.length * D * tokenDim;
-    }
-    let attn = 0;
-    for (const S of b.sampleLens) attn += 12 * H * d * S * S * L;
-    if (b.vit) {
-      const v = mc.vit;
-      const Dv = v.hiddenSize;
-      dense += b.vit.tokenIndexes.length * (v.patchSize * v.patchSize * v.numChannels * Dv + v.numLayers * (4 * Dv * Dv + 2 * Dv * v.intermediateSize) + Dv * D + D * D);
-      for (const S of b.vit.lens) attn += 12 * Dv * S * S * v.numLayers;
-    }
-    return 6 * dense + attn;
-  }
-
   const l0 = loadavg()[0]!;
   const peaks = [matmulGflops(1024, QUICK ? 3 : 5)];
   const launch = launchUs();
@@ -138,21 +117,7 @@ async function child(): Promise<void> {
   // (1) forward + backward on packed SFT batches (batches built before timing).
   async function trainRow(label: string, llm: Partial<ModelConfig['llm']>, steps: number): Promise<TrainRow> {
     const config = tinySftConfig();
-    const tok = runTokenizer(config, [character]);
-    const preset = modelConfigForTokenizer(config.model, tok);
-    const mc: ModelConfig = { ...preset, llm: { ...preset.llm, ...llm } };
-    torch.manualSeed(0);
-    const vae = new AutoEncoder(structuredClone(TINY.vae));
-    for (const p of vae.parameters()) p.requiresGrad_(false);
-    vae.eval();
-    const data = await SftData.create({
-      characters: [character], tokenizer: tok, model: mc, vae, recipe: resolveRecipe(config.data.recipe), packing: config.data.packing,
-      imageSize: config.data.imageSize, vitImageSize: config.data.vitImageSize, textDropProb: config.data.textDropProb, seed: config.data.seed,
-    });
-    torch.manualSeed(config.seed);
-    const model = new Bagel(mc);
-    model.train();
-    const params = model.parameters({ trainableOnly: true });
+    const { mc, data, model, trainable: params, dispose } = await sftBenchModel(character, config, llm);
     const times: number[] = [];
     let flops = 0;
     let tokens = 0;
@@ -165,7 +130,7 @@ async function child(): Promise<void> {
         const dt = now() - t0;
         if (k >= 2) {
           times.push(dt);
-          flops += stepFlops(mc, b.batch);
+          flops += stepFlops(mc, b.batch)[0];
           tokens += b.tokens;
         }
         disposeBatch(b.batch);
@@ -175,9 +140,7 @@ async function child(): Promise<void> {
     for (const p of params) p.grad = null;
     const secs = times.reduce((a, b) => a + b, 0) / 1000;
     const { llm: l } = mc;
-    data.dispose();
-    model.dispose();
-    vae.dispose();
+    dispose();
     return {
       label, desc: `LLM ${l.numLayers} x ${l.hiddenSize} (heads ${l.numHeads}/${l.numKvHeads} x ${l.headDim}, MLP ${l.intermediateSize}, vocab ${l.vocabSize}); images ${config.data.imageSize} px, ViT ${config.data.vitImageSize} px; packs of ~${config.data.packing.expectedNumTokens} tokens`,
       stepMs: (secs * 1000) / times.length, tokens: tokens / times.length, tokPerS: tokens / secs, gflop: flops / times.length / 1e9,

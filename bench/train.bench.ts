@@ -65,8 +65,6 @@ interface ThroughputRow {
     stepMs: number;
     phases: Record<'data' | 'forward' | 'backward' | 'optim', Phase>;
     masksMs: number;
-    fastMasksMs: number;
-    masksEqual: boolean;
     top: OpStat[];
     linears: number;
     replayMs: number;
@@ -107,11 +105,12 @@ async function child(): Promise<void> {
   const { native } = await import('../src/torch/native.js');
   const { OPS, O } = await import('../src/torch/dispatch.js');
   const { AdamW, clipGradNorm } = await import('../src/nn/index.js');
-  const { AutoEncoder, Bagel, TINY, additiveMask, disposeBatch, packedMasks } = await import('../src/model/index.js');
+  const { AutoEncoder, TINY, disposeBatch, packedMasks } = await import('../src/model/index.js');
   const { loadSampleCharacter } = await import('../src/data/index.js');
-  const { SftData, modelConfigForTokenizer, resolveRecipe } = await import('../src/train/sft-data.js');
+  const { sftBenchModel, stepFlops } = await import('./sft-step.js');
   const { tinySftConfig } = await import('../src/train/sft-config.js');
-  const { runTokenizer, sftForwardBackward, trainSft } = await import('../src/train/sft.js');
+  const { sftForwardBackward, trainSft } = await import('../src/train/sft.js');
+  type SftBenchModel = import('./sft-step.js').SftBenchModel;
   const { saveVae } = await import('../src/train/vae-stage.js');
   type Tensor = InstanceType<typeof torch.Tensor>;
   type ModelConfig = import('../src/model/index.js').ModelConfig;
@@ -158,8 +157,8 @@ async function child(): Promise<void> {
   interface Setup {
     mc: ModelConfig;
     config: SftConfig;
-    data: Awaited<ReturnType<typeof SftData.create>>;
-    model: InstanceType<typeof Bagel>;
+    data: SftBenchModel['data'];
+    model: SftBenchModel['model'];
     trainable: Tensor[];
     opt: InstanceType<typeof AdamW>;
     params: number;
@@ -168,31 +167,15 @@ async function child(): Promise<void> {
 
   /** The config's data, tokenizer, model and optimizer; `llm` overrides the LLM sizes. */
   async function setup(config: SftConfig, llm: Partial<ModelConfig['llm']> = {}): Promise<Setup> {
-    const tok = runTokenizer(config, [character]);
-    const preset = modelConfigForTokenizer(config.model, tok);
-    const mc: ModelConfig = { ...preset, llm: { ...preset.llm, ...llm } };
-    torch.manualSeed(0);
-    const vae = new AutoEncoder(structuredClone(TINY.vae));
-    for (const p of vae.parameters()) p.requiresGrad_(false);
-    vae.eval();
-    const data = await SftData.create({
-      characters: [character], tokenizer: tok, model: mc, vae, recipe: resolveRecipe(config.data.recipe), packing: config.data.packing,
-      imageSize: config.data.imageSize, vitImageSize: config.data.vitImageSize, textDropProb: config.data.textDropProb, seed: config.data.seed,
-    });
-    torch.manualSeed(config.seed);
-    const model = new Bagel(mc);
-    model.train();
-    const trainable = model.parameters({ trainableOnly: true });
+    const m = await sftBenchModel(character, config, llm);
     const o = config.optim;
-    const opt = new AdamW(trainable, { lr: o.lr, betas: o.betas, eps: o.eps, weightDecay: o.weightDecay });
-    const params = trainable.reduce((n, p) => n + p.numel, 0);
+    const opt = new AdamW(m.trainable, { lr: o.lr, betas: o.betas, eps: o.eps, weightDecay: o.weightDecay });
+    const params = m.trainable.reduce((n, p) => n + p.numel, 0);
     return {
-      mc, config, data, model, trainable, opt, params,
+      mc: m.mc, config, data: m.data, model: m.model, trainable: m.trainable, opt, params,
       dispose: () => {
-        data.dispose();
         opt.dispose();
-        model.dispose();
-        vae.dispose();
+        m.dispose();
       },
     };
   }
@@ -235,64 +218,6 @@ async function child(): Promise<void> {
       b.noise?.dispose();
       return r;
     });
-  }
-
-  // ---------------------------------------------------------------- analytic FLOPs
-  /**
-   * Model FLOPs of one training step (forward + backward) on a packed batch; returns [total,
-   * dense]. dense = 6 * sum over weight matrices of (weights x tokens that pass through them);
-   * attention = 12 * heads * headDim * L^2 per layer per attention block of length L. See
-   * bench/README.md for the whole formula and what is not counted.
-   */
-  function stepFlops(mc: ModelConfig, b: PackedBatch): [number, number] {
-    const { hiddenSize: D, numLayers: L, numHeads: H, numKvHeads: Hkv, headDim: d, intermediateSize: I, vocabSize: V } = mc.llm;
-    const perTokenLayer = D * H * d + 2 * D * Hkv * d + H * d * D + 3 * D * I; // q, k, v, o, gate/up/down of one expert
-    let dense = b.length * L * perTokenLayer;
-    dense += b.ceIndexes.length * D * V; // lm_head on the CE positions only
-    const tokenDim = mc.latentPatchSize * mc.latentPatchSize * mc.vae.zChannels;
-    if (b.vae) {
-      dense += b.vae.tokenIndexes.length * (tokenDim * D + mc.timestepFreqDim * D + D * D); // vae2llm + timestep MLP
-      dense += b.vae.mseIndexes.length * D * tokenDim; // llm2vae on the MSE rows
-    }
-    let attn = 0;
-    for (const S of b.sampleLens) attn += 12 * H * d * S * S * L;
-    if (b.vit) {
-      const v = mc.vit;
-      const Dv = v.hiddenSize;
-      const patchDim = v.patchSize * v.patchSize * v.numChannels;
-      dense += b.vit.tokenIndexes.length * (patchDim * Dv + v.numLayers * (4 * Dv * Dv + 2 * Dv * v.intermediateSize) + Dv * D + D * D);
-      for (const S of b.vit.lens) attn += 12 * Dv * S * S * v.numLayers;
-    }
-    return [6 * dense + attn, 6 * dense];
-  }
-
-  // ---------------------------------------------------------------- the masks, built from a typed array
-  /**
-   * packedMasks (model/packed.ts) with the same rules (sampleAttention) written into one
-   * Uint8Array per sample and handed to tensor() as a typed array, instead of an L x L nested
-   * boolean array: how much of the step the mask construction would cost done that way.
-   */
-  function fastMasks(b: PackedBatch): Tensor[] {
-    return b.splits.map((sp) => torch.scope(() => {
-      const L = sp.lens.reduce((a, x) => a + x, 0);
-      const m = new Uint8Array(L * L);
-      let start = 0;
-      sp.lens.forEach((n, k) => {
-        for (let i = start; i < start + n; i++) {
-          const end = sp.modes[k] === 'causal' ? i + 1 : start + n;
-          m.fill(1, i * L, i * L + end); // all earlier splits, then this split up to end
-        }
-        start += n;
-      });
-      start = 0;
-      sp.lens.forEach((n, k) => {
-        if (sp.modes[k] === 'noise') {
-          for (let i = 0; i < L; i++) m.fill(i >= start && i < start + n ? 1 : 0, i * L + start, i * L + start + n);
-        }
-        start += n;
-      });
-      return additiveMask(torch.tensor(m, { dtype: 'uint8', shape: [L, L] }).to('bool'));
-    }));
   }
 
   // ---------------------------------------------------------------- op-level profile
@@ -350,21 +275,15 @@ async function child(): Promise<void> {
     };
     let total = 0;
     let masksMs = 0;
-    let fastMasksMs = 0;
-    let masksEqual = true;
     onBatch = (b) => {
       const saved = native.call;
       native.call = call0; // the mask timing is not part of the step's profile
       try {
         torch.noGrad(() => {
-          let t0 = now();
+          const t0 = now();
           const a = packedMasks(b);
           masksMs += now() - t0;
-          t0 = now();
-          const f = fastMasks(b);
-          fastMasksMs += now() - t0;
-          a.forEach((m, k) => (masksEqual &&= m.equal(f[k]!)));
-          for (const m of [...a, ...f]) m.dispose();
+          for (const m of a) m.dispose();
         });
       } finally {
         native.call = saved;
@@ -401,7 +320,7 @@ async function child(): Promise<void> {
     const top = [...merged].map(([name, e]) => ({ name, ...e })).sort((a, b) => b.ms - a.ms).slice(0, 8);
     const rp = replayLinears(linearShapes, QUICK ? 2 : 5);
     return {
-      stepMs: total / steps, phases, masksMs: masksMs / steps, fastMasksMs: fastMasksMs / steps, masksEqual, top,
+      stepMs: total / steps, phases, masksMs: masksMs / steps, top,
       linears: linearShapes.length, replayMs: rp.ms, replayGflops: rp.gflops, linearShapes,
     };
   }
@@ -621,7 +540,7 @@ function report(cpu: string, tp: ThroughputResult[], mem: MemoryResult, elapsed:
   const notes = [
     `MFU target (>= 35% of the measured matmul peak) on tiny: ${tinyRows.some((r) => r.mfu >= MFU_TARGET) ? 'met' : 'not met'} (${tp.map((r) => `${pct(r.rows[0]!.mfu)} at ${r.threads} thread(s)`).join(', ')}).`,
     `Matmul peak (fp32 1024x1024, same process and threads as the rows): ${peaks.join('; ')}. Cost of one 1-element add from TS in the same processes: ${tp.map((r) => `${r.launchUs.toFixed(2)} µs (${r.threads} thread(s))`).join(', ')}.`,
-    `Mask build: packedMasks (nested boolean arrays through tensor()) takes ${tinyRows.map((r) => `${r.prof.masksMs.toFixed(1)} ms`).join(' / ')} per tiny step; the same masks from a Uint8Array take ${tinyRows.map((r) => `${r.prof.fastMasksMs.toFixed(2)} ms`).join(' / ')} (identical masks: ${tinyRows.every((r) => r.prof.masksEqual) ? 'yes' : 'NO'}).`,
+    `Mask build (packedMasks, flat bytes per sample): ${tinyRows.map((r) => `${r.prof.masksMs.toFixed(2)} ms`).join(' / ')} per tiny step.`,
     `Memory (${mem.steps} steps of \`trainSft\`, ${mem.config}; ${mem.seconds.toFixed(0)} s, ${mem.stepMs.toFixed(1)} ms/step): ${flat ? 'flat' : 'NOT flat'} (live tensors and bytes ${pEnd.tensors === p100.tensors && pEnd.bytes === p100.bytes ? 'identical' : 'differ'} at steps ${p100.step} and ${pEnd.step}; RSS ${rssGrowth >= 0 ? '+' : ''}${(rssGrowth / MiB).toFixed(1)} MiB, limit max(16 MiB, 5%)). Peak RSS: ${mib(mem.peakRss)} (memory part), ${tp.map((r) => `${mib(r.peakRss)} (throughput part, ${r.threads} thread(s), includes the 4 x 256 model)`).join(', ')}.`,
     `RSS (MiB) by step: ${trend}.`,
     `Live tensors left by the throughput parts: ${tp.map((r) => `${r.mem[0]} -> ${r.mem[1]}`).join(', ')}.`,
