@@ -5,7 +5,9 @@ import { ops, randn, scope, type Tensor } from '../torch/index.js';
 import { Conv2d, GroupNorm, Module, ModuleList } from '../nn/index.js';
 import type { VaeConfig } from './config.js';
 
-const swish = (x: Tensor): Tensor => ops.silu(x);
+// x * sigmoid(x) exactly as FLUX writes it: libtorch's fused silu rounds differently in fp32, and
+// the decoder's depth amplifies that to ~2e-5 against the published code.
+const swish = (x: Tensor): Tensor => scope(() => x.mul(x.sigmoid()));
 
 /** GroupNorm -> swish -> conv3x3 -> GroupNorm -> swish -> conv3x3, plus a 1x1 shortcut when widths differ. */
 export class ResnetBlock extends Module {
