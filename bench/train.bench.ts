@@ -2,7 +2,7 @@
 // and issue 5, measured in one run on this machine:
 //   (1) Unified-SFT training throughput (tokens/s) and model FLOPs utilisation (MFU) on the tiny
 //       config, against the fp32 1024x1024 matmul peak measured in the same process with the
-//       same threads; a second row with a bigger CPU-sized LLM (tiny shapes are launch-bound);
+//       same threads; a second row with the `micro` test preset for contrast (launch-bound shapes);
 //       and an op-level profile of where a step's time goes.
 //   (2) memory: RSS and torch.memory() after 100 and after 1000 steps of `trainSft` itself
 //       (run directory, metrics and checkpoints included; flat = no leak), and the peak RSS.
@@ -398,8 +398,8 @@ async function child(): Promise<void> {
     const launchUs = tinyOpUs();
     const tiny = tinySftConfig();
     const rows: ThroughputRow[] = [];
-    rows.push(await throughputRow(peakRuns[0]!, 'tiny', tiny, {}, { warm: 3, maxSteps: QUICK ? 5 : 40, seconds: QUICK ? 3 : 12, profSteps: QUICK ? 1 : 2 }));
-    rows.push(await throughputRow(peakRuns[0]!, 'tiny, LLM 4 x 256', tiny, BIG_LLM, { warm: 1, maxSteps: QUICK ? 3 : 20, seconds: QUICK ? 3 : 15, profSteps: 1 }));
+    rows.push(await throughputRow(peakRuns[0]!, 'tiny', tiny, {}, { warm: 2, maxSteps: QUICK ? 4 : 40, seconds: QUICK ? 3 : 15, profSteps: QUICK ? 1 : 2 }));
+    rows.push(await throughputRow(peakRuns[0]!, 'micro (test preset)', tinySftConfig({ model: 'micro' }), {}, { warm: 3, maxSteps: QUICK ? 5 : 40, seconds: QUICK ? 3 : 8, profSteps: 1 }));
     // the peak again at the end (the machine may be shared): MFU uses the higher of the two
     peakRuns.push(matmulGflops(1024, QUICK ? 3 : 5, 0.3));
     const peak = Math.max(...peakRuns);
@@ -467,7 +467,6 @@ async function child(): Promise<void> {
   } else throw new Error(`unknown BENCH_PART ${PART}`);
 }
 
-const BIG_LLM = { hiddenSize: 256, numLayers: 4, numHeads: 8, numKvHeads: 4, headDim: 32, intermediateSize: 1024 };
 
 // ================================================================ parent: run the parts, report
 async function main(): Promise<void> {
@@ -541,7 +540,7 @@ function report(cpu: string, tp: ThroughputResult[], mem: MemoryResult, elapsed:
     `MFU target (>= 35% of the measured matmul peak) on tiny: ${tinyRows.some((r) => r.mfu >= MFU_TARGET) ? 'met' : 'not met'} (${tp.map((r) => `${pct(r.rows[0]!.mfu)} at ${r.threads} thread(s)`).join(', ')}).`,
     `Matmul peak (fp32 1024x1024, same process and threads as the rows): ${peaks.join('; ')}. Cost of one 1-element add from TS in the same processes: ${tp.map((r) => `${r.launchUs.toFixed(2)} µs (${r.threads} thread(s))`).join(', ')}.`,
     `Mask build (packedMasks, flat bytes per sample): ${tinyRows.map((r) => `${r.prof.masksMs.toFixed(2)} ms`).join(' / ')} per tiny step.`,
-    `Memory (${mem.steps} steps of \`trainSft\`, ${mem.config}; ${mem.seconds.toFixed(0)} s, ${mem.stepMs.toFixed(1)} ms/step): ${flat ? 'flat' : 'NOT flat'} (live tensors and bytes ${pEnd.tensors === p100.tensors && pEnd.bytes === p100.bytes ? 'identical' : 'differ'} at steps ${p100.step} and ${pEnd.step}; RSS ${rssGrowth >= 0 ? '+' : ''}${(rssGrowth / MiB).toFixed(1)} MiB, limit max(16 MiB, 5%)). Peak RSS: ${mib(mem.peakRss)} (memory part), ${tp.map((r) => `${mib(r.peakRss)} (throughput part, ${r.threads} thread(s), includes the 4 x 256 model)`).join(', ')}.`,
+    `Memory (${mem.steps} steps of \`trainSft\`, ${mem.config}; ${mem.seconds.toFixed(0)} s, ${mem.stepMs.toFixed(1)} ms/step): ${flat ? 'flat' : 'NOT flat'} (live tensors and bytes ${pEnd.tensors === p100.tensors && pEnd.bytes === p100.bytes ? 'identical' : 'differ'} at steps ${p100.step} and ${pEnd.step}; RSS ${rssGrowth >= 0 ? '+' : ''}${(rssGrowth / MiB).toFixed(1)} MiB, limit max(16 MiB, 5%)). Peak RSS: ${mib(mem.peakRss)} (memory part), ${tp.map((r) => `${mib(r.peakRss)} (throughput part, ${r.threads} thread(s))`).join(', ')}.`,
     `RSS (MiB) by step: ${trend}.`,
     `Live tensors left by the throughput parts: ${tp.map((r) => `${r.mem[0]} -> ${r.mem[1]}`).join(', ')}.`,
   ];

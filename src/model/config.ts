@@ -128,12 +128,12 @@ export const BAGEL_7B_MOT: ModelConfig = {
 };
 
 /**
- * A CPU-sized model with the same structure (method.md 6.4: shrink widths and depths only).
- * 64x64 images give a 16x16 latent (downsample 4) and 8x8 = 64 latent tokens of 16 features.
- * The four special tokens take the last ids of the 512-token vocabulary.
+ * The smallest model with the same structure (LLM 2 x 64): for unit tests and smoke runs, where
+ * what matters is behaviour, not quality. Its shapes are far too small to keep a CPU busy (each
+ * step is bound by operator launches), so speed targets are measured on `tiny`.
  */
-export const TINY: ModelConfig = {
-  name: 'tiny',
+export const MICRO: ModelConfig = {
+  name: 'micro',
   llm: {
     vocabSize: 512,
     hiddenSize: 64,
@@ -173,7 +173,19 @@ export const TINY: ModelConfig = {
   tokens: { bos: 508, eos: 509, startOfImage: 510, endOfImage: 511 },
 };
 
-export const PRESETS: Record<string, ModelConfig> = { tiny: TINY, 'bagel-7b-mot': BAGEL_7B_MOT };
+/**
+ * A CPU-sized model with the same structure (method.md 6.4: shrink widths and depths only): LLM
+ * 4 layers x 256 (8 query / 4 KV heads of 32, MLP 1024), ViT 2 x 32, the 4x-downsampling VAE.
+ * 64x64 images give a 16x16 latent and 8x8 = 64 latent tokens of 16 features. The four special
+ * tokens take the last ids of the vocabulary (512 here; training resizes it to the tokenizer's).
+ */
+export const TINY: ModelConfig = {
+  ...structuredClone(MICRO),
+  name: 'tiny',
+  llm: { ...MICRO.llm, hiddenSize: 256, numLayers: 4, numHeads: 8, numKvHeads: 4, headDim: 32, intermediateSize: 512 },
+};
+
+export const PRESETS: Record<string, ModelConfig> = { micro: MICRO, tiny: TINY, 'bagel-7b-mot': BAGEL_7B_MOT };
 
 /** A preset by name, optionally with overrides of top-level sections (deep-copied). */
 export function modelConfig(name: keyof typeof PRESETS | string, overrides: Partial<ModelConfig> = {}): ModelConfig {

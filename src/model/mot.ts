@@ -2,7 +2,7 @@
 // complete weight sets: the "und" expert under the original Qwen2 names and the "gen" expert
 // under the same names with `_moe_gen`. Routing is hard and given per token (latent tokens go to
 // gen, everything else to und); the attention itself is one joint softmax over all tokens.
-import { noGrad, ops, scope, tensor, zeros, type Tensor } from '../torch/index.js';
+import { empty, noGrad, ops, scope, tensor, zeros, type Tensor } from '../torch/index.js';
 import { Embedding, Linear, Module, ModuleList, RMSNorm } from '../nn/index.js';
 import type { LlmConfig } from './config.js';
 
@@ -82,7 +82,15 @@ export function applyRope(x: Tensor, cos: Tensor, sin: Tensor): Tensor {
 export function attention(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | null): Tensor {
   return scope(() => {
     const [H, Nq, D] = q.shape as [number, number, number];
-    const groups = H / k.shape[0]!;
+    const Hkv = k.shape[0]!;
+    const groups = H / Hkv;
+    if (groups > 1 && mask === null) {
+      // Without a mask the G query heads of a KV head can share one attention call as G*Nq
+      // queries: no copy of the (possibly long, cached) keys and values per query head.
+      const qg = q.reshape([1, Hkv, groups * Nq, D]);
+      const [o] = ops._scaled_dot_product_attention(qg, k.unsqueeze(0), v.unsqueeze(0), null, 0, false, false);
+      return o.reshape([H, Nq, D]).transpose(0, 1).reshape([Nq, H * D]);
+    }
     const kk = groups === 1 ? k : k.repeat_interleave(groups, 0);
     const vv = groups === 1 ? v : v.repeat_interleave(groups, 0);
     const m = mask === null ? null : mask.dtype === q.dtype ? mask : mask.to(q.dtype);
@@ -101,45 +109,94 @@ export type AttentionLayout =
   | { kind: 'packed'; sampleLens: number[]; masks: Tensor[] }
   | { kind: 'cached'; causal: boolean; mask?: Tensor | null };
 
-/** Keys and values per layer ([Hkv, L, D], keys after k_norm and RoPE), kept outside scopes. */
+/**
+ * Keys and values per layer ([Hkv, L, D], keys after k_norm and RoPE), kept outside scopes.
+ * Each layer holds a buffer with spare room along L, so appending a decoded token writes one row
+ * instead of copying the whole cache (which made decoding slower as the context grew). Forks
+ * share buffers copy-on-write: the first append to a shared buffer copies it.
+ */
 export class KVCache {
-  keys: (Tensor | null)[];
-  values: (Tensor | null)[];
+  private keyBuf: (Tensor | null)[];
+  private valueBuf: (Tensor | null)[];
+  /** Whether a layer's buffers may be seen by another fork (then appends copy first). */
+  private shared: boolean[];
   /** Tokens cached. */
   length = 0;
   /** The next RoPE position to use (method.md 1.6: prefill advances it). */
   nextPosition = 0;
 
   constructor(readonly numLayers: number) {
-    this.keys = new Array(numLayers).fill(null);
-    this.values = new Array(numLayers).fill(null);
+    this.keyBuf = new Array(numLayers).fill(null);
+    this.valueBuf = new Array(numLayers).fill(null);
+    this.shared = new Array(numLayers).fill(false);
   }
-  /** An independent copy (new handles on the same storage; appends never touch the original). */
+  /** An independent copy: appends to either never show in the other. */
   fork(): KVCache {
     const c = new KVCache(this.numLayers);
-    c.keys = this.keys.map((t) => (t ? t.detach().keep() : null));
-    c.values = this.values.map((t) => (t ? t.detach().keep() : null));
+    c.keyBuf = this.keyBuf.map((t) => (t ? t.detach().keep() : null));
+    c.valueBuf = this.valueBuf.map((t) => (t ? t.detach().keep() : null));
+    for (let l = 0; l < this.numLayers; l++) {
+      const s = this.keyBuf[l] !== null;
+      this.shared[l] = this.shared[l] || s;
+      c.shared[l] = s;
+    }
     c.length = this.length;
     c.nextPosition = this.nextPosition;
     return c;
   }
-  /** The cache keys/values of a layer joined with new ones (not stored). */
-  joined(layer: number, k: Tensor, v: Tensor): [Tensor, Tensor] {
-    const ck = this.keys[layer];
-    const cv = this.values[layer];
-    return ck && cv ? [ops.cat([ck, k], 1), ops.cat([cv, v], 1)] : [k, v];
+  /** The cached keys and values of a layer ([Hkv, length, D] views), or null when empty. */
+  cached(layer: number): [Tensor, Tensor] | null {
+    const k = this.keyBuf[layer];
+    const v = this.valueBuf[layer];
+    return k && v && this.length > 0 ? [k.narrow(1, 0, this.length), v.narrow(1, 0, this.length)] : null;
   }
-  /** Stores the joined keys/values of a layer (detached, kept), freeing the old ones. */
-  store(layer: number, k: Tensor, v: Tensor): void {
-    this.keys[layer]?.dispose();
-    this.values[layer]?.dispose();
-    this.keys[layer] = k.detach().keep();
-    this.values[layer] = v.detach().keep();
+  /**
+   * The cache of a layer joined with new keys/values k, v [Hkv, n, D]; with `update` the new rows
+   * are also stored (detached). The caller advances `length` once every layer has appended.
+   */
+  append(layer: number, k: Tensor, v: Tensor, update: boolean): [Tensor, Tensor] {
+    const len = this.length;
+    const n = k.shape[1]!;
+    // Gradients flow to the new rows through cat; the buffer write below would cut them.
+    if (!update || k.requiresGrad || v.requiresGrad) {
+      const c = this.cached(layer);
+      const joined: [Tensor, Tensor] = c ? [ops.cat([c[0], k], 1), ops.cat([c[1], v], 1)] : [k, v];
+      if (update) noGrad(() => this.write(layer, len, k.detach(), v.detach()));
+      return joined;
+    }
+    noGrad(() => this.write(layer, len, k, v));
+    return [this.keyBuf[layer]!.narrow(1, 0, len + n), this.valueBuf[layer]!.narrow(1, 0, len + n)];
+  }
+  /** Writes rows [at, at + n) of a layer, growing (or un-sharing) the buffers first if needed. */
+  private write(layer: number, at: number, k: Tensor, v: Tensor): void {
+    const n = k.shape[1]!;
+    let kb = this.keyBuf[layer];
+    let vb = this.valueBuf[layer];
+    if (!kb || !vb || this.shared[layer] || kb.shape[1]! < at + n || kb.dtype !== k.dtype) {
+      const cap = Math.max(64, at + n, kb && !this.shared[layer] ? 2 * kb.shape[1]! : 0);
+      const grow = (old: Tensor | null, t: Tensor): Tensor => scope(() => {
+        const b = empty([t.shape[0]!, cap, t.shape[2]!], { dtype: t.dtype, device: t.device });
+        if (old && at > 0) b.narrow(1, 0, at).copy_(old.narrow(1, 0, at));
+        return b;
+      }).keep();
+      const nk = grow(kb, k);
+      const nv = grow(vb, v);
+      kb?.dispose();
+      vb?.dispose();
+      this.keyBuf[layer] = kb = nk;
+      this.valueBuf[layer] = vb = nv;
+      this.shared[layer] = false;
+    }
+    scope(() => {
+      kb.narrow(1, at, n).copy_(k);
+      vb.narrow(1, at, n).copy_(v);
+    });
   }
   dispose(): void {
-    for (const t of [...this.keys, ...this.values]) t?.dispose();
-    this.keys.fill(null);
-    this.values.fill(null);
+    for (const t of [...this.keyBuf, ...this.valueBuf]) t?.dispose();
+    this.keyBuf.fill(null);
+    this.valueBuf.fill(null);
+    this.shared.fill(false);
     this.length = 0;
   }
 }
@@ -250,10 +307,7 @@ export class Qwen2MoTAttention extends Module {
         out = parts.length === 1 ? parts[0]! : ops.cat(parts, 0);
       } else {
         const nCache = cache ? cache.cache.length : 0;
-        if (cache) {
-          [k, v] = cache.cache.joined(cache.layer, k, v);
-          if (cache.update) cache.cache.store(cache.layer, k, v);
-        }
+        if (cache) [k, v] = cache.cache.append(cache.layer, k, v, cache.update);
         const mask = layout.mask !== undefined ? layout.mask : cachedMask(nCache, N, layout.causal);
         out = attention(q, k, v, mask);
       }

@@ -16,12 +16,14 @@ export interface TrainingOptions {
   timestepShift?: number;
   /** The flow-matching noise eps for the latent tokens (default: fresh N(0, I) each call). */
   noise?: Tensor;
+  /** 'mean' (default): token means; 'sum': token sums (callers that normalise by global counts). */
+  reduction?: 'mean' | 'sum';
 }
 
 export interface TrainingLosses {
-  /** Token-mean cross-entropy over the CE positions, or null when there are none. */
+  /** Token-mean (or with reduction 'sum', token-sum) cross-entropy over the CE positions, or null when there are none. */
   ce: Tensor | null;
-  /** Token-mean of the per-token mean squared velocity error, or null when no image carries loss. */
+  /** Token-mean (or -sum) of the per-token mean squared velocity error, or null when no image carries loss. */
   mse: Tensor | null;
   numCe: number;
   numMse: number;
@@ -33,6 +35,7 @@ export interface TrainingLosses {
  */
 export function trainingForward(model: Bagel, batch: PackedBatch, options: TrainingOptions = {}): TrainingLosses {
   const s = options.timestepShift ?? 1.0;
+  const sum = options.reduction === 'sum';
   return scope(() => {
     const lm = model.language_model;
     const D = model.config.llm.hiddenSize;
@@ -61,12 +64,13 @@ export function trainingForward(model: Bagel, batch: PackedBatch, options: Train
     let ce: Tensor | null = null;
     if (batch.ceIndexes.length) {
       const logits = model.logits(hidden.index_select(0, tensor(batch.ceIndexes, { dtype: 'int64' }))).to('float32');
-      ce = ops.cross_entropy_loss(logits, tensor(batch.ceLabels, { dtype: 'int64' }), null, 1, -100, 0);
+      ce = ops.cross_entropy_loss(logits, tensor(batch.ceLabels, { dtype: 'int64' }), null, sum ? 2 : 1, -100, 0);
     }
     let mse: Tensor | null = null;
     if (target && batch.vae) {
       const pred = model.velocity(hidden.index_select(0, tensor(batch.vae.mseIndexes, { dtype: 'int64' }))).to('float32');
-      mse = pred.sub(target).pow(2).mean([-1]).mean();
+      const perToken = pred.sub(target).pow(2).mean([-1]);
+      mse = sum ? perToken.sum() : perToken.mean();
     }
     return { ce, mse, numCe: batch.ceIndexes.length, numMse: batch.vae?.mseRows.length ?? 0 };
   });

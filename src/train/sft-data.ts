@@ -232,7 +232,11 @@ export class SftData {
    * seeded per sample. Returns the batch, its flow noise and the plans.
    */
   batch(step: number, o: { rank?: number; worldSize?: number; packsPerRank?: number } = {}): SftBatch {
-    const idx = SftData.packIndexes(step, o.rank ?? 0, o.worldSize ?? 1, o.packsPerRank ?? 1);
+    return this.batchOf(SftData.packIndexes(step, o.rank ?? 0, o.worldSize ?? 1, o.packsPerRank ?? 1));
+  }
+
+  /** The packs at these global indexes in one packed sequence (see batch). */
+  batchOf(idx: number[]): SftBatch {
     const samples: PackSample[] = [];
     const draws: number[] = [];
     const noises: Tensor[] = [];

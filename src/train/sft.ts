@@ -8,7 +8,7 @@
 //
 // Data parallel (issue 5 item 5): with a ProcessGroup, rank r takes its own packs of every step
 // (sft-data.ts), the token counts are all-reduced so each term stays a global token mean
-// (method.md 2.3: CE = CE_sum * W / N_global), gradients are averaged with bucketed all-reduce,
+// (method.md 2.3: CE = CE_sum / N_global), gradients are summed with bucketed all-reduce,
 // initial weights are broadcast from rank 0, and only rank 0 logs, samples and saves.
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -90,10 +90,13 @@ export function sftSchedule(config: SftConfig): Schedule {
 }
 
 /**
- * Averages gradients over the group with one all-reduce per bucket: the gradients of several
- * parameters are flattened into one tensor (up to bucketElements), reduced, and copied back.
+ * Sums ('sum') or averages ('avg', the default) gradients over the group with one all-reduce per
+ * bucket: the gradients of several parameters are flattened into one tensor (up to
+ * bucketElements), reduced, and copied back.
  */
-export function allReduceGradients(params: Tensor[], group: ProcessGroup, bucketElements = 1 << 22): void {
+export function allReduceGradients(params: Tensor[], group: ProcessGroup, o: { op?: 'sum' | 'avg'; bucketElements?: number } = {}): void {
+  const bucketElements = o.bucketElements ?? 1 << 22;
+  const op = o.op ?? 'avg';
   noGrad(() => {
     let bucket: Tensor[] = [];
     let size = 0;
@@ -103,7 +106,7 @@ export function allReduceGradients(params: Tensor[], group: ProcessGroup, bucket
       scope(() => {
         const grads = list.map((p) => p.grad!);
         const flat = ops.cat(grads.map((g) => g.reshape([-1])), 0);
-        group.allReduce(flat, 'avg');
+        group.allReduce(flat, op);
         let off = 0;
         for (const g of grads) {
           g.copy_(flat.narrow(0, off, g.numel).reshape(g.shape));
@@ -133,31 +136,51 @@ export interface SftLossResult {
 }
 
 /**
- * Forward and backward of one batch with the loss of method.md 2.3: each term is a global token
- * mean, CE = CE_sum * W / N_ce_global (N all-reduced over the ranks), so that averaging the
- * gradients over the W ranks gives the gradient of 0.25 CE + 1.0 MSE over the whole global batch.
- * Returns the global loss values (the same on every rank).
+ * Forward and backward of a rank's packs with the loss of method.md 2.3: each term is a global
+ * token mean, CE = CE_sum / N_ce_global (N all-reduced over the ranks first, from the batches'
+ * structure), one pack at a time with gradients accumulating. Summing the gradients over the
+ * ranks then gives the gradient of 0.25 CE + 1.0 MSE over the whole global batch, and the float
+ * operations are the same however the packs are split over ranks: 2 ranks x 1 pack and 1 rank x
+ * 2 packs end with bit-identical gradients. Returns the global loss values (the same on every rank).
  */
-export function sftForwardBackward(model: Bagel, b: SftBatch, o: { group?: ProcessGroup | null; ceWeight?: number; mseWeight?: number; timestepShift?: number } = {}): SftLossResult {
+export function sftForwardBackward(model: Bagel, batches: SftBatch | SftBatch[], o: { group?: ProcessGroup | null; ceWeight?: number; mseWeight?: number; timestepShift?: number } = {}): SftLossResult {
   return scope(() => {
+    const list = Array.isArray(batches) ? batches : [batches];
     const group = o.group ?? null;
-    const world = group?.worldSize ?? 1;
     const ceWeight = o.ceWeight ?? 0.25;
     const mseWeight = o.mseWeight ?? 1.0;
-    const l = trainingForward(model, b.batch, { timestepShift: o.timestepShift ?? 1.0, ...(b.noise ? { noise: b.noise } : {}) });
-    // [CE sum, MSE sum, N_ce, N_mse, tokens] over all ranks
-    const ceSum = l.ce ? l.ce.item() * l.numCe : 0;
-    const mseSum = l.mse ? l.mse.item() * l.numMse : 0;
-    const stats = tensor([ceSum, mseSum, l.numCe, l.numMse, b.tokens], { dtype: 'float64' });
+    // global [N_ce, N_mse, tokens]
+    const local = [0, 0, 0];
+    for (const b of list) {
+      local[0] += b.batch.ceIndexes.length;
+      local[1] += b.batch.vae?.mseRows.length ?? 0;
+      local[2] += b.tokens;
+    }
+    const counts = tensor(local, { dtype: 'float64' });
+    if (group) group.allReduce(counts, 'sum');
+    const [nCe, nMse, tokens] = Array.from(counts.dataSync() as Float64Array) as [number, number, number];
+    const sums = [0, 0];
+    for (const b of list) {
+      scope(() => {
+        const l = trainingForward(model, b.batch, { timestepShift: o.timestepShift ?? 1.0, reduction: 'sum', ...(b.noise ? { noise: b.noise } : {}) });
+        const terms: Tensor[] = [];
+        if (l.ce && nCe > 0) {
+          terms.push(l.ce.mul(ceWeight / nCe));
+          sums[0] += l.ce.item();
+        }
+        if (l.mse && nMse > 0) {
+          terms.push(l.mse.mul(mseWeight / nMse));
+          sums[1] += l.mse.item();
+        }
+        if (terms.length) terms.reduce((a, t) => a.add(t)).backward();
+      });
+    }
+    const stats = tensor(sums, { dtype: 'float64' });
     if (group) group.allReduce(stats, 'sum');
-    const [gCe, gMse, nCe, nMse, tokens] = Array.from(stats.dataSync() as Float64Array);
-    const terms: Tensor[] = [];
-    if (l.ce && nCe! > 0) terms.push(l.ce.mul((ceWeight * l.numCe * world) / nCe!));
-    if (l.mse && nMse! > 0) terms.push(l.mse.mul((mseWeight * l.numMse * world) / nMse!));
-    if (terms.length) terms.reduce((a, t) => a.add(t)).backward();
-    const ce = nCe! > 0 ? gCe! / nCe! : 0;
-    const mse = nMse! > 0 ? gMse! / nMse! : 0;
-    return { loss: ceWeight * ce + mseWeight * mse, ce, mse, numCe: nCe!, numMse: nMse!, tokens: tokens! };
+    const [gCe, gMse] = Array.from(stats.dataSync() as Float64Array) as [number, number];
+    const ce = nCe > 0 ? gCe / nCe : 0;
+    const mse = nMse > 0 ? gMse / nMse : 0;
+    return { loss: ceWeight * ce + mseWeight * mse, ce, mse, numCe: nCe, numMse: nMse, tokens };
   });
 }
 
@@ -286,20 +309,23 @@ export async function trainSft(configInput: SftConfig | SftConfigInput, o: Train
     const trainStep = (step: number): StepResult => scope(() => {
       const lr = schedule(step - 1);
       opt.setLr(lr);
-      const b = data.batch(step - 1, { rank, worldSize: world, packsPerRank: config.data.packsPerRank });
+      // one batch per pack, forward and backward pack by pack (see sftForwardBackward)
+      const bs = SftData.packIndexes(step - 1, rank, world, config.data.packsPerRank).map((i) => data.batchOf([i]));
       try {
         opt.zeroGrad();
-        const r = sftForwardBackward(model, b, { group, ceWeight: config.ceWeight, mseWeight: config.mseWeight, timestepShift: config.timestepShift });
+        const r = sftForwardBackward(model, bs, { group, ceWeight: config.ceWeight, mseWeight: config.mseWeight, timestepShift: config.timestepShift });
         ensureGradients(trainable);
-        if (group) allReduceGradients(trainable, group);
+        if (group) allReduceGradients(trainable, group, { op: 'sum' });
         const gradNorm = clipGradNorm(trainable, config.optim.gradClip);
         opt.step();
         ema?.update(model);
         position.step = step;
         return { loss: r.loss, tokens: r.tokens, metrics: { ce: r.ce, mse: r.mse, lr, gradNorm, numCe: r.numCe, numMse: r.numMse } };
       } finally {
-        disposeBatch(b.batch);
-        b.noise?.dispose();
+        for (const b of bs) {
+          disposeBatch(b.batch);
+          b.noise?.dispose();
+        }
       }
     });
 

@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
-import { TINY } from '../../src/model/index.js';
+import { MICRO } from '../../src/model/index.js';
 import { loadSampleCharacter, SAMPLE_ROOT } from '../../src/data/index.js';
 import { CharacterModel } from '../../src/train/character-model.js';
 import { REPORT_FILES, runEval, type EvalReport } from '../../src/eval/index.js';
@@ -43,7 +43,7 @@ describe('HTML report in chromium', { skip }, () => {
     dir = mkdtempSync(join(tmpdir(), 'eval-html-'));
     const { character } = loadSampleCharacter();
     const texts = [character.description, character.profile, ...character.dialogue.slice(0, 10).map((s) => `${s.user} ${s.reply}`)];
-    const m = CharacterModel.untrained(character, { config: TINY, imageSize: 32, vocabSize: 300, seed: 3, texts });
+    const m = CharacterModel.untrained(character, { config: MICRO, imageSize: 32, vocabSize: 300, seed: 3, texts });
     m.save(join(dir, 'base'));
     m.dispose();
     out = join(dir, 'report');

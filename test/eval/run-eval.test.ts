@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { TINY } from '../../src/model/index.js';
+import { MICRO } from '../../src/model/index.js';
 import { loadSampleCharacter, SAMPLE_ROOT } from '../../src/data/index.js';
 import { CharacterModel } from '../../src/train/character-model.js';
 import { COPY_LABEL, TASK_NAMES, nearestTrainingImage, runEval, type EvalReport } from '../../src/eval/index.js';
@@ -24,7 +24,7 @@ test('runEval on the sample character with two tiny untrained models', async () 
     const { character } = loadSampleCharacter();
     const texts = [character.description, character.profile, ...character.dialogue.slice(0, 10).map((s) => `${s.user} ${s.reply}`)];
     for (const [label, seed] of [['base', 3], ['other', 4]] as const) {
-      const m = CharacterModel.untrained(character, { config: TINY, imageSize: 32, vocabSize: 300, seed, texts });
+      const m = CharacterModel.untrained(character, { config: MICRO, imageSize: 32, vocabSize: 300, seed, texts });
       m.save(join(dir, label));
       m.dispose();
     }

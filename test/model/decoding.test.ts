@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as torch from '../../src/torch/index.js';
 import { noGrad, tensor } from '../../src/torch/index.js';
-import { Bagel, decodeText, newContext, prefillText, processLogits, routingFromFlags, TINY, type KVCache } from '../../src/model/index.js';
+import { Bagel, decodeText, newContext, prefillText, processLogits, routingFromFlags, MICRO, type KVCache } from '../../src/model/index.js';
 
 function finite(t: torch.Tensor): number[] {
   const a = t.dataSync() as Float32Array;
@@ -42,13 +42,13 @@ test('processLogits: top-k, top-p (crafted probabilities), repetition penalty, o
 
 function model(seed: number): Bagel {
   torch.manualSeed(seed);
-  return new Bagel(TINY, { visualUnd: false, visualGen: false }).eval();
+  return new Bagel(MICRO, { visualUnd: false, visualGen: false }).eval();
 }
 
 /** Logits of the next token after [bos prompt eos bos out...], recomputed without the cache. */
 function nextLogits(m: Bagel, prompt: number[], out: number[]): Float32Array {
   return torch.scope(() => noGrad(() => {
-    const { bos, eos } = TINY.tokens;
+    const { bos, eos } = MICRO.tokens;
     const seq = [bos, ...prompt, eos, bos, ...out];
     const hidden = m.language_model.model.forward(m.language_model.embed(tensor(seq, { dtype: 'int64' })), tensor(seq.map((_, i) => i), { dtype: 'int64' }),
       routingFromFlags(seq.map(() => false)), { kind: 'cached', causal: true });
@@ -98,7 +98,7 @@ test('decodeSteps: greedy with a repetition penalty equals the hand-penalised ar
   const seen = [...prompt, ...plain.slice(0, 3)];
   const out = decodeText(m, ctx, { maxTokens: 10, repetitionPenalty: penalty, penaltyIds: seen });
   assert.notDeepEqual(out, plain, 'the penalty changes the greedy path');
-  const { eos } = TINY.tokens;
+  const { eos } = MICRO.tokens;
   for (let k = 0; k <= out.length && k < 10; k++) {
     const l = Array.from(nextLogits(m, prompt, out.slice(0, k)));
     for (const id of new Set([...seen, ...out.slice(0, k)])) l[id] = l[id]! < 0 ? l[id]! * penalty : l[id]! / penalty;

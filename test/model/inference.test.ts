@@ -9,12 +9,12 @@ import * as torch from '../../src/torch/index.js';
 import { noGrad, tensor } from '../../src/torch/index.js';
 import {
   Bagel, decodeText, generateImage, latentVelocity, loadCheckpoint, newContext, packSamples, prefillText, prefillVaeImage,
-  prefillVitImage, routingFromFlags, saveCheckpoint, streamText, TINY, trainingForward,
+  prefillVitImage, routingFromFlags, saveCheckpoint, streamText, MICRO, trainingForward,
 } from '../../src/model/index.js';
 
 function model(seed: number): Bagel {
   torch.manualSeed(seed);
-  const m = new Bagel(TINY);
+  const m = new Bagel(MICRO);
   // llm2vae is zero-initialised; give it weights so velocities are not trivially zero
   noGrad(() => m.llm2vae!.weight.normal_(0, 0.1));
   return m.eval();
@@ -32,7 +32,7 @@ test('greedy decoding with the cache equals full recomputation over the packed s
   assert.equal(ctx.length, 5, 'the caller context is unchanged');
   // recompute: [bos p eos] [bos out...] as one causal sequence; each argmax must match
   torch.scope(() => noGrad(() => {
-    const { bos, eos } = TINY.tokens;
+    const { bos, eos } = MICRO.tokens;
     const seq = [bos, ...prompt, eos, bos, ...out];
     const hidden = m.language_model.model.forward(m.language_model.embed(tensor(seq)), tensor(seq.map((_, i) => i)),
       routingFromFlags(seq.map(() => false)), { kind: 'cached', causal: true });
@@ -61,7 +61,7 @@ test('image prefill: one shared position each, advancing by 1; latent velocity m
   const ctx = newContext(m);
   torch.manualSeed(5);
   const image = torch.randn([3, 28, 28]).keep();
-  const cond = torch.randn([TINY.vae.zChannels, 4, 4]).keep();
+  const cond = torch.randn([MICRO.vae.zChannels, 4, 4]).keep();
   prefillText(m, ctx, [1, 2]);
   prefillVitImage(m, ctx, image);
   prefillVaeImage(m, ctx, cond);
@@ -74,10 +74,10 @@ test('image prefill: one shared position each, advancing by 1; latent velocity m
     const v = latentVelocity(m, ctx, xt, t, 2, 2);
     assert.deepEqual(v.shape, [4, 16]);
     // same sequence packed: the generated image is a noise split; x_t built from x0 = 0, eps = xt / t
-    const latent = torch.zeros([TINY.vae.zChannels, 4, 4]);
+    const latent = torch.zeros([MICRO.vae.zChannels, 4, 4]);
     const n = Math.log(t / (1 - t)); // sigmoid(n) = t
     const batch = packSamples([[{ kind: 'text', ids: [1, 2], loss: 0 }, { kind: 'vit_image', image }, { kind: 'vae_image', latent: cond, loss: 0 },
-      { kind: 'vae_image', latent, loss: 1 }]], TINY, { random: () => 0.5 });
+      { kind: 'vae_image', latent, loss: 1 }]], MICRO, { random: () => 0.5 });
     batch.vae!.timestepNormals = batch.vae!.timestepNormals.map((x) => (Number.isFinite(x) ? n : x));
     // training forward's MSE with eps = xt / t and x0 = 0 gives mean((v - eps)^2); compare via velocity directly
     const eps = torch.zeros([8, 16]);
@@ -97,7 +97,7 @@ test('generateImage: shapes, CFG scale 1 equals no CFG, seeded runs repeat', () 
   torch.scope(() => {
     const noise = torch.randn([4, 16]);
     const a = generateImage(m, { gen }, { h: 2, w: 2, numTimesteps: 4, cfgTextScale: 1, noise });
-    assert.deepEqual(a.shape, [TINY.vae.zChannels, 4, 4]);
+    assert.deepEqual(a.shape, [MICRO.vae.zChannels, 4, 4]);
     const b = generateImage(m, { gen, cfgText: newContext(m) }, { h: 2, w: 2, numTimesteps: 4, cfgTextScale: 1, noise });
     assert.ok(a.equal(b));
     const c = generateImage(m, { gen }, { h: 2, w: 2, numTimesteps: 4, cfgTextScale: 4, cfgInterval: [0, 1], noise });

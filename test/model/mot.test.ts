@@ -7,7 +7,7 @@ import { noGrad, ops, tensor } from '../../src/torch/index.js';
 import {
   applyRope, attention, additiveMask, ropeTables, routingFromFlags, Qwen2MoTForCausalLM, KVCache,
 } from '../../src/model/index.js';
-import { TINY } from '../../src/model/config.js';
+import { MICRO } from '../../src/model/config.js';
 
 function rand(shape: number[], seed: number): { t: torch.Tensor; a: Float32Array } {
   let s = seed;
@@ -49,42 +49,44 @@ test('RoPE rotates pairs (i, i + d/2) by pos * theta^(-2i/d), as Qwen2 does', ()
   });
 });
 
-test('GQA attention with an additive mask equals a plain softmax loop', () => {
-  torch.scope(() => {
-    const H = 4, Hkv = 2, Nq = 3, Nk = 5, d = 4;
-    const { t: q, a: qa } = rand([H, Nq, d], 1);
-    const { t: k, a: ka } = rand([Hkv, Nk, d], 2);
-    const { t: v, a: va } = rand([Hkv, Nk, d], 3);
-    const allowed = [[1, 1, 0, 1, 0], [1, 0, 1, 1, 1], [0, 0, 0, 0, 1]];
-    const mask = additiveMask(tensor(allowed.map((r) => r.map((x) => x === 1))));
-    const got = attention(q, k, v, mask).dataSync() as Float32Array; // [Nq, H*d]
-    const want = new Float32Array(Nq * H * d);
-    for (let h = 0; h < H; h++) {
-      const g = Math.floor(h / (H / Hkv)); // kv head serving query head h
-      for (let i = 0; i < Nq; i++) {
-        const s: number[] = [];
-        for (let j = 0; j < Nk; j++) {
-          let dot = 0;
-          for (let c = 0; c < d; c++) dot += qa[(h * Nq + i) * d + c]! * ka[(g * Nk + j) * d + c]!;
-          s.push(allowed[i]![j] ? dot / Math.sqrt(d) : -Infinity);
-        }
-        const m = Math.max(...s);
-        const e = s.map((x) => Math.exp(x - m));
-        const z = e.reduce((p, c) => p + c, 0);
-        for (let c = 0; c < d; c++) {
-          let acc = 0;
-          for (let j = 0; j < Nk; j++) acc += (e[j]! / z) * va[(g * Nk + j) * d + c]!;
-          want[i * H * d + h * d + c] = acc;
+for (const masked of [true, false]) {
+  test(`GQA attention ${masked ? 'with an additive mask' : 'without a mask (grouped queries, no K/V copies)'} equals a plain softmax loop`, () => {
+    torch.scope(() => {
+      const H = 4, Hkv = 2, Nq = 3, Nk = 5, d = 4;
+      const { t: q, a: qa } = rand([H, Nq, d], 1);
+      const { t: k, a: ka } = rand([Hkv, Nk, d], 2);
+      const { t: v, a: va } = rand([Hkv, Nk, d], 3);
+      const allowed = masked ? [[1, 1, 0, 1, 0], [1, 0, 1, 1, 1], [0, 0, 0, 0, 1]] : [[1, 1, 1, 1, 1], [1, 1, 1, 1, 1], [1, 1, 1, 1, 1]];
+      const mask = masked ? additiveMask(tensor(allowed.map((r) => r.map((x) => x === 1)))) : null;
+      const got = attention(q, k, v, mask).dataSync() as Float32Array; // [Nq, H*d]
+      const want = new Float32Array(Nq * H * d);
+      for (let h = 0; h < H; h++) {
+        const g = Math.floor(h / (H / Hkv)); // kv head serving query head h
+        for (let i = 0; i < Nq; i++) {
+          const s: number[] = [];
+          for (let j = 0; j < Nk; j++) {
+            let dot = 0;
+            for (let c = 0; c < d; c++) dot += qa[(h * Nq + i) * d + c]! * ka[(g * Nk + j) * d + c]!;
+            s.push(allowed[i]![j] ? dot / Math.sqrt(d) : -Infinity);
+          }
+          const m = Math.max(...s);
+          const e = s.map((x) => Math.exp(x - m));
+          const z = e.reduce((p, c) => p + c, 0);
+          for (let c = 0; c < d; c++) {
+            let acc = 0;
+            for (let j = 0; j < Nk; j++) acc += (e[j]! / z) * va[(g * Nk + j) * d + c]!;
+            want[i * H * d + h * d + c] = acc;
+          }
         }
       }
-    }
-    close(got, want);
+      close(got, want);
+    });
   });
-});
+}
 
 test('parameter names follow the published BAGEL checkpoint', () => {
   torch.scope(() => {
-    const lm = new Qwen2MoTForCausalLM(TINY.llm);
+    const lm = new Qwen2MoTForCausalLM(MICRO.llm);
     const keys = new Set(lm.stateDictInfo().keys());
     for (const k of [
       'model.embed_tokens.weight', 'lm_head.weight', 'model.norm.weight', 'model.norm_moe_gen.weight',
@@ -103,7 +105,7 @@ test('parameter names follow the published BAGEL checkpoint', () => {
 
 test('hard routing: perturbing gen weights moves only gen tokens and what attends to them', () => {
   torch.manualSeed(0);
-  const lm = new Qwen2MoTForCausalLM(TINY.llm);
+  const lm = new Qwen2MoTForCausalLM(MICRO.llm);
   torch.scope(() => noGrad(() => {
     // tokens 0-2 und (text), 3-4 gen (latents), 5 und; causal mask where token 5 cannot see 3-4
     const isGen = [false, false, false, true, true, false];
@@ -127,7 +129,7 @@ test('hard routing: perturbing gen weights moves only gen tokens and what attend
 
 test('initMoeFromUnd makes both experts compute the same function', () => {
   torch.manualSeed(1);
-  const lm = new Qwen2MoTForCausalLM(TINY.llm);
+  const lm = new Qwen2MoTForCausalLM(MICRO.llm);
   lm.initMoeFromUnd();
   torch.scope(() => noGrad(() => {
     const ids = tensor([5, 6, 7, 8]);
@@ -142,12 +144,12 @@ test('initMoeFromUnd makes both experts compute the same function', () => {
 
 test('KV-cache decoding equals full recomputation', () => {
   torch.manualSeed(2);
-  const lm = new Qwen2MoTForCausalLM(TINY.llm);
+  const lm = new Qwen2MoTForCausalLM(MICRO.llm);
   torch.scope(() => noGrad(() => {
     const ids = [3, 14, 15, 92, 65, 35];
     const full = lm.model.forward(lm.embed(tensor(ids)), ops.arange(0, 6, 1, 'int64'), routingFromFlags(ids.map(() => false)),
       { kind: 'cached', causal: true });
-    const cache = new KVCache(TINY.llm.numLayers);
+    const cache = new KVCache(MICRO.llm.numLayers);
     const outs: torch.Tensor[] = [];
     // prefill 3 tokens, then one at a time
     outs.push(lm.model.forward(lm.embed(tensor(ids.slice(0, 3))), tensor([0, 1, 2]), routingFromFlags([false, false, false]),
@@ -158,6 +160,39 @@ test('KV-cache decoding equals full recomputation', () => {
     }
     assert.equal(cache.length, 6);
     close(ops.cat(outs, 0).dataSync() as Float32Array, full.dataSync() as Float32Array, 1e-5);
+    cache.dispose();
+  }));
+  lm.dispose();
+});
+
+test('KV cache: forks are independent, and the cache grows past its first buffer', () => {
+  torch.manualSeed(3);
+  const lm = new Qwen2MoTForCausalLM(MICRO.llm);
+  torch.scope(() => noGrad(() => {
+    const prefix = Array.from({ length: 70 }, (_, i) => (i * 7 + 3) % 500); // more than the 64 rows of a first buffer
+    const und = (n: number) => routingFromFlags(new Array(n).fill(false));
+    const fullLast = (ids: number[]): Float32Array => {
+      const h = lm.model.forward(lm.embed(tensor(ids)), ops.arange(0, ids.length, 1, 'int64'), und(ids.length), { kind: 'cached', causal: true });
+      return h.narrow(0, ids.length - 1, 1).dataSync() as Float32Array;
+    };
+    const step = (cache: KVCache, id: number, pos: number): Float32Array =>
+      lm.model.forward(lm.embed(tensor([id])), tensor([pos]), und(1), { kind: 'cached', causal: true }, { cache, update: true }).dataSync() as Float32Array;
+    const cache = new KVCache(MICRO.llm.numLayers);
+    // prefill in two parts so the second part appends to a live buffer
+    lm.model.forward(lm.embed(tensor(prefix.slice(0, 40))), ops.arange(0, 40, 1, 'int64'), und(40), { kind: 'cached', causal: true }, { cache, update: true });
+    lm.model.forward(lm.embed(tensor(prefix.slice(40))), ops.arange(40, 70, 1, 'int64'), und(30), { kind: 'cached', causal: true }, { cache, update: true });
+    const fork = cache.fork();
+    const a = step(fork, 11, 70);
+    const b = step(cache, 22, 70);
+    const a2 = step(fork, 33, 71);
+    const b2 = step(cache, 44, 71);
+    close(a, fullLast([...prefix, 11]));
+    close(b, fullLast([...prefix, 22]));
+    close(a2, fullLast([...prefix, 11, 33]));
+    close(b2, fullLast([...prefix, 22, 44]));
+    assert.equal(fork.length, 72);
+    assert.equal(cache.length, 72);
+    fork.dispose();
     cache.dispose();
   }));
   lm.dispose();

@@ -3,18 +3,18 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as torch from '../../src/torch/index.js';
-import { packSamples, packedMasks, sampleAttention, disposeBatch, TINY, type PackSample } from '../../src/model/index.js';
+import { packSamples, packedMasks, sampleAttention, disposeBatch, MICRO, type PackSample } from '../../src/model/index.js';
 
-const { bos, eos, startOfImage: soi, endOfImage: eoi } = TINY.tokens;
+const { bos, eos, startOfImage: soi, endOfImage: eoi } = MICRO.tokens;
 const bits = (m: boolean[][]): string[] => m.map((r) => r.map((b) => (b ? '1' : '0')).join(''));
 
 test('two samples: text, generated VAE image, text | text', () => {
   torch.scope(() => {
-    const latent = torch.randn([TINY.vae.zChannels, 2, 2]); // one 2x2 latent token
+    const latent = torch.randn([MICRO.vae.zChannels, 2, 2]); // one 2x2 latent token
     const batch = packSamples([
       [{ kind: 'text', ids: [1, 2], loss: 0 }, { kind: 'vae_image', latent, loss: 1 }, { kind: 'text', ids: [3], loss: 1 }],
       [{ kind: 'text', ids: [5], loss: 1 }],
-    ], TINY, { random: () => 0.5 });
+    ], MICRO, { random: () => 0.5 });
     assert.equal(batch.length, 13);
     assert.deepEqual(batch.sampleLens, [10, 3]);
     assert.deepEqual(batch.splits[0], { lens: [4, 3, 3], modes: ['causal', 'noise', 'causal'] });
@@ -55,19 +55,19 @@ test('two samples: text, generated VAE image, text | text', () => {
 test('ViT and clean VAE images are full splits that advance the position by one', () => {
   torch.scope(() => {
     const image = torch.randn([3, 28, 14]); // 2 x 1 patches of 14
-    const latent = torch.randn([TINY.vae.zChannels, 4, 2]); // 2 x 1 tokens
+    const latent = torch.randn([MICRO.vae.zChannels, 4, 2]); // 2 x 1 tokens
     const batch = packSamples([[
       { kind: 'vit_image', image },
       { kind: 'vae_image', latent, loss: 0 },
       { kind: 'text', ids: [9], loss: 1 },
-    ]], TINY);
+    ]], MICRO);
     assert.deepEqual(batch.splits[0], { lens: [4, 4, 3], modes: ['full', 'full', 'causal'] });
     assert.deepEqual(batch.positionIds, [0, 0, 0, 0, 1, 1, 1, 1, 2, 3, 4]);
     assert.deepEqual(batch.isGen, [false, false, false, false, false, true, true, false, false, false, false]);
     assert.deepEqual(batch.vit!.tokenIndexes, [1, 2]);
-    assert.deepEqual(batch.vit!.positionIds, [0, TINY.vit.maxNumPatchPerSide]);
+    assert.deepEqual(batch.vit!.positionIds, [0, MICRO.vit.maxNumPatchPerSide]);
     assert.deepEqual(batch.vit!.patches.shape, [2, 588]);
-    assert.deepEqual(batch.vae!.positionIds, [0, TINY.maxLatentSize]);
+    assert.deepEqual(batch.vae!.positionIds, [0, MICRO.maxLatentSize]);
     assert.deepEqual(batch.vae!.timestepNormals, [-Infinity, -Infinity]); // clean: t = 0
     assert.deepEqual(batch.vae!.mseRows, []);
     assert.deepEqual(bits(sampleAttention(batch.splits[0]!.lens, batch.splits[0]!.modes)).slice(0, 5), [
@@ -79,16 +79,16 @@ test('ViT and clean VAE images are full splits that advance the position by one'
 
 test('caption dropout removes the whole text segment (only enableCfg items)', () => {
   torch.scope(() => {
-    const latent = torch.randn([TINY.vae.zChannels, 2, 2]);
+    const latent = torch.randn([MICRO.vae.zChannels, 2, 2]);
     const plan: PackSample = [{ kind: 'text', ids: [1, 2], loss: 0, enableCfg: 1 }, { kind: 'vae_image', latent, loss: 1 }];
-    const dropped = packSamples([[...plan]], TINY, { random: () => 0.05 });
+    const dropped = packSamples([[...plan]], MICRO, { random: () => 0.05 });
     assert.deepEqual(dropped.positionIds, [0, 0, 0]);
     assert.deepEqual(dropped.textIds, [soi, eoi]);
     assert.deepEqual(dropped.splits[0]!.modes, ['noise']);
-    const kept = packSamples([[...plan]], TINY, { random: () => 0.5 });
+    const kept = packSamples([[...plan]], MICRO, { random: () => 0.5 });
     assert.deepEqual(kept.textIds, [bos, 1, 2, eos, soi, eoi]);
     // without enableCfg nothing is dropped, whatever the draw
-    const noCfg = packSamples([[{ kind: 'text', ids: [1], loss: 1 }]], TINY, { random: () => 0 });
+    const noCfg = packSamples([[{ kind: 'text', ids: [1], loss: 1 }]], MICRO, { random: () => 0 });
     assert.equal(noCfg.length, 3);
   });
 });

@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { exportCard, loadSampleCharacter, imageSize } from '../../src/data/index.js';
-import { TINY } from '../../src/model/index.js';
+import { MICRO } from '../../src/model/index.js';
 import { CharacterModel } from '../../src/train/character-model.js';
 import { ModelChatEngine, startServer, type RunningServer } from '../../src/serve/index.js';
 
@@ -24,7 +24,7 @@ before(async () => {
   const res = await fetch(`${server.url}/v1/characters/import`, { method: 'POST', headers: { 'content-type': 'image/png' }, body: await exportCard(character, 'png') });
   id = ((await res.json()) as { id: string }).id;
   const texts = [character.description, ...character.dialogue.slice(0, 8).map((s) => `${s.user} ${s.reply}`)];
-  const m = CharacterModel.untrained(character, { config: TINY, imageSize: 32, vocabSize: 300, seed: 5, texts });
+  const m = CharacterModel.untrained(character, { config: MICRO, imageSize: 32, vocabSize: 300, seed: 5, texts });
   m.save(join(dir, 'models', id));
   m.dispose();
 });

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import OpenAI, { APIError, AuthenticationError, BadRequestError, NotFoundError } from 'openai';
 import { exportCard, imageSize, loadSampleCharacter } from '../../src/data/index.js';
-import { TINY } from '../../src/model/index.js';
+import { MICRO } from '../../src/model/index.js';
 import { CharacterModel } from '../../src/train/character-model.js';
 import { ModelChatEngine, startServer, type RunningServer } from '../../src/serve/index.js';
 
@@ -40,7 +40,7 @@ before(async () => {
   assert.equal(res.status, 201);
   id = ((await res.json()) as { id: string }).id;
   const texts = [character.description, ...character.dialogue.slice(0, 8).map((s) => `${s.user} ${s.reply}`)];
-  const m = CharacterModel.untrained(character, { config: TINY, imageSize: 32, vocabSize: 300, seed: 5, texts });
+  const m = CharacterModel.untrained(character, { config: MICRO, imageSize: 32, vocabSize: 300, seed: 5, texts });
   m.save(join(dir, 'models', id));
   m.dispose();
   // No retries: a retried 409/429 would hide what the server answered and slow the test.

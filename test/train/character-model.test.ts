@@ -5,14 +5,14 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { TINY } from '../../src/model/index.js';
+import { MICRO } from '../../src/model/index.js';
 import { loadSampleCharacter, imageSize } from '../../src/data/index.js';
 import { CharacterModel } from '../../src/train/character-model.js';
 
 function build(): CharacterModel {
   const { character } = loadSampleCharacter();
   const texts = [character.description, character.profile, ...character.dialogue.slice(0, 10).map((s) => `${s.user} ${s.reply}`)];
-  return CharacterModel.untrained(character, { config: TINY, imageSize: 32, vocabSize: 300, seed: 3, texts });
+  return CharacterModel.untrained(character, { config: MICRO, imageSize: 32, vocabSize: 300, seed: 3, texts });
 }
 
 test('save and load reproduce greedy replies and seeded images exactly', async () => {

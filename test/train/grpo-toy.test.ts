@@ -4,7 +4,7 @@
 // reward must rise clearly within a bounded number of updates. Also: the sign of the gradient of
 // the clipped objective with respect to log p_new for positive and negative advantages.
 //
-// Setup, and why: the model is TINY at 16x16 px (a 2x2 latent grid, 64 latent numbers; at 32 px
+// Setup, and why: the model is MICRO at 16x16 px (a 2x2 latent grid, 64 latent numbers; at 32 px
 // the 256 numbers make the per-epoch policy-gradient estimate much noisier and the rise slow). An
 // untrained BAGEL has a zero velocity head llm2vae (no gradient would reach the generation
 // expert); it gets random weights of std 0.2 (SFT would have given it weights; at 0.05 the
@@ -26,7 +26,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as torch from '../../src/torch/index.js';
-import { TINY } from '../../src/model/index.js';
+import { MICRO } from '../../src/model/index.js';
 import { loadSampleCharacter, type ChwImage } from '../../src/data/index.js';
 import { CharacterModel } from '../../src/train/character-model.js';
 import { clippedPolicyLoss } from '../../src/train/grpo-objective.js';
@@ -44,7 +44,7 @@ export function topLeftBrightness(images: ChwImage[]): number[] {
 function writeToySft(dir: string): string {
   const { character } = loadSampleCharacter();
   const texts = [character.description, ...character.t2iPrompts.map((p) => p.text)];
-  const cm = CharacterModel.untrained(character, { config: TINY, imageSize: 16, vocabSize: 320, seed: 9, texts });
+  const cm = CharacterModel.untrained(character, { config: MICRO, imageSize: 16, vocabSize: 320, seed: 9, texts });
   torch.noGrad(() => torch.scope(() => {
     torch.manualSeed(10);
     const w = cm.model.llm2vae!.weight;

@@ -31,7 +31,7 @@ function tensorsOf(path: string): Map<string, torch.Tensor> {
 test('the SFT loss (0.25 CE + 1.0 MSE) falls over steps on a fixed packed batch', async () => {
   const config = parseSftConfig(smallConfig(vaePath));
   const tok = runTokenizer(config, [character]);
-  const mc = modelConfigForTokenizer('tiny', tok);
+  const mc = modelConfigForTokenizer('micro', tok);
   assert.equal(mc.llm.vocabSize, tok.vocabSize);
   assert.deepEqual(mc.tokens, { bos: tok.bos, eos: tok.eos, startOfImage: tok.startOfImage, endOfImage: tok.endOfImage });
   const vae = loadVae(vaePath, mc.vae);
@@ -65,7 +65,7 @@ test('the SFT loss (0.25 CE + 1.0 MSE) falls over steps on a fixed packed batch'
 test('batches are deterministic: the same step gives the same tokens, latents and noise', async () => {
   const config = parseSftConfig(smallConfig(vaePath));
   const tok = runTokenizer(config, [character]);
-  const mc = modelConfigForTokenizer('tiny', tok);
+  const mc = modelConfigForTokenizer('micro', tok);
   const vae = loadVae(vaePath, mc.vae);
   const make = () => SftData.create({ characters: [character], tokenizer: tok, model: mc, vae, recipe: resolveRecipe('full'), packing: config.data.packing, imageSize: 32, vitImageSize: 28, textDropProb: 0.1, seed: 7 });
   const [d1, d2] = [await make(), await make()];
@@ -115,7 +115,7 @@ test('LoRA-only training changes only the adapter weights', async () => {
   const config = parseSftConfig(smallConfig(vaePath));
   const tok = runTokenizer(config, [character]);
   torch.manualSeed(3);
-  const base = new Bagel(modelConfigForTokenizer('tiny', tok));
+  const base = new Bagel(modelConfigForTokenizer('micro', tok));
   const basePath = join(work, 'base.safetensors');
   saveCheckpoint(basePath, base);
   base.dispose();

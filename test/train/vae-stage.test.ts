@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { TINY } from '../../src/model/index.js';
+import { MICRO } from '../../src/model/index.js';
 import { loadSampleCharacter } from '../../src/data/index.js';
 import { loadCharacterImages } from '../../src/train/sft-data.js';
 import { loadVae, reconstructionError, trainVae } from '../../src/train/vae-stage.js';
@@ -18,7 +18,7 @@ test('the VAE stage reduces reconstruction error on the sample character and sav
     const images = await loadCharacterImages([character], 32);
     images.keep();
     const t0 = Date.now();
-    const r = await trainVae({ images, config: TINY.vae, steps: 60, lr: 2e-3, batchSize: 4, runDir: dir, sampleEvery: 30, seed: 0 });
+    const r = await trainVae({ images, config: MICRO.vae, steps: 60, lr: 2e-3, batchSize: 4, runDir: dir, sampleEvery: 30, seed: 0 });
     const ms = Date.now() - t0;
     console.log(`# vae stage: 60 steps at 32x32 in ${ms} ms; L1 ${r.reconstructionBefore.toFixed(4)} -> ${r.reconstructionAfter.toFixed(4)}; scale ${r.config.scaleFactor.toFixed(4)} shift ${r.config.shiftFactor.toFixed(4)}`);
     assert.ok(r.reconstructionAfter < 0.6 * r.reconstructionBefore, `L1 ${r.reconstructionBefore} -> ${r.reconstructionAfter}`);
@@ -26,7 +26,7 @@ test('the VAE stage reduces reconstruction error on the sample character and sav
     assert.ok(existsSync(join(dir, 'ae.safetensors')));
     const samples = readdirSync(join(dir, 'samples')).filter((n) => n.endsWith('vae-recon.png'));
     assert.deepEqual(samples.sort(), ['step-000000-vae-recon.png', 'step-000030-vae-recon.png', 'step-000060-vae-recon.png']);
-    const back = loadVae(join(dir, 'ae.safetensors'), TINY.vae);
+    const back = loadVae(join(dir, 'ae.safetensors'), MICRO.vae);
     assert.equal(back.config.scaleFactor, r.config.scaleFactor);
     assert.equal(back.config.shiftFactor, r.config.shiftFactor);
     assert.ok(Math.abs(reconstructionError(back, images) - r.reconstructionAfter) < 1e-6);

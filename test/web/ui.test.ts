@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type BrowserContext, type Page, type Request } from 'playwright-core';
 import { exportCard, loadSampleCharacter, type Character } from '../../src/data/index.js';
-import { TINY } from '../../src/model/index.js';
+import { MICRO } from '../../src/model/index.js';
 import { ModelChatEngine, startServer, type RunningServer } from '../../src/serve/index.js';
 import { CharacterModel } from '../../src/train/character-model.js';
 import { ensureUiBuilt } from './build-ui.js';
@@ -66,7 +66,7 @@ describe('web UI in chromium', { skip }, () => {
     assert.equal(res.status, 201);
     id = ((await res.json()) as { id: string }).id;
     const texts = [character.description, ...character.dialogue.slice(0, 8).map((s) => `${s.user} ${s.reply}`)];
-    const m = CharacterModel.untrained(character, { config: TINY, imageSize: 32, vocabSize: 300, seed: 5, texts });
+    const m = CharacterModel.untrained(character, { config: MICRO, imageSize: 32, vocabSize: 300, seed: 5, texts });
     m.save(join(dir, 'data', 'models', id));
     m.dispose();
 
