@@ -11,6 +11,23 @@ export interface TensorOptions {
   requiresGrad?: boolean;
 }
 
+let defaultDevice: Device | undefined;
+
+/**
+ * Runs fn with the factories below (zeros, ones, empty, full, arange, linspace, eye, rand, randn,
+ * randint) creating on `device` when no device is given. With 'meta' this builds a module's
+ * parameters as shapes only, without memory (e.g. the 7B key list, docs/bagel-7b-mot-keys.md).
+ */
+export function withDefaultDevice<T>(device: Device, fn: () => T): T {
+  const saved = defaultDevice;
+  defaultDevice = device;
+  try {
+    return fn();
+  } finally {
+    defaultDevice = saved;
+  }
+}
+
 function finish(t: Tensor, o: TensorOptions): Tensor {
   if (o.requiresGrad) native.setRequiresGrad(t.id, true);
   return t;
@@ -119,45 +136,45 @@ function checkDtype(o: TensorOptions, fn: string): void {
 
 export function zeros(shape: number[], o: TensorOptions = {}): Tensor {
   checkDtype(o, 'zeros');
-  return finish(ops.zeros(shape, o.dtype ?? 'float32', undefined, o.device), o);
+  return finish(ops.zeros(shape, o.dtype ?? 'float32', undefined, o.device ?? defaultDevice), o);
 }
 export function ones(shape: number[], o: TensorOptions = {}): Tensor {
   checkDtype(o, 'ones');
-  return finish(ops.ones(shape, o.dtype ?? 'float32', undefined, o.device), o);
+  return finish(ops.ones(shape, o.dtype ?? 'float32', undefined, o.device ?? defaultDevice), o);
 }
 export function empty(shape: number[], o: TensorOptions = {}): Tensor {
   checkDtype(o, 'empty');
-  return finish(ops.empty(shape, o.dtype ?? 'float32', undefined, o.device), o);
+  return finish(ops.empty(shape, o.dtype ?? 'float32', undefined, o.device ?? defaultDevice), o);
 }
 export function full(shape: number[], value: number | boolean, o: TensorOptions = {}): Tensor {
   checkDtype(o, 'full');
-  return finish(ops.full(shape, value, o.dtype ?? (typeof value === 'boolean' ? 'bool' : 'float32'), undefined, o.device), o);
+  return finish(ops.full(shape, value, o.dtype ?? (typeof value === 'boolean' ? 'bool' : 'float32'), undefined, o.device ?? defaultDevice), o);
 }
 /** Values from start to end (exclusive) by step; int64 when all three are integers, as in PyTorch. */
 export function arange(start: number, end?: number, step = 1, o: TensorOptions = {}): Tensor {
   checkDtype(o, 'arange');
   if (end === undefined) [start, end] = [0, start];
   const ints = Number.isInteger(start) && Number.isInteger(end) && Number.isInteger(step);
-  return finish(ops.arange(start, end, step, o.dtype ?? (ints ? 'int64' : 'float32'), undefined, o.device), o);
+  return finish(ops.arange(start, end, step, o.dtype ?? (ints ? 'int64' : 'float32'), undefined, o.device ?? defaultDevice), o);
 }
 export function linspace(start: number, end: number, steps: number, o: TensorOptions = {}): Tensor {
   checkDtype(o, 'linspace');
-  return finish(ops.linspace(start, end, steps, o.dtype ?? 'float32', undefined, o.device), o);
+  return finish(ops.linspace(start, end, steps, o.dtype ?? 'float32', undefined, o.device ?? defaultDevice), o);
 }
 export function eye(n: number, o: TensorOptions = {}): Tensor {
-  return finish(ops.eye(n, o.dtype ?? 'float32', undefined, o.device), o);
+  return finish(ops.eye(n, o.dtype ?? 'float32', undefined, o.device ?? defaultDevice), o);
 }
 /** Uniform on [0, 1), from the global generator (see manualSeed). */
 export function rand(shape: number[], o: TensorOptions = {}): Tensor {
   checkDtype(o, 'rand');
-  return finish(ops.rand(shape, o.dtype ?? 'float32', undefined, o.device), o);
+  return finish(ops.rand(shape, o.dtype ?? 'float32', undefined, o.device ?? defaultDevice), o);
 }
 /** Standard normal, from the global generator (see manualSeed). */
 export function randn(shape: number[], o: TensorOptions = {}): Tensor {
   checkDtype(o, 'randn');
-  return finish(ops.randn(shape, o.dtype ?? 'float32', undefined, o.device), o);
+  return finish(ops.randn(shape, o.dtype ?? 'float32', undefined, o.device ?? defaultDevice), o);
 }
 /** Integers uniform on [low, high). */
 export function randint(low: number, high: number, shape: number[], o: TensorOptions = {}): Tensor {
-  return finish(ops.randint(low, high, shape, o.dtype ?? 'int64', undefined, o.device), o);
+  return finish(ops.randint(low, high, shape, o.dtype ?? 'int64', undefined, o.device ?? defaultDevice), o);
 }
