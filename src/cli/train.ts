@@ -36,6 +36,7 @@ export async function trainCommand(args: string[]): Promise<number> {
       resume: { type: 'boolean', default: false },
       from: { type: 'string' },
       epochs: { type: 'string' },
+      'blip-vqa': { type: 'string' },
     },
   });
   const usage = `unicharacter train ${stage ?? '<stage>'} --config <file> --run <dir>`;
@@ -60,12 +61,16 @@ export async function trainCommand(args: string[]): Promise<number> {
       return 0;
     }
     case 'grpo': {
-      const grpoUsage = 'unicharacter train grpo --from <character model dir | sft run> --run <dir> [--config <file>] [--epochs N]';
+      const grpoUsage = 'unicharacter train grpo --from <character model dir | sft run> --run <dir> [--config <file>] [--epochs N] [--blip-vqa <dir>]';
       let from = need(values.from, '--from', grpoUsage);
       if (!existsSync(join(from, CHARACTER_MODEL_FILES.manifest)) && existsSync(join(from, 'character', CHARACTER_MODEL_FILES.manifest))) from = join(from, 'character');
       const file = values.config ? (values.config.endsWith('.json') ? JSON.parse(readFileSync(values.config, 'utf8')) : YAML.parse(readFileSync(values.config, 'utf8'))) : {};
       const cfg: GrpoConfig = { ...DEFAULT_GRPO, ...(file as Partial<GrpoConfig>), from, out: need(values.run, '--run', grpoUsage) };
       if (values.epochs) cfg.epochs = Number(values.epochs);
+      if (values['blip-vqa']) {
+        if (!existsSync(values['blip-vqa'])) throw new Error(`--blip-vqa: no folder ${values['blip-vqa']}`);
+        cfg.rewards = { ...cfg.rewards, scorers: { ...cfg.rewards.scorers, blipVqaDir: values['blip-vqa'] } };
+      }
       const r = await trainGrpo(cfg, { resume: values.resume, group: groupFromEnv() });
       console.log(`character model: ${r.modelDir}`);
       return 0;

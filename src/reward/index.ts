@@ -32,3 +32,8 @@ export {
   type RewardScorerOptions, type RewardScorers, type RewardBatch, type RewardReport,
 } from './suite.js';
 export { SelfVqaAnswerer } from './self-vqa.js';
+export {
+  BlipVqaAnswerer, BlipForQuestionAnswering, BlipTokenizer, BlipVisionModel, BlipTextModel, BlipTextLMHeadModel,
+  loadBlipVqaModel, parseBlipConfig, BLIP_VQA_ID,
+  type BlipConfig, type BlipTextConfig, type BlipVisionConfig, type BlipVqaOptions, type BlipQuestion,
+} from './blip-vqa.js';

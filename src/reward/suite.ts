@@ -8,6 +8,7 @@ import { LpipsDistance } from './lpips.js';
 import { IdentityScorer } from './identity.js';
 import { DiversityScorer, type DiversityOptions } from './diversity.js';
 import { VqaScorer, type Answerer, type ChecklistQuestion } from './vqa.js';
+import { BlipVqaAnswerer } from './blip-vqa.js';
 import { ColourEdgeHistogramEmbedder, ColourHeuristicAnswerer, ColourWordsScorer, PixelRmsDistance, type ColourWordsOptions } from './fallback.js';
 import { combineRewards, REFERENCE_REWARD_WEIGHTS, type CombinedRewards, type RewardWeights } from './combine.js';
 
@@ -18,6 +19,12 @@ export interface RewardScorerOptions {
   dinoDir?: string;
   /** LPIPS-alex safetensors file(s): AlexNet features + lin heads. */
   lpipsFiles?: string | readonly string[];
+  /**
+   * A transformers BlipForQuestionAnswering folder (config.json, model.safetensors, tokenizer.json,
+   * e.g. Salesforce/blip-vqa-base): BLIP-VQA answers the checklists (id 'blip-vqa'). Ignored when
+   * `answerer` is given.
+   */
+  blipVqaDir?: string;
   /** The checklist answerer (BLIP-VQA, or the customized model's understanding path). */
   answerer?: Answerer;
   tauHi?: number;
@@ -49,7 +56,13 @@ export function createRewardScorers(o: RewardScorerOptions = {}): RewardScorers 
   if (distance instanceof LpipsDistance) disposers.push(() => distance.dispose());
   const identity = new IdentityScorer(embedder, { tauHi: o.tauHi, tauLo: o.tauLo });
   const diversity = new DiversityScorer(distance, o.diversity);
-  const vqa = new VqaScorer(o.answerer ?? new ColourHeuristicAnswerer());
+  let answerer = o.answerer;
+  if (!answerer && o.blipVqaDir) {
+    const blip = BlipVqaAnswerer.load(o.blipVqaDir);
+    disposers.push(() => blip.dispose());
+    answerer = blip;
+  }
+  const vqa = new VqaScorer(answerer ?? new ColourHeuristicAnswerer());
   const ids = { vqa: vqa.id, clip: alignment.id, div: diversity.id, dino: identity.id };
   return {
     alignment, identity, diversity, vqa, ids,

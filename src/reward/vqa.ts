@@ -3,8 +3,8 @@
 // equals the lower-cased expected answer exactly. VQA_i = matched weight / total weight, in [0, 1].
 // Duplicated questions count twice, as in the reference data. Without questions the reference asks
 // "Does this image accurately depict: {p}?" and scores yes 1 / no 0 / anything else 0.5.
-// The answering model is pluggable (BLIP-VQA when given, or the customized model's own
-// understanding path); its id is reported with the score.
+// The answering model is pluggable (BLIP-VQA when given: BlipVqaAnswerer, id 'blip-vqa'; or the
+// customized model's own understanding path: SelfVqaAnswerer); its id is reported with the score.
 import type { ChwImage } from '../data/image.js';
 
 export interface ChecklistQuestion {
@@ -18,6 +18,11 @@ export interface ChecklistQuestion {
 export interface Answerer {
   readonly id: string;
   answer(image: ChwImage, question: string, choices?: readonly string[]): string | Promise<string>;
+  /**
+   * Optional: every question of one image at once (e.g. BLIP-VQA encodes the image once and batches
+   * the questions); must give the same replies as answer() one by one.
+   */
+  answerAll?(image: ChwImage, questions: readonly { question: string; choices?: readonly string[] }[]): Promise<string[]>;
 }
 
 const YES = ['yes', 'yeah', 'true', 'correct', 'accurate', 'accurately'];
@@ -62,8 +67,12 @@ export class VqaScorer {
         out.push(yesNoScore(await this.answerer.answer(images[i]!, `Does this image accurately depict: ${prompts[i]}?`)));
         continue;
       }
-      const replies: string[] = [];
-      for (const q of qs) replies.push(await this.answerer.answer(images[i]!, q.question, q.choices));
+      let replies: string[] = [];
+      if (this.answerer.answerAll) {
+        replies = await this.answerer.answerAll(images[i]!, qs.map((q) => ({ question: q.question, ...(q.choices ? { choices: q.choices } : {}) })));
+      } else {
+        for (const q of qs) replies.push(await this.answerer.answer(images[i]!, q.question, q.choices));
+      }
       out.push(checklistScore(qs, replies));
     }
     return out;

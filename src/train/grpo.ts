@@ -21,9 +21,10 @@
 // `microStepsPerUpdate` micro-steps per rank between updates, one update is the mean of W * that
 // many micro-step gradients, as the reference's accelerate accumulation.
 //
-// Checklist VQA without BLIP-VQA weights: the customized model answers with its own understanding
-// path (SelfVqaAnswerer, id 'self:understanding-path'), named in the log, config.json and every
-// metrics line (`scorers`).
+// Checklist VQA: with rewards.scorers.blipVqaDir (CLI --blip-vqa <dir>) BLIP-VQA in the transformers
+// layout answers (BlipVqaAnswerer, id 'blip-vqa'); without it the customized model answers with its
+// own understanding path (SelfVqaAnswerer, id 'self:understanding-path'). Either is named in the
+// log, config.json and every metrics line (`scorers`).
 import { join } from 'node:path';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import * as torch from '../torch/index.js';
@@ -78,8 +79,9 @@ export interface GrpoConfig {
   seed: number;
   rewards: { weights: RewardWeights; scorers: Omit<RewardScorerOptions, 'tauHi' | 'tauLo'> };
   /**
-   * Without rewards.scorers.answerer: answer the checklists with the customized model's own
-   * understanding path (SelfVqaAnswerer) instead of the colour-heuristic substitute (default true).
+   * Without rewards.scorers.answerer or rewards.scorers.blipVqaDir: answer the checklists with the
+   * customized model's own understanding path (SelfVqaAnswerer) instead of the colour-heuristic
+   * substitute (default true).
    */
   selfVqa: boolean;
   /** Opt into the reference implementation's accidental behaviours (method.md 3.3-3.6 [quirk]s). */
@@ -221,7 +223,8 @@ export async function trainGrpo(cfg: GrpoConfig, o: TrainGrpoOptions = {}): Prom
   const params = generationExpertParameters(model);
   const optimizer = new AdamW(params, { lr: cfg.lr, betas: [0.9, 0.999], eps: 1e-8, weightDecay: cfg.weightDecay });
   const vitSide = cm.manifest.provenance.vitImageSize;
-  const answerer = cfg.rewards.scorers.answerer ?? ((cfg.selfVqa ?? true)
+  const blipVqaDir = cfg.rewards.scorers.blipVqaDir;
+  const answerer = cfg.rewards.scorers.answerer ?? ((!blipVqaDir && (cfg.selfVqa ?? true))
     ? new SelfVqaAnswerer(model, {
       encode: (t) => cm.encode(t),
       decode: (ids) => cm.tokenizer.decode(ids, { skipSpecialTokens: true }),
@@ -240,7 +243,7 @@ export async function trainGrpo(cfg: GrpoConfig, o: TrainGrpoOptions = {}): Prom
   const fixedWindow = cfg.reference.fixedWindow ? Math.floor(fixedWindowRng.next() * (cfg.windowRange[1] - cfg.windowSize - cfg.windowRange[0] + 1)) + cfg.windowRange[0] : undefined;
   const vqaNote = scorers.ids.vqa === answerer?.id && answerer instanceof SelfVqaAnswerer
     ? `; checklist VQA answered by ${answerer.id} (the customized model's own understanding path, no BLIP-VQA given)`
-    : '';
+    : !answerer && blipVqaDir ? `; checklist VQA answered by ${scorers.ids.vqa} (BLIP-VQA from ${blipVqaDir})` : '';
   const custom = o.reward;
   const rewardIds: Record<string, string> = custom ? { custom: 'custom' } : scorers.ids;
   log(custom
