@@ -78,7 +78,7 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
   // 2. Unified-SFT, with the tiny VAE stage first (method.md section 2).
   const sftConfig: SftConfigInput = opts.quick
     ? { vae: { steps: 40 }, data: { imageSize: 32, vitImageSize: 28 }, totalSteps: 30, saveEvery: 15, sampling: { every: 30, maxTokens: 16, numTimesteps: 8 } }
-    : { vae: { steps: 300 }, totalSteps: 2000, saveEvery: 500, sampling: { every: 500, maxTokens: 48, numTimesteps: 12 } };
+    : { vae: { steps: 300 }, totalSteps: 600, saveEvery: 200, sampling: { every: 200, maxTokens: 48, numTimesteps: 12 } };
   if (source) (sftConfig as { data?: object }).data = { ...(sftConfig.data ?? {}), characters: source };
   await stage('Unified-SFT (tiny VAE stage, then 0.25 CE + 1.0 MSE)', () => hasModel(sftModel), async () => {
     const r = await trainSft(tinySftConfig(sftConfig), {
