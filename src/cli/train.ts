@@ -9,9 +9,10 @@ import * as torch from '../torch/index.js';
 import { modelConfig } from '../model/index.js';
 import { TRAIN_HELP } from './train-help.js';
 import {
-  loadSftConfig, tinySftConfig, trainSft, trainBase, trainVae, customize, loadCharacters, loadCharacterImages, trainGrpo, DEFAULT_GRPO,
+  loadSftConfig, tinySftConfig, trainSft, trainBase, trainVae, customize, loadCharacters, loadCharacterImages, trainGrpo,
   CHARACTER_MODEL_FILES, type GrpoConfig, type SftConfig,
 } from '../train/index.js';
+import { grpoConfigFrom, parseFaceIdentitySetting } from '../train/grpo.js';
 
 function groupFromEnv(): torch.ProcessGroup | null {
   return process.env.WORLD_SIZE && Number(process.env.WORLD_SIZE) > 1 ? torch.ProcessGroup.fromEnv() : null;
@@ -37,6 +38,7 @@ export async function trainCommand(args: string[]): Promise<number> {
       from: { type: 'string' },
       epochs: { type: 'string' },
       'blip-vqa': { type: 'string' },
+      'face-identity': { type: 'string' },
     },
   });
   const usage = `unicharacter train ${stage ?? '<stage>'} --config <file> --run <dir>`;
@@ -61,11 +63,13 @@ export async function trainCommand(args: string[]): Promise<number> {
       return 0;
     }
     case 'grpo': {
-      const grpoUsage = 'unicharacter train grpo --from <character model dir | sft run> --run <dir> [--config <file>] [--epochs N] [--blip-vqa <dir>]';
+      const grpoUsage = 'unicharacter train grpo --from <character model dir | sft run> --run <dir> [--config <file>] [--epochs N] [--blip-vqa <dir>] [--face-identity auto|on|off]';
+      const faceIdentity = values['face-identity'] === undefined ? undefined : parseFaceIdentitySetting(values['face-identity'], '--face-identity');
       let from = need(values.from, '--from', grpoUsage);
       if (!existsSync(join(from, CHARACTER_MODEL_FILES.manifest)) && existsSync(join(from, 'character', CHARACTER_MODEL_FILES.manifest))) from = join(from, 'character');
       const file = values.config ? (values.config.endsWith('.json') ? JSON.parse(readFileSync(values.config, 'utf8')) : YAML.parse(readFileSync(values.config, 'utf8'))) : {};
-      const cfg: GrpoConfig = { ...DEFAULT_GRPO, ...(file as Partial<GrpoConfig>), from, out: need(values.run, '--run', grpoUsage) };
+      const cfg: GrpoConfig = grpoConfigFrom(file, from, need(values.run, '--run', grpoUsage));
+      if (faceIdentity) cfg.rewards = { ...cfg.rewards, faceIdentity };
       if (values.epochs) cfg.epochs = Number(values.epochs);
       if (values['blip-vqa']) {
         if (!existsSync(values['blip-vqa'])) throw new Error(`--blip-vqa: no folder ${values['blip-vqa']}`);

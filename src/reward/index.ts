@@ -24,11 +24,11 @@ export {
   type ColourWordsOptions,
 } from './fallback.js';
 export {
-  combineRewards, REFERENCE_REWARD_WEIGHTS, FALLBACK_CONFIG_REWARD_WEIGHTS,
+  combineRewards, REFERENCE_REWARD_WEIGHTS, FALLBACK_CONFIG_REWARD_WEIGHTS, DEFAULT_FACE_REWARD_WEIGHT,
   type RewardWeights, type RewardComponents, type CombinedRewards,
 } from './combine.js';
 export {
-  createRewardScorers, computeRewards,
+  createRewardScorers, computeRewards, effectiveRewardWeights, faceId,
   type RewardScorerOptions, type RewardScorers, type RewardBatch, type RewardReport,
 } from './suite.js';
 export { SelfVqaAnswerer } from './self-vqa.js';
@@ -37,3 +37,6 @@ export {
   loadBlipVqaModel, parseBlipConfig, BLIP_VQA_ID,
   type BlipConfig, type BlipTextConfig, type BlipVisionConfig, type BlipVqaOptions, type BlipQuestion,
 } from './blip-vqa.js';
+export { FaceIdentityScorer, faceImagesOf, type FaceRewardOptions, type FaceRewardResult } from './face-reward.js';
+export { FaceIdentity, FACE_IDENTITY_ID, descriptorCosine, type FaceImage, type FaceIdentityOptions } from './face-identity.js';
+export { humanModelsDir } from './face-graph.js';

@@ -1,6 +1,8 @@
 // The reward set GRPO and evaluation use: the real scorers where weights are given, a named
 // fallback for each one that is not, and one call that computes every component of method.md 3.4
 // for a batch and combines them. `ids` says which scorer produced each component; reports print it.
+// For human characters a face-identity scorer (BlazeFace + FaceRes, src/reward/face-reward.ts) can
+// join as a fifth component, `face`; it is loaded asynchronously by the caller and handed in.
 import type { ChwImage } from '../data/image.js';
 import { ClipScorer, type TextImageScorer } from './clip.js';
 import { Dinov2Embedder } from './dinov2.js';
@@ -10,7 +12,8 @@ import { DiversityScorer, type DiversityOptions } from './diversity.js';
 import { VqaScorer, type Answerer, type ChecklistQuestion } from './vqa.js';
 import { BlipVqaAnswerer } from './blip-vqa.js';
 import { ColourEdgeHistogramEmbedder, ColourHeuristicAnswerer, ColourWordsScorer, PixelRmsDistance, type ColourWordsOptions } from './fallback.js';
-import { combineRewards, REFERENCE_REWARD_WEIGHTS, type CombinedRewards, type RewardWeights } from './combine.js';
+import type { FaceIdentityScorer } from './face-reward.js';
+import { combineRewards, DEFAULT_FACE_REWARD_WEIGHT, REFERENCE_REWARD_WEIGHTS, type CombinedRewards, type RewardWeights } from './combine.js';
 
 export interface RewardScorerOptions {
   /** A transformers CLIP folder (config.json, model.safetensors, vocab.json, merges.txt). */
@@ -32,6 +35,11 @@ export interface RewardScorerOptions {
   diversity?: DiversityOptions;
   /** Options of the colour-words substitute (e.g. the character's palette). */
   colourWords?: ColourWordsOptions;
+  /**
+   * The face-identity scorer for human characters (`await FaceIdentityScorer.load()`, id
+   * 'human-models:faceres'): adds the `face` component. The suite owns it and disposes it.
+   */
+  faceIdentity?: FaceIdentityScorer;
 }
 
 export interface RewardScorers {
@@ -39,8 +47,14 @@ export interface RewardScorers {
   identity: IdentityScorer;
   diversity: DiversityScorer;
   vqa: VqaScorer;
-  /** The scorer behind each component, e.g. { clip: 'fallback:colour-words', ... }. */
-  ids: { vqa: string; clip: string; div: string; dino: string };
+  /** The face-identity scorer, or null without one (no `face` component). */
+  face: FaceIdentityScorer | null;
+  /**
+   * The scorer behind each component, e.g. { clip: 'fallback:colour-words', ... }. `face` is the
+   * face scorer's id when there is one; without one the key is left out (so the ids of a suite
+   * without a face scorer are exactly as before) and `faceId()` gives 'none'.
+   */
+  ids: { vqa: string; clip: string; div: string; dino: string; face?: string };
   /** True when any component is a substitute. */
   usesFallback: boolean;
   dispose(): void;
@@ -63,12 +77,34 @@ export function createRewardScorers(o: RewardScorerOptions = {}): RewardScorers 
     answerer = blip;
   }
   const vqa = new VqaScorer(answerer ?? new ColourHeuristicAnswerer());
-  const ids = { vqa: vqa.id, clip: alignment.id, div: diversity.id, dino: identity.id };
+  const face = o.faceIdentity ?? null;
+  if (face) disposers.push(() => face.dispose());
+  const ids: RewardScorers['ids'] = { vqa: vqa.id, clip: alignment.id, div: diversity.id, dino: identity.id, ...(face ? { face: face.id } : {}) };
+  let disposed = false;
   return {
-    alignment, identity, diversity, vqa, ids,
+    alignment, identity, diversity, vqa, face, ids,
     usesFallback: Object.values(ids).some((id) => id.startsWith('fallback:')),
-    dispose: () => disposers.forEach((d) => d()),
+    dispose: () => {
+      if (disposed) return;
+      disposed = true;
+      disposers.forEach((d) => d());
+    },
   };
+}
+
+/** The id of the suite's face scorer, 'none' without one. */
+export function faceId(s: Pick<RewardScorers, 'ids'>): string {
+  return s.ids.face ?? 'none';
+}
+
+/**
+ * The weights computeRewards combines with for this suite: as given, except that w_face is
+ * DEFAULT_FACE_REWARD_WEIGHT when the suite has a face scorer and the weights name no face term,
+ * and 0 when it has none.
+ */
+export function effectiveRewardWeights(s: Pick<RewardScorers, 'face'>, weights: RewardWeights = REFERENCE_REWARD_WEIGHTS): RewardWeights {
+  if (!s.face) return weights.face === undefined ? weights : { ...weights, face: 0 };
+  return weights.face === undefined ? { ...weights, face: DEFAULT_FACE_REWARD_WEIGHT } : weights;
 }
 
 export interface RewardBatch {
@@ -84,18 +120,27 @@ export interface RewardBatch {
 export interface RewardReport extends CombinedRewards {
   /** s_i, the max identity similarity (the "DINO similarity" eval metric). */
   identitySimilarity: number[];
+  /** Per image, whether a face was found (only when the face component was computed). */
+  hasFace?: boolean[];
   ids: RewardScorers['ids'];
 }
 
-/** Every component of method.md 3.4 for a batch, combined with the given weights. */
+/**
+ * Every component of method.md 3.4 for a batch, combined with the given weights; with a face
+ * scorer also the face identity (w_face from effectiveRewardWeights: the default 0.3 unless the
+ * weights give one; an explicit 0 skips it). Face descriptors of the references are cached per
+ * `references` array object, so pass the same array on every call.
+ */
 export async function computeRewards(s: RewardScorers, b: RewardBatch, weights: RewardWeights = REFERENCE_REWARD_WEIGHTS): Promise<RewardReport> {
   if (s.identity.tauHi !== weights.tauHi || s.identity.tauLo !== weights.tauLo) {
     throw new Error(`computeRewards: scorer band (${s.identity.tauLo}, ${s.identity.tauHi}) differs from the weights' (${weights.tauLo}, ${weights.tauHi})`);
   }
-  const vqa = weights.vqa > 0 ? await s.vqa.score(b.images, b.checklists, b.prompts) : undefined;
-  const clip = weights.clip > 0 ? s.alignment.score(b.images, b.prompts) : undefined;
-  const div = weights.div > 0 ? s.diversity.score(b.images, b.groupKeys ?? b.prompts) : undefined;
+  const w = effectiveRewardWeights(s, weights);
+  const vqa = w.vqa > 0 ? await s.vqa.score(b.images, b.checklists, b.prompts) : undefined;
+  const clip = w.clip > 0 ? s.alignment.score(b.images, b.prompts) : undefined;
+  const div = w.div > 0 ? s.diversity.score(b.images, b.groupKeys ?? b.prompts) : undefined;
   const id = s.identity.evaluate(b.images, b.references);
-  const combined = combineRewards({ vqa, clip, div, dino: id.penalty }, weights);
-  return { ...combined, identitySimilarity: id.similarity, ids: s.ids };
+  const face = s.face && (w.face ?? 0) > 0 ? await s.face.evaluate(b.images, b.references) : undefined;
+  const combined = combineRewards({ vqa, clip, div, dino: id.penalty, ...(face ? { face: face.reward } : {}) }, w);
+  return { ...combined, identitySimilarity: id.similarity, ...(face ? { hasFace: face.hasFace } : {}), ids: s.ids };
 }

