@@ -135,7 +135,7 @@ async function main(): Promise<void> {
     '',
     machineLine(cpu, { memory: true, libtorch: rs[0]!.version }),
     threadsPerPartLine(counts, rs.map((r) => r.load)),
-    `- settings: TINY (LLM 2 x 64), random weights, 64x64 px (8x8 latent grid), DEFAULT_GRPO: ${DEFAULTS}; ${rs[0]!.params} trainable generation-expert parameters`,
+    `- settings: TINY (LLM 4 x 256), random weights, 64x64 px (8x8 latent grid), DEFAULT_GRPO: ${DEFAULTS}; ${rs[0]!.params} trainable generation-expert parameters`,
   ];
   const table = [
     '| threads | rollouts/s | ms per rollout (median; of which VAE decode) | s per policy update | ms per micro-step (log-prob with graph + backward) | peak RSS |',
