@@ -1,10 +1,10 @@
-// Character-GRPO on a toy reward (issue 6, "What it must show"): a seeded run on the tiny model
+// Character-GRPO on a toy reward (issue 6, "What it must show"): a seeded run on the micro model
 // whose reward is a simple image statistic, the mean brightness of the top-left quarter of the
 // decoded image, injected through trainGrpo's `reward` option (named `custom` in the run). The
 // reward must rise clearly within a bounded number of updates. Also: the sign of the gradient of
 // the clipped objective with respect to log p_new for positive and negative advantages.
 //
-// Setup, and why: the model is MICRO at 16x16 px (a 2x2 latent grid, 64 latent numbers; at 32 px
+// Setup, and why: the model is MICRO (LLM 2 x 64, the unit tests' preset; tiny takes minutes here) at 16x16 px (a 2x2 latent grid, 64 latent numbers; at 32 px
 // the 256 numbers make the per-epoch policy-gradient estimate much noisier and the rise slow). An
 // untrained BAGEL has a zero velocity head llm2vae (no gradient would reach the generation
 // expert); it gets random weights of std 0.2 (SFT would have given it weights; at 0.05 the
@@ -58,7 +58,7 @@ function writeToySft(dir: string): string {
   return path;
 }
 
-test('toy GRPO: the mean top-left brightness (an injected reward) rises clearly within 24 epochs on tiny', async () => {
+test('toy GRPO: the mean top-left brightness (an injected reward) rises clearly within 24 epochs on micro', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'grpo-toy-'));
   const threads = torch.getNumThreads();
   torch.setNumThreads(1); // deterministic and steady on a shared machine
