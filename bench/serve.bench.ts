@@ -145,7 +145,8 @@ async function streamOnce(url: string, model: string, maxTokens: number, k: numb
   const end = performance.now();
   if (!done) return { kind: 'error', why: 'stream ended without [DONE]' };
   if (!usage) return { kind: 'error', why: 'no usage chunk' };
-  if (!chunks) return { kind: 'error', why: 'no content' };
+  // A complete answer with no content: the (untrained) model stopped at once. Valid, not an error.
+  if (!chunks) return { kind: 'ok', ttftMs: NaN, totalMs: end - t0, chunks: 0, decodeMs: 0 };
   return { kind: 'ok', ttftMs: first - t0, totalMs: end - t0, chunks, decodeMs: last - first };
 }
 
@@ -257,18 +258,18 @@ async function main(): Promise<void> {
       ...(busy ? [`| during the 32-client level, sequential | ${busy.ms.length + busy.errors} | ${f(quantile(busy.ms, 0.5), 2)} ms | ${f(quantile(busy.ms, 0.95), 2)} ms | ${f(Math.max(...busy.ms), 2)} ms | ${busy.errors} |`] : []),
     ];
     const chatTable = [
-      '| clients | requests (clients x each) | answered | deliberate 429 | other errors | TTFT p50 | TTFT p95 | tokens/s per stream (median) | tokens/s all streams | request p50 |',
+      '| clients | requests (clients x each) | answered (of which empty) | deliberate 429 | other errors | TTFT p50 | TTFT p95 | tokens/s per stream (median) | tokens/s all streams | request p50 |',
       '|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
       ...levels.map((l) => {
-        const ttft = l.ok.map((o) => o.ttftMs);
+        const ttft = l.ok.filter((o) => o.chunks > 0).map((o) => o.ttftMs);
         const rate = l.ok.filter((o) => o.chunks > 1 && o.decodeMs > 0).map((o) => ((o.chunks - 1) * 1000) / o.decodeMs);
         const tokens = l.ok.reduce((n, o) => n + o.chunks, 0);
-        return `| ${l.clients} | ${l.attempts} (${l.clients} x ${l.perClient}) | ${l.ok.length} | ${l.rejected} | ${l.errors.length} | ${f(quantile(ttft, 0.5), 0)} ms | ${f(quantile(ttft, 0.95), 0)} ms | ${f(quantile(rate, 0.5))} | ${f(tokens / l.wallS)} | ${f(quantile(l.ok.map((o) => o.totalMs), 0.5), 0)} ms |`;
+        return `| ${l.clients} | ${l.attempts} (${l.clients} x ${l.perClient}) | ${l.ok.length} (${l.ok.filter((o) => o.chunks === 0).length}) | ${l.rejected} | ${l.errors.length} | ${f(quantile(ttft, 0.5), 0)} ms | ${f(quantile(ttft, 0.95), 0)} ms | ${f(quantile(rate, 0.5))} | ${f(tokens / l.wallS)} | ${f(quantile(l.ok.map((o) => o.totalMs), 0.5), 0)} ms |`;
       }),
     ];
     const notes = [
       `Errors other than deliberate 429s: ${otherErrors} (target: none) — ${otherErrors === 0 ? 'pass' : 'FAIL'}.`,
-      'TTFT: from sending the request to the first non-empty content delta, queue wait included (one request generates at a time, so with more clients most of it is waiting).',
+      'TTFT: from sending the request to the first non-empty content delta, queue wait included (one request generates at a time, so with more clients most of it is waiting). "Empty" answers are complete streams (usage chunk, `[DONE]`) in which the untrained model ended at once with `<|im_end|>`; they count as answered and are left out of TTFT.',
       'Tokens are streamed content deltas (one per decoded token, except where a multi-byte character waits for its next token). Tokens/s per stream: (deltas − 1) / (last − first delta); all streams: every delta of the level / its wall time.',
       "A 429 is counted when the answer has the OpenAI rate-limit shape (`error.type` 'rate_limit_error'); the client then goes on to its next request without retrying.",
     ];
