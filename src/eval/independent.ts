@@ -14,6 +14,7 @@
 import { decodeImage, type RgbImage } from '../data/index.js';
 import { humanModelsDir, loadTf, type Tf } from '../reward/face-graph.js';
 import { FaceIdentity, type FaceIdentityOptions } from '../reward/face-identity.js';
+import { cosineSimilarity } from '../reward/vectors.js';
 
 export { humanModelsDir };
 
@@ -27,16 +28,8 @@ export interface IndependentImageEmbedder {
   dispose(): void;
 }
 
-export function cosine(a: Float32Array, b: Float32Array): number {
-  if (a.length !== b.length) throw new Error(`cosine: lengths ${a.length} and ${b.length} differ`);
-  let dot = 0, na = 0, nb = 0;
-  for (let i = 0; i < a.length; i++) {
-    dot += a[i]! * b[i]!;
-    na += a[i]! * a[i]!;
-    nb += b[i]! * b[i]!;
-  }
-  return na > 0 && nb > 0 ? dot / Math.sqrt(na * nb) : 0;
-}
+/** Cosine of two embeddings (0 when either is all zeros). */
+export const cosine = cosineSimilarity;
 
 /** [images][references] cosine matrix. */
 export function cosineTable(images: readonly Float32Array[], references: readonly Float32Array[]): number[][] {

@@ -7,7 +7,7 @@
 // the whole normed sequence, not only the class token.
 import { ops, scope, zeros, type Tensor } from '../torch/index.js';
 import { Conv2d, LayerNorm, Linear, Module, ModuleList } from '../nn/index.js';
-import { activation } from './clip.js';
+import { FcMlp } from './clip.js';
 
 export interface BlipVisionConfig {
   hiddenSize: number;
@@ -48,29 +48,16 @@ class BlipVisionAttention extends Module {
   }
 }
 
-class BlipMLP extends Module {
-  readonly fc1: Linear;
-  readonly fc2: Linear;
-  constructor(hidden: number, intermediate: number, readonly act: string) {
-    super();
-    this.fc1 = this.registerModule('fc1', new Linear(hidden, intermediate));
-    this.fc2 = this.registerModule('fc2', new Linear(intermediate, hidden));
-  }
-  forward(x: Tensor): Tensor {
-    return scope(() => this.fc2.forward(activation(this.act, this.fc1.forward(x))));
-  }
-}
-
 class BlipEncoderLayer extends Module {
   readonly self_attn: BlipVisionAttention;
   readonly layer_norm1: LayerNorm;
-  readonly mlp: BlipMLP;
+  readonly mlp: FcMlp;
   readonly layer_norm2: LayerNorm;
   constructor(c: BlipVisionConfig) {
     super();
     this.self_attn = this.registerModule('self_attn', new BlipVisionAttention(c.hiddenSize, c.numHeads));
     this.layer_norm1 = this.registerModule('layer_norm1', new LayerNorm(c.hiddenSize, c.layerNormEps));
-    this.mlp = this.registerModule('mlp', new BlipMLP(c.hiddenSize, c.intermediateSize, c.hiddenAct));
+    this.mlp = this.registerModule('mlp', new FcMlp(c.hiddenSize, c.intermediateSize, c.hiddenAct));
     this.layer_norm2 = this.registerModule('layer_norm2', new LayerNorm(c.hiddenSize, c.layerNormEps));
   }
   forward(x: Tensor): Tensor {

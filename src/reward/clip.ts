@@ -114,7 +114,8 @@ class ClipAttention extends Module {
   }
 }
 
-class ClipMLP extends Module {
+/** fc1 -> activation -> fc2: the MLP of the Hugging Face CLIP, BLIP and SigLIP encoder layers. */
+export class FcMlp extends Module {
   readonly fc1: Linear;
   readonly fc2: Linear;
   constructor(hidden: number, intermediate: number, readonly act: string) {
@@ -130,13 +131,13 @@ class ClipMLP extends Module {
 class ClipEncoderLayer extends Module {
   readonly self_attn: ClipAttention;
   readonly layer_norm1: LayerNorm;
-  readonly mlp: ClipMLP;
+  readonly mlp: FcMlp;
   readonly layer_norm2: LayerNorm;
   constructor(c: ClipTowerConfig) {
     super();
     this.self_attn = this.registerModule('self_attn', new ClipAttention(c.hiddenSize, c.numHeads));
     this.layer_norm1 = this.registerModule('layer_norm1', new LayerNorm(c.hiddenSize, c.layerNormEps));
-    this.mlp = this.registerModule('mlp', new ClipMLP(c.hiddenSize, c.intermediateSize, c.hiddenAct));
+    this.mlp = this.registerModule('mlp', new FcMlp(c.hiddenSize, c.intermediateSize, c.hiddenAct));
     this.layer_norm2 = this.registerModule('layer_norm2', new LayerNorm(c.hiddenSize, c.layerNormEps));
   }
   forward(x: Tensor, mask: Tensor | null): Tensor {

@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { decodeImage, type ChwImage, type RgbImage } from '../data/image.js';
 import { BlazeFaceDetector, squareCrop, type DetectOptions, type FaceBox } from './face-detect.js';
 import { humanModelsDir, loadGraphModelFromDisk, loadTf, type GraphModel, type Tf } from './face-graph.js';
+import { cosineSimilarity } from './vectors.js';
 
 type Tensor3D = import('@tensorflow/tfjs').Tensor3D;
 
@@ -39,16 +40,7 @@ export interface FaceIdentityOptions {
 }
 
 /** Cosine of two descriptors (0 when either is all zeros). */
-export function descriptorCosine(a: Float32Array, b: Float32Array): number {
-  if (a.length !== b.length) throw new Error(`face similarity: descriptor lengths ${a.length} and ${b.length} differ`);
-  let dot = 0, na = 0, nb = 0;
-  for (let i = 0; i < a.length; i++) {
-    dot += a[i]! * b[i]!;
-    na += a[i]! * a[i]!;
-    nb += b[i]! * b[i]!;
-  }
-  return na > 0 && nb > 0 ? dot / Math.sqrt(na * nb) : 0;
-}
+export const descriptorCosine = cosineSimilarity;
 
 /** BlazeFace + FaceRes: face boxes, face descriptors and their similarity. */
 export class FaceIdentity {
