@@ -10,7 +10,8 @@
         "src/tensor_data.cc",
         "src/autograd.cc",
         "src/runtime.cc",
-        "src/distributed.cc"
+        "src/distributed.cc",
+        "src/mot_decode.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",

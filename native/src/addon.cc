@@ -8,6 +8,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   registerAutogradFns(env, exports);
   registerRuntimeFns(env, exports);
   registerDistributedFns(env, exports);
+  registerMotDecodeFns(env, exports);
   return exports;
 }
 

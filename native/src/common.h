@@ -54,3 +54,4 @@ void registerDataFns(Napi::Env env, Napi::Object exports);
 void registerAutogradFns(Napi::Env env, Napi::Object exports);
 void registerRuntimeFns(Napi::Env env, Napi::Object exports);
 void registerDistributedFns(Napi::Env env, Napi::Object exports);
+void registerMotDecodeFns(Napi::Env env, Napi::Object exports);

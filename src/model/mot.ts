@@ -2,7 +2,8 @@
 // complete weight sets: the "und" expert under the original Qwen2 names and the "gen" expert
 // under the same names with `_moe_gen`. Routing is hard and given per token (latent tokens go to
 // gen, everything else to und); the attention itself is one joint softmax over all tokens.
-import { empty, noGrad, ops, scope, tensor, zeros, type Tensor } from '../torch/index.js';
+import { empty, isGradEnabled, noGrad, ops, scope, tensor, zeros, Tensor, type DType } from '../torch/index.js';
+import { native } from '../torch/native.js';
 import { Embedding, Linear, Module, ModuleList, RMSNorm } from '../nn/index.js';
 import type { LlmConfig } from './config.js';
 
@@ -74,6 +75,9 @@ export function applyRope(x: Tensor, cos: Tensor, sin: Tensor): Tensor {
 // ---------------------------------------------------------------------------------------------
 // Attention
 
+/** Switch for the native one-token decode loop (on by default; tests turn it off to compare). */
+export const nativeDecode = { enabled: true };
+
 /**
  * Softmax attention of q [H, Nq, D] over k, v [Hkv, Nk, D] (GQA: each key/value head serves
  * H/Hkv consecutive query heads) with an optional additive mask [Nq, Nk]; scale 1/sqrt(D).
@@ -108,6 +112,9 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | null):
 export type AttentionLayout =
   | { kind: 'packed'; sampleLens: number[]; masks: Tensor[] }
   | { kind: 'cached'; causal: boolean; mask?: Tensor | null };
+
+/** Shape, dtype and device of a cache row block [heads, n, dim]. */
+export interface RowLike { heads: number; dim: number; dtype: DType; device: string }
 
 /**
  * Keys and values per layer ([Hkv, L, D], keys after k_norm and RoPE), kept outside scopes.
@@ -167,30 +174,41 @@ export class KVCache {
     noGrad(() => this.write(layer, len, k, v));
     return [this.keyBuf[layer]!.narrow(1, 0, len + n), this.valueBuf[layer]!.narrow(1, 0, len + n)];
   }
+  /**
+   * The buffers of a layer, unshared and with room for one more row at `length` (like k, v
+   * [Hkv, 1, D]): the native one-token decode writes that row itself.
+   */
+  rowBuffers(layer: number, like: RowLike): [Tensor, Tensor] {
+    return this.ensure(layer, this.length, 1, like);
+  }
   /** Writes rows [at, at + n) of a layer, growing (or un-sharing) the buffers first if needed. */
   private write(layer: number, at: number, k: Tensor, v: Tensor): void {
     const n = k.shape[1]!;
+    const [kb, vb] = this.ensure(layer, at, n, { heads: k.shape[0]!, dim: k.shape[2]!, dtype: k.dtype, device: k.device });
+    scope(() => {
+      kb.narrow(1, at, n).copy_(k);
+      vb.narrow(1, at, n).copy_(v);
+    });
+  }
+  private ensure(layer: number, at: number, n: number, like: RowLike): [Tensor, Tensor] {
     let kb = this.keyBuf[layer];
     let vb = this.valueBuf[layer];
-    if (!kb || !vb || this.shared[layer] || kb.shape[1]! < at + n || kb.dtype !== k.dtype) {
+    if (!kb || !vb || this.shared[layer] || kb.shape[1]! < at + n || kb.dtype !== like.dtype) {
       const cap = Math.max(64, at + n, kb && !this.shared[layer] ? 2 * kb.shape[1]! : 0);
-      const grow = (old: Tensor | null, t: Tensor): Tensor => scope(() => {
-        const b = empty([t.shape[0]!, cap, t.shape[2]!], { dtype: t.dtype, device: t.device });
+      const grow = (old: Tensor | null): Tensor => scope(() => {
+        const b = empty([like.heads, cap, like.dim], { dtype: like.dtype, device: like.device });
         if (old && at > 0) b.narrow(1, 0, at).copy_(old.narrow(1, 0, at));
         return b;
       }).keep();
-      const nk = grow(kb, k);
-      const nv = grow(vb, v);
+      const nk = grow(kb);
+      const nv = grow(vb);
       kb?.dispose();
       vb?.dispose();
       this.keyBuf[layer] = kb = nk;
       this.valueBuf[layer] = vb = nv;
       this.shared[layer] = false;
     }
-    scope(() => {
-      kb.narrow(1, at, n).copy_(k);
-      vb.narrow(1, at, n).copy_(v);
-    });
+    return [kb, vb];
   }
   dispose(): void {
     for (const t of [...this.keyBuf, ...this.valueBuf]) t?.dispose();
@@ -385,6 +403,11 @@ export class Qwen2MoTModel extends Module {
     cache: { cache: KVCache; update: boolean } | null = null,
   ): Tensor {
     return scope(() => {
+      if (cache && cache.update && inputs.shape[0] === 1 && routing.genIndex === null && layout.kind === 'cached' && !layout.mask && this.canDecodeNatively(inputs)) {
+        const h = this.decodeNatively(inputs, positions.item(), cache.cache);
+        cache.cache.length += 1;
+        return this.norm.forward(h);
+      }
       const rope = ropeTables(positions, this.config.headDim, this.config.ropeTheta);
       let h = inputs;
       let i = 0;
@@ -395,6 +418,44 @@ export class Qwen2MoTModel extends Module {
       if (cache && cache.update) cache.cache.length += inputs.shape[0]!;
       return routed(h, routing, (t) => this.norm.forward(t), (t) => this.norm_moe_gen.forward(t));
     });
+  }
+
+  /**
+   * Whether a one-token step can run in the native decode loop (native/src/mot_decode.cc): no
+   * gradient, no LoRA on the understanding expert, and the switch on. Same operations, same
+   * results as the layer-by-layer path (test/model/mot.test.ts compares them).
+   */
+  private canDecodeNatively(inputs: Tensor): boolean {
+    if (!nativeDecode.enabled || isGradEnabled() || inputs.requiresGrad) return false;
+    for (const layer of this.layers) {
+      const a = layer.self_attn.und;
+      const m = layer.mlp;
+      if (a.q.lora || a.k.lora || a.v.lora || a.o.lora || m.gate_proj.lora || m.up_proj.lora || m.down_proj.lora) return false;
+    }
+    return true;
+  }
+
+  /** One token [1, D] through every layer on the understanding expert; appends to the cache. */
+  private decodeNatively(x: Tensor, position: number, cache: KVCache): Tensor {
+    const { numHeads: H, numKvHeads: Hkv, headDim: d, rmsNormEps: eps, ropeTheta } = this.config;
+    const weights: (number | null)[][] = [];
+    const keys: number[] = [];
+    const values: number[] = [];
+    let i = 0;
+    for (const layer of this.layers) {
+      const a = layer.self_attn.und;
+      const m = layer.mlp;
+      weights.push([
+        layer.input_layernorm.weight.id, a.q.weight.id, a.q.bias?.id ?? null, a.k.weight.id, a.k.bias?.id ?? null,
+        a.v.weight.id, a.v.bias?.id ?? null, a.o.weight.id, a.qNorm.weight.id, a.kNorm.weight.id,
+        layer.post_attention_layernorm.weight.id, m.gate_proj.weight.id, m.up_proj.weight.id, m.down_proj.weight.id,
+      ]);
+      const [kb, vb] = cache.rowBuffers(i, { heads: Hkv, dim: d, dtype: x.dtype, device: x.device });
+      keys.push(kb.id);
+      values.push(vb.id);
+      i++;
+    }
+    return new Tensor(native.motDecodeStep(x.id, weights, keys, values, cache.length, position, ropeTheta, H, Hkv, d, eps));
   }
 }
 

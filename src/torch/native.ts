@@ -88,6 +88,11 @@ export interface NativeAddon {
   allGather(group: object, tensor: TensorId): TensorId[];
   barrier(group: object): void;
   destroyGroup(group: object): void;
+  /** The decoder's one-token step on the understanding expert (native/src/mot_decode.cc). */
+  motDecodeStep(
+    x: TensorId, layers: (TensorId | null)[][], keyBuffers: TensorId[], valueBuffers: TensorId[], length: number,
+    position: number, ropeTheta: number, numHeads: number, numKvHeads: number, headDim: number, eps: number,
+  ): TensorId;
 }
 
 function findAddon(): string {

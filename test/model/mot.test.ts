@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import * as torch from '../../src/torch/index.js';
 import { noGrad, ops, tensor } from '../../src/torch/index.js';
 import {
-  applyRope, attention, additiveMask, ropeTables, routingFromFlags, Qwen2MoTForCausalLM, KVCache,
+  applyRope, attention, additiveMask, ropeTables, routingFromFlags, Qwen2MoTForCausalLM, KVCache, nativeDecode,
 } from '../../src/model/index.js';
 import { MICRO } from '../../src/model/config.js';
 
@@ -197,3 +197,37 @@ test('KV cache: forks are independent, and the cache grows past its first buffer
   }));
   lm.dispose();
 });
+
+for (const [what, llm] of [['GQA (4 query / 2 KV heads)', MICRO.llm], ['4 query / 4 KV heads', { ...MICRO.llm, numKvHeads: 4 }]] as const) {
+  test(`the native one-token decode step equals the layer-by-layer path, ${what}`, () => {
+    torch.manualSeed(4);
+    const lm = new Qwen2MoTForCausalLM(llm);
+    torch.scope(() => noGrad(() => {
+      const und = (n: number) => routingFromFlags(new Array(n).fill(false));
+      const prompt = [3, 14, 15, 92, 65, 35, 89, 79];
+      const base = new KVCache(llm.numLayers);
+      lm.model.forward(lm.embed(tensor(prompt)), ops.arange(0, prompt.length, 1, 'int64'), und(prompt.length), { kind: 'cached', causal: true }, { cache: base, update: true });
+      const run = (native: boolean): Float32Array[] => {
+        nativeDecode.enabled = native;
+        const c = base.fork();
+        const outs: Float32Array[] = [];
+        for (const [k, id] of [7, 300, 42, 11].entries()) {
+          const h = lm.model.forward(lm.embed(tensor([id])), tensor([prompt.length + k]), und(1), { kind: 'cached', causal: true }, { cache: c, update: true });
+          outs.push(h.dataSync() as Float32Array);
+        }
+        assert.equal(c.length, prompt.length + 4);
+        c.dispose();
+        return outs;
+      };
+      try {
+        const fast = run(true);
+        const slow = run(false);
+        for (let i = 0; i < fast.length; i++) close(fast[i]!, slow[i]!, 1e-6);
+      } finally {
+        nativeDecode.enabled = true;
+      }
+      base.dispose();
+    }));
+    lm.dispose();
+  });
+}
