@@ -4,6 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as torch from '../../src/torch/index.js';
 import { noGrad, ops, tensor } from '../../src/torch/index.js';
+import { native } from '../../src/torch/native.js';
 import {
   applyRope, attention, additiveMask, ropeTables, routingFromFlags, Qwen2MoTForCausalLM, KVCache, nativeDecode,
 } from '../../src/model/index.js';
@@ -219,12 +220,21 @@ for (const [what, llm] of [['GQA (4 query / 2 KV heads)', MICRO.llm], ['4 query 
         c.dispose();
         return outs;
       };
+      const step0 = native.motDecodeStep;
+      let nativeSteps = 0;
+      native.motDecodeStep = (...a: Parameters<typeof step0>) => {
+        nativeSteps++;
+        return step0(...a);
+      };
       try {
         const fast = run(true);
+        assert.equal(nativeSteps, 4, 'the fast path ran natively');
         const slow = run(false);
+        assert.equal(nativeSteps, 4, 'the slow path did not');
         for (let i = 0; i < fast.length; i++) close(fast[i]!, slow[i]!, 1e-6);
       } finally {
         nativeDecode.enabled = true;
+        native.motDecodeStep = step0;
       }
       base.dispose();
     }));
