@@ -110,4 +110,9 @@ function findAddon(): string {
 }
 
 const require = createRequire(import.meta.url);
+// OpenMP threads that spin while idle fight OpenBLAS's own (pthread) threads for the cores: on 2
+// cores a tiny SFT step took 674 ms with both spinning and 246 ms with OpenMP's threads sleeping
+// (1 thread: 257 ms). libgomp reads this when libtorch loads, so it is set before the addon is; a
+// value the user set wins.
+process.env['OMP_WAIT_POLICY'] ??= 'PASSIVE';
 export const native: NativeAddon = require(findAddon());
