@@ -4,7 +4,7 @@
 // is a patchify() row in (p, q, c) order; position ids are flattened 2-D ids (row * side + col)
 // into a learned table. Several images are packed; attention is full inside each and absent across.
 import { ops, scope, type Tensor } from '../torch/index.js';
-import { Embedding, GELU, LayerNorm, Linear, Module, ModuleList } from '../nn/index.js';
+import { Embedding, FcMlp, GELU, LayerNorm, Linear, Module, ModuleList } from '../nn/index.js';
 import type { VitConfig } from './config.js';
 
 /** Converts a conv patch-embedding weight [D, C, p, p] into the Linear weight [D, p*p*C] in (p, q, c) order. */
@@ -50,29 +50,16 @@ export class SiglipAttention extends Module {
   }
 }
 
-export class SiglipMLP extends Module {
-  readonly fc1: Linear;
-  readonly fc2: Linear;
-  constructor(hidden: number, intermediate: number) {
-    super();
-    this.fc1 = this.registerModule('fc1', new Linear(hidden, intermediate));
-    this.fc2 = this.registerModule('fc2', new Linear(intermediate, hidden));
-  }
-  forward(x: Tensor): Tensor {
-    return scope(() => this.fc2.forward(ops.gelu(this.fc1.forward(x), 'tanh')));
-  }
-}
-
 export class SiglipEncoderLayer extends Module {
   readonly self_attn: SiglipAttention;
   readonly layer_norm1: LayerNorm;
-  readonly mlp: SiglipMLP;
+  readonly mlp: FcMlp;
   readonly layer_norm2: LayerNorm;
   constructor(c: VitConfig) {
     super();
     this.self_attn = this.registerModule('self_attn', new SiglipAttention(c.hiddenSize, c.numHeads));
     this.layer_norm1 = this.registerModule('layer_norm1', new LayerNorm(c.hiddenSize, c.layerNormEps));
-    this.mlp = this.registerModule('mlp', new SiglipMLP(c.hiddenSize, c.intermediateSize));
+    this.mlp = this.registerModule('mlp', new FcMlp(c.hiddenSize, c.intermediateSize, 'gelu_pytorch_tanh'));
     this.layer_norm2 = this.registerModule('layer_norm2', new LayerNorm(c.hiddenSize, c.layerNormEps));
   }
   forward(x: Tensor, lens: number[]): Tensor {

@@ -14,8 +14,7 @@
 // - the LM head is dense -> GELU -> LayerNorm -> decoder [V, D] + bias [V] (the decoder's bias is
 //   tied to cls.predictions.bias).
 import { ops, scope, tensor, zeros, type Tensor } from '../torch/index.js';
-import { Embedding, LayerNorm, Linear, Module, ModuleList } from '../nn/index.js';
-import { activation } from './clip.js';
+import { activation, Embedding, LayerNorm, Linear, Module, ModuleList } from '../nn/index.js';
 
 export interface BlipTextConfig {
   vocabSize: number;

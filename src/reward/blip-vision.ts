@@ -6,8 +6,7 @@
 // GELU MLP (fc1, fc2), and `post_layernorm` applied to every token: the text encoder cross-attends
 // the whole normed sequence, not only the class token.
 import { ops, scope, zeros, type Tensor } from '../torch/index.js';
-import { Conv2d, LayerNorm, Linear, Module, ModuleList } from '../nn/index.js';
-import { FcMlp } from './clip.js';
+import { Conv2d, FcMlp, LayerNorm, Linear, Module, ModuleList } from '../nn/index.js';
 
 export interface BlipVisionConfig {
   hiddenSize: number;

@@ -8,7 +8,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { noGrad, ops, safetensors, scope, tensor, zeros, type Tensor } from '../torch/index.js';
-import { Conv2d, Embedding, LayerNorm, Linear, Module, ModuleList } from '../nn/index.js';
+import { Conv2d, Embedding, FcMlp, LayerNorm, Linear, Module, ModuleList } from '../nn/index.js';
 import { CLIP_MEAN, CLIP_STD, cosineMatrix, l2normalize, preprocessBatch, type ImageBatch } from './images.js';
 import { ClipTokenizer } from './clip-tokenizer.js';
 
@@ -71,18 +71,6 @@ export function parseClipConfig(json: Json): ClipConfig {
   };
 }
 
-/** The activations transformers' ACT2FN names that CLIP checkpoints use. */
-export function activation(name: string, x: Tensor): Tensor {
-  switch (name) {
-    case 'quick_gelu': return scope(() => x.mul(ops.sigmoid(x.mul(1.702))));
-    case 'gelu': return ops.gelu(x, 'none');
-    case 'gelu_new':
-    case 'gelu_pytorch_tanh': return ops.gelu(x, 'tanh');
-    case 'relu': return ops.relu(x);
-    default: throw new Error(`unsupported hidden_act '${name}'`);
-  }
-}
-
 /** Multi-head attention with q scaled by head_dim^-0.5 (CLIPAttention); mask is additive [T, T]. */
 class ClipAttention extends Module {
   readonly q_proj: Linear;
@@ -111,20 +99,6 @@ class ClipAttention extends Module {
       const o = scores.softmax(-1).matmul(v);
       return this.out_proj.forward(o.transpose(1, 2).reshape([B, T, this.hidden]));
     });
-  }
-}
-
-/** fc1 -> activation -> fc2: the MLP of the Hugging Face CLIP, BLIP and SigLIP encoder layers. */
-export class FcMlp extends Module {
-  readonly fc1: Linear;
-  readonly fc2: Linear;
-  constructor(hidden: number, intermediate: number, readonly act: string) {
-    super();
-    this.fc1 = this.registerModule('fc1', new Linear(hidden, intermediate));
-    this.fc2 = this.registerModule('fc2', new Linear(intermediate, hidden));
-  }
-  forward(x: Tensor): Tensor {
-    return scope(() => this.fc2.forward(activation(this.act, this.fc1.forward(x))));
   }
 }
 

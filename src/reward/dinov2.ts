@@ -8,8 +8,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { noGrad, ops, safetensors, scope, zeros, type Tensor } from '../torch/index.js';
-import { Conv2d, LayerNorm, Linear, Module, ModuleList } from '../nn/index.js';
-import { activation } from './clip.js';
+import { Conv2d, FcMlp, LayerNorm, Linear, Module, ModuleList } from '../nn/index.js';
 import { IMAGENET_MEAN, IMAGENET_STD, l2normalize, preprocessBatch, type ImageBatch } from './images.js';
 import type { ImageEmbedder } from './clip.js';
 
@@ -104,26 +103,12 @@ class Dinov2LayerScale extends Module {
   }
 }
 
-class Dinov2MLP extends Module {
-  readonly fc1: Linear;
-  readonly fc2: Linear;
-  constructor(readonly c: Dinov2Config) {
-    super();
-    const hidden = Math.trunc(c.hiddenSize * c.mlpRatio);
-    this.fc1 = this.registerModule('fc1', new Linear(c.hiddenSize, hidden));
-    this.fc2 = this.registerModule('fc2', new Linear(hidden, c.hiddenSize));
-  }
-  forward(x: Tensor): Tensor {
-    return scope(() => this.fc2.forward(activation(this.c.hiddenAct, this.fc1.forward(x))));
-  }
-}
-
 class Dinov2Layer extends Module {
   readonly norm1: LayerNorm;
   readonly attention: Dinov2Attention;
   readonly layer_scale1: Dinov2LayerScale;
   readonly norm2: LayerNorm;
-  readonly mlp: Dinov2MLP;
+  readonly mlp: FcMlp;
   readonly layer_scale2: Dinov2LayerScale;
   constructor(c: Dinov2Config) {
     super();
@@ -131,7 +116,7 @@ class Dinov2Layer extends Module {
     this.attention = this.registerModule('attention', new Dinov2Attention(c));
     this.layer_scale1 = this.registerModule('layer_scale1', new Dinov2LayerScale(c));
     this.norm2 = this.registerModule('norm2', new LayerNorm(c.hiddenSize, c.layerNormEps));
-    this.mlp = this.registerModule('mlp', new Dinov2MLP(c));
+    this.mlp = this.registerModule('mlp', new FcMlp(c.hiddenSize, Math.trunc(c.hiddenSize * c.mlpRatio), c.hiddenAct));
     this.layer_scale2 = this.registerModule('layer_scale2', new Dinov2LayerScale(c));
   }
   forward(x: Tensor): Tensor {

@@ -7,7 +7,7 @@ export {
 } from './images.js';
 export { ClipTokenizer, bytesToUnicode, cleanText, BOS_TOKEN, EOS_TOKEN } from './clip-tokenizer.js';
 export {
-  ClipModel, ClipScorer, loadClipModel, parseClipConfig, activation, CLIPT_SCALE,
+  ClipModel, ClipScorer, loadClipModel, parseClipConfig, CLIPT_SCALE,
   type ClipConfig, type ClipTextConfig, type ClipVisionConfig, type TextImageScorer, type ImageEmbedder,
 } from './clip.js';
 export {
