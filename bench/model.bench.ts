@@ -121,18 +121,20 @@ async function child(): Promise<void> {
     let tokens = 0;
     for (let k = 0; k < steps + 2; k++) {
       torch.scope(() => {
-        const b = data.batch(k, { packsPerRank: config.data.packsPerRank });
+        const bs = data.stepBatches(k, { packsPerRank: config.data.packsPerRank });
         for (const p of params) p.grad = null;
         const t0 = now();
-        sftForwardBackward(model, b, { ceWeight: config.ceWeight, mseWeight: config.mseWeight, timestepShift: config.timestepShift });
+        sftForwardBackward(model, bs, { ceWeight: config.ceWeight, mseWeight: config.mseWeight, timestepShift: config.timestepShift });
         const dt = now() - t0;
-        if (k >= 2) {
-          times.push(dt);
-          flops += stepFlops(mc, b.batch)[0];
-          tokens += b.tokens;
+        if (k >= 2) times.push(dt);
+        for (const b of bs) {
+          if (k >= 2) {
+            flops += stepFlops(mc, b.batch)[0];
+            tokens += b.tokens;
+          }
+          disposeBatch(b.batch);
+          b.noise?.dispose();
         }
-        disposeBatch(b.batch);
-        b.noise?.dispose();
       });
     }
     for (const p of params) p.grad = null;

@@ -191,13 +191,13 @@ async function child(): Promise<void> {
     return torch.scope(() => {
       const t0 = now();
       phase = 'data';
-      const b = s.data.batch(index, { packsPerRank: s.config.data.packsPerRank });
+      const bs = s.data.stepBatches(index, { packsPerRank: s.config.data.packsPerRank });
       const t1 = now();
       let t2: number;
       try {
         phase = 'forward';
         s.opt.zeroGrad();
-        sftForwardBackward(s.model, b, { ceWeight: s.config.ceWeight, mseWeight: s.config.mseWeight, timestepShift: s.config.timestepShift });
+        sftForwardBackward(s.model, bs, { ceWeight: s.config.ceWeight, mseWeight: s.config.mseWeight, timestepShift: s.config.timestepShift });
         t2 = now();
         phase = 'optim';
         // ensureGradients (sft.ts): zeros where the batch did not reach a parameter
@@ -207,16 +207,27 @@ async function child(): Promise<void> {
         clipGradNorm(s.trainable, s.config.optim.gradClip);
         s.opt.step();
       } catch (e) {
-        disposeBatch(b.batch);
-        b.noise?.dispose();
+        for (const b of bs) {
+          disposeBatch(b.batch);
+          b.noise?.dispose();
+        }
         throw e;
       }
       const t3 = now();
-      onBatch?.(b.batch);
-      const r = { data: t1 - t0, fwdBwd: t2 - t1, optim: t3 - t2, total: t3 - t0, tokens: b.tokens, seqLen: b.batch.length, flops: stepFlops(s.mc, b.batch) };
-      disposeBatch(b.batch);
-      b.noise?.dispose();
-      return r;
+      const flops: [number, number] = [0, 0];
+      let tokens = 0;
+      let seqLen = 0;
+      for (const b of bs) {
+        onBatch?.(b.batch);
+        const [total, dense] = stepFlops(s.mc, b.batch);
+        flops[0] += total;
+        flops[1] += dense;
+        tokens += b.tokens;
+        seqLen += b.batch.length;
+        disposeBatch(b.batch);
+        b.noise?.dispose();
+      }
+      return { data: t1 - t0, fwdBwd: t2 - t1, optim: t3 - t2, total: t3 - t0, tokens, seqLen, flops };
     });
   }
 

@@ -228,37 +228,37 @@ export class SftData {
   }
 
   /**
-   * A rank's batch of a step: its packs' samples in one packed sequence, with every random draw
-   * seeded per sample. Returns the batch, its flow noise and the plans.
+   * A rank's batches of a step, one per pack (trainSft runs forward and backward pack by pack;
+   * see sftForwardBackward).
    */
-  batch(step: number, o: { rank?: number; worldSize?: number; packsPerRank?: number } = {}): SftBatch {
-    return this.batchOf(SftData.packIndexes(step, o.rank ?? 0, o.worldSize ?? 1, o.packsPerRank ?? 1));
+  stepBatches(step: number, o: { rank?: number; worldSize?: number; packsPerRank?: number } = {}): SftBatch[] {
+    return SftData.packIndexes(step, o.rank ?? 0, o.worldSize ?? 1, o.packsPerRank ?? 1).map((i) => this.packBatch(i));
   }
 
-  /** The packs at these global indexes in one packed sequence (see batch). */
-  batchOf(idx: number[]): SftBatch {
+  /**
+   * The pack at a global index as one packed sequence, with every random draw seeded per sample.
+   * Returns the batch, its flow noise and the plans.
+   */
+  packBatch(index: number): SftBatch {
     const samples: PackSample[] = [];
     const draws: number[] = [];
     const noises: Tensor[] = [];
     const plans: SamplePlan[] = [];
-    let tokens = 0;
     return scope(() => {
-      for (const pi of idx) {
-        const pack = this.packAt(pi);
-        tokens += pack.length;
-        pack.samples.forEach((ms, j) => {
-          const seed = mixSeed(this.o.seed, pi, j);
-          const rng = new Rng(seed);
-          manualSeed(seed);
-          const sample = this.toPackSample(ms.plan);
-          const r = sampleDraws(sample, rng, this.o.textDropProb);
-          draws.push(...r.draws);
-          // noise for each latent image that survives dropout, in order (rows of batch.vae.latents)
-          for (const it of r.keptVae) noises.push(randn([(it.latent.shape[1]! / this.o.model.latentPatchSize) * (it.latent.shape[2]! / this.o.model.latentPatchSize), latentTokenDim(this.o.model)]));
-          samples.push(sample);
-          plans.push(ms.plan);
-        });
-      }
+      const pack = this.packAt(index);
+      const tokens = pack.length;
+      pack.samples.forEach((ms, j) => {
+        const seed = mixSeed(this.o.seed, index, j);
+        const rng = new Rng(seed);
+        manualSeed(seed);
+        const sample = this.toPackSample(ms.plan);
+        const r = sampleDraws(sample, rng, this.o.textDropProb);
+        draws.push(...r.draws);
+        // noise for each latent image that survives dropout, in order (rows of batch.vae.latents)
+        for (const it of r.keptVae) noises.push(randn([(it.latent.shape[1]! / this.o.model.latentPatchSize) * (it.latent.shape[2]! / this.o.model.latentPatchSize), latentTokenDim(this.o.model)]));
+        samples.push(sample);
+        plans.push(ms.plan);
+      });
       let k = 0;
       const batch = packSamples(samples, this.o.model, {
         textDropProb: this.o.textDropProb,

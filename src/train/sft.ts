@@ -310,7 +310,7 @@ export async function trainSft(configInput: SftConfig | SftConfigInput, o: Train
       const lr = schedule(step - 1);
       opt.setLr(lr);
       // one batch per pack, forward and backward pack by pack (see sftForwardBackward)
-      const bs = SftData.packIndexes(step - 1, rank, world, config.data.packsPerRank).map((i) => data.batchOf([i]));
+      const bs = data.stepBatches(step - 1, { rank, worldSize: world, packsPerRank: config.data.packsPerRank });
       try {
         opt.zeroGrad();
         const r = sftForwardBackward(model, bs, { group, ceWeight: config.ceWeight, mseWeight: config.mseWeight, timestepShift: config.timestepShift });

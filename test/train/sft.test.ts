@@ -42,7 +42,7 @@ test('the SFT loss (0.25 CE + 1.0 MSE) falls over steps on a fixed packed batch'
   torch.manualSeed(0);
   const model = new Bagel(mc);
   const opt = new AdamW(model.parameters(), { lr: 3e-3, betas: [0.9, 0.95], eps: 1e-15, weightDecay: 0 });
-  const b = data.batch(0);
+  const b = data.packBatch(0);
   assert.ok(b.batch.vae && b.batch.ceIndexes.length > 0, 'the pack holds a T2I image and CE targets (both groups are mandatory)');
   const losses: number[] = [];
   for (let step = 0; step < 10; step++) {
@@ -69,8 +69,8 @@ test('batches are deterministic: the same step gives the same tokens, latents an
   const vae = loadVae(vaePath, mc.vae);
   const make = () => SftData.create({ characters: [character], tokenizer: tok, model: mc, vae, recipe: resolveRecipe('full'), packing: config.data.packing, imageSize: 32, vitImageSize: 28, textDropProb: 0.1, seed: 7 });
   const [d1, d2] = [await make(), await make()];
-  d1.batch(0); // d1 has moved past step 0; step 3 must not depend on that
-  const [x, y] = [d1.batch(3), d2.batch(3)];
+  d1.packBatch(0); // d1 has moved past pack 0; pack 3 must not depend on that
+  const [x, y] = [d1.packBatch(3), d2.packBatch(3)];
   assert.deepEqual(x.batch.textIds, y.batch.textIds);
   assert.deepEqual(x.batch.vae?.timestepNormals, y.batch.vae?.timestepNormals);
   assert.ok(x.batch.vae!.latents.equal(y.batch.vae!.latents));
