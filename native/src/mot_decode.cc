@@ -6,6 +6,7 @@
 #include "common.h"
 #include <cmath>
 #include <algorithm>
+#include <map>
 #include <vector>
 
 namespace {
@@ -58,7 +59,10 @@ void ropeRows(float* x, const float* cos, const float* sin, int64_t rows, int64_
 
 // cos and sin [1, d] of one position, exactly as ropeTables in mot.ts computes them.
 std::pair<at::Tensor, at::Tensor> ropeRow(int64_t position, int64_t d, double theta) {
-  at::Tensor invFreq = at::arange(0, d, 2, at::kLong).to(at::kFloat).div(d).mul(std::log(theta)).neg().exp();
+  // inv_freq depends only on (d, theta): computed once per thread, not per token
+  thread_local std::map<std::pair<int64_t, double>, at::Tensor> invFreqs;
+  at::Tensor& invFreq = invFreqs[{d, theta}];
+  if (!invFreq.defined()) invFreq = at::arange(0, d, 2, at::kLong).to(at::kFloat).div(d).mul(std::log(theta)).neg().exp();
   at::Tensor pos = at::full({1}, position, at::kLong).to(at::kFloat);
   at::Tensor freqs = pos.unsqueeze(1).mul(invFreq.unsqueeze(0));
   at::Tensor emb = at::cat({freqs, freqs}, -1);
