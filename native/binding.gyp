@@ -11,7 +11,8 @@
         "src/autograd.cc",
         "src/runtime.cc",
         "src/distributed.cc",
-        "src/mot_decode.cc"
+        "src/mot_decode.cc",
+        "src/vector_kernels.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",
@@ -21,7 +22,7 @@
       "libraries": [ "<!@(node config.cjs libs)" ],
       "cflags!": [ "-fno-exceptions", "-fno-rtti" ],
       "cflags_cc!": [ "-fno-exceptions", "-fno-rtti", "-std=gnu++17", "-std=gnu++14" ],
-      "cflags_cc": [ "-std=c++17", "-fexceptions", "-frtti", "-O2", "-ftls-model=initial-exec", "-Wno-unused-parameter", "-Wno-deprecated-declarations" ]
+      "cflags_cc": [ "-std=c++17", "-fexceptions", "-frtti", "-O3", "-ftls-model=initial-exec", "-Wno-unused-parameter", "-Wno-deprecated-declarations" ]
     }
   ]
 }

@@ -1,9 +1,12 @@
 // The decoder's one-token step on the understanding expert, in C++: the hot loop of text
-// decoding (src/model/mot.ts, Qwen2MoTModel.forward's fast path). The same ATen operations as
-// the TS layers, in the same order, but without a JS round trip per operator: at batch 1 a token
-// is ~300 small operators, and the time between two uses of a weight matrix decides whether it
-// is still in cache (see bench/README.md, model section).
+// decoding (src/model/mot.ts, Qwen2MoTModel.forward's fast path). At batch 1 a token is ~300
+// small operators when the TS layers run it, and the time between two uses of a weight matrix
+// decides whether it is still in cache (see bench/README.md, model section). For float32 and
+// bfloat16 models on the CPU the layers run as plain loops over vector_kernels (float32
+// arithmetic throughout); any other dtype or device takes the same ATen operations as the TS
+// layers, in the same order.
 #include "common.h"
+#include "vector_kernels.h"
 #include <cmath>
 #include <algorithm>
 #include <map>
@@ -29,19 +32,25 @@ at::Tensor rope(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& si
   return x.mul(c).add(rot.mul(s));
 }
 
-// Plain loops for the small per-token pieces (float32, CPU): each replaces 3-6 ATen calls of a
-// few µs each. Sums run in float in index order, so results can differ from ATen's vectorised
-// sums in the last bits (the test allows 1e-5).
-bool plainF32(const at::Tensor& t) { return t.scalar_type() == at::kFloat && t.device().is_cpu() && t.is_contiguous(); }
+// Plain loops for the small per-token pieces: each replaces 3-6 ATen calls of a few µs each.
+// Sums run in float in index order, so results can differ from ATen's vectorised sums in the
+// last bits (the test allows 1e-5).
+bool plain(const at::Tensor& t, at::ScalarType dtype) {
+  return t.scalar_type() == dtype && t.device().is_cpu() && t.is_contiguous();
+}
+
+inline float wide(float v) { return v; }
+inline float wide(c10::BFloat16 v) { return static_cast<float>(v); }
 
 // rows of `dim` in place: x <- w * (x * rsqrt(mean(x^2) + eps))
-void rmsNormRows(float* x, const float* w, int64_t rows, int64_t dim, double eps) {
+template <class T>
+void rmsNormRows(float* x, const T* w, int64_t rows, int64_t dim, double eps) {
   for (int64_t r = 0; r < rows; ++r) {
     float* row = x + r * dim;
     float ss = 0.f;
     for (int64_t i = 0; i < dim; ++i) ss += row[i] * row[i];
     const float inv = 1.f / std::sqrt(ss / static_cast<float>(dim) + static_cast<float>(eps));
-    for (int64_t i = 0; i < dim; ++i) row[i] = w[i] * (row[i] * inv);
+    for (int64_t i = 0; i < dim; ++i) row[i] = wide(w[i]) * (row[i] * inv);
   }
 }
 
@@ -69,95 +78,236 @@ std::pair<at::Tensor, at::Tensor> ropeRow(int64_t position, int64_t d, double th
   return {emb.cos(), emb.sin()};
 }
 
+// The layer as plain loops over vector_kernels, for weights and cache of one type T (float or
+// BFloat16): no ATen call and no allocation per layer. h [D] (float32) is updated in place; the
+// token's key and value go to row `len` of the [Hkv, capacity, d] buffers (rounded to T).
+// `w` as motDecodeStep documents it.
+struct Dims {
+  int64_t D, H, Hkv, d, I;
+};
+struct Scratch {
+  std::vector<float> h, a, q, k, v, attn, tmp, gate, up;
+  void size(const Dims& s) {
+    h.resize(s.D);
+    a.resize(s.D);
+    q.resize(s.H * s.d);
+    k.resize(s.Hkv * s.d);
+    v.resize(s.Hkv * s.d);
+    attn.resize(s.H * s.d);
+    tmp.resize(s.D);
+    gate.resize(s.I);
+    up.resize(s.I);
+  }
+};
+template <class T>
+const T* ptr(const at::Tensor& t) { return t.defined() ? t.data_ptr<T>() : nullptr; }
+
+template <class T>
+void layerLoops(float* h, const std::vector<at::Tensor>& w, const at::Tensor& kb, const at::Tensor& vb, int64_t len,
+                const float* cos, const float* sin, const Dims& s, double eps, Scratch& t) {
+  using uc::kernels::gemv;
+  const int64_t cap = kb.size(1);
+  // attention block
+  std::copy(h, h + s.D, t.a.data());
+  rmsNormRows(t.a.data(), ptr<T>(w[0]), 1, s.D, eps);
+  gemv(ptr<T>(w[1]), t.a.data(), ptr<T>(w[2]), t.q.data(), s.H * s.d, s.D);
+  gemv(ptr<T>(w[3]), t.a.data(), ptr<T>(w[4]), t.k.data(), s.Hkv * s.d, s.D);
+  gemv(ptr<T>(w[5]), t.a.data(), ptr<T>(w[6]), t.v.data(), s.Hkv * s.d, s.D);
+  rmsNormRows(t.q.data(), ptr<T>(w[8]), s.H, s.d, eps);
+  rmsNormRows(t.k.data(), ptr<T>(w[9]), s.Hkv, s.d, eps);
+  ropeRows(t.q.data(), cos, sin, s.H, s.d);
+  ropeRows(t.k.data(), cos, sin, s.Hkv, s.d);
+  T* pk = kb.data_ptr<T>();
+  T* pv = vb.data_ptr<T>();
+  for (int64_t hh = 0; hh < s.Hkv; ++hh) {
+    for (int64_t i = 0; i < s.d; ++i) {
+      pk[(hh * cap + len) * s.d + i] = static_cast<T>(t.k[hh * s.d + i]);
+      pv[(hh * cap + len) * s.d + i] = static_cast<T>(t.v[hh * s.d + i]);
+    }
+  }
+  uc::kernels::attendOneQuery(t.q.data(), pk, pv, t.attn.data(), s.H, s.Hkv, cap, len + 1, s.d);
+  gemv(ptr<T>(w[7]), t.attn.data(), static_cast<const T*>(nullptr), t.tmp.data(), s.D, s.H * s.d);
+  for (int64_t i = 0; i < s.D; ++i) h[i] += t.tmp[i];
+  // MLP block: down(silu(gate(a)) * up(a))
+  std::copy(h, h + s.D, t.a.data());
+  rmsNormRows(t.a.data(), ptr<T>(w[10]), 1, s.D, eps);
+  gemv(ptr<T>(w[11]), t.a.data(), static_cast<const T*>(nullptr), t.gate.data(), s.I, s.D);
+  gemv(ptr<T>(w[12]), t.a.data(), static_cast<const T*>(nullptr), t.up.data(), s.I, s.D);
+  for (int64_t i = 0; i < s.I; ++i) {
+    const float g = t.gate[i];
+    t.gate[i] = g / (1.f + std::exp(-g)) * t.up[i];
+  }
+  gemv(ptr<T>(w[13]), t.gate.data(), static_cast<const T*>(nullptr), t.tmp.data(), s.D, s.I);
+  for (int64_t i = 0; i < s.D; ++i) h[i] += t.tmp[i];
+}
+
+// Every layer, then the final norm (when given), through the loops: x [1, D] of type T in, the
+// same type out; the residual stream stays float32 in between.
+template <class T>
+at::Tensor decodeLoops(const at::Tensor& x, const std::vector<std::vector<at::Tensor>>& ws,
+                       const std::vector<at::Tensor>& kbs, const std::vector<at::Tensor>& vbs, const at::Tensor& finalNorm,
+                       int64_t len, const at::Tensor& cos, const at::Tensor& sin, const Dims& s, double eps) {
+  thread_local Scratch scratch;
+  scratch.size(s);
+  float* h = scratch.h.data();
+  const T* px = x.data_ptr<T>();
+  for (int64_t i = 0; i < s.D; ++i) h[i] = wide(px[i]);
+  for (size_t l = 0; l < ws.size(); ++l) {
+    layerLoops<T>(h, ws[l], kbs[l], vbs[l], len, cos.data_ptr<float>(), sin.data_ptr<float>(), s, eps, scratch);
+  }
+  if (finalNorm.defined()) rmsNormRows(h, finalNorm.data_ptr<T>(), 1, s.D, eps);
+  at::Tensor out = at::empty({1, s.D}, x.options());
+  T* po = out.data_ptr<T>();
+  for (int64_t i = 0; i < s.D; ++i) po[i] = static_cast<T>(h[i]);
+  return out;
+}
+
+// The same layer in ATen operations, for any dtype and device (the TS layers' order).
+at::Tensor layerAten(const at::Tensor& x, const std::vector<at::Tensor>& w, const at::Tensor& kb, const at::Tensor& vb,
+                     int64_t len, const at::Tensor& cos, const at::Tensor& sin, const Dims& s, double eps) {
+  at::Tensor a = rmsNorm(x, w[0], eps);
+  at::Tensor q = rmsNorm(at::linear(a, w[1], w[2]).reshape({1, s.H, s.d}), w[8], eps);
+  at::Tensor k = rmsNorm(at::linear(a, w[3], w[4]).reshape({1, s.Hkv, s.d}), w[9], eps);
+  at::Tensor v = at::linear(a, w[5], w[6]).reshape({1, s.Hkv, s.d});
+  q = rope(q.transpose(0, 1), cos, sin);  // [H, 1, d]
+  k = rope(k.transpose(0, 1), cos, sin);  // [Hkv, 1, d]
+  kb.narrow(1, len, 1).copy_(k);
+  vb.narrow(1, len, 1).copy_(v.transpose(0, 1));
+  at::Tensor keys = kb.narrow(1, 0, len + 1).unsqueeze(0);
+  at::Tensor values = vb.narrow(1, 0, len + 1).unsqueeze(0);
+  // the G query heads of a KV head as G queries (attention() in mot.ts, unmasked path)
+  auto o = at::_scaled_dot_product_attention(q.reshape({1, s.Hkv, s.H / s.Hkv, s.d}), keys, values, c10::nullopt, 0.0,
+                                             false, false);
+  at::Tensor attn = std::get<0>(o).reshape({s.H, 1, s.d}).transpose(0, 1).reshape({1, s.H * s.d});
+  at::Tensor h1 = x.add(at::linear(attn, w[7]));
+  at::Tensor m = rmsNorm(h1, w[10], eps);
+  return h1.add(at::linear(at::silu(at::linear(m, w[11])).mul(at::linear(m, w[12])), w[13]));
+}
+
+// Shape checks before any raw pointer is read: a wrong weight must be an error, not a stray read.
+void checkLayer(const std::vector<at::Tensor>& w, const at::Tensor& kb, const at::Tensor& vb, int64_t len,
+                const Dims& s) {
+  auto matrix = [&](int i, int64_t rows, int64_t cols, const char* name) {
+    TORCH_CHECK(w[i].defined() && w[i].dim() == 2 && w[i].size(0) == rows && w[i].size(1) == cols, "motDecodeStep: ",
+                name, " must be [", rows, ", ", cols, "], got ", w[i].defined() ? w[i].sizes() : at::IntArrayRef{});
+  };
+  auto vec = [&](int i, int64_t n, const char* name, bool optional) {
+    if (optional && !w[i].defined()) return;
+    TORCH_CHECK(w[i].defined() && w[i].dim() == 1 && w[i].size(0) == n, "motDecodeStep: ", name, " must be [", n,
+                "], got ", w[i].defined() ? w[i].sizes() : at::IntArrayRef{});
+  };
+  vec(0, s.D, "input_layernorm weight", false);
+  matrix(1, s.H * s.d, s.D, "q_proj weight");
+  vec(2, s.H * s.d, "q_proj bias", true);
+  matrix(3, s.Hkv * s.d, s.D, "k_proj weight");
+  vec(4, s.Hkv * s.d, "k_proj bias", true);
+  matrix(5, s.Hkv * s.d, s.D, "v_proj weight");
+  vec(6, s.Hkv * s.d, "v_proj bias", true);
+  matrix(7, s.D, s.H * s.d, "o_proj weight");
+  vec(8, s.d, "q_norm weight", false);
+  vec(9, s.d, "k_norm weight", false);
+  vec(10, s.D, "post_attention_layernorm weight", false);
+  matrix(11, s.I, s.D, "gate_proj weight");
+  matrix(12, s.I, s.D, "up_proj weight");
+  matrix(13, s.D, s.I, "down_proj weight");
+  for (const at::Tensor* b : {&kb, &vb}) {
+    TORCH_CHECK(b->dim() == 3 && b->size(0) == s.Hkv && b->size(2) == s.d && b->size(1) > len,
+                "motDecodeStep: cache buffers must be [", s.Hkv, ", capacity > ", len, ", ", s.d, "], got ", b->sizes());
+  }
+}
+
 // motDecodeStep(x [1, D], layers: Tensor[14][], keyBufs: Tensor[], valueBufs: Tensor[], length,
-//   position, ropeTheta, numHeads, numKvHeads, headDim, eps) -> hidden [1, D]
+//   position, ropeTheta, numHeads, numKvHeads, headDim, eps, finalNorm?) -> hidden [1, D]
 // Per layer, in this order: input_layernorm, q weight, q bias, k weight, k bias, v weight, v bias,
-// o weight, q_norm, k_norm, post_attention_layernorm, gate, up, down (a null bias is none). Writes the token's
-// key and value into row `length` of each layer's buffers ([Hkv, capacity, d]).
+// o weight, q_norm, k_norm, post_attention_layernorm, gate, up, down (a null bias is none). Writes
+// the token's key and value into row `length` of each layer's buffers ([Hkv, capacity, d]). With
+// finalNorm (the model's last RMSNorm weight) the result is normed as the model's output is.
+// float32 or bfloat16 CPU tensors all of x's dtype take the loops (decodeLoops), anything else
+// the ATen path (layerAten).
 Napi::Value MotDecodeStep(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   UC_GUARD_BEGIN
   at::NoGradGuard noGrad;
-  at::Tensor h = uc::unwrapTensor(info[0], "x");
+  at::Tensor x = uc::unwrapTensor(info[0], "x");
   auto layers = info[1].As<Napi::Array>();
   auto keyBufs = info[2].As<Napi::Array>();
   auto valueBufs = info[3].As<Napi::Array>();
   int64_t len = info[4].As<Napi::Number>().Int64Value();
   int64_t position = info[5].As<Napi::Number>().Int64Value();
   double theta = info[6].As<Napi::Number>().DoubleValue();
-  int64_t H = info[7].As<Napi::Number>().Int64Value();
-  int64_t Hkv = info[8].As<Napi::Number>().Int64Value();
-  int64_t d = info[9].As<Napi::Number>().Int64Value();
+  Dims s{0, info[7].As<Napi::Number>().Int64Value(), info[8].As<Napi::Number>().Int64Value(),
+         info[9].As<Napi::Number>().Int64Value(), 0};
   double eps = info[10].As<Napi::Number>().DoubleValue();
-  if (h.dim() != 2 || h.size(0) != 1) throw Napi::TypeError::New(env, "motDecodeStep: x must be [1, D]");
+  at::Tensor finalNorm;
+  if (info.Length() > 11 && !info[11].IsNull() && !info[11].IsUndefined()) finalNorm = uc::unwrapTensor(info[11], "final norm");
+  if (x.dim() != 2 || x.size(0) != 1) throw Napi::TypeError::New(env, "motDecodeStep: x must be [1, D]");
   if (layers.Length() != keyBufs.Length() || layers.Length() != valueBufs.Length()) {
     throw Napi::TypeError::New(env, "motDecodeStep: one key and one value buffer per layer");
   }
-  const int64_t G = H / Hkv;
-  auto [cos, sin] = ropeRow(position, d, theta);
+  if (s.H <= 0 || s.Hkv <= 0 || s.d <= 0 || s.H % s.Hkv != 0) {
+    throw Napi::RangeError::New(env, "motDecodeStep: numHeads must be a positive multiple of numKvHeads");
+  }
+  s.D = x.size(1);
+  std::vector<std::vector<at::Tensor>> ws(layers.Length(), std::vector<at::Tensor>(14));
+  std::vector<at::Tensor> kbs, vbs;
+  // the loops need every tensor of x's dtype (float32 or bfloat16), on the CPU, contiguous
+  const at::ScalarType dt = x.scalar_type();
+  bool loops = (dt == at::kFloat || dt == at::kBFloat16) && plain(x, dt) && (!finalNorm.defined() || plain(finalNorm, dt));
   for (uint32_t l = 0; l < layers.Length(); ++l) {
     auto arr = layers.Get(l).As<Napi::Array>();
     if (arr.Length() != 14) throw Napi::TypeError::New(env, "motDecodeStep: each layer needs 14 tensors");
-    std::vector<at::Tensor> w(14);
     for (uint32_t i = 0; i < 14; ++i) {
       Napi::Value v = arr.Get(i);
-      if (!v.IsNull() && !v.IsUndefined()) w[i] = uc::unwrapTensor(v, "layer weight");
+      if (!v.IsNull() && !v.IsUndefined()) ws[l][i] = uc::unwrapTensor(v, "layer weight");
     }
-    const at::Tensor& kb = uc::unwrapTensor(keyBufs.Get(l), "key buffer");
-    const at::Tensor& vb = uc::unwrapTensor(valueBufs.Get(l), "value buffer");
-    if (kb.size(1) < len + 1) throw Napi::RangeError::New(env, "motDecodeStep: key buffer too small");
-    // attention block
-    const bool fast = plainF32(h) && plainF32(kb) && plainF32(vb) && plainF32(w[0]) && plainF32(w[8]) && plainF32(w[9]);
-    at::Tensor q, k, v;
-    if (fast) {
-      at::Tensor a = h.clone();
-      rmsNormRows(a.data_ptr<float>(), w[0].data_ptr<float>(), 1, a.size(1), eps);
-      q = at::linear(a, w[1], w[2]).contiguous();  // [1, H*d] = [H, 1, d] in memory
-      k = at::linear(a, w[3], w[4]).contiguous();
-      v = at::linear(a, w[5], w[6]).contiguous();
-      rmsNormRows(q.data_ptr<float>(), w[8].data_ptr<float>(), H, d, eps);
-      rmsNormRows(k.data_ptr<float>(), w[9].data_ptr<float>(), Hkv, d, eps);
-      ropeRows(q.data_ptr<float>(), cos.data_ptr<float>(), sin.data_ptr<float>(), H, d);
-      ropeRows(k.data_ptr<float>(), cos.data_ptr<float>(), sin.data_ptr<float>(), Hkv, d);
-      // row `len` of each head of the [Hkv, capacity, d] buffers
-      const int64_t cap = kb.size(1);
-      float* pk = kb.data_ptr<float>();
-      float* pv = vb.data_ptr<float>();
-      const float* sk = k.data_ptr<float>();
-      const float* sv = v.data_ptr<float>();
-      for (int64_t hh = 0; hh < Hkv; ++hh) {
-        std::copy(sk + hh * d, sk + (hh + 1) * d, pk + (hh * cap + len) * d);
-        std::copy(sv + hh * d, sv + (hh + 1) * d, pv + (hh * cap + len) * d);
-      }
-      q = q.reshape({H, 1, d});
-    } else {
-      at::Tensor a = rmsNorm(h, w[0], eps);
-      q = rmsNorm(at::linear(a, w[1], w[2]).reshape({1, H, d}), w[8], eps);
-      k = rmsNorm(at::linear(a, w[3], w[4]).reshape({1, Hkv, d}), w[9], eps);
-      v = at::linear(a, w[5], w[6]).reshape({1, Hkv, d});
-      q = rope(q.transpose(0, 1), cos, sin);  // [H, 1, d]
-      k = rope(k.transpose(0, 1), cos, sin);  // [Hkv, 1, d]
-      kb.narrow(1, len, 1).copy_(k);
-      vb.narrow(1, len, 1).copy_(v.transpose(0, 1));
-    }
-    at::Tensor keys = kb.narrow(1, 0, len + 1).unsqueeze(0);
-    at::Tensor values = vb.narrow(1, 0, len + 1).unsqueeze(0);
-    // the G query heads of a KV head as G queries (attention() in mot.ts, unmasked path)
-    auto o = at::_scaled_dot_product_attention(q.reshape({1, Hkv, G, d}), keys, values, c10::nullopt, 0.0, false, false);
-    at::Tensor attn = std::get<0>(o).reshape({H, 1, d}).transpose(0, 1).reshape({1, H * d});
-    at::Tensor h1 = h.add(at::linear(attn, w[7]));
-    // MLP block
-    at::Tensor m;
-    if (fast && plainF32(w[10])) {
-      m = h1.clone();
-      rmsNormRows(m.data_ptr<float>(), w[10].data_ptr<float>(), 1, m.size(1), eps);
-    } else {
-      m = rmsNorm(h1, w[10], eps);
-    }
-    at::Tensor y = at::linear(at::silu(at::linear(m, w[11])).mul(at::linear(m, w[12])), w[13]);
-    h = h1.add(y);
+    kbs.push_back(uc::unwrapTensor(keyBufs.Get(l), "key buffer"));
+    vbs.push_back(uc::unwrapTensor(valueBufs.Get(l), "value buffer"));
+    if (ws[l][11].defined() && ws[l][11].dim() == 2) s.I = ws[l][11].size(0);
+    checkLayer(ws[l], kbs[l], vbs[l], len, s);
+    for (const at::Tensor& t : ws[l]) loops = loops && (!t.defined() || plain(t, dt));
+    loops = loops && plain(kbs[l], dt) && plain(vbs[l], dt);
+  }
+  auto [cos, sin] = ropeRow(position, s.d, theta);
+  at::Tensor h;
+  if (loops && dt == at::kFloat) {
+    h = decodeLoops<float>(x, ws, kbs, vbs, finalNorm, len, cos, sin, s, eps);
+  } else if (loops) {
+    h = decodeLoops<c10::BFloat16>(x, ws, kbs, vbs, finalNorm, len, cos, sin, s, eps);
+  } else {
+    h = x;
+    for (size_t l = 0; l < ws.size(); ++l) h = layerAten(h, ws[l], kbs[l], vbs[l], len, cos, sin, s, eps);
+    if (finalNorm.defined()) h = rmsNorm(h, finalNorm, eps);
   }
   return uc::wrapTensor(env, h);
+  UC_GUARD_END(env)
+}
+
+// linearVector(x [1, in], weight [out, in], bias [out] | null) -> [1, out]: a linear of one row
+// through the batch-1 kernel (the LM head of each decoded token), for float32 or bfloat16 CPU
+// tensors of one dtype; the result has that dtype (float32 sums in between).
+Napi::Value LinearVector(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  UC_GUARD_BEGIN
+  at::NoGradGuard noGrad;
+  const at::Tensor x = uc::unwrapTensor(info[0], "x").contiguous();
+  const at::Tensor w = uc::unwrapTensor(info[1], "weight").contiguous();
+  at::Tensor b;
+  if (info.Length() > 2 && !info[2].IsNull() && !info[2].IsUndefined()) b = uc::unwrapTensor(info[2], "bias").contiguous();
+  const at::ScalarType dt = w.scalar_type();
+  TORCH_CHECK((dt == at::kFloat || dt == at::kBFloat16) && plain(x, dt) && plain(w, dt) && (!b.defined() || plain(b, dt)),
+              "linearVector: x, weight and bias must be CPU tensors of one dtype, float32 or bfloat16");
+  TORCH_CHECK(x.dim() == 2 && x.size(0) == 1 && w.dim() == 2 && w.size(1) == x.size(1), "linearVector: x must be [1, ",
+              w.dim() == 2 ? w.size(1) : -1, "] for a weight of shape ", w.sizes(), ", got ", x.sizes());
+  TORCH_CHECK(!b.defined() || (b.dim() == 1 && b.size(0) == w.size(0)), "linearVector: bias must be [", w.size(0), "]");
+  at::Tensor xf = x.to(at::kFloat);
+  at::Tensor y = at::empty({1, w.size(0)}, xf.options());
+  if (dt == at::kFloat) {
+    uc::kernels::gemv(ptr<float>(w), xf.data_ptr<float>(), ptr<float>(b), y.data_ptr<float>(), w.size(0), w.size(1));
+  } else {
+    uc::kernels::gemv(ptr<c10::BFloat16>(w), xf.data_ptr<float>(), ptr<c10::BFloat16>(b), y.data_ptr<float>(), w.size(0),
+                      w.size(1));
+  }
+  return uc::wrapTensor(env, dt == at::kFloat ? y : y.to(dt));
   UC_GUARD_END(env)
 }
 
@@ -165,4 +315,5 @@ Napi::Value MotDecodeStep(const Napi::CallbackInfo& info) {
 
 void registerMotDecodeFns(Napi::Env env, Napi::Object exports) {
   exports.Set("motDecodeStep", Napi::Function::New(env, MotDecodeStep));
+  exports.Set("linearVector", Napi::Function::New(env, LinearVector));
 }

@@ -75,7 +75,7 @@ export function applyRope(x: Tensor, cos: Tensor, sin: Tensor): Tensor {
 // ---------------------------------------------------------------------------------------------
 // Attention
 
-/** Switch for the native one-token decode loop (on by default; tests turn it off to compare). */
+/** Switch for the native one-token decode loop and batch-1 LM head (on by default; tests turn it off to compare). */
 export const nativeDecode = { enabled: true };
 
 /**
@@ -406,7 +406,7 @@ export class Qwen2MoTModel extends Module {
       if (cache && cache.update && inputs.shape[0] === 1 && routing.genIndex === null && layout.kind === 'cached' && !layout.mask && this.canDecodeNatively(inputs)) {
         const h = this.decodeNatively(inputs, positions.item(), cache.cache);
         cache.cache.length += 1;
-        return this.norm.forward(h);
+        return h;
       }
       const rope = ropeTables(positions, this.config.headDim, this.config.ropeTheta);
       let h = inputs;
@@ -435,7 +435,10 @@ export class Qwen2MoTModel extends Module {
     return true;
   }
 
-  /** One token [1, D] through every layer on the understanding expert; appends to the cache. */
+  /**
+   * One token [1, D] through every layer on the understanding expert and the final norm;
+   * appends to the cache.
+   */
   private decodeNatively(x: Tensor, position: number, cache: KVCache): Tensor {
     const { numHeads: H, numKvHeads: Hkv, headDim: d, rmsNormEps: eps, ropeTheta } = this.config;
     const weights: (number | null)[][] = [];
@@ -455,7 +458,7 @@ export class Qwen2MoTModel extends Module {
       values.push(vb.id);
       i++;
     }
-    return new Tensor(native.motDecodeStep(x.id, weights, keys, values, cache.length, position, ropeTheta, H, Hkv, d, eps));
+    return new Tensor(native.motDecodeStep(x.id, weights, keys, values, cache.length, position, ropeTheta, H, Hkv, d, eps, this.norm.weight.id));
   }
 }
 
@@ -473,7 +476,16 @@ export class Qwen2MoTForCausalLM extends Module {
     return this.model.embed_tokens.forward(ids);
   }
   logits(hidden: Tensor): Tensor {
-    return this.lm_head.forward(hidden);
+    const head = this.lm_head;
+    // one decoded token: the batch-1 kernel reads the head's weights at about twice the rate of
+    // at::linear's BLAS call when they are not in cache (bench/README.md, model section)
+    const dtype = head.weight.dtype;
+    if (nativeDecode.enabled && hidden.shape.length === 2 && hidden.shape[0] === 1 && hidden.dtype === dtype &&
+      (dtype === 'float32' || dtype === 'bfloat16') && hidden.device === 'cpu' && head.weight.device === 'cpu' &&
+      !head.lora && !isGradEnabled()) {
+      return new Tensor(native.linearVector(hidden.id, head.weight.id, head.bias?.id ?? null));
+    }
+    return head.forward(hidden);
   }
 
   /** Copies every und weight into its gen counterpart (init_moe, method.md 1.2). */

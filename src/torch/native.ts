@@ -92,7 +92,10 @@ export interface NativeAddon {
   motDecodeStep(
     x: TensorId, layers: (TensorId | null)[][], keyBuffers: TensorId[], valueBuffers: TensorId[], length: number,
     position: number, ropeTheta: number, numHeads: number, numKvHeads: number, headDim: number, eps: number,
+    finalNorm: TensorId | null,
   ): TensorId;
+  /** x [1, in] @ weight [out, in]^T (+ bias): float32 CPU only, through the batch-1 kernel. */
+  linearVector(x: TensorId, weight: TensorId, bias: TensorId | null): TensorId;
 }
 
 function findAddon(): string {

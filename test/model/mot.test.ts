@@ -199,45 +199,176 @@ test('KV cache: forks are independent, and the cache grows past its first buffer
   lm.dispose();
 });
 
-for (const [what, llm] of [['GQA (4 query / 2 KV heads)', MICRO.llm], ['4 query / 4 KV heads', { ...MICRO.llm, numKvHeads: 4 }]] as const) {
-  test(`the native one-token decode step equals the layer-by-layer path, ${what}`, () => {
+// Odd sizes (hidden 40, head 10, MLP 72) leave remainders in every 16-lane loop of the kernels;
+// float64 takes the native step's ATen path instead of its float32 loops.
+const ODD_LLM = { ...MICRO.llm, hiddenSize: 40, numHeads: 4, numKvHeads: 2, headDim: 10, intermediateSize: 72 };
+const decodeCases = [
+  ['GQA (4 query / 2 KV heads)', MICRO.llm, 'float32'],
+  ['4 query / 4 KV heads', { ...MICRO.llm, numKvHeads: 4 }, 'float32'],
+  ['odd sizes', ODD_LLM, 'float32'],
+  ['float64 (ATen path)', MICRO.llm, 'float64'],
+] as const;
+for (const [what, llm, dtype] of decodeCases) {
+  test(`the native one-token decode step and LM head equal the layer-by-layer path, ${what}`, () => {
     torch.manualSeed(4);
     const lm = new Qwen2MoTForCausalLM(llm);
+    if (dtype !== 'float32') lm.toDtype(dtype);
     torch.scope(() => noGrad(() => {
       const und = (n: number) => routingFromFlags(new Array(n).fill(false));
-      const prompt = [3, 14, 15, 92, 65, 35, 89, 79];
+      // 20 cached tokens: the attention runs over more keys than one 16-lane block
+      const prompt = [3, 14, 15, 92, 65, 35, 89, 79, 32, 38, 46, 26, 43, 38, 32, 79, 50, 28, 84, 19];
       const base = new KVCache(llm.numLayers);
       lm.model.forward(lm.embed(tensor(prompt)), ops.arange(0, prompt.length, 1, 'int64'), und(prompt.length), { kind: 'cached', causal: true }, { cache: base, update: true });
-      const run = (native: boolean): Float32Array[] => {
+      const run = (native: boolean): Float64Array[] => {
         nativeDecode.enabled = native;
         const c = base.fork();
-        const outs: Float32Array[] = [];
+        const outs: Float64Array[] = [];
         for (const [k, id] of [7, 300, 42, 11].entries()) {
           const h = lm.model.forward(lm.embed(tensor([id])), tensor([prompt.length + k]), und(1), { kind: 'cached', causal: true }, { cache: c, update: true });
-          outs.push(h.dataSync() as Float32Array);
+          outs.push(Float64Array.from(h.to('float64').dataSync() as Float64Array));
+          outs.push(Float64Array.from(lm.logits(h).to('float64').dataSync() as Float64Array));
         }
         assert.equal(c.length, prompt.length + 4);
         c.dispose();
         return outs;
       };
       const step0 = native.motDecodeStep;
+      const head0 = native.linearVector;
       let nativeSteps = 0;
+      let nativeHeads = 0;
       native.motDecodeStep = (...a: Parameters<typeof step0>) => {
         nativeSteps++;
         return step0(...a);
       };
+      native.linearVector = (...a: Parameters<typeof head0>) => {
+        nativeHeads++;
+        return head0(...a);
+      };
       try {
         const fast = run(true);
         assert.equal(nativeSteps, 4, 'the fast path ran natively');
+        assert.equal(nativeHeads, dtype === 'float32' ? 4 : 0, 'the batch-1 LM head runs for float32 only');
         const slow = run(false);
         assert.equal(nativeSteps, 4, 'the slow path did not');
-        for (let i = 0; i < fast.length; i++) close(fast[i]!, slow[i]!, 1e-6);
+        for (let i = 0; i < fast.length; i++) close(fast[i]!, slow[i]!, dtype === 'float64' ? 1e-12 : 1e-5);
       } finally {
         nativeDecode.enabled = true;
         native.motDecodeStep = step0;
+        native.linearVector = head0;
       }
       base.dispose();
     }));
     lm.dispose();
   });
 }
+
+test('linearVector equals x W^T + b, on one thread and split across threads', () => {
+  torch.scope(() => {
+    // 37 columns: two 16-lane blocks and a remainder; 8000 x 37 floats is over the 1 MiB chunk
+    // the kernel hands to each thread, so with 2 threads it really splits the rows
+    for (const [rows, cols] of [[5, 37], [8000, 37], [3, 8]] as const) {
+      const { t: x, a: xa } = rand([1, cols], 11);
+      const { t: w, a: wa } = rand([rows, cols], 12);
+      const { t: b, a: ba } = rand([rows], 13);
+      const threads = torch.getNumThreads();
+      try {
+        for (const n of [1, 2]) {
+          torch.setNumThreads(n);
+          for (const bias of [null, b]) {
+            const got = new torch.Tensor(native.linearVector(x.id, w.id, bias?.id ?? null)).dataSync() as Float32Array;
+            const want = new Float64Array(rows);
+            for (let r = 0; r < rows; r++) {
+              let sum = bias ? ba[r]! : 0;
+              for (let i = 0; i < cols; i++) sum += wa[r * cols + i]! * xa[i]!;
+              want[r] = sum;
+            }
+            close(got, want, 1e-5);
+          }
+        }
+      } finally {
+        torch.setNumThreads(threads);
+      }
+    }
+  });
+});
+
+test('linearVector and motDecodeStep name what is wrong with their inputs', () => {
+  torch.scope(() => {
+    const x = ops.zeros([1, 8]);
+    assert.throws(() => native.linearVector(x.id, ops.zeros([4, 9]).id, null), /linearVector: x must be \[1, 9\]/);
+    assert.throws(() => native.linearVector(x.id, ops.zeros([4, 8]).id, ops.zeros([5]).id), /linearVector: bias must be \[4\]/);
+    assert.throws(() => native.linearVector(x.to('float64').id, ops.zeros([4, 8], 'float64').id, null), /CPU tensors of one dtype, float32 or bfloat16/);
+    // one layer of D 8, 2 heads of 4 (1 KV head), MLP 6, with one weight of the wrong shape
+    const id = (shape: number[]) => ops.zeros(shape).id;
+    const layer = (q: number[]) => [id([8]), id(q), null, id([4, 8]), null, id([4, 8]), null, id([8, 8]), id([4]), id([4]), id([8]), id([6, 8]), id([6, 8]), id([8, 6])];
+    const cache = (): [number[], number[]] => [[id([1, 16, 4])], [id([1, 16, 4])]];
+    const step = (q: number[], length = 0) => native.motDecodeStep(x.id, [layer(q)], cache()[0], cache()[1], length, 0, 1e4, 2, 1, 4, 1e-6, null);
+    assert.doesNotThrow(() => step([8, 8]));
+    assert.throws(() => step([8, 7]), /motDecodeStep: q_proj weight must be \[8, 8\], got \[8, 7\]/);
+    assert.throws(() => step([8, 8], 16), /motDecodeStep: cache buffers must be \[1, capacity > 16, 4\]/);
+  });
+});
+
+test('linearVector on bfloat16 weights sums in float32 over the exact bfloat16 values', () => {
+  torch.scope(() => {
+    const rows = 9, cols = 37;
+    const x = rand([1, cols], 21).t.to('bfloat16');
+    const w = rand([rows, cols], 22).t.to('bfloat16');
+    const b = rand([rows], 23).t.to('bfloat16');
+    // the bfloat16 values widened to float32 are exact: the expectation uses them in float64
+    const xa = x.to('float32').dataSync() as Float32Array;
+    const wa = w.to('float32').dataSync() as Float32Array;
+    const ba = b.to('float32').dataSync() as Float32Array;
+    const y = new torch.Tensor(native.linearVector(x.id, w.id, b.id));
+    assert.equal(y.dtype, 'bfloat16');
+    const got = y.to('float32').dataSync() as Float32Array;
+    for (let r = 0; r < rows; r++) {
+      let sum = ba[r]!;
+      for (let i = 0; i < cols; i++) sum += wa[r * cols + i]! * xa[i]!;
+      // one rounding to bfloat16 at the end: within half a bfloat16 ulp (2^-8 relative)
+      assert.ok(Math.abs(got[r]! - sum) <= Math.abs(sum) * 2 ** -8 + 1e-6, `row ${r}: got ${got[r]}, want ${sum}`);
+    }
+  });
+});
+
+test('bfloat16 models decode natively in float32 on the bfloat16 weights, closer to float32 than op by op', () => {
+  // ref: the same weights rounded to bfloat16, held as float32 (exact), decoded in float32
+  torch.manualSeed(5);
+  const bf = new Qwen2MoTForCausalLM(MICRO.llm).toDtype('bfloat16');
+  torch.manualSeed(5);
+  const ref = new Qwen2MoTForCausalLM(MICRO.llm).toDtype('bfloat16').toDtype('float32');
+  torch.scope(() => noGrad(() => {
+    const tokens = [3, 14, 15, 92, 65, 35, 89, 79, 32, 38, 46, 26, 43, 38, 32, 79, 50, 28];
+    const decode = (lm: Qwen2MoTForCausalLM, native: boolean): Float32Array[] => {
+      nativeDecode.enabled = native;
+      try {
+        const c = new KVCache(MICRO.llm.numLayers);
+        const outs: Float32Array[] = [];
+        for (const [k, id] of tokens.entries()) {
+          const h = lm.model.forward(lm.embed(tensor([id])), tensor([k]), routingFromFlags([false]), { kind: 'cached', causal: true }, { cache: c, update: true });
+          outs.push(lm.logits(h).to('float32').dataSync() as Float32Array);
+        }
+        c.dispose();
+        return outs;
+      } finally {
+        nativeDecode.enabled = true;
+      }
+    };
+    const relErr = (got: Float32Array[], want: Float32Array[]): number => {
+      let num = 0, den = 0;
+      for (let t = 0; t < want.length; t++) for (let i = 0; i < want[t]!.length; i++) {
+        num += (got[t]![i]! - want[t]![i]!) ** 2;
+        den += want[t]![i]! ** 2;
+      }
+      return Math.sqrt(num / den);
+    };
+    const want = decode(ref, true);
+    const loops = relErr(decode(bf, true), want);
+    const opByOp = relErr(decode(bf, false), want);
+    // the native path rounds only the cache rows and its outputs to bfloat16
+    assert.ok(loops < 1e-2, `native bfloat16 decode: relative error ${loops}`);
+    assert.ok(loops < opByOp, `native ${loops} vs op by op ${opByOp}`);
+  }));
+  bf.dispose();
+  ref.dispose();
+});
