@@ -36,7 +36,6 @@ interface ImageResult { threads: number; ms: number[]; genMs: number; decodeMs: 
 async function child(): Promise<void> {
   const torch = await import('../src/torch/index.js');
   const { native } = await import('../src/torch/native.js');
-  const { OPS, O } = await import('../src/torch/dispatch.js');
   type ModelConfig = import('../src/model/index.js').ModelConfig;
   const { AutoEncoder, Bagel, TINY, MICRO, nativeDecode, disposeBatch, newContext, prefillText, decodeSteps, generateImage, latentDownsample } = await import('../src/model/index.js');
   const { loadSampleCharacter } = await import('../src/data/index.js');
@@ -237,16 +236,15 @@ async function child(): Promise<void> {
     native.call = call0;
     native.motDecodeStep = step0;
     native.linearVector = head0;
-    // Tensor.to calls aten::to.dtype_layout directly, outside the generated table
-    const names = new Map<number, string>([[STEP, 'motDecodeStep'], [HEAD, 'linearVector'], [native.opId('to', 'dtype_layout'), 'to']]);
-    for (let i = 0; i < OPS.length; i++) if (O[i] !== undefined) names.set(O[i]!, OPS[i]![0].replace(/^aten::/, ''));
+    const names = new Map<number, string>([[STEP, 'motDecodeStep'], [HEAD, 'linearVector']]);
+    for (const id of byOp.keys()) if (!names.has(id)) names.set(id, native.opName(id).replace(/^aten::/, '').replace(/\..*$/, ''));
     let nativeMs = 0;
     let calls = 0;
     const merged = new Map<string, { ms: number; calls: number }>();
     for (const [id, e] of byOp) {
       nativeMs += e.ms;
       calls += e.calls;
-      const n = names.get(id) ?? `op#${id}`;
+      const n = names.get(id)!;
       const m = merged.get(n) ?? { ms: 0, calls: 0 };
       m.ms += e.ms;
       m.calls += e.calls;

@@ -103,7 +103,6 @@ async function child(): Promise<void> {
   // The parent set OMP/OpenBLAS/MKL threads in our environment before libtorch loads.
   const torch = await import('../src/torch/index.js');
   const { native } = await import('../src/torch/native.js');
-  const { OPS, O } = await import('../src/torch/dispatch.js');
   const { AdamW, clipGradNorm } = await import('../src/nn/index.js');
   const { AutoEncoder, TINY, disposeBatch, packedMasks } = await import('../src/model/index.js');
   const { loadSampleCharacter } = await import('../src/data/index.js');
@@ -237,11 +236,7 @@ async function child(): Promise<void> {
     const names = new Map<number, string>();
     const nameOf = (id: number): string => {
       let n = names.get(id);
-      if (n === undefined) {
-        for (let i = 0; i < OPS.length; i++) if (O[i] !== undefined) names.set(O[i]!, OPS[i]![0].replace(/^aten::/, ''));
-        n = names.get(id) ?? `op#${id}`;
-        names.set(id, n);
-      }
+      if (n === undefined) names.set(id, (n = native.opName(id).replace(/^aten::/, '').replace(/\..*$/, '')));
       return n;
     };
     const byOp = new Map<number, { ms: number; calls: number }>();

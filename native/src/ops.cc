@@ -214,6 +214,15 @@ c10::IValue convertArg(Napi::Env env, const Napi::Value& v, const OpEntry& op, c
   throw Napi::TypeError::New(env, op.label + ": argument '" + a.name + "' has a type the binding does not support");
 }
 
+// opName(id) -> "aten::add.Tensor": the operator behind an id, for profiles and messages.
+Napi::Value OpName(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsNumber()) throw Napi::TypeError::New(env, "opName: id must be a number");
+  const int64_t id = info[0].As<Napi::Number>().Int64Value();
+  if (id < 0 || id >= static_cast<int64_t>(gOps.size())) throw Napi::RangeError::New(env, "opName: no operator has id " + std::to_string(id));
+  return Napi::String::New(env, gOps[id].label);
+}
+
 Napi::Value OpId(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!info[0].IsString()) throw Napi::TypeError::New(env, "opId: name must be a string");
@@ -374,6 +383,7 @@ Napi::Value ListOps(const Napi::CallbackInfo& info) {
 void registerOpFns(Napi::Env env, Napi::Object exports) {
 
   exports.Set("opId", Napi::Function::New(env, uc::OpId));
+  exports.Set("opName", Napi::Function::New(env, uc::OpName));
   napi_value call;
   napi_create_function(env, "call", NAPI_AUTO_LENGTH, uc::CallRaw, nullptr, &call);
   exports.Set("call", Napi::Value(env, call));

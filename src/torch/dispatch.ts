@@ -125,13 +125,18 @@ function toNative(x: unknown): unknown {
   return x;
 }
 
+// every opId() call registers a new id in the addon, so callOp keeps one per operator
+const callOpIds = new Map<string, number>();
+
 /**
  * Calls any registered operator by qualified name and overload, e.g.
  * callOp('aten::add', 'Tensor', a, b). Arguments in schema order; unknown operators throw.
  */
 export function callOp(name: string, overload: string, ...args: unknown[]): unknown {
   const qualified = name.includes('::') ? name : `aten::${name}`;
-  const id = native.opId(qualified, overload);
+  const key = `${qualified}.${overload}`;
+  let id = callOpIds.get(key);
+  if (id === undefined) callOpIds.set(key, (id = native.opId(qualified, overload)));
   const r = native.call(id, ...args.map(toNative));
   const kinds = kindsOf(qualified, overload);
   const wrap = (v: unknown, kind: string | undefined): unknown =>

@@ -46,7 +46,10 @@ export interface NativeAddon {
   dispose(id: TensorId): boolean;
   disposeMany(ids: TensorId[]): void;
   memory(): NativeMemory;
+  /** A new id for an operator (each call appends one: cache it). */
   opId(name: string, overload: string): number;
+  /** The operator behind an id, as "aten::name.overload". */
+  opName(id: number): string;
   call(op: number, ...args: unknown[]): any;
   listOps(): NativeOpSchema[];
   fromBuffer(data: ArrayBufferView, dtype: string, shape: number[], device?: string): TensorId;

@@ -3,6 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as torch from '../../src/torch/index.js';
 import { ops } from '../../src/torch/index.js';
+import { native } from '../../src/torch/native.js';
 
 test('creation from nested arrays infers shape and dtype as PyTorch does', () => {
   torch.scope(() => {
@@ -140,6 +141,20 @@ test('callOp reaches any operator by name and overload', () => {
     const r = torch.callOp('aten::add', 'Tensor', a, a, 3) as torch.Tensor;
     assert.deepEqual(r.toArray(), [4, 8]);
     assert.throws(() => torch.callOp('aten::no_such_op', ''), /unknown operator aten::no_such_op/);
+  });
+});
+
+test('opName names the operator behind an id; callOp registers each operator once', () => {
+  const id = native.opId('mul', 'Tensor');
+  assert.equal(native.opName(id), 'aten::mul.Tensor');
+  assert.throws(() => native.opName(id + 1_000_000), /opName: no operator has id/);
+  torch.scope(() => {
+    const a = torch.tensor([1, 2], { dtype: 'float32' });
+    torch.callOp('aten::sub', 'Tensor', a, a, 1);
+    const next = native.opId('mul', 'Tensor');
+    for (let k = 0; k < 5; k++) torch.callOp('aten::sub', 'Tensor', a, a, 1);
+    // ids count up by one per registration: five more calls registered nothing
+    assert.equal(native.opId('mul', 'Tensor'), next + 1);
   });
 });
 
