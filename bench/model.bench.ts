@@ -199,39 +199,26 @@ async function child(): Promise<void> {
     const base = decodeN(QUICK ? 100 : 256);
     nativeDecode.enabled = true;
     const byOp = new Map<number, { ms: number; calls: number }>();
+    // wraps a native function so that its calls add their time to byOp under key(args)
+    const timed = <A extends unknown[], R>(f: (...args: A) => R, key: (args: A) => number) => (...args: A): R => {
+      const s = now();
+      const r = f(...args);
+      const id = key(args);
+      const e = byOp.get(id) ?? { ms: 0, calls: 0 };
+      e.ms += now() - s;
+      e.calls++;
+      byOp.set(id, e);
+      return r;
+    };
     const call0 = native.call;
-    native.call = (op: number, ...args: unknown[]): unknown => {
-      const s = now();
-      const r = call0(op, ...args);
-      const e = byOp.get(op) ?? { ms: 0, calls: 0 };
-      e.ms += now() - s;
-      e.calls++;
-      byOp.set(op, e);
-      return r;
-    };
-    // the native one-token decode loop (src/model/mot.ts fast path) counts as one call
     const step0 = native.motDecodeStep;
-    const STEP = -1;
-    native.motDecodeStep = (...args: Parameters<typeof step0>): number => {
-      const s = now();
-      const r = step0(...args);
-      const e = byOp.get(STEP) ?? { ms: 0, calls: 0 };
-      e.ms += now() - s;
-      e.calls++;
-      byOp.set(STEP, e);
-      return r;
-    };
     const head0 = native.linearVector;
+    // the native one-token decode loop (src/model/mot.ts fast path) and the LM head count as one call each
+    const STEP = -1;
     const HEAD = -2;
-    native.linearVector = (...args: Parameters<typeof head0>): number => {
-      const s = now();
-      const r = head0(...args);
-      const e = byOp.get(HEAD) ?? { ms: 0, calls: 0 };
-      e.ms += now() - s;
-      e.calls++;
-      byOp.set(HEAD, e);
-      return r;
-    };
+    native.call = timed(call0, (args) => args[0] as number);
+    native.motDecodeStep = timed(step0, () => STEP);
+    native.linearVector = timed(head0, () => HEAD);
     const pGot = decodeN(QUICK ? 50 : 256).tokens;
     native.call = call0;
     native.motDecodeStep = step0;
