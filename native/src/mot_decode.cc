@@ -27,8 +27,9 @@ at::Tensor rope(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& si
   int64_t d = x.size(-1);
   auto parts = x.split(d / 2, -1);
   at::Tensor rot = at::cat({parts[1].neg(), parts[0]}, -1);
-  at::Tensor c = cos.scalar_type() == x.scalar_type() ? cos : cos.to(x.scalar_type());
-  at::Tensor s = sin.scalar_type() == x.scalar_type() ? sin : sin.to(x.scalar_type());
+  // the tables are made on the CPU in float32 (ropeRow): to x's device and dtype (no-ops when equal)
+  at::Tensor c = cos.to(x.device(), x.scalar_type());
+  at::Tensor s = sin.to(x.device(), x.scalar_type());
   return x.mul(c).add(rot.mul(s));
 }
 
@@ -78,10 +79,7 @@ std::pair<at::Tensor, at::Tensor> ropeRow(int64_t position, int64_t d, double th
   return {emb.cos(), emb.sin()};
 }
 
-// The layer as plain loops over vector_kernels, for weights and cache of one type T (float or
-// BFloat16): no ATen call and no allocation per layer. h [D] (float32) is updated in place; the
-// token's key and value go to row `len` of the [Hkv, capacity, d] buffers (rounded to T).
-// `w` as motDecodeStep documents it.
+// Sizes of one step: hidden D, H query and Hkv key/value heads of d, MLP width I.
 struct Dims {
   int64_t D, H, Hkv, d, I;
 };
@@ -102,6 +100,10 @@ struct Scratch {
 template <class T>
 const T* ptr(const at::Tensor& t) { return t.defined() ? t.data_ptr<T>() : nullptr; }
 
+// The layer as plain loops over vector_kernels, for weights and cache of one type T (float or
+// BFloat16): no ATen call and no allocation per layer. h [D] (float32) is updated in place; the
+// token's key and value go to row `len` of the [Hkv, capacity, d] buffers (rounded to T).
+// `w` as motDecodeStep documents it.
 template <class T>
 void layerLoops(float* h, const std::vector<at::Tensor>& w, const at::Tensor& kb, const at::Tensor& vb, int64_t len,
                 const float* cos, const float* sin, const Dims& s, double eps, Scratch& t) {
@@ -248,6 +250,8 @@ Napi::Value MotDecodeStep(const Napi::CallbackInfo& info) {
     throw Napi::RangeError::New(env, "motDecodeStep: numHeads must be a positive multiple of numKvHeads");
   }
   s.D = x.size(1);
+  TORCH_CHECK(!finalNorm.defined() || (finalNorm.dim() == 1 && finalNorm.size(0) == s.D), "motDecodeStep: final norm weight must be [",
+              s.D, "], got ", finalNorm.defined() ? finalNorm.sizes() : at::IntArrayRef{});
   std::vector<std::vector<at::Tensor>> ws(layers.Length(), std::vector<at::Tensor>(14));
   std::vector<at::Tensor> kbs, vbs;
   // the loops need every tensor of x's dtype (float32 or bfloat16), on the CPU, contiguous

@@ -302,8 +302,11 @@ test('linearVector and motDecodeStep name what is wrong with their inputs', () =
     const id = (shape: number[]) => ops.zeros(shape).id;
     const layer = (q: number[]) => [id([8]), id(q), null, id([4, 8]), null, id([4, 8]), null, id([8, 8]), id([4]), id([4]), id([8]), id([6, 8]), id([6, 8]), id([8, 6])];
     const cache = (): [number[], number[]] => [[id([1, 16, 4])], [id([1, 16, 4])]];
-    const step = (q: number[], length = 0) => native.motDecodeStep(x.id, [layer(q)], cache()[0], cache()[1], length, 0, 1e4, 2, 1, 4, 1e-6, null);
+    const step = (q: number[], length = 0, norm: number[] | null = null) =>
+      native.motDecodeStep(x.id, [layer(q)], cache()[0], cache()[1], length, 0, 1e4, 2, 1, 4, 1e-6, norm ? id(norm) : null);
     assert.doesNotThrow(() => step([8, 8]));
+    assert.doesNotThrow(() => step([8, 8], 0, [8]));
+    assert.throws(() => step([8, 8], 0, [7]), /motDecodeStep: final norm weight must be \[8\], got \[7\]/);
     assert.throws(() => step([8, 7]), /motDecodeStep: q_proj weight must be \[8, 8\], got \[8, 7\]/);
     assert.throws(() => step([8, 8], 16), /motDecodeStep: cache buffers must be \[1, capacity > 16, 4\]/);
   });
