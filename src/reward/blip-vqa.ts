@@ -31,6 +31,7 @@ import { BlipVisionModel, type BlipVisionConfig } from './blip-vision.js';
 import { BlipTextLMHeadModel, BlipTextModel, lengthMask, type BlipTextConfig } from './blip-text.js';
 import { normaliseReply } from './self-vqa.js';
 import type { Answerer } from './vqa.js';
+import { num, str, type Json } from './hf-config.js';
 
 export { BlipVisionModel, type BlipVisionConfig } from './blip-vision.js';
 export { BlipTextModel, BlipTextLMHeadModel, type BlipTextConfig } from './blip-text.js';
@@ -41,10 +42,6 @@ export interface BlipConfig {
   text: BlipTextConfig;
   vision: BlipVisionConfig;
 }
-
-type Json = Record<string, unknown>;
-const num = (o: Json, key: string, dflt: number): number => (typeof o[key] === 'number' ? (o[key] as number) : dflt);
-const str = (o: Json, key: string, dflt: string): string => (typeof o[key] === 'string' ? (o[key] as string) : dflt);
 
 /** Reads a transformers BlipConfig (config.json), with transformers' defaults for absent fields. */
 export function parseBlipConfig(json: Json): BlipConfig {

@@ -11,6 +11,7 @@ import { noGrad, ops, safetensors, scope, tensor, zeros, type Tensor } from '../
 import { Conv2d, Embedding, FcMlp, LayerNorm, Linear, Module, ModuleList } from '../nn/index.js';
 import { CLIP_MEAN, CLIP_STD, cosineMatrix, l2normalize, preprocessBatch, type ImageBatch } from './images.js';
 import { ClipTokenizer } from './clip-tokenizer.js';
+import { num, str, type Json } from './hf-config.js';
 
 export interface ClipTowerConfig {
   hiddenSize: number;
@@ -35,10 +36,6 @@ export interface ClipConfig {
   vision: ClipVisionConfig;
   projectionDim: number;
 }
-
-type Json = Record<string, unknown>;
-const num = (o: Json, key: string, dflt: number): number => (typeof o[key] === 'number' ? (o[key] as number) : dflt);
-const str = (o: Json, key: string, dflt: string): string => (typeof o[key] === 'string' ? (o[key] as string) : dflt);
 
 /** Reads a transformers CLIPConfig (config.json), with transformers' defaults for absent fields. */
 export function parseClipConfig(json: Json): ClipConfig {

@@ -11,6 +11,7 @@ import { noGrad, ops, safetensors, scope, zeros, type Tensor } from '../torch/in
 import { Conv2d, FcMlp, LayerNorm, Linear, Module, ModuleList } from '../nn/index.js';
 import { IMAGENET_MEAN, IMAGENET_STD, l2normalize, preprocessBatch, type ImageBatch } from './images.js';
 import type { ImageEmbedder } from './clip.js';
+import { num, type Json } from './hf-config.js';
 
 export interface Dinov2Config {
   hiddenSize: number;
@@ -24,9 +25,6 @@ export interface Dinov2Config {
   layerNormEps: number;
   qkvBias: boolean;
 }
-
-type Json = Record<string, unknown>;
-const num = (o: Json, key: string, dflt: number): number => (typeof o[key] === 'number' ? (o[key] as number) : dflt);
 
 /** Reads a transformers Dinov2Config (config.json) with transformers' defaults. */
 export function parseDinov2Config(j: Json): Dinov2Config {
