@@ -138,6 +138,148 @@ Napi::Value AllGather(const Napi::CallbackInfo& info) {
   UC_GUARD_END(env)
 }
 
+// Checks the flat buffers of reduceScatter/allGatherInto: 1-D, contiguous, same dtype and
+// device, the whole buffer worldSize times the shard (docs/sharding.md section 2).
+void checkFlatPair(Napi::Env env, const GroupHandle* g, const at::Tensor& whole, const at::Tensor& shard) {
+  if (whole.dim() != 1 || shard.dim() != 1 || !whole.is_contiguous() || !shard.is_contiguous()) {
+    throw Napi::TypeError::New(env, "the flat buffers must be 1-D contiguous tensors");
+  }
+  if (whole.scalar_type() != shard.scalar_type() || whole.device() != shard.device()) {
+    throw Napi::TypeError::New(env, "the flat buffers must have the same dtype and device");
+  }
+  if (whole.numel() != shard.numel() * g->size) {
+    throw Napi::TypeError::New(env, "the whole buffer has " + std::to_string(whole.numel()) + " elements, expected worldSize (" +
+                                        std::to_string(g->size) + ") x shard (" + std::to_string(shard.numel()) + ")");
+  }
+}
+
+// reduceScatter(group, input [W*S], output [S], accumulate): output (+)= sum over ranks r of
+// rank r's input[rank*S, (rank+1)*S). NCCL reduces natively. Gloo in libtorch 1.13 has no
+// reduce_scatter, so the chunks are exchanged with one alltoall (the same bytes a ring
+// reduce-scatter sends) and added here in rank order: the sum is then the same, to the bit,
+// whatever the world size (docs/sharding.md section 2).
+Napi::Value ReduceScatter(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  UC_GUARD_BEGIN
+  auto* g = unwrapGroup(info[0]);
+  at::Tensor input = uc::unwrapTensor(info[1], "input");
+  at::Tensor output = uc::unwrapTensor(info[2], "output");
+  bool accumulate = info[3].IsBoolean() && info[3].As<Napi::Boolean>().Value();
+  checkFlatPair(env, g, input, output);
+  const int64_t S = output.numel();
+  at::NoGradGuard noGrad;
+  if (g->pg->getBackendName() == "nccl") {
+    at::Tensor out = accumulate ? at::empty_like(output) : output;
+    c10d::ReduceScatterOptions opts;
+    g->pg->_reduce_scatter_base(out, input, opts)->wait();
+    if (accumulate) output.add_(out);
+  } else {
+    at::Tensor recv = at::empty_like(input);
+    std::vector<int64_t> even;
+    g->pg->alltoall_base(recv, input, even, even)->wait();
+    int first = 0;
+    if (!accumulate) {
+      output.copy_(recv.narrow(0, 0, S));
+      first = 1;
+    }
+    for (int r = first; r < g->size; ++r) output.add_(recv.narrow(0, r * S, S));
+  }
+  return env.Undefined();
+  UC_GUARD_END(env)
+}
+
+// A collective in flight: the Work and the tensors it writes (kept alive until wait).
+struct WorkHandle {
+  c10::intrusive_ptr<c10d::Work> work;
+  std::vector<at::Tensor> tensors;
+};
+
+c10::intrusive_ptr<c10d::Work> startAllGatherInto(GroupHandle* g, at::Tensor& input, at::Tensor& output) {
+  if (g->pg->getBackendName() == "nccl") return g->pg->_allgather_base(output, input);
+  // Gloo has no _allgather_base: gather into views of the flat output (Gloo copies each
+  // rank's part into its view; no extra traffic).
+  std::vector<std::vector<at::Tensor>> outputs(1);
+  const int64_t S = input.numel();
+  for (int r = 0; r < g->size; ++r) outputs[0].push_back(output.narrow(0, r * S, S));
+  std::vector<at::Tensor> inputs{input};
+  return g->pg->allgather(outputs, inputs);
+}
+
+// allGatherInto(group, input [S], output [W*S], async): output[r*S, (r+1)*S) <- rank r's input.
+// With async, returns a work handle for waitWork (the gather runs while this thread computes).
+Napi::Value AllGatherInto(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  UC_GUARD_BEGIN
+  auto* g = unwrapGroup(info[0]);
+  at::Tensor input = uc::unwrapTensor(info[1], "input");
+  at::Tensor output = uc::unwrapTensor(info[2], "output");
+  bool async = info[3].IsBoolean() && info[3].As<Napi::Boolean>().Value();
+  checkFlatPair(env, g, output, input);
+  auto work = startAllGatherInto(g, input, output);
+  if (!async) {
+    work->wait();
+    return env.Undefined();
+  }
+  auto* h = new WorkHandle{work, {input, output}};
+  return Napi::External<WorkHandle>::New(env, h, [](Napi::Env, WorkHandle* w) {
+    // an abandoned collective is finished before its tensors can go (never freed under Gloo's feet)
+    if (w->work) {
+      try { w->work->wait(); } catch (...) {}
+    }
+    delete w;
+  });
+  UC_GUARD_END(env)
+}
+
+// waitWork(work): blocks until the collective has completed (or failed / timed out).
+Napi::Value WaitWork(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  UC_GUARD_BEGIN
+  if (!info[0].IsExternal()) throw Napi::TypeError::New(env, "work handle expected");
+  auto* w = info[0].As<Napi::External<WorkHandle>>().Data();
+  if (!w->work) throw Napi::Error::New(env, "this collective was already waited for");
+  auto work = w->work;
+  w->work.reset();
+  w->tensors.clear();
+  work->wait();
+  return env.Undefined();
+  UC_GUARD_END(env)
+}
+
+// resizeStorage(tensor, nbytes): frees (0) or reallocates a tensor's storage in place, so every
+// view of it (the parameters of a sharded layer, the copies autograd saved of them) loses or
+// regains its memory at once; contents after a regrow are undefined until written. This is how
+// fully sharded parameters are dropped between uses (docs/sharding.md section 3).
+Napi::Value ResizeStorage(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  UC_GUARD_BEGIN
+  const at::Tensor& t = uc::unwrapTensor(info[0], "tensor");
+  int64_t nbytes = info[1].As<Napi::Number>().Int64Value();
+  if (nbytes < 0) throw Napi::TypeError::New(env, "nbytes must be >= 0");
+  if (!t.has_storage()) throw Napi::TypeError::New(env, "the tensor has no storage");
+  c10::StorageImpl* s = t.storage().unsafeGetStorageImpl();
+  if (static_cast<int64_t>(s->nbytes()) == nbytes) return env.Undefined();
+  at::Allocator* alloc = s->allocator();
+  if (alloc == nullptr) throw Napi::TypeError::New(env, "the tensor's storage has no allocator (external memory)");
+  if (nbytes == 0) {
+    s->set_data_ptr_noswap(at::DataPtr(nullptr, s->device()));
+  } else {
+    s->set_data_ptr_noswap(alloc->allocate(static_cast<size_t>(nbytes)));
+  }
+  s->set_nbytes(static_cast<size_t>(nbytes));
+  return env.Undefined();
+  UC_GUARD_END(env)
+}
+
+// storageBytes(tensor): the bytes its storage holds now.
+Napi::Value StorageBytes(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  UC_GUARD_BEGIN
+  const at::Tensor& t = uc::unwrapTensor(info[0], "tensor");
+  return Napi::Number::New(env, t.has_storage() ? static_cast<double>(t.storage().nbytes()) : 0.0);
+  UC_GUARD_END(env)
+}
+
 Napi::Value Barrier(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   UC_GUARD_BEGIN
@@ -164,6 +306,11 @@ void registerDistributedFns(Napi::Env env, Napi::Object exports) {
   exports.Set("allReduce", Napi::Function::New(env, AllReduce));
   exports.Set("broadcast", Napi::Function::New(env, Broadcast));
   exports.Set("allGather", Napi::Function::New(env, AllGather));
+  exports.Set("reduceScatter", Napi::Function::New(env, ReduceScatter));
+  exports.Set("allGatherInto", Napi::Function::New(env, AllGatherInto));
+  exports.Set("waitWork", Napi::Function::New(env, WaitWork));
+  exports.Set("resizeStorage", Napi::Function::New(env, ResizeStorage));
+  exports.Set("storageBytes", Napi::Function::New(env, StorageBytes));
   exports.Set("barrier", Napi::Function::New(env, Barrier));
   exports.Set("destroyGroup", Napi::Function::New(env, DestroyGroup));
 }

@@ -113,6 +113,26 @@ function checkTensor(t: unknown, what: string, fn: string): Tensor {
   return t;
 }
 
+/** A collective started with `async: true`; wait() blocks until it has completed on this rank. */
+export class PendingCollective {
+  #work: object | null;
+  readonly #run: (call: () => void) => void;
+  constructor(work: object, run: (call: () => void) => void) {
+    this.#work = work;
+    this.#run = run;
+  }
+  get done(): boolean {
+    return this.#work === null;
+  }
+  /** Waits for completion (throws the collective's error or timeout); a second call is a no-op. */
+  wait(): void {
+    const w = this.#work;
+    if (w === null) return;
+    this.#work = null;
+    this.#run(() => native.waitWork(w));
+  }
+}
+
 /** A c10d process group. Create with ProcessGroup.fromEnv() or ProcessGroup.create(). */
 export class ProcessGroup {
   readonly rank: number;
@@ -249,6 +269,53 @@ export class ProcessGroup {
     const h = this.#live(fn);
     const ids = this.#run(fn, () => native.allGather(h, tensor.id));
     return ids.map((id) => new Tensor(id));
+  }
+
+  /**
+   * Reduce-scatter of a flat buffer (docs/sharding.md section 2): `input` holds worldSize equal
+   * chunks; `output` (one chunk long) receives the sum over ranks of each rank's chunk number
+   * `this.rank`, or has it added with `accumulate`. On Gloo (no reduce_scatter in libtorch 1.13)
+   * the chunks travel by one alltoall and are added in rank order, so the sum does not depend
+   * on the world size; NCCL uses its own reduce-scatter.
+   */
+  reduceScatter(input: Tensor, output: Tensor, o: { accumulate?: boolean } = {}): Tensor {
+    const fn = 'reduceScatter()';
+    this.#checkFlat(fn, input, output, 'input', 'output');
+    if (!isFloatingDType(output.dtype)) throw new TypeError(`${fn}: the buffers must be floating (got ${output.dtype})`);
+    const h = this.#live(fn);
+    this.#run(fn, () => native.reduceScatter(h, input.id, output.id, o.accumulate ?? false));
+    return output;
+  }
+
+  /**
+   * All-gather into one flat buffer: `output[r*S, (r+1)*S)` receives rank r's `input` (S
+   * elements). With `async: true` it returns at once with a PendingCollective: the gather runs on
+   * the backend's threads while this one computes (docs/sharding.md section 3).
+   */
+  allGatherInto(input: Tensor, output: Tensor): Tensor;
+  allGatherInto(input: Tensor, output: Tensor, o: { async: true }): PendingCollective;
+  allGatherInto(input: Tensor, output: Tensor, o: { async?: boolean } = {}): Tensor | PendingCollective {
+    const fn = 'allGatherInto()';
+    this.#checkFlat(fn, output, input, 'output', 'input');
+    const h = this.#live(fn);
+    if (!o.async) {
+      this.#run(fn, () => native.allGatherInto(h, input.id, output.id, false));
+      return output;
+    }
+    const work = this.#run(fn, () => native.allGatherInto(h, input.id, output.id, true)) as object;
+    return new PendingCollective(work, (call) => this.#run(fn, call));
+  }
+
+  #checkFlat(fn: string, whole: Tensor, shard: Tensor, wholeName: string, shardName: string): void {
+    checkTensor(whole, wholeName, fn);
+    checkTensor(shard, shardName, fn);
+    if (whole.shape.length !== 1 || shard.shape.length !== 1) throw new TypeError(`${fn}: ${wholeName} and ${shardName} must be 1-D`);
+    if (whole.dtype !== shard.dtype || whole.device !== shard.device) {
+      throw new TypeError(`${fn}: ${wholeName} (${whole.dtype}, ${whole.device}) and ${shardName} (${shard.dtype}, ${shard.device}) must have the same dtype and device`);
+    }
+    if (whole.numel !== shard.numel * this.worldSize) {
+      throw new TypeError(`${fn}: ${wholeName} has ${whole.numel} elements; expected worldSize ${this.worldSize} x ${shardName}'s ${shard.numel}`);
+    }
   }
 
   /** Returns once every rank has reached the barrier. */

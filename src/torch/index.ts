@@ -10,9 +10,11 @@ export * as autograd from './autograd.js';
 export { scope, keep, memory } from './lifetime.js';
 export * from './runtime.js';
 export { callOp } from './dispatch.js';
+export { resizeStorage, storageBytes } from './storage.js';
 export * as safetensors from './safetensors.js';
 export {
   ProcessGroup,
+  PendingCollective,
   readDistEnv,
   REDUCE_OPS,
   type Backend,

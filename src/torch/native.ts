@@ -89,6 +89,14 @@ export interface NativeAddon {
   allReduce(group: object, tensors: TensorId[], op: string): void;
   broadcast(group: object, tensors: TensorId[], root: number): void;
   allGather(group: object, tensor: TensorId): TensorId[];
+  /** output (+)= the rank's chunk of input summed over ranks (Gloo: alltoall, then rank order). */
+  reduceScatter(group: object, input: TensorId, output: TensorId, accumulate: boolean): void;
+  /** output[r*S..] <- rank r's input; with async, a work handle for waitWork. */
+  allGatherInto(group: object, input: TensorId, output: TensorId, async: boolean): object | undefined;
+  waitWork(work: object): void;
+  /** Frees (0) or reallocates a tensor's storage in place (every view sees it). */
+  resizeStorage(tensor: TensorId, nbytes: number): void;
+  storageBytes(tensor: TensorId): number;
   barrier(group: object): void;
   destroyGroup(group: object): void;
   /** The decoder's one-token step on the understanding expert (native/src/mot_decode.cc). */
