@@ -68,13 +68,12 @@ export async function trainCommand(args: string[]): Promise<number> {
       let from = need(values.from, '--from', grpoUsage);
       if (!existsSync(join(from, CHARACTER_MODEL_FILES.manifest)) && existsSync(join(from, 'character', CHARACTER_MODEL_FILES.manifest))) from = join(from, 'character');
       const file = values.config ? (values.config.endsWith('.json') ? JSON.parse(readFileSync(values.config, 'utf8')) : YAML.parse(readFileSync(values.config, 'utf8'))) : {};
-      const cfg: GrpoConfig = grpoConfigFrom(file, from, need(values.run, '--run', grpoUsage));
-      if (faceIdentity) cfg.rewards = { ...cfg.rewards, faceIdentity };
-      if (values.epochs) cfg.epochs = Number(values.epochs);
-      if (values['blip-vqa']) {
-        if (!existsSync(values['blip-vqa'])) throw new Error(`--blip-vqa: no folder ${values['blip-vqa']}`);
-        cfg.rewards = { ...cfg.rewards, scorers: { ...cfg.rewards.scorers, blipVqaDir: values['blip-vqa'] } };
-      }
+      // Flags override the file; the result is checked by the one GRPO schema (GrpoConfigSchema).
+      const blipVqa = values['blip-vqa'];
+      if (blipVqa && !existsSync(blipVqa)) throw new Error(`--blip-vqa: no folder ${blipVqa}`);
+      const f = (file ?? {}) as Record<string, unknown> & { rewards?: Record<string, unknown> & { scorers?: Record<string, unknown> } };
+      const rewards = { ...(f.rewards ?? {}), ...(faceIdentity ? { faceIdentity } : {}), ...(blipVqa ? { scorers: { ...(f.rewards?.scorers ?? {}), blipVqaDir: blipVqa } } : {}) };
+      const cfg: GrpoConfig = grpoConfigFrom({ ...f, rewards, ...(values.epochs ? { epochs: Number(values.epochs) } : {}) }, from, need(values.run, '--run', grpoUsage));
       const r = await trainGrpo(cfg, { resume: values.resume, group: groupFromEnv() });
       console.log(`character model: ${r.modelDir}`);
       return 0;

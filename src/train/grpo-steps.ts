@@ -1,0 +1,323 @@
+// The named steps of one Character-GRPO epoch (method.md section 3): draw prompts, roll out,
+// score, advantages, update, evaluate. Each takes the GrpoSession of grpo-setup.ts; trainGrpo
+// (grpo.ts) is the loop over them.
+//
+// Data parallel: every rank draws the same prompt order from the shared seed and takes a
+// contiguous, disjoint share of the epoch's draws; each rollout's noise and SDE window come from
+// a seed of (seed, epoch, draw, k), so a rollout is the same on any rank and at any world size.
+// The rewards (with prompt and draw ids) are gathered before the advantages, so every rank
+// normalises over all groups of the epoch and keeps its own rollouts' advantages; gradients are
+// averaged with a bucketed all-reduce before every optimizer step (as SFT).
+import { join } from 'node:path';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import * as torch from '../torch/index.js';
+import { clipGradNorm } from '../nn/index.js';
+import type { ProcessGroup } from '../torch/index.js';
+import { Rng, encodePng, type ChwImage } from '../data/index.js';
+import { computeRewards, type RewardReport } from '../reward/index.js';
+import { groupAdvantages, type AdvantageResult } from './grpo-advantages.js';
+import { clippedPolicyLoss } from './grpo-objective.js';
+import { promptContexts, rollout, windowLogProb, type Rollout } from './grpo-rollout.js';
+import { allReduceGradients } from './sft.js';
+import type { ProgressStream } from './progress.js';
+import type { GrpoSession } from './grpo-setup.js';
+
+export interface TrainGrpoOptions {
+  /** Continue the run in cfg.out from its latest checkpoint. */
+  resume?: boolean;
+  /** Stop like Ctrl-C (finish the epoch, checkpoint, return). */
+  signal?: AbortSignal;
+  /** Log lines (rank 0 only; default console.log). */
+  log?: (line: string) => void;
+  /** Data parallel: the group this process belongs to (e.g. ProcessGroup.fromEnv()). */
+  group?: ProcessGroup | null;
+  /** Stop after this many epochs in this process (tests interrupt a run this way). */
+  stopAfter?: number;
+  /** Progress bar stream (default stderr; null for none). */
+  progress?: ProgressStream | null;
+  /** Handle SIGINT (default true). */
+  handleSigint?: boolean;
+  /** Called on every rank with the epoch's gathered rewards and advantages (all rollouts, in draw order). */
+  onAdvantages?: (epoch: number, a: { prompts: number[]; draws: number[]; rewards: number[]; advantages: number[] }) => void;
+  /**
+   * An injected reward in place of the scorer suite (toy runs, tests): R_i for each decoded image
+   * (CHW in [-1, 1]) and its prompt. Named `custom` in the log, config.json and metrics
+   * (`reward_custom`, `scorers: { custom: 'custom' }`); the default path is unchanged without it.
+   */
+  reward?: (images: ChwImage[], prompts: string[]) => Promise<number[]> | number[];
+}
+
+/** One rollout of the epoch with its prompt, draw and decoded image. */
+export interface EpochRollout {
+  prompt: number;
+  /** Index of the prompt draw in the epoch (the same on every rank). */
+  draw: number;
+  rollout: Rollout;
+  image: ChwImage;
+}
+
+export type ScoreReport = Pick<RewardReport, 'total' | 'components' | 'identitySimilarity' | 'hasFace'>;
+
+// Columns of the per-rollout record gathered across ranks.
+export const COL = { draw: 0, prompt: 1, total: 2, vqa: 3, clip: 4, div: 5, dino: 6, identity: 7, face: 8, hasFace: 9 } as const;
+const NCOL = 10;
+export const TERMS = ['vqa', 'clip', 'div', 'dino', 'face'] as const;
+
+/** A 31-bit seed for one rollout, independent of which rank makes it. */
+export function rolloutSeed(seed: number, epoch: number, draw: number, k: number): number {
+  let h = (seed ^ 0x5bd1e995) >>> 0;
+  for (const v of [epoch, draw, k]) {
+    h = Math.imul(h ^ (v >>> 0), 0x9e3779b1) >>> 0;
+    h = (h ^ (h >>> 15)) >>> 0;
+    h = Math.imul(h, 0x85ebca6b) >>> 0;
+    h = (h ^ (h >>> 13)) >>> 0;
+  }
+  return h & 0x7fffffff;
+}
+
+/** The epoch's prompt draws: without replacement while prompts last (same sequence on every rank). */
+export function epochDraws(rng: Rng, numPrompts: number, count: number): number[] {
+  const order: number[] = [];
+  while (order.length < count) order.push(...rng.shuffle(Array.from({ length: numPrompts }, (_, i) => i)));
+  return order.slice(0, count);
+}
+
+/** Step 1, draw prompts: the epoch's draws and this rank's share of them as [draw index, prompt]. */
+export function drawPrompts(s: GrpoSession): Array<[number, number]> {
+  const draws = epochDraws(s.rng, s.prompts.length, s.cfg.promptsPerEpoch);
+  const mine: Array<[number, number]> = [];
+  for (let d = s.rank * s.perRank; d < (s.rank + 1) * s.perRank; d++) mine.push([d, draws[d]!]);
+  return mine;
+}
+
+export function toChw(unit: torch.Tensor): ChwImage {
+  const [, h, w] = unit.shape as [number, number, number];
+  const data = torch.scope(() => unit.mul(2).sub(1).contiguous().dataSync() as Float32Array);
+  return { channels: 3, height: h, width: w, data };
+}
+
+export function decodeLatent(s: GrpoSession, latent: torch.Tensor): torch.Tensor {
+  return torch.noGrad(() => torch.scope(() => s.vae.decodeToUnit(latent.unsqueeze(0)).squeeze(0)));
+}
+
+/** Step 2, roll out: k SDE-window rollouts per drawn prompt, each seeded by (seed, epoch, draw, k). */
+export function rollOut(s: GrpoSession, epoch: number, draws: Array<[number, number]>): EpochRollout[] {
+  const { cfg } = s;
+  const items: EpochRollout[] = [];
+  for (const [d, p] of draws) {
+    const ctx = promptContexts(s.model, s.promptIds[p]!);
+    try {
+      for (let k = 0; k < cfg.groupSize; k++) {
+        const seed = rolloutSeed(cfg.seed, epoch, d, k);
+        torch.manualSeed(seed);
+        const windowRng = new Rng(seed);
+        const r = rollout(s.model, ctx, {
+          grid: s.grid, numSteps: cfg.numSteps, timestepShift: cfg.timestepShift, cfgTextScale: cfg.cfgTextScale, noiseLevel: cfg.noiseLevel,
+          windowSize: cfg.windowSize, windowRange: cfg.windowRange, windowStart: s.fixedWindow, random: () => windowRng.next(),
+        });
+        const unit = decodeLatent(s, r.latent);
+        items.push({ prompt: p, draw: d, rollout: r, image: toChw(unit) });
+        unit.dispose();
+      }
+    } finally {
+      ctx.dispose();
+    }
+  }
+  return items;
+}
+
+/** The injected reward as a report: no scorer components, no identity similarity. */
+async function customRewards(s: GrpoSession, items: EpochRollout[]): Promise<ScoreReport> {
+  const total = await s.custom!(items.map((r) => r.image), items.map((r) => s.prompts[r.prompt]!.text));
+  if (total.length !== items.length || total.some((v) => !Number.isFinite(v))) {
+    throw new Error(`Character-GRPO: the injected reward returned ${total.length} values for ${items.length} images (finite numbers needed)`);
+  }
+  return { total: [...total], components: {}, identitySimilarity: items.map(() => Number.NaN) };
+}
+
+/** Step 3, score: the reward of every rollout (diversity within each groupKey when given). */
+export async function score(s: GrpoSession, items: EpochRollout[], groupKeys?: string[]): Promise<ScoreReport> {
+  if (s.custom) return customRewards(s, items);
+  return computeRewards(s.scorers, {
+    images: items.map((r) => r.image),
+    prompts: items.map((r) => s.prompts[r.prompt]!.text),
+    checklists: items.map((r) => s.prompts[r.prompt]!.checklist),
+    references: s.references,
+    ...(groupKeys ? { groupKeys } : {}),
+  }, s.weights);
+}
+
+/** Every rank's rows in rank order (each rank gives the same number of rows of `cols` numbers). */
+export function gatherRows(group: ProcessGroup | null, local: number[][], cols = NCOL): number[][] {
+  if (!group) return local;
+  return torch.scope(() => {
+    const t = torch.tensor(local.flat(), { dtype: 'float64', shape: [local.length, cols] });
+    const parts = group.allGather(t);
+    const rows: number[][] = [];
+    for (const p of parts) {
+      const d = p.dataSync() as Float64Array;
+      for (let i = 0; i < d.length; i += cols) rows.push(Array.from(d.subarray(i, i + cols)));
+    }
+    return rows;
+  });
+}
+
+/** Step 4, advantages: every rank's rewards gathered, normalised per prompt over the epoch (method.md 3.5). */
+export function advantages(s: GrpoSession, items: EpochRollout[], report: ScoreReport): { rows: number[][]; all: AdvantageResult; mine: number[] } {
+  const nan = (v: number[] | undefined, i: number): number => (v ? v[i]! : Number.NaN);
+  const rows = gatherRows(s.group, items.map((it, i) => [
+    it.draw, it.prompt, report.total[i]!, nan(report.components.vqa, i), nan(report.components.clip, i),
+    nan(report.components.div, i), nan(report.components.dino, i), report.identitySimilarity[i]!,
+    nan(report.components.face, i), report.hasFace ? Number(report.hasFace[i]!) : Number.NaN,
+  ]));
+  const all = groupAdvantages(rows.map((r) => String(r[COL.prompt])), rows.map((r) => r[COL.total]!), { clipMax: s.cfg.advClipMax });
+  const offset = s.rank * items.length;
+  return { rows, all, mine: all.advantages.slice(offset, offset + items.length) };
+}
+
+function ensureGradients(params: torch.Tensor[]): void {
+  torch.noGrad(() => {
+    for (const p of params) if (p.grad === null) p.grad = torch.ops.zeros_like(p);
+  });
+}
+
+export interface UpdateResult {
+  /** Sums over every rank's micro-steps. */
+  lossSum: number;
+  clipped: number;
+  micro: number;
+  gradNorm: number;
+  updates: number;
+}
+
+/** One optimizer step: gradients averaged over the ranks, clipped unless reference.noGradClip. */
+function optimizerStep(s: GrpoSession): number {
+  if (s.group) {
+    ensureGradients(s.params);
+    allReduceGradients(s.params, s.group);
+  }
+  const norm = s.cfg.reference.noGradClip ? 0 : clipGradNorm(s.params, s.cfg.maxGradNorm);
+  s.optimizer.step();
+  s.optimizer.zeroGrad();
+  return norm;
+}
+
+/** Step 5, update: the clipped objective over every stored window step (method.md 3.6); disposes the rollouts. */
+export function update(s: GrpoSession, items: EpochRollout[], adv: number[]): UpdateResult {
+  const { cfg } = s;
+  let micro = 0;
+  let clipped = 0;
+  let lossSum = 0;
+  let gradNorm = 0;
+  let updates = 0;
+  const totalMicro = items.length * cfg.windowSize;
+  const perUpdate = Math.min(cfg.microStepsPerUpdate, totalMicro);
+  for (const [i, it] of items.entries()) {
+    const ctx = promptContexts(s.model, s.promptIds[it.prompt]!);
+    try {
+      for (const step of it.rollout.window) {
+        torch.scope(() => {
+          const { logProb } = windowLogProb(s.model, ctx, step, s.grid, cfg.cfgTextScale);
+          const l = clippedPolicyLoss(logProb, step.logProb, adv[i]!, { lo: cfg.clipRange, hi: cfg.clipRange });
+          l.loss.div(perUpdate).backward();
+          lossSum += l.loss.item();
+          if (l.clipped) clipped++;
+        });
+        micro++;
+        if (micro % perUpdate === 0 || micro === totalMicro) {
+          gradNorm = optimizerStep(s);
+          updates++;
+        }
+      }
+    } finally {
+      ctx.dispose();
+      it.rollout.dispose();
+    }
+  }
+  if (s.group) {
+    torch.scope(() => {
+      const t = torch.tensor([lossSum, clipped, micro], { dtype: 'float64' });
+      s.group!.allReduce(t, 'sum');
+      [lossSum, clipped, micro] = Array.from(t.dataSync() as Float64Array) as [number, number, number];
+    });
+  }
+  return { lossSum, clipped, micro, gradNorm, updates };
+}
+
+/** The epoch's metrics from the gathered rows, the advantages and the update. */
+export function epochMetrics(s: GrpoSession, report: ScoreReport, rows: number[][], all: AdvantageResult, u: UpdateResult): Record<string, number> {
+  const mean = (col: number): number => rows.reduce((a, r) => a + r[col]!, 0) / rows.length;
+  const metrics: Record<string, number> = {
+    reward: mean(COL.total),
+    clip_fraction: u.micro ? u.clipped / u.micro : 0,
+    zero_std_ratio: all.zeroStdRatio,
+    mean_group_size: all.meanGroupSize,
+    grad_norm: u.gradNorm,
+    updates: u.updates,
+  };
+  for (const t of TERMS) if (report.components[t]) metrics[`reward_${t}`] = mean(COL[t]);
+  // Share of the rollouts in which a face was found (with the face reward only).
+  if (report.hasFace) metrics.face_found = mean(COL.hasFace);
+  if (s.custom) metrics.reward_custom = mean(COL.total);
+  else metrics.identity_similarity = mean(COL.identity);
+  return metrics;
+}
+
+async function writeSample(s: GrpoSession, unit: torch.Tensor, epoch: number, p: number): Promise<void> {
+  const pixels = torch.scope(() => unit.mul(255).round().to('uint8').permute([1, 2, 0]).contiguous());
+  try {
+    mkdirSync(s.samplesDir, { recursive: true });
+    const png = await encodePng({ width: unit.shape[2]!, height: unit.shape[1]!, data: new Uint8Array((pixels.dataSync() as Uint8Array).buffer) });
+    writeFileSync(join(s.samplesDir, `epoch-${String(epoch).padStart(4, '0')}-prompt-${p}.png`), png);
+  } finally {
+    pixels.dispose();
+  }
+}
+
+/**
+ * Step 6, evaluate (method.md 3.7): noise 0, evalSteps, every prompt once, each from a fixed
+ * per-prompt seed. With several ranks the prompts are split in contiguous blocks and the scores
+ * gathered (every rank takes part, so none waits on a collective while rank 0 evaluates); rank 0
+ * writes the sample images of the first 4 prompts it evaluates.
+ */
+export async function evaluate(s: GrpoSession, epoch: number): Promise<Record<string, number>> {
+  const { cfg } = s;
+  const rngState = torch.getRngState();
+  const per = Math.ceil(s.prompts.length / s.world);
+  const mine = Array.from({ length: Math.max(0, Math.min(s.prompts.length, (s.rank + 1) * per) - s.rank * per) }, (_, i) => s.rank * per + i);
+  const items: EpochRollout[] = [];
+  try {
+    for (const p of mine) {
+      const ctx = promptContexts(s.model, s.promptIds[p]!);
+      try {
+        torch.manualSeed(rolloutSeed(cfg.seed, 0xffffffff, p, 0));
+        const r = rollout(s.model, ctx, { grid: s.grid, numSteps: cfg.evalSteps, timestepShift: cfg.timestepShift, cfgTextScale: cfg.cfgTextScale, noiseLevel: 0, windowSize: 0, windowRange: [0, 0], windowStart: 0 });
+        const unit = decodeLatent(s, r.latent);
+        items.push({ prompt: p, draw: p, rollout: r, image: toChw(unit) });
+        if (s.main && p < 4) await writeSample(s, unit, epoch, p);
+        unit.dispose();
+      } finally {
+        ctx.dispose();
+      }
+    }
+    // [valid, total, vqa, clip, div, dino, face] per prompt, padded to `per` rows.
+    const report = items.length ? await score(s, items) : null;
+    const local: number[][] = [];
+    const cols = 2 + TERMS.length;
+    for (let i = 0; i < per; i++) {
+      if (!report || i >= items.length) local.push(new Array<number>(cols).fill(0));
+      else local.push([1, report.total[i]!, ...TERMS.map((t) => report.components[t]?.[i] ?? 0)]);
+    }
+    const rows = gatherRows(s.group, local, cols).filter((r) => r[0] === 1);
+    const avg = (c: number): number => rows.reduce((a, r) => a + r[c]!, 0) / rows.length;
+    const out: Record<string, number> = { eval_reward: avg(1) };
+    TERMS.forEach((t, j) => {
+      if (!s.custom && (s.weights[t] ?? 0) > 0) out[`eval_${t}`] = avg(2 + j);
+    });
+    return out;
+  } finally {
+    for (const it of items) it.rollout.dispose();
+    torch.setRngState(rngState);
+    rngState.dispose();
+  }
+}
