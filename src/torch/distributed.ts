@@ -9,7 +9,7 @@
 // LOCAL_RANK) with ProcessGroup.fromEnv(), which is what launch() (launch.ts) and
 // `torchrun` set up, or explicitly with ProcessGroup.create().
 import { native } from './native.js';
-import { Tensor, isTensor } from './tensor.js';
+import { Tensor, checkLiveTensor, isTensor } from './tensor.js';
 import { isFloatingDType } from './dtype.js';
 
 export type Backend = 'gloo' | 'nccl';
@@ -105,12 +105,6 @@ function checkTimeout(timeoutMs: unknown, fn: string): number {
     throw new TypeError(`${fn}: timeoutMs must be a positive integer number of milliseconds (got ${String(timeoutMs)})`);
   }
   return timeoutMs;
-}
-
-function checkTensor(t: unknown, what: string, fn: string): Tensor {
-  if (!isTensor(t)) throw new TypeError(`${fn}: ${what} must be a Tensor`);
-  if (t.isDisposed) throw new TypeError(`${fn}: ${what} is a disposed Tensor`);
-  return t;
 }
 
 /** A collective started with `async: true`; wait() blocks until it has completed on this rank. */
@@ -232,7 +226,7 @@ export class ProcessGroup {
     const fn = 'allReduce()';
     const list = Array.isArray(tensors) ? (tensors as Tensor[]) : [tensors as Tensor];
     if (!Array.isArray(tensors) && !isTensor(tensors)) throw new TypeError(`${fn}: tensors must be a Tensor or an array of Tensors`);
-    list.forEach((t, i) => checkTensor(t, Array.isArray(tensors) ? `tensors[${i}]` : 'tensors', fn));
+    list.forEach((t, i) => checkLiveTensor(t, Array.isArray(tensors) ? `tensors[${i}]` : 'tensors', fn));
     if (!REDUCE_OPS.includes(op)) {
       throw new TypeError(`${fn}: op must be one of ${REDUCE_OPS.map((o) => `'${o}'`).join(', ')} (got ${JSON.stringify(op)})`);
     }
@@ -253,7 +247,7 @@ export class ProcessGroup {
     const fn = 'broadcast()';
     const list = Array.isArray(tensors) ? (tensors as Tensor[]) : [tensors as Tensor];
     if (!Array.isArray(tensors) && !isTensor(tensors)) throw new TypeError(`${fn}: tensors must be a Tensor or an array of Tensors`);
-    list.forEach((t, i) => checkTensor(t, Array.isArray(tensors) ? `tensors[${i}]` : 'tensors', fn));
+    list.forEach((t, i) => checkLiveTensor(t, Array.isArray(tensors) ? `tensors[${i}]` : 'tensors', fn));
     if (!isInt(root) || root < 0 || root >= this.worldSize) {
       throw new TypeError(`${fn}: root must be an integer in [0, worldSize=${this.worldSize}) (got ${String(root)})`);
     }
@@ -265,7 +259,7 @@ export class ProcessGroup {
   /** Gathers `tensor` from every rank: element i of the result is rank i's tensor (new tensors). */
   allGather(tensor: Tensor): Tensor[] {
     const fn = 'allGather()';
-    checkTensor(tensor, 'tensor', fn);
+    checkLiveTensor(tensor, 'tensor', fn);
     const h = this.#live(fn);
     const ids = this.#run(fn, () => native.allGather(h, tensor.id));
     return ids.map((id) => new Tensor(id));
@@ -307,8 +301,8 @@ export class ProcessGroup {
   }
 
   #checkFlat(fn: string, whole: Tensor, shard: Tensor, wholeName: string, shardName: string): void {
-    checkTensor(whole, wholeName, fn);
-    checkTensor(shard, shardName, fn);
+    checkLiveTensor(whole, wholeName, fn);
+    checkLiveTensor(shard, shardName, fn);
     if (whole.shape.length !== 1 || shard.shape.length !== 1) throw new TypeError(`${fn}: ${wholeName} and ${shardName} must be 1-D`);
     if (whole.dtype !== shard.dtype || whole.device !== shard.device) {
       throw new TypeError(`${fn}: ${wholeName} (${whole.dtype}, ${whole.device}) and ${shardName} (${shard.dtype}, ${shard.device}) must have the same dtype and device`);

@@ -3,12 +3,7 @@
 // layer's whole weights at once, including the references autograd saved for the backward,
 // and regrowing it (then gathering into it) brings them all back (docs/sharding.md section 3).
 import { native } from './native.js';
-import { isTensor, type Tensor } from './tensor.js';
-
-function check(t: unknown, fn: string): Tensor {
-  if (!isTensor(t) || t.isDisposed) throw new TypeError(`${fn}: expected a live Tensor`);
-  return t;
-}
+import { checkLiveTensor, type Tensor } from './tensor.js';
 
 /**
  * Frees (nbytes 0) or reallocates the storage under `t` and every view of it. After a regrow the
@@ -16,12 +11,12 @@ function check(t: unknown, fn: string): Tensor {
  */
 export function resizeStorage(t: Tensor, nbytes: number): void {
   const fn = 'resizeStorage()';
-  check(t, fn);
+  checkLiveTensor(t, 'tensor', fn);
   if (!Number.isSafeInteger(nbytes) || nbytes < 0) throw new TypeError(`${fn}: nbytes must be an integer >= 0 (got ${String(nbytes)})`);
   native.resizeStorage(t.id, nbytes);
 }
 
 /** The bytes the storage under `t` holds now (0 while freed). */
 export function storageBytes(t: Tensor): number {
-  return native.storageBytes(check(t, 'storageBytes()').id);
+  return native.storageBytes(checkLiveTensor(t, 'tensor', 'storageBytes()').id);
 }

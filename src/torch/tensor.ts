@@ -156,3 +156,10 @@ function nest(flat: (number | boolean)[], shape: number[], dim: number, offset: 
 export function isTensor(x: unknown): x is Tensor {
   return x instanceof Tensor;
 }
+
+/** `t` as a live Tensor, or a TypeError naming the argument (`what`) and the function (`fn`). */
+export function checkLiveTensor(t: unknown, what: string, fn: string): Tensor {
+  if (!isTensor(t)) throw new TypeError(`${fn}: ${what} must be a Tensor`);
+  if (t.isDisposed) throw new TypeError(`${fn}: ${what} is a disposed Tensor`);
+  return t;
+}
