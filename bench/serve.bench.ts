@@ -32,7 +32,7 @@ interface Ready {
 async function serveChild(dir: string): Promise<void> {
   const { exportCard, loadSampleCharacter } = await import('../src/data/index.js');
   const { TINY } = await import('../src/model/index.js');
-  const { CharacterModel } = await import('../src/train/character-model.js');
+  const { CharacterModel } = await import('../src/character/index.js');
   const { ModelChatEngine, startServer } = await import('../src/serve/index.js');
   const torch = await import('../src/torch/index.js');
   const server = await startServer({ dataDir: dir, engine: new ModelChatEngine(join(dir, 'models')), port: 0, host: '127.0.0.1' });

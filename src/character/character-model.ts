@@ -11,15 +11,7 @@ import {
 import {
   CharacterSchema, Tokenizer, StreamDecoder, rolePlayPrompt, t2iCaption, encodePng, trainTinyTokenizer, type Character,
 } from '../data/index.js';
-
-/** Files of a character model folder. */
-export const CHARACTER_MODEL_FILES = {
-  manifest: 'unicharacter.json',
-  model: 'model.safetensors',
-  vae: 'ae.safetensors',
-  tokenizer: 'tokenizer.json',
-  character: 'character.json',
-} as const;
+import { CHARACTER_MODEL_FILES, type CharacterModelManifest } from './manifest.js';
 
 // Images held as bytes (characters from cards) are written as {"$base64": "..."} in
 // character.json and read back as Uint8Array (plain JSON.stringify would write an index map).
@@ -32,15 +24,6 @@ function reviveBytes(_key: string, value: unknown): unknown {
     if (typeof b === 'string' && Object.keys(value).length === 1) return new Uint8Array(Buffer.from(b, 'base64'));
   }
   return value;
-}
-
-export interface CharacterModelManifest {
-  format: 1;
-  modelConfig: ModelConfig;
-  /** Square image side in pixels the model was trained on. */
-  imageSize: number;
-  /** Where it came from (run directory, step), for reports. */
-  provenance: Record<string, string | number>;
 }
 
 export interface ReplyOptions {

@@ -4,7 +4,7 @@
 import { createInterface } from 'node:readline/promises';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { CharacterModel } from '../train/character-model.js';
+import { CharacterModel } from '../character/index.js';
 
 export interface ChatCliOptions {
   character: string;

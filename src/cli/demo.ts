@@ -7,7 +7,10 @@ import { join, resolve } from 'node:path';
 import * as torch from '../torch/index.js';
 import { Bagel } from '../model/index.js';
 import { exportCard, importCard, loadSampleCharacter, readRoleScapeCharacter, formatWarning, type Character } from '../data/index.js';
-import { CharacterModel, CHARACTER_MODEL_FILES, DEFAULT_GRPO, tinySftConfig, trainGrpo, trainSft, type SftConfigInput } from '../train/index.js';
+import {
+  DEFAULT_GRPO, tinySftConfig, trainGrpo, trainSft, type SftConfigInput,
+} from '../train/index.js';
+import { CharacterModel, CHARACTER_MODEL_FILES } from '../character/index.js';
 import { ModelChatEngine, startServer } from '../serve/index.js';
 import { runDemoEval } from './demo-eval.js';
 

@@ -4,7 +4,7 @@ import { existsSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadSampleCharacter, readRoleScapeCharacter, type Character } from '../data/index.js';
-import { CharacterModel } from '../train/character-model.js';
+import { CharacterModel } from '../character/index.js';
 import { runEval, type EvalRun } from './run-eval.js';
 import { JUDGE_API_KEY_ENV } from './judge.js';
 import { REPORT_FILES } from './report.js';

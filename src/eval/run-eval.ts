@@ -5,7 +5,7 @@
 // metrics without a judge, and metrics without weights or references, are null with a reason.
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { CharacterModel } from '../train/character-model.js';
+import { CharacterModel } from '../character/index.js';
 import { ClipScorer, IdentityScorer, createRewardScorers, type RewardScorers } from '../reward/index.js';
 import {
   decodeImage, formatWarning, mergeSplits, prepareImage, readRoleScapeCharacter, toChw, StreamDecoder,

@@ -25,7 +25,7 @@ import { dirname, join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { z } from 'zod';
 import type { Character } from '../data/index.js';
-import { CHARACTER_MODEL_FILES } from '../train/character-model.js';
+import { CHARACTER_MODEL_FILES } from '../character/index.js';
 import { DEFAULT_GRPO, grpoConfigFrom, type GrpoConfig } from '../train/grpo.js';
 import { tinySftConfig, type SftConfigInput } from '../train/sft-config.js';
 import type { CharacterLibrary } from './characters.js';

@@ -4,7 +4,7 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { CHARACTER_MODEL_FILES } from '../train/character-model.js';
+import { CHARACTER_MODEL_FILES } from '../character/index.js';
 import { ApiError } from './errors.js';
 import type { ChatEngine, ChatOptions, ChatRequest, ChatResult, EngineModel, ImageOptions, ImageRequest, GeneratedImage } from './engine.js';
 import type { WorkerReply, WorkerRequest } from './model-worker.js';

@@ -4,7 +4,7 @@
 import { parentPort } from 'node:worker_threads';
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
-import { CharacterModel, CHARACTER_MODEL_FILES } from '../train/character-model.js';
+import { CharacterModel, CHARACTER_MODEL_FILES } from '../character/index.js';
 
 export type WorkerRequest =
   | { type: 'chat'; id: number; modelDir: string; user: string; history: { role: string; text: string }[]; withImage: boolean; maxTokens?: number; temperature?: number; seed?: number }

@@ -14,7 +14,7 @@ import {
 import { FaceIdentityScorer } from '../reward/face-reward.js';
 import { humanModelsDir } from '../reward/face-graph.js';
 import { SelfVqaAnswerer } from '../reward/self-vqa.js';
-import { CharacterModel } from './character-model.js';
+import { CharacterModel } from '../character/index.js';
 import { checkpointState } from './checkpoint-state.js';
 import { RunDir, type Json } from './run-dir.js';
 import { broadcastModule } from './sft.js';

@@ -21,7 +21,7 @@
 // every metrics line (`scorers`).
 import { join } from 'node:path';
 import { runTraining, type TrainingResult } from './loop.js';
-import { CharacterModel } from './character-model.js';
+import { CharacterModel } from '../character/index.js';
 import { parseGrpoConfig, type GrpoConfig } from './grpo-config.js';
 import { openGrpoSession, type GrpoSession } from './grpo-setup.js';
 import { COL, advantages, drawPrompts, epochMetrics, evaluate, rollOut, score, update, type TrainGrpoOptions } from './grpo-steps.js';

@@ -15,7 +15,7 @@ export {
   ProgressBar, formatDuration, formatRate, formatLoss, type ProgressOptions, type ProgressStream, type ProgressUpdate,
 } from './progress.js';
 export { renderLossPlot, writeLossPlot, defaultSeries, niceTicks, type LossPlotOptions } from './loss-plot.js';
-export { CharacterModel, CHARACTER_MODEL_FILES, type CharacterModelManifest, type ReplyOptions, type ImageOptions } from './character-model.js';
+// The character runtime (CharacterModel and its model folder) is src/character; training writes it.
 export { trainGrpo, DEFAULT_GRPO, generationExpertParameters, type GrpoConfig } from './grpo.js';
 export { groupAdvantages, type AdvantageOptions, type AdvantageResult } from './grpo-advantages.js';
 export { clippedPolicyLoss, klPenalty, type ClipRange, type PolicyLoss } from './grpo-objective.js';

@@ -28,7 +28,7 @@ import {
 import { RunDir, type Json } from './run-dir.js';
 import { runTraining, type StepResult, type TrainingResult } from './loop.js';
 import { checkpointState, jsonState } from './checkpoint-state.js';
-import { CharacterModel } from './character-model.js';
+import { CharacterModel } from '../character/index.js';
 import { SftData, type SftBatch, fewShotCharacter, loadCharacterImages, modelConfigForTokenizer, resolveRecipe } from './sft-data.js';
 import { parseSftConfig, type SftConfig, type SftConfigInput } from './sft-config.js';
 import { freezeVae, loadVae, trainVae } from './vae-stage.js';

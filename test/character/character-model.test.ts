@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MICRO } from '../../src/model/index.js';
 import { loadSampleCharacter, imageSize } from '../../src/data/index.js';
-import { CharacterModel } from '../../src/train/character-model.js';
+import { CharacterModel } from '../../src/character/index.js';
 
 function build(): CharacterModel {
   const { character } = loadSampleCharacter();

@@ -15,7 +15,7 @@ import { pathToFileURL } from 'node:url';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { MICRO } from '../../src/model/index.js';
 import { loadSampleCharacter, SAMPLE_ROOT } from '../../src/data/index.js';
-import { CharacterModel } from '../../src/train/character-model.js';
+import { CharacterModel } from '../../src/character/index.js';
 import { REPORT_FILES, runEval, type EvalReport } from '../../src/eval/index.js';
 
 // Functions passed to page.evaluate run in the browser; the project's tsconfig has no DOM types.

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MICRO } from '../../src/model/index.js';
 import { loadSampleCharacter, SAMPLE_ROOT } from '../../src/data/index.js';
-import { CharacterModel } from '../../src/train/character-model.js';
+import { CharacterModel } from '../../src/character/index.js';
 import { COPY_LABEL, TASK_NAMES, nearestTrainingImage, runEval, type EvalReport } from '../../src/eval/index.js';
 
 test('nearest training image: retrieval by caption, never a held-out image', () => {

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { exportCard, loadSampleCharacter, imageSize } from '../../src/data/index.js';
 import { MICRO } from '../../src/model/index.js';
-import { CharacterModel } from '../../src/train/character-model.js';
+import { CharacterModel } from '../../src/character/index.js';
 import { ModelChatEngine, startServer, type RunningServer } from '../../src/serve/index.js';
 
 let dir: string;

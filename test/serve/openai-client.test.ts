@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import OpenAI, { APIError, AuthenticationError, BadRequestError, NotFoundError } from 'openai';
 import { exportCard, imageSize, loadSampleCharacter } from '../../src/data/index.js';
 import { MICRO } from '../../src/model/index.js';
-import { CharacterModel } from '../../src/train/character-model.js';
+import { CharacterModel } from '../../src/character/index.js';
 import { ModelChatEngine, startServer, type RunningServer } from '../../src/serve/index.js';
 
 const API_KEY = 'openai-client-test-key';

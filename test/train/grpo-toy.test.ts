@@ -28,7 +28,7 @@ import { join } from 'node:path';
 import * as torch from '../../src/torch/index.js';
 import { MICRO } from '../../src/model/index.js';
 import { loadSampleCharacter, type ChwImage } from '../../src/data/index.js';
-import { CharacterModel } from '../../src/train/character-model.js';
+import { CharacterModel } from '../../src/character/index.js';
 import { clippedPolicyLoss } from '../../src/train/grpo-objective.js';
 import { trainGrpo, DEFAULT_GRPO } from '../../src/train/grpo.js';
 

@@ -13,7 +13,7 @@ import { VqaScorer, checklistScore, createRewardScorers, computeRewards, REFEREN
 import { SelfVqaAnswerer, SELF_VQA_ID, normaliseReply } from '../../src/reward/self-vqa.js';
 import { answerAboutImage } from '../../src/eval/run-eval.js';
 import { tinyCharacterModel, writeTinySft, tinyGrpoConfig } from './fixtures/grpo-fixtures.js';
-import { CharacterModel } from '../../src/train/character-model.js';
+import { CharacterModel } from '../../src/character/index.js';
 import { groupAdvantages } from '../../src/train/grpo-advantages.js';
 import { clippedPolicyLoss } from '../../src/train/grpo-objective.js';
 import { promptContexts, rollout, windowLogProb, drawWindowStart } from '../../src/train/grpo-rollout.js';

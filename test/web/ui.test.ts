@@ -15,7 +15,7 @@ import { chromium, type BrowserContext, type Page, type Request } from 'playwrig
 import { exportCard, loadSampleCharacter, type Character } from '../../src/data/index.js';
 import { MICRO } from '../../src/model/index.js';
 import { ModelChatEngine, startServer, type RunningServer } from '../../src/serve/index.js';
-import { CharacterModel } from '../../src/train/character-model.js';
+import { CharacterModel } from '../../src/character/index.js';
 import { ensureUiBuilt } from './build-ui.js';
 
 // Functions passed to page.evaluate run in the browser. The project's tsconfig has no DOM types, so
