@@ -5,7 +5,7 @@
 // "Does this image accurately depict: {p}?" and scores yes 1 / no 0 / anything else 0.5.
 // The answering model is pluggable (BLIP-VQA when given: BlipVqaAnswerer, id 'blip-vqa'; or the
 // customized model's own understanding path: SelfVqaAnswerer); its id is reported with the score.
-import type { ChwImage } from '../data/image.js';
+import type { ChwImage } from '../data/index.js';
 
 export interface ChecklistQuestion {
   question: string;
