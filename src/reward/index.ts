@@ -18,7 +18,10 @@ export {
 export { LpipsModel, LpipsDistance, loadLpipsModel, type PairDistance } from './nets/index.js';
 export { IdentityScorer, dinoPenalty, DEFAULT_BAND, type IdentityResult } from './identity.js';
 export { DiversityScorer, diversityGroups, type DiversityOptions } from './diversity.js';
-export { VqaScorer, checklistScore, yesNoScore, type Answerer, type ChecklistQuestion } from './vqa.js';
+export {
+  VqaScorer, VQA_RULES, REFERENCE_FALLBACK_WORDS, answerMatches, checklistScore, isScoredItem, yesNoScore,
+  type Answerer, type ChecklistQuestion, type VqaRules, type VqaScorerOptions,
+} from './vqa.js';
 export {
   ColourEdgeHistogramEmbedder, PixelRmsDistance, ColourWordsScorer, ColourHeuristicAnswerer,
   colourEdgeFeature, colourNameHistogram, colourCues, downsampled, COLOUR_PROTOTYPES, COLOUR_NAMES, OBJECT_COLOURS,
