@@ -9,10 +9,10 @@ import * as torch from '../torch/index.js';
 import { modelConfig } from '../model/index.js';
 import { TRAIN_HELP } from './train-help.js';
 import {
-  loadSftConfig, tinySftConfig, trainSft, trainBase, trainVae, customize, loadCharacters, loadCharacterImages, trainGrpo, type GrpoConfig, type SftConfig,
+  loadSftConfig, tinySftConfig, trainSft, trainBase, trainVae, customize, loadCharacters, loadCharacterImages, trainGrpo, grpoConfigFrom,
+  parseFaceIdentitySetting, GRPO_PRESETS, type GrpoConfig, type SftConfig,
 } from '../train/index.js';
 import { CHARACTER_MODEL_FILES } from '../character/index.js';
-import { GRPO_PRESETS, grpoConfigFrom, parseFaceIdentitySetting } from '../train/grpo.js';
 
 function groupFromEnv(): torch.ProcessGroup | null {
   return process.env.WORLD_SIZE && Number(process.env.WORLD_SIZE) > 1 ? torch.ProcessGroup.fromEnv() : null;
@@ -48,9 +48,15 @@ export async function trainCommand(args: string[]): Promise<number> {
       const cfg = sftConfigFrom(values.config);
       const run = need(values.run, '--run', usage);
       const images = await loadCharacterImages(loadCharacters(cfg.data.characters), cfg.data.imageSize);
-      await trainVae({ images, config: modelConfig(cfg.model).vae, steps: cfg.vae.steps, lr: cfg.vae.lr, batchSize: cfg.vae.batchSize, klWeight: cfg.vae.klWeight, calibrate: cfg.vae.calibrate, runDir: run });
+      const v = cfg.vae;
+      const r = await trainVae({
+        images, config: modelConfig(cfg.model).vae, steps: v.steps, lr: v.lr, batchSize: v.batchSize, klWeight: v.klWeight, calibrate: v.calibrate,
+        seed: v.seed, sampleEvery: v.sampleEvery, saveEvery: v.saveEvery, runDir: run, resume: values.resume,
+      });
       images.dispose();
-      console.log(`VAE written to ${join(run, 'ae.safetensors')}`);
+      r.vae?.dispose();
+      if (r.interrupted) console.log(`stopped at step ${r.step} (checkpoint saved); continue with --resume`);
+      else console.log(`VAE written to ${join(run, 'ae.safetensors')}`);
       return 0;
     }
     case 'sft':
@@ -59,7 +65,8 @@ export async function trainCommand(args: string[]): Promise<number> {
       const run = need(values.run, '--run', usage);
       const train = stage === 'sft' ? trainSft : trainBase;
       const r = await train(cfg, { runDir: run, resume: values.resume, group: groupFromEnv() });
-      if (r.interrupted) console.log(`stopped at step ${r.step}; continue with --resume`);
+      if (r.vaeStage?.interrupted) console.log(`stopped in the VAE stage at step ${r.vaeStage.step} (checkpoint in ${join(run, 'vae')}); continue with --resume`);
+      else if (r.interrupted) console.log(`stopped at step ${r.step}; continue with --resume`);
       else console.log(`weights: ${r.modelPath}${r.characterModelPath ? `\ncharacter model: ${r.characterModelPath}` : ''}`);
       return 0;
     }

@@ -4,7 +4,7 @@
 // or a float tensor batch [B, 3, H, W] in [0, 1] (what the sampler decodes), so the same object
 // serves the GRPO reward and the evaluation metric.
 import { ops, scope, tensor, type Tensor } from '../../torch/index.js';
-import { decodeImage, pyRound, toChw, type ChwImage } from '../../data/image.js';
+import { decodeImage, pyRound, toChw, type ChwImage } from '../../data/index.js';
 import { readFileSync } from 'node:fs';
 
 /** A list of decoded images (CHW, [-1, 1]) or one tensor [B, 3, H, W] in [0, 1]. */
