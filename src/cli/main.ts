@@ -32,12 +32,15 @@ ${TRAIN_HELP}
   eval --run [label=]<dir> [--run ...] [--character C] [--split <dir>] [--out <dir>] [options]
                                        the RoleScape-20 style benchmark on character model folders
                                        (see \`unicharacter eval --help\`)
-  serve [--host H] [--port P] [--data-dir D] [--api-key K]
+  serve [--host H] [--port P] [--data-dir D] [--api-key K] [--keep-stateless-chats] [--image-links]
                                        the OpenAI-compatible server (default 127.0.0.1:8000, data in
-                                       .unicharacter/; the key may also come from UNICHARACTER_API_KEY)
+                                       .unicharacter/; the key may also come from UNICHARACTER_API_KEY);
+                                       --keep-stateless-chats stores requests without chat_id as chats,
+                                       --image-links puts reply images into content as markdown links
   chat <character> [--data-dir D] [--no-images] [--temperature T] [--max-tokens N]
                                        talk to a customized character in the terminal; images are
-                                       saved under <data-dir>/chat-images/ and their paths printed
+                                       saved under <data-dir>/chat-images/ and their paths printed;
+                                       a line "/image <file> [text]" shows the character a picture
   engine                               the libtorch build in use: version, threads, CUDA
   help                                 this text
 `;
@@ -114,12 +117,17 @@ async function main(argv: string[]): Promise<number> {
           port: { type: 'string', default: '8000' },
           'data-dir': { type: 'string', default: '.unicharacter' },
           'api-key': { type: 'string' },
+          'keep-stateless-chats': { type: 'boolean', default: false },
+          'image-links': { type: 'boolean', default: false },
         },
       });
       const port = Number(values.port);
       if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`--port must be a port number, got '${values.port}'`);
       const { runServe } = await import('./serve.js');
-      return runServe({ host: values.host!, port, dataDir: values['data-dir']!, apiKey: values['api-key'] ?? process.env.UNICHARACTER_API_KEY });
+      return runServe({
+        host: values.host!, port, dataDir: values['data-dir']!, apiKey: values['api-key'] ?? process.env.UNICHARACTER_API_KEY,
+        chats: { keepStateless: values['keep-stateless-chats']!, imageLinks: values['image-links']! },
+      });
     }
     case 'chat': {
       const { values, positionals } = parseArgs({

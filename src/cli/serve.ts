@@ -7,11 +7,13 @@ export interface ServeOptions {
   port: number;
   dataDir: string;
   apiKey?: string;
+  /** Stateless chats and image links (docs/serving.md 4-5). */
+  chats?: { keepStateless: boolean; imageLinks: boolean };
 }
 
 export async function runServe(o: ServeOptions): Promise<number> {
   const engine = new ModelChatEngine(join(o.dataDir, 'models'));
-  const server = await startServer({ dataDir: o.dataDir, engine, host: o.host, port: o.port, apiKey: o.apiKey });
+  const server = await startServer({ dataDir: o.dataDir, engine, host: o.host, port: o.port, apiKey: o.apiKey, ...(o.chats ? { chats: o.chats } : {}) });
   console.log(`UniCharacter is serving on ${server.url} (data in ${o.dataDir})`);
   console.log(`  OpenAI-compatible API: ${server.url}/v1  (models: ${engine.models().map((m) => m.id).join(', ') || 'none yet'})`);
   await new Promise<void>((resolve) => {

@@ -3,10 +3,11 @@
 import Fastify, { type FastifyInstance } from 'fastify';
 import { timingSafeEqual, createHash } from 'node:crypto';
 import { CharacterLibrary } from './characters.js';
-import { DEFAULT_LIMITS, type AppContext, type ServeLimits } from './context.js';
+import { DEFAULT_CHAT_SETTINGS, DEFAULT_LIMITS, type AppContext, type ChatSettings, type ServeLimits } from './context.js';
 import type { Store } from './db.js';
 import { RequestQueue, type ChatEngine } from './engine.js';
 import { ApiError, errorBody, toApiError } from './errors.js';
+import { isSignedImageUrl } from './image-links.js';
 import type { ImageStore } from './images.js';
 import { characterRoutes } from './routes/characters.js';
 import { chatRoutes } from './routes/chat.js';
@@ -26,6 +27,8 @@ export interface AppOptions {
   /** When set, every route but /health needs `Authorization: Bearer <apiKey>`. */
   apiKey?: string;
   limits?: Partial<ServeLimits>;
+  /** Stateless chats and image links (docs/serving.md 4-5). */
+  chats?: Partial<ChatSettings>;
   logger?: boolean;
 }
 
@@ -47,6 +50,8 @@ export function buildApp(opts: AppOptions): { app: FastifyInstance; ctx: AppCont
     engine: opts.engine,
     queue: opts.queue ?? new RequestQueue(16, 1),
     limits,
+    chats: { ...DEFAULT_CHAT_SETTINGS, ...opts.chats },
+    ...(opts.apiKey ? { apiKey: opts.apiKey } : {}),
   };
   // forceCloseConnections: closing the server drops every connection at once (in-flight
   // generations see their client go and are cancelled) instead of waiting out keep-alives.
@@ -71,6 +76,8 @@ export function buildApp(opts: AppOptions): { app: FastifyInstance; ctx: AppCont
     const key = opts.apiKey;
     app.addHook('onRequest', async (req) => {
       if (PUBLIC_PATHS.has(req.url.split('?')[0]!)) return;
+      // A reply image's markdown link opens that one image (docs/serving.md 4).
+      if (req.method === 'GET' && isSignedImageUrl(req.url, key)) return;
       const m = /^Bearer\s+(.+)$/i.exec(req.headers.authorization ?? '');
       if (!m || !sameSecret(m[1]!.trim(), key)) {
         throw new ApiError(401, m ? 'incorrect API key provided' : 'missing API key: send Authorization: Bearer <key>', 'authentication_error', null, 'invalid_api_key');
