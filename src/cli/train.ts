@@ -9,10 +9,10 @@ import * as torch from '../torch/index.js';
 import { modelConfig } from '../model/index.js';
 import { TRAIN_HELP } from './train-help.js';
 import {
-  loadSftConfig, tinySftConfig, trainSft, trainBase, trainVae, customize, loadCharacters, loadCharacterImages, trainGrpo, type GrpoConfig, type SftConfig,
+  loadSftConfig, tinySftConfig, trainSft, trainBase, trainVae, customize, loadCharacters, loadCharacterImages, trainGrpo, grpoConfigFrom,
+  parseFaceIdentitySetting, type GrpoConfig, type SftConfig,
 } from '../train/index.js';
 import { CHARACTER_MODEL_FILES } from '../character/index.js';
-import { grpoConfigFrom, parseFaceIdentitySetting } from '../train/grpo.js';
 
 function groupFromEnv(): torch.ProcessGroup | null {
   return process.env.WORLD_SIZE && Number(process.env.WORLD_SIZE) > 1 ? torch.ProcessGroup.fromEnv() : null;

@@ -9,6 +9,7 @@ export * from './samples.js';
 export { parseRecipe, BUILTIN_RECIPES, Mixture, GroupStream, RecipeSchema, type Recipe, type RecipeGroup } from './mixture.js';
 export * from './packing.js';
 export { Rng } from './rng.js';
+export { PyRandom, seedWords } from './py-random.js';
 export { characterStats, formatStatsTable, type CharacterStats } from './stats.js';
 export { dataValidate, dataStats, type ValidateResult, type DataCliOptions } from './cli.js';
 export { importCard, exportCard, type CardFormat, type ImportOptions, type ExportOptions } from './cards/index.js';

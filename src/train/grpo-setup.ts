@@ -9,11 +9,9 @@ import { latentDownsample, type AutoEncoder, type Bagel } from '../model/index.j
 import type { ProcessGroup } from '../torch/index.js';
 import { Rng, prepareImage, type Character, type ChwImage } from '../data/index.js';
 import {
-  createRewardScorers, effectiveRewardWeights, faceId, type RewardScorers, type RewardWeights,
+  createRewardScorers, effectiveRewardWeights, faceId, FaceIdentityScorer, humanModelsDir, SelfVqaAnswerer,
+  type RewardScorers, type RewardWeights,
 } from '../reward/index.js';
-import { FaceIdentityScorer } from '../reward/face-reward.js';
-import { humanModelsDir } from '../reward/face-graph.js';
-import { SelfVqaAnswerer } from '../reward/self-vqa.js';
 import { CharacterModel } from '../character/index.js';
 import { checkpointState } from './checkpoint-state.js';
 import { RunDir, type Json } from './run-dir.js';

@@ -10,7 +10,7 @@ import * as torch from '../../src/torch/index.js';
 import { generateImage, latentDownsample } from '../../src/model/index.js';
 import { type ChwImage } from '../../src/data/index.js';
 import { VqaScorer, checklistScore, createRewardScorers, computeRewards, REFERENCE_REWARD_WEIGHTS, type Answerer } from '../../src/reward/index.js';
-import { SelfVqaAnswerer, SELF_VQA_ID, normaliseReply } from '../../src/reward/self-vqa.js';
+import { SelfVqaAnswerer, SELF_VQA_ID, normaliseReply } from '../../src/reward/index.js';
 import { answerAboutImage } from '../../src/eval/run-eval.js';
 import { tinyCharacterModel, writeTinySft, tinyGrpoConfig } from './fixtures/grpo-fixtures.js';
 import { CharacterModel } from '../../src/character/index.js';
