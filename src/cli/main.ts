@@ -25,9 +25,10 @@ Commands:
                                        exchange, on a character (default: the sample character
                                        "Tessel" in samples/; or a RoleScape-20 character folder or
                                        a card file). Runs go to <out>/<character>/{full|quick}
-                                       (default runs/demo); finished stages are reused. --quick is a
-                                       reduced run (CI uses it); the full run keeps serving on
-                                       port 8000 until Ctrl-C
+                                       (default runs/demo); finished stages are reused and an
+                                       interrupted one (Ctrl-C, a killed process) resumes from its
+                                       latest checkpoint by itself. --quick is a reduced run (CI
+                                       uses it); the full run keeps serving on port 8000 until Ctrl-C
   data validate <dir>                  read a RoleScape-20 style folder (a split such as train/, or a
                                        root holding train/ and test/); print quirks as warnings and
                                        errors with file, record and field; exit 1 on errors
