@@ -62,7 +62,7 @@ export function buildApp(opts: AppOptions): { app: FastifyInstance; ctx: AppCont
   const ctx: AppContext = {
     store: opts.store,
     images: opts.images,
-    library: new CharacterLibrary(opts.store, opts.images),
+    library: new CharacterLibrary(opts.store, opts.images, limits.cardInflatedBytes),
     engine: opts.engine,
     queue: opts.queue ?? new RequestQueue(16, 1),
     limits,

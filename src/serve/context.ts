@@ -15,9 +15,12 @@ export interface ServeLimits {
   cardBodyBytes: number;
   /** Largest single image, decoded, in a request. */
   imageBytes: number;
+  /** Largest total a CHARX upload may inflate to (its assets are images, which zip does not
+   * shrink, so a real card inflates to about its own size). */
+  cardInflatedBytes: number;
 }
 
-export const DEFAULT_LIMITS: ServeLimits = { jsonBodyBytes: 32 << 20, cardBodyBytes: 64 << 20, imageBytes: 16 << 20 };
+export const DEFAULT_LIMITS: ServeLimits = { jsonBodyBytes: 32 << 20, cardBodyBytes: 64 << 20, imageBytes: 16 << 20, cardInflatedBytes: 96 << 20 };
 
 /** What the chat route keeps and how it shows images (docs/serving.md 4-5). */
 export interface ChatSettings {
