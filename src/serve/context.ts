@@ -22,6 +22,16 @@ export interface ServeLimits {
 
 export const DEFAULT_LIMITS: ServeLimits = { jsonBodyBytes: 32 << 20, cardBodyBytes: 64 << 20, imageBytes: 16 << 20, cardInflatedBytes: 96 << 20 };
 
+/** What the chat route keeps and how it shows images (docs/serving.md 4-5). */
+export interface ChatSettings {
+  /** Store a request without chat_id (or `store: true`) as a chat. Default false. */
+  keepStateless: boolean;
+  /** Also put each reply image into `content` as a markdown image link. Default false. */
+  imageLinks: boolean;
+}
+
+export const DEFAULT_CHAT_SETTINGS: ChatSettings = { keepStateless: false, imageLinks: false };
+
 export interface AppContext {
   store: Store;
   images: ImageStore;
@@ -29,6 +39,9 @@ export interface AppContext {
   engine: ChatEngine;
   queue: RequestQueue;
   limits: ServeLimits;
+  chats: ChatSettings;
+  /** The server's API key, if any (signs image links). */
+  apiKey?: string;
 }
 
 /** Validates at the edge; a failure is a 400 naming the field. */
