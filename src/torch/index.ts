@@ -11,6 +11,7 @@ export { scope, keep, memory } from './lifetime.js';
 export * from './runtime.js';
 export { callOp } from './dispatch.js';
 export { resizeStorage, storageBytes } from './storage.js';
+export { trackCpuAllocations, allocatedBytes, resetPeakAllocated, type AllocatedBytes } from './allocator-stats.js';
 export * as safetensors from './safetensors.js';
 export {
   ProcessGroup,
