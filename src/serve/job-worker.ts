@@ -13,9 +13,8 @@ import { join } from 'node:path';
 import { parentPort, workerData } from 'node:worker_threads';
 import type { Character } from '../data/index.js';
 import { SAMPLE_FOLDER, SAMPLE_ROOT } from '../data/index.js';
-import type { GrpoConfig } from '../train/grpo.js';
-import type { SftConfigInput } from '../train/sft-config.js';
-import type { EvalLimits } from '../eval/run-eval.js';
+import type { GrpoConfig, SftConfigInput } from '../train/index.js';
+import type { EvalLimits } from '../eval/index.js';
 
 /** What the main thread hands the worker (structured-cloned). */
 export type JobSpec = {
