@@ -73,6 +73,8 @@ export const CharacterCreateSchema = z.object({
   style: text(100_000).optional(),
   visual_description: text(100_000).optional(),
   category: z.enum(CATEGORIES).optional(),
+  /** Replies include an image unless the request's modalities say otherwise (docs/serving.md 4). */
+  reply_images: z.boolean().optional(),
   /** A data:image/... URI. */
   avatar: z.string().optional(),
 });

@@ -182,6 +182,18 @@ test('replies are text only unless images are asked for; a stateless request sto
   const kept = await complete({ messages: hello, max_tokens: 3, store: true });
   assert.match(kept.body.chat_id!, /^chat-/);
   assert.equal(await chats(), before + 1);
+  // The character's setting makes images the default; the request can still say text only.
+  const patch = async (v: boolean) => {
+    const res = await fetch(`${server.url}/v1/characters/${id}`, { method: 'PATCH', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ reply_images: v }) });
+    return ((await res.json()) as { reply_images: boolean }).reply_images;
+  };
+  assert.equal(await patch(true), true);
+  try {
+    assert.equal((await complete({ messages: hello, max_tokens: 2 })).body.choices[0]!.message.images?.length, 1);
+    assert.equal((await complete({ messages: hello, max_tokens: 2, modalities: ['text'] })).body.choices[0]!.message.images, undefined);
+  } finally {
+    assert.equal(await patch(false), false);
+  }
 });
 
 /** One raw HTTP/1.1 exchange on a socket: the bytes received until `done` says the response is complete. */

@@ -6,6 +6,7 @@
 // `store: true`, or any request when the server keeps stateless chats (docs/serving.md 5).
 import { randomUUID } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { repliesWithImages } from '../characters.js';
 import { abandon, clientSignal, parse, type AppContext } from '../context.js';
 import { decodeImageDataUri, toDataUri } from '../data-uri.js';
 import type { ChatMessage, ChatRequest, ChatResult, GeneratedImage, Modality } from '../engine.js';
@@ -78,8 +79,8 @@ export function chatRoutes(app: FastifyInstance, ctx: AppContext): void {
     const existing = body.chat_id === undefined ? undefined : ctx.store.getChat(body.chat_id);
     if (body.chat_id !== undefined && !existing) throw new ApiError(404, `no chat with id ${JSON.stringify(body.chat_id)}`, 'not_found_error', 'chat_id', 'chat_not_found');
     if (existing && existing.characterId !== character.id) throw new ApiError(400, `chat ${existing.id} belongs to ${existing.characterId}, not ${character.id}`, 'invalid_request_error', 'chat_id', 'chat_model_mismatch');
-    // Text only unless the request asks for images (docs/serving.md 4).
-    const modalities: Modality[] = body.modalities ?? ['text'];
+    // Text only unless the request or the character's setting asks for images (docs/serving.md 4).
+    const modalities: Modality[] = body.modalities ?? (repliesWithImages(character) ? ['text', 'image'] : ['text']);
     const keep = existing !== undefined || body.store === true || ctx.chats.keepStateless;
     const request = engineRequest(body, character, messages, modalities);
 
