@@ -4,20 +4,24 @@
 //   - time to first token and tokens/s of streaming chat completions from a tiny untrained
 //     character model, with 1, 8 and 32 concurrent clients (bounded request counts),
 //   - per level: requests answered, deliberate 429s (the queue is full: 1 running + 16 waiting by
-//     default, as `unicharacter serve`), and every other error (target: none).
+//     default, as `unicharacter serve`), and every other error (target: none),
+//   - hostile input (serve-hostile.ts): N bad requests of each kind, their statuses, the 5xx
+//     count (target 0) and the server's peak RSS (target: bounded growth, stated).
 // The server runs in a child process (this file with `--serve`), so the load generator does not
 // share its event loop. Prints the tables and writes them into bench/README.md (between the
 // bench:serve markers; other sections are kept).
 //
 // Settings (environment): BENCH_MODELS_N (GET /v1/models requests, default 500), BENCH_MAX_TOKENS
 // (per chat request, default 32), BENCH_WARMUP (warm-up chat requests, default 5),
-// BENCH_NO_README=1 (print only).
+// BENCH_HOSTILE_N (bad requests of each kind, default 50), BENCH_NO_README=1 (print only).
 import { fork, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { availableParallelism, cpus, freemem, loadavg, totalmem, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { plain, quantile, readmeWanted, utcStamp, writeReadmeSection } from './common.js';
+import { hostileKinds, hostileReport, hostileRound } from './serve-hostile.js';
+import { DEFAULT_LIMITS } from '../src/serve/index.js';
 
 interface Ready {
   type: 'ready';
@@ -46,8 +50,16 @@ async function serveChild(dir: string): Promise<void> {
   m.dispose();
   const stats = server.queue.stats;
   process.send!({ type: 'ready', url: server.url, id, libtorch: torch.version(), threads: torch.getNumThreads(), queue: { capacity: stats.capacity, concurrency: stats.concurrency } } satisfies Ready);
+  // Peak RSS (worker threads included) for the hostile-input row: sampled every 20 ms; each
+  // `peak-rss` request answers the peak since the previous one.
+  let peak = process.memoryUsage().rss;
+  setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 20).unref();
   process.on('message', (msg: { type: string }) => {
     if (msg.type === 'close') void server.close().then(() => process.exit(0));
+    if (msg.type === 'peak-rss') {
+      process.send!({ type: 'peak-rss', rss: Math.max(peak, process.memoryUsage().rss) });
+      peak = process.memoryUsage().rss;
+    }
   });
 }
 
@@ -182,6 +194,10 @@ async function main(): Promise<void> {
   const MODELS_N = Number(process.env.BENCH_MODELS_N ?? 500);
   const MAX_TOKENS = Number(process.env.BENCH_MAX_TOKENS ?? 32);
   const WARMUP = Number(process.env.BENCH_WARMUP ?? 5);
+  const HOSTILE_N = Number(process.env.BENCH_HOSTILE_N ?? 50);
+  /** The RSS growth the hostile round may cause (its bodies are small; the card uploads are parsed
+   * and refused, images decoded): a bound with room, not a measurement. */
+  const HOSTILE_RSS_BOUND = 256 * 2 ** 20;
   const LEVELS: [clients: number, perClient: number][] = [
     [1, 10],
     [8, 3],
@@ -239,6 +255,24 @@ async function main(): Promise<void> {
       for (const e of [...new Set(l.errors)].slice(0, 5)) console.log(`  error: ${e}`);
     }
 
+    // Hostile input (serve-hostile.ts): N bad requests of each kind, after the load levels.
+    const peakRss = () =>
+      new Promise<number>((resolve) => {
+        const on = (m: { type?: string; rss?: number }) => {
+          if (m.type !== 'peak-rss') return;
+          child.off('message', on);
+          resolve(m.rss!);
+        };
+        child.on('message', on);
+        child.send({ type: 'peak-rss' });
+      });
+    // The peak since the last call covers the load levels: reset, idle a moment, then read.
+    await peakRss();
+    await new Promise((r) => setTimeout(r, 200));
+    const rssBefore = await peakRss();
+    const hostile = hostileReport(await hostileRound(url, id, HOSTILE_N, hostileKinds(DEFAULT_LIMITS.jsonBodyBytes + 1), peakRss), rssBefore, HOSTILE_RSS_BOUND);
+    for (const t of hostile.table) console.log(t);
+
     // ------------------------------------------------------------ report
     const f = (x: number, d = 1) => (Number.isFinite(x) ? x.toFixed(d) : '—');
     const c = cpus();
@@ -281,12 +315,16 @@ async function main(): Promise<void> {
     for (const t of chatTable) console.log(t);
     console.log('');
     for (const n of notes) console.log(`- ${plain(n)}`);
+    console.log('');
+    for (const t of hostile.table) console.log(t);
+    console.log('');
+    for (const n of hostile.notes) console.log(`- ${plain(n)}`);
 
     if (readmeWanted()) {
-      const readme = writeReadmeSection('serve', [...header, '', ...modelsTable, '', ...chatTable, '', ...notes.map((n) => `- ${n}`)], '## Serve results\n\n');
+      const readme = writeReadmeSection('serve', [...header, '', ...modelsTable, '', ...chatTable, '', ...notes.map((n) => `- ${n}`), '', ...hostile.table, '', ...hostile.notes.map((n) => `- ${n}`)], '## Serve results\n\n');
       console.log(`\ntables written to ${readme}`);
     }
-    if (otherErrors) process.exitCode = 1;
+    if (otherErrors || !hostile.pass) process.exitCode = 1;
   } finally {
     if (child.connected) child.send({ type: 'close' });
     const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
