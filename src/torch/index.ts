@@ -10,6 +10,7 @@ export * as autograd from './autograd.js';
 export { scope, keep, memory } from './lifetime.js';
 export * from './runtime.js';
 export { callOp } from './dispatch.js';
+export { scaledDotProductAttention } from './ops-attention.js';
 export { resizeStorage, storageBytes } from './storage.js';
 export * as safetensors from './safetensors.js';
 export {
