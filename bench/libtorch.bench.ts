@@ -53,7 +53,7 @@ async function measure(): Promise<Measures> {
   const torch = await import('../src/torch/index.js');
   const { ops } = torch;
   const { AdamW, Linear, clipGradNorm } = await import('../src/nn/index.js');
-  const { Bagel, TINY, disposeBatch, nativeDecode, newContext, prefillText, decodeSteps } = await import('../src/model/index.js');
+  const { Bagel, TINY, disposeBatch, newContext, prefillText, decodeSteps } = await import('../src/model/index.js');
   const { loadSampleCharacter } = await import('../src/data/index.js');
   const { sftBenchModel, stepFlops } = await import('./sft-step.js');
   const { tinySftConfig } = await import('../src/train/sft-config.js');
@@ -174,9 +174,9 @@ async function measure(): Promise<Measures> {
   m.dispose();
 
   // greedy decoding at batch 1 on the tiny model after a 32-token prompt
-  const decode = (): number => {
+  const decode = (decodeKernels: boolean): number => {
     torch.manualSeed(0);
-    const model = new Bagel(structuredClone(TINY));
+    const model = new Bagel(structuredClone(TINY), { decodeKernels });
     model.eval();
     const ctx = newContext(model);
     prefillText(model, ctx, Array.from({ length: 32 }, (_, i) => 20 + i));
@@ -198,10 +198,8 @@ async function measure(): Promise<Measures> {
     model.dispose();
     return tps;
   };
-  const decodeTps = decode();
-  nativeDecode.enabled = false;
-  const decodeAtenTps = decode();
-  nativeDecode.enabled = true;
+  const decodeTps = decode(true);
+  const decodeAtenTps = decode(false);
 
   return {
     libtorch: torch.version(), node: process.version, blas: blasLibs(), matmulF32, matmulBf16, addUs, mlpMs, attnMs,
