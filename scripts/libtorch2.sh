@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The engine on libtorch 2.6 (docs/engine.md, "libtorch versions"): builds and tests the addon inside a Debian trixie
-# root, whose own packages carry libtorch 2.6, Gloo, PyTorch 2.6 for Python and Node.js 20.
+# The engine on libtorch 2.6 (docs/engine.md, "libtorch versions"): builds and tests the addon
+# inside a Debian trixie root, whose own packages carry libtorch 2.6, Gloo, PyTorch 2.6 for
+# Python and Node.js 20.
 #
 #   bash scripts/libtorch2.sh [test|bench|gen-ops|node ARGS...|shell|root|--help]
 #
@@ -11,7 +12,7 @@
 #   shell    an interactive shell in the trixie root, the checkout mounted at the same path
 #   root     only make (or check) the trixie root
 #
-# The root is made once with debootstrap (about 1 GB; it is cached, later runs reuse it):
+# The root is made once with debootstrap (about 3 GB, 8 minutes here; later runs reuse it):
 #   UNICHAR_TRIXIE_ROOT=<dir>    where (default .cache/trixie-root in the checkout, git-ignored)
 #   UNICHAR_TRIXIE_MIRROR=<url>  the Debian mirror (default http://deb.debian.org/debian)
 # The 2.6 addon is built in .cache/libtorch2-build, mounted over native/build inside the root, so
@@ -23,7 +24,7 @@ checkout=$(pwd -P)
 say() { printf '[libtorch2] %s\n' "$*"; }
 die() { say "$*" >&2; exit 1; }
 
-usage() { sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; }
 
 action=${1:-test}
 case "$action" in
@@ -125,7 +126,8 @@ inside() {
   local nm
   [ -d node_modules ] || die "node_modules is missing: run npm run setup (outside the root) first"
   say "inside Debian trixie: node $(node --version), libtorch $(dpkg-query -W -f='${Version}' libtorch-dev)"
-  node node_modules/typescript/bin/tsc -p tsconfig.json
+  # `node` runs what the caller compiled (bench:libtorch compiles dist/ before it starts)
+  [ "$action" = node ] || node node_modules/typescript/bin/tsc -p tsconfig.json
   local addon=native/build/Release/unicharacter_torch.node
   if [ ! -f "$addon" ] || [ -n "$(find native/src native/binding.gyp native/config.cjs -newer "$addon" -print -quit)" ]; then
     say "building the native addon against libtorch 2.6 in .cache/libtorch2-build (a few minutes)"

@@ -62,6 +62,12 @@ Napi::Value CreateGroup(const Napi::CallbackInfo& info) {
   opts.numWorkers = size;
   opts.waitWorkers = false;
   opts.timeout = timeout;
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 2)
+  // From 2.4 the store defaults to its libuv server, which builds without libuv (Debian
+  // trixie's 2.6) reject at run time; the classic server is in every build (docs/engine.md,
+  // "libtorch versions"). A world of processes on one machine does not need libuv's scaling.
+  opts.useLibUV = false;
+#endif
   auto store = c10::make_intrusive<c10d::TCPStore>(host, opts);
 
   auto* g = new GroupHandle{store, {}, rank, size};
