@@ -1,7 +1,10 @@
 // Help text of the training commands (kept apart so `unicharacter help` loads no engine).
-export const TRAIN_HELP = `  train vae  --config <file> --run <dir>          the autoencoder stage alone (tiny configs)
+export const TRAIN_HELP = `  train vae  --config <file> --run <dir> [--resume]
+                                       the autoencoder stage alone (tiny configs); checkpoints every
+                                       vae.saveEvery steps, --resume continues a stopped or killed run
   train sft  --config <file> --run <dir> [--resume]
-                                       Unified-SFT (runs the VAE stage first when the config names no VAE)
+                                       Unified-SFT (runs the VAE stage first, in <run>/vae, when the
+                                       config names no VAE; --resume continues either stage)
   train base --config <file> --run <dir> [--resume]
                                        SFT over several characters (config data.characters)
   train grpo --from <dir> --run <dir> [--config <file>] [--epochs N] [--blip-vqa <dir>]

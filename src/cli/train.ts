@@ -47,9 +47,15 @@ export async function trainCommand(args: string[]): Promise<number> {
       const cfg = sftConfigFrom(values.config);
       const run = need(values.run, '--run', usage);
       const images = await loadCharacterImages(loadCharacters(cfg.data.characters), cfg.data.imageSize);
-      await trainVae({ images, config: modelConfig(cfg.model).vae, steps: cfg.vae.steps, lr: cfg.vae.lr, batchSize: cfg.vae.batchSize, klWeight: cfg.vae.klWeight, calibrate: cfg.vae.calibrate, runDir: run });
+      const v = cfg.vae;
+      const r = await trainVae({
+        images, config: modelConfig(cfg.model).vae, steps: v.steps, lr: v.lr, batchSize: v.batchSize, klWeight: v.klWeight, calibrate: v.calibrate,
+        seed: v.seed, sampleEvery: v.sampleEvery, saveEvery: v.saveEvery, runDir: run, resume: values.resume,
+      });
       images.dispose();
-      console.log(`VAE written to ${join(run, 'ae.safetensors')}`);
+      r.vae?.dispose();
+      if (r.interrupted) console.log(`stopped at step ${r.step} (checkpoint saved); continue with --resume`);
+      else console.log(`VAE written to ${join(run, 'ae.safetensors')}`);
       return 0;
     }
     case 'sft':
@@ -58,7 +64,8 @@ export async function trainCommand(args: string[]): Promise<number> {
       const run = need(values.run, '--run', usage);
       const train = stage === 'sft' ? trainSft : trainBase;
       const r = await train(cfg, { runDir: run, resume: values.resume, group: groupFromEnv() });
-      if (r.interrupted) console.log(`stopped at step ${r.step}; continue with --resume`);
+      if (r.vaeStage?.interrupted) console.log(`stopped in the VAE stage at step ${r.vaeStage.step} (checkpoint in ${join(run, 'vae')}); continue with --resume`);
+      else if (r.interrupted) console.log(`stopped at step ${r.step}; continue with --resume`);
       else console.log(`weights: ${r.modelPath}${r.characterModelPath ? `\ncharacter model: ${r.characterModelPath}` : ''}`);
       return 0;
     }

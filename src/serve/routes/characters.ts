@@ -20,8 +20,8 @@ async function uploadedBytes(contentType: string | undefined, body: Buffer): Pro
     let form: FormData;
     try {
       form = await new Response(body, { headers: { 'content-type': contentType } }).formData();
-    } catch (e) {
-      throw new ApiError(400, `invalid multipart body: ${(e as Error).message}`, 'invalid_request_error', null, 'invalid_body');
+    } catch {
+      throw new ApiError(400, 'the multipart form could not be read', 'invalid_request_error', null, 'invalid_body');
     }
     const file = form.get('file') ?? [...form.values()].find((v) => typeof v !== 'string');
     if (!file || typeof file === 'string') throw new ApiError(400, 'file: the multipart form has no file field', 'invalid_request_error', 'file', 'missing_file');

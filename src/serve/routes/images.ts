@@ -43,7 +43,14 @@ export function imageRoutes(app: FastifyInstance, ctx: AppContext): void {
     if (!bytes) throw new ApiError(404, `no image ${JSON.stringify(hash)}`, 'not_found_error', 'hash', 'image_not_found');
     // Content-addressed: the bytes behind a URL never change.
     reply.header('cache-control', 'private, max-age=31536000, immutable');
-    reply.type(imageMime(bytes) ?? 'application/octet-stream');
+    // The type comes from the bytes, and browsers are told not to guess another: stored bytes
+    // that are no image (a card may carry anything as an "image") must never render as HTML on
+    // this origin.
+    const mime = imageMime(bytes);
+    reply.header('x-content-type-options', 'nosniff');
+    reply.header('content-security-policy', "default-src 'none'; sandbox");
+    if (!mime) reply.header('content-disposition', 'attachment');
+    reply.type(mime ?? 'application/octet-stream');
     return reply.send(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
   });
 }
