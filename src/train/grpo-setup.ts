@@ -17,7 +17,33 @@ import { checkpointState } from './checkpoint-state.js';
 import { RunDir, type Json } from './run-dir.js';
 import { broadcastModule } from './sft.js';
 import { parseFaceIdentitySetting, type FaceIdentitySetting, type GrpoConfig } from './grpo-config.js';
-import type { TrainGrpoOptions } from './grpo-steps.js';
+import type { ProgressStream } from './progress.js';
+
+/** Options of trainGrpo (grpo.ts) that are not part of the run's config. */
+export interface TrainGrpoOptions {
+  /** Continue the run in cfg.out from its latest checkpoint. */
+  resume?: boolean;
+  /** Stop like Ctrl-C (finish the epoch, checkpoint, return). */
+  signal?: AbortSignal;
+  /** Log lines (rank 0 only; default console.log). */
+  log?: (line: string) => void;
+  /** Data parallel: the group this process belongs to (e.g. ProcessGroup.fromEnv()). */
+  group?: ProcessGroup | null;
+  /** Stop after this many epochs in this process (tests interrupt a run this way). */
+  stopAfter?: number;
+  /** Progress bar stream (default stderr; null for none). */
+  progress?: ProgressStream | null;
+  /** Handle SIGINT (default true). */
+  handleSigint?: boolean;
+  /** Called on every rank with the epoch's gathered rewards and advantages (all rollouts, in draw order). */
+  onAdvantages?: (epoch: number, a: { prompts: number[]; draws: number[]; rewards: number[]; advantages: number[] }) => void;
+  /**
+   * An injected reward in place of the scorer suite (toy runs, tests): R_i for each decoded image
+   * (CHW in [-1, 1]) and its prompt. Named `custom` in the log, config.json and metrics
+   * (`reward_custom`, `scorers: { custom: 'custom' }`); the default path is unchanged without it.
+   */
+  reward?: (images: ChwImage[], prompts: string[]) => Promise<number[]> | number[];
+}
 
 /** Whether the face-identity reward is on for a character, and why (for the log). */
 export interface FaceIdentityDecision {

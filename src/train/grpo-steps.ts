@@ -19,33 +19,10 @@ import { groupAdvantages, type AdvantageResult } from './grpo-advantages.js';
 import { clippedPolicyLoss } from './grpo-objective.js';
 import { promptContexts, rollout, windowLogProb, type Rollout } from './grpo-rollout.js';
 import { allReduceGradients } from './sft.js';
-import type { ProgressStream } from './progress.js';
-import type { GrpoSession } from './grpo-setup.js';
+import type { GrpoSession, TrainGrpoOptions } from './grpo-setup.js';
 
-export interface TrainGrpoOptions {
-  /** Continue the run in cfg.out from its latest checkpoint. */
-  resume?: boolean;
-  /** Stop like Ctrl-C (finish the epoch, checkpoint, return). */
-  signal?: AbortSignal;
-  /** Log lines (rank 0 only; default console.log). */
-  log?: (line: string) => void;
-  /** Data parallel: the group this process belongs to (e.g. ProcessGroup.fromEnv()). */
-  group?: ProcessGroup | null;
-  /** Stop after this many epochs in this process (tests interrupt a run this way). */
-  stopAfter?: number;
-  /** Progress bar stream (default stderr; null for none). */
-  progress?: ProgressStream | null;
-  /** Handle SIGINT (default true). */
-  handleSigint?: boolean;
-  /** Called on every rank with the epoch's gathered rewards and advantages (all rollouts, in draw order). */
-  onAdvantages?: (epoch: number, a: { prompts: number[]; draws: number[]; rewards: number[]; advantages: number[] }) => void;
-  /**
-   * An injected reward in place of the scorer suite (toy runs, tests): R_i for each decoded image
-   * (CHW in [-1, 1]) and its prompt. Named `custom` in the log, config.json and metrics
-   * (`reward_custom`, `scorers: { custom: 'custom' }`); the default path is unchanged without it.
-   */
-  reward?: (images: ChwImage[], prompts: string[]) => Promise<number[]> | number[];
-}
+export type { TrainGrpoOptions } from './grpo-setup.js';
+
 
 /** One rollout of the epoch with its prompt, draw and decoded image. */
 export interface EpochRollout {
