@@ -7,11 +7,14 @@ import { runDemo } from './demo.js';
 import { dataStats, dataValidate } from '../data/index.js';
 import { TRAIN_HELP } from './train-help.js';
 
-const SERVE_HELP = `  serve [--host H] [--port P] [--data-dir D] [--api-key K] [--allow-remote]
+const SERVE_HELP = `  serve [--host H] [--port P] [--data-dir D] [--api-key K] [--allow-remote] [--keep-stateless-chats] [--image-links]
                                        the OpenAI-compatible server (default 127.0.0.1:8000, data in
                                        .unicharacter/; the key may also come from UNICHARACTER_API_KEY).
                                        A host other machines can reach (0.0.0.0, ::, a network
-                                       address) needs a key, or --allow-remote to serve without one`;
+                                       address) needs a key, or --allow-remote to serve without one;
+                                       --keep-stateless-chats stores requests without chat_id as chats,
+                                       --image-links puts reply images into content as markdown links
+                                       (docs/serving.md)`;
 
 const HELP = `unicharacter <command> [options]
 
@@ -42,7 +45,8 @@ ${TRAIN_HELP}
 ${SERVE_HELP}
   chat <character> [--data-dir D] [--no-images] [--temperature T] [--max-tokens N]
                                        talk to a customized character in the terminal; images are
-                                       saved under <data-dir>/chat-images/ and their paths printed
+                                       saved under <data-dir>/chat-images/ and their paths printed;
+                                       a line "/image <file> [text]" shows the character a picture
   engine                               the libtorch build in use: version, threads, CUDA
   help                                 this text
 `;
@@ -119,6 +123,8 @@ async function main(argv: string[]): Promise<number> {
           port: { type: 'string', default: '8000' },
           'data-dir': { type: 'string', default: '.unicharacter' },
           'api-key': { type: 'string' },
+          'keep-stateless-chats': { type: 'boolean', default: false },
+          'image-links': { type: 'boolean', default: false },
           'allow-remote': { type: 'boolean', default: false },
           help: { type: 'boolean', short: 'h', default: false },
         },
@@ -131,7 +137,10 @@ async function main(argv: string[]): Promise<number> {
       if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`--port must be a port number, got '${values.port}'`);
       const { runServe } = await import('./serve.js');
       const apiKey = values['api-key'] ?? process.env.UNICHARACTER_API_KEY;
-      return runServe({ host: values.host!, port, dataDir: values['data-dir']!, allowRemote: values['allow-remote']!, ...(apiKey ? { apiKey } : {}) });
+      return runServe({
+        host: values.host!, port, dataDir: values['data-dir']!, allowRemote: values['allow-remote']!, ...(apiKey ? { apiKey } : {}),
+        chats: { keepStateless: values['keep-stateless-chats']!, imageLinks: values['image-links']! },
+      });
     }
     case 'chat': {
       const { values, positionals } = parseArgs({

@@ -10,7 +10,7 @@ import { modelConfig } from '../model/index.js';
 import { TRAIN_HELP } from './train-help.js';
 import {
   loadSftConfig, tinySftConfig, trainSft, trainBase, trainVae, customize, loadCharacters, loadCharacterImages, trainGrpo, grpoConfigFrom,
-  parseFaceIdentitySetting, type GrpoConfig, type SftConfig,
+  parseFaceIdentitySetting, GRPO_PRESETS, type GrpoConfig, type SftConfig,
 } from '../train/index.js';
 import { CHARACTER_MODEL_FILES } from '../character/index.js';
 
@@ -39,6 +39,7 @@ export async function trainCommand(args: string[]): Promise<number> {
       epochs: { type: 'string' },
       'blip-vqa': { type: 'string' },
       'face-identity': { type: 'string' },
+      preset: { type: 'string' },
     },
   });
   const usage = `unicharacter train ${stage ?? '<stage>'} --config <file> --run <dir>`;
@@ -70,7 +71,7 @@ export async function trainCommand(args: string[]): Promise<number> {
       return 0;
     }
     case 'grpo': {
-      const grpoUsage = 'unicharacter train grpo --from <character model dir | sft run> --run <dir> [--config <file>] [--epochs N] [--blip-vqa <dir>] [--face-identity auto|on|off]';
+      const grpoUsage = 'unicharacter train grpo --from <character model dir | sft run> --run <dir> [--config <file>] [--epochs N] [--blip-vqa <dir>] [--face-identity auto|on|off] [--preset reference|project]';
       const faceIdentity = values['face-identity'] === undefined ? undefined : parseFaceIdentitySetting(values['face-identity'], '--face-identity');
       let from = need(values.from, '--from', grpoUsage);
       if (!existsSync(join(from, CHARACTER_MODEL_FILES.manifest)) && existsSync(join(from, 'character', CHARACTER_MODEL_FILES.manifest))) from = join(from, 'character');
@@ -80,7 +81,9 @@ export async function trainCommand(args: string[]): Promise<number> {
       if (blipVqa && !existsSync(blipVqa)) throw new Error(`--blip-vqa: no folder ${blipVqa}`);
       const f = (file ?? {}) as Record<string, unknown> & { rewards?: Record<string, unknown> & { scorers?: Record<string, unknown> } };
       const rewards = { ...(f.rewards ?? {}), ...(faceIdentity ? { faceIdentity } : {}), ...(blipVqa ? { scorers: { ...(f.rewards?.scorers ?? {}), blipVqaDir: blipVqa } } : {}) };
-      const cfg: GrpoConfig = grpoConfigFrom({ ...f, rewards, ...(values.epochs ? { epochs: Number(values.epochs) } : {}) }, from, need(values.run, '--run', grpoUsage));
+      const preset = values.preset;
+      if (preset !== undefined && !(GRPO_PRESETS as readonly string[]).includes(preset)) throw new Error(`--preset must be 'reference' or 'project', got ${JSON.stringify(preset)}`);
+      const cfg: GrpoConfig = grpoConfigFrom({ ...f, rewards, ...(preset ? { preset } : {}), ...(values.epochs ? { epochs: Number(values.epochs) } : {}) }, from, need(values.run, '--run', grpoUsage));
       const r = await trainGrpo(cfg, { resume: values.resume, group: groupFromEnv() });
       console.log(`character model: ${r.modelDir}`);
       return 0;

@@ -12,7 +12,7 @@ export { Rng } from './rng.js';
 export { PyRandom, seedWords } from './py-random.js';
 export { characterStats, formatStatsTable, type CharacterStats } from './stats.js';
 export { dataValidate, dataStats, type ValidateResult, type DataCliOptions } from './cli.js';
-export { importCard, exportCard, type CardFormat, type ImportOptions, type ExportOptions } from './cards/index.js';
+export { importCard, exportCard, DEFAULT_CHARX_LIMITS, MAX_CARD_DEPTH, type CardFormat, type ImportOptions, type ExportOptions, type CharxLimits } from './cards/index.js';
 export { loadSampleCharacter } from './sample-character/load.js';
 export { buildSampleCharacter } from './sample-character/build.js';
 export { writeSampleCharacter } from './sample-character/write.js';

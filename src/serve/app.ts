@@ -3,10 +3,11 @@
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { timingSafeEqual, createHash } from 'node:crypto';
 import { CharacterLibrary } from './characters.js';
-import { DEFAULT_LIMITS, type AppContext, type ServeLimits } from './context.js';
+import { DEFAULT_CHAT_SETTINGS, DEFAULT_LIMITS, type AppContext, type ChatSettings, type ServeLimits } from './context.js';
 import type { Store } from './db.js';
 import { RequestQueue, type ChatEngine } from './engine.js';
 import { ApiError, clientErrorResponse, errorBody, toApiError } from './errors.js';
+import { isSignedImageUrl } from './image-links.js';
 import type { ImageStore } from './images.js';
 import { characterRoutes } from './routes/characters.js';
 import { chatRoutes } from './routes/chat.js';
@@ -26,6 +27,8 @@ export interface AppOptions {
   /** When set, every route but /health needs `Authorization: Bearer <apiKey>`. */
   apiKey?: string;
   limits?: Partial<ServeLimits>;
+  /** Stateless chats and image links (docs/serving.md 4-5). */
+  chats?: Partial<ChatSettings>;
   timeouts?: Partial<ServeTimeouts>;
   logger?: boolean;
 }
@@ -59,10 +62,12 @@ export function buildApp(opts: AppOptions): { app: FastifyInstance; ctx: AppCont
   const ctx: AppContext = {
     store: opts.store,
     images: opts.images,
-    library: new CharacterLibrary(opts.store, opts.images),
+    library: new CharacterLibrary(opts.store, opts.images, limits.cardInflatedBytes),
     engine: opts.engine,
     queue: opts.queue ?? new RequestQueue(16, 1),
     limits,
+    chats: { ...DEFAULT_CHAT_SETTINGS, ...opts.chats },
+    ...(opts.apiKey ? { apiKey: opts.apiKey } : {}),
   };
   const timeouts: ServeTimeouts = { ...DEFAULT_TIMEOUTS, ...opts.timeouts };
   if (!(timeouts.headersMs > 0 && timeouts.requestMs >= timeouts.headersMs && timeouts.checkIntervalMs > 0)) {
@@ -114,6 +119,8 @@ export function buildApp(opts: AppOptions): { app: FastifyInstance; ctx: AppCont
   if (key) {
     app.addHook('onRequest', async (req) => {
       if (PUBLIC_PATHS.has(req.url.split('?')[0]!)) return;
+      // A reply image's markdown link opens that one image (docs/serving.md 4).
+      if (req.method === 'GET' && isSignedImageUrl(req.url, key)) return;
       if (!authorized(req)) {
         throw new ApiError(401, bearer(req) !== undefined ? 'incorrect API key provided' : 'missing API key: send Authorization: Bearer <key>', 'authentication_error', null, 'invalid_api_key');
       }

@@ -4,7 +4,7 @@
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { buildApp, type ServeTimeouts } from './app.js';
-import type { ServeLimits } from './context.js';
+import type { ChatSettings, ServeLimits } from './context.js';
 import { Store } from './db.js';
 import { RequestQueue, type ChatEngine } from './engine.js';
 import { ImageStore } from './images.js';
@@ -24,6 +24,8 @@ export interface ServerOptions {
   /** Requests generating at once (default 1: one loaded model). */
   concurrency?: number;
   limits?: Partial<ServeLimits>;
+  /** Stateless chats and image links (docs/serving.md 4-5). */
+  chats?: Partial<ChatSettings>;
   timeouts?: Partial<ServeTimeouts>;
   logger?: boolean;
 }
@@ -77,6 +79,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     queue,
     ...(opts.apiKey ? { apiKey: opts.apiKey } : {}),
     ...(opts.limits ? { limits: opts.limits } : {}),
+    ...(opts.chats ? { chats: opts.chats } : {}),
     ...(opts.timeouts ? { timeouts: opts.timeouts } : {}),
     ...(opts.logger !== undefined ? { logger: opts.logger } : {}),
   });

@@ -18,7 +18,7 @@ export {
 export { renderLossPlot, writeLossPlot, defaultSeries, niceTicks, type LossPlotOptions } from './loss-plot.js';
 // The character runtime (CharacterModel and its model folder) is src/character; training writes it.
 export {
-  trainGrpo, DEFAULT_GRPO, generationExpertParameters, GrpoConfigSchema, grpoConfigFrom, parseGrpoConfig, parseFaceIdentitySetting,
+  trainGrpo, DEFAULT_GRPO, GRPO_PRESETS, GRPO_PRESET_FIELDS, generationExpertParameters, GrpoConfigSchema, grpoConfigFrom, parseGrpoConfig, parseFaceIdentitySetting,
   FACE_IDENTITY_SETTINGS, type GrpoConfig, type FaceIdentitySetting,
 } from './grpo.js';
 export { groupAdvantages, type AdvantageOptions, type AdvantageResult } from './grpo-advantages.js';

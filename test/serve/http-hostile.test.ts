@@ -9,7 +9,8 @@ import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { checkBindHost, startServer, type RunningServer } from '../../src/serve/index.js';
+import { zipSync } from 'fflate';
+import { DEFAULT_LIMITS, checkBindHost, startServer, type RunningServer } from '../../src/serve/index.js';
 import { FixedReplyEngine, expectErrorShape, rawExchange } from './hostile-fixtures.js';
 
 const MAIN = resolve(fileURLToPath(new URL('.', import.meta.url)), '../../src/cli/main.js');
@@ -134,6 +135,37 @@ describe('hostile HTTP input', () => {
     const g = await fetch(`${server.url}/v1/images/${(await server.images.put(gif)).hash}`);
     assert.equal(g.headers.get('content-type'), 'image/gif');
     assert.equal(g.headers.get('x-content-type-options'), 'nosniff');
+  });
+
+  test('a card nested 1000 levels deep is a 400 naming the nesting; the server keeps serving', async () => {
+    const deep = `{"spec":"chara_card_v2","data":{"name":"Deep","extensions":{"x":${'['.repeat(1000)}${']'.repeat(1000)}}}}`;
+    const e = await expectErrorShape(await fetch(`${server.url}/v1/characters/import`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: deep }), 400);
+    assert.equal(e.code, 'invalid_card');
+    assert.match(e.message, /^invalid card: upload: card JSON nests 1003 levels deep, over the limit of 100$/);
+    assert.equal((await fetch(`${server.url}/v1/characters`)).status, 200);
+  });
+
+  test('a CHARX declaring more than the inflated limit is a 400', async () => {
+    const zip = zipSync({ 'card.json': new TextEncoder().encode('{"name":"Z"}'), 'assets/x.bin': new Uint8Array(64) });
+    const dv = new DataView(zip.buffer, zip.byteOffset, zip.byteLength);
+    for (let i = 0; i + 4 <= zip.length; i++) {
+      if (dv.getUint32(i, true) === 0x04034b50 && dv.getUint32(i + 22, true) === 64) dv.setUint32(i + 22, 200 << 20, true);
+      if (dv.getUint32(i, true) === 0x02014b50 && dv.getUint32(i + 24, true) === 64) dv.setUint32(i + 24, 200 << 20, true);
+    }
+    const e = await expectErrorShape(await fetch(`${server.url}/v1/characters/import`, { method: 'POST', headers: { 'content-type': 'application/zip' }, body: zip }), 400);
+    assert.match(e.message, new RegExp(`archive expands to more than ${DEFAULT_LIMITS.cardInflatedBytes} bytes`));
+  });
+
+  test('PNG export with an avatar that is no decodable image is a 422 naming the avatar; json export still works', async () => {
+    const fakeJpeg = Buffer.from([0xff, 0xd8, 0xff, 0xe0, 1, 2, 3, 4, 5, 6]).toString('base64');
+    const created = await fetch(`${server.url}/v1/characters`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ name: 'Broken', avatar: `data:image/jpeg;base64,${fakeJpeg}` }) });
+    assert.equal(created.status, 201);
+    const { id } = (await created.json()) as { id: string };
+    const e = await expectErrorShape(await fetch(`${server.url}/v1/characters/${id}/export?format=png`), 422);
+    assert.equal(e.param, 'avatar');
+    assert.equal(e.code, 'invalid_image');
+    assert.match(e.message, new RegExp(`^character ${id} record avatar: is not a readable image \\(.+\\); replace it`));
+    assert.equal((await fetch(`${server.url}/v1/characters/${id}/export?format=json`)).status, 200);
   });
 
   test('/health without a key set shows the engine', async () => {

@@ -99,7 +99,7 @@ test('a short run trains only the generation expert and logs every reward compon
     cm.dispose();
     const logs: string[] = [];
     const result = await trainGrpo({
-      ...DEFAULT_GRPO, from: join(dir, 'sft'), out: join(dir, 'run'), epochs: 2, promptsPerEpoch: 2, groupSize: 3, numSteps: 6,
+      ...DEFAULT_GRPO, preset: 'project', from: join(dir, 'sft'), out: join(dir, 'run'), epochs: 2, promptsPerEpoch: 2, groupSize: 3, numSteps: 6,
       windowSize: 2, windowRange: [0, 3], evalEvery: 2, evalSteps: 4, saveEvery: 1, lr: 1e-3, clipRange: 0.2,
     }, { log: (l) => logs.push(l), progress: null, handleSigint: false });
     assert.equal(result.step, 2);

@@ -10,8 +10,12 @@ import { CharacterCreateSchema, CharacterUpdateSchema, ExportQuerySchema, type C
 type IdParams = { Params: { id: string } };
 
 function fields(b: CharacterInput) {
-  const { avatar: _a, visual_description, ...rest } = b;
-  return { ...Object.fromEntries(Object.entries(rest).filter(([, v]) => v !== undefined)), ...(visual_description !== undefined ? { visualDescription: visual_description } : {}) };
+  const { avatar: _a, visual_description, reply_images, ...rest } = b;
+  return {
+    ...Object.fromEntries(Object.entries(rest).filter(([, v]) => v !== undefined)),
+    ...(visual_description !== undefined ? { visualDescription: visual_description } : {}),
+    ...(reply_images !== undefined ? { replyImages: reply_images } : {}),
+  };
 }
 
 /** The uploaded card's bytes: a multipart form's `file` (or only) file, else the raw body. */
