@@ -1,4 +1,4 @@
-// The unified-SFT forward (method.md 1.8, 2.3, 6.2): embed a packed batch (text from the table,
+// The unified-SFT forward (docs/method.md 1.8, 2.3, 6.2): embed a packed batch (text from the table,
 // ViT tokens through the encoder and connector, latent tokens noised by flow matching), run the
 // MoT decoder once under the per-sample masks, and return the CE and MSE token means.
 import { ops, randn, scope, tensor, zeros, type Tensor } from '../torch/index.js';

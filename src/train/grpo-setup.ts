@@ -1,4 +1,4 @@
-// Character-GRPO setup (method.md section 3.1): loads the character model, wires the reward
+// Character-GRPO setup (docs/method.md 3.1): loads the character model, wires the reward
 // scorers (checklist answerer, face identity), the optimizer over the generation expert and the
 // run directory, and returns them as one GrpoSession that the named steps of grpo-steps.ts share.
 import { join } from 'node:path';
@@ -76,7 +76,7 @@ export function resolveFaceIdentity(
   return { on: true, reason: `face identity on: ${who} (rewards.faceIdentity 'auto')` };
 }
 
-/** The trainable set of method.md 3.1: every language-model parameter of the generation expert. */
+/** The trainable set of docs/method.md 3.1: every language-model parameter of the generation expert. */
 export function generationExpertParameters(model: Bagel): torch.Tensor[] {
   const out: torch.Tensor[] = [];
   for (const [name, p] of model.namedParameters()) {
@@ -178,7 +178,7 @@ export async function openGrpoSession(cfg: GrpoConfig, o: TrainGrpoOptions): Pro
   const prompts = character.t2iPrompts;
   let face: Awaited<ReturnType<typeof loadFaceIdentity>>;
   try {
-    if (prompts.length === 0) throw new Error(`${character.names.display} has no T2I prompts with checklists: Character-GRPO needs them (method.md 3.2)`);
+    if (prompts.length === 0) throw new Error(`${character.names.display} has no T2I prompts with checklists: Character-GRPO needs them (docs/method.md 3.2)`);
     if (cfg.layout.kind === 'reference-shuffle') {
       const m = promptsPerBatch(cfg.layout, cfg.groupSize);
       if (m > prompts.length) {

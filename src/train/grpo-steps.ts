@@ -1,4 +1,4 @@
-// The named steps of one Character-GRPO epoch (method.md section 3): draw prompts, roll out,
+// The named steps of one Character-GRPO epoch (docs/method.md 3): draw prompts, roll out,
 // score, advantages, update, evaluate. Each takes the GrpoSession of grpo-setup.ts; trainGrpo
 // (grpo.ts) is the loop over them.
 //
@@ -37,7 +37,7 @@ export interface RolloutSlot {
   rank: number;
   /** The sampling batch (reference layout; 0 otherwise). */
   batch: number;
-  /** Rollouts with the same key share a diversity group (method.md 3.4). */
+  /** Rollouts with the same key share a diversity group (docs/method.md 3.4). */
   groupKey: string;
 }
 
@@ -74,10 +74,10 @@ export function epochDraws(rng: Rng, numPrompts: number, count: number): number[
 }
 
 /**
- * The reference's sampler (method.md 3.2, DistributedKRepeatSampler) over `ranks` simulated GPUs:
+ * The reference's sampler (docs/method.md 3.2, DistributedKRepeatSampler) over `ranks` simulated GPUs:
  * per sampling batch, m = ranks * batch / groupSize distinct prompts, each repeated groupSize times,
  * the copies shuffled, GPU g taking the contiguous slice [g * batch, (g + 1) * batch). A prompt can
- * come back in a later batch of the epoch (its groups then merge in the advantages, method.md 3.5).
+ * come back in a later batch of the epoch (its groups then merge in the advantages, docs/method.md 3.5).
  * Returns every slot of the epoch, GPU-major within each batch (the order each GPU makes them).
  */
 export function referenceShuffleSlots(rng: Rng, numPrompts: number, ranks: number, batch: number, groupSize: number, promptsPerEpoch: number): RolloutSlot[] {
@@ -121,7 +121,7 @@ export function drawPrompts(s: GrpoSession): RolloutSlot[] {
 }
 
 /**
- * The reference's SDE window start of a GPU (method.md 3.3 [quirk]): Python's random is seeded with
+ * The reference's SDE window start of a GPU (docs/method.md 3.3 [quirk]): Python's random is seeded with
  * the process index before every rollout, then randint(lo, hi - windowSize), so each GPU always
  * uses the same start (ranks 0-7 with the published (0, 7) and 3: 3, 1, 0, 1, 1, 4, 4, 2).
  */
@@ -207,7 +207,7 @@ export function gatherRows(group: ProcessGroup | null, local: number[][], cols =
   });
 }
 
-/** Step 4, advantages: every rank's rewards gathered, normalised per prompt over the epoch (method.md 3.5). */
+/** Step 4, advantages: every rank's rewards gathered, normalised per prompt over the epoch (docs/method.md 3.5). */
 export function advantages(s: GrpoSession, items: EpochRollout[], report: ScoreReport): { rows: number[][]; all: AdvantageResult; mine: number[] } {
   const nan = (v: number[] | undefined, i: number): number => (v ? v[i]! : Number.NaN);
   const rows = gatherRows(s.group, items.map((it, i) => [
@@ -250,7 +250,7 @@ function optimizerStep(s: GrpoSession): number {
   return norm;
 }
 
-/** Step 5, update: the clipped objective over every stored window step (method.md 3.6); disposes the rollouts. */
+/** Step 5, update: the clipped objective over every stored window step (docs/method.md 3.6); disposes the rollouts. */
 export function update(s: GrpoSession, items: EpochRollout[], adv: number[]): UpdateResult {
   const { cfg } = s;
   let micro = 0;
@@ -274,7 +274,7 @@ export function update(s: GrpoSession, items: EpochRollout[], adv: number[]): Up
           const l = clippedPolicyLoss(logProb, step.logProb, adv[i]!, { lo: cfg.clipRange, hi: cfg.clipRange });
           let loss = l.loss;
           if (meanRef) {
-            // method.md 3.6: beta * mean((mu_theta - mu_ref)^2) / (2 sigma^2), no dt in the denominator.
+            // docs/method.md 3.6: beta * mean((mu_theta - mu_ref)^2) / (2 sigma^2), no dt in the denominator.
             const kl = klPenalty(mean, meanRef, step.sigma, cfg.beta);
             klSum += kl.item();
             loss = loss.add(kl);
@@ -336,7 +336,7 @@ async function writeSample(s: GrpoSession, unit: torch.Tensor, epoch: number, p:
 }
 
 /**
- * Step 6, evaluate (method.md 3.7): noise 0, evalSteps, every prompt once, each from a fixed
+ * Step 6, evaluate (docs/method.md 3.7): noise 0, evalSteps, every prompt once, each from a fixed
  * per-prompt seed. With several ranks the prompts are split in contiguous blocks and the scores
  * gathered (every rank takes part, so none waits on a collective while rank 0 evaluates); rank 0
  * writes the sample images of the first 4 prompts it evaluates.

@@ -1,4 +1,4 @@
-// Stage 1, Unified-SFT (method.md section 2), as one loop you can read top to bottom:
+// Stage 1, Unified-SFT (docs/method.md 2), as one loop you can read top to bottom:
 // batch -> forward -> 0.25 CE + 1.0 MSE (global token means) -> backward -> all-reduce ->
 // clip 1.0 -> AdamW (0.9, 0.95, eps 1e-15) -> EMA -> log / sample / checkpoint.
 //
@@ -6,9 +6,9 @@
 // this file supplies the step, the state and the samples. The VAE is frozen and outside the
 // model; everything else trains, or only LoRA adapters when lora.enabled.
 //
-// Data parallel (issue 5 item 5): with a ProcessGroup, rank r takes its own packs of every step
+// Data parallel (docs/method.md 2.7; docs/architecture.md "Training"): with a ProcessGroup, rank r takes its own packs of every step
 // (sft-data.ts), the token counts are all-reduced so each term stays a global token mean
-// (method.md 2.3: CE = CE_sum / N_global), gradients are summed with bucketed all-reduce,
+// (docs/method.md 2.3: CE = CE_sum / N_global), gradients are summed with bucketed all-reduce,
 // initial weights are broadcast from rank 0, and only rank 0 logs, samples and saves.
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -139,7 +139,7 @@ export interface SftLossResult {
 }
 
 /**
- * Forward and backward of a rank's packs with the loss of method.md 2.3: each term is a global
+ * Forward and backward of a rank's packs with the loss of docs/method.md 2.3: each term is a global
  * token mean, CE = CE_sum / N_ce_global (N all-reduced over the ranks first, from the batches'
  * structure), one pack at a time with gradients accumulating. Summing the gradients over the
  * ranks then gives the gradient of 0.25 CE + 1.0 MSE over the whole global batch, and the float
@@ -188,7 +188,7 @@ export function sftForwardBackward(model: Bagel, batches: SftBatch | SftBatch[],
 }
 
 /** Every trainable parameter gets a gradient (zeros where the batch did not reach it), as the
- * reference's FSDP dummy-ViT pass guarantees (method.md 2.7): all ranks then reduce the same
+ * reference's FSDP dummy-ViT pass guarantees (docs/method.md 2.7): all ranks then reduce the same
  * buckets and AdamW treats every parameter alike whatever the batch held. */
 function ensureGradients(params: Tensor[]): void {
   noGrad(() => {
@@ -397,7 +397,7 @@ export async function trainSft(configInput: SftConfig | SftConfigInput, o: Train
       if (config.export === 'full') {
         if (config.lora.enabled) removeLoRA(model, { merge: true });
         modelPath = join(root, 'model.safetensors');
-        saveCheckpoint(modelPath, model); // raw weights, published key names (method.md 2.7)
+        saveCheckpoint(modelPath, model); // raw weights, published key names (docs/method.md 2.7)
         if (characters.length === 1) {
           characterModelPath = join(root, 'character');
           mkdirSync(root, { recursive: true });

@@ -25,7 +25,7 @@ export function filesUnder(root: string, dir: string, exts: readonly string[]): 
   return out;
 }
 
-const STATIC_IMPORT = /^[ \t]*(import|export)\s+(type\s+)?((?:[^;'"`]|\n)*?)\bfrom\s*['"]([^'"]+)['"]/gm;
+const STATIC_IMPORT = /^[ \t]*(import|export)\s+(type\s+)?([^;'"`]*?)\bfrom\s*['"]([^'"]+)['"]/gm;
 const SIDE_EFFECT_IMPORT = /^[ \t]*import\s*['"]([^'"]+)['"]/gm;
 const DYNAMIC_IMPORT = /(typeof\s+)?\bimport\(\s*['"]([^'"]+)['"]\s*\)/g;
 
