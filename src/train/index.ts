@@ -6,7 +6,7 @@ export {
   RunDir, ConfigMismatchError, DEFAULT_VOLATILE_KEYS, diffConfig, readMetrics, readLatestCheckpoint, checkCheckpoint,
   type Json, type MetricsRecord, type RunDirOptions, type CheckpointInfo, type CheckpointPhase, type ConfigDifference,
 } from './run-dir.js';
-export { writeFileAtomic } from './fs-atomic.js';
+export { writeFileAtomic, fsyncDir, fsyncTree } from './fs-atomic.js';
 export {
   checkpointState, jsonState, CHECKPOINT_FILES,
   type TrainingState, type JsonStateful, type CheckpointStateParts,
