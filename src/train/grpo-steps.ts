@@ -20,7 +20,7 @@ import { computeRewards, type RewardReport } from '../reward/index.js';
 import { groupAdvantages, type AdvantageResult } from './grpo-advantages.js';
 import { clippedPolicyLoss, klPenalty } from './grpo-objective.js';
 import { promptContexts, rollout, windowLogProb, type Rollout } from './grpo-rollout.js';
-import { allReduceGradients } from './sft.js';
+import { allReduceGradients, ensureGradients } from './sft.js';
 import type { GrpoSession, TrainGrpoOptions } from './grpo-setup.js';
 
 export type { TrainGrpoOptions } from './grpo-setup.js';
@@ -220,11 +220,6 @@ export function advantages(s: GrpoSession, items: EpochRollout[], report: ScoreR
   return { rows, all, mine: all.advantages.slice(offset, offset + items.length) };
 }
 
-function ensureGradients(params: torch.Tensor[]): void {
-  torch.noGrad(() => {
-    for (const p of params) if (p.grad === null) p.grad = torch.ops.zeros_like(p);
-  });
-}
 
 export interface UpdateResult {
   /** Sums over every rank's micro-steps (lossSum: the policy loss plus the KL term). */

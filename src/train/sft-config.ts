@@ -6,6 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
+import { CE_WEIGHT, MSE_WEIGHT } from '../model/index.js';
 
 /** Data packing for tiny (docs/method.md 2.2; the reference uses 8192 / 12288 / 8192 / 16384 / 50). */
 export const PackingSchema = z
@@ -123,8 +124,8 @@ export const SftConfigSchema = z
     totalSteps: z.number().int().positive().default(200),
     saveEvery: z.number().int().positive().default(50),
     /** Loss weights (docs/method.md 2.3: 0.25 CE + 1.0 MSE) and the SFT timestep shift (1.0). */
-    ceWeight: z.number().min(0).default(0.25),
-    mseWeight: z.number().min(0).default(1.0),
+    ceWeight: z.number().min(0).default(CE_WEIGHT),
+    mseWeight: z.number().min(0).default(MSE_WEIGHT),
     timestepShift: z.number().positive().default(1.0),
     /** Seed of the model initialisation (the reference: 4396 * world + rank for its own RNG). */
     seed: z.number().int().default(0),

@@ -19,7 +19,7 @@ import {
 } from '../nn/index.js';
 import {
   Bagel, decodeText, disposeBatch, generateImage, latentDownsample, loadCheckpoint, newContext, prefillText,
-  saveCheckpoint, trainingForward, type AutoEncoder, type ModelConfig,
+  saveCheckpoint, trainingForward, weightedLoss, CE_WEIGHT, MSE_WEIGHT, type AutoEncoder, type ModelConfig,
 } from '../model/index.js';
 import {
   Tokenizer, characterSampleTexts, characterTexts, loadSampleCharacter, readRoleScapeCharacter, rolePlayPrompt, t2iCaption,
@@ -150,8 +150,8 @@ export function sftForwardBackward(model: Bagel, batches: SftBatch | SftBatch[],
   return scope(() => {
     const list = Array.isArray(batches) ? batches : [batches];
     const group = o.group ?? null;
-    const ceWeight = o.ceWeight ?? 0.25;
-    const mseWeight = o.mseWeight ?? 1.0;
+    const ceWeight = o.ceWeight ?? CE_WEIGHT;
+    const mseWeight = o.mseWeight ?? MSE_WEIGHT;
     // global [N_ce, N_mse, tokens]
     const local = [0, 0, 0];
     for (const b of list) {
@@ -166,16 +166,11 @@ export function sftForwardBackward(model: Bagel, batches: SftBatch | SftBatch[],
     for (const b of list) {
       scope(() => {
         const l = trainingForward(model, b.batch, { timestepShift: o.timestepShift ?? 1.0, reduction: 'sum', ...(b.noise ? { noise: b.noise } : {}) });
-        const terms: Tensor[] = [];
-        if (l.ce && nCe > 0) {
-          terms.push(l.ce.mul(ceWeight / nCe));
-          sums[0] += l.ce.item();
-        }
-        if (l.mse && nMse > 0) {
-          terms.push(l.mse.mul(mseWeight / nMse));
-          sums[1] += l.mse.item();
-        }
-        if (terms.length) terms.reduce((a, t) => a.add(t)).backward();
+        const ce = l.ce && nCe > 0 ? l.ce : null;
+        const mse = l.mse && nMse > 0 ? l.mse : null;
+        if (ce) sums[0] += ce.item();
+        if (mse) sums[1] += mse.item();
+        weightedLoss({ ce, mse }, { ce: ceWeight, mse: mseWeight }, { ce: nCe, mse: nMse })?.backward();
       });
     }
     const stats = tensor(sums, { dtype: 'float64' });
@@ -190,7 +185,7 @@ export function sftForwardBackward(model: Bagel, batches: SftBatch | SftBatch[],
 /** Every trainable parameter gets a gradient (zeros where the batch did not reach it), as the
  * reference's FSDP dummy-ViT pass guarantees (docs/method.md 2.7): all ranks then reduce the same
  * buckets and AdamW treats every parameter alike whatever the batch held. */
-function ensureGradients(params: Tensor[]): void {
+export function ensureGradients(params: Tensor[]): void {
   noGrad(() => {
     for (const p of params) if (p.grad === null) p.grad = ops.zeros_like(p);
   });

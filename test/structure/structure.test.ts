@@ -16,7 +16,7 @@ const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
 // docs/architecture.md "Layers": lower number = lower layer; equal numbers stand beside each other
 // and import neither way.
 const LAYER: Record<string, number> = {
-  data: 0, torch: 0, nn: 1, model: 2, reward: 3, character: 4, train: 5, eval: 5, serve: 6, cli: 7,
+  data: 0, torch: 0, nn: 1, model: 2, reward: 3, character: 4, train: 5, eval: 5, plan: 6, serve: 6, cli: 7,
 };
 
 // docs/architecture.md "Layers": the one cycle, type-only on one side (Linear's field holds a
