@@ -1,5 +1,5 @@
-// Training and evaluation jobs run by the server (issue 8, "jobs (train, eval) with progress over
-// SSE"). A job is a row in the `jobs` table; the JobManager runs one job at a time, each in its
+// Training and evaluation jobs run by the server, with progress over SSE (docs/architecture.md
+// "Jobs"). A job is a row in the `jobs` table; the JobManager runs one job at a time, each in its
 // own worker thread (job-worker.ts) so the event loop keeps serving chat, and keeps the row's
 // `progress` JSON current from what the worker reports:
 //
