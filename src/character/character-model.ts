@@ -1,6 +1,6 @@
 // A customized character as one unit: the unified model, its frozen VAE, the tokenizer and the
 // character itself, saved as a folder. Training writes it; evaluation and serving load it and
-// call reply / image / rolePlay, which follow the reference inference (method.md 4.2-4.4).
+// call reply / image / rolePlay, which follow the reference inference (docs/method.md 4.2-4.4).
 import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { noGrad, scope, manualSeed, tensor } from '../torch/index.js';
@@ -52,7 +52,7 @@ export interface ImageOptions {
 
 /** The sampling fields of a chat reply (docs/serving.md 3); each one changes what is decoded. */
 export interface SamplingOptions {
-  /** 0 = greedy; default 0.7 (method.md 4.3). */
+  /** 0 = greedy; default 0.7 (docs/method.md 4.3). */
   temperature?: number;
   topP?: number;
   topK?: number;
@@ -63,15 +63,17 @@ export interface SamplingOptions {
   frequencyPenalty?: number;
   presencePenalty?: number;
   repetitionPenalty?: number;
-  /** Default 500 (method.md 4.3). */
+  /** Default 500 (docs/method.md 4.3). */
   maxTokens?: number;
 }
 
 export interface ChatReplyOptions extends SamplingOptions {
   onText?: (piece: string) => void;
   signal?: AbortSignal;
-  /** Also draw the scene after the reply (method.md 4.3 step 3). */
+  /** Also draw the scene after the reply (docs/method.md 4.3 step 3). */
   image?: boolean | ImageOptions;
+  /** Refuse a request whose context would need more than this many bytes (requestMemoryBytes). */
+  memoryBytes?: number;
   /** Called once the prompt is measured and fits, before any model work (docs/serving.md 2). */
   onAccepted?: (p: { promptTokens: number; droppedTurns: number }) => void | Promise<void>;
 }
@@ -199,7 +201,23 @@ export class CharacterModel {
    * work: the prompt's token ids and images, its size, and how many old turns were cut to leave
    * room for maxTokens. Throws ChatRequestError when it cannot fit.
    */
-  async planChat(turns: readonly ChatTurn[], o: { maxTokens?: number } = {}): Promise<BudgetedPrompt & { images: Uint8Array[]; userText: string }> {
+  /**
+   * The memory a reply needs beyond the model (docs/serving.md 2), in bytes, as float32: the KV
+   * cache of prompt + reply twice (decoding appends to a fork of the prompt's cache), the scores of
+   * one 256-token prefill chunk against the whole prompt, and with an image a third cache of a
+   * full context for its caption plus the image's latent tokens.
+   */
+  requestMemoryBytes(promptTokens: number, maxTokens: number, withImage: boolean): number {
+    const { numLayers, numKvHeads, numHeads, headDim } = this.model.config.llm;
+    const perToken = numLayers * 2 * numKvHeads * headDim * 4;
+    const kv = 2 * perToken * (promptTokens + maxTokens + 1);
+    const scores = numHeads * Math.min(256, promptTokens) * promptTokens * 4;
+    const grid = this.manifest.imageSize / latentDownsample(this.model.config);
+    const image = withImage ? perToken * (this.contextTokens + grid * grid + 2) : 0;
+    return kv + scores + image;
+  }
+
+  async planChat(turns: readonly ChatTurn[], o: { maxTokens?: number; withImage?: boolean; memoryBytes?: number } = {}): Promise<BudgetedPrompt & { images: Uint8Array[]; userText: string }> {
     const c = this.character;
     const layout = layoutChat(turns, c.names.display);
     const maxTokens = o.maxTokens ?? 500;
@@ -209,12 +227,22 @@ export class CharacterModel {
       { context: this.contextTokens, reserve: maxTokens + 1, imageTokens: this.vitImageTokens, maxTokenBytes: this.utf8Guard.maxTokenBytes },
       (texts) => this.tokenizer.encodeBatch(texts),
     );
+    if (o.memoryBytes !== undefined) {
+      const need = this.requestMemoryBytes(budget.promptTokens, maxTokens, o.withImage ?? false);
+      if (need > o.memoryBytes) {
+        throw new ChatRequestError(
+          `messages: this request would need about ${Math.ceil(need / 2 ** 20)} MiB for its context, over the server's ${Math.floor(o.memoryBytes / 2 ** 20)} MiB per request: shorten the messages or lower max_tokens`,
+          'request_too_large',
+          'messages',
+        );
+      }
+    }
     return { ...budget, images: layout.images, userText: layout.userText };
   }
 
   /**
    * The character's reply to a conversation (docs/serving.md 1-3, 7): the whole prompt through
-   * the chat template, user images on the ViT path (as the VQA samples are built, method.md 2.1),
+   * the chat template, user images on the ViT path (as the VQA samples are built, docs/method.md 2.1),
    * a chunked prefill that stops on abort, then decoding with every sampling option, the stop
    * strings cut and held back while streaming, and only valid printable UTF-8 let through.
    */
@@ -238,14 +266,16 @@ export class CharacterModel {
 
   /**
    * The context a reply is decoded from: the conversation planned (planChat), accepted, then
-   * prefilled segment by segment, text in chunks and user images through the ViT (method.md 2.1,
+   * prefilled segment by segment, text in chunks and user images through the ViT (docs/method.md 2.1,
    * the `_vqa` layout). The caller disposes `ctx`; `promptIds` are the prompt's text ids.
    */
   async prefillChat(
     turns: readonly ChatTurn[],
-    o: Pick<ChatReplyOptions, 'maxTokens' | 'signal' | 'onAccepted'> = {},
+    o: Pick<ChatReplyOptions, 'maxTokens' | 'signal' | 'onAccepted' | 'image' | 'memoryBytes'> = {},
   ): Promise<{ ctx: KVCache; plan: BudgetedPrompt & { images: Uint8Array[]; userText: string }; promptIds: number[] }> {
-    const plan = await this.planChat(turns, { maxTokens: o.maxTokens ?? 500 });
+    const plan = await this.planChat(turns, {
+      maxTokens: o.maxTokens ?? 500, withImage: Boolean(o.image), ...(o.memoryBytes !== undefined ? { memoryBytes: o.memoryBytes } : {}),
+    });
     // Images are decoded before the prompt is accepted: one that cannot be read is the request's error.
     const side = this.vitImageSide;
     const pixels = new Map<number, ChwImage>();
@@ -329,7 +359,7 @@ export class CharacterModel {
     return { text: held.text, completionTokens: generated, finishReason: !stopped && generated >= o.maxTokens ? 'length' : 'stop' };
   }
 
-  /** The scene caption of a reply's image (method.md 4.3 step 3), its user text shortened until it fits the context. */
+  /** The scene caption of a reply's image (docs/method.md 4.3 step 3), its user text shortened until it fits the context. */
   private async sceneCaption(user: string, reply: string): Promise<string> {
     let u = user;
     for (;;) {
@@ -358,7 +388,7 @@ export class CharacterModel {
     return this.tokenizer.encode(text);
   }
 
-  /** Decodes text after a prompt (method.md 4.4): primed with <|im_start|>, stops at <|im_end|>. */
+  /** Decodes text after a prompt (docs/method.md 4.4): primed with <|im_start|>, stops at <|im_end|>. */
   async generateText(prompt: string, o: ReplyOptions = {}): Promise<string> {
     if (o.signal?.aborted) throw abortError();
     const ids = await this.encode(prompt);
@@ -393,14 +423,14 @@ export class CharacterModel {
     }
   }
 
-  /** The character's reply to a user turn (method.md 4.3 step 1; sampling at T = 0.7 by default). */
+  /** The character's reply to a user turn (docs/method.md 4.3 step 1; sampling at T = 0.7 by default). */
   async reply(user: string, o: ReplyOptions = {}): Promise<string> {
     const c = this.character;
     const prompt = rolePlayPrompt({ description: c.description, opening: c.opening, user, name: c.names.prefix, history: o.history });
     return this.generateText(prompt, { ...o, temperature: o.temperature ?? 0.7, maxTokens: o.maxTokens ?? 500 });
   }
 
-  /** A PNG image for a text prompt (plain T2I with the ODE sampler and text CFG, method.md 4.4). */
+  /** A PNG image for a text prompt (plain T2I with the ODE sampler and text CFG, docs/method.md 4.4). */
   async image(prompt: string, o: ImageOptions = {}): Promise<Uint8Array> {
     const ids = await this.imagePromptTokens(prompt);
     if (!ids) {
@@ -431,7 +461,7 @@ export class CharacterModel {
     }
   }
 
-  /** Reply first, then an image of the scene (method.md 4.3 steps 1 and 3). */
+  /** Reply first, then an image of the scene (docs/method.md 4.3 steps 1 and 3). */
   async rolePlay(user: string, o: ReplyOptions & { image?: ImageOptions } = {}): Promise<{ reply: string; image: Uint8Array }> {
     const reply = await this.reply(user, o);
     const prompt = t2iCaption({ description: this.character.description, user, reply });

@@ -1,8 +1,8 @@
-// The Qwen2-style Mixture-of-Transformers decoder (method.md 1.2). Every layer holds two
+// The Qwen2-style Mixture-of-Transformers decoder (docs/method.md 1.2). Every layer holds two
 // complete weight sets: the "und" expert under the original Qwen2 names and the "gen" expert
 // under the same names with `_moe_gen`. Routing is hard and given per token (latent tokens go to
 // gen, everything else to und); the attention itself is one joint softmax over all tokens.
-import { empty, isGradEnabled, kernels, noGrad, ops, scope, tensor, zeros, type DecodeCacheRows, type DecodeLayerWeights, type DType, type Tensor } from '../torch/index.js';
+import { empty, isGradEnabled, kernels, noGrad, ops, scaledDotProductAttention, scope, tensor, zeros, type DecodeCacheRows, type DecodeLayerWeights, type DType, type Tensor } from '../torch/index.js';
 import { Embedding, Linear, Module, ModuleList, RMSNorm } from '../nn/index.js';
 import type { LlmConfig } from './config.js';
 
@@ -97,22 +97,22 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | null):
       // Without a mask the G query heads of a KV head can share one attention call as G*Nq
       // queries: no copy of the (possibly long, cached) keys and values per query head.
       const qg = q.reshape([1, Hkv, groups * Nq, D]);
-      const [o] = ops._scaled_dot_product_attention(qg, k.unsqueeze(0), v.unsqueeze(0), null, 0, false, false);
+      const o = scaledDotProductAttention(qg, k.unsqueeze(0), v.unsqueeze(0), null);
       return o.reshape([H, Nq, D]).transpose(0, 1).reshape([Nq, H * D]);
     }
     const kk = groups === 1 ? k : k.repeat_interleave(groups, 0);
     const vv = groups === 1 ? v : v.repeat_interleave(groups, 0);
     const m = mask === null ? null : mask.dtype === q.dtype ? mask : mask.to(q.dtype);
-    const [out] = ops._scaled_dot_product_attention(q.unsqueeze(0), kk.unsqueeze(0), vv.unsqueeze(0), m, 0, false, false);
+    const out = scaledDotProductAttention(q.unsqueeze(0), kk.unsqueeze(0), vv.unsqueeze(0), m);
     return out.squeeze(0).transpose(0, 1).reshape([Nq, H * D]);
   });
 }
 
 /**
  * How the query tokens attend. `packed`: the tokens are a concatenation of samples of the given
- * lengths, each with its own additive mask [L, L] (no attention across samples, method.md 1.7).
+ * lengths, each with its own additive mask [L, L] (no attention across samples, docs/method.md 1.7).
  * `cached`: the queries attend to the whole KV cache plus themselves, causally among themselves
- * or fully (inference, method.md 1.7 last point); `mask` overrides with an explicit [Nq, Nc+Nq].
+ * or fully (inference, docs/method.md 1.7 last point); `mask` overrides with an explicit [Nq, Nc+Nq].
  */
 export type AttentionLayout =
   | { kind: 'packed'; sampleLens: number[]; masks: Tensor[] }
@@ -134,7 +134,7 @@ export class KVCache {
   private shared: boolean[];
   /** Tokens cached. */
   length = 0;
-  /** The next RoPE position to use (method.md 1.6: prefill advances it). */
+  /** The next RoPE position to use (docs/method.md 1.6: prefill advances it). */
   nextPosition = 0;
 
   constructor(readonly numLayers: number) {
@@ -304,7 +304,7 @@ export class Qwen2MoTAttention extends Module {
     return scope(() => {
       const N = x.shape[0]!;
       const { numHeads: H, numKvHeads: Hkv, headDim: d } = this;
-      // q, k, v per expert, then the per-head norms per expert (method.md 1.2)
+      // q, k, v per expert, then the per-head norms per expert (docs/method.md 1.2)
       const qkv = (e: ExpertAttnWeights) => (h: Tensor): Tensor => {
         const n = h.shape[0]!;
         const q = e.qNorm.forward(e.q.forward(h).reshape([n, H, d])).reshape([n, H * d]);
@@ -494,7 +494,7 @@ export class Qwen2MoTForCausalLM extends Module {
     return head.forward(hidden);
   }
 
-  /** Copies every und weight into its gen counterpart (init_moe, method.md 1.2). */
+  /** Copies every und weight into its gen counterpart (init_moe, docs/method.md 1.2). */
   initMoeFromUnd(): void {
     noGrad(() => scope(() => {
       const sd = this.stateDict();

@@ -1,9 +1,9 @@
-// The SigLIP NaViT encoder and its connector (method.md 1.3), with the published key names
+// The SigLIP NaViT encoder and its connector (docs/method.md 1.3), with the published key names
 // (vit_model.vision_model.embeddings.patch_embedding, encoder.layers.{i}.self_attn.q_proj, ...).
 // The patch embedding is the Linear(p*p*c -> D) form BAGEL converts the conv into, so its input
 // is a patchify() row in (p, q, c) order; position ids are flattened 2-D ids (row * side + col)
 // into a learned table. Several images are packed; attention is full inside each and absent across.
-import { ops, scope, type Tensor } from '../torch/index.js';
+import { ops, scaledDotProductAttention, scope, type Tensor } from '../torch/index.js';
 import { Embedding, FcMlp, GELU, LayerNorm, Linear, Module, ModuleList } from '../nn/index.js';
 import type { VitConfig } from './config.js';
 
@@ -41,7 +41,7 @@ export class SiglipAttention extends Module {
       let at = 0;
       for (const L of lens) {
         const sl = (t: Tensor): Tensor => t.narrow(1, at, L).unsqueeze(0);
-        const [o] = ops._scaled_dot_product_attention(sl(q), sl(k), sl(v), null, 0, false, false);
+        const o = scaledDotProductAttention(sl(q), sl(k), sl(v), null);
         parts.push(o.squeeze(0).transpose(0, 1).reshape([L, this.hidden]));
         at += L;
       }

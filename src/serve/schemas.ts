@@ -1,5 +1,5 @@
 // Request schemas, validated at the edge before anything reaches the store or the model
-// (style.md "Hono / Fastify"). Shapes follow ecosystem.md 4.1 (content parts) and 4.2 (images).
+// (docs/architecture.md "Serving"). Shapes follow docs/ecosystem.md 4.1 (content parts) and 4.2 (images).
 // Unknown fields are dropped, not refused: front ends send fields (user, metadata, ...) that do not
 // change the output. Every field that would change it is honoured or refused (docs/serving.md 3).
 import { z } from 'zod';
