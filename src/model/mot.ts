@@ -79,6 +79,24 @@ export function applyRope(x: Tensor, cos: Tensor, sin: Tensor): Tensor {
 export const nativeDecode = { enabled: true };
 
 /**
+ * softmax(q k^T / sqrt(D) + mask) v over [B, H, N, D] (mask additive, broadcast). Half-precision
+ * inputs take the scores and the softmax in float32 and round the probabilities back once, as the
+ * reference's flash attention does (docs/precision.md section 2); float32 takes libtorch's kernel.
+ */
+export function scaledDotProductAttention(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | null): Tensor {
+  if (q.dtype === 'float32' || q.dtype === 'float64') {
+    const m = mask === null || mask.dtype === q.dtype ? mask : mask.to(q.dtype);
+    return ops._scaled_dot_product_attention(q, k, v, m, 0, false, false)[0];
+  }
+  return scope(() => {
+    const d = q.shape[q.ndim - 1]!;
+    const scores = q.matmul(k.transpose(-2, -1)).to('float32').mul(1 / Math.sqrt(d));
+    const masked = mask === null ? scores : scores.add(mask.dtype === 'float32' ? mask : mask.to('float32'));
+    return ops.softmax(masked, -1).to(q.dtype).matmul(v);
+  });
+}
+
+/**
  * Softmax attention of q [H, Nq, D] over k, v [Hkv, Nk, D] (GQA: each key/value head serves
  * H/Hkv consecutive query heads) with an optional additive mask [Nq, Nk]; scale 1/sqrt(D).
  * Returns [Nq, H*D].
@@ -92,13 +110,12 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | null):
       // Without a mask the G query heads of a KV head can share one attention call as G*Nq
       // queries: no copy of the (possibly long, cached) keys and values per query head.
       const qg = q.reshape([1, Hkv, groups * Nq, D]);
-      const [o] = ops._scaled_dot_product_attention(qg, k.unsqueeze(0), v.unsqueeze(0), null, 0, false, false);
+      const o = scaledDotProductAttention(qg, k.unsqueeze(0), v.unsqueeze(0), null);
       return o.reshape([H, Nq, D]).transpose(0, 1).reshape([Nq, H * D]);
     }
     const kk = groups === 1 ? k : k.repeat_interleave(groups, 0);
     const vv = groups === 1 ? v : v.repeat_interleave(groups, 0);
-    const m = mask === null ? null : mask.dtype === q.dtype ? mask : mask.to(q.dtype);
-    const [out] = ops._scaled_dot_product_attention(q.unsqueeze(0), kk.unsqueeze(0), vv.unsqueeze(0), m, 0, false, false);
+    const out = scaledDotProductAttention(q.unsqueeze(0), kk.unsqueeze(0), vv.unsqueeze(0), mask);
     return out.squeeze(0).transpose(0, 1).reshape([Nq, H * D]);
   });
 }

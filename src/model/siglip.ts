@@ -6,6 +6,7 @@
 import { ops, scope, type Tensor } from '../torch/index.js';
 import { Embedding, FcMlp, GELU, LayerNorm, Linear, Module, ModuleList } from '../nn/index.js';
 import type { VitConfig } from './config.js';
+import { scaledDotProductAttention } from './mot.js';
 
 /** Converts a conv patch-embedding weight [D, C, p, p] into the Linear weight [D, p*p*C] in (p, q, c) order. */
 export function convPatchWeightToLinear(w: Tensor): Tensor {
@@ -41,7 +42,7 @@ export class SiglipAttention extends Module {
       let at = 0;
       for (const L of lens) {
         const sl = (t: Tensor): Tensor => t.narrow(1, at, L).unsqueeze(0);
-        const [o] = ops._scaled_dot_product_attention(sl(q), sl(k), sl(v), null, 0, false, false);
+        const o = scaledDotProductAttention(sl(q), sl(k), sl(v), null);
         parts.push(o.squeeze(0).transpose(0, 1).reshape([L, this.hidden]));
         at += L;
       }
@@ -70,7 +71,7 @@ export class SiglipEncoderLayer extends Module {
   }
 }
 
-class SiglipEmbeddings extends Module {
+export class SiglipEmbeddings extends Module {
   readonly patch_embedding: Linear;
   readonly position_embedding: Embedding;
   constructor(c: VitConfig) {
@@ -84,7 +85,7 @@ class SiglipEmbeddings extends Module {
   }
 }
 
-class SiglipEncoder extends Module {
+export class SiglipEncoder extends Module {
   readonly layers: ModuleList<SiglipEncoderLayer>;
   constructor(c: VitConfig) {
     super();
@@ -92,7 +93,7 @@ class SiglipEncoder extends Module {
   }
 }
 
-class SiglipVisionTransformer extends Module {
+export class SiglipVisionTransformer extends Module {
   readonly embeddings: SiglipEmbeddings;
   readonly encoder: SiglipEncoder;
   readonly post_layernorm: LayerNorm;

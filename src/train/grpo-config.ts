@@ -4,6 +4,7 @@
 // and takes the default written in DEFAULT_GRPO; a wrong type, range or unknown key is an error
 // naming the field.
 import { z } from 'zod';
+import { PRECISION_MODES, type PrecisionMode } from '../nn/index.js';
 import { REFERENCE_REWARD_WEIGHTS, type RewardScorerOptions, type RewardWeights } from '../reward/index.js';
 
 export const FACE_IDENTITY_SETTINGS = ['auto', 'on', 'off'] as const;
@@ -58,6 +59,10 @@ export interface GrpoConfig {
    * substitute (default true).
    */
   selfVqa: boolean;
+  /** Precision mode of the policy update (docs/precision.md; the reference trains bf16 weights: 'bf16'). */
+  precision: PrecisionMode;
+  /** Recompute each decoder layer in backward instead of keeping its activations (docs/precision.md section 3). */
+  activationCheckpointing: boolean;
   /** Opt into the reference implementation's accidental behaviours (method.md 3.3-3.6 [quirk]s). */
   reference: { fixedWindow: boolean; localDiversityBatch: number | null; noGradClip: boolean };
 }
@@ -85,6 +90,8 @@ export const DEFAULT_GRPO: Omit<GrpoConfig, 'from' | 'out'> = {
   seed: 42,
   rewards: { weights: REFERENCE_REWARD_WEIGHTS, scorers: {}, faceIdentity: 'auto' },
   selfVqa: true,
+  precision: 'fp32',
+  activationCheckpointing: false,
   reference: { fixedWindow: false, localDiversityBatch: null, noGradClip: false },
 };
 
@@ -169,6 +176,8 @@ export const GrpoConfigSchema = z.object({
   seed: z.number().int().default(D.seed),
   rewards: RewardsSchema.default({}),
   selfVqa: z.boolean().default(D.selfVqa),
+  precision: z.enum(PRECISION_MODES).default(D.precision),
+  activationCheckpointing: z.boolean().default(D.activationCheckpointing),
   reference: ReferenceSchema.default({}),
 }).strict().superRefine((c, ctx) => {
   const [lo, hi] = c.windowRange;

@@ -199,6 +199,7 @@ function optimizerStep(s: GrpoSession): number {
   const norm = s.cfg.reference.noGradClip ? 0 : clipGradNorm(s.params, s.cfg.maxGradNorm);
   s.optimizer.step();
   s.optimizer.zeroGrad();
+  s.precision.syncModel();
   return norm;
 }
 
@@ -220,6 +221,7 @@ export function update(s: GrpoSession, items: EpochRollout[], adv: number[]): Up
           const { logProb } = windowLogProb(s.model, ctx, step, s.grid, cfg.cfgTextScale);
           const l = clippedPolicyLoss(logProb, step.logProb, adv[i]!, { lo: cfg.clipRange, hi: cfg.clipRange });
           l.loss.div(perUpdate).backward();
+          s.precision.collectGradients();
           lossSum += l.loss.item();
           if (l.clipped) clipped++;
         });
