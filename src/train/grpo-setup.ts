@@ -147,6 +147,7 @@ export async function openGrpoSession(cfg: GrpoConfig, o: TrainGrpoOptions): Pro
   if (cfg.promptsPerEpoch % world !== 0) {
     throw new Error(`Character-GRPO: promptsPerEpoch ${cfg.promptsPerEpoch} must be a positive multiple of the number of processes (${world})`);
   }
+  if (cfg.activationCheckpointing) throw new Error('Character-GRPO: activationCheckpointing is not available in this build yet');
   const cm = await CharacterModel.load(cfg.from);
   const { model, vae, character } = cm;
   const prompts = character.t2iPrompts;

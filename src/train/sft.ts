@@ -259,6 +259,7 @@ export async function trainSft(configInput: SftConfig | SftConfigInput, o: Train
   const root = resolve(o.runDir);
   if (config.threads > 0) torch.setNumThreads(config.threads);
   if (config.export === 'lora' && !config.lora.enabled) throw new Error('config: export "lora" needs lora.enabled');
+  if (config.activationCheckpointing) throw new Error('config: activationCheckpointing is not available in this build yet');
 
   // ---- characters, tokenizer, model config ----
   let characters = o.characters ?? loadCharacters(config.data.characters);
