@@ -42,7 +42,7 @@ async function child(): Promise<void> {
   const { AutoEncoder, Bagel, TINY, latentDownsample } = await import('../src/model/index.js');
   const { promptContexts, rollout, windowLogProb } = await import('../src/train/grpo-rollout.js');
   const { clippedPolicyLoss } = await import('../src/train/grpo-objective.js');
-  const { DEFAULT_GRPO, generationExpertParameters } = await import('../src/train/grpo.js');
+  const { DEFAULT_GRPO, GRPO_PRESET_FIELDS, generationExpertParameters } = await import('../src/train/grpo.js');
   type Rollout = import('../src/train/grpo-rollout.js').Rollout;
   torch.setNumThreads(THREADS);
   const l0 = loadavg()[0]!;
@@ -102,7 +102,7 @@ async function child(): Promise<void> {
         micro++;
       }
     }
-    clipGradNorm(params, cfg.maxGradNorm);
+    clipGradNorm(params, GRPO_PRESET_FIELDS.project.maxGradNorm ?? Number.POSITIVE_INFINITY); // the project preset's clip (the reference has none)
     opt.step();
     opt.zeroGrad();
     if (u > 0) updateS.push((now() - t) / 1000); // the first update is warm-up

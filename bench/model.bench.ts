@@ -37,7 +37,7 @@ async function child(): Promise<void> {
   const torch = await import('../src/torch/index.js');
   const { native } = await import('../src/torch/native.js');
   type ModelConfig = import('../src/model/index.js').ModelConfig;
-  const { AutoEncoder, Bagel, TINY, MICRO, nativeDecode, disposeBatch, newContext, prefillText, decodeSteps, generateImage, latentDownsample } = await import('../src/model/index.js');
+  const { AutoEncoder, Bagel, TINY, MICRO, disposeBatch, newContext, prefillText, decodeSteps, generateImage, latentDownsample } = await import('../src/model/index.js');
   const { loadSampleCharacter } = await import('../src/data/index.js');
   const { sftBenchModel, stepFlops } = await import('./sft-step.js');
   const { tinySftConfig } = await import('../src/train/sft-config.js');
@@ -154,10 +154,16 @@ async function child(): Promise<void> {
   // (2) greedy decoding at batch 1 after a 32-token prompt, with per-op native timing afterwards;
   // on tiny, and on micro for contrast.
   const decodeRow = (label: string, mc: ModelConfig, dtype: 'float32' | 'bfloat16' = 'float32'): DecodeRow => {
-    torch.manualSeed(0);
-    const model = new Bagel(mc);
-    if (dtype !== 'float32') model.toDtype(dtype);
-    model.eval();
+    // the same weights twice (same seed): with the decode kernels (the default) and, for the
+    // baseline, without them
+    const build = (decodeKernels: boolean) => {
+      torch.manualSeed(0);
+      const m = new Bagel(mc, { decodeKernels });
+      if (dtype !== 'float32') m.toDtype(dtype);
+      m.eval();
+      return m;
+    };
+    const model = build(true);
     // the bytes one token's forward reads: the understanding expert's layers, the final norm and the LM head
     const weightBytes = model.namedParameters()
       .filter(([k]) => k.startsWith('language_model.') && !k.includes('_moe_gen') && !k.includes('embed_tokens'))
@@ -165,17 +171,20 @@ async function child(): Promise<void> {
     const prompt = Array.from({ length: 32 }, (_, i) => 20 + i);
     const ctx = newContext(model);
     prefillText(model, ctx, prompt);
+    const opByOp = build(false);
+    const opByOpCtx = newContext(opByOp);
+    prefillText(opByOp, opByOpCtx, prompt);
     // Decodes n tokens (an untrained model may emit <|im_end|>: decoding starts again from the same
     // context until n) and returns the time spent inside the decoder's steps. With `evict`, a
     // 64 MiB buffer (twice this machine's L3) is walked between tokens, outside the timing, so
     // that every token reads its weights from memory: what a host whose other tenants fill the
     // shared cache does to a decode, made reproducible.
     const evictBuf = new Uint8Array(64 * MiB);
-    const decodeN = (n: number, evict = false): { tokens: number; ms: number } => {
+    const decodeN = (n: number, evict = false, m: typeof model = model, c: typeof ctx = ctx): { tokens: number; ms: number } => {
       let got = 0;
       let ms = 0;
       while (got < n) {
-        const it = decodeSteps(model, ctx, { maxTokens: Math.min(256, n - got) });
+        const it = decodeSteps(m, c, { maxTokens: Math.min(256, n - got) });
         let k = 0;
         for (;;) {
           if (evict) for (let i = 0; i < evictBuf.length; i += 64) evictBuf[i]! += 1;
@@ -194,10 +203,10 @@ async function child(): Promise<void> {
     const { tokens: got, ms: decMs } = decodeN(N);
     const cold = decodeN(QUICK ? 100 : 256, true);
     // the baseline: the same decode layer by layer from TS with ATen's linears (no native step)
-    nativeDecode.enabled = false;
-    decodeN(16);
-    const base = decodeN(QUICK ? 100 : 256);
-    nativeDecode.enabled = true;
+    decodeN(16, false, opByOp, opByOpCtx);
+    const base = decodeN(QUICK ? 100 : 256, false, opByOp, opByOpCtx);
+    opByOpCtx.dispose();
+    opByOp.dispose();
     const byOp = new Map<number, { ms: number; calls: number }>();
     // wraps a native function so that its calls add their time to byOp under key(args)
     const timed = <A extends unknown[], R>(f: (...args: A) => R, key: (args: A) => number) => (...args: A): R => {
@@ -345,7 +354,7 @@ async function main(): Promise<void> {
   const notes = [
     `Configs: ${rs[0]!.train.map((t) => `${t.label}: ${t.desc}`).join('; ')}. Forward+backward = \`sftForwardBackward\` (0.25 CE + 1.0 MSE, the training forward of method.md 2.3, then backward) on the tiny SFT data's packed batches; no optimizer step (bench:train measures whole steps). FLOPs as bench:train counts them (dense 6 x weights x tokens, attention 12 H d L^2 per layer; full L x L).`,
     `MFU target (>= 35%) on tiny: ${rs.some((r) => r.train[0]!.mfu >= MFU_TARGET) ? 'met' : 'not met'} (${rs.map((r) => `${pct(r.train[0]!.mfu)} at ${r.threads} thread(s)`).join(', ')}). For contrast, the \`micro\` preset of the unit tests (LLM 2 x 64) is launch-bound: a step issues hundreds of small operators at a few µs each, far from the matmul peak.`,
-    `Decoding: greedy \`decodeSteps\` at batch 1 after a ${tinyDecode.prompt}-token prompt, random weights (an \`<|im_end|>\` restarts decoding from the same context; restarts are counted as tokens). Target >= ${DECODE_TARGET} tokens/s on tiny: ${best >= DECODE_TARGET ? 'met' : 'not met'} (best ${best.toFixed(0)}; with the L3 flushed before every token, best ${bestCold.toFixed(0)}). Each token runs the whole decoder and the final norm in one native call (\`motDecodeStep\`, native/src/mot_decode.cc: plain loops with float32 arithmetic, no ATen call per layer; the bfloat16 row holds the same model's weights in bfloat16), then the LM head through the same batch-1 kernel (\`linearVector\`) and argmax. Every token reads the understanding expert's weights once (column 3, ${(tinyDecode.weightBytes / MiB).toFixed(1)} MiB on tiny; ${gbps.toFixed(1)} GB/s at the measured rate), so decoding is as fast as the weights stream: the kernel (native/src/vector_kernels.cc) reads each matrix row as one contiguous stream with 16 lane sums, which from memory runs faster than the OpenBLAS sgemv that at::linear calls for one row (the kernel table: 19 matrices of the tiny MLP's [512, 256], one row each, the same JS call overhead on both sides; cold = the 64 MiB walk before every pass). The flushed column walks a 64 MiB buffer (twice the L3) between tokens, outside the timing, so every weight comes from memory: a busy host, whose other tenants empty the shared L3 between two tokens, measures between the two columns. Baseline: the same decode with \`nativeDecode.enabled = false\` (src/model/mot.ts), every layer's ~15 ATen operators called one by one from TS, measured in the same process. The op columns come from a further run with every native call wrapped by a timer (adds a little per call).`,
+    `Decoding: greedy \`decodeSteps\` at batch 1 after a ${tinyDecode.prompt}-token prompt, random weights (an \`<|im_end|>\` restarts decoding from the same context; restarts are counted as tokens). Target >= ${DECODE_TARGET} tokens/s on tiny: ${best >= DECODE_TARGET ? 'met' : 'not met'} (best ${best.toFixed(0)}; with the L3 flushed before every token, best ${bestCold.toFixed(0)}). Each token runs the whole decoder and the final norm in one native call (\`motDecodeStep\`, native/src/mot_decode.cc: plain loops with float32 arithmetic, no ATen call per layer; the bfloat16 row holds the same model's weights in bfloat16), then the LM head through the same batch-1 kernel (\`linearVector\`) and argmax. Every token reads the understanding expert's weights once (column 3, ${(tinyDecode.weightBytes / MiB).toFixed(1)} MiB on tiny; ${gbps.toFixed(1)} GB/s at the measured rate), so decoding is as fast as the weights stream: the kernel (native/src/vector_kernels.cc) reads each matrix row as one contiguous stream with 16 lane sums, which from memory runs faster than the OpenBLAS sgemv that at::linear calls for one row (the kernel table: 19 matrices of the tiny MLP's [512, 256], one row each, the same JS call overhead on both sides; cold = the 64 MiB walk before every pass). The flushed column walks a 64 MiB buffer (twice the L3) between tokens, outside the timing, so every weight comes from memory: a busy host, whose other tenants empty the shared L3 between two tokens, measures between the two columns. Baseline: the same decode on a model built with \`decodeKernels: false\` (src/model/mot.ts), every layer's ~15 ATen operators called one by one from TS, measured in the same process. The op columns come from a further run with every native call wrapped by a timer (adds a little per call).`,
     `Image: TINY, random weights, 64x64 px (8x8 latent grid), 25 timesteps (shift 3), text CFG 4 over [0.4, 1] (empty text-uncond context), global renorm; one prompt prefill; then the random tiny VAE's decoder. Median of ${imgs[0]!.ms.length} images after one warm-up, each part in its own process (peak RSS = that process's maximum resident set, libtorch and Node included).`,
   ];
   console.log('');

@@ -3,15 +3,18 @@
 // call reply / image / rolePlay, which follow the reference inference (method.md 4.2-4.4).
 import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { noGrad, scope, manualSeed } from '../torch/index.js';
+import { noGrad, scope, manualSeed, tensor } from '../torch/index.js';
 import {
-  Bagel, AutoEncoder, newContext, prefillText, decodeSteps, generateImage, loadCheckpoint, saveCheckpoint,
-  latentDownsample, validateConfig, type ModelConfig,
+  Bagel, AutoEncoder, newContext, prefillText, prefillTextChunked, prefillVitImage, decodeSteps, generateImage, loadCheckpoint, saveCheckpoint,
+  latentDownsample, validateConfig, type KVCache, type ModelConfig,
 } from '../model/index.js';
 import {
-  CharacterSchema, Tokenizer, StreamDecoder, rolePlayPrompt, t2iCaption, encodePng, trainTinyTokenizer, type Character,
+  CharacterSchema, Tokenizer, StreamDecoder, rolePlayPrompt, t2iCaption, encodePng, prepareImage, trainTinyTokenizer, type Character,
 } from '../data/index.js';
 import { CHARACTER_MODEL_FILES, type CharacterModelManifest } from './manifest.js';
+import { budgetChat, ChatRequestError, layoutChat, type BudgetedPrompt, type ChatTurn } from './chat-prompt.js';
+import { StopHoldback } from './stop-strings.js';
+import { Utf8Guard } from './utf8-guard.js';
 
 // Images held as bytes (characters from cards) are written as {"$base64": "..."} in
 // character.json and read back as Uint8Array (plain JSON.stringify would write an index map).
@@ -47,7 +50,46 @@ export interface ImageOptions {
   signal?: AbortSignal;
 }
 
+/** The sampling fields of a chat reply (docs/serving.md 3); each one changes what is decoded. */
+export interface SamplingOptions {
+  /** 0 = greedy; default 0.7 (method.md 4.3). */
+  temperature?: number;
+  topP?: number;
+  topK?: number;
+  /** Seeds the generator before the reply is decoded and before its image is drawn. */
+  seed?: number;
+  /** The reply ends before the first occurrence of any of these (not included). */
+  stop?: string[];
+  frequencyPenalty?: number;
+  presencePenalty?: number;
+  repetitionPenalty?: number;
+  /** Default 500 (method.md 4.3). */
+  maxTokens?: number;
+}
+
+export interface ChatReplyOptions extends SamplingOptions {
+  onText?: (piece: string) => void;
+  signal?: AbortSignal;
+  /** Also draw the scene after the reply (method.md 4.3 step 3). */
+  image?: boolean | ImageOptions;
+  /** Called once the prompt is measured and fits, before any model work (docs/serving.md 2). */
+  onAccepted?: (p: { promptTokens: number; droppedTurns: number }) => void | Promise<void>;
+}
+
+export interface ChatReply {
+  text: string;
+  image?: Uint8Array;
+  /** Tokens of the prompt as the model saw it (text segments with their markers, ViT tokens). */
+  promptTokens: number;
+  completionTokens: number;
+  finishReason: 'stop' | 'length';
+  /** History turns cut from the oldest to fit the context (docs/serving.md 2). */
+  droppedTurns: number;
+}
+
 export class CharacterModel {
+  private utf8: Utf8Guard | null = null;
+
   constructor(
     readonly character: Character,
     readonly model: Bagel,
@@ -121,8 +163,184 @@ export class CharacterModel {
   }
 
   dispose(): void {
+    this.utf8?.dispose();
     this.model.dispose();
     this.vae.dispose();
+  }
+
+  /** KV entries the model holds at most: its position limit (docs/serving.md 2). */
+  get contextTokens(): number {
+    return this.model.config.llm.maxPositionEmbeddings;
+  }
+
+  /** The side user images are resized to for the ViT: the training size of the VQA samples,
+   * else 378 (the reference's smallest ViT side) within what the ViT's position table holds. */
+  get vitImageSide(): number {
+    const v = this.model.config.vit;
+    const p = this.manifest.provenance.vitImageSize;
+    if (typeof p === 'number' && p % v.patchSize === 0) return p;
+    return Math.min(v.patchSize * v.maxNumPatchPerSide, Math.round(378 / v.patchSize) * v.patchSize);
+  }
+
+  /** Tokens one user image takes in the context: its ViT patches and the two markers. */
+  get vitImageTokens(): number {
+    const n = this.vitImageSide / this.model.config.vit.patchSize;
+    return n * n + 2;
+  }
+
+  /** The guard that keeps replies valid, printable UTF-8 (built once per model). */
+  get utf8Guard(): Utf8Guard {
+    this.utf8 ??= new Utf8Guard(this.tokenizer, this.model.config.llm.vocabSize, this.model.config.tokens.eos);
+    return this.utf8;
+  }
+
+  /**
+   * Measures a conversation through the chat template (docs/serving.md 1-2) without any model
+   * work: the prompt's token ids and images, its size, and how many old turns were cut to leave
+   * room for maxTokens. Throws ChatRequestError when it cannot fit.
+   */
+  async planChat(turns: readonly ChatTurn[], o: { maxTokens?: number } = {}): Promise<BudgetedPrompt & { images: Uint8Array[]; userText: string }> {
+    const c = this.character;
+    const layout = layoutChat(turns, c.names.display);
+    const maxTokens = o.maxTokens ?? 500;
+    const budget = await budgetChat(
+      { description: c.description, opening: c.opening, name: c.names.prefix },
+      layout,
+      { context: this.contextTokens, reserve: maxTokens + 1, imageTokens: this.vitImageTokens, maxTokenBytes: this.utf8Guard.maxTokenBytes },
+      (texts) => this.tokenizer.encodeBatch(texts),
+    );
+    return { ...budget, images: layout.images, userText: layout.userText };
+  }
+
+  /**
+   * The character's reply to a conversation (docs/serving.md 1-3, 7): the whole prompt through
+   * the chat template, user images on the ViT path (as the VQA samples are built, method.md 2.1),
+   * a chunked prefill that stops on abort, then decoding with every sampling option, the stop
+   * strings cut and held back while streaming, and only valid printable UTF-8 let through.
+   */
+  async chat(turns: readonly ChatTurn[], o: ChatReplyOptions = {}): Promise<ChatReply> {
+    if (o.signal?.aborted) throw abortError();
+    const maxTokens = o.maxTokens ?? 500;
+    const { ctx, plan, promptIds } = await this.prefillChat(turns, { ...o, maxTokens });
+    let decoded: { text: string; completionTokens: number; finishReason: 'stop' | 'length' };
+    try {
+      decoded = await this.decodeReply(ctx, promptIds, { ...o, maxTokens });
+    } finally {
+      ctx.dispose();
+    }
+    const reply: ChatReply = { ...decoded, promptTokens: plan.promptTokens, droppedTurns: plan.droppedTurns };
+    if (o.image) {
+      const io: ImageOptions = { ...(o.seed !== undefined ? { seed: o.seed } : {}), ...(typeof o.image === 'object' ? o.image : {}), ...(o.signal ? { signal: o.signal } : {}) };
+      reply.image = await this.image(await this.sceneCaption(plan.userText, decoded.text), io);
+    }
+    return reply;
+  }
+
+  /**
+   * The context a reply is decoded from: the conversation planned (planChat), accepted, then
+   * prefilled segment by segment, text in chunks and user images through the ViT (method.md 2.1,
+   * the `_vqa` layout). The caller disposes `ctx`; `promptIds` are the prompt's text ids.
+   */
+  async prefillChat(
+    turns: readonly ChatTurn[],
+    o: Pick<ChatReplyOptions, 'maxTokens' | 'signal' | 'onAccepted'> = {},
+  ): Promise<{ ctx: KVCache; plan: BudgetedPrompt & { images: Uint8Array[]; userText: string }; promptIds: number[] }> {
+    const plan = await this.planChat(turns, { maxTokens: o.maxTokens ?? 500 });
+    await o.onAccepted?.({ promptTokens: plan.promptTokens, droppedTurns: plan.droppedTurns });
+    const ctx = newContext(this.model);
+    try {
+      return { ctx, plan, promptIds: await this.prefillPlan(ctx, plan, o.signal) };
+    } catch (e) {
+      ctx.dispose();
+      throw e;
+    }
+  }
+
+  private async prefillPlan(ctx: KVCache, plan: BudgetedPrompt & { images: Uint8Array[] }, signal?: AbortSignal): Promise<number[]> {
+    const side = this.vitImageSide;
+    const promptIds: number[] = [];
+    for (const seg of plan.segments) {
+      if (signal?.aborted) throw abortError();
+      if (seg.ids) {
+        promptIds.push(...seg.ids);
+        await prefillTextChunked(this.model, ctx, seg.ids, signal ? { signal } : {});
+      } else if (seg.image !== undefined) {
+        const chw = await prepareImage(plan.images[seg.image]!, { rule: 'fixed', width: side, height: side });
+        const t = tensor(chw.data, { shape: [3, chw.height, chw.width] });
+        try {
+          prefillVitImage(this.model, ctx, t);
+        } finally {
+          t.dispose();
+        }
+      }
+    }
+    return promptIds;
+  }
+
+  private async decodeReply(ctx: KVCache, promptIds: number[], o: ChatReplyOptions & { maxTokens: number }): Promise<{ text: string; completionTokens: number; finishReason: 'stop' | 'length' }> {
+    const guard = this.utf8Guard;
+    // decodeSteps asks before each token; the loop below advances the state after it.
+    let state: number = Utf8Guard.start;
+    const allowedNext = () => guard.mask(state);
+    if (o.seed !== undefined) manualSeed(o.seed);
+    const stops = (o.stop ?? []).filter((x) => x.length > 0);
+    const held = new StopHoldback(stops, o.onText);
+    const stream = new StreamDecoder(this.tokenizer, { skipSpecialTokens: true });
+    let generated = 0;
+    let stopped = false;
+    const steps = decodeSteps(this.model, ctx, {
+      maxTokens: o.maxTokens, temperature: o.temperature ?? 0.7, allowedNext, penaltyIds: promptIds,
+      ...(o.topP !== undefined ? { topP: o.topP } : {}),
+      ...(o.topK !== undefined ? { topK: o.topK } : {}),
+      ...(o.repetitionPenalty !== undefined ? { repetitionPenalty: o.repetitionPenalty } : {}),
+      ...(o.frequencyPenalty !== undefined ? { frequencyPenalty: o.frequencyPenalty } : {}),
+      ...(o.presencePenalty !== undefined ? { presencePenalty: o.presencePenalty } : {}),
+    });
+    for (const id of steps) {
+      if (o.signal?.aborted) {
+        steps.return(undefined);
+        throw abortError();
+      }
+      generated++;
+      state = guard.advance(state, id);
+      if (held.push(stream.push(id))) {
+        stopped = true;
+        steps.return(undefined);
+        break;
+      }
+      await new Promise<void>((resolve) => setImmediate(resolve));
+    }
+    if (!stopped) {
+      // A reply cut by max_tokens inside a character ends before that character.
+      const rest = stream.flush();
+      stopped = held.push(Utf8Guard.complete(state) ? rest : rest.replace(/\uFFFD+$/, ''));
+    }
+    held.end();
+    return { text: held.text, completionTokens: generated, finishReason: !stopped && generated >= o.maxTokens ? 'length' : 'stop' };
+  }
+
+  /** The scene caption of a reply's image (method.md 4.3 step 3), its user text shortened until it fits the context. */
+  private async sceneCaption(user: string, reply: string): Promise<string> {
+    let u = user;
+    for (;;) {
+      const caption = t2iCaption({ description: this.character.description, user: u, reply });
+      if (u.length === 0 || (await this.imagePromptFits(caption))) return caption;
+      u = u.slice(0, Math.floor(u.length / 2));
+    }
+  }
+
+  /** Whether a T2I prompt and the image's latent tokens fit the context (docs/serving.md 2). */
+  private async imagePromptFits(prompt: string): Promise<boolean> {
+    return (await this.imagePromptTokens(prompt)) !== null;
+  }
+
+  /** The prompt's ids when it and the latent tokens fit the context, else null (never encoding a text too long to fit). */
+  private async imagePromptTokens(prompt: string): Promise<number[] | null> {
+    const grid = this.manifest.imageSize / latentDownsample(this.model.config);
+    const room = this.contextTokens - (grid * grid + 2) - 2;
+    if (Buffer.byteLength(prompt, 'utf8') / (3 * this.utf8Guard.maxTokenBytes) > room) return null;
+    const ids = await this.encode(prompt);
+    return ids.length <= room ? ids : null;
   }
 
   /** Token ids of a text segment (bos/eos are added by prefill). */
@@ -174,7 +392,10 @@ export class CharacterModel {
 
   /** A PNG image for a text prompt (plain T2I with the ODE sampler and text CFG, method.md 4.4). */
   async image(prompt: string, o: ImageOptions = {}): Promise<Uint8Array> {
-    const ids = await this.encode(prompt);
+    const ids = await this.imagePromptTokens(prompt);
+    if (!ids) {
+      throw new ChatRequestError(`prompt: too long for this model's context of ${this.contextTokens} tokens with the image's own tokens: shorten it`, 'context_length_exceeded', 'prompt');
+    }
     if (o.signal?.aborted) throw abortError();
     if (o.seed !== undefined) manualSeed(o.seed);
     const side = this.manifest.imageSize;

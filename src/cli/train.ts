@@ -9,10 +9,10 @@ import * as torch from '../torch/index.js';
 import { modelConfig } from '../model/index.js';
 import { TRAIN_HELP } from './train-help.js';
 import {
-  loadSftConfig, tinySftConfig, trainSft, trainBase, trainVae, customize, loadCharacters, loadCharacterImages, trainGrpo, type GrpoConfig, type SftConfig,
+  loadSftConfig, tinySftConfig, trainSft, trainBase, trainVae, customize, loadCharacters, loadCharacterImages, trainGrpo, grpoConfigFrom,
+  parseFaceIdentitySetting, GRPO_PRESETS, type GrpoConfig, type SftConfig,
 } from '../train/index.js';
 import { CHARACTER_MODEL_FILES } from '../character/index.js';
-import { grpoConfigFrom, parseFaceIdentitySetting } from '../train/grpo.js';
 import { parsePrecisionMode, type PrecisionMode } from '../nn/index.js';
 
 /** --precision and --activation-checkpointing as config keys (only those given on the command line). */
@@ -48,6 +48,7 @@ export async function trainCommand(args: string[]): Promise<number> {
       epochs: { type: 'string' },
       'blip-vqa': { type: 'string' },
       'face-identity': { type: 'string' },
+      preset: { type: 'string' },
       precision: { type: 'string' },
       'activation-checkpointing': { type: 'boolean' },
     },
@@ -58,9 +59,15 @@ export async function trainCommand(args: string[]): Promise<number> {
       const cfg = sftConfigFrom(values.config);
       const run = need(values.run, '--run', usage);
       const images = await loadCharacterImages(loadCharacters(cfg.data.characters), cfg.data.imageSize);
-      await trainVae({ images, config: modelConfig(cfg.model).vae, steps: cfg.vae.steps, lr: cfg.vae.lr, batchSize: cfg.vae.batchSize, klWeight: cfg.vae.klWeight, calibrate: cfg.vae.calibrate, runDir: run });
+      const v = cfg.vae;
+      const r = await trainVae({
+        images, config: modelConfig(cfg.model).vae, steps: v.steps, lr: v.lr, batchSize: v.batchSize, klWeight: v.klWeight, calibrate: v.calibrate,
+        seed: v.seed, sampleEvery: v.sampleEvery, saveEvery: v.saveEvery, runDir: run, resume: values.resume,
+      });
       images.dispose();
-      console.log(`VAE written to ${join(run, 'ae.safetensors')}`);
+      r.vae?.dispose();
+      if (r.interrupted) console.log(`stopped at step ${r.step} (checkpoint saved); continue with --resume`);
+      else console.log(`VAE written to ${join(run, 'ae.safetensors')}`);
       return 0;
     }
     case 'sft':
@@ -69,12 +76,13 @@ export async function trainCommand(args: string[]): Promise<number> {
       const run = need(values.run, '--run', usage);
       const train = stage === 'sft' ? trainSft : trainBase;
       const r = await train(cfg, { runDir: run, resume: values.resume, group: groupFromEnv() });
-      if (r.interrupted) console.log(`stopped at step ${r.step}; continue with --resume`);
+      if (r.vaeStage?.interrupted) console.log(`stopped in the VAE stage at step ${r.vaeStage.step} (checkpoint in ${join(run, 'vae')}); continue with --resume`);
+      else if (r.interrupted) console.log(`stopped at step ${r.step}; continue with --resume`);
       else console.log(`weights: ${r.modelPath}${r.characterModelPath ? `\ncharacter model: ${r.characterModelPath}` : ''}`);
       return 0;
     }
     case 'grpo': {
-      const grpoUsage = 'unicharacter train grpo --from <character model dir | sft run> --run <dir> [--config <file>] [--epochs N] [--blip-vqa <dir>] [--face-identity auto|on|off] [--precision fp32|bf16-mixed|bf16] [--activation-checkpointing]';
+      const grpoUsage = 'unicharacter train grpo --from <character model dir | sft run> --run <dir> [--config <file>] [--epochs N] [--blip-vqa <dir>] [--face-identity auto|on|off] [--preset reference|project] [--precision fp32|bf16-mixed|bf16] [--activation-checkpointing]';
       const faceIdentity = values['face-identity'] === undefined ? undefined : parseFaceIdentitySetting(values['face-identity'], '--face-identity');
       let from = need(values.from, '--from', grpoUsage);
       if (!existsSync(join(from, CHARACTER_MODEL_FILES.manifest)) && existsSync(join(from, 'character', CHARACTER_MODEL_FILES.manifest))) from = join(from, 'character');
@@ -84,7 +92,9 @@ export async function trainCommand(args: string[]): Promise<number> {
       if (blipVqa && !existsSync(blipVqa)) throw new Error(`--blip-vqa: no folder ${blipVqa}`);
       const f = (file ?? {}) as Record<string, unknown> & { rewards?: Record<string, unknown> & { scorers?: Record<string, unknown> } };
       const rewards = { ...(f.rewards ?? {}), ...(faceIdentity ? { faceIdentity } : {}), ...(blipVqa ? { scorers: { ...(f.rewards?.scorers ?? {}), blipVqaDir: blipVqa } } : {}) };
-      const cfg: GrpoConfig = grpoConfigFrom({ ...f, rewards, ...(values.epochs ? { epochs: Number(values.epochs) } : {}), ...precisionFlags(values) }, from, need(values.run, '--run', grpoUsage));
+      const preset = values.preset;
+      if (preset !== undefined && !(GRPO_PRESETS as readonly string[]).includes(preset)) throw new Error(`--preset must be 'reference' or 'project', got ${JSON.stringify(preset)}`);
+      const cfg: GrpoConfig = grpoConfigFrom({ ...f, rewards, ...(preset ? { preset } : {}), ...(values.epochs ? { epochs: Number(values.epochs) } : {}), ...precisionFlags(values) }, from, need(values.run, '--run', grpoUsage));
       const r = await trainGrpo(cfg, { resume: values.resume, group: groupFromEnv() });
       console.log(`character model: ${r.modelDir}`);
       return 0;

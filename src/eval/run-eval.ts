@@ -6,7 +6,7 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CharacterModel } from '../character/index.js';
-import { ClipScorer, IdentityScorer, createRewardScorers, type RewardScorers } from '../reward/index.js';
+import { ClipScorer, IdentityScorer, createRewardScorers, FACE_IDENTITY_ID, FaceIdentityScorer, type RewardScorers } from '../reward/index.js';
 import {
   decodeImage, formatWarning, mergeSplits, prepareImage, readRoleScapeCharacter, toChw, StreamDecoder,
   type Character, type CharacterImage, type ChwImage, type Scene,
@@ -17,8 +17,6 @@ import { mcqChance, mcqPrompt, parseMcqChoice } from './mcq.js';
 import { corpusBleu, mean, rougeL, sentenceBleu, vqaExactMatch } from './text-metrics.js';
 import { JudgeClient, type JudgeConfig, type JudgeTask } from './judge.js';
 import { NsfwjsMobileNetEmbedder, cosineTable, loadFaceEvaluator, type IndependentImageEmbedder } from './independent.js';
-import { FACE_IDENTITY_ID } from '../reward/face-identity.js';
-import { FaceIdentityScorer } from '../reward/face-reward.js';
 import type { EvalReport, EvaluatorInfo, MetricCell, MetricRow, ReportColumn, TaskName, TaskReport, TaskSample } from './report-types.js';
 import { writeReportFiles } from './report.js';
 

@@ -14,6 +14,8 @@ export interface BagelOptions {
   visualUnd?: boolean;
   /** Build the latent path (visual_gen). Default true. */
   visualGen?: boolean;
+  /** Decode one token at a time through the native kernels (MoTOptions.decodeKernels). Default true. */
+  decodeKernels?: boolean;
 }
 
 export class Bagel extends Module {
@@ -30,7 +32,7 @@ export class Bagel extends Module {
     super();
     validateConfig(config);
     const D = config.llm.hiddenSize;
-    this.language_model = this.registerModule('language_model', new Qwen2MoTForCausalLM(config.llm));
+    this.language_model = this.registerModule('language_model', new Qwen2MoTForCausalLM(config.llm, { decodeKernels: options.decodeKernels ?? true }));
     if (options.visualGen ?? true) {
       const tokenDim = latentTokenDim(config);
       this.time_embedder = this.registerModule('time_embedder', new TimestepEmbedder(D, config.timestepFreqDim));

@@ -1,7 +1,7 @@
 // Whole-model checkpoints as safetensors with the published BAGEL key names (method.md 2.7, 4.1).
 // The two fixed sin-cos tables are written (as the published files hold them) but never read:
 // loading drops them and keeps the recomputed tables (train/fsdp_utils.py:166-169).
-import { safetensors, scope, type Tensor } from '../torch/index.js';
+import { safetensors, scope, type DType, type Tensor } from '../torch/index.js';
 import { describeLoadResult, type LoadResult, type Module } from '../nn/index.js';
 import { convPatchWeightToLinear } from './siglip.js';
 
@@ -12,6 +12,13 @@ export interface SaveOptions {
   /** Store floating tensors in this dtype (default: as they are). */
   dtype?: 'float32' | 'bfloat16' | 'float16';
   metadata?: Record<string, string>;
+}
+
+/** float, complex, integer or bool: what a dtype conversion on load may not cross. */
+function dtypeKind(d: DType): 'float' | 'complex' | 'int' | 'bool' {
+  if (d === 'bool') return 'bool';
+  if (d.startsWith('complex')) return 'complex';
+  return d.startsWith('float') || d === 'bfloat16' ? 'float' : 'int';
 }
 
 /** Writes the model's state dict (parameters and persistent buffers) under its dotted names. */
@@ -93,6 +100,15 @@ export function loadCheckpoint(path: string, model: Module, o: { strict?: boolea
     }
     if (strict && (dry.missing.length || dry.unexpected.length || dry.mismatched.length)) {
       throw new Error(`${path}: ${describeLoadResult(model.constructor.name, dry)}`);
+    }
+    // Loading converts within a kind (bfloat16 weights into a float32 model) but never across
+    // kinds: integers or booleans read as weights, or weights truncated into integer buffers,
+    // mean the file is not what it claims, strict or not.
+    const wrongKind = [...tensors]
+      .filter(([k, t]) => info.has(k) && dtypeKind(info.get(k)!.dtype) !== dtypeKind(t.dtype))
+      .map(([k, t]) => `${k} (${t.dtype} in the file, ${info.get(k)!.dtype} in ${model.constructor.name})`);
+    if (wrongKind.length) {
+      throw new Error(`${path}: ${wrongKind.length} tensor(s) of the wrong kind of dtype: ${wrongKind.slice(0, 5).join(', ')}${wrongKind.length > 5 ? ', ...' : ''}`);
     }
     const r = check(model.loadStateDict(tensors, { strict: false }));
     return { ...r, metadata, ignored };

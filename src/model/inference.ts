@@ -34,6 +34,35 @@ export function prefillText(model: Bagel, ctx: KVCache, textIds: number[]): void
   }));
 }
 
+/**
+ * prefillText in chunks of at most `chunkTokens` query tokens, yielding to the event loop between
+ * chunks and stopping with an AbortError once `signal` aborts (docs/serving.md 2): a long prompt
+ * neither holds the thread nor builds one [N, N] score matrix. Causal attention over the cache
+ * makes the result the same as one prefill (the cache and positions are identical).
+ */
+export async function prefillTextChunked(model: Bagel, ctx: KVCache, textIds: number[], o: { chunkTokens?: number; signal?: AbortSignal } = {}): Promise<void> {
+  const { bos, eos } = model.config.tokens;
+  const seq = [bos, ...textIds, eos];
+  const chunk = o.chunkTokens ?? 256;
+  if (!(Number.isInteger(chunk) && chunk >= 1)) throw new Error(`prefillTextChunked: chunkTokens must be an integer >= 1, got ${chunk}`);
+  for (let start = 0; start < seq.length; start += chunk) {
+    if (o.signal?.aborted) throw abortError();
+    const part = seq.slice(start, start + chunk);
+    noGrad(() => scope(() => {
+      const p = ctx.nextPosition;
+      runQuery(model, ctx, model.language_model.embed(ids(part)), part.map((_, k) => p + k), routingFromFlags(part.map(() => false)), true, true);
+      ctx.nextPosition += part.length;
+    }));
+    if (start + chunk < seq.length) await new Promise<void>((resolve) => setImmediate(resolve));
+  }
+}
+
+function abortError(): Error {
+  const e = new Error('generation cancelled');
+  e.name = 'AbortError';
+  return e;
+}
+
 /** Appends a ViT image [3, H, W] in [-1, 1] as `<|vision_start|> tokens <|vision_end|>` on one position (und expert). */
 export function prefillVitImage(model: Bagel, ctx: KVCache, image: Tensor): void {
   noGrad(() => scope(() => {
@@ -101,6 +130,19 @@ export interface DecodeOptions {
   repetitionPenalty?: number;
   /** Ids counted as already seen by the repetition penalty (e.g. the prompt). */
   penaltyIds?: number[];
+  /**
+   * OpenAI's penalties over the generated tokens (0 or undefined: off): the logit of token j is
+   * lowered by frequencyPenalty * count_j + presencePenalty * (count_j > 0), after the
+   * repetition penalty and before temperature. Apply to greedy decoding too.
+   */
+  frequencyPenalty?: number;
+  presencePenalty?: number;
+  /**
+   * An additive mask [V] (0 or -inf) of the tokens allowed next, given the ids generated so far
+   * (null: all); applied to the raw logits before any other processing, to greedy decoding too.
+   * A mask that allows nothing is an error.
+   */
+  allowedNext?: (generated: readonly number[]) => Tensor | null;
   /** Extra ids that end decoding like <|im_end|> (not yielded). */
   stopIds?: number[];
   /**
@@ -120,7 +162,12 @@ export interface DecodeOptions {
  * logits, then (sampling only) temperature, top-k and top-p. logits: [V] float32. Returns the
  * processed logits (filtered entries are -inf); with temperature 0 only the penalty applies.
  */
-export function processLogits(logits: Tensor, seen: Iterable<number>, o: Pick<DecodeOptions, 'temperature' | 'topK' | 'topP' | 'repetitionPenalty'> = {}): Tensor {
+export function processLogits(
+  logits: Tensor,
+  seen: Iterable<number>,
+  o: Pick<DecodeOptions, 'temperature' | 'topK' | 'topP' | 'repetitionPenalty' | 'frequencyPenalty' | 'presencePenalty'> = {},
+  generated: readonly number[] = [],
+): Tensor {
   return scope(() => {
     let l = logits;
     const rp = o.repetitionPenalty ?? 1;
@@ -133,6 +180,15 @@ export function processLogits(logits: Tensor, seen: Iterable<number>, o: Pick<De
         const pen = ops.where(g.lt(0), g.mul(rp), g.div(rp));
         l = l.index_copy(0, idx, pen);
       }
+    }
+    const fp = o.frequencyPenalty ?? 0;
+    const pp = o.presencePenalty ?? 0;
+    if ((fp !== 0 || pp !== 0) && generated.length) {
+      const counts = new Map<number, number>();
+      for (const id of generated) counts.set(id, (counts.get(id) ?? 0) + 1);
+      const idx = [...counts.keys()];
+      const sub = tensor(idx.map((id) => fp * counts.get(id)! + pp), { dtype: 'float32' });
+      l = l.index_copy(0, ids(idx), l.index_select(0, ids(idx)).sub(sub));
     }
     const T = o.temperature ?? 0;
     if (T <= 0) return l;
@@ -173,7 +229,7 @@ export function* decodeSteps(model: Bagel, ctx: KVCache, o: Omit<DecodeOptions, 
   const stops = new Set([eos, ...(o.stopIds ?? [])]);
   const stopStrings = (o.stopStrings ?? []).filter((s) => s.length > 0);
   if (stopStrings.length && !o.detokenize) throw new Error('decodeSteps: stopStrings need a detokenize function');
-  const processed = (o.repetitionPenalty ?? 1) !== 1 || (T > 0 && ((o.topK ?? 0) > 0 || (o.topP ?? 1) < 1));
+  const processed = (o.repetitionPenalty ?? 1) !== 1 || (o.frequencyPenalty ?? 0) !== 0 || (o.presencePenalty ?? 0) !== 0 || (T > 0 && ((o.topK ?? 0) > 0 || (o.topP ?? 1) < 1));
   const generated: number[] = [];
   const work = ctx.fork();
   try {
@@ -183,8 +239,12 @@ export function* decodeSteps(model: Bagel, ctx: KVCache, o: Omit<DecodeOptions, 
         const hidden = runQuery(model, work, model.language_model.embed(ids([next])), [work.nextPosition], routingFromFlags([false]), true, true);
         work.nextPosition += 1;
         let logits = model.logits(hidden).to('float32').squeeze(0);
-        if (processed) {
-          logits = processLogits(logits, [...(o.penaltyIds ?? []), ...generated], o);
+        // The mask comes first: top-k and top-p choose among the allowed tokens only.
+        const allowed = o.allowedNext?.(generated) ?? null;
+        if (allowed) logits = logits.add(allowed);
+        if (processed || allowed) {
+          if (processed) logits = processLogits(logits, [...(o.penaltyIds ?? []), ...generated], o, generated);
+          else if (T > 0) logits = logits.div(T);
           if (T <= 0) return logits.argmax().item();
           return ops.multinomial(logits.softmax(-1), 1).item();
         }

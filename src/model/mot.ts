@@ -2,8 +2,7 @@
 // complete weight sets: the "und" expert under the original Qwen2 names and the "gen" expert
 // under the same names with `_moe_gen`. Routing is hard and given per token (latent tokens go to
 // gen, everything else to und); the attention itself is one joint softmax over all tokens.
-import { empty, isGradEnabled, noGrad, ops, scope, tensor, zeros, Tensor, type DType } from '../torch/index.js';
-import { native } from '../torch/native.js';
+import { empty, isGradEnabled, kernels, noGrad, ops, scope, tensor, zeros, type DecodeCacheRows, type DecodeLayerWeights, type DType, type Tensor } from '../torch/index.js';
 import { Embedding, Linear, Module, ModuleList, RMSNorm } from '../nn/index.js';
 import type { LlmConfig } from './config.js';
 
@@ -75,8 +74,14 @@ export function applyRope(x: Tensor, cos: Tensor, sin: Tensor): Tensor {
 // ---------------------------------------------------------------------------------------------
 // Attention
 
-/** Switch for the native one-token decode loop and batch-1 LM head (on by default; tests turn it off to compare). */
-export const nativeDecode = { enabled: true };
+/**
+ * Options of the decoder. decodeKernels: run one-token steps and the batch-1 LM head through the
+ * hand-written kernels of src/torch (docs/architecture.md "Native decode kernels"); default true,
+ * off to compare them with the layer-by-layer path.
+ */
+export interface MoTOptions {
+  decodeKernels?: boolean;
+}
 
 /**
  * softmax(q k^T / sqrt(D) + mask) v over [B, H, N, D] (mask additive, broadcast). Half-precision
@@ -399,9 +404,12 @@ export class Qwen2MoTModel extends Module {
   readonly layers: ModuleList<Qwen2MoTDecoderLayer>;
   readonly norm: RMSNorm;
   readonly norm_moe_gen: RMSNorm;
+  /** Whether one-token steps run through kernels.motDecodeStep (MoTOptions). */
+  readonly decodeKernels: boolean;
 
-  constructor(readonly config: LlmConfig) {
+  constructor(readonly config: LlmConfig, options: MoTOptions = {}) {
     super();
+    this.decodeKernels = options.decodeKernels ?? true;
     this.embed_tokens = this.registerModule('embed_tokens', new Embedding(config.vocabSize, config.hiddenSize));
     this.layers = this.registerModule('layers', new ModuleList(Array.from({ length: config.numLayers }, () => new Qwen2MoTDecoderLayer(config))));
     this.norm = this.registerModule('norm', new RMSNorm(config.hiddenSize, config.rmsNormEps));
@@ -443,7 +451,7 @@ export class Qwen2MoTModel extends Module {
    * results as the layer-by-layer path (test/model/mot.test.ts compares them).
    */
   private canDecodeNatively(inputs: Tensor): boolean {
-    if (!nativeDecode.enabled || isGradEnabled() || inputs.requiresGrad) return false;
+    if (!this.decodeKernels || isGradEnabled() || inputs.requiresGrad) return false;
     for (const layer of this.layers) {
       const a = layer.self_attn.und;
       const m = layer.mlp;
@@ -457,25 +465,23 @@ export class Qwen2MoTModel extends Module {
    * appends to the cache.
    */
   private decodeNatively(x: Tensor, position: number, cache: KVCache): Tensor {
-    const { numHeads: H, numKvHeads: Hkv, headDim: d, rmsNormEps: eps, ropeTheta } = this.config;
-    const weights: (number | null)[][] = [];
-    const keys: number[] = [];
-    const values: number[] = [];
+    const { numKvHeads: Hkv, headDim: d } = this.config;
+    const weights: DecodeLayerWeights[] = [];
+    const rows: DecodeCacheRows[] = [];
     let i = 0;
     for (const layer of this.layers) {
       const a = layer.self_attn.und;
       const m = layer.mlp;
-      weights.push([
-        layer.input_layernorm.weight.id, a.q.weight.id, a.q.bias?.id ?? null, a.k.weight.id, a.k.bias?.id ?? null,
-        a.v.weight.id, a.v.bias?.id ?? null, a.o.weight.id, a.qNorm.weight.id, a.kNorm.weight.id,
-        layer.post_attention_layernorm.weight.id, m.gate_proj.weight.id, m.up_proj.weight.id, m.down_proj.weight.id,
-      ]);
-      const [kb, vb] = cache.rowBuffers(i, { heads: Hkv, dim: d, dtype: x.dtype, device: x.device });
-      keys.push(kb.id);
-      values.push(vb.id);
+      weights.push({
+        inputNorm: layer.input_layernorm.weight, q: a.q.weight, qBias: a.q.bias, k: a.k.weight, kBias: a.k.bias,
+        v: a.v.weight, vBias: a.v.bias, o: a.o.weight, qNorm: a.qNorm.weight, kNorm: a.kNorm.weight,
+        postNorm: layer.post_attention_layernorm.weight, gate: m.gate_proj.weight, up: m.up_proj.weight, down: m.down_proj.weight,
+      });
+      const [keys, values] = cache.rowBuffers(i, { heads: Hkv, dim: d, dtype: x.dtype, device: x.device });
+      rows.push({ keys, values });
       i++;
     }
-    return new Tensor(native.motDecodeStep(x.id, weights, keys, values, cache.length, position, ropeTheta, H, Hkv, d, eps, this.norm.weight.id));
+    return kernels.motDecodeStep(x, weights, rows, cache.length, position, this.config, this.norm.weight);
   }
 }
 
@@ -483,9 +489,9 @@ export class Qwen2MoTModel extends Module {
 export class Qwen2MoTForCausalLM extends Module {
   readonly model: Qwen2MoTModel;
   readonly lm_head: Linear;
-  constructor(readonly config: LlmConfig) {
+  constructor(readonly config: LlmConfig, options: MoTOptions = {}) {
     super();
-    this.model = this.registerModule('model', new Qwen2MoTModel(config));
+    this.model = this.registerModule('model', new Qwen2MoTModel(config, options));
     this.lm_head = this.registerModule('lm_head', new Linear(config.hiddenSize, config.vocabSize, { bias: false }));
   }
   /** Token embeddings [N] -> [N, D]. */
@@ -497,10 +503,10 @@ export class Qwen2MoTForCausalLM extends Module {
     // one decoded token: the batch-1 kernel reads the head's weights at about twice the rate of
     // at::linear's BLAS call when they are not in cache (bench/README.md, model section)
     const dtype = head.weight.dtype;
-    if (nativeDecode.enabled && hidden.shape.length === 2 && hidden.shape[0] === 1 && hidden.dtype === dtype &&
+    if (this.model.decodeKernels && hidden.shape.length === 2 && hidden.shape[0] === 1 && hidden.dtype === dtype &&
       (dtype === 'float32' || dtype === 'bfloat16') && hidden.device === 'cpu' && head.weight.device === 'cpu' &&
       !head.lora && !isGradEnabled()) {
-      return new Tensor(native.linearVector(hidden.id, head.weight.id, head.bias?.id ?? null));
+      return kernels.linearVector(hidden, head.weight, head.bias);
     }
     return head.forward(hidden);
   }

@@ -4,10 +4,8 @@
 // The reference grouped only within each GPU's local reward call, so its 8 images per prompt were
 // split over GPUs and DIV was often 0; `localBatch: n` reproduces that by grouping within
 // consecutive chunks of n images (the per-GPU slices).
-import type { ImageBatch } from './images.js';
-import { batchSize } from './images.js';
+import { batchSize, type ImageBatch, type PairDistance } from './nets/index.js';
 import { ops, scope, type Tensor } from '../torch/index.js';
-import type { PairDistance } from './lpips.js';
 
 export interface DiversityOptions {
   /** Group within consecutive chunks of this many images only (the reference's per-GPU quirk). */

@@ -6,9 +6,8 @@
 // or `noFaceReward` (default 0) when no face is detected in image i. References without a
 // detectable face are left out; when none has one, every reward is `noFaceReward` and the result
 // says so (`referenceFaces: 0`). Asynchronous: TF.js runs its own kernels.
-import { unitTensors, type ImageBatch } from './images.js';
-import { FACE_IDENTITY_ID, FaceIdentity, type FaceImage, type FaceIdentityOptions } from './face-identity.js';
-import type { ChwImage } from '../data/image.js';
+import { unitTensors, FACE_IDENTITY_ID, FaceIdentity, type ImageBatch, type FaceImage, type FaceIdentityOptions } from './nets/index.js';
+import type { ChwImage } from '../data/index.js';
 
 export interface FaceRewardOptions {
   /** Reward of an image with no detected face (default 0: no face, no identity). */

@@ -14,10 +14,8 @@
 // * checklist 'fallback:colour-heuristic-vqa': answers colour questions (multiple choice, or
 //   "Is the fox teal?") from the colour-name histogram and nothing else ("unknown" never matches).
 import { ops, scope, tensor, type Tensor } from '../torch/index.js';
-import type { ChwImage } from '../data/image.js';
-import { unitTensors, type ImageBatch } from './images.js';
-import { CLIPT_SCALE, type ImageEmbedder, type TextImageScorer } from './clip.js';
-import type { PairDistance } from './lpips.js';
+import type { ChwImage } from '../data/index.js';
+import { unitTensors, CLIPT_SCALE, type ImageBatch, type ImageEmbedder, type TextImageScorer, type PairDistance } from './nets/index.js';
 import type { Answerer } from './vqa.js';
 
 /** Each image area-downsampled to size x size, as HWC-free planar RGB in [0, 1] (Float32Array 3*size*size). */

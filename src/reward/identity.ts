@@ -5,8 +5,7 @@
 // reference's reward term; the plain similarity s is the evaluation metric ("DINO similarity"),
 // and the same class over CLIP image embeddings gives CLIP-I.
 import { scope } from '../torch/index.js';
-import type { ImageEmbedder } from './clip.js';
-import { cosineMatrix, type ImageBatch } from './images.js';
+import { cosineMatrix, type ImageEmbedder, type ImageBatch } from './nets/index.js';
 
 /** The band thresholds of the reference YAML (method.md 3.8). */
 export const DEFAULT_BAND = { tauHi: 0.9, tauLo: 0.5 } as const;

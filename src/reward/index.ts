@@ -1,23 +1,27 @@
-// Public surface of the reward scorers (method.md 3.4, 6.4; architecture.md "Evaluation"): each
-// scorer is a small class with one job and an `id` naming what actually scored, usable alone or
-// batched, serving both the GRPO reward and the evaluation metrics.
+// Public surface of the reward scorers (docs/method.md 3.4, 6.4; docs/architecture.md "Evaluation"):
+// each scorer is a small class with one job and an `id` naming what actually scored, usable alone
+// or batched, serving both the GRPO reward and the evaluation metrics. The pretrained networks they
+// build on live in nets/ and are re-exported here.
 export {
   type ImageBatch, type Preprocess, batchSize, unitTensors, loadImages, preprocess, preprocessBatch,
   cosineMatrix, l2normalize, CLIP_MEAN, CLIP_STD, IMAGENET_MEAN, IMAGENET_STD,
-} from './images.js';
-export { ClipTokenizer, bytesToUnicode, cleanText, BOS_TOKEN, EOS_TOKEN } from './clip-tokenizer.js';
+} from './nets/index.js';
+export { ClipTokenizer, bytesToUnicode, cleanText, BOS_TOKEN, EOS_TOKEN } from './nets/index.js';
 export {
   ClipModel, ClipScorer, loadClipModel, parseClipConfig, CLIPT_SCALE,
   type ClipConfig, type ClipTextConfig, type ClipVisionConfig, type TextImageScorer, type ImageEmbedder,
-} from './clip.js';
+} from './nets/index.js';
 export {
   Dinov2Model, Dinov2Embedder, loadDinov2Model, parseDinov2Config, DINOV2_PREPROCESS,
   type Dinov2Config, type Dinov2Preprocess,
-} from './dinov2.js';
-export { LpipsModel, LpipsDistance, loadLpipsModel, type PairDistance } from './lpips.js';
+} from './nets/index.js';
+export { LpipsModel, LpipsDistance, loadLpipsModel, type PairDistance } from './nets/index.js';
 export { IdentityScorer, dinoPenalty, DEFAULT_BAND, type IdentityResult } from './identity.js';
 export { DiversityScorer, diversityGroups, type DiversityOptions } from './diversity.js';
-export { VqaScorer, checklistScore, yesNoScore, type Answerer, type ChecklistQuestion } from './vqa.js';
+export {
+  VqaScorer, VQA_RULES, REFERENCE_FALLBACK_WORDS, answerMatches, checklistScore, isScoredItem, yesNoScore,
+  type Answerer, type ChecklistQuestion, type VqaRules, type VqaScorerOptions,
+} from './vqa.js';
 export {
   ColourEdgeHistogramEmbedder, PixelRmsDistance, ColourWordsScorer, ColourHeuristicAnswerer,
   colourEdgeFeature, colourNameHistogram, colourCues, downsampled, COLOUR_PROTOTYPES, COLOUR_NAMES, OBJECT_COLOURS,
@@ -31,12 +35,12 @@ export {
   createRewardScorers, computeRewards, effectiveRewardWeights, faceId,
   type RewardScorerOptions, type RewardScorers, type RewardBatch, type RewardReport,
 } from './suite.js';
-export { SelfVqaAnswerer } from './self-vqa.js';
+export { SelfVqaAnswerer, SELF_VQA_ID, normaliseReply } from './self-vqa.js';
 export {
-  BlipVqaAnswerer, BlipForQuestionAnswering, BlipTokenizer, BlipVisionModel, BlipTextModel, BlipTextLMHeadModel,
-  loadBlipVqaModel, parseBlipConfig, BLIP_VQA_ID,
-  type BlipConfig, type BlipTextConfig, type BlipVisionConfig, type BlipVqaOptions, type BlipQuestion,
-} from './blip-vqa.js';
+  BlipForQuestionAnswering, BlipTokenizer, BlipVisionModel, BlipTextModel, BlipTextLMHeadModel, loadBlipVqaModel, parseBlipConfig,
+  type BlipConfig, type BlipTextConfig, type BlipVisionConfig,
+} from './nets/index.js';
+export { BlipVqaAnswerer, BLIP_VQA_ID, type BlipVqaOptions, type BlipQuestion } from './blip-answerer.js';
 export { FaceIdentityScorer, faceImagesOf, type FaceRewardOptions, type FaceRewardResult } from './face-reward.js';
-export { FaceIdentity, FACE_IDENTITY_ID, descriptorCosine, type FaceImage, type FaceIdentityOptions } from './face-identity.js';
-export { humanModelsDir } from './face-graph.js';
+export { FaceIdentity, FACE_IDENTITY_ID, descriptorCosine, type FaceImage, type FaceIdentityOptions } from './nets/index.js';
+export { humanModelsDir, loadTf, cosineSimilarity, type Tf } from './nets/index.js';

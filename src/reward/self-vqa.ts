@@ -9,7 +9,7 @@
 // encode/decode functions (a Tokenizer's, or any other) and imports only src/model and src/data.
 import { ops, noGrad, scope, tensor, type Tensor } from '../torch/index.js';
 import { newContext, prefillText, prefillVitImage, decodeSteps, type Bagel } from '../model/index.js';
-import type { ChwImage } from '../data/image.js';
+import type { ChwImage } from '../data/index.js';
 import type { Answerer } from './vqa.js';
 
 export const SELF_VQA_ID = 'self:understanding-path';

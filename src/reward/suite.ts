@@ -3,14 +3,12 @@
 // for a batch and combines them. `ids` says which scorer produced each component; reports print it.
 // For human characters a face-identity scorer (BlazeFace + FaceRes, src/reward/face-reward.ts) can
 // join as a fifth component, `face`; it is loaded asynchronously by the caller and handed in.
-import type { ChwImage } from '../data/image.js';
-import { ClipScorer, type TextImageScorer } from './clip.js';
-import { Dinov2Embedder } from './dinov2.js';
-import { LpipsDistance } from './lpips.js';
+import type { ChwImage } from '../data/index.js';
+import { ClipScorer, Dinov2Embedder, LpipsDistance, type TextImageScorer } from './nets/index.js';
 import { IdentityScorer } from './identity.js';
 import { DiversityScorer, type DiversityOptions } from './diversity.js';
-import { VqaScorer, type Answerer, type ChecklistQuestion } from './vqa.js';
-import { BlipVqaAnswerer } from './blip-vqa.js';
+import { VqaScorer, type Answerer, type ChecklistQuestion, type VqaRules } from './vqa.js';
+import { BlipVqaAnswerer } from './blip-answerer.js';
 import { ColourEdgeHistogramEmbedder, ColourHeuristicAnswerer, ColourWordsScorer, PixelRmsDistance, type ColourWordsOptions } from './fallback.js';
 import type { FaceIdentityScorer } from './face-reward.js';
 import { combineRewards, DEFAULT_FACE_REWARD_WEIGHT, REFERENCE_REWARD_WEIGHTS, type CombinedRewards, type RewardWeights } from './combine.js';
@@ -30,6 +28,8 @@ export interface RewardScorerOptions {
   blipVqaDir?: string;
   /** The checklist answerer (BLIP-VQA, or the customized model's understanding path). */
   answerer?: Answerer;
+  /** The checklist scorer's edge-case rules (src/reward/vqa.ts; default 'reference'). */
+  vqaRules?: VqaRules;
   tauHi?: number;
   tauLo?: number;
   diversity?: DiversityOptions;
@@ -76,7 +76,7 @@ export function createRewardScorers(o: RewardScorerOptions = {}): RewardScorers 
     disposers.push(() => blip.dispose());
     answerer = blip;
   }
-  const vqa = new VqaScorer(answerer ?? new ColourHeuristicAnswerer());
+  const vqa = new VqaScorer(answerer ?? new ColourHeuristicAnswerer(), o.vqaRules ? { rules: o.vqaRules } : {});
   const face = o.faceIdentity ?? null;
   if (face) disposers.push(() => face.dispose());
   const ids: RewardScorers['ids'] = { vqa: vqa.id, clip: alignment.id, div: diversity.id, dino: identity.id, ...(face ? { face: face.id } : {}) };

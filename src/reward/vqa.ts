@@ -1,11 +1,18 @@
 // Checklist VQA (method.md 3.4, VQA_i): for each (question, answer, weight) of the prompt, an
-// answering model is asked; the question scores its weight iff the stripped, lower-cased reply
-// equals the lower-cased expected answer exactly. VQA_i = matched weight / total weight, in [0, 1].
-// Duplicated questions count twice, as in the reference data. Without questions the reference asks
-// "Does this image accurately depict: {p}?" and scores yes 1 / no 0 / anything else 0.5.
+// answering model is asked; the question scores its weight iff the reply matches the expected
+// answer. VQA_i = matched weight / total weight, in [0, 1]. Duplicated questions count twice, as in
+// the reference data. Without questions the reference asks "Does this image accurately depict: {p}?"
+// and scores yes-like 1 / no-like 0 / anything else 0.5.
 // The answering model is pluggable (BLIP-VQA when given: BlipVqaAnswerer, id 'blip-vqa'; or the
 // customized model's own understanding path: SelfVqaAnswerer); its id is reported with the score.
-import type { ChwImage } from '../data/image.js';
+//
+// Two rule sets (docs/fidelity.md): 'reference' is the official scorer's (vqa_scorer.py) edge cases:
+// an item with an empty question or answer is skipped (not asked, no weight; a checklist whose items
+// are all skipped scores 0, it does not fall back); the reply is stripped and lower-cased, the
+// expected answer only lower-cased; the fallback looks for its words as substrings, the positive
+// list first (so "incorrect" counts as "correct"). 'project' strips both sides and reads the
+// fallback reply word by word, the negative list first.
+import type { ChwImage } from '../data/index.js';
 
 export interface ChecklistQuestion {
   question: string;
@@ -25,32 +32,70 @@ export interface Answerer {
   answerAll?(image: ChwImage, questions: readonly { question: string; choices?: readonly string[] }[]): Promise<string[]>;
 }
 
+export const VQA_RULES = ['reference', 'project'] as const;
+export type VqaRules = (typeof VQA_RULES)[number];
+
+/** The official fallback's word lists, in its order (vqa_scorer.py). */
+export const REFERENCE_FALLBACK_WORDS = {
+  positive: ['yes', 'true', 'correct', 'accurate', 'depicts', 'shows'],
+  negative: ['no', 'false', 'incorrect', 'not', "doesn't", 'does not'],
+} as const;
 const YES = ['yes', 'yeah', 'true', 'correct', 'accurate', 'accurately'];
 const NO = ['no', 'not', 'false', 'incorrect', 'inaccurate'];
 
-/** The no-question fallback: 1 for a yes-like reply, 0 for a no-like one, else 0.5. */
-export function yesNoScore(reply: string): number {
+/** The no-question fallback: 1 for a yes-like reply, 0 for a no-like one, else 0.5 (rules above). */
+export function yesNoScore(reply: string, rules: VqaRules = 'reference'): number {
+  if (rules === 'reference') {
+    const a = reply.toLowerCase();
+    if (REFERENCE_FALLBACK_WORDS.positive.some((w) => a.includes(w))) return 1;
+    if (REFERENCE_FALLBACK_WORDS.negative.some((w) => a.includes(w))) return 0;
+    return 0.5;
+  }
   const words = reply.toLowerCase().split(/[^a-z]+/).filter(Boolean);
   if (words.some((w) => NO.includes(w))) return 0;
   if (words.some((w) => YES.includes(w))) return 1;
   return 0.5;
 }
 
-/** Weighted exact-match score of replies against a checklist, in [0, 1] (0 when all weights are 0). */
-export function checklistScore(questions: readonly ChecklistQuestion[], replies: readonly string[]): number {
+/** Whether the official scorer asks an item: it skips one with an empty question or answer. */
+export function isScoredItem(q: ChecklistQuestion): boolean {
+  return q.question !== '' && q.answer !== '';
+}
+
+/** Whether a reply matches the expected answer under the rules. */
+export function answerMatches(reply: string, expected: string, rules: VqaRules = 'reference'): boolean {
+  const want = rules === 'reference' ? expected.toLowerCase() : expected.trim().toLowerCase();
+  return reply.trim().toLowerCase() === want;
+}
+
+/**
+ * Weighted match score of replies (one per question) against a checklist, in [0, 1]; skipped items
+ * (isScoredItem) carry no weight, and a checklist without weight scores 0.
+ */
+export function checklistScore(questions: readonly ChecklistQuestion[], replies: readonly string[], rules: VqaRules = 'reference'): number {
   if (replies.length !== questions.length) throw new Error(`VQA: ${questions.length} questions but ${replies.length} replies`);
   let total = 0;
   let matched = 0;
   questions.forEach((q, i) => {
+    if (!isScoredItem(q)) return;
     const w = q.weight ?? 1;
     total += w;
-    if (replies[i]!.trim().toLowerCase() === q.answer.trim().toLowerCase()) matched += w;
+    if (answerMatches(replies[i]!, q.answer, rules)) matched += w;
   });
   return total > 0 ? matched / total : 0;
 }
 
+export interface VqaScorerOptions {
+  /** The edge-case rules (default 'reference'). */
+  rules?: VqaRules;
+}
+
 export class VqaScorer {
-  constructor(readonly answerer: Answerer) {}
+  readonly rules: VqaRules;
+  constructor(readonly answerer: Answerer, options: VqaScorerOptions = {}) {
+    this.rules = options.rules ?? 'reference';
+    if (!(VQA_RULES as readonly string[]).includes(this.rules)) throw new Error(`VqaScorer: rules must be 'reference' or 'project', got ${JSON.stringify(this.rules)}`);
+  }
   get id(): string {
     return this.answerer.id;
   }
@@ -62,18 +107,20 @@ export class VqaScorer {
     }
     const out: number[] = [];
     for (let i = 0; i < images.length; i++) {
-      const qs = checklists[i]!;
-      if (qs.length === 0) {
-        out.push(yesNoScore(await this.answerer.answer(images[i]!, `Does this image accurately depict: ${prompts[i]}?`)));
+      const all = checklists[i]!;
+      if (all.length === 0) {
+        out.push(yesNoScore(await this.answerer.answer(images[i]!, `Does this image accurately depict: ${prompts[i]}?`), this.rules));
         continue;
       }
+      // Items with an empty question or answer are never asked (both rule sets; the official scorer).
+      const qs = all.filter(isScoredItem);
       let replies: string[] = [];
       if (this.answerer.answerAll) {
         replies = await this.answerer.answerAll(images[i]!, qs.map((q) => ({ question: q.question, ...(q.choices ? { choices: q.choices } : {}) })));
       } else {
         for (const q of qs) replies.push(await this.answerer.answer(images[i]!, q.question, q.choices));
       }
-      out.push(checklistScore(qs, replies));
+      out.push(checklistScore(qs, replies, this.rules));
     }
     return out;
   }

@@ -1,12 +1,13 @@
 // The HTTP app: one Fastify instance, routes declared in routes/*, errors in one shape
 // (errors.ts), an optional API key, and body limits. `buildApp` does not listen: server.ts does.
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { timingSafeEqual, createHash } from 'node:crypto';
 import { CharacterLibrary } from './characters.js';
-import { DEFAULT_LIMITS, type AppContext, type ServeLimits } from './context.js';
+import { DEFAULT_CHAT_SETTINGS, DEFAULT_LIMITS, type AppContext, type ChatSettings, type ServeLimits } from './context.js';
 import type { Store } from './db.js';
 import { RequestQueue, type ChatEngine } from './engine.js';
-import { ApiError, errorBody, toApiError } from './errors.js';
+import { ApiError, clientErrorResponse, errorBody, toApiError } from './errors.js';
+import { isSignedImageUrl } from './image-links.js';
 import type { ImageStore } from './images.js';
 import { characterRoutes } from './routes/characters.js';
 import { chatRoutes } from './routes/chat.js';
@@ -26,8 +27,26 @@ export interface AppOptions {
   /** When set, every route but /health needs `Authorization: Bearer <apiKey>`. */
   apiKey?: string;
   limits?: Partial<ServeLimits>;
+  /** Stateless chats and image links (docs/serving.md 4-5). */
+  chats?: Partial<ChatSettings>;
+  timeouts?: Partial<ServeTimeouts>;
   logger?: boolean;
 }
+
+/** How long a client may take to send a request. A connection that sends its headers or its
+ * body too slowly is answered 408 and closed, so half-sent requests cannot pile up and hold
+ * sockets and memory. Only receiving is bounded: a long generation streams as long as it needs. */
+export interface ServeTimeouts {
+  /** From connect (or the previous response) to the end of the request headers. */
+  headersMs: number;
+  /** From connect to the end of the whole request, body included (a 64 MiB card on loopback
+   * takes well under a second). */
+  requestMs: number;
+  /** How often Node checks connections against the two limits above. */
+  checkIntervalMs: number;
+}
+
+export const DEFAULT_TIMEOUTS: ServeTimeouts = { headersMs: 10_000, requestMs: 30_000, checkIntervalMs: 1_000 };
 
 /** Paths open without the key: a liveness probe carries no secrets. */
 const PUBLIC_PATHS = new Set(['/health']);
@@ -43,14 +62,37 @@ export function buildApp(opts: AppOptions): { app: FastifyInstance; ctx: AppCont
   const ctx: AppContext = {
     store: opts.store,
     images: opts.images,
-    library: new CharacterLibrary(opts.store, opts.images),
+    library: new CharacterLibrary(opts.store, opts.images, limits.cardInflatedBytes),
     engine: opts.engine,
     queue: opts.queue ?? new RequestQueue(16, 1),
     limits,
+    chats: { ...DEFAULT_CHAT_SETTINGS, ...opts.chats },
+    ...(opts.apiKey ? { apiKey: opts.apiKey } : {}),
   };
+  const timeouts: ServeTimeouts = { ...DEFAULT_TIMEOUTS, ...opts.timeouts };
+  if (!(timeouts.headersMs > 0 && timeouts.requestMs >= timeouts.headersMs && timeouts.checkIntervalMs > 0)) {
+    throw new Error(`timeouts: need 0 < headersMs <= requestMs and checkIntervalMs > 0, got ${JSON.stringify(timeouts)}`);
+  }
   // forceCloseConnections: closing the server drops every connection at once (in-flight
   // generations see their client go and are cancelled) instead of waiting out keep-alives.
-  const app = Fastify({ logger: opts.logger ?? false, bodyLimit: limits.jsonBodyBytes, forceCloseConnections: true });
+  const app = Fastify({
+    logger: opts.logger ?? false,
+    bodyLimit: limits.jsonBodyBytes,
+    forceCloseConnections: true,
+    requestTimeout: timeouts.requestMs,
+    http: { headersTimeout: timeouts.headersMs, requestTimeout: timeouts.requestMs, connectionsCheckingInterval: timeouts.checkIntervalMs },
+    // The framework's own refusals (bad percent-encoding, over-long ids, malformed HTTP,
+    // timeouts) in the same error shape as everything else.
+    frameworkErrors: (err, _req, reply) => {
+      const e = toApiError(err);
+      void (reply as FastifyReply).code(e.status).send(errorBody(e));
+    },
+    clientErrorHandler: (err, socket) => {
+      if ((err as { code?: string }).code === 'ECONNRESET' || socket.destroyed) return;
+      if (socket.writable) socket.write(clientErrorResponse(err));
+      socket.destroy(err);
+    },
+  });
 
   // Every API body is JSON (card uploads have their own scope in routes/characters.ts).
   app.removeContentTypeParser('text/plain');
@@ -67,18 +109,25 @@ export function buildApp(opts: AppOptions): { app: FastifyInstance; ctx: AppCont
 
   webRoutes(app); // the UI's files: public, so answered before the key check
 
-  if (opts.apiKey) {
-    const key = opts.apiKey;
+  const key = opts.apiKey;
+  const bearer = (req: FastifyRequest) => /^Bearer\s+(.+)$/i.exec(req.headers.authorization ?? '')?.[1]?.trim();
+  /** Whether the request may see more than a liveness answer: always without a key. */
+  const authorized = (req: FastifyRequest): boolean => {
+    const given = bearer(req);
+    return !key || (given !== undefined && sameSecret(given, key));
+  };
+  if (key) {
     app.addHook('onRequest', async (req) => {
       if (PUBLIC_PATHS.has(req.url.split('?')[0]!)) return;
-      const m = /^Bearer\s+(.+)$/i.exec(req.headers.authorization ?? '');
-      if (!m || !sameSecret(m[1]!.trim(), key)) {
-        throw new ApiError(401, m ? 'incorrect API key provided' : 'missing API key: send Authorization: Bearer <key>', 'authentication_error', null, 'invalid_api_key');
+      // A reply image's markdown link opens that one image (docs/serving.md 4).
+      if (req.method === 'GET' && isSignedImageUrl(req.url, key)) return;
+      if (!authorized(req)) {
+        throw new ApiError(401, bearer(req) !== undefined ? 'incorrect API key provided' : 'missing API key: send Authorization: Bearer <key>', 'authentication_error', null, 'invalid_api_key');
       }
     });
   }
 
-  healthRoutes(app, ctx);
+  healthRoutes(app, ctx, authorized);
   modelRoutes(app, ctx);
   chatRoutes(app, ctx);
   imageRoutes(app, ctx);

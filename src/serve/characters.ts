@@ -3,7 +3,7 @@
 // to the image store and its asset URI replaced by `unichar-image:<sha256>`. Loading reverses
 // that and reads the card with the data layer's own `importCard`, so a stored character and an
 // exported card can never drift apart.
-import { emptyCharacter, exportCard, importCard, type CardFormat, type Character } from '../data/index.js';
+import { DEFAULT_CHARX_LIMITS, DataError, emptyCharacter, exportCard, importCard, type CardFormat, type Character } from '../data/index.js';
 import { toDataUri } from './data-uri.js';
 import type { CharacterRow, Store } from './db.js';
 import { ApiError } from './errors.js';
@@ -39,6 +39,8 @@ export interface CharacterFields {
   style?: string;
   visualDescription?: string;
   category?: Character['category'];
+  /** Replies of this character include an image unless the request says otherwise (docs/serving.md 4). */
+  replyImages?: boolean;
 }
 
 export const CARD_MIME: Record<CardFormat, string> = { png: 'image/png', json: 'application/json', charx: 'application/zip' };
@@ -47,6 +49,8 @@ export class CharacterLibrary {
   constructor(
     readonly store: Store,
     readonly images: ImageStore,
+    /** What an uploaded CHARX may inflate to (ServeLimits.cardInflatedBytes). */
+    readonly maxInflatedCardBytes: number = DEFAULT_CHARX_LIMITS.maxTotalBytes,
   ) {}
 
   private uniqueId(base: string): string {
@@ -124,7 +128,7 @@ export class CharacterLibrary {
     let character: Character;
     let avatar: Uint8Array | undefined;
     try {
-      const read = importCard(bytes, { file: 'upload' });
+      const read = importCard(bytes, { file: 'upload', charxLimits: { ...DEFAULT_CHARX_LIMITS, maxTotalBytes: this.maxInflatedCardBytes } });
       character = read.character;
       if (read.format === 'png') {
         // Re-encode without the card's text chunks: the avatar is the picture, not the card again.
@@ -144,7 +148,14 @@ export class CharacterLibrary {
     if (format === 'png' && !avatar && character.referenceImages.length === 0) {
       throw new ApiError(400, `character ${id} has no avatar or reference image to write a PNG card into; use format=json or charx`, 'invalid_request_error', 'format', 'no_avatar');
     }
-    const bytes = await exportCard(character, format, avatar ? { avatar } : {});
+    let bytes: Uint8Array;
+    try {
+      bytes = await exportCard(character, format, avatar ? { avatar } : {});
+    } catch (e) {
+      // A stored image the PNG cannot be written into (data/cards exportCard names it).
+      if (e instanceof DataError) throw new ApiError(422, e.message, 'invalid_request_error', e.record === 'avatar' ? 'avatar' : 'reference_images', 'invalid_image');
+      throw e;
+    }
     return { bytes, mime: CARD_MIME[format], filename: `${id}.${format}` };
   }
 
@@ -161,6 +172,12 @@ function applyFields(c: Character, f: CharacterFields): void {
   if (f.style !== undefined) c.style = f.style;
   if (f.visualDescription !== undefined) c.visualDescription = f.visualDescription;
   if (f.category !== undefined) c.category = f.category;
+  if (f.replyImages !== undefined) c.extensions = { ...c.extensions, replyImages: f.replyImages };
+}
+
+/** Whether the character's replies include an image by default (docs/serving.md 4). */
+export function repliesWithImages(c: Character): boolean {
+  return c.extensions.replyImages === true;
 }
 
 /** The API's view of a character (snake_case like the rest of the OpenAI-style API). */
@@ -183,6 +200,7 @@ export function characterJson(row: Omit<CharacterRow, 'cardJson'>, c?: Character
     profile: c.profile,
     style: c.style,
     visual_description: c.visualDescription,
+    reply_images: repliesWithImages(c),
     reference_images: c.referenceImages.map((img) => ({ id: img.id, url: img.data ? `/v1/images/${sha256Hex(img.data)}` : null })),
     counts: { scenes: c.scenes.length, dialogue: c.dialogue.length, knowledge_qa: c.knowledgeQa.length, t2i_prompts: c.t2iPrompts.length },
   };

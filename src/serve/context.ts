@@ -15,9 +15,22 @@ export interface ServeLimits {
   cardBodyBytes: number;
   /** Largest single image, decoded, in a request. */
   imageBytes: number;
+  /** Largest total a CHARX upload may inflate to (its assets are images, which zip does not
+   * shrink, so a real card inflates to about its own size). */
+  cardInflatedBytes: number;
 }
 
-export const DEFAULT_LIMITS: ServeLimits = { jsonBodyBytes: 32 << 20, cardBodyBytes: 64 << 20, imageBytes: 16 << 20 };
+export const DEFAULT_LIMITS: ServeLimits = { jsonBodyBytes: 32 << 20, cardBodyBytes: 64 << 20, imageBytes: 16 << 20, cardInflatedBytes: 96 << 20 };
+
+/** What the chat route keeps and how it shows images (docs/serving.md 4-5). */
+export interface ChatSettings {
+  /** Store a request without chat_id (or `store: true`) as a chat. Default false. */
+  keepStateless: boolean;
+  /** Also put each reply image into `content` as a markdown image link. Default false. */
+  imageLinks: boolean;
+}
+
+export const DEFAULT_CHAT_SETTINGS: ChatSettings = { keepStateless: false, imageLinks: false };
 
 export interface AppContext {
   store: Store;
@@ -26,6 +39,9 @@ export interface AppContext {
   engine: ChatEngine;
   queue: RequestQueue;
   limits: ServeLimits;
+  chats: ChatSettings;
+  /** The server's API key, if any (signs image links). */
+  apiKey?: string;
 }
 
 /** Validates at the edge; a failure is a 400 naming the field. */

@@ -19,6 +19,8 @@ export type ContentPart = { type: 'text'; text: string } | { type: 'image'; byte
 
 export interface ChatMessage {
   role: 'system' | 'user' | 'assistant';
+  /** The speaker's name, shown as the turn's label (docs/serving.md 1). */
+  name?: string;
   content: ContentPart[];
 }
 
@@ -31,13 +33,19 @@ export interface ChatRequest {
   maxTokens?: number;
   temperature?: number;
   topP?: number;
+  topK?: number;
   seed?: number;
   stop?: string[];
+  frequencyPenalty?: number;
+  presencePenalty?: number;
+  repetitionPenalty?: number;
 }
 
 export interface Usage {
   promptTokens: number;
   completionTokens: number;
+  /** Messages cut from the oldest to fit the model's context (docs/serving.md 2). */
+  droppedMessages?: number;
 }
 
 export interface GeneratedImage {
@@ -57,6 +65,10 @@ export interface ChatResult {
 export interface ChatOptions {
   signal: AbortSignal;
   onToken?: (fragment: string) => void;
+  /** Called at most once, synchronously, when the prompt has been measured and fits, before
+   * any model work and before the first onToken (docs/serving.md 2). A refused prompt rejects
+   * instead, without calling it. */
+  onAccepted?: (prompt: { promptTokens: number; droppedMessages: number }) => void;
 }
 
 export interface ImageRequest {
@@ -64,7 +76,8 @@ export interface ImageRequest {
   /** Present when the request named a character: the image is of that character. */
   character?: Character;
   n: number;
-  size: { width: number; height: number };
+  /** Absent: the model's own size ("auto"). An engine that cannot make this size refuses it. */
+  size?: { width: number; height: number };
   seed?: number;
 }
 

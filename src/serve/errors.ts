@@ -56,18 +56,43 @@ export function fromZod(e: ZodError, prefix: (string | number)[] = []): ApiError
   return new ApiError(400, param ? `${param}: ${i.message}` : i.message, 'invalid_request_error', param || null, 'invalid_value');
 }
 
-/** Anything thrown → ApiError. Fastify's own errors carry `statusCode` and `code`. */
+/** Fastify's own 4xx codes → what a client reads (its own messages name Fastify internals). */
+const FRAMEWORK: Record<string, { code: string; message: (m: string) => string }> = {
+  FST_ERR_CTP_BODY_TOO_LARGE: { code: 'body_too_large', message: () => 'request body is too large' },
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: { code: 'unsupported_media_type', message: () => 'unsupported content type: send application/json' },
+  FST_ERR_CTP_EMPTY_JSON_BODY: { code: 'invalid_json', message: () => 'the body is empty but the content type is application/json' },
+  FST_ERR_CTP_INVALID_JSON_BODY: { code: 'invalid_json', message: () => 'the body is not valid JSON' },
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: { code: 'invalid_body', message: () => 'the body does not match its Content-Length' },
+  FST_ERR_BAD_URL: { code: 'invalid_url', message: () => 'the request URL is not validly percent-encoded' },
+  FST_ERR_MAX_PARAM_LENGTH: { code: 'url_too_long', message: () => 'a path segment of the request URL is longer than 100 characters' },
+  FST_ERR_CTP_INVALID_CONTENT_TYPE: { code: 'unsupported_media_type', message: () => 'the Content-Type header is not valid' },
+};
+
+/** Anything thrown → ApiError. Fastify's own errors carry `statusCode` and `code`; nothing else
+ * thrown reaches a client's message (it may hold paths or JavaScript internals). */
 export function toApiError(e: unknown): ApiError {
   if (e instanceof ApiError) return e;
   if (e instanceof ZodError) return fromZod(e);
   const err = e as { statusCode?: unknown; code?: unknown; message?: unknown; name?: unknown };
   if (err && typeof err.statusCode === 'number' && err.statusCode >= 400 && err.statusCode < 500) {
-    const code = typeof err.code === 'string' ? err.code : null;
-    const message =
-      code === 'FST_ERR_CTP_BODY_TOO_LARGE' ? 'request body is too large' : code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE' ? 'unsupported content type' : String(err.message ?? 'bad request');
-    const mapped = code === 'FST_ERR_CTP_BODY_TOO_LARGE' ? 'body_too_large' : code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE' ? 'unsupported_media_type' : code?.startsWith('FST_ERR_CTP') ? 'invalid_body' : code;
-    return new ApiError(err.statusCode, message, undefined, null, mapped);
+    const code = typeof err.code === 'string' ? err.code : '';
+    const known = FRAMEWORK[code];
+    if (known) return new ApiError(err.statusCode, known.message(String(err.message)), undefined, null, known.code);
+    return new ApiError(err.statusCode, code.startsWith('FST_ERR_CTP') ? 'the request body could not be read' : 'bad request', undefined, null, code.startsWith('FST_ERR_CTP') ? 'invalid_body' : 'bad_request');
   }
-  if (err && err.name === 'SyntaxError') return new ApiError(400, `invalid JSON body: ${String(err.message)}`, 'invalid_request_error', null, 'invalid_json');
+  if (err && err.name === 'SyntaxError') return new ApiError(400, 'the body is not valid JSON', 'invalid_request_error', null, 'invalid_json');
   return new ApiError(500, 'internal server error', 'server_error', null, null);
+}
+
+/** Errors before any request exists (malformed HTTP, header or body timeouts): a raw HTTP
+ * response in the same error shape, for Fastify's clientErrorHandler. */
+export function clientErrorResponse(err: { code?: unknown }): string {
+  const [status, reason, message, code] =
+    err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+      ? [408, 'Request Timeout', 'the request headers or body did not arrive in time', 'request_timeout']
+      : err.code === 'HPE_HEADER_OVERFLOW'
+        ? [431, 'Request Header Fields Too Large', 'the request headers are too large', 'headers_too_large']
+        : [400, 'Bad Request', 'malformed HTTP request', 'bad_request'];
+  const body = JSON.stringify(errorBody(new ApiError(status, message, 'invalid_request_error', null, code)));
+  return `HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`;
 }

@@ -1,7 +1,7 @@
 // Public surface of src/serve (architecture.md "Layers"): the server, its state, and the
 // `ChatEngine` seam the model layer implements.
-export { startServer, DEFAULT_HOST, DEFAULT_PORT, type ServerOptions, type RunningServer } from './server.js';
-export { buildApp, type AppOptions } from './app.js';
+export { startServer, checkBindHost, DEFAULT_HOST, DEFAULT_PORT, type ServerOptions, type RunningServer } from './server.js';
+export { buildApp, DEFAULT_TIMEOUTS, type AppOptions, type ServeTimeouts } from './app.js';
 export { DEFAULT_LIMITS, type ServeLimits } from './context.js';
 export { Store, migrate, MIGRATIONS, type CharacterRow, type ChatRow, type MessageRow, type JobRow, type NewMessage, type Role, type JobKind, type JobStatus } from './db.js';
 export { ImageStore, sha256Hex, isImageHash, imageMime, type PutResult } from './images.js';

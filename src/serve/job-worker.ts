@@ -6,16 +6,17 @@
 // Progress: the training loop writes one metrics.jsonl line per step (run-dir.ts). This worker
 // tails those files (the VAE stage's `vae/metrics.jsonl`, then the run's own) and the samples
 // folder every POLL_MS, which the loop lets run between steps (it yields to the event loop after
-// each), and posts what is new to the main thread. Cancel aborts the loop's signal: the current
-// step finishes, a checkpoint is saved, and the job reports `interrupted`.
+// each), and posts what is new to the main thread. Cancel aborts the signal every stage takes
+// (the VAE stage, Unified-SFT, Character-GRPO, and their setup): the current step (a GRPO epoch)
+// finishes, a checkpoint is saved, and the job reports `interrupted`; the main thread then names
+// the checkpoint the run directory holds (jobs.ts checkpointNote), never one it assumes.
 import { closeSync, existsSync, openSync, readSync, readdirSync, fstatSync } from 'node:fs';
 import { join } from 'node:path';
 import { parentPort, workerData } from 'node:worker_threads';
 import type { Character } from '../data/index.js';
 import { SAMPLE_FOLDER, SAMPLE_ROOT } from '../data/index.js';
-import type { GrpoConfig } from '../train/grpo.js';
-import type { SftConfigInput } from '../train/sft-config.js';
-import type { EvalLimits } from '../eval/run-eval.js';
+import type { GrpoConfig, SftConfigInput } from '../train/index.js';
+import type { EvalLimits } from '../eval/index.js';
 
 /** What the main thread hands the worker (structured-cloned). */
 export type JobSpec = {

@@ -16,23 +16,25 @@
 // checked against the character library.
 //
 // A server that stops or dies with a job running leaves the row 'running'; the next start marks
-// every such job (and every queued one) 'interrupted', so none stays 'running' forever.
+// every such job (and every queued one) 'interrupted', so none stays 'running' forever, naming the
+// checkpoint its run directory really holds. An install the crash cut short is finished or undone
+// first (recoverInstalls); a job whose install is finished that way is marked 'succeeded'.
 import { EventEmitter } from 'node:events';
-import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
-import { cp, readFile, rename, rm } from 'node:fs/promises';
-import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { z } from 'zod';
 import type { Character } from '../data/index.js';
 import { CHARACTER_MODEL_FILES } from '../character/index.js';
-import { DEFAULT_GRPO, grpoConfigFrom, type GrpoConfig } from '../train/grpo.js';
-import { tinySftConfig, type SftConfigInput } from '../train/sft-config.js';
+import { DEFAULT_GRPO, grpoConfigFrom, tinySftConfig, type GrpoConfig, type SftConfigInput } from '../train/index.js';
 import type { CharacterLibrary } from './characters.js';
 import type { JobRow, JobStatus, Store } from './db.js';
 import { ApiError } from './errors.js';
 import type { ImageStore } from './images.js';
 import type { JobSpec, JobWorkerReply, JobWorkerRequest, MetricsLine } from './job-worker.js';
+import { installModel, recoverInstalls } from './model-install.js';
+import { readLatestCheckpoint } from '../train/index.js';
 
 // ---- the request ----
 
@@ -149,38 +151,7 @@ export function jobJson(j: JobRow): Record<string, unknown> {
 
 export const TERMINAL: ReadonlySet<JobStatus> = new Set(['succeeded', 'failed', 'cancelled', 'interrupted']);
 
-/** Installs a character model folder at `<modelsDir>/<id>`: copied into `stagingDir` (same
- * filesystem), then renamed into place. A model already there is renamed aside first and removed
- * after, so readers see the old folder or the new one, never a half-copied one. */
-export async function installModel(src: string, modelsDir: string, id: string, stagingDir: string): Promise<string> {
-  if (!existsSync(join(src, CHARACTER_MODEL_FILES.manifest))) throw new Error(`${src} is not a character model folder`);
-  mkdirSync(stagingDir, { recursive: true });
-  mkdirSync(modelsDir, { recursive: true });
-  const tag = randomBytes(6).toString('hex');
-  const tmp = join(stagingDir, `${id}.new-${tag}`);
-  const old = join(stagingDir, `${id}.old-${tag}`);
-  const final = join(modelsDir, id);
-  try {
-    await cp(src, tmp, { recursive: true });
-    let moved = false;
-    try {
-      await rename(final, old);
-      moved = true;
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
-    }
-    try {
-      await rename(tmp, final);
-    } catch (e) {
-      if (moved) await rename(old, final); // put the previous model back
-      throw e;
-    }
-  } finally {
-    await rm(tmp, { recursive: true, force: true });
-    await rm(old, { recursive: true, force: true });
-  }
-  return final;
-}
+export { installModel } from './model-install.js';
 
 // ---- the manager ----
 
@@ -236,19 +207,26 @@ export class JobManager {
     this.recover();
   }
 
-  /** Startup: jobs a previous server left 'running' or 'queued' are marked 'interrupted'. */
+  /** Startup: installs a crash cut short are finished or undone; jobs a previous server left
+   * 'running' or 'queued' are marked 'interrupted' (or 'succeeded' when only their install was
+   * left, and it has now been completed). */
   private recover(): void {
+    const installs = recoverInstalls(this.modelsDir, this.stagingDir);
     const rows = this.o.store.db.prepare("SELECT id, status FROM jobs WHERE status IN ('running', 'queued')").all() as { id: string; status: string }[];
     for (const r of rows) {
       const job = this.o.store.getJob(r.id);
       if (!job) continue;
+      const progress = (job.progress ?? {}) as Partial<JobProgress>;
+      if (r.status === 'running' && progress.phase === 'install' && job.characterId && installs.completed.includes(job.characterId)) {
+        const p = { ...progress, phase: 'done', model: job.characterId, message: `finished: model installed for ${job.characterId} (the install was completed when the server restarted)` };
+        this.o.store.updateJob(r.id, { status: 'succeeded', progress: p, error: null });
+        continue;
+      }
       const message = r.status === 'running'
-        ? `the server stopped while this job was running; its run directory (runs/${job.id}) keeps the last checkpoint`
+        ? `the server stopped while this job was running; ${checkpointNote(job.id, join(this.runsDir, job.id))}`
         : 'the server stopped before this job started';
       this.o.store.updateJob(r.id, { status: 'interrupted', error: message });
     }
-    // Half-finished installs of a previous process.
-    if (existsSync(this.stagingDir)) for (const name of readdirSync(this.stagingDir)) rmSync(join(this.stagingDir, name), { recursive: true, force: true });
   }
 
   list(): JobRow[] {
@@ -513,12 +491,17 @@ export class JobManager {
 
   private async finish(r: Running, spec: JobSpec, m: Extract<JobWorkerReply, { type: 'done' | 'error' }>): Promise<void> {
     const p: JobProgress = { ...r.progress };
+    // Where the job stopped, before the phase becomes 'done'; the messages name only the
+    // checkpoints the run directory really holds (a worker stopped by its grace timer has none
+    // of its last steps).
+    const where = p.phase === 'vae' ? `during the VAE stage at step ${p.vae?.step ?? 0}` : spec.kind === 'eval' ? 'during the evaluation' : `at step ${p.step}`;
+    const note = (): string => (spec.kind === 'eval' ? 'an evaluation keeps no checkpoint' : checkpointNote(spec.id, spec.runDir));
     let status: JobStatus;
     let error: string | null = null;
     if (m.type === 'error') {
       if (r.stopping === 'shutdown') {
         status = 'interrupted';
-        error = 'the server stopped while this job was running';
+        error = `the server stopped while this job was running; ${note()}`;
       } else if (r.cancelRequested) status = 'cancelled';
       else {
         status = 'failed';
@@ -526,11 +509,15 @@ export class JobManager {
       }
     } else if (m.interrupted || r.cancelRequested) {
       status = r.stopping === 'shutdown' && !r.cancelRequested ? 'interrupted' : 'cancelled';
-      if (status === 'interrupted') error = `the server stopped while this job was running; runs/${spec.id} keeps the checkpoint of step ${m.step}`;
+      if (status === 'interrupted') error = `the server stopped while this job was running; ${note()}`;
     } else {
       status = 'succeeded';
       if (m.modelDir) {
+        // Stored before the install starts: a restart after a crash in it knows this job was
+        // installing (recover()).
         p.phase = 'install';
+        r.progress = p;
+        this.o.store.updateJob(r.id, { progress: p });
         try {
           await installModel(m.modelDir, this.modelsDir, spec.character.id, this.stagingDir);
           p.model = spec.character.id;
@@ -542,7 +529,7 @@ export class JobManager {
       if (m.reportDir) p.report = `/v1/jobs/${spec.id}/report`;
     }
     p.phase = 'done';
-    if (status === 'cancelled') p.message = `cancelled at step ${p.step}; runs/${spec.id} keeps the checkpoint`;
+    if (status === 'cancelled') p.message = `cancelled ${where}; ${note()}`;
     else if (status === 'succeeded') p.message = spec.kind === 'eval' ? 'evaluation finished' : `finished: model installed for ${spec.character.id}`;
     else delete p.message;
     r.progress = p;
@@ -583,6 +570,17 @@ export class JobManager {
     }
     this.events.removeAllListeners();
   }
+}
+
+/** What a job's run directory really holds, in words: the latest complete checkpoint of the
+ * run (SFT, GRPO), else of its VAE stage, else none. */
+export function checkpointNote(jobId: string, runDir: string): string {
+  const run = readLatestCheckpoint(runDir);
+  if (run) return `runs/${jobId} keeps the checkpoint of step ${run.step}`;
+  if (existsSync(join(runDir, 'vae', 'ae.safetensors'))) return `runs/${jobId}/vae keeps the finished VAE stage (no training checkpoint yet)`;
+  const vae = readLatestCheckpoint(join(runDir, 'vae'));
+  if (vae) return `runs/${jobId}/vae keeps the VAE stage's checkpoint of step ${vae.step}`;
+  return 'no checkpoint was saved';
 }
 
 function totalOf(spec: JobSpec): number | null {

@@ -1,18 +1,51 @@
 // The ChatEngine that serves customized characters: each character with a character model
 // folder under `<modelsDir>/<character id>/` (written by training or `unicharacter customize`)
 // is answered by that model, running in a worker thread.
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { CHARACTER_MODEL_FILES } from '../character/index.js';
+import { CHARACTER_MODEL_FILES, type CharacterModelManifest, type ChatTurn, type SamplingOptions } from '../character/index.js';
 import { ApiError } from './errors.js';
-import type { ChatEngine, ChatOptions, ChatRequest, ChatResult, EngineModel, ImageOptions, ImageRequest, GeneratedImage } from './engine.js';
+import type { ChatEngine, ChatMessage, ChatOptions, ChatRequest, ChatResult, EngineModel, ImageOptions, ImageRequest, GeneratedImage } from './engine.js';
 import type { WorkerReply, WorkerRequest } from './model-worker.js';
 
 interface Pending {
   onText?: (piece: string) => void;
+  onAccepted?: (p: { promptTokens: number; droppedTurns: number }) => void;
   resolve: (r: Extract<WorkerReply, { type: 'done' }>) => void;
   reject: (e: Error) => void;
+}
+
+/** A worker error as the server reports it: refusals of the request are 400s naming the field. */
+function workerError(m: Extract<WorkerReply, { type: 'error' }>): Error {
+  if (m.refused) return new ApiError(400, m.message, 'invalid_request_error', m.refused.param, m.refused.code);
+  const e = new Error(m.message);
+  if (m.aborted) e.name = 'AbortError';
+  return e;
+}
+
+/** Request messages as the character runtime's turns (docs/serving.md 1). */
+function turnsOf(messages: ChatMessage[]): ChatTurn[] {
+  return messages.map((m) => ({
+    role: m.role,
+    ...(m.name ? { name: m.name } : {}),
+    content: m.content.map((p) => (p.type === 'text' ? { text: p.text } : { image: p.bytes })),
+  }));
+}
+
+/** The sampling fields of a request, for the worker (docs/serving.md 3). */
+function samplingOf(r: ChatRequest): SamplingOptions {
+  const o: SamplingOptions = {};
+  if (r.maxTokens !== undefined) o.maxTokens = r.maxTokens;
+  if (r.temperature !== undefined) o.temperature = r.temperature;
+  if (r.topP !== undefined) o.topP = r.topP;
+  if (r.topK !== undefined) o.topK = r.topK;
+  if (r.seed !== undefined) o.seed = r.seed;
+  if (r.stop !== undefined) o.stop = r.stop;
+  if (r.frequencyPenalty !== undefined) o.frequencyPenalty = r.frequencyPenalty;
+  if (r.presencePenalty !== undefined) o.presencePenalty = r.presencePenalty;
+  if (r.repetitionPenalty !== undefined) o.repetitionPenalty = r.repetitionPenalty;
+  return o;
 }
 
 export class ModelChatEngine implements ChatEngine {
@@ -43,14 +76,11 @@ export class ModelChatEngine implements ChatEngine {
       const p = this.pending.get(m.id);
       if (!p) return;
       if (m.type === 'text') p.onText?.(m.piece);
+      else if (m.type === 'accepted') p.onAccepted?.(m);
       else {
         this.pending.delete(m.id);
         if (m.type === 'done') p.resolve(m);
-        else {
-          const e = new Error(m.message);
-          if (m.aborted) e.name = 'AbortError';
-          p.reject(e);
-        }
+        else p.reject(workerError(m));
       }
     });
     w.on('error', (e) => this.failAll(e));
@@ -67,7 +97,12 @@ export class ModelChatEngine implements ChatEngine {
     this.pending.clear();
   }
 
-  private run(req: Exclude<WorkerRequest, { type: 'cancel' }>, signal: AbortSignal, onText?: (piece: string) => void): Promise<Extract<WorkerReply, { type: 'done' }>> {
+  private run(
+    req: Exclude<WorkerRequest, { type: 'cancel' }>,
+    signal: AbortSignal,
+    onText?: (piece: string) => void,
+    onAccepted?: (p: { promptTokens: number; droppedTurns: number }) => void,
+  ): Promise<Extract<WorkerReply, { type: 'done' }>> {
     const w = this.start();
     return new Promise((resolve, reject) => {
       const onAbort = (): void => w.postMessage({ type: 'cancel', id: req.id } satisfies WorkerRequest);
@@ -76,7 +111,7 @@ export class ModelChatEngine implements ChatEngine {
         signal.removeEventListener('abort', onAbort);
         f(v);
       };
-      this.pending.set(req.id, { onText, resolve: done(resolve), reject: done(reject) });
+      this.pending.set(req.id, { onText, onAccepted, resolve: done(resolve), reject: done(reject) });
       w.postMessage(req);
     });
   }
@@ -91,22 +126,14 @@ export class ModelChatEngine implements ChatEngine {
 
   async chat(request: ChatRequest, opts: ChatOptions): Promise<ChatResult> {
     const modelDir = this.requireModel(request.character.id);
-    const text = (m: ChatRequest['messages'][number]): string => m.content.filter((p) => p.type === 'text').map((p) => (p as { text: string }).text).join('\n');
-    const turns = request.messages.filter((m) => m.role !== 'system');
-    const last = turns[turns.length - 1];
-    if (!last || last.role !== 'user') throw new ApiError(400, 'the last message must come from the user', 'invalid_request_error', 'messages', null);
-    const name = request.character.names.display;
-    const history = turns.slice(0, -1).map((m) => ({ role: m.role === 'user' ? 'User' : name, text: text(m) }));
     const r = await this.run(
-      {
-        type: 'chat', id: this.nextId++, modelDir, user: text(last), history, withImage: request.modalities.includes('image'),
-        maxTokens: request.maxTokens, temperature: request.temperature, seed: request.seed,
-      },
+      { type: 'chat', id: this.nextId++, modelDir, turns: turnsOf(request.messages), withImage: request.modalities.includes('image'), sampling: samplingOf(request) },
       opts.signal,
       opts.onToken,
+      opts.onAccepted && ((p) => opts.onAccepted!({ promptTokens: p.promptTokens, droppedMessages: p.droppedTurns })),
     );
     const images: GeneratedImage[] = r.images.map((bytes) => ({ bytes, mime: 'image/png' }));
-    return { text: r.text, images, usage: { promptTokens: r.promptTokens, completionTokens: r.completionTokens }, finishReason: r.finishReason };
+    return { text: r.text, images, usage: { promptTokens: r.promptTokens, completionTokens: r.completionTokens, droppedMessages: r.droppedTurns }, finishReason: r.finishReason };
   }
 
   async generateImage(request: ImageRequest, opts: ImageOptions): Promise<{ images: GeneratedImage[] }> {
@@ -114,7 +141,12 @@ export class ModelChatEngine implements ChatEngine {
       throw new ApiError(400, "image generation needs a character: pass its id as 'model'", 'invalid_request_error', 'model', null);
     }
     const modelDir = this.requireModel(request.character.id);
-    const r = await this.run({ type: 'image', id: this.nextId++, modelDir, prompt: request.prompt, n: request.n, seed: request.seed }, opts.signal);
+    // The model draws one size, the one it was trained on (docs/serving.md 3).
+    const side = (JSON.parse(readFileSync(join(modelDir, CHARACTER_MODEL_FILES.manifest), 'utf8')) as CharacterModelManifest).imageSize;
+    if (request.size && (request.size.width !== side || request.size.height !== side)) {
+      throw new ApiError(400, `size: this model draws ${side}x${side} images only (or "auto")`, 'invalid_request_error', 'size', 'unsupported_size');
+    }
+    const r = await this.run({ type: 'image', id: this.nextId++, modelDir, prompt: request.prompt, n: request.n, ...(request.seed !== undefined ? { seed: request.seed } : {}) }, opts.signal);
     return { images: r.images.map((bytes) => ({ bytes, mime: 'image/png' })) };
   }
 

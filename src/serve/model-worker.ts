@@ -1,20 +1,22 @@
 // The worker thread that runs the model for the server, so generation never blocks the event
 // loop that serves other requests. It keeps each loaded character model loaded, and cancels a
-// generation when the main thread says its client went away.
+// generation when the main thread says its client went away (also during a long prefill, which
+// runs in chunks: docs/serving.md 2).
 import { parentPort } from 'node:worker_threads';
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
-import { CharacterModel, CHARACTER_MODEL_FILES } from '../character/index.js';
+import { CharacterModel, CHARACTER_MODEL_FILES, ChatRequestError, type ChatTurn, type SamplingOptions } from '../character/index.js';
 
 export type WorkerRequest =
-  | { type: 'chat'; id: number; modelDir: string; user: string; history: { role: string; text: string }[]; withImage: boolean; maxTokens?: number; temperature?: number; seed?: number }
+  | { type: 'chat'; id: number; modelDir: string; turns: ChatTurn[]; withImage: boolean; sampling: SamplingOptions }
   | { type: 'image'; id: number; modelDir: string; prompt: string; n: number; seed?: number }
   | { type: 'cancel'; id: number };
 
 export type WorkerReply =
+  | { type: 'accepted'; id: number; promptTokens: number; droppedTurns: number }
   | { type: 'text'; id: number; piece: string }
-  | { type: 'done'; id: number; text: string; images: Uint8Array[]; promptTokens: number; completionTokens: number; finishReason: 'stop' | 'length' }
-  | { type: 'error'; id: number; message: string; aborted: boolean };
+  | { type: 'done'; id: number; text: string; images: Uint8Array[]; promptTokens: number; completionTokens: number; finishReason: 'stop' | 'length'; droppedTurns: number }
+  | { type: 'error'; id: number; message: string; aborted: boolean; refused?: { code: string; param: string } };
 
 // Loaded models stay loaded, keyed by folder; a folder whose manifest changed (a job installed a
 // new model there) is loaded again and the old model freed.
@@ -32,31 +34,27 @@ function modelAt(dir: string): Promise<CharacterModel> {
   return model;
 }
 
+const post = (m: WorkerReply): void => parentPort!.postMessage(m);
+
 async function handle(req: Exclude<WorkerRequest, { type: 'cancel' }>, signal: AbortSignal): Promise<WorkerReply> {
   const model = await modelAt(req.modelDir);
   if (req.type === 'image') {
     const images: Uint8Array[] = [];
     for (let k = 0; k < req.n; k++) {
-      images.push(await model.image(req.prompt, { signal, seed: req.seed === undefined ? undefined : req.seed + k }));
+      images.push(await model.image(req.prompt, { signal, ...(req.seed === undefined ? {} : { seed: req.seed + k }) }));
     }
-    return { type: 'done', id: req.id, text: '', images, promptTokens: (await model.encode(req.prompt)).length, completionTokens: 0, finishReason: 'stop' };
+    return { type: 'done', id: req.id, text: '', images, promptTokens: (await model.encode(req.prompt)).length + 2, completionTokens: 0, finishReason: 'stop', droppedTurns: 0 };
   }
-  const maxTokens = req.maxTokens ?? 500;
-  const onText = (piece: string): void => parentPort!.postMessage({ type: 'text', id: req.id, piece } satisfies WorkerReply);
-  const usage = { promptTokens: 0, completionTokens: 0, hitLimit: false };
-  const opts = { history: req.history, maxTokens, temperature: req.temperature, onText, signal, usage };
-  let text: string;
-  const images: Uint8Array[] = [];
-  if (req.withImage) {
-    const r = await model.rolePlay(req.user, { ...opts, image: { seed: req.seed, signal } });
-    text = r.reply;
-    images.push(r.image);
-  } else {
-    text = await model.reply(req.user, opts);
-  }
+  const r = await model.chat(req.turns, {
+    ...req.sampling,
+    signal,
+    image: req.withImage,
+    onAccepted: (p) => post({ type: 'accepted', id: req.id, ...p }),
+    onText: (piece) => post({ type: 'text', id: req.id, piece }),
+  });
   return {
-    type: 'done', id: req.id, text, images, promptTokens: usage.promptTokens, completionTokens: usage.completionTokens,
-    finishReason: usage.hitLimit ? 'length' : 'stop',
+    type: 'done', id: req.id, text: r.text, images: r.image ? [r.image] : [], promptTokens: r.promptTokens, completionTokens: r.completionTokens,
+    finishReason: r.finishReason, droppedTurns: r.droppedTurns,
   };
 }
 
@@ -68,7 +66,10 @@ parentPort!.on('message', (req: WorkerRequest) => {
   const ac = new AbortController();
   running.set(req.id, ac);
   handle(req, ac.signal).then(
-    (reply) => parentPort!.postMessage(reply),
-    (e: unknown) => parentPort!.postMessage({ type: 'error', id: req.id, message: e instanceof Error ? e.message : String(e), aborted: ac.signal.aborted } satisfies WorkerReply),
+    (reply) => post(reply),
+    (e: unknown) => post({
+      type: 'error', id: req.id, message: e instanceof Error ? e.message : String(e), aborted: ac.signal.aborted,
+      ...(e instanceof ChatRequestError ? { refused: { code: e.code, param: e.param } } : {}),
+    }),
   ).finally(() => running.delete(req.id));
 });

@@ -1,7 +1,7 @@
 // Request schemas, validated at the edge before anything reaches the store or the model
 // (style.md "Hono / Fastify"). Shapes follow ecosystem.md 4.1 (content parts) and 4.2 (images).
-// Unknown fields are dropped, not refused: front ends send knobs (presence_penalty, logit_bias,
-// user, ...) this server does not use.
+// Unknown fields are dropped, not refused: front ends send fields (user, metadata, ...) that do not
+// change the output. Every field that would change it is honoured or refused (docs/serving.md 3).
 import { z } from 'zod';
 import { CATEGORIES } from '../data/index.js';
 
@@ -32,6 +32,19 @@ export const ChatCompletionRequestSchema = z.object({
   seed: z.number().int().nullable().optional(),
   stop: z.union([z.string(), z.array(z.string()).max(4)]).nullable().optional(),
   n: z.literal(1, { errorMap: () => ({ message: 'only n=1 is supported' }) }).nullable().optional(),
+  // OpenAI's penalties (docs/serving.md 3): logit -= frequency * count + presence * (count > 0).
+  frequency_penalty: z.number().min(-2).max(2).nullable().optional(),
+  presence_penalty: z.number().min(-2).max(2).nullable().optional(),
+  /** Extension (vLLM, text-generation-webui): HF's repetition penalty over prompt and reply. */
+  repetition_penalty: z.number().gt(0).max(10).nullable().optional(),
+  /** Extension (vLLM): keep the k most likely tokens (0: off). */
+  top_k: z.number().int().min(0).max(1 << 20).nullable().optional(),
+  // Fields that would change the output but have no implementation here are refused, not ignored.
+  logit_bias: z.record(z.number()).nullable().optional().refine((v) => v == null || Object.keys(v).length === 0, 'logit_bias is not supported'),
+  logprobs: z.boolean().nullable().optional().refine((v) => v !== true, 'logprobs is not supported'),
+  top_logprobs: z.number().int().nullable().optional().refine((v) => v == null || v === 0, 'top_logprobs is not supported'),
+  /** OpenAI's `store`: keep this conversation as a chat even without chat_id (docs/serving.md 5). */
+  store: z.boolean().nullable().optional(),
   /** Extension: continue a stored chat instead of starting a new one. */
   chat_id: z.string().min(1).max(100).optional(),
 });
@@ -60,6 +73,8 @@ export const CharacterCreateSchema = z.object({
   style: text(100_000).optional(),
   visual_description: text(100_000).optional(),
   category: z.enum(CATEGORIES).optional(),
+  /** Replies include an image unless the request's modalities say otherwise (docs/serving.md 4). */
+  reply_images: z.boolean().optional(),
   /** A data:image/... URI. */
   avatar: z.string().optional(),
 });

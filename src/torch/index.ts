@@ -1,5 +1,6 @@
 // Public surface of the engine: tensors, generated operators, autograd, memory, safetensors,
-// runtime settings and process groups. Other layers import from here only.
+// runtime settings, process groups and the named decode kernels (docs/architecture.md "Native
+// decode kernels"). Other layers import from here only.
 import './ops.generated.js'; // adds the operator methods to Tensor.prototype
 export * as ops from './ops.generated.js';
 export { Tensor, isTensor, type Device, type Scalar, type NestedArray } from './tensor.js';
@@ -12,6 +13,8 @@ export * from './runtime.js';
 export { callOp } from './dispatch.js';
 export { resizeStorage, storageBytes } from './storage.js';
 export * as safetensors from './safetensors.js';
+export * as kernels from './kernels.js';
+export type { DecodeLayerWeights, DecodeShape, DecodeCacheRows } from './kernels.js';
 export {
   ProcessGroup,
   PendingCollective,

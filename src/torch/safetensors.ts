@@ -258,6 +258,14 @@ function checkEntry(label: string, name: string, entry: unknown, dataSize: numbe
   if (BigInt(end - begin) !== need) {
     throw new SafetensorsError(label, `${where}: data_offsets [${begin}, ${end}] span ${end - begin} bytes but shape [${(shape as number[]).join(', ')}] of ${dtype} needs ${need}`);
   }
+  // Only a shape holding a zero gets here with a huge product: libtorch computes strides as
+  // products of the later dimensions, zeros or not, in int64, so [2^40, 2^40, 0] holds no data
+  // but overflows there.
+  let span = BigInt(Math.ceil(bits / 8));
+  for (const s of shape as number[]) span *= BigInt(Math.max(s, 1));
+  if (span >= 1n << 63n) {
+    throw new SafetensorsError(label, `${where}: shape [${(shape as number[]).join(', ')}] overflows libtorch's 64-bit sizes`);
+  }
   return { dtype, torchDtype, shape: [...(shape as number[])], dataOffsets: [begin, end] };
 }
 
@@ -340,13 +348,23 @@ function makeTensors(
           }
         }
       }
-      out.set(name, fromBytes(bytes, info.torchDtype!, info.shape, device));
+      out.set(name, tensorFrom(label, name, bytes, info, device));
     }
   } catch (e) {
     for (const t of out.values()) t.dispose();
     throw e;
   }
   return out;
+}
+
+/** A libtorch refusal (e.g. a device without room) still names the file and the tensor; its
+ * first line says what went wrong, the rest is the C++ trace. */
+function tensorFrom(label: string, name: string, bytes: Uint8Array, info: TensorInfo, device: Device | undefined): Tensor {
+  try {
+    return fromBytes(bytes, info.torchDtype!, info.shape, device);
+  } catch (e) {
+    throw new SafetensorsError(label, `tensor '${name}': libtorch could not make it (${(e as Error).message.split('\n')[0]})`);
+  }
 }
 
 function withFile<T>(path: string, fn: (fd: number, size: number) => T): T {

@@ -3,12 +3,43 @@
 // defaults) and the server (a job's options over the defaults). Every field is optional in a file
 // and takes the default written in DEFAULT_GRPO; a wrong type, range or unknown key is an error
 // naming the field.
+//
+// Presets (docs/fidelity.md): `preset: 'reference'` (the default) is the official implementation's
+// behaviour, `preset: 'project'` this project's improvements. A preset fills only the fields it
+// governs (PRESET_FIELDS) that the config leaves out; a field given explicitly wins over the preset.
 import { z } from 'zod';
 import { PRECISION_MODES, type PrecisionMode } from '../nn/index.js';
-import { REFERENCE_REWARD_WEIGHTS, type RewardScorerOptions, type RewardWeights } from '../reward/index.js';
+import { REFERENCE_REWARD_WEIGHTS, VQA_RULES, type RewardScorerOptions, type RewardWeights, type VqaRules } from '../reward/index.js';
+
+export const GRPO_PRESETS = ['reference', 'project'] as const;
+export type GrpoPreset = (typeof GRPO_PRESETS)[number];
 
 export const FACE_IDENTITY_SETTINGS = ['auto', 'on', 'off'] as const;
 export type FaceIdentitySetting = (typeof FACE_IDENTITY_SETTINGS)[number];
+
+/**
+ * Where the epoch's rollouts are made and which of them share a diversity group (method.md 3.2,
+ * 3.4). 'reference-shuffle': sampling batches of `ranks` GPUs x `batch` rollouts; each batch draws
+ * ranks*batch/groupSize distinct prompts (prompts repeat across batches, i.e. with replacement over
+ * the epoch), repeats each groupSize times, shuffles the copies and gives each GPU a contiguous
+ * slice of `batch`; diversity is scored within one GPU's slice. The `ranks` GPUs are simulated, so
+ * the layout is the same on any number of processes (each takes ranks/world of them).
+ * 'prompt-groups': the epoch's draws without replacement while prompts last, each draw's
+ * groupSize rollouts together on one process, diversity over the whole group.
+ */
+export type RolloutLayout = { kind: 'reference-shuffle'; ranks: number; batch: number } | { kind: 'prompt-groups' };
+/** SDE window start (method.md 3.3): 'per-rank' = CPython's randint after random.seed(rank); 'per-rollout' = drawn per rollout. */
+export const WINDOW_START_RULES = ['per-rank', 'per-rollout'] as const;
+export type WindowStartRule = (typeof WINDOW_START_RULES)[number];
+/**
+ * How micro-step gradients make an update (method.md 3.6). 'reference': every micro-step loss is
+ * divided by microStepsPerUpdate and the optimizer steps every microStepsPerUpdate micro-steps and
+ * once more at the end of the epoch on what is left (a partial accumulation, still divided by the
+ * full count). 'capped-at-epoch': the same, but the divisor is min(microStepsPerUpdate, the epoch's
+ * micro-steps), so an epoch shorter than one update makes one full-size mean step.
+ */
+export const UPDATE_ACCOUNTINGS = ['reference', 'capped-at-epoch'] as const;
+export type UpdateAccounting = (typeof UPDATE_ACCOUNTINGS)[number];
 
 export interface GrpoConfig {
   /** The SFT character model folder to start from. */
@@ -37,8 +68,8 @@ export interface GrpoConfig {
   weightDecay: number;
   /** Micro-steps (window steps) whose gradients are averaged into one optimizer step (reference 72). */
   microStepsPerUpdate: number;
-  /** Applied unless reference.noGradClip (reference value 1.0, never applied there). */
-  maxGradNorm: number;
+  /** Gradient-norm clip before every update; null = none (the reference defines 1.0 but never applies it). */
+  maxGradNorm: number | null;
   advClipMax: number;
   evalEvery: number;
   saveEvery: number;
@@ -63,14 +94,45 @@ export interface GrpoConfig {
   precision: PrecisionMode;
   /** Recompute each decoder layer in backward instead of keeping its activations (docs/precision.md section 3). */
   activationCheckpointing: boolean;
-  /** Opt into the reference implementation's accidental behaviours (method.md 3.3-3.6 [quirk]s). */
-  reference: { fixedWindow: boolean; localDiversityBatch: number | null; noGradClip: boolean };
+  /** Which preset filled the fields of PRESET_FIELDS that the config left out. */
+  preset: GrpoPreset;
+  windowStart: WindowStartRule;
+  layout: RolloutLayout;
+  updateAccounting: UpdateAccounting;
+  /** The checklist scorer's edge-case rules (src/reward/vqa.ts). */
+  vqaRules: VqaRules;
 }
 
-export const DEFAULT_GRPO: Omit<GrpoConfig, 'from' | 'out'> = {
+/** The fields a preset governs, and rewards.faceIdentity. */
+export type PresetFields = Pick<GrpoConfig, 'maxGradNorm' | 'windowStart' | 'layout' | 'updateAccounting' | 'vqaRules'> & { faceIdentity: FaceIdentitySetting };
+
+/**
+ * What each preset puts in the fields it governs (docs/fidelity.md has the table with the reasons):
+ * 'reference' = the official code (method.md 3.1-3.6, 3.8: 8 GPUs x 6, no clipping, no face term);
+ * 'project' = window drawn per rollout (every window position is trained on every GPU), a prompt's
+ * rollouts grouped for diversity (the intended group LPIPS, never 0 by accident), gradient clipping
+ * at 1.0, the face term for human characters ('auto'), a short epoch's update taken as a full mean,
+ * the project's VQA rules.
+ */
+export const GRPO_PRESET_FIELDS: Readonly<Record<GrpoPreset, Readonly<PresetFields>>> = Object.freeze({
+  reference: Object.freeze({
+    maxGradNorm: null, windowStart: 'per-rank', layout: { kind: 'reference-shuffle' as const, ranks: 8, batch: 6 }, updateAccounting: 'reference', vqaRules: 'reference', faceIdentity: 'off',
+  }),
+  project: Object.freeze({
+    maxGradNorm: 1.0, windowStart: 'per-rollout', layout: { kind: 'prompt-groups' as const }, updateAccounting: 'capped-at-epoch', vqaRules: 'project', faceIdentity: 'auto',
+  }),
+} as const satisfies Record<GrpoPreset, PresetFields>);
+
+/** A config as trainGrpo takes it: the preset's fields may be left out (parseGrpoConfig fills them). */
+export type GrpoConfigInput = Omit<GrpoConfig, Exclude<keyof PresetFields, 'faceIdentity'> | 'preset'> & Partial<Pick<GrpoConfig, Exclude<keyof PresetFields, 'faceIdentity'> | 'preset'>>;
+
+/** The defaults that do not depend on the preset (the preset's fields are filled by parseGrpoConfig). */
+export const DEFAULT_GRPO: Omit<GrpoConfig, 'from' | 'out' | Exclude<keyof PresetFields, 'faceIdentity'>> & { preset: GrpoPreset } = {
+  preset: 'reference',
   epochs: 10,
-  promptsPerEpoch: 8,
-  groupSize: 4,
+  // One reference sampling batch per epoch: 8 GPUs x 6 = 48 rollouts, 6 prompts x k = 8 (method.md 3.2, 3.8).
+  promptsPerEpoch: 6,
+  groupSize: 8,
   numSteps: 15,
   evalSteps: 50,
   timestepShift: 3.0,
@@ -83,16 +145,14 @@ export const DEFAULT_GRPO: Omit<GrpoConfig, 'from' | 'out'> = {
   lr: 1e-5,
   weightDecay: 1e-4,
   microStepsPerUpdate: 72,
-  maxGradNorm: 1.0,
   advClipMax: 5,
   evalEvery: 5,
   saveEvery: 10,
   seed: 42,
-  rewards: { weights: REFERENCE_REWARD_WEIGHTS, scorers: {}, faceIdentity: 'auto' },
+  rewards: { weights: REFERENCE_REWARD_WEIGHTS, scorers: {} },
   selfVqa: true,
   precision: 'fp32',
   activationCheckpointing: false,
-  reference: { fixedWindow: false, localDiversityBatch: null, noGradClip: false },
 };
 
 /** A face-identity setting from a config file or flag; an error naming `where` for anything else. */
@@ -134,7 +194,9 @@ const ScorersSchema = z.object({
 const RewardsSchema = z.object({
   weights: WeightsSchema.default({}),
   scorers: ScorersSchema.default({}),
+  // Absent: the preset's (GRPO_PRESET_FIELDS).
   faceIdentity: z.unknown().transform((v, ctx) => {
+    if (v === undefined) return undefined;
     try {
       return parseFaceIdentitySetting(v);
     } catch (e) {
@@ -144,11 +206,10 @@ const RewardsSchema = z.object({
   }),
 }).strict();
 
-const ReferenceSchema = z.object({
-  fixedWindow: z.boolean().default(D.reference.fixedWindow),
-  localDiversityBatch: int(1, 1_000_000).nullable().default(D.reference.localDiversityBatch),
-  noGradClip: z.boolean().default(D.reference.noGradClip),
-}).strict();
+const LayoutSchema = z.discriminatedUnion('kind', [
+  z.object({ kind: z.literal('reference-shuffle'), ranks: int(1, 1_000_000).default(8), batch: int(1, 1_000_000).default(6) }).strict(),
+  z.object({ kind: z.literal('prompt-groups') }).strict(),
+]);
 
 /** The whole GRPO config; the result is a GrpoConfig (see parseGrpoConfig). */
 export const GrpoConfigSchema = z.object({
@@ -169,7 +230,7 @@ export const GrpoConfigSchema = z.object({
   lr: num().positive().default(D.lr),
   weightDecay: num().min(0).default(D.weightDecay),
   microStepsPerUpdate: int(1, 1_000_000).default(D.microStepsPerUpdate),
-  maxGradNorm: num().positive().default(D.maxGradNorm),
+  maxGradNorm: num().positive().nullable().optional(),
   advClipMax: num().positive().default(D.advClipMax),
   evalEvery: int(0, 1_000_000).default(D.evalEvery),
   saveEvery: int(1, 1_000_000).default(D.saveEvery),
@@ -178,15 +239,48 @@ export const GrpoConfigSchema = z.object({
   selfVqa: z.boolean().default(D.selfVqa),
   precision: z.enum(PRECISION_MODES).default(D.precision),
   activationCheckpointing: z.boolean().default(D.activationCheckpointing),
-  reference: ReferenceSchema.default({}),
-}).strict().superRefine((c, ctx) => {
+  preset: z.enum(GRPO_PRESETS).default(D.preset),
+  windowStart: z.enum(WINDOW_START_RULES).optional(),
+  layout: LayoutSchema.optional(),
+  updateAccounting: z.enum(UPDATE_ACCOUNTINGS).optional(),
+  vqaRules: z.enum(VQA_RULES).optional(),
+}).strict().transform((c) => {
+  // The preset fills what the config leaves out.
+  const p = GRPO_PRESET_FIELDS[c.preset];
+  return {
+    ...c,
+    maxGradNorm: c.maxGradNorm === undefined ? p.maxGradNorm : c.maxGradNorm,
+    windowStart: c.windowStart ?? p.windowStart,
+    layout: c.layout ?? { ...p.layout },
+    updateAccounting: c.updateAccounting ?? p.updateAccounting,
+    vqaRules: c.vqaRules ?? p.vqaRules,
+    rewards: { ...c.rewards, faceIdentity: c.rewards.faceIdentity ?? p.faceIdentity },
+  };
+}).superRefine((c, ctx) => {
   const [lo, hi] = c.windowRange;
   if (lo > hi) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['windowRange'], message: `must be [lo, hi] with lo <= hi, got [${lo}, ${hi}]` });
   if (c.windowSize > 0 && hi - lo < c.windowSize) {
     ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['windowSize'], message: `${c.windowSize} does not fit in windowRange [${lo}, ${hi}] (method.md section 3.3)` });
   }
   if (hi > c.numSteps) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['windowRange'], message: `ends at ${hi}, after the last of numSteps ${c.numSteps} steps` });
+  const issue = layoutIssue(c.layout, c.groupSize, c.promptsPerEpoch);
+  if (issue) ctx.addIssue({ code: z.ZodIssueCode.custom, path: [issue.field], message: `${issue.message} (layout ${JSON.stringify(c.layout)}, preset '${c.preset}'; preset 'project' or layout { kind: 'prompt-groups' } takes any counts)` });
 });
+
+/** Prompts per sampling batch of the reference layout: ranks * batch / groupSize. */
+export function promptsPerBatch(layout: Extract<RolloutLayout, { kind: 'reference-shuffle' }>, groupSize: number): number {
+  return (layout.ranks * layout.batch) / groupSize;
+}
+
+/** Why counts do not fit a layout (the reference sampler's divisibility rules, method.md 3.2), or null. */
+export function layoutIssue(layout: RolloutLayout, groupSize: number, promptsPerEpoch: number): { field: string; message: string } | null {
+  if (layout.kind !== 'reference-shuffle') return null;
+  const slots = layout.ranks * layout.batch;
+  if (slots % groupSize !== 0) return { field: 'groupSize', message: `${groupSize} does not divide the ${layout.ranks} x ${layout.batch} = ${slots} rollouts of a sampling batch` };
+  const m = promptsPerBatch(layout, groupSize);
+  if (promptsPerEpoch % m !== 0) return { field: 'promptsPerEpoch', message: `${promptsPerEpoch} is not a multiple of the ${m} prompts of one sampling batch` };
+  return null;
+}
 
 /** A validated GrpoConfig from anything (a config object, defaults filled in); errors name the field. */
 export function parseGrpoConfig(input: unknown, where = 'GRPO config'): GrpoConfig {

@@ -114,10 +114,10 @@ export function rollout(model: Bagel, ctx: PromptContexts, o: RolloutOptions): R
   };
 }
 
-/** log p of a stored window step under the current policy, with a graph through the model. */
-export function windowLogProb(model: Bagel, ctx: PromptContexts, step: WindowStep, grid: number, cfgTextScale: number): { logProb: Tensor; mean: Tensor } {
+/** log p and the mean mu of a stored window step under the current weights, with a graph through the model unless grad is false. */
+export function windowLogProb(model: Bagel, ctx: PromptContexts, step: WindowStep, grid: number, cfgTextScale: number, grad = true): { logProb: Tensor; mean: Tensor } {
   return scope(() => {
-    const v = cfgVelocity(model, ctx, step.x, step.tau, grid, cfgTextScale, true);
+    const v = cfgVelocity(model, ctx, step.x, step.tau, grid, cfgTextScale, grad);
     const r = sdeStep(step.x, v, step.tau, step.tauNext, step.sigma, { sample: step.next });
     return { logProb: r.logProb, mean: r.mean };
   });

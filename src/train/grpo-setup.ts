@@ -9,16 +9,15 @@ import { latentDownsample, type AutoEncoder, type Bagel } from '../model/index.j
 import type { ProcessGroup } from '../torch/index.js';
 import { Rng, prepareImage, type Character, type ChwImage } from '../data/index.js';
 import {
-  createRewardScorers, effectiveRewardWeights, faceId, type RewardScorers, type RewardWeights,
+  createRewardScorers, effectiveRewardWeights, faceId, FaceIdentityScorer, humanModelsDir, SelfVqaAnswerer,
+  type RewardScorers, type RewardWeights,
 } from '../reward/index.js';
-import { FaceIdentityScorer } from '../reward/face-reward.js';
-import { humanModelsDir } from '../reward/face-graph.js';
-import { SelfVqaAnswerer } from '../reward/self-vqa.js';
 import { CharacterModel } from '../character/index.js';
 import { checkpointState } from './checkpoint-state.js';
 import { RunDir, type Json } from './run-dir.js';
 import { broadcastModule } from './sft.js';
-import { parseFaceIdentitySetting, type FaceIdentitySetting, type GrpoConfig } from './grpo-config.js';
+import { ReferencePolicy } from './grpo-reference.js';
+import { parseFaceIdentitySetting, promptsPerBatch, type FaceIdentitySetting, type GrpoConfig } from './grpo-config.js';
 import type { TrainGrpoOptions } from './grpo-steps.js';
 
 /** Whether the face-identity reward is on for a character, and why (for the log). */
@@ -88,10 +87,10 @@ export interface GrpoSession {
   scorers: RewardScorers;
   weights: RewardWeights;
   references: ChwImage[];
+  /** The frozen reference policy of the KL term (beta > 0), else null. */
+  reference: ReferencePolicy | null;
   /** The prompt-order generator (checkpointed). */
   rng: Rng;
-  /** The reference's one window start per rank (reference.fixedWindow), else undefined. */
-  fixedWindow: number | undefined;
   custom: TrainGrpoOptions['reward'];
   rewardIds: Record<string, string>;
   runDir: RunDir | null;
@@ -144,16 +143,25 @@ export async function openGrpoSession(cfg: GrpoConfig, o: TrainGrpoOptions): Pro
   const world = group?.worldSize ?? 1;
   const main = rank === 0;
   const log = main ? (o.log ?? ((l: string) => console.log(l))) : () => {};
-  if (cfg.promptsPerEpoch % world !== 0) {
+  if (cfg.layout.kind === 'prompt-groups' && cfg.promptsPerEpoch % world !== 0) {
     throw new Error(`Character-GRPO: promptsPerEpoch ${cfg.promptsPerEpoch} must be a positive multiple of the number of processes (${world})`);
   }
   if (cfg.activationCheckpointing) throw new Error('Character-GRPO: activationCheckpointing is not available in this build yet');
+  if (cfg.layout.kind === 'reference-shuffle' && cfg.layout.ranks % world !== 0) {
+    throw new Error(`Character-GRPO: layout.ranks ${cfg.layout.ranks} (the reference layout's simulated GPUs) must be a multiple of the number of processes (${world})`);
+  }
   const cm = await CharacterModel.load(cfg.from);
   const { model, vae, character } = cm;
   const prompts = character.t2iPrompts;
   let face: Awaited<ReturnType<typeof loadFaceIdentity>>;
   try {
     if (prompts.length === 0) throw new Error(`${character.names.display} has no T2I prompts with checklists: Character-GRPO needs them (method.md 3.2)`);
+    if (cfg.layout.kind === 'reference-shuffle') {
+      const m = promptsPerBatch(cfg.layout, cfg.groupSize);
+      if (m > prompts.length) {
+        throw new Error(`Character-GRPO: the reference layout draws ${m} distinct prompts per sampling batch (layout.ranks ${cfg.layout.ranks} x layout.batch ${cfg.layout.batch} / groupSize ${cfg.groupSize}) but ${character.names.display} has ${prompts.length}; raise groupSize, lower layout.ranks or layout.batch, or use preset 'project'`);
+      }
+    }
     face = await loadFaceIdentity(cfg, character, o.reward !== undefined);
   } catch (e) {
     cm.dispose();
@@ -161,14 +169,16 @@ export async function openGrpoSession(cfg: GrpoConfig, o: TrainGrpoOptions): Pro
   }
   if (group) broadcastModule(model, group);
   const grid = cm.manifest.imageSize / latentDownsample(model.config);
-  generationExpertParameters(model);
+  const genParams = generationExpertParameters(model);
+  // The SFT weights as loaded (and broadcast), before any checkpoint is restored: the KL reference
+  // (in the model's own dtype: it stands in for the model's weights during the reference forward).
   const precision = new MixedPrecision(model, cfg.precision, cfg.activationCheckpointing);
   const params = precision.params;
+  const reference = cfg.beta > 0 ? new ReferencePolicy(genParams) : null;
   const optimizer = new AdamW(params, { lr: cfg.lr, betas: [0.9, 0.999], eps: 1e-8, weightDecay: cfg.weightDecay });
   const answerer = checklistAnswerer(cfg, cm);
   const scorers = createRewardScorers({
-    ...cfg.rewards.scorers, ...(answerer ? { answerer } : {}), tauHi: cfg.rewards.weights.tauHi, tauLo: cfg.rewards.weights.tauLo,
-    diversity: cfg.reference.localDiversityBatch ? { localBatch: cfg.reference.localDiversityBatch } : undefined,
+    ...cfg.rewards.scorers, ...(answerer ? { answerer } : {}), tauHi: cfg.rewards.weights.tauHi, tauLo: cfg.rewards.weights.tauLo, vqaRules: cfg.vqaRules,
     ...(face.scorer && !o.reward ? { faceIdentity: face.scorer } : {}),
   });
   // w_face is DEFAULT_FACE_REWARD_WEIGHT with the face scorer unless the config gives one, else 0.
@@ -183,16 +193,14 @@ export async function openGrpoSession(cfg: GrpoConfig, o: TrainGrpoOptions): Pro
   }
   const promptIds = await Promise.all(prompts.map((p) => cm.encode(p.text)));
   const rng = new Rng(cfg.seed);
-  // The reference reseeds Python's random with the process index before every rollout: one window per rank.
-  const fixedWindowRng = new Rng(cfg.seed + 1 + rank);
-  const fixedWindow = cfg.reference.fixedWindow ? Math.floor(fixedWindowRng.next() * (cfg.windowRange[1] - cfg.windowSize - cfg.windowRange[0] + 1)) + cfg.windowRange[0] : undefined;
   const blipVqaDir = cfg.rewards.scorers.blipVqaDir;
   const vqaNote = scorers.ids.vqa === answerer?.id && answerer instanceof SelfVqaAnswerer
     ? `; checklist VQA answered by ${answerer.id} (the customized model's own understanding path, no BLIP-VQA given)`
     : !answerer && blipVqaDir ? `; checklist VQA answered by ${scorers.ids.vqa} (BLIP-VQA from ${blipVqaDir})` : '';
   const custom = o.reward;
   const rewardIds: Record<string, string> = custom ? { custom: 'custom' } : { ...scorers.ids, face: faceId(scorers) };
-  const head = `Character-GRPO on ${character.names.display}: ${params.length} generation-expert tensors trainable; ${world} process${world > 1 ? 'es' : ''}; rewards by ${JSON.stringify(rewardIds)}`;
+  const kl = reference ? `; KL to the frozen starting generation expert, beta ${cfg.beta}` : '';
+  const head = `Character-GRPO on ${character.names.display} (preset '${cfg.preset}'): ${params.length} generation-expert tensors trainable; ${world} process${world > 1 ? 'es' : ''}${kl}; rewards by ${JSON.stringify(rewardIds)}`;
   log(custom
     ? `${head} (an injected reward function in place of the scorers)`
     : `${head}${scorers.usesFallback ? ' (substitute scorers: no pretrained weights given)' : ''}${vqaNote}; ${faceNote}`);
@@ -214,19 +222,21 @@ export async function openGrpoSession(cfg: GrpoConfig, o: TrainGrpoOptions): Pro
     scorers.dispose();
     optimizer.dispose();
     precision.dispose();
+    reference?.dispose();
     cm.dispose();
     throw e;
   }
   const state = checkpointState({ model, optimizer, rngs: { sampler: rng }, precision });
   return {
     cfg, group, rank, world, main, perRank: cfg.promptsPerEpoch / world, log, cm, model, vae, character, prompts, promptIds, grid,
-    params, precision, optimizer, scorers, weights, references, rng, fixedWindow, custom, rewardIds, runDir,
+    params, precision, optimizer, scorers, weights, references, reference, rng, custom, rewardIds, runDir,
     samplesDir: runDir?.samplesDir ?? join(cfg.out, 'samples'), state,
     dispose: () => {
       runDir?.close();
       scorers.dispose();
       optimizer.dispose();
       precision.dispose();
+      reference?.dispose();
       cm.dispose();
     },
   };

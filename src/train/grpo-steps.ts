@@ -3,8 +3,10 @@
 // (grpo.ts) is the loop over them.
 //
 // Data parallel: every rank draws the same prompt order from the shared seed and takes a
-// contiguous, disjoint share of the epoch's draws; each rollout's noise and SDE window come from
-// a seed of (seed, epoch, draw, k), so a rollout is the same on any rank and at any world size.
+// contiguous, disjoint share of the epoch's rollouts (cfg.layout: whole prompt groups, or the
+// reference's shuffled slices of simulated GPUs); each rollout's noise (and, with windowStart
+// 'per-rollout', its SDE window) comes from a seed of (seed, epoch, draw, k), so a rollout is the
+// same on any rank and at any world size.
 // The rewards (with prompt and draw ids) are gathered before the advantages, so every rank
 // normalises over all groups of the epoch and keeps its own rollouts' advantages; gradients are
 // averaged with a bucketed all-reduce before every optimizer step (as SFT).
@@ -13,10 +15,10 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import * as torch from '../torch/index.js';
 import { clipGradNorm } from '../nn/index.js';
 import type { ProcessGroup } from '../torch/index.js';
-import { Rng, encodePng, type ChwImage } from '../data/index.js';
+import { PyRandom, Rng, encodePng, type ChwImage } from '../data/index.js';
 import { computeRewards, type RewardReport } from '../reward/index.js';
 import { groupAdvantages, type AdvantageResult } from './grpo-advantages.js';
-import { clippedPolicyLoss } from './grpo-objective.js';
+import { clippedPolicyLoss, klPenalty } from './grpo-objective.js';
 import { promptContexts, rollout, windowLogProb, type Rollout } from './grpo-rollout.js';
 import { allReduceGradients } from './sft.js';
 import type { ProgressStream } from './progress.js';
@@ -47,11 +49,23 @@ export interface TrainGrpoOptions {
   reward?: (images: ChwImage[], prompts: string[]) => Promise<number[]> | number[];
 }
 
-/** One rollout of the epoch with its prompt, draw and decoded image. */
-export interface EpochRollout {
+/** Where one rollout of the epoch is made (drawPrompts). */
+export interface RolloutSlot {
   prompt: number;
   /** Index of the prompt draw in the epoch (the same on every rank). */
   draw: number;
+  /** Which of the draw's groupSize rollouts. */
+  k: number;
+  /** The GPU it belongs to: a simulated one of the reference layout, else this process's rank. */
+  rank: number;
+  /** The sampling batch (reference layout; 0 otherwise). */
+  batch: number;
+  /** Rollouts with the same key share a diversity group (method.md 3.4). */
+  groupKey: string;
+}
+
+/** One rollout of the epoch with its slot and decoded image. */
+export interface EpochRollout extends RolloutSlot {
   rollout: Rollout;
   image: ChwImage;
 }
@@ -82,12 +96,60 @@ export function epochDraws(rng: Rng, numPrompts: number, count: number): number[
   return order.slice(0, count);
 }
 
-/** Step 1, draw prompts: the epoch's draws and this rank's share of them as [draw index, prompt]. */
-export function drawPrompts(s: GrpoSession): Array<[number, number]> {
-  const draws = epochDraws(s.rng, s.prompts.length, s.cfg.promptsPerEpoch);
-  const mine: Array<[number, number]> = [];
-  for (let d = s.rank * s.perRank; d < (s.rank + 1) * s.perRank; d++) mine.push([d, draws[d]!]);
+/**
+ * The reference's sampler (method.md 3.2, DistributedKRepeatSampler) over `ranks` simulated GPUs:
+ * per sampling batch, m = ranks * batch / groupSize distinct prompts, each repeated groupSize times,
+ * the copies shuffled, GPU g taking the contiguous slice [g * batch, (g + 1) * batch). A prompt can
+ * come back in a later batch of the epoch (its groups then merge in the advantages, method.md 3.5).
+ * Returns every slot of the epoch, GPU-major within each batch (the order each GPU makes them).
+ */
+export function referenceShuffleSlots(rng: Rng, numPrompts: number, ranks: number, batch: number, groupSize: number, promptsPerEpoch: number): RolloutSlot[] {
+  const m = (ranks * batch) / groupSize;
+  if (!Number.isInteger(m) || promptsPerEpoch % m !== 0) throw new Error(`reference layout: ${ranks} x ${batch} rollouts do not split into groups of ${groupSize} and ${promptsPerEpoch} draws`);
+  if (m > numPrompts) throw new Error(`reference layout: a sampling batch draws ${m} distinct prompts (${ranks} x ${batch} / groupSize ${groupSize}) but the character has ${numPrompts}; lower layout.ranks or layout.batch, raise groupSize, or use preset 'project'`);
+  const slots: RolloutSlot[] = [];
+  for (let b = 0; b < promptsPerEpoch / m; b++) {
+    const prompts = rng.shuffle(Array.from({ length: numPrompts }, (_, i) => i)).slice(0, m);
+    const copies = rng.shuffle(prompts.flatMap((p, j) => Array.from({ length: groupSize }, (_, k) => ({ prompt: p, draw: b * m + j, k }))));
+    copies.forEach((c, i) => {
+      const rank = Math.floor(i / batch);
+      slots.push({ ...c, rank, batch: b, groupKey: `${b}/${rank}/${c.prompt}` });
+    });
+  }
+  // GPU-major within each batch.
+  return slots.sort((x, y) => x.batch - y.batch || x.rank - y.rank);
+}
+
+/** The simulated GPUs of the reference layout that this process makes: a contiguous block of ranks / world. */
+export function layoutRanksOf(ranks: number, rank: number, world: number): [number, number] {
+  if (ranks % world !== 0) throw new Error(`reference layout: layout.ranks ${ranks} must be a multiple of the number of processes (${world})`);
+  const per = ranks / world;
+  return [rank * per, (rank + 1) * per];
+}
+
+/** Step 1, draw prompts: this rank's rollout slots of the epoch (cfg.layout). */
+export function drawPrompts(s: GrpoSession): RolloutSlot[] {
+  const { cfg } = s;
+  if (cfg.layout.kind === 'reference-shuffle') {
+    const [lo, hi] = layoutRanksOf(cfg.layout.ranks, s.rank, s.world);
+    const all = referenceShuffleSlots(s.rng, s.prompts.length, cfg.layout.ranks, cfg.layout.batch, cfg.groupSize, cfg.promptsPerEpoch);
+    return all.filter((x) => x.rank >= lo && x.rank < hi);
+  }
+  const draws = epochDraws(s.rng, s.prompts.length, cfg.promptsPerEpoch);
+  const mine: RolloutSlot[] = [];
+  for (let d = s.rank * s.perRank; d < (s.rank + 1) * s.perRank; d++) {
+    for (let k = 0; k < cfg.groupSize; k++) mine.push({ prompt: draws[d]!, draw: d, k, rank: s.rank, batch: 0, groupKey: String(d) });
+  }
   return mine;
+}
+
+/**
+ * The reference's SDE window start of a GPU (method.md 3.3 [quirk]): Python's random is seeded with
+ * the process index before every rollout, then randint(lo, hi - windowSize), so each GPU always
+ * uses the same start (ranks 0-7 with the published (0, 7) and 3: 3, 1, 0, 1, 1, 4, 4, 2).
+ */
+export function perRankWindowStart(rank: number, windowRange: [number, number], windowSize: number): number {
+  return new PyRandom(rank).randint(windowRange[0], windowRange[1] - windowSize);
 }
 
 export function toChw(unit: torch.Tensor): ChwImage {
@@ -100,28 +162,34 @@ export function decodeLatent(s: GrpoSession, latent: torch.Tensor): torch.Tensor
   return torch.noGrad(() => torch.scope(() => s.vae.decodeToUnit(latent.unsqueeze(0)).squeeze(0)));
 }
 
-/** Step 2, roll out: k SDE-window rollouts per drawn prompt, each seeded by (seed, epoch, draw, k). */
-export function rollOut(s: GrpoSession, epoch: number, draws: Array<[number, number]>): EpochRollout[] {
+/** Step 2, roll out: one SDE-window rollout per slot, each seeded by (seed, epoch, draw, k). */
+export function rollOut(s: GrpoSession, epoch: number, slots: RolloutSlot[]): EpochRollout[] {
   const { cfg } = s;
   const items: EpochRollout[] = [];
-  for (const [d, p] of draws) {
-    const ctx = promptContexts(s.model, s.promptIds[p]!);
-    try {
-      for (let k = 0; k < cfg.groupSize; k++) {
-        const seed = rolloutSeed(cfg.seed, epoch, d, k);
-        torch.manualSeed(seed);
-        const windowRng = new Rng(seed);
-        const r = rollout(s.model, ctx, {
-          grid: s.grid, numSteps: cfg.numSteps, timestepShift: cfg.timestepShift, cfgTextScale: cfg.cfgTextScale, noiseLevel: cfg.noiseLevel,
-          windowSize: cfg.windowSize, windowRange: cfg.windowRange, windowStart: s.fixedWindow, random: () => windowRng.next(),
-        });
-        const unit = decodeLatent(s, r.latent);
-        items.push({ prompt: p, draw: d, rollout: r, image: toChw(unit) });
-        unit.dispose();
+  let ctx: ReturnType<typeof promptContexts> | null = null;
+  let ctxPrompt = -1;
+  try {
+    for (const slot of slots) {
+      if (slot.prompt !== ctxPrompt) {
+        ctx?.dispose();
+        ctx = null;
+        ctx = promptContexts(s.model, s.promptIds[slot.prompt]!);
+        ctxPrompt = slot.prompt;
       }
-    } finally {
-      ctx.dispose();
+      const seed = rolloutSeed(cfg.seed, epoch, slot.draw, slot.k);
+      torch.manualSeed(seed);
+      const windowRng = new Rng(seed);
+      const r = rollout(s.model, ctx!, {
+        grid: s.grid, numSteps: cfg.numSteps, timestepShift: cfg.timestepShift, cfgTextScale: cfg.cfgTextScale, noiseLevel: cfg.noiseLevel,
+        windowSize: cfg.windowSize, windowRange: cfg.windowRange,
+        ...(cfg.windowStart === 'per-rank' ? { windowStart: perRankWindowStart(slot.rank, cfg.windowRange, cfg.windowSize) } : { random: () => windowRng.next() }),
+      });
+      const unit = decodeLatent(s, r.latent);
+      items.push({ ...slot, rollout: r, image: toChw(unit) });
+      unit.dispose();
     }
+  } finally {
+    ctx?.dispose();
   }
   return items;
 }
@@ -182,21 +250,24 @@ function ensureGradients(params: torch.Tensor[]): void {
 }
 
 export interface UpdateResult {
-  /** Sums over every rank's micro-steps. */
+  /** Sums over every rank's micro-steps (lossSum: the policy loss plus the KL term). */
   lossSum: number;
+  /** The KL term's sum (0 with beta 0). */
+  klSum: number;
   clipped: number;
   micro: number;
   gradNorm: number;
   updates: number;
 }
 
-/** One optimizer step: gradients averaged over the ranks, clipped unless reference.noGradClip. */
+/** One optimizer step: gradients averaged over the ranks, clipped when maxGradNorm is set; returns the norm before clipping. */
 function optimizerStep(s: GrpoSession): number {
   if (s.group) {
     ensureGradients(s.params);
     allReduceGradients(s.params, s.group);
   }
-  const norm = s.cfg.reference.noGradClip ? 0 : clipGradNorm(s.params, s.cfg.maxGradNorm);
+  // With no clip the norm is still measured for the log: a clip at +Infinity scales by exactly 1.
+  const norm = clipGradNorm(s.params, s.cfg.maxGradNorm ?? Number.POSITIVE_INFINITY);
   s.optimizer.step();
   s.optimizer.zeroGrad();
   s.precision.syncModel();
@@ -209,20 +280,32 @@ export function update(s: GrpoSession, items: EpochRollout[], adv: number[]): Up
   let micro = 0;
   let clipped = 0;
   let lossSum = 0;
+  let klSum = 0;
   let gradNorm = 0;
   let updates = 0;
   const totalMicro = items.length * cfg.windowSize;
-  const perUpdate = Math.min(cfg.microStepsPerUpdate, totalMicro);
+  // The divisor of every micro-step loss (cfg.updateAccounting; the last update of an epoch may be partial).
+  const perUpdate = cfg.updateAccounting === 'reference' ? cfg.microStepsPerUpdate : Math.min(cfg.microStepsPerUpdate, totalMicro);
   for (const [i, it] of items.entries()) {
+    // (A context per rollout: the reference layout interleaves prompts.)
     const ctx = promptContexts(s.model, s.promptIds[it.prompt]!);
     try {
       for (const step of it.rollout.window) {
         torch.scope(() => {
-          const { logProb } = windowLogProb(s.model, ctx, step, s.grid, cfg.cfgTextScale);
+          // With beta > 0 the reference policy's mean first (its weight swap must precede the graph below).
+          const meanRef = s.reference ? s.reference.run(() => windowLogProb(s.model, ctx, step, s.grid, cfg.cfgTextScale, false).mean) : null;
+          const { logProb, mean } = windowLogProb(s.model, ctx, step, s.grid, cfg.cfgTextScale);
           const l = clippedPolicyLoss(logProb, step.logProb, adv[i]!, { lo: cfg.clipRange, hi: cfg.clipRange });
-          l.loss.div(perUpdate).backward();
+          let loss = l.loss;
+          if (meanRef) {
+            // method.md 3.6: beta * mean((mu_theta - mu_ref)^2) / (2 sigma^2), no dt in the denominator.
+            const kl = klPenalty(mean, meanRef, step.sigma, cfg.beta);
+            klSum += kl.item();
+            loss = loss.add(kl);
+          }
+          loss.div(perUpdate).backward();
           s.precision.collectGradients();
-          lossSum += l.loss.item();
+          lossSum += loss.item();
           if (l.clipped) clipped++;
         });
         micro++;
@@ -238,12 +321,12 @@ export function update(s: GrpoSession, items: EpochRollout[], adv: number[]): Up
   }
   if (s.group) {
     torch.scope(() => {
-      const t = torch.tensor([lossSum, clipped, micro], { dtype: 'float64' });
+      const t = torch.tensor([lossSum, clipped, micro, klSum], { dtype: 'float64' });
       s.group!.allReduce(t, 'sum');
-      [lossSum, clipped, micro] = Array.from(t.dataSync() as Float64Array) as [number, number, number];
+      [lossSum, clipped, micro, klSum] = Array.from(t.dataSync() as Float64Array) as [number, number, number, number];
     });
   }
-  return { lossSum, clipped, micro, gradNorm, updates };
+  return { lossSum, klSum, clipped, micro, gradNorm, updates };
 }
 
 /** The epoch's metrics from the gathered rows, the advantages and the update. */
@@ -257,6 +340,7 @@ export function epochMetrics(s: GrpoSession, report: ScoreReport, rows: number[]
     grad_norm: u.gradNorm,
     updates: u.updates,
   };
+  if (s.reference) metrics.kl_loss = u.micro ? u.klSum / u.micro : 0;
   for (const t of TERMS) if (report.components[t]) metrics[`reward_${t}`] = mean(COL[t]);
   // Share of the rollouts in which a face was found (with the face reward only).
   if (report.hasFace) metrics.face_found = mean(COL.hasFace);
@@ -295,7 +379,7 @@ export async function evaluate(s: GrpoSession, epoch: number): Promise<Record<st
         torch.manualSeed(rolloutSeed(cfg.seed, 0xffffffff, p, 0));
         const r = rollout(s.model, ctx, { grid: s.grid, numSteps: cfg.evalSteps, timestepShift: cfg.timestepShift, cfgTextScale: cfg.cfgTextScale, noiseLevel: 0, windowSize: 0, windowRange: [0, 0], windowStart: 0 });
         const unit = decodeLatent(s, r.latent);
-        items.push({ prompt: p, draw: p, rollout: r, image: toChw(unit) });
+        items.push({ prompt: p, draw: p, k: 0, rank: s.rank, batch: 0, groupKey: String(p), rollout: r, image: toChw(unit) });
         if (s.main && p < 4) await writeSample(s, unit, epoch, p);
         unit.dispose();
       } finally {

@@ -7,12 +7,14 @@
 // scorers and run directory in grpo-setup.ts, and the named steps (draw prompts, roll out, score,
 // advantages, update, evaluate) in grpo-steps.ts.
 //
-// The reference's accidental behaviours are corrected by default and selectable by flag
-// (`reference` options): a fresh SDE window per rollout (reference: fixed per rank), diversity over
-// the whole group (reference: per-GPU subsets), gradient clipping applied (reference: defined but
-// never applied). With W ranks and `microStepsPerUpdate` micro-steps per rank between updates, one
-// update is the mean of W * that many micro-step gradients, as the reference's accelerate
-// accumulation.
+// Presets (cfg.preset, docs/fidelity.md): 'reference' (the default) is the official code's
+// behaviour, quirks included: one SDE window start per GPU (CPython's randint after seed(rank)),
+// rollouts shuffled over 8 simulated GPUs in slices of 6 with diversity scored per slice, prompts
+// drawn per sampling batch (so with replacement over the epoch), no gradient clipping, no face
+// term, every micro-step divided by the full microStepsPerUpdate. 'project' corrects them (see
+// GRPO_PRESET_FIELDS). With W ranks and `microStepsPerUpdate` micro-steps per rank between
+// updates, one update is the mean of W * that many micro-step gradients, as the reference's
+// accelerate accumulation.
 //
 // Checklist VQA: with rewards.scorers.blipVqaDir (CLI --blip-vqa <dir>) BLIP-VQA answers
 // (id 'blip-vqa'); without it the customized model answers with its own understanding path
@@ -22,23 +24,23 @@
 import { join } from 'node:path';
 import { runTraining, type TrainingResult } from './loop.js';
 import { CharacterModel } from '../character/index.js';
-import { parseGrpoConfig, type GrpoConfig } from './grpo-config.js';
+import { parseGrpoConfig, type GrpoConfigInput } from './grpo-config.js';
 import { openGrpoSession, type GrpoSession } from './grpo-setup.js';
 import { COL, advantages, drawPrompts, epochMetrics, evaluate, rollOut, score, update, type TrainGrpoOptions } from './grpo-steps.js';
 
 export {
-  DEFAULT_GRPO, FACE_IDENTITY_SETTINGS, GrpoConfigSchema, grpoConfigFrom, parseFaceIdentitySetting, parseGrpoConfig,
-  type FaceIdentitySetting, type GrpoConfig,
+  DEFAULT_GRPO, FACE_IDENTITY_SETTINGS, GRPO_PRESETS, GRPO_PRESET_FIELDS, GrpoConfigSchema, grpoConfigFrom, layoutIssue,
+  parseFaceIdentitySetting, parseGrpoConfig, type FaceIdentitySetting, type GrpoConfig, type GrpoConfigInput, type GrpoPreset, type RolloutLayout,
 } from './grpo-config.js';
 export { generationExpertParameters, resolveFaceIdentity, type FaceIdentityDecision } from './grpo-setup.js';
-export { epochDraws, rolloutSeed, type TrainGrpoOptions } from './grpo-steps.js';
+export { epochDraws, perRankWindowStart, referenceShuffleSlots, rolloutSeed, type TrainGrpoOptions } from './grpo-steps.js';
 
 /** One epoch: draw prompts, roll out, score, advantages, update, evaluate. */
 async function grpoEpoch(s: GrpoSession, epoch: number, o: TrainGrpoOptions) {
   const draws = drawPrompts(s);
   const items = rollOut(s, epoch, draws);
-  // Diversity over each draw's k rollouts (all on one rank).
-  const report = await score(s, items, items.map((r) => String(r.draw)));
+  // Diversity within each rollout's group key (cfg.layout: a draw's k rollouts, or one GPU's slice).
+  const report = await score(s, items, items.map((r) => r.groupKey));
   const adv = advantages(s, items, report);
   o.onAdvantages?.(epoch, {
     prompts: adv.rows.map((r) => r[COL.prompt]!), draws: adv.rows.map((r) => r[COL.draw]!), rewards: adv.rows.map((r) => r[COL.total]!), advantages: adv.all.advantages,
@@ -59,7 +61,7 @@ function saveModel(s: GrpoSession, modelDir: string, epochs: number): void {
   new CharacterModel(s.character, s.model, s.vae, cm.tokenizer, { ...cm.manifest, provenance }).save(modelDir);
 }
 
-export async function trainGrpo(config: GrpoConfig, o: TrainGrpoOptions = {}): Promise<TrainingResult & { modelDir: string }> {
+export async function trainGrpo(config: GrpoConfigInput, o: TrainGrpoOptions = {}): Promise<TrainingResult & { modelDir: string }> {
   const cfg = parseGrpoConfig(config, 'Character-GRPO config');
   const s = await openGrpoSession(cfg, o);
   const ac = new AbortController();

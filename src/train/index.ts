@@ -1,11 +1,12 @@
-// Public surface of the training layer: run directories (config, metrics, atomic checkpoints,
-// samples), the model-independent training loop, checkpoint contents for a Module + optimizer,
-// the progress bar and the loss plot. Built on src/torch and src/nn only.
+// Public surface of the training layer (docs/architecture.md "Training"): run directories (config,
+// metrics, atomic checkpoints, samples), the model-independent training loop, checkpoint contents
+// for a Module + optimizer, the progress bar, the loss plot, Unified-SFT and Character-GRPO. Built
+// on torch, nn, data, model, reward and character (docs/architecture.md "Layers").
 export {
   RunDir, ConfigMismatchError, DEFAULT_VOLATILE_KEYS, diffConfig, readMetrics, readLatestCheckpoint, checkCheckpoint,
   type Json, type MetricsRecord, type RunDirOptions, type CheckpointInfo, type CheckpointPhase, type ConfigDifference,
 } from './run-dir.js';
-export { writeFileAtomic } from './fs-atomic.js';
+export { writeFileAtomic, fsyncDir, fsyncTree } from './fs-atomic.js';
 export {
   checkpointState, jsonState, CHECKPOINT_FILES,
   type TrainingState, type JsonStateful, type CheckpointStateParts,
@@ -16,7 +17,10 @@ export {
 } from './progress.js';
 export { renderLossPlot, writeLossPlot, defaultSeries, niceTicks, type LossPlotOptions } from './loss-plot.js';
 // The character runtime (CharacterModel and its model folder) is src/character; training writes it.
-export { trainGrpo, DEFAULT_GRPO, generationExpertParameters, type GrpoConfig } from './grpo.js';
+export {
+  trainGrpo, DEFAULT_GRPO, GRPO_PRESETS, GRPO_PRESET_FIELDS, generationExpertParameters, GrpoConfigSchema, grpoConfigFrom, parseGrpoConfig, parseFaceIdentitySetting,
+  FACE_IDENTITY_SETTINGS, type GrpoConfig, type FaceIdentitySetting,
+} from './grpo.js';
 export { groupAdvantages, type AdvantageOptions, type AdvantageResult } from './grpo-advantages.js';
 export { clippedPolicyLoss, klPenalty, type ClipRange, type PolicyLoss } from './grpo-objective.js';
 export { rollout, promptContexts, windowLogProb, drawWindowStart, type Rollout, type RolloutOptions, type WindowStep } from './grpo-rollout.js';

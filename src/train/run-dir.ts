@@ -33,6 +33,8 @@ export interface MetricsRecord {
  */
 export const DEFAULT_VOLATILE_KEYS: readonly string[] = [
   'resume', 'keepLast', 'saveEvery', 'sampleEvery', 'plotEvery', 'logEvery', 'progress', 'runDir',
+  // the VAE stage's own intervals inside an SFT config (sft-config.ts VaeStageSchema)
+  'vae.saveEvery', 'vae.sampleEvery',
 ];
 
 export interface RunDirOptions {

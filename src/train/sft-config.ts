@@ -100,6 +100,8 @@ export const VaeStageSchema = z
     /** Set the latent scale and shift from the data after training (1 / std, mean). */
     calibrate: z.boolean().default(true),
     sampleEvery: z.number().int().nonnegative().default(100),
+    /** Checkpoint the VAE stage every N steps (and at its end), so a killed run resumes there. */
+    saveEvery: z.number().int().positive().default(50),
     seed: z.number().int().default(0),
   })
   .strict();

@@ -57,6 +57,9 @@ export interface TrainSftOptions {
 
 export interface TrainSftResult extends TrainingResult {
   runDir: string;
+  /** The VAE stage when this call ran it (null: given, or finished earlier); when it was
+   * interrupted the SFT loop did not start (step 0) and vae/ holds the stage's checkpoint. */
+  vaeStage: TrainingResult | null;
   /** Final weights (published key names): model.safetensors, or null when interrupted. */
   modelPath: string | null;
   /** LoRA adapter file when exported as LoRA. */
@@ -275,20 +278,35 @@ export async function trainSft(configInput: SftConfig | SftConfigInput, o: Train
     const vaeDir = join(root, 'vae');
     const vaePath = config.vae.path ?? join(vaeDir, 'ae.safetensors');
     const presetConfig = modelConfigForTokenizer(config.model, tok);
+    let vaeStage: TrainingResult | null = null;
     if (!config.vae.path && !existsSync(vaePath) && main) {
+      // Resumed with the run (its checkpoints are in vae/), stopped by the same signal.
       const images = await loadCharacterImages(characters, config.data.imageSize);
       try {
         const r = await trainVae({
           images, config: presetConfig.vae, steps: config.vae.steps, lr: config.vae.lr, batchSize: config.vae.batchSize,
           klWeight: config.vae.klWeight, calibrate: config.vae.calibrate, seed: config.vae.seed, runDir: vaeDir, sampleEvery: config.vae.sampleEvery,
-          runConfig: config.vae as unknown as Json,
+          saveEvery: config.vae.saveEvery, runConfig: config.vae as unknown as Json, resume: o.resume ?? false,
+          handleSigint: o.handleSigint ?? true, ...(o.signal ? { signal: o.signal } : {}), ...(o.progress !== undefined ? { progress: o.progress } : {}),
         });
-        r.vae.dispose();
+        r.vae?.dispose();
+        vaeStage = { step: r.step, interrupted: r.interrupted, resumedFrom: r.resumedFrom, lastCheckpoint: r.lastCheckpoint };
       } finally {
         images.dispose();
       }
     }
-    group?.barrier();
+    // Every rank learns whether the VAE stage (rank 0's) finished; the broadcast is the barrier.
+    const vaeStopped = scope(() => {
+      const flag = tensor([vaeStage?.interrupted ? 1 : 0], { dtype: 'float32' });
+      if (group) group.broadcast([flag], 0);
+      return flag.item() === 1;
+    });
+    if (vaeStopped) {
+      return {
+        step: 0, interrupted: true, resumedFrom: null, lastCheckpoint: null, vaeStage,
+        runDir: root, modelPath: null, adapterPath: null, characterModelPath: null, modelConfig: presetConfig,
+      };
+    }
     const vae = freezeVae(loadVae(vaePath, presetConfig.vae));
     const mc: ModelConfig = { ...presetConfig, vae: structuredClone(vae.config) };
 
@@ -354,6 +372,7 @@ export async function trainSft(configInput: SftConfig | SftConfigInput, o: Train
     const ac = new AbortController();
     const stopAt = o.stopAfter;
     const onOuterAbort = (): void => ac.abort();
+    if (o.signal?.aborted) ac.abort(); // stopped during setup: save step 0 and return
     o.signal?.addEventListener('abort', onOuterAbort);
     const result = await runTraining({
       runDir: run ?? root,
@@ -409,7 +428,7 @@ export async function trainSft(configInput: SftConfig | SftConfigInput, o: Train
     model.dispose();
     vae.dispose();
     group?.barrier();
-    return { ...result, runDir: root, modelPath, adapterPath, characterModelPath, modelConfig: mc };
+    return { ...result, vaeStage, runDir: root, modelPath, adapterPath, characterModelPath, modelConfig: mc };
   } finally {
     run?.close();
   }

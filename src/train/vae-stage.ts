@@ -1,19 +1,29 @@
-// The VAE stage (issue 5, item 2): for configs with no published autoencoder (tiny), train a
-// KL-regularised autoencoder of the FLUX shape (model/vae.ts: same modules, same key names as
-// FLUX's ae.safetensors) on the characters' images, then freeze it.
+// The VAE stage (docs/architecture.md, "Training"): for configs with no published autoencoder
+// (tiny), train a KL-regularised autoencoder of the FLUX shape (model/vae.ts: same modules, same
+// key names as FLUX's ae.safetensors) on the characters' images, then freeze it.
 //
 // Objective per batch: L1 + L2 reconstruction of x from decoder(sample of the posterior), plus
 // klWeight x the KL to N(0, I) as a per-element mean. After training the latent scale and shift
 // are calibrated from the data (shift = mean of the posterior means, scale = 1 / their std), as
 // the FLUX / SD factors 0.3611 / 0.1159 were, so the flow-matching targets have unit scale; they
 // are stored in the file's metadata and read back by loadVae.
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+//
+// The stage runs through the shared loop (loop.ts) like Unified-SFT: metrics.jsonl, atomic
+// checkpoints every saveEvery steps (weights, AdamW, the torch generator, the shuffle generator
+// and the rest of the current shuffled pass), Ctrl-C / signal stops after the step with a
+// checkpoint, and `resume` continues bit for bit. ae.safetensors is written last and atomically,
+// so its presence means the stage finished.
+import { existsSync, renameSync, rmSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 import { manualSeed, noGrad, randn, safetensors, scope, tensor, type Tensor } from '../torch/index.js';
 import { AdamW, clipGradNorm } from '../nn/index.js';
 import { AutoEncoder, type VaeConfig } from '../model/index.js';
 import { Rng } from '../data/index.js';
 import { RunDir, type Json } from './run-dir.js';
+import { fsyncDir, fsyncFile, writeFileAtomic } from './fs-atomic.js';
+import { runTraining, type StepResult, type TrainingResult } from './loop.js';
+import { checkpointState, jsonState } from './checkpoint-state.js';
+import type { ProgressStream } from './progress.js';
 import { writeImageGrid } from './sft-images.js';
 
 export interface TrainVaeOptions {
@@ -29,12 +39,22 @@ export interface TrainVaeOptions {
   /** Set scale / shift from the data after training (default true). */
   calibrate?: boolean;
   seed?: number;
-  /** Where to write config.json, metrics.jsonl, samples/ and ae.safetensors (optional). */
-  runDir?: string;
+  /** The run directory: config.json, metrics.jsonl, checkpoints/, samples/, ae.safetensors. */
+  runDir: string;
+  /** Checkpoint every N steps (default 50) and always at the end or on a stop. */
+  saveEvery?: number;
+  /** Continue the run in runDir from its latest checkpoint (default false: refuse a used runDir). */
+  resume?: boolean;
   /** Reconstruction grids every N steps (default 100; 0: only before and after). */
   sampleEvery?: number;
   /** The config recorded in config.json (default: these options without the images). */
   runConfig?: Json;
+  /** Stop like Ctrl-C: the current step finishes, a checkpoint is saved, the result is interrupted. */
+  signal?: AbortSignal;
+  /** Handle SIGINT as a stop request (default true). */
+  handleSigint?: boolean;
+  /** Progress bar stream (default stderr; null for none). */
+  progress?: ProgressStream | null;
   /** Called after every step. */
   onStep?: (step: number, m: VaeMetrics) => void;
 }
@@ -46,16 +66,18 @@ export interface VaeMetrics {
   kl: number;
 }
 
-export interface TrainVaeResult {
-  /** The trained autoencoder, frozen (requires_grad false, eval mode). */
-  vae: AutoEncoder;
-  /** Its config with the calibrated scale and shift. */
+export interface TrainVaeResult extends TrainingResult {
+  /** The trained autoencoder, frozen (requires_grad false, eval mode); null when interrupted. */
+  vae: AutoEncoder | null;
+  /** Its config with the calibrated scale and shift (when interrupted: the given config). */
   config: VaeConfig;
+  /** Every step's metrics so far (read back from metrics.jsonl, so a resumed run has them all). */
   metrics: VaeMetrics[];
-  /** Mean L1 reconstruction error (posterior mean, [-1, 1] units) before and after training. */
+  /** Mean L1 reconstruction error (posterior mean, [-1, 1] units) before and after training
+   * (after: NaN when interrupted). */
   reconstructionBefore: number;
   reconstructionAfter: number;
-  /** ae.safetensors path when runDir was given. */
+  /** <runDir>/ae.safetensors, or null when interrupted (nothing but the checkpoint is written). */
   path: string | null;
 }
 
@@ -93,15 +115,24 @@ export function calibrateLatents(vae: AutoEncoder, images: Tensor): { shiftFacto
   }));
 }
 
-/** Writes the autoencoder with FLUX's key names and its scale / shift as metadata. */
+/** Writes the autoencoder with FLUX's key names and its scale / shift as metadata, atomically
+ * (temporary file, fsync, rename): a crash leaves the old file or the new one, never a torn one. */
 export function saveVae(path: string, vae: AutoEncoder): void {
-  scope(() => safetensors.save(path, vae.stateDict(), {
-    format: 'pt',
-    kind: 'unicharacter.vae',
-    scale_factor: String(vae.config.scaleFactor),
-    shift_factor: String(vae.config.shiftFactor),
-    vae_config: JSON.stringify(vae.config),
-  }));
+  const tmp = join(dirname(path), `.${basename(path)}.tmp-${process.pid}`);
+  try {
+    scope(() => safetensors.save(tmp, vae.stateDict(), {
+      format: 'pt',
+      kind: 'unicharacter.vae',
+      scale_factor: String(vae.config.scaleFactor),
+      shift_factor: String(vae.config.shiftFactor),
+      vae_config: JSON.stringify(vae.config),
+    }));
+    fsyncFile(tmp);
+    renameSync(tmp, path);
+  } finally {
+    rmSync(tmp, { force: true });
+  }
+  fsyncDir(dirname(path));
 }
 
 /** Loads an ae.safetensors into a new frozen AutoEncoder of `config`'s shape, taking the file's
@@ -130,6 +161,8 @@ export function freezeVae(vae: AutoEncoder): AutoEncoder {
   return vae;
 }
 
+// A reconstruction grid, written under a temporary name and renamed, so a watcher of samples/
+// (the server's job worker) never reads half a PNG.
 async function writeRecon(path: string, vae: AutoEncoder, images: Tensor): Promise<void> {
   const n = Math.min(4, images.shape[0]!);
   const { x, y } = noGrad(() => scope(() => {
@@ -137,9 +170,12 @@ async function writeRecon(path: string, vae: AutoEncoder, images: Tensor): Promi
     const [mean] = vae.encoder.forward(x).chunk(2, 1) as [Tensor, Tensor];
     return { x: x.clone(), y: vae.decoder.forward(mean).clamp(-1, 1) };
   }));
+  const tmp = join(dirname(path), `.${basename(path)}.tmp-${process.pid}`);
   try {
-    await writeImageGrid(path, [Array.from({ length: n }, (_, i) => x.select(0, i)), Array.from({ length: n }, (_, i) => y.select(0, i))]);
+    await writeImageGrid(tmp, [Array.from({ length: n }, (_, i) => x.select(0, i)), Array.from({ length: n }, (_, i) => y.select(0, i))]);
+    renameSync(tmp, path);
   } finally {
+    rmSync(tmp, { force: true });
     x.dispose();
     y.dispose();
   }
@@ -147,29 +183,48 @@ async function writeRecon(path: string, vae: AutoEncoder, images: Tensor): Promi
 
 /**
  * Trains the autoencoder (AdamW, betas (0.9, 0.999), no weight decay, grad clip 1.0) on random
- * minibatches of `images`, writes reconstruction grids (originals above, reconstructions below)
- * to samples/ and the weights to <runDir>/ae.safetensors, and returns it frozen.
+ * minibatches of `images` (reshuffled every pass), checkpointing like every stage (run-dir.ts),
+ * writes reconstruction grids (originals above, reconstructions below) to samples/ and the
+ * weights to <runDir>/ae.safetensors, and returns it frozen. Interrupted (signal, Ctrl-C): the
+ * checkpoint of the last step is saved and the result says `interrupted`; call again with
+ * `resume` to continue.
  */
 export async function trainVae(o: TrainVaeOptions): Promise<TrainVaeResult> {
   const seed = o.seed ?? 0;
   const batchSize = Math.min(o.batchSize ?? 4, o.images.shape[0]!);
   const klWeight = o.klWeight ?? 1e-4;
   const sampleEvery = o.sampleEvery ?? 100;
+  const saveEvery = o.saveEvery ?? 50;
+  if (!Number.isInteger(o.steps) || o.steps < 1) throw new RangeError(`trainVae: steps must be a positive integer, got ${o.steps}`);
+  if (!Number.isInteger(sampleEvery) || sampleEvery < 0) throw new RangeError(`trainVae: sampleEvery must be a non-negative integer, got ${sampleEvery}`);
   manualSeed(seed);
   const vae = new AutoEncoder(structuredClone(o.config));
-  const run = o.runDir ? RunDir.open(o.runDir, o.runConfig ?? ({ stage: 'vae', config: o.config, steps: o.steps, lr: o.lr, batchSize, klWeight, seed } as unknown as Json)) : null;
+  let done = false;
+  const runConfig = o.runConfig ?? ({ stage: 'vae', config: o.config, steps: o.steps, lr: o.lr, batchSize, klWeight, seed } as unknown as Json);
+  let run: RunDir;
   try {
-    const opt = new AdamW(vae.parameters(), { lr: o.lr, betas: [0.9, 0.999], weightDecay: 0 });
-    const rng = new Rng(seed);
+    run = RunDir.open(o.runDir, runConfig, { resume: o.resume ?? false });
+  } catch (e) {
+    vae.dispose();
+    throw e;
+  }
+  const opt = new AdamW(vae.parameters(), { lr: o.lr, betas: [0.9, 0.999], weightDecay: 0 });
+  try {
     const N = o.images.shape[0]!;
+    // The data position is the rest of the current shuffled pass; the shuffle generator's state
+    // and the torch generator (posterior samples) are checkpointed with it.
+    const rng = new Rng(seed);
+    const position = { order: [] as number[] };
+    const state = checkpointState({ model: vae, optimizer: opt, data: jsonState(position), rngs: { shuffle: rng } });
+    // From the seeded initial weights, so a resumed run computes the same number.
     const reconstructionBefore = reconstructionError(vae, o.images);
-    if (run) await writeRecon(run.samplePath(0, 'vae-recon.png'), vae, o.images);
-    const metrics: VaeMetrics[] = [];
-    let order: number[] = [];
-    for (let step = 1; step <= o.steps; step++) {
+    const first = run.samplePath(0, 'vae-recon.png');
+    if (!existsSync(first)) await writeRecon(first, vae, o.images);
+
+    const trainStep = (step: number): StepResult => {
       const m = scope(() => {
-        if (order.length < batchSize) order = [...order, ...rng.shuffle(Array.from({ length: N }, (_, i) => i))];
-        const idx = order.splice(0, batchSize);
+        if (position.order.length < batchSize) position.order = [...position.order, ...rng.shuffle(Array.from({ length: N }, (_, i) => i))];
+        const idx = position.order.splice(0, batchSize);
         const x = o.images.index_select(0, tensor(idx, { dtype: 'int64' }));
         opt.zeroGrad();
         const r = vaeLoss(vae, x, klWeight);
@@ -178,26 +233,35 @@ export async function trainVae(o: TrainVaeOptions): Promise<TrainVaeResult> {
         opt.step();
         return { loss: r.loss.item(), l1: r.l1, l2: r.l2, kl: r.kl };
       });
-      metrics.push(m);
-      run?.appendMetrics({ step, ...m });
       o.onStep?.(step, m);
-      if (run && sampleEvery > 0 && step % sampleEvery === 0 && step !== o.steps) await writeRecon(run.samplePath(step, 'vae-recon.png'), vae, o.images);
-    }
+      return { loss: m.loss, metrics: { l1: m.l1, l2: m.l2, kl: m.kl } };
+    };
+    const result = await runTraining({
+      runDir: run, totalSteps: o.steps, trainStep, state, saveEvery,
+      ...(sampleEvery > 0 ? { sampleEvery, sample: (step: number) => writeRecon(run.samplePath(step, 'vae-recon.png'), vae, o.images) } : {}),
+      ...(o.signal ? { signal: o.signal } : {}),
+      handleSigint: o.handleSigint ?? true,
+      ...(o.progress !== undefined ? { progress: o.progress } : {}),
+      label: 'vae',
+    });
     opt.zeroGrad();
-    opt.dispose();
+    const metrics = run.readMetrics().map((r) => ({ loss: r.loss as number, l1: r.l1 as number, l2: r.l2 as number, kl: r.kl as number }));
+    if (result.interrupted) {
+      return { ...result, vae: null, config: o.config, metrics, reconstructionBefore, reconstructionAfter: NaN, path: null };
+    }
     const reconstructionAfter = reconstructionError(vae, o.images);
     if (o.calibrate ?? true) Object.assign(vae.config, calibrateLatents(vae, o.images));
     freezeVae(vae);
-    let path: string | null = null;
-    if (run) {
-      await writeRecon(run.samplePath(o.steps, 'vae-recon.png'), vae, o.images);
-      path = join(run.root, 'ae.safetensors');
-      saveVae(path, vae);
-      writeFileSync(join(run.root, 'vae-summary.json'), JSON.stringify({ reconstructionBefore, reconstructionAfter, scaleFactor: vae.config.scaleFactor, shiftFactor: vae.config.shiftFactor }, null, 2) + '\n');
-    }
-    return { vae, config: vae.config, metrics, reconstructionBefore, reconstructionAfter, path };
+    if (sampleEvery === 0 || o.steps % sampleEvery !== 0) await writeRecon(run.samplePath(o.steps, 'vae-recon.png'), vae, o.images);
+    writeFileAtomic(join(run.root, 'vae-summary.json'), JSON.stringify({ reconstructionBefore, reconstructionAfter, scaleFactor: vae.config.scaleFactor, shiftFactor: vae.config.shiftFactor }, null, 2) + '\n');
+    const path = join(run.root, 'ae.safetensors');
+    saveVae(path, vae); // last: its presence means the stage finished (sft.ts skips the stage then)
+    done = true;
+    return { ...result, vae, config: vae.config, metrics, reconstructionBefore, reconstructionAfter, path };
   } finally {
-    run?.close();
+    opt.dispose();
+    if (!done) vae.dispose();
+    run.close();
   }
 }
 

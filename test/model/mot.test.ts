@@ -6,7 +6,7 @@ import * as torch from '../../src/torch/index.js';
 import { noGrad, ops, tensor } from '../../src/torch/index.js';
 import { native } from '../../src/torch/native.js';
 import {
-  applyRope, attention, additiveMask, ropeTables, routingFromFlags, Qwen2MoTForCausalLM, KVCache, nativeDecode,
+  applyRope, attention, additiveMask, ropeTables, routingFromFlags, Qwen2MoTForCausalLM, KVCache,
 } from '../../src/model/index.js';
 import { MICRO } from '../../src/model/config.js';
 
@@ -210,9 +210,15 @@ const decodeCases = [
 ] as const;
 for (const [what, llm, dtype] of decodeCases) {
   test(`the native one-token decode step and LM head equal the layer-by-layer path, ${what}`, () => {
-    torch.manualSeed(4);
-    const lm = new Qwen2MoTForCausalLM(llm);
-    if (dtype !== 'float32') lm.toDtype(dtype);
+    // the same weights twice (same seed): with the decode kernels (the default) and without
+    const build = (decodeKernels: boolean) => {
+      torch.manualSeed(4);
+      const m = new Qwen2MoTForCausalLM(llm, { decodeKernels });
+      if (dtype !== 'float32') m.toDtype(dtype);
+      return m;
+    };
+    const lm = build(true);
+    const opByOp = build(false);
     torch.scope(() => noGrad(() => {
       const und = (n: number) => routingFromFlags(new Array(n).fill(false));
       // 20 cached tokens: the attention runs over more keys than one 16-lane block
@@ -220,13 +226,13 @@ for (const [what, llm, dtype] of decodeCases) {
       const base = new KVCache(llm.numLayers);
       lm.model.forward(lm.embed(tensor(prompt)), ops.arange(0, prompt.length, 1, 'int64'), und(prompt.length), { kind: 'cached', causal: true }, { cache: base, update: true });
       const run = (native: boolean): Float64Array[] => {
-        nativeDecode.enabled = native;
+        const m = native ? lm : opByOp;
         const c = base.fork();
         const outs: Float64Array[] = [];
         for (const [k, id] of [7, 300, 42, 11].entries()) {
-          const h = lm.model.forward(lm.embed(tensor([id])), tensor([prompt.length + k]), und(1), { kind: 'cached', causal: true }, { cache: c, update: true });
+          const h = m.model.forward(m.embed(tensor([id])), tensor([prompt.length + k]), und(1), { kind: 'cached', causal: true }, { cache: c, update: true });
           outs.push(Float64Array.from(h.to('float64').dataSync() as Float64Array));
-          outs.push(Float64Array.from(lm.logits(h).to('float64').dataSync() as Float64Array));
+          outs.push(Float64Array.from(m.logits(h).to('float64').dataSync() as Float64Array));
         }
         assert.equal(c.length, prompt.length + 4);
         c.dispose();
@@ -252,13 +258,13 @@ for (const [what, llm, dtype] of decodeCases) {
         assert.equal(nativeSteps, 4, 'the slow path did not');
         for (let i = 0; i < fast.length; i++) close(fast[i]!, slow[i]!, dtype === 'float64' ? 1e-12 : 1e-5);
       } finally {
-        nativeDecode.enabled = true;
         native.motDecodeStep = step0;
         native.linearVector = head0;
       }
       base.dispose();
     }));
     lm.dispose();
+    opByOp.dispose();
   });
 }
 
@@ -339,23 +345,20 @@ test('bfloat16 models decode natively in float32 on the bfloat16 weights, closer
   torch.manualSeed(5);
   const bf = new Qwen2MoTForCausalLM(MICRO.llm).toDtype('bfloat16');
   torch.manualSeed(5);
+  const bfOpByOp = new Qwen2MoTForCausalLM(MICRO.llm, { decodeKernels: false }).toDtype('bfloat16');
+  torch.manualSeed(5);
   const ref = new Qwen2MoTForCausalLM(MICRO.llm).toDtype('bfloat16').toDtype('float32');
   torch.scope(() => noGrad(() => {
     const tokens = [3, 14, 15, 92, 65, 35, 89, 79, 32, 38, 46, 26, 43, 38, 32, 79, 50, 28];
-    const decode = (lm: Qwen2MoTForCausalLM, native: boolean): Float32Array[] => {
-      nativeDecode.enabled = native;
-      try {
-        const c = new KVCache(MICRO.llm.numLayers);
-        const outs: Float32Array[] = [];
-        for (const [k, id] of tokens.entries()) {
-          const h = lm.model.forward(lm.embed(tensor([id])), tensor([k]), routingFromFlags([false]), { kind: 'cached', causal: true }, { cache: c, update: true });
-          outs.push(lm.logits(h).to('float32').dataSync() as Float32Array);
-        }
-        c.dispose();
-        return outs;
-      } finally {
-        nativeDecode.enabled = true;
+    const decode = (lm: Qwen2MoTForCausalLM): Float32Array[] => {
+      const c = new KVCache(MICRO.llm.numLayers);
+      const outs: Float32Array[] = [];
+      for (const [k, id] of tokens.entries()) {
+        const h = lm.model.forward(lm.embed(tensor([id])), tensor([k]), routingFromFlags([false]), { kind: 'cached', causal: true }, { cache: c, update: true });
+        outs.push(lm.logits(h).to('float32').dataSync() as Float32Array);
       }
+      c.dispose();
+      return outs;
     };
     const relErr = (got: Float32Array[], want: Float32Array[]): number => {
       let num = 0, den = 0;
@@ -365,13 +368,14 @@ test('bfloat16 models decode natively in float32 on the bfloat16 weights, closer
       }
       return Math.sqrt(num / den);
     };
-    const want = decode(ref, true);
-    const loops = relErr(decode(bf, true), want);
-    const opByOp = relErr(decode(bf, false), want);
+    const want = decode(ref);
+    const loops = relErr(decode(bf), want);
+    const opByOp = relErr(decode(bfOpByOp), want);
     // the native path rounds only the cache rows and its outputs to bfloat16
     assert.ok(loops < 1e-2, `native bfloat16 decode: relative error ${loops}`);
     assert.ok(loops < opByOp, `native ${loops} vs op by op ${opByOp}`);
   }));
   bf.dispose();
+  bfOpByOp.dispose();
   ref.dispose();
 });

@@ -1,4 +1,4 @@
-// BlazeFace decoding written by this project (src/reward/face-detect.ts), on hand-made numbers:
+// BlazeFace decoding written by this project (src/reward/nets/face-detect.ts), on hand-made numbers:
 // anchor layout, box and keypoint decoding, IoU, greedy NMS, the letterbox mapping back to image
 // pixels, the crop square, and the output ordering of the graph model (through a fake model).
 import { test } from 'node:test';
@@ -6,8 +6,8 @@ import assert from 'node:assert/strict';
 import {
   BLAZEFACE_REGRESSORS, BlazeFaceDetector, blazeFaceAnchors, decodeBlazeFace, iou, letterbox, nonMaxSuppression,
   squareCrop, toImageBox, type FaceBox,
-} from '../../src/reward/face-detect.js';
-import { loadTf, type GraphModel } from '../../src/reward/face-graph.js';
+} from '../../src/reward/nets/index.js';
+import { loadTf, type GraphModel } from '../../src/reward/nets/index.js';
 
 const box = (x1: number, y1: number, x2: number, y2: number, score: number): FaceBox => ({ x1, y1, x2, y2, score, landmarks: [] });
 const near = (a: number, b: number, tol = 1e-5): void => assert.ok(Math.abs(a - b) <= tol, `${a} vs ${b}`);

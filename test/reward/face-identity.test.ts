@@ -7,9 +7,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import sharp from 'sharp';
-import { FaceIdentity, FACE_IDENTITY_ID } from '../../src/reward/face-identity.js';
-import { FaceIdentityScorer } from '../../src/reward/face-reward.js';
-import { humanModelsDir } from '../../src/reward/face-graph.js';
+import { FaceIdentity, FACE_IDENTITY_ID, FaceIdentityScorer, humanModelsDir } from '../../src/reward/index.js';
 import { decodeImage, toChw } from '../../src/data/image.js';
 import { tensor } from '../../src/torch/index.js';
 

@@ -10,8 +10,8 @@ import { join } from 'node:path';
 import {
   combineRewards, computeRewards, createRewardScorers, effectiveRewardWeights, faceId, DEFAULT_FACE_REWARD_WEIGHT,
   REFERENCE_REWARD_WEIGHTS, FACE_IDENTITY_ID, FaceIdentityScorer, descriptorCosine, type FaceIdentity, type FaceImage,
+  humanModelsDir,
 } from '../../src/reward/index.js';
-import { humanModelsDir } from '../../src/reward/face-graph.js';
 import { prepareImage, type ChwImage } from '../../src/data/image.js';
 
 const near = (a: number, b: number, what = '', tol = 1e-12): void => assert.ok(Math.abs(a - b) < tol, `${what}: ${a} vs ${b}`);

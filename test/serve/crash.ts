@@ -5,8 +5,9 @@ import { fileURLToPath } from 'node:url';
 const WRITER = fileURLToPath(new URL('./crash-writer.js', import.meta.url));
 
 /** Starts the writer; after `killAfter` acknowledged writes (plus a random few ms, so the kill
- * lands at an arbitrary point of a write), kills it with SIGKILL. Returns the acknowledged lines. */
-export function runAndKill(args: string[], killAfter: number): Promise<string[]> {
+ * lands at an arbitrary point of a write, or exactly `delayMs`), kills it with SIGKILL. Returns
+ * the acknowledged lines. */
+export function runAndKill(args: string[], killAfter: number, delayMs?: number): Promise<string[]> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [WRITER, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
     const acked: string[] = [];
@@ -21,7 +22,7 @@ export function runAndKill(args: string[], killAfter: number): Promise<string[]>
       acked.push(...lines);
       if (!killing && acked.length >= killAfter) {
         killing = true;
-        setTimeout(() => child.kill('SIGKILL'), Math.floor(Math.random() * 5));
+        setTimeout(() => child.kill('SIGKILL'), delayMs ?? Math.floor(Math.random() * 5));
       }
     });
     child.on('error', reject);

@@ -216,7 +216,7 @@ describe('HTTP API', () => {
       ],
       modalities: ['text'],
       temperature: 0.7,
-      presence_penalty: 0.1, // unknown knobs are ignored, not refused
+      store: true, // a request without chat_id is kept only when asked (docs/serving.md 5)
     });
     const body = (await res.json()) as {
       id: string;
@@ -256,6 +256,7 @@ describe('HTTP API', () => {
     const res = await post('/v1/chat/completions', {
       model: characterId,
       modalities: ['text', 'image'],
+      store: true,
       messages: [{ role: 'user', content: [{ type: 'text', text: 'look [draw]' }, { type: 'image_url', image_url: { url: uri, detail: 'low' } }] }],
     });
     const body = (await res.json()) as { chat_id: string; choices: { message: { content: string; images: { type: string; image_url: { url: string } }[] } }[] };

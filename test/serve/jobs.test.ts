@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { exportCard, loadSampleCharacter } from '../../src/data/index.js';
 import { ModelChatEngine, Store, startServer, type RunningServer } from '../../src/serve/index.js';
 import { pushHistory } from '../../src/serve/jobs.js';
+import { readLatestCheckpoint } from '../../src/train/index.js';
 
 let dir: string;
 let server: RunningServer;
@@ -195,10 +196,39 @@ test('cancel stops a running job (status cancelled) and a queued one at once', a
   const job = await getJob(running.body.id);
   assert.equal(job.status, 'cancelled');
   assert.ok(job.progress.step >= 1 && job.progress.step < 5000, `stopped early at ${job.progress.step}`);
-  // The loop checkpointed where it stopped; the installed model is untouched.
-  assert.ok(existsSync(join(dir, 'runs', running.body.id, 'checkpoints', 'latest')));
+  // The loop checkpointed where it stopped, and the message names that checkpoint; the
+  // installed model is untouched.
+  const latest = readLatestCheckpoint(join(dir, 'runs', running.body.id));
+  assert.ok(latest, 'a checkpoint was saved');
+  assert.equal(job.progress.message, `cancelled at step ${job.progress.step}; runs/${running.body.id} keeps the checkpoint of step ${latest.step}`);
   assert.ok(readFileSync(join(dir, 'models', id, 'model.safetensors')).equals(before));
   assert.equal((await getJob(queued.body.id)).status, 'cancelled');
+});
+
+test('cancel reaches the VAE stage: it stops after its step, and the message names the checkpoint it saved', async () => {
+  const running = await post('/v1/jobs', { kind: 'customize', character: id, options: { ...QUICK, vae_steps: 5000 } });
+  assert.equal(running.status, 201);
+  const url = `${server.url}/v1/jobs/${running.body.id}/events`;
+  const seen = await readEvents(url, (e) => e.event === 'progress' && ((e.data as { vae?: { step: number } }).vae?.step ?? 0) >= 2);
+  const stepAtCancel = (seen.at(-1)!.data as { vae: { step: number } }).vae.step;
+  const t0 = performance.now();
+  const c = await post(`/v1/jobs/${running.body.id}/cancel`, {});
+  assert.equal(c.status, 200);
+  const events = await readEvents(url);
+  const ms = performance.now() - t0;
+  assert.equal(events.at(-1)!.event, 'done');
+  const job = await getJob(running.body.id);
+  assert.equal(job.status, 'cancelled');
+  const run = join(dir, 'runs', running.body.id);
+  const vae = readLatestCheckpoint(join(run, 'vae'));
+  // It stopped at the next step boundaries (the request, then the step under way), not later.
+  assert.ok(vae && vae.step >= stepAtCancel && vae.step <= stepAtCancel + 3, `cancelled at VAE step ${stepAtCancel}, stopped at ${vae?.step}`);
+  assert.equal(readLatestCheckpoint(run), null, 'SFT never started');
+  assert.equal(job.progress.message, `cancelled during the VAE stage at step ${job.progress.vae.step}; runs/${running.body.id}/vae keeps the VAE stage's checkpoint of step ${vae.step}`);
+  // One VAE step (32x32) and a checkpoint (about 0.5 s here), not the 120 s grace timer; the
+  // bound leaves room for a loaded machine.
+  console.log(`# cancel during the VAE stage: done ${ms.toFixed(0)} ms after the request, at VAE step ${stepAtCancel}, stopped at ${vae.step}`);
+  assert.ok(ms < 3000, `cancel took ${ms} ms`);
 });
 
 test('a restart marks a job left running as interrupted', async () => {

@@ -158,14 +158,17 @@ test('streaming with an image: the image arrives as a delta before the finish', 
 });
 
 test('images.generate with b64_json decodes to a PNG', async () => {
-  const res = await client.images.generate({ model: id, prompt: 'the character at the workbench', response_format: 'b64_json', n: 1, size: '256x256' });
+  // The model draws the size it was trained on (32x32 here); other sizes are refused.
+  const res = await client.images.generate({ model: id, prompt: 'the character at the workbench', response_format: 'b64_json', n: 1, size: '32x32' as '256x256' });
   assert.equal(typeof res.created, 'number');
   assert.equal(res.data?.length, 1);
   const bytes = new Uint8Array(Buffer.from(res.data![0]!.b64_json!, 'base64'));
   assert.deepEqual([...bytes.subarray(0, 8)], [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a], 'PNG signature');
   const size = await imageSize(bytes);
-  assert.equal(size.format, 'png');
-  assert.ok(size.width > 0 && size.height > 0);
+  assert.deepEqual([size.format, size.width, size.height], ['png', 32, 32]);
+  const refused = await apiError(() => client.images.generate({ model: id, prompt: 'x', response_format: 'b64_json', size: '256x256' }));
+  assert.ok(refused instanceof BadRequestError);
+  assert.equal(refused.param, 'size');
 });
 
 // Usage counts the generated ids, not a re-encoding of the decoded text (an untrained model's

@@ -19,10 +19,10 @@ import {
 import type { ChwImage } from '../../src/data/image.js';
 import { tinyGrpoConfig, writeTinySft } from './fixtures/grpo-fixtures.js';
 
-test('rewards.faceIdentity: auto by default; auto is off for the sample character, on for a human with the package', () => {
-  const cfg = grpoConfigFrom({}, 'from', 'out');
+test('rewards.faceIdentity: auto in the project preset, off in the reference; auto is off for the sample character, on for a human with the package', () => {
+  const cfg = grpoConfigFrom({ preset: 'project' }, 'from', 'out');
   assert.equal(cfg.rewards.faceIdentity, 'auto');
-  assert.equal(DEFAULT_GRPO.rewards.faceIdentity, 'auto');
+  assert.equal(grpoConfigFrom({}, 'from', 'out').rewards.faceIdentity, 'off', 'the official reward has no face term');
   const { character } = loadSampleCharacter();
   assert.equal(character.category, 'anime');
   for (const available of [true, false]) {

@@ -70,7 +70,7 @@ test('toy GRPO: the mean top-left brightness (an injected reward) rises clearly 
     let calls = 0;
     const t0 = performance.now();
     await trainGrpo({
-      ...DEFAULT_GRPO, from, out: join(dir, 'run'), epochs, promptsPerEpoch: 2, groupSize: 8, numSteps: 6, windowSize: 5, windowRange: [0, 5],
+      ...DEFAULT_GRPO, preset: 'project', from, out: join(dir, 'run'), epochs, promptsPerEpoch: 2, groupSize: 8, numSteps: 6, windowSize: 5, windowRange: [0, 5],
       clipRange: 0.2, lr: 1e-2, weightDecay: 0, microStepsPerUpdate: 10, evalEvery: 0, saveEvery: 1000, seed: 1,
     }, {
       log: (l) => logs.push(l), progress: null, handleSigint: false,

@@ -10,7 +10,7 @@ import * as torch from '../../src/torch/index.js';
 import { generateImage, latentDownsample } from '../../src/model/index.js';
 import { type ChwImage } from '../../src/data/index.js';
 import { VqaScorer, checklistScore, createRewardScorers, computeRewards, REFERENCE_REWARD_WEIGHTS, type Answerer } from '../../src/reward/index.js';
-import { SelfVqaAnswerer, SELF_VQA_ID, normaliseReply } from '../../src/reward/self-vqa.js';
+import { SelfVqaAnswerer, SELF_VQA_ID, normaliseReply } from '../../src/reward/index.js';
 import { answerAboutImage } from '../../src/eval/run-eval.js';
 import { tinyCharacterModel, writeTinySft, tinyGrpoConfig } from './fixtures/grpo-fixtures.js';
 import { CharacterModel } from '../../src/character/index.js';
@@ -99,7 +99,7 @@ test('a short run trains only the generation expert and logs every reward compon
     cm.dispose();
     const logs: string[] = [];
     const result = await trainGrpo({
-      ...DEFAULT_GRPO, from: join(dir, 'sft'), out: join(dir, 'run'), epochs: 2, promptsPerEpoch: 2, groupSize: 3, numSteps: 6,
+      ...DEFAULT_GRPO, preset: 'project', from: join(dir, 'sft'), out: join(dir, 'run'), epochs: 2, promptsPerEpoch: 2, groupSize: 3, numSteps: 6,
       windowSize: 2, windowRange: [0, 3], evalEvery: 2, evalSteps: 4, saveEvery: 1, lr: 1e-3, clipRange: 0.2,
     }, { log: (l) => logs.push(l), progress: null, handleSigint: false });
     assert.equal(result.step, 2);

@@ -39,12 +39,34 @@ export function decodeUtf8Strict(bytes: Uint8Array, loc: DataLocation): string {
   }
 }
 
+/** Deepest nesting a card may have. Real cards nest a handful of levels (data.extensions.<app>...);
+ * SQLite's JSON functions refuse more than 1000, and a card must survive being stored with the
+ * few levels the server wraps around it, so the bound sits well below that. */
+export const MAX_CARD_DEPTH = 100;
+
+/** Nesting depth of a JSON text, by counting brackets outside strings (no recursion). */
+export function jsonDepth(text: string): number {
+  let depth = 0;
+  let max = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x22 /* " */) {
+      for (i++; i < text.length && text.charCodeAt(i) !== 0x22; i++) if (text.charCodeAt(i) === 0x5c) i++;
+    } else if (c === 0x7b || c === 0x5b) {
+      if (++depth > max) max = depth;
+    } else if (c === 0x7d || c === 0x5d) depth--;
+  }
+  return max;
+}
+
 export function parseCardText(text: string, loc: DataLocation): Card {
+  const depth = jsonDepth(text);
+  if (depth > MAX_CARD_DEPTH) throw new DataError(loc, `card JSON nests ${depth} levels deep, over the limit of ${MAX_CARD_DEPTH}`);
   let v: unknown;
   try {
     v = JSON.parse(text);
   } catch (e) {
-    throw new DataError(loc, `card is not valid JSON: ${(e as Error).message}`);
+    throw new DataError(loc, `card is not valid JSON (${(e as Error).message})`);
   }
   return normaliseCard(v, loc);
 }

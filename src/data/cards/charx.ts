@@ -9,7 +9,9 @@ export interface CharxLimits {
   maxTotalBytes: number;
   maxCardJsonBytes: number;
 }
-export const DEFAULT_CHARX_LIMITS: CharxLimits = { maxEntries: 10_000, maxTotalBytes: 512 * 1024 * 1024, maxCardJsonBytes: 16 * 1024 * 1024 };
+/** The inflated total is bounded from the zip directory before anything is inflated (and fflate
+ * inflates no entry past its declared size), so it bounds the memory an archive can take. */
+export const DEFAULT_CHARX_LIMITS: CharxLimits = { maxEntries: 10_000, maxTotalBytes: 256 * 1024 * 1024, maxCardJsonBytes: 16 * 1024 * 1024 };
 
 export function isZip(bytes: Uint8Array): boolean {
   return bytes.length >= 4 && bytes[0] === 0x50 && bytes[1] === 0x4b && bytes[2] === 0x03 && bytes[3] === 0x04;
@@ -25,7 +27,7 @@ export function readCharx(bytes: Uint8Array, file = 'card.charx', limits: CharxL
         entries++;
         total += f.originalSize;
         if (entries > limits.maxEntries) throw new DataError({ file }, `archive has more than ${limits.maxEntries} entries`);
-        if (total > limits.maxTotalBytes) throw new DataError({ file, record: f.name }, `archive expands to more than ${limits.maxTotalBytes} bytes`);
+        if (total > limits.maxTotalBytes) throw new DataError({ file, record: f.name }, `archive expands to more than ${limits.maxTotalBytes} bytes (the limit for inflated archives)`);
         if (f.name === 'card.json' && f.originalSize > limits.maxCardJsonBytes) throw new DataError({ file, record: f.name }, `card.json is ${f.originalSize} bytes, over the ${limits.maxCardJsonBytes}-byte limit`);
         return true;
       },

@@ -121,6 +121,12 @@ export function cardToCharacter(card: Card, resolve: (uri: string, loc: DataLoca
   const d = card.data;
   const ext = (d.extensions ?? {}) as Record<string, unknown>;
   const ours = ext[EXTENSION_KEY] as Record<string, unknown> | undefined;
+  const ourField = (f: string) => ({ ...loc, field: `data.extensions.${EXTENSION_KEY}${f}` });
+  const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+  if (ours !== undefined && ours !== null) {
+    if (!isObject(ours)) throw new DataError(ourField(''), 'must be an object');
+    for (const k of ['names', 'tests', 'extensions']) if (ours[k] !== undefined && !isObject(ours[k])) throw new DataError(ourField(`.${k}`), 'must be an object');
+  }
   const assets = (d.assets ?? []) as CardAsset[];
   const imageAssets = (type: string) =>
     assets.flatMap((a, i) => {
@@ -140,14 +146,18 @@ export function cardToCharacter(card: Card, resolve: (uri: string, loc: DataLoca
 
   const str = (k: string) => (typeof d[k] === 'string' ? (d[k] as string) : '');
   let c: Character;
-  if (ours) {
+  if (isObject(ours)) {
     // A card this project wrote: restore the whole character, images from the assets.
-    const meta = (list: unknown, bytes: CharacterImage[]) =>
-      ((list ?? []) as CharacterImage[]).map((m) => {
+    const meta = (list: unknown, bytes: CharacterImage[], field: string, kind: string) => {
+      if (list === undefined) return [];
+      if (!Array.isArray(list)) throw new DataError(ourField(field), 'must be a list');
+      return list.map((m: unknown, i) => {
+        if (!isObject(m) || typeof m.id !== 'string') throw new DataError(ourField(`${field}[${i}]`), 'must be an object with a string id');
         const b = bytes.find((x) => x.id === m.id);
-        if (!b) throw new DataError({ ...loc, field: `data.extensions.${EXTENSION_KEY}.images` }, `image ${m.id} has no ${REFERENCE_ASSET} asset`);
-        return { ...m, data: b.data! };
+        if (!b) throw new DataError(ourField(field), `image ${m.id} has no ${kind} asset`);
+        return { ...(m as unknown as CharacterImage), data: b.data! };
       });
+    };
     const tests = (ours.tests ?? {}) as Character['tests'];
     const candidate = {
       id: ours.id,
@@ -158,14 +168,14 @@ export function cardToCharacter(card: Card, resolve: (uri: string, loc: DataLoca
       profile: ours.profile,
       style: str('personality'),
       visualDescription: ours.visualDescription,
-      referenceImages: meta(ours.images, refs),
+      referenceImages: meta(ours.images, refs, '.images', REFERENCE_ASSET),
       scenes: ours.scenes,
       dialogue: ours.dialogue,
       knowledgeQa: ours.knowledgeQa,
       vqa: ours.vqa,
       vqaMcq: ours.vqaMcq,
       t2iPrompts: ours.t2iPrompts,
-      tests: { ...tests, heldOutImages: meta(tests.heldOutImages, heldOut) },
+      tests: { ...tests, heldOutImages: meta(tests.heldOutImages, heldOut, '.tests.heldOutImages', HELDOUT_ASSET) },
       extensions: { ...((ours.extensions ?? {}) as object), card: kept },
     };
     const r = CharacterSchema.safeParse(candidate);

@@ -7,7 +7,7 @@ import { decodeBase64Strict, decodeUtf8Strict, parseCardText, type Card } from '
 import { cardToCharacter, characterToCard, imageBytes, type ExportImage } from './convert.js';
 import { readPngCard, writePngCard } from './png-card.js';
 import { isZip, readCharx, writeCharx, type CharxLimits } from './charx.js';
-import { isPng } from './png-chunks.js';
+import { PngError, isPng, readPngChunks } from './png-chunks.js';
 
 export type CardFormat = 'png' | 'json' | 'charx';
 
@@ -28,7 +28,19 @@ export interface ImportOptions {
   maxChunkBytes?: number;
 }
 
+/** Reads a card. Every error is a DataError whose message starts with the file (architecture.md
+ * "Data"), whatever part of the card was wrong. */
 export function importCard(bytes: Uint8Array, opts: ImportOptions = {}): { character: Character; card: Card; format: CardFormat } {
+  try {
+    return readCard(bytes, opts);
+  } catch (e) {
+    if (e instanceof DataError) throw e;
+    const file = opts.file ?? (isPng(bytes) ? 'card.png' : isZip(bytes) ? 'card.charx' : 'card.json');
+    throw new DataError({ file }, e instanceof PngError ? e.message : `unreadable card (${(e as Error).message})`);
+  }
+}
+
+function readCard(bytes: Uint8Array, opts: ImportOptions): { character: Character; card: Card; format: CardFormat } {
   if (isPng(bytes)) {
     const file = opts.file ?? 'card.png';
     const card = readPngCard(bytes, file, opts.maxChunkBytes);
@@ -77,22 +89,35 @@ export async function exportCard(c: Character, format: CardFormat, opts: ExportO
   }
   const card = characterToCard(c, spec, dataUri);
   if (format === 'json') return new TextEncoder().encode(JSON.stringify(card, null, 2));
-  let avatar = opts.avatar;
-  if (!avatar) {
-    const first = c.referenceImages[0];
-    if (!first) throw new Error(`${c.id}: a PNG card needs an avatar image and the character has no reference image`);
-    avatar = imageBytes(first);
+  const first = c.referenceImages[0];
+  if (!opts.avatar && !first) throw new Error(`${c.id}: a PNG card needs an avatar image and the character has no reference image`);
+  const what = opts.avatar ? 'avatar' : `reference image ${first!.id}`;
+  return writePngCard(await asPng(opts.avatar ?? imageBytes(first!), { file: `character ${c.id}`, record: what }), card);
+}
+
+/** The image a PNG card is written into, as a PNG whose chunks can be rewritten: a real PNG as it
+ * is; anything sharp can decode (JPEG-in-.png references, dataset.md §2; a PNG with broken
+ * chunks) re-encoded; anything else is a DataError naming the image. */
+async function asPng(bytes: Uint8Array, loc: DataLocation): Promise<Uint8Array> {
+  if (isPng(bytes)) {
+    try {
+      readPngChunks(bytes);
+      return bytes;
+    } catch {
+      // broken chunks: let the decoder try below
+    }
   }
-  if (!isPng(avatar)) {
-    // JPEG-in-.png references (dataset.md §2) are re-encoded: a card must be a real PNG.
-    const sharp = (await import('sharp')).default;
-    avatar = new Uint8Array(await sharp(avatar).png().toBuffer());
+  const sharp = (await import('sharp')).default;
+  try {
+    return new Uint8Array(await sharp(bytes).png().toBuffer());
+  } catch (e) {
+    // libvips repeats itself over several lines: the first says what is wrong.
+    throw new DataError(loc, `is not a readable image (${(e as Error).message.split('\n')[0]}); replace it to export a PNG card, or export json or charx`);
   }
-  return writePngCard(avatar, card);
 }
 
 export { readPngCard, writePngCard } from './png-card.js';
 export { readCharx, writeCharx, DEFAULT_CHARX_LIMITS, type CharxLimits } from './charx.js';
-export { parseCardText, normaliseCard, SPEC_V2, SPEC_V3, type Card, type CardAsset } from './card-format.js';
+export { parseCardText, normaliseCard, jsonDepth, MAX_CARD_DEPTH, SPEC_V2, SPEC_V3, type Card, type CardAsset } from './card-format.js';
 export { cardToCharacter, characterToCard, parseMesExample, EXTENSION_KEY, REFERENCE_ASSET, HELDOUT_ASSET } from './convert.js';
 export { readPngChunks, encodePngChunks, textChunk, crc32 } from './png-chunks.js';

@@ -3,7 +3,7 @@
 // the same JSON with spec rewritten to V3, both just before IEND; readers prefer `ccv3`.
 import { DataError } from '../diagnostics.js';
 import { SPEC_V2, SPEC_V3, decodeBase64Strict, decodeUtf8Strict, parseCardText, type Card } from './card-format.js';
-import { PngError, chunkKeyword, decodeTextChunk, encodePngChunks, readPngChunks, textChunk, DEFAULT_MAX_CHUNK_BYTES } from './png-chunks.js';
+import { PngError, chunkKeyword, decodeTextChunk, encodePngChunks, readPngChunks, textChunk, DEFAULT_MAX_CHUNK_BYTES, type PngChunk } from './png-chunks.js';
 
 const CARD_KEYWORDS = ['ccv3', 'chara'];
 
@@ -19,7 +19,7 @@ export function readPngCard(bytes: Uint8Array, file = 'card.png', maxChunkBytes 
   const compressed: string[] = [];
   for (const c of chunks) {
     if (c.type === 'tEXt') {
-      const t = decodeTextChunk(c);
+      const t = textOf(c, file);
       const k = t.keyword.toLowerCase();
       if (CARD_KEYWORDS.includes(k) && !texts.has(k)) texts.set(k, t.text);
     } else if (c.type === 'zTXt' || c.type === 'iTXt') {
@@ -37,6 +37,15 @@ export function readPngCard(bytes: Uint8Array, file = 'card.png', maxChunkBytes 
     throw new DataError({ file, record: compressed[0]! }, 'card data is in a compressed text chunk; character cards must use tEXt (some image tools switch to zTXt/iTXt for long text)');
   }
   throw new DataError({ file }, 'PNG has no character card (no tEXt chara or ccv3 chunk)');
+}
+
+function textOf(c: PngChunk, file: string): { keyword: string; text: string } {
+  try {
+    return decodeTextChunk(c);
+  } catch (e) {
+    if (e instanceof PngError) throw new DataError({ file }, e.message);
+    throw e;
+  }
 }
 
 /** Writes `card` into `png` like SillyTavern: old card chunks removed, then `chara` (V2) and

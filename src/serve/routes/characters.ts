@@ -10,8 +10,12 @@ import { CharacterCreateSchema, CharacterUpdateSchema, ExportQuerySchema, type C
 type IdParams = { Params: { id: string } };
 
 function fields(b: CharacterInput) {
-  const { avatar: _a, visual_description, ...rest } = b;
-  return { ...Object.fromEntries(Object.entries(rest).filter(([, v]) => v !== undefined)), ...(visual_description !== undefined ? { visualDescription: visual_description } : {}) };
+  const { avatar: _a, visual_description, reply_images, ...rest } = b;
+  return {
+    ...Object.fromEntries(Object.entries(rest).filter(([, v]) => v !== undefined)),
+    ...(visual_description !== undefined ? { visualDescription: visual_description } : {}),
+    ...(reply_images !== undefined ? { replyImages: reply_images } : {}),
+  };
 }
 
 /** The uploaded card's bytes: a multipart form's `file` (or only) file, else the raw body. */
@@ -20,8 +24,8 @@ async function uploadedBytes(contentType: string | undefined, body: Buffer): Pro
     let form: FormData;
     try {
       form = await new Response(body, { headers: { 'content-type': contentType } }).formData();
-    } catch (e) {
-      throw new ApiError(400, `invalid multipart body: ${(e as Error).message}`, 'invalid_request_error', null, 'invalid_body');
+    } catch {
+      throw new ApiError(400, 'the multipart form could not be read', 'invalid_request_error', null, 'invalid_body');
     }
     const file = form.get('file') ?? [...form.values()].find((v) => typeof v !== 'string');
     if (!file || typeof file === 'string') throw new ApiError(400, 'file: the multipart form has no file field', 'invalid_request_error', 'file', 'missing_file');

@@ -6,14 +6,17 @@ import { ApiError } from '../errors.js';
 import { imageMime, isImageHash } from '../images.js';
 import { ImageGenerationRequestSchema } from '../schemas.js';
 
-const MIN_SIDE = 64;
+// Small models draw small images (the tiny preset 64x64, test models 32x32): the engine says
+// which sizes it has; these bounds only keep the numbers sane.
+const MIN_SIDE = 16;
 const MAX_SIDE = 4096;
 
 export function imageRoutes(app: FastifyInstance, ctx: AppContext): void {
   app.post('/v1/images/generations', async (req, reply) => {
     const body = parse(ImageGenerationRequestSchema, req.body);
     const character = body.model === undefined ? undefined : (await ctx.library.require(body.model, 'model')).character;
-    let size = { width: 1024, height: 1024 };
+    // Absent or "auto": the engine's own size; a size it cannot draw is its 400 (docs/serving.md 3).
+    let size: { width: number; height: number } | undefined;
     if (body.size && body.size !== 'auto') {
       const [width, height] = body.size.split('x').map(Number) as [number, number];
       if (width < MIN_SIDE || height < MIN_SIDE || width > MAX_SIDE || height > MAX_SIDE) {
@@ -22,7 +25,7 @@ export function imageRoutes(app: FastifyInstance, ctx: AppContext): void {
       size = { width, height };
     }
     const signal = clientSignal(reply);
-    const request = { prompt: body.prompt, n: body.n ?? 1, size, ...(character ? { character } : {}), ...(body.seed != null ? { seed: body.seed } : {}) };
+    const request = { prompt: body.prompt, n: body.n ?? 1, ...(size ? { size } : {}), ...(character ? { character } : {}), ...(body.seed != null ? { seed: body.seed } : {}) };
     let images;
     try {
       ({ images } = await ctx.queue.run(signal, () => ctx.engine.generateImage(request, { signal })));
@@ -43,7 +46,14 @@ export function imageRoutes(app: FastifyInstance, ctx: AppContext): void {
     if (!bytes) throw new ApiError(404, `no image ${JSON.stringify(hash)}`, 'not_found_error', 'hash', 'image_not_found');
     // Content-addressed: the bytes behind a URL never change.
     reply.header('cache-control', 'private, max-age=31536000, immutable');
-    reply.type(imageMime(bytes) ?? 'application/octet-stream');
+    // The type comes from the bytes, and browsers are told not to guess another: stored bytes
+    // that are no image (a card may carry anything as an "image") must never render as HTML on
+    // this origin.
+    const mime = imageMime(bytes);
+    reply.header('x-content-type-options', 'nosniff');
+    reply.header('content-security-policy', "default-src 'none'; sandbox");
+    if (!mime) reply.header('content-disposition', 'attachment');
+    reply.type(mime ?? 'application/octet-stream');
     return reply.send(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
   });
 }

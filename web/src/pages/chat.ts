@@ -180,7 +180,8 @@ export async function chatPage(main: HTMLElement, signal: AbortSignal, character
           modalities: s.includeImage ? ['text', 'image'] : ['text'],
           max_tokens: s.maxTokens,
           temperature: s.temperature,
-          ...(currentChat ? { chat_id: currentChat } : {}),
+          // The UI's conversations are chats: keep the first turn as one (docs/serving.md 5).
+          ...(currentChat ? { chat_id: currentChat } : { store: true }),
         }),
       });
       if (!res.ok || !res.body) {

@@ -10,8 +10,8 @@
 // and `lin{0..4}.model.1.weight`. The names of a saved `lpips.LPIPS` module
 // (`net.slice{k}.{j}.*`, `scaling_layer.*`) are accepted too. Channel counts come from the
 // weights, so small test files work.
-import { noGrad, ops, safetensors, scope, tensor, type Tensor } from '../torch/index.js';
-import { Conv2d, Module, ModuleList } from '../nn/index.js';
+import { noGrad, ops, safetensors, scope, tensor, type Tensor } from '../../torch/index.js';
+import { Conv2d, Module, ModuleList } from '../../nn/index.js';
 import { unitTensors, type ImageBatch } from './images.js';
 
 /** AlexNet conv layers: torchvision index, kernel, stride, padding. */

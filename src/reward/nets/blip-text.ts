@@ -13,8 +13,8 @@
 //   the cross-attention mask (1 - m) * float32 min (transformers' invert_attention_mask);
 // - the LM head is dense -> GELU -> LayerNorm -> decoder [V, D] + bias [V] (the decoder's bias is
 //   tied to cls.predictions.bias).
-import { ops, scope, tensor, zeros, type Tensor } from '../torch/index.js';
-import { activation, Embedding, LayerNorm, Linear, Module, ModuleList } from '../nn/index.js';
+import { ops, scope, tensor, zeros, type Tensor } from '../../torch/index.js';
+import { activation, Embedding, LayerNorm, Linear, Module, ModuleList } from '../../nn/index.js';
 
 export interface BlipTextConfig {
   vocabSize: number;

@@ -7,8 +7,8 @@
 // without PIL's antialiasing).
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { noGrad, ops, safetensors, scope, zeros, type Tensor } from '../torch/index.js';
-import { Conv2d, FcMlp, LayerNorm, Linear, Module, ModuleList } from '../nn/index.js';
+import { noGrad, ops, safetensors, scope, zeros, type Tensor } from '../../torch/index.js';
+import { Conv2d, FcMlp, LayerNorm, Linear, Module, ModuleList } from '../../nn/index.js';
 import { IMAGENET_MEAN, IMAGENET_STD, l2normalize, preprocessBatch, type ImageBatch } from './images.js';
 import type { ImageEmbedder } from './clip.js';
 import { num, type Json } from './hf-config.js';

@@ -10,7 +10,7 @@
 // Human also crops at the detector's resolution first and resizes again; one resize is used here.
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { decodeImage, type ChwImage, type RgbImage } from '../data/image.js';
+import { decodeImage, type ChwImage, type RgbImage } from '../../data/index.js';
 import { BlazeFaceDetector, squareCrop, type DetectOptions, type FaceBox } from './face-detect.js';
 import { humanModelsDir, loadGraphModelFromDisk, loadTf, type GraphModel, type Tf } from './face-graph.js';
 import { cosineSimilarity } from './vectors.js';

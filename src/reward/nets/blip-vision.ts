@@ -5,8 +5,8 @@
 // q | k | v, each split into heads) and an output `projection`, scores scaled by head_dim^-0.5, a
 // GELU MLP (fc1, fc2), and `post_layernorm` applied to every token: the text encoder cross-attends
 // the whole normed sequence, not only the class token.
-import { ops, scope, zeros, type Tensor } from '../torch/index.js';
-import { Conv2d, FcMlp, LayerNorm, Linear, Module, ModuleList } from '../nn/index.js';
+import { ops, scope, zeros, type Tensor } from '../../torch/index.js';
+import { Conv2d, FcMlp, LayerNorm, Linear, Module, ModuleList } from '../../nn/index.js';
 
 export interface BlipVisionConfig {
   hiddenSize: number;

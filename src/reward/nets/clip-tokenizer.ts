@@ -6,7 +6,7 @@
 // Difference: OpenAI's cleaner runs ftfy.fix_text first; we do not (it only repairs mojibake).
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { tensor, type Tensor } from '../torch/index.js';
+import { tensor, type Tensor } from '../../torch/index.js';
 
 const PATTERN = /<\|startoftext\|>|<\|endoftext\|>|'s|'t|'re|'ve|'m|'ll|'d|[\p{L}]+|[\p{N}]|[^\s\p{L}\p{N}]+/giu;
 export const BOS_TOKEN = '<|startoftext|>';

@@ -3,8 +3,8 @@
 // float images in [0, 1]. Every scorer accepts either decoded CHW images in [-1, 1] (src/data/image.ts)
 // or a float tensor batch [B, 3, H, W] in [0, 1] (what the sampler decodes), so the same object
 // serves the GRPO reward and the evaluation metric.
-import { ops, scope, tensor, type Tensor } from '../torch/index.js';
-import { decodeImage, pyRound, toChw, type ChwImage } from '../data/image.js';
+import { ops, scope, tensor, type Tensor } from '../../torch/index.js';
+import { decodeImage, pyRound, toChw, type ChwImage } from '../../data/index.js';
 import { readFileSync } from 'node:fs';
 
 /** A list of decoded images (CHW, [-1, 1]) or one tensor [B, 3, H, W] in [0, 1]. */

@@ -7,8 +7,8 @@
 // i.e. (100/30)·cos for the published weights (logit_scale = ln 100); the raw cosine is available too.
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { noGrad, ops, safetensors, scope, tensor, zeros, type Tensor } from '../torch/index.js';
-import { Conv2d, Embedding, FcMlp, LayerNorm, Linear, Module, ModuleList } from '../nn/index.js';
+import { noGrad, ops, safetensors, scope, tensor, zeros, type Tensor } from '../../torch/index.js';
+import { Conv2d, Embedding, FcMlp, LayerNorm, Linear, Module, ModuleList } from '../../nn/index.js';
 import { CLIP_MEAN, CLIP_STD, cosineMatrix, l2normalize, preprocessBatch, type ImageBatch } from './images.js';
 import { ClipTokenizer } from './clip-tokenizer.js';
 import { num, str, type Json } from './hf-config.js';
