@@ -12,7 +12,8 @@
         "src/runtime.cc",
         "src/distributed.cc",
         "src/mot_decode.cc",
-        "src/vector_kernels.cc"
+        "src/vector_kernels.cc",
+        "src/allocator_stats.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",

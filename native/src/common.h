@@ -55,3 +55,4 @@ void registerAutogradFns(Napi::Env env, Napi::Object exports);
 void registerRuntimeFns(Napi::Env env, Napi::Object exports);
 void registerDistributedFns(Napi::Env env, Napi::Object exports);
 void registerMotDecodeFns(Napi::Env env, Napi::Object exports);
+void registerAllocatorStatsFns(Napi::Env env, Napi::Object exports);

@@ -9,7 +9,7 @@ import {
   latentDownsample, validateConfig, type KVCache, type ModelConfig,
 } from '../model/index.js';
 import {
-  CharacterSchema, Tokenizer, StreamDecoder, rolePlayPrompt, t2iCaption, encodePng, prepareImage, trainTinyTokenizer, type Character,
+  CharacterSchema, Tokenizer, StreamDecoder, rolePlayPrompt, t2iCaption, encodePng, prepareImage, trainTinyTokenizer, type Character, type ChwImage,
 } from '../data/index.js';
 import { CHARACTER_MODEL_FILES, type CharacterModelManifest } from './manifest.js';
 import { budgetChat, ChatRequestError, layoutChat, type BudgetedPrompt, type ChatTurn } from './chat-prompt.js';
@@ -246,18 +246,28 @@ export class CharacterModel {
     o: Pick<ChatReplyOptions, 'maxTokens' | 'signal' | 'onAccepted'> = {},
   ): Promise<{ ctx: KVCache; plan: BudgetedPrompt & { images: Uint8Array[]; userText: string }; promptIds: number[] }> {
     const plan = await this.planChat(turns, { maxTokens: o.maxTokens ?? 500 });
+    // Images are decoded before the prompt is accepted: one that cannot be read is the request's error.
+    const side = this.vitImageSide;
+    const pixels = new Map<number, ChwImage>();
+    for (const seg of plan.segments) {
+      if (seg.image === undefined || pixels.has(seg.image)) continue;
+      try {
+        pixels.set(seg.image, await prepareImage(plan.images[seg.image]!, { rule: 'fixed', width: side, height: side }));
+      } catch (e) {
+        throw new ChatRequestError(`messages: image ${seg.image + 1} of the conversation could not be decoded (${(e as Error).message})`, 'invalid_image', 'messages');
+      }
+    }
     await o.onAccepted?.({ promptTokens: plan.promptTokens, droppedTurns: plan.droppedTurns });
     const ctx = newContext(this.model);
     try {
-      return { ctx, plan, promptIds: await this.prefillPlan(ctx, plan, o.signal) };
+      return { ctx, plan, promptIds: await this.prefillPlan(ctx, plan, pixels, o.signal) };
     } catch (e) {
       ctx.dispose();
       throw e;
     }
   }
 
-  private async prefillPlan(ctx: KVCache, plan: BudgetedPrompt & { images: Uint8Array[] }, signal?: AbortSignal): Promise<number[]> {
-    const side = this.vitImageSide;
+  private async prefillPlan(ctx: KVCache, plan: BudgetedPrompt, pixels: Map<number, ChwImage>, signal?: AbortSignal): Promise<number[]> {
     const promptIds: number[] = [];
     for (const seg of plan.segments) {
       if (signal?.aborted) throw abortError();
@@ -265,7 +275,7 @@ export class CharacterModel {
         promptIds.push(...seg.ids);
         await prefillTextChunked(this.model, ctx, seg.ids, signal ? { signal } : {});
       } else if (seg.image !== undefined) {
-        const chw = await prepareImage(plan.images[seg.image]!, { rule: 'fixed', width: side, height: side });
+        const chw = pixels.get(seg.image)!;
         const t = tensor(chw.data, { shape: [3, chw.height, chw.width] });
         try {
           prefillVitImage(this.model, ctx, t);

@@ -47,6 +47,11 @@ ${SERVE_HELP}
                                        talk to a customized character in the terminal; images are
                                        saved under <data-dir>/chat-images/ and their paths printed;
                                        a line "/image <file> [text]" shows the character a picture
+  plan --model <preset|file> --tokens-per-pack T [--mode full|lora] [--precision P] [--devices N]
+       [--device-memory 80GiB] [--activation-checkpointing] [--shard none|grad|full] [...]
+                                       per-device memory of a training step and whether it fits
+                                       (see \`unicharacter plan --help\`, docs/planner.md); exit 3
+                                       when it does not fit
   engine                               the libtorch build in use: version, threads, CUDA
   help                                 this text
 `;
@@ -162,6 +167,10 @@ async function main(argv: string[]): Promise<number> {
         character: positionals[0]!, dataDir: values['data-dir']!, images: !values['no-images'],
         temperature: Number(values.temperature), maxTokens: Number(values['max-tokens']),
       });
+    }
+    case 'plan': {
+      const { planCommand } = await import('./plan.js');
+      return planCommand(rest);
     }
     case 'engine': {
       const torch = await import('../torch/index.js');

@@ -58,6 +58,22 @@ export const VAE_RULE: ResizeRule = { maxSize: 1024, minSize: 512, stride: 16, m
 /** ViT images: long side ≤ 980, short side ≥ 378, stride 14 (method.md 2.1). */
 export const VIT_RULE: ResizeRule = { maxSize: 980, minSize: 378, stride: 14, maxPixels: 2_007_040 };
 
+/**
+ * A method rule scaled down for a model below the published size (docs/fidelity.md "Image
+ * sizes"): the long-side bound becomes `maxSide` (a multiple of `stride`), the short-side bound
+ * and the pixel cap shrink by the same ratio (the cap by its square), so the aspect ratio is kept
+ * as the rule keeps it and every side stays a multiple of the model's stride. At the published
+ * size (VAE 1024 / stride 16, ViT 980 / 14) it is the rule itself.
+ */
+export function scaledRule(rule: ResizeRule, maxSide: number, stride = rule.stride): ResizeRule {
+  if (!Number.isInteger(stride) || stride < 1) throw new Error(`scaledRule: stride must be a positive integer, got ${stride}`);
+  if (!(maxSide >= stride)) throw new Error(`scaledRule: maxSide ${maxSide} is smaller than the stride ${stride}`);
+  const maxSize = Math.floor(maxSide / stride) * stride;
+  const ratio = maxSize / rule.maxSize;
+  const minSize = Math.min(maxSize, Math.max(stride, Math.round((rule.minSize * ratio) / stride) * stride));
+  return { maxSize, minSize, stride, maxPixels: Math.round(rule.maxPixels * ratio * ratio) };
+}
+
 /** Python's round(): halves go to the even neighbour. The reference code relies on it. */
 export function pyRound(x: number): number {
   const f = Math.floor(x);

@@ -185,7 +185,57 @@ export const TINY: ModelConfig = {
   llm: { ...MICRO.llm, hiddenSize: 256, numLayers: 4, numHeads: 8, numKvHeads: 4, headDim: 32, intermediateSize: 512 },
 };
 
-export const PRESETS: Record<string, ModelConfig> = { micro: MICRO, tiny: TINY, 'bagel-7b-mot': BAGEL_7B_MOT };
+/**
+ * Between \`tiny\` and the published size (method.md 6.4: the published shapes scaled down): the
+ * LLM is Qwen2-0.5B's layer (896 wide, 14 query / 2 KV heads of 64, MLP 4864) at 8 layers with
+ * both experts, a 16384-token vocabulary, a ViT of 6 x 384 (SigLIP's 16 heads and MLP ratio
+ * scaled to 6 heads of 64, MLP 1536) and the 4x-downsampling VAE with the published 16 latent
+ * channels. About 0.3 B parameters: big enough that weights, optimizer state and activations
+ * are each a measurable share of memory on a CPU, small enough to train a step there
+ * (docs/planner.md checks the memory planner against it).
+ */
+export const SMALL: ModelConfig = {
+  name: 'small',
+  llm: {
+    vocabSize: 16384,
+    hiddenSize: 896,
+    numLayers: 8,
+    numHeads: 14,
+    numKvHeads: 2,
+    headDim: 64,
+    intermediateSize: 4864,
+    rmsNormEps: 1e-6,
+    ropeTheta: 1e6,
+    maxPositionEmbeddings: 32768,
+  },
+  vit: {
+    hiddenSize: 384,
+    numLayers: 6,
+    numHeads: 6,
+    intermediateSize: 1536,
+    patchSize: 14,
+    numChannels: 3,
+    layerNormEps: 1e-6,
+    maxNumPatchPerSide: 32,
+  },
+  vae: {
+    inChannels: 3,
+    outChannels: 3,
+    ch: 64,
+    chMult: [1, 2, 4],
+    numResBlocks: 2,
+    zChannels: 16,
+    scaleFactor: 0.3611,
+    shiftFactor: 0.1159,
+    normGroups: 32,
+  },
+  latentPatchSize: 2,
+  maxLatentSize: 32,
+  timestepFreqDim: 256,
+  tokens: { bos: 16380, eos: 16381, startOfImage: 16382, endOfImage: 16383 },
+};
+
+export const PRESETS: Record<string, ModelConfig> = { micro: MICRO, tiny: TINY, small: SMALL, 'bagel-7b-mot': BAGEL_7B_MOT };
 
 /** A preset by name, optionally with overrides of top-level sections (deep-copied). */
 export function modelConfig(name: keyof typeof PRESETS | string, overrides: Partial<ModelConfig> = {}): ModelConfig {

@@ -12,6 +12,7 @@ export { scope, keep, memory } from './lifetime.js';
 export * from './runtime.js';
 export { callOp } from './dispatch.js';
 export { resizeStorage, storageBytes } from './storage.js';
+export { trackCpuAllocations, allocatedBytes, resetPeakAllocated, type AllocatedBytes } from './allocator-stats.js';
 export * as safetensors from './safetensors.js';
 export * as kernels from './kernels.js';
 export type { DecodeLayerWeights, DecodeShape, DecodeCacheRows } from './kernels.js';

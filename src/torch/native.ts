@@ -107,6 +107,11 @@ export interface NativeAddon {
   ): TensorId;
   /** x [1, in] @ weight [out, in]^T (+ bias): float32 CPU only, through the batch-1 kernel. */
   linearVector(x: TensorId, weight: TensorId, bias: TensorId | null): TensorId;
+  /** Puts the counting CPU allocator in front of libtorch's (native/src/allocator_stats.cc). */
+  trackCpuAllocations(): void;
+  /** Allocated bytes now and at peak; null for the CPU before trackCpuAllocations. */
+  allocatorStats(device: string): { current: number; peak: number } | null;
+  resetPeakAllocated(device: string): void;
 }
 
 function findAddon(): string {

@@ -39,6 +39,15 @@ export type WindowStartRule = (typeof WINDOW_START_RULES)[number];
  * micro-steps), so an epoch shorter than one update makes one full-size mean step.
  */
 export const UPDATE_ACCOUNTINGS = ['reference', 'capped-at-epoch'] as const;
+/**
+ * How the character's reference images are sized for the identity (and face) scorers (method.md
+ * 3.4): 'aspect' keeps their aspect ratio, within the VAE rule scaled to the model's image side
+ * (src/data/image.ts scaledRule; the reference hands the scorers the images as they are, and
+ * their processors keep the aspect until the centre crop); 'square' stretches them to the
+ * generated images' square side.
+ */
+export const REFERENCE_IMAGE_SIZES = ['aspect', 'square'] as const;
+export type ReferenceImageSize = (typeof REFERENCE_IMAGE_SIZES)[number];
 export type UpdateAccounting = (typeof UPDATE_ACCOUNTINGS)[number];
 
 export interface GrpoConfig {
@@ -101,10 +110,11 @@ export interface GrpoConfig {
   updateAccounting: UpdateAccounting;
   /** The checklist scorer's edge-case rules (src/reward/vqa.ts). */
   vqaRules: VqaRules;
+  referenceImageSize: ReferenceImageSize;
 }
 
 /** The fields a preset governs, and rewards.faceIdentity. */
-export type PresetFields = Pick<GrpoConfig, 'maxGradNorm' | 'windowStart' | 'layout' | 'updateAccounting' | 'vqaRules'> & { faceIdentity: FaceIdentitySetting };
+export type PresetFields = Pick<GrpoConfig, 'maxGradNorm' | 'windowStart' | 'layout' | 'updateAccounting' | 'vqaRules' | 'referenceImageSize'> & { faceIdentity: FaceIdentitySetting };
 
 /**
  * What each preset puts in the fields it governs (docs/fidelity.md has the table with the reasons):
@@ -112,14 +122,15 @@ export type PresetFields = Pick<GrpoConfig, 'maxGradNorm' | 'windowStart' | 'lay
  * 'project' = window drawn per rollout (every window position is trained on every GPU), a prompt's
  * rollouts grouped for diversity (the intended group LPIPS, never 0 by accident), gradient clipping
  * at 1.0, the face term for human characters ('auto'), a short epoch's update taken as a full mean,
- * the project's VQA rules.
+ * the project's VQA rules, and square reference images (kept from before, so project runs stay
+ * comparable with earlier ones).
  */
 export const GRPO_PRESET_FIELDS: Readonly<Record<GrpoPreset, Readonly<PresetFields>>> = Object.freeze({
   reference: Object.freeze({
-    maxGradNorm: null, windowStart: 'per-rank', layout: { kind: 'reference-shuffle' as const, ranks: 8, batch: 6 }, updateAccounting: 'reference', vqaRules: 'reference', faceIdentity: 'off',
+    maxGradNorm: null, windowStart: 'per-rank', layout: { kind: 'reference-shuffle' as const, ranks: 8, batch: 6 }, updateAccounting: 'reference', vqaRules: 'reference', faceIdentity: 'off', referenceImageSize: 'aspect',
   }),
   project: Object.freeze({
-    maxGradNorm: 1.0, windowStart: 'per-rollout', layout: { kind: 'prompt-groups' as const }, updateAccounting: 'capped-at-epoch', vqaRules: 'project', faceIdentity: 'auto',
+    maxGradNorm: 1.0, windowStart: 'per-rollout', layout: { kind: 'prompt-groups' as const }, updateAccounting: 'capped-at-epoch', vqaRules: 'project', faceIdentity: 'auto', referenceImageSize: 'square',
   }),
 } as const satisfies Record<GrpoPreset, PresetFields>);
 
@@ -244,6 +255,7 @@ export const GrpoConfigSchema = z.object({
   layout: LayoutSchema.optional(),
   updateAccounting: z.enum(UPDATE_ACCOUNTINGS).optional(),
   vqaRules: z.enum(VQA_RULES).optional(),
+  referenceImageSize: z.enum(REFERENCE_IMAGE_SIZES).optional(),
 }).strict().transform((c) => {
   // The preset fills what the config leaves out.
   const p = GRPO_PRESET_FIELDS[c.preset];
@@ -254,6 +266,7 @@ export const GrpoConfigSchema = z.object({
     layout: c.layout ?? { ...p.layout },
     updateAccounting: c.updateAccounting ?? p.updateAccounting,
     vqaRules: c.vqaRules ?? p.vqaRules,
+    referenceImageSize: c.referenceImageSize ?? p.referenceImageSize,
     rewards: { ...c.rewards, faceIdentity: c.rewards.faceIdentity ?? p.faceIdentity },
   };
 }).superRefine((c, ctx) => {

@@ -7,7 +7,7 @@ import * as torch from '../torch/index.js';
 import { AdamW, MixedPrecision } from '../nn/index.js';
 import { latentDownsample, type AutoEncoder, type Bagel } from '../model/index.js';
 import type { ProcessGroup } from '../torch/index.js';
-import { Rng, prepareImage, type Character, type ChwImage } from '../data/index.js';
+import { Rng, VAE_RULE, prepareImage, scaledRule, type Character, type ChwImage, type SizeSpec } from '../data/index.js';
 import {
   createRewardScorers, effectiveRewardWeights, faceId, FaceIdentityScorer, humanModelsDir, SelfVqaAnswerer,
   type RewardScorers, type RewardWeights,
@@ -99,11 +99,13 @@ export interface GrpoSession {
   dispose(): void;
 }
 
-async function referenceImages(c: Character, side: number): Promise<ChwImage[]> {
+/** The reference images for the scorers (cfg.referenceImageSize): aspect kept within the scaled VAE rule, or square. */
+async function referenceImages(c: Character, side: number, stride: number, size: GrpoConfig['referenceImageSize']): Promise<ChwImage[]> {
+  const spec: SizeSpec = size === 'aspect' ? { rule: 'custom', resize: scaledRule(VAE_RULE, side, stride) } : { rule: 'fixed', width: side, height: side };
   const out: ChwImage[] = [];
   for (const img of c.referenceImages) {
     const bytes = img.data ?? (img.path ? new Uint8Array(readFileSync(img.path)) : undefined);
-    if (bytes) out.push(await prepareImage(bytes, { rule: 'fixed', width: side, height: side }));
+    if (bytes) out.push(await prepareImage(bytes, spec));
   }
   return out;
 }
@@ -183,7 +185,7 @@ export async function openGrpoSession(cfg: GrpoConfig, o: TrainGrpoOptions): Pro
   });
   // w_face is DEFAULT_FACE_REWARD_WEIGHT with the face scorer unless the config gives one, else 0.
   const weights = effectiveRewardWeights(scorers, cfg.rewards.weights);
-  const references = await referenceImages(character, cm.manifest.imageSize);
+  const references = await referenceImages(character, cm.manifest.imageSize, latentDownsample(model.config), cfg.referenceImageSize);
   let faceNote = face.note;
   if (scorers.face && !o.reward) {
     // The reference faces once (cached on this `references` array for every later call).

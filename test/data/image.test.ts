@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import sharp from 'sharp';
-import { decodeImage, encodePng, fromChw, prepareImage, pyRound, sniffImageFormat, targetSize, toChw, VAE_RULE, VIT_RULE } from '../../src/data/image.js';
+import { decodeImage, encodePng, fromChw, prepareImage, pyRound, scaledRule, sniffImageFormat, targetSize, toChw, VAE_RULE, VIT_RULE } from '../../src/data/image.js';
 
 test('Python rounding: halves go to even', () => {
   assert.deepEqual([0.5, 1.5, 2.5, -0.5, 2.4, 2.6].map(pyRound), [0, 2, 2, 0, 2, 3]);
@@ -59,4 +59,21 @@ test('prepareImage applies the rule or a fixed size for tiny models', async () =
   const b = await prepareImage(png, { rule: 'fixed', width: 32, height: 16 });
   assert.deepEqual([b.height, b.width], [16, 32]);
   assert.ok(Math.abs(b.data[0]! - ((128 / 255) * 2 - 1)) < 0.02);
+});
+
+test('scaledRule: the published rules at their own size, scaled bounds below it, aspect and stride kept', () => {
+  assert.deepEqual(scaledRule(VAE_RULE, 1024, 16), VAE_RULE);
+  assert.deepEqual(scaledRule(VIT_RULE, 980, 14), VIT_RULE);
+  // tiny: 64 px, stride 8 (4x VAE x 2x2 latent patches): 1024/512 -> 64/32, pixels / 16^2.
+  const tiny = scaledRule(VAE_RULE, 64, 8);
+  assert.deepEqual(tiny, { maxSize: 64, minSize: 32, stride: 8, maxPixels: 7056 });
+  // 300x200: scale 64/300, 42.67 rounds to 43, to a multiple of 8: 40.
+  assert.deepEqual(targetSize(300, 200, tiny), { width: 64, height: 40 });
+  // 100x400: the short side's bound gives 32x128, then the long side's cap halves it (as the reference does).
+  assert.deepEqual(targetSize(100, 400, tiny), { width: 16, height: 64 });
+  assert.deepEqual(targetSize(240, 240, tiny), { width: 64, height: 64 });
+  // ViT at 56 px: 378 * 56/980 = 21.6 -> 2 patches = 28; pixels 2,007,040 * (2/35)^2 = 6553.6 -> 6554.
+  assert.deepEqual(scaledRule(VIT_RULE, 56), { maxSize: 56, minSize: 28, stride: 14, maxPixels: 6554 });
+  assert.throws(() => scaledRule(VAE_RULE, 4, 8), /smaller than the stride/);
+  assert.throws(() => scaledRule(VAE_RULE, 64, 0), /stride/);
 });

@@ -90,6 +90,19 @@ test('a long history is cut from the oldest turns and the cut reported in usage'
   assert.equal(over.body.error.code, 'context_length_exceeded');
 });
 
+test('a user image that cannot be decoded is a 400 before any model work, and nothing is stored', async () => {
+  // A PNG signature and nothing else: it passes the type check at the edge but cannot be decoded.
+  const broken = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 13, 0x49, 0x48, 0x44, 0x52]).toString('base64');
+  const r = await post('/v1/chat/completions', {
+    model: id, store: true, max_tokens: 2,
+    messages: [{ role: 'user', content: [{ type: 'text', text: 'what is this?' }, { type: 'image_url', image_url: { url: `data:image/png;base64,${broken}` } }] }],
+  });
+  assert.equal(r.status, 400, JSON.stringify(r.body));
+  assert.equal(r.body.error.code, 'invalid_image');
+  assert.match(r.body.error.message, /image 1 of the conversation could not be decoded/);
+  assert.equal(await chats(), 0);
+});
+
 test('an image prompt longer than the context is refused the same way', async () => {
   const r = await post('/v1/images/generations', { model: id, prompt: sentence.repeat(Math.floor(32_000 / sentence.length)) });
   assert.equal(r.status, 400, JSON.stringify(r.body));

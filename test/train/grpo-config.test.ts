@@ -23,6 +23,7 @@ test('presets: reference = the official behaviour, project = the improvements; a
   assert.equal(r.updateAccounting, 'reference');
   assert.equal(r.vqaRules, 'reference');
   assert.equal(r.rewards.faceIdentity, 'off');
+  assert.equal(r.referenceImageSize, 'aspect');
   const p = grpoConfigFrom({ preset: 'project' }, 'f', 'o');
   assert.equal(p.maxGradNorm, 1);
   assert.equal(p.windowStart, 'per-rollout');
@@ -30,6 +31,7 @@ test('presets: reference = the official behaviour, project = the improvements; a
   assert.equal(p.updateAccounting, 'capped-at-epoch');
   assert.equal(p.vqaRules, 'project');
   assert.equal(p.rewards.faceIdentity, 'auto');
+  assert.equal(p.referenceImageSize, 'square');
   const mixed = grpoConfigFrom({ preset: 'project', maxGradNorm: null, windowStart: 'per-rank', rewards: { faceIdentity: 'off' } }, 'f', 'o');
   assert.equal(mixed.maxGradNorm, null);
   assert.equal(mixed.windowStart, 'per-rank');

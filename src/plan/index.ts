@@ -1,0 +1,11 @@
+// Public surface of the memory planner (docs/planner.md): per-device memory of a training step
+// from the real model's parameter counts and the activation model. Built on src/model and src/nn.
+export { countParameters, type LoraShape, type ParameterCounts, type UnitCount } from './counts.js';
+export { PRECISIONS, isPrecision, precisionBytes, type Precision, type PrecisionBytes } from './precision.js';
+export {
+  decoderLayerTerms, checkpointedLayerTerms, outerTerms, headTransient, layerBackwardTransient, sumTerms,
+  type PackShape, type Term,
+} from './activations.js';
+export { planMemory, TRAIN_MODES, SHARD_MODES, type PlanInput, type MemoryPlan, type Phase, type TrainMode, type ShardMode } from './plan.js';
+export { parseBytes, formatBytes, planTable } from './format.js';
+export { measureStep, syntheticPack, packShapeOf, type MeasureInput, type Measurement } from './measure.js';

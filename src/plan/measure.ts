@@ -1,0 +1,103 @@
+// The measured side of the planner (docs/planner.md 5): one real training step of the model on
+// a synthetic pack, with the allocator's peak bytes (src/torch allocatedBytes) over the step.
+// The pack is one sample of text with CE followed by one generated image (a noise split of
+// latent tokens with MSE), so both experts carry gradients, as in a unified SFT pack.
+import * as torch from '../torch/index.js';
+import { AdamW, applyLoRA, clipGradNorm } from '../nn/index.js';
+import { AutoEncoder, Bagel, packSamples, disposeBatch, type ModelConfig, type PackedBatch } from '../model/index.js';
+import { sftForwardBackward } from '../train/index.js';
+import type { PackShape } from './activations.js';
+import type { LoraShape } from './counts.js';
+import type { Precision } from './precision.js';
+import type { TrainMode } from './plan.js';
+
+export interface MeasureInput {
+  model: ModelConfig;
+  mode: TrainMode;
+  precision: Precision;
+  activationCheckpointing: boolean;
+  lora?: LoraShape;
+  /** Text tokens of the sample (bos and eos added). */
+  textTokens: number;
+  /** The generated image's latent token grid side (side x side tokens). */
+  latentSide: number;
+  /** Steps after the warm-up one (the first step creates the optimizer state). Default 1. */
+  steps?: number;
+  device?: torch.Device;
+}
+
+export interface Measurement {
+  pack: PackShape;
+  /** Most bytes allocated at once during the measured steps (weights and state included). */
+  peakBytes: number;
+  /** Median wall time of a measured step, ms. */
+  stepMs: number;
+}
+
+/** The synthetic pack of MeasureInput (token ids below the special tokens, random latents). */
+export function syntheticPack(c: ModelConfig, textTokens: number, latentSide: number, device: torch.Device = 'cpu'): PackedBatch {
+  let seed = 1;
+  const random = (): number => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+  const ids = Array.from({ length: textTokens }, (_, k) => k % (c.tokens.bos > 0 ? Math.min(c.tokens.bos, 4096) : 1));
+  const z = c.vae.zChannels;
+  const latent = torch.scope(() => torch.randn([z, 2 * latentSide, 2 * latentSide], { device }));
+  try {
+    return packSamples([[{ kind: 'text', ids, loss: 1 }, { kind: 'vae_image', latent, loss: 1 }]], c, { random });
+  } finally {
+    latent.dispose();
+  }
+}
+
+export function packShapeOf(b: PackedBatch): PackShape {
+  return { tokens: b.length, sampleLens: [...b.sampleLens], ceTokens: b.ceIndexes.length, latentTokens: b.vae?.tokenIndexes.length ?? 0 };
+}
+
+function unsupported(i: MeasureInput): string | null {
+  if (i.precision !== 'fp32') return `precision ${i.precision} is not in this build's trainer yet`;
+  if (i.activationCheckpointing) return "activation checkpointing is not in this build's trainer yet";
+  return null;
+}
+
+/** Runs 1 + steps training steps and returns the allocator's peak over the last `steps`. */
+export function measureStep(i: MeasureInput): Measurement {
+  const why = unsupported(i);
+  if (why) throw new Error(`measureStep: ${why}`);
+  const device = i.device ?? 'cpu';
+  if (device === 'cpu') torch.trackCpuAllocations();
+  const baseline = torch.allocatedBytes(device)?.current ?? 0; // whatever the caller holds is not the step's
+  return torch.scope(() => {
+    torch.manualSeed(0);
+    const model = new Bagel(i.model);
+    const vae = new AutoEncoder(i.model.vae); // held frozen during SFT, as the trainer does
+    const batch = syntheticPack(i.model, i.textTokens, i.latentSide, device);
+    try {
+      if (i.mode === 'lora') applyLoRA(model, { targets: i.lora!.targets, r: i.lora!.r });
+      vae.requiresGrad_(false);
+      model.train();
+      const trainable = model.parameters({ trainableOnly: true });
+      const opt = new AdamW(trainable, { lr: 1e-4 });
+      const step = (): void => torch.scope(() => {
+        opt.zeroGrad();
+        sftForwardBackward(model, { batch, tokens: batch.length, noise: null, plans: [] });
+        clipGradNorm(trainable, 1.0);
+        opt.step();
+      });
+      step();
+      const times: number[] = [];
+      torch.resetPeakAllocated(device);
+      for (let k = 0; k < (i.steps ?? 1); k++) {
+        const t0 = performance.now();
+        step();
+        times.push(performance.now() - t0);
+      }
+      const stats = torch.allocatedBytes(device);
+      if (!stats) throw new Error('measureStep: no allocator statistics for this device');
+      times.sort((a, b) => a - b);
+      return { pack: packShapeOf(batch), peakBytes: stats.peak - baseline, stepMs: times[times.length >> 1]! };
+    } finally {
+      disposeBatch(batch);
+      model.dispose();
+      vae.dispose();
+    }
+  });
+}

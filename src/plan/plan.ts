@@ -1,0 +1,122 @@
+// The memory plan of one training step per device (docs/planner.md 4): resident state (weights,
+// master copies, optimizer moments) plus, at each phase of the step, the gradients, activations
+// and transient buffers alive then; the peak is the largest phase.
+import type { ModelConfig } from '../model/index.js';
+import {
+  checkpointedLayerTerms, decoderLayerTerms, headTransient, layerBackwardTransient, outerTerms, sumTerms, type PackShape,
+} from './activations.js';
+import { countParameters, type LoraShape, type ParameterCounts } from './counts.js';
+import { precisionBytes, type Precision } from './precision.js';
+
+export const TRAIN_MODES = ['full', 'lora'] as const;
+export type TrainMode = (typeof TRAIN_MODES)[number];
+export const SHARD_MODES = ['none', 'grad', 'full'] as const;
+export type ShardMode = (typeof SHARD_MODES)[number];
+
+export interface PlanInput {
+  model: ModelConfig;
+  mode: TrainMode;
+  precision: Precision;
+  /** Data-parallel ranks, one device each. */
+  devices: number;
+  /** Memory of one device, bytes. */
+  deviceMemory: number;
+  pack: PackShape;
+  activationCheckpointing: boolean;
+  shard: ShardMode;
+  /** Adapters of mode lora (the SFT config's lora.r and lora.targets). */
+  lora?: LoraShape;
+  /** Bytes of a device not available to tensors (runtime context, allocator slack). */
+  reserve?: number;
+}
+
+/** What is alive at one moment of the step, beyond the resident weights and optimizer state. */
+export interface Phase {
+  name: string;
+  gradients: number;
+  activations: number;
+  workspace: number;
+}
+
+export interface MemoryPlan {
+  input: PlanInput;
+  counts: ParameterCounts;
+  /** Per device, bytes: weights (working, master, frozen), optimizer moments. */
+  weights: number;
+  optimizer: number;
+  phases: Phase[];
+  /** The phase with the most bytes, and its total (weights + optimizer + its three parts). */
+  peak: Phase;
+  total: number;
+  reserve: number;
+  fits: boolean;
+}
+
+const phaseBytes = (p: Phase): number => p.gradients + p.activations + p.workspace;
+
+function checkInput(i: PlanInput): void {
+  const errs: string[] = [];
+  if (!(Number.isInteger(i.devices) && i.devices >= 1)) errs.push(`devices must be a positive integer, got ${i.devices}`);
+  if (!(i.deviceMemory > 0)) errs.push(`device memory must be positive, got ${i.deviceMemory}`);
+  if (!(Number.isInteger(i.pack.tokens) && i.pack.tokens >= 1)) errs.push(`tokens per pack must be a positive integer, got ${i.pack.tokens}`);
+  const lens = i.pack.sampleLens.reduce((a, b) => a + b, 0);
+  if (lens !== i.pack.tokens) errs.push(`sample lengths sum to ${lens}, not the ${i.pack.tokens} tokens of the pack`);
+  if (i.pack.ceTokens + i.pack.latentTokens > i.pack.tokens) errs.push(`${i.pack.ceTokens} CE + ${i.pack.latentTokens} latent tokens exceed the ${i.pack.tokens} of the pack`);
+  if (i.mode === 'lora' && !i.lora) errs.push('mode lora needs the adapters (lora.r and lora.targets)');
+  if (i.shard !== 'none' && i.devices === 1) errs.push(`shard ${i.shard} needs more than one device`);
+  if (errs.length) throw new Error(`memory plan: ${errs.join('; ')}`);
+}
+
+/** The per-device plan (docs/planner.md 4). */
+export function planMemory(input: PlanInput, counts: ParameterCounts = countParameters(input.model, input.mode === 'lora' ? input.lora! : null)): MemoryPlan {
+  checkInput(input);
+  const b = precisionBytes(input.precision);
+  const n = input.devices;
+  const s = b.activation;
+  const ck = input.activationCheckpointing;
+  const shardAll = input.shard === 'full' ? n : 1; // weights split only under full sharding
+  const shardState = input.shard === 'none' ? 1 : n; // gradients and optimizer state under grad and full
+
+  // resident: working weights, the master copy (grad sharding keeps a copy of each rank's shard for
+  // the optimizer, docs/sharding.md 1), frozen parameters and the VAE, AdamW moments
+  const T = counts.trainable;
+  const master = input.shard === 'grad' ? Math.max(b.master, b.working) : b.master;
+  const weights = (T * b.working + (counts.frozen + counts.vae) * b.frozen) / shardAll + (T * master) / shardState;
+  const optimizer = (T * b.optimizer) / shardState;
+
+  // gradients per unit (fp32 or bf16 by mode); a unit's whole gradient exists until it is
+  // reduce-scattered, then only its shard (docs/sharding.md 3)
+  const unitGrad = counts.units.map((u) => u.trainable * b.gradient);
+  const headGrad = unitGrad[unitGrad.length - 1]!;
+  const layerGrads = unitGrad.slice(1, -1);
+  const L = layerGrads.length;
+  const layerGrad = Math.max(0, ...layerGrads);
+  const allGrad = unitGrad.reduce((a, g) => a + g, 0);
+  // full sharding gathers a unit's working weights just in time, and prefetches the next one
+  const gathered = input.shard === 'full'
+    ? 2 * Math.max(...counts.units.map((u) => u.trainable * b.working + u.frozen * b.frozen)) : 0;
+
+  const lora = input.mode === 'lora' ? input.lora!.r : 0;
+  const full = sumTerms(decoderLayerTerms(input.model, input.pack, s, lora));
+  const kept = ck ? sumTerms(checkpointedLayerTerms(input.model, input.pack, s)) : full;
+  const outer = sumTerms(outerTerms(input.model, input.pack, s));
+  const recompute = ck ? full : 0; // the one layer rebuilt for its backward
+  const bwd = layerBackwardTransient(input.model, input.pack, s);
+
+  const phases: Phase[] = [
+    { name: 'forward end', gradients: 0, activations: L * kept + outer, workspace: headTransient(input.model, input.pack, s) + gathered },
+    { name: 'backward, loss head', gradients: headGrad, activations: L * kept + outer, workspace: headTransient(input.model, input.pack, s) + gathered },
+    { name: 'backward, last decoder layer', gradients: shardState > 1 ? headGrad / n + layerGrad : headGrad + layerGrad, activations: L * kept + outer + recompute, workspace: bwd + gathered },
+    {
+      name: 'backward, first decoder layer',
+      gradients: shardState > 1 ? (headGrad + (L - 1) * layerGrad) / n + layerGrad : headGrad + L * layerGrad,
+      activations: kept + outer + recompute, workspace: bwd + gathered,
+    },
+    // AdamW's multi-tensor step holds sqrt(v) for a whole group (src/nn/optim.ts): one fp32-sized moment
+    { name: 'optimizer step', gradients: allGrad / shardState, activations: 0, workspace: optimizer / 2 },
+  ];
+  const peak = phases.reduce((a, p) => (phaseBytes(p) > phaseBytes(a) ? p : a));
+  const total = weights + optimizer + phaseBytes(peak);
+  const reserve = input.reserve ?? 0;
+  return { input, counts, weights, optimizer, phases, peak, total, reserve, fits: total + reserve <= input.deviceMemory };
+}

@@ -1,0 +1,36 @@
+// Bytes per parameter and per activation element of each precision mode (docs/planner.md 2).
+// The modes are the trainer's: fp32; bf16-mixed (bf16 weights and activations for forward and
+// backward, fp32 master weights, fp32 gradients and fp32 AdamW state); bf16 (everything bf16,
+// AdamW on the bf16 weights).
+
+export const PRECISIONS = ['fp32', 'bf16-mixed', 'bf16'] as const;
+export type Precision = (typeof PRECISIONS)[number];
+
+export interface PrecisionBytes {
+  /** The weights forward and backward read (per trainable parameter). */
+  working: number;
+  /** An fp32 master copy beside the working weights (0 when the working weights are the master). */
+  master: number;
+  /** One gradient per trainable parameter, as the optimizer reads it. */
+  gradient: number;
+  /** AdamW's two moments. */
+  optimizer: number;
+  /** A frozen (not trained) parameter or buffer. */
+  frozen: number;
+  /** An activation element (norms and the loss keep fp32 regardless: docs/planner.md 3). */
+  activation: number;
+}
+
+const BYTES: Record<Precision, PrecisionBytes> = {
+  fp32: { working: 4, master: 0, gradient: 4, optimizer: 8, frozen: 4, activation: 4 },
+  'bf16-mixed': { working: 2, master: 4, gradient: 4, optimizer: 8, frozen: 2, activation: 2 },
+  bf16: { working: 2, master: 0, gradient: 2, optimizer: 4, frozen: 2, activation: 2 },
+};
+
+export function precisionBytes(p: Precision): PrecisionBytes {
+  return BYTES[p];
+}
+
+export function isPrecision(s: string): s is Precision {
+  return (PRECISIONS as readonly string[]).includes(s);
+}

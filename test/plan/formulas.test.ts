@@ -1,0 +1,111 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { TINY, BAGEL_7B_MOT } from '../../src/model/index.js';
+import {
+  decoderLayerTerms, checkpointedLayerTerms, outerTerms, parseBytes, planMemory, sumTerms,
+  type ParameterCounts, type PackShape, type PlanInput,
+} from '../../src/plan/index.js';
+
+const pack = (tokens: number, sampleLens = [tokens]): PackShape => ({ tokens, sampleLens, ceTokens: 0, latentTokens: 0 });
+
+test('one fp32 tiny decoder layer saves the hand-worked 2,834,400 bytes for 100 tokens', () => {
+  // docs/planner.md 3.2 in fp32 (s = 4): 4N[6D + 2 + H + Hkv + d(8H + 5Hkv) + 4I] + 4H L^2
+  // D 256, H 8, Hkv 4, d 32, I 512, N = L = 100: 400 * 6286 + 4 * 8 * 100^2
+  assert.equal(sumTerms(decoderLayerTerms(TINY, pack(100), 4)), 400 * 6286 + 320_000);
+  assert.equal(400 * 6286 + 320_000, 2_834_400);
+  // two samples of 50: only the attention term changes, to 4 * 8 * 2 * 50^2
+  assert.equal(sumTerms(decoderLayerTerms(TINY, pack(100, [50, 50]), 4)), 400 * 6286 + 160_000);
+  // checkpointed: the layer input alone, s N D
+  assert.equal(sumTerms(checkpointedLayerTerms(TINY, pack(100), 2)), 2 * 100 * 256);
+});
+
+test('bf16 activations keep the norms fp32: the layer costs more than half of fp32', () => {
+  const f = sumTerms(decoderLayerTerms(TINY, pack(100), 4));
+  const h = sumTerms(decoderLayerTerms(TINY, pack(100), 2));
+  assert.ok(h > f / 2 && h < f, `${h} vs ${f}`);
+  // the difference is exactly: fp32 terms unchanged (4 norms' inputs and 1/rms), the rest halved,
+  // and the RoPE tables cast to bf16 per layer (4 * 2 * N * d)
+  const fp32Only = 4 * (2 * (100 * 256 + 100) + (100 * 8 * 32 + 100 * 8) + (100 * 4 * 32 + 100 * 4));
+  assert.equal(h, (f - fp32Only) / 2 + fp32Only + 4 * 2 * 100 * 32);
+});
+
+test('the CE head saves an fp32 log-softmax of every CE row', () => {
+  const p: PackShape = { tokens: 10, sampleLens: [10], ceTokens: 6, latentTokens: 0 };
+  const t = outerTerms(TINY, p, 4).find((x) => x.name.startsWith('log-softmax'))!;
+  assert.equal(t.bytes, 4 * 6 * TINY.llm.vocabSize);
+});
+
+// Hand-made counts: 2 decoder layers of 100 trained parameters, embedding 40, head 60, 10 frozen, VAE 0.
+const COUNTS: ParameterCounts = {
+  units: [
+    { name: 'embedding', trainable: 40, frozen: 10 },
+    { name: 'layer 0', trainable: 100, frozen: 0 },
+    { name: 'layer 1', trainable: 100, frozen: 0 },
+    { name: 'head', trainable: 60, frozen: 0 },
+  ],
+  trainable: 300, frozen: 10, vae: 0, largestTrainableTensor: 60,
+};
+const base = (o: Partial<PlanInput>): PlanInput => ({
+  model: TINY, mode: 'full', precision: 'fp32', devices: 1, deviceMemory: 1e12, pack: pack(1),
+  activationCheckpointing: false, shard: 'none', ...o,
+});
+const stepState = (i: PlanInput): number => {
+  const p = planMemory(i, COUNTS);
+  const step = p.phases.find((x) => x.name === 'optimizer step')!;
+  return p.weights + p.optimizer + step.gradients;
+};
+
+test('weights + gradients + AdamW at the step follow docs/sharding.md 1 for P = 300 (+ 10 frozen)', () => {
+  const P = 300;
+  const frozen = 10 * 4;
+  assert.equal(stepState(base({})), 16 * P + frozen);
+  assert.equal(stepState(base({ devices: 4, shard: 'grad' })), 4 * P + (16 * P) / 4 + frozen);
+  assert.equal(stepState(base({ devices: 4, shard: 'full' })), (16 * P + frozen) / 4);
+  // bf16-mixed: bf16 working weights, fp32 master, fp32 gradients, fp32 moments: 18 bytes
+  assert.equal(stepState(base({ precision: 'bf16-mixed' })), 18 * P + 10 * 2);
+  // bf16: 2 + 2 + 4
+  assert.equal(stepState(base({ precision: 'bf16' })), 8 * P + 10 * 2);
+});
+
+test('backward phases: gradients grow layer by layer while activations shrink', () => {
+  const p = planMemory(base({ pack: pack(64) }), COUNTS);
+  const [, head, last, first] = p.phases;
+  assert.equal(head!.gradients, 60 * 4);
+  assert.equal(last!.gradients, (60 + 100) * 4);
+  assert.equal(first!.gradients, (60 + 200) * 4);
+  const layer = sumTerms(decoderLayerTerms(TINY, pack(64), 4));
+  assert.equal(last!.activations - first!.activations, layer);
+  // sharded over 4: the done units' shards plus the current layer whole before its reduce-scatter
+  const s = planMemory(base({ pack: pack(64), devices: 4, shard: 'grad' }), COUNTS);
+  assert.equal(s.phases[3]!.gradients, ((60 + 100) * 4) / 4 + 100 * 4);
+});
+
+test('checkpointing keeps one layer input per layer plus one recomputed layer', () => {
+  const off = planMemory(base({ pack: pack(64) }), COUNTS);
+  const on = planMemory(base({ pack: pack(64), activationCheckpointing: true }), COUNTS);
+  const layer = sumTerms(decoderLayerTerms(TINY, pack(64), 4));
+  const kept = 4 * 64 * 256;
+  assert.equal(off.phases[2]!.activations - on.phases[2]!.activations, 2 * layer - (2 * kept + layer));
+});
+
+test('verdicts for the published size: full fp32 on one 80 GB GPU does not fit; LoRA bf16-mixed does', () => {
+  const m = { model: BAGEL_7B_MOT, deviceMemory: parseBytes('80GiB'), pack: { tokens: 4096, sampleLens: [1024, 1024, 1024, 1024], ceTokens: 1024, latentTokens: 2048 }, reserve: parseBytes('2GiB') };
+  const full = planMemory(base({ ...m }));
+  assert.equal(full.fits, false);
+  assert.ok(full.weights + full.optimizer > 12 * 14.5e9);
+  const lora = planMemory(base({ ...m, mode: 'lora', precision: 'bf16-mixed', activationCheckpointing: true, lora: { r: 8, targets: ['q_proj', 'o_proj'] } }));
+  assert.equal(lora.fits, true);
+  assert.ok(lora.counts.trainable < 1e8);
+});
+
+test('bad plan inputs are errors naming the input', () => {
+  assert.throws(() => planMemory(base({ devices: 0 }), COUNTS), /devices must be a positive integer/);
+  assert.throws(() => planMemory(base({ shard: 'full' }), COUNTS), /shard full needs more than one device/);
+  assert.throws(() => planMemory(base({ pack: { tokens: 10, sampleLens: [4], ceTokens: 0, latentTokens: 0 } }), COUNTS), /sum to 4, not the 10/);
+  assert.throws(() => planMemory(base({ mode: 'lora' }), COUNTS), /mode lora needs the adapters/);
+  assert.equal(parseBytes('80GiB'), 80 * 2 ** 30);
+  assert.equal(parseBytes('80GB'), 80e9);
+  assert.equal(parseBytes('1.5 MiB'), 1.5 * 2 ** 20);
+  assert.throws(() => parseBytes('80 parsecs'), /'80 parsecs' is not a size/);
+  assert.throws(() => parseBytes('0GiB'), /not a positive size/);
+});
