@@ -81,6 +81,12 @@ export class Bagel extends Module {
     });
   }
 
+  /** Activation checkpointing of every decoder and ViT layer (docs/precision.md section 3). */
+  setActivationCheckpointing(on: boolean): void {
+    this.language_model.model.activationCheckpointing = on;
+    if (this.vit_model) this.vit_model.activationCheckpointing = on;
+  }
+
   /** Text logits from final und-normed hidden states. */
   logits(hidden: Tensor): Tensor {
     return this.language_model.logits(hidden);

@@ -2,7 +2,7 @@
 // complete weight sets: the "und" expert under the original Qwen2 names and the "gen" expert
 // under the same names with `_moe_gen`. Routing is hard and given per token (latent tokens go to
 // gen, everything else to und); the attention itself is one joint softmax over all tokens.
-import { empty, isGradEnabled, kernels, noGrad, ops, scope, tensor, zeros, type DecodeCacheRows, type DecodeLayerWeights, type DType, type Tensor } from '../torch/index.js';
+import { checkpoint, empty, isGradEnabled, kernels, noGrad, ops, scope, tensor, zeros, type DecodeCacheRows, type DecodeLayerWeights, type DType, type Tensor } from '../torch/index.js';
 import { Embedding, Linear, Module, ModuleList, RMSNorm } from '../nn/index.js';
 import type { LlmConfig } from './config.js';
 
@@ -398,6 +398,37 @@ export class Qwen2MoTDecoderLayer extends Module {
   }
 }
 
+/**
+ * One decoder layer under activation checkpointing (docs/precision.md section 3): the tensors the
+ * layer reads (hidden states, RoPE tables, routing indexes, masks) are the node's saved inputs;
+ * everything else (shapes, the KV cache object, which is only read) is captured.
+ */
+function checkpointedLayer(
+  layer: Qwen2MoTDecoderLayer, h: Tensor, rope: { cos: Tensor; sin: Tensor }, routing: Routing, layout: AttentionLayout,
+  cache: { cache: KVCache; layer: number; update: boolean } | null,
+): Tensor {
+  const saved: Tensor[] = [h, rope.cos, rope.sin];
+  const und = routing.undIndex ? saved.push(routing.undIndex) - 1 : -1;
+  const gen = routing.genIndex ? saved.push(routing.genIndex) - 1 : -1;
+  let rebuild: (t: Tensor[]) => AttentionLayout;
+  if (layout.kind === 'packed') {
+    const start = saved.length;
+    const count = layout.masks.length;
+    const sampleLens = layout.sampleLens;
+    saved.push(...layout.masks);
+    rebuild = (t) => ({ kind: 'packed', sampleLens, masks: t.slice(start, start + count) });
+  } else {
+    const { causal, mask } = layout;
+    const at = mask ? saved.push(mask) - 1 : -1;
+    rebuild = (t) => (mask === undefined ? { kind: 'cached', causal } : { kind: 'cached', causal, mask: at >= 0 ? t[at]! : null });
+  }
+  const n = routing.n;
+  const run = (t: Tensor[]): Tensor => layer.forward(
+    t[0]!, { cos: t[1]!, sin: t[2]! }, { n, undIndex: und >= 0 ? t[und]! : null, genIndex: gen >= 0 ? t[gen]! : null }, rebuild(t), cache,
+  );
+  return checkpoint(run, saved, { hasTrainableParameters: layer.parameters().some((p) => p.requiresGrad) }) as Tensor;
+}
+
 /** Embedding, layers and the per-expert final norms (keys `language_model.model.*`). */
 export class Qwen2MoTModel extends Module {
   readonly embed_tokens: Embedding;
@@ -406,6 +437,11 @@ export class Qwen2MoTModel extends Module {
   readonly norm_moe_gen: RMSNorm;
   /** Whether one-token steps run through kernels.motDecodeStep (MoTOptions). */
   readonly decodeKernels: boolean;
+  /**
+   * Recompute each layer in backward instead of keeping its activations (docs/precision.md
+   * section 3); only while recording gradients, and never for a forward that writes the KV cache.
+   */
+  activationCheckpointing = false;
 
   constructor(readonly config: LlmConfig, options: MoTOptions = {}) {
     super();
@@ -436,8 +472,10 @@ export class Qwen2MoTModel extends Module {
       const rope = ropeTables(positions, this.config.headDim, this.config.ropeTheta);
       let h = inputs;
       let i = 0;
+      const recompute = this.activationCheckpointing && isGradEnabled() && !(cache && cache.update);
       for (const layer of this.layers) {
-        h = layer.forward(h, rope, routing, layout, cache ? { cache: cache.cache, layer: i, update: cache.update } : null);
+        const c = cache ? { cache: cache.cache, layer: i, update: cache.update } : null;
+        h = recompute ? checkpointedLayer(layer, h, rope, routing, layout, c) : layer.forward(h, rope, routing, layout, c);
         i++;
       }
       if (cache && cache.update) cache.cache.length += inputs.shape[0]!;

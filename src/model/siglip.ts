@@ -3,7 +3,7 @@
 // The patch embedding is the Linear(p*p*c -> D) form BAGEL converts the conv into, so its input
 // is a patchify() row in (p, q, c) order; position ids are flattened 2-D ids (row * side + col)
 // into a learned table. Several images are packed; attention is full inside each and absent across.
-import { ops, scope, type Tensor } from '../torch/index.js';
+import { checkpoint, isGradEnabled, ops, scope, type Tensor } from '../torch/index.js';
 import { Embedding, FcMlp, GELU, LayerNorm, Linear, Module, ModuleList } from '../nn/index.js';
 import type { VitConfig } from './config.js';
 import { scaledDotProductAttention } from './mot.js';
@@ -108,6 +108,8 @@ export class SiglipVisionTransformer extends Module {
 /** The ViT (keys `vision_model.*`; BAGEL stores it under `vit_model.`). */
 export class SiglipVisionModel extends Module {
   readonly vision_model: SiglipVisionTransformer;
+  /** Recompute each encoder layer in backward instead of keeping its activations (docs/precision.md section 3). */
+  activationCheckpointing = false;
   constructor(readonly config: VitConfig) {
     super();
     this.vision_model = this.registerModule('vision_model', new SiglipVisionTransformer(config));
@@ -120,7 +122,12 @@ export class SiglipVisionModel extends Module {
     return scope(() => {
       const vm = this.vision_model;
       let h = vm.embeddings.forward(patches, positionIds);
-      for (const layer of vm.encoder.layers) h = layer.forward(h, lens);
+      const recompute = this.activationCheckpointing && isGradEnabled();
+      for (const layer of vm.encoder.layers) {
+        h = recompute
+          ? checkpoint((t) => layer.forward(t[0]!, lens), [h], { hasTrainableParameters: layer.parameters().some((p) => p.requiresGrad) }) as Tensor
+          : layer.forward(h, lens);
+      }
       return vm.post_layernorm.forward(h);
     });
   }

@@ -13,6 +13,7 @@
 // (docs/precision.md section 2); this file only owns the weights.
 import { noGrad, ops, scope, type Tensor } from '../torch/index.js';
 import type { Module } from './module.js';
+import { isAdapterKey } from './lora.js';
 
 export const PRECISION_MODES = ['fp32', 'bf16-mixed', 'bf16'] as const;
 export type PrecisionMode = (typeof PRECISION_MODES)[number];
@@ -46,6 +47,8 @@ export class MixedPrecision {
   private readonly pairs: [Tensor, Tensor][] = [];
   /** Dotted names of `params`, in the same order. */
   readonly names: string[];
+  /** Dotted names of the masters (the `pairs`), in the same order. */
+  private readonly masterNames: string[] = [];
 
   /**
    * @param model in float32 (parameters of other dtypes are left alone).
@@ -54,22 +57,32 @@ export class MixedPrecision {
   constructor(readonly model: Module, readonly mode: PrecisionMode, readonly activationCheckpointing = false) {
     const named = model.namedParameters({ trainableOnly: true });
     this.names = named.map(([n]) => n);
+    // bf16-mixed keeps LoRA adapters float32 themselves (they are small; their branch runs in
+    // float32 over the bfloat16 base, docs/precision.md section 4): they need no master.
+    const stayFloat32 = new Set(mode === 'bf16-mixed' ? named.filter(([n]) => isAdapterKey(n)).map(([, p]) => p) : []);
+    const masters = new Map<Tensor, Tensor>();
     if (mode === 'bf16-mixed') {
       noGrad(() => scope(() => {
-        for (const [, p] of named) this.pairs.push([p, p.detach().to('float32').clone().keep()]);
+        for (const [n, p] of named) {
+          if (stayFloat32.has(p)) continue;
+          const m = p.detach().to('float32').clone().keep();
+          this.pairs.push([p, m]);
+          this.masterNames.push(n);
+          masters.set(p, m);
+        }
       }));
     }
     // Parameters only: buffers (fixed position tables) stay float32 and are cast where they are added.
     if (mode !== 'fp32') {
       noGrad(() => scope(() => {
         for (const p of model.parameters()) {
-          if (p.dtype !== 'float32') continue;
+          if (p.dtype !== 'float32' || stayFloat32.has(p)) continue;
           p.grad = null;
           ops.set_data(p, p.to('bfloat16'));
         }
       }));
     }
-    this.params = mode === 'bf16-mixed' ? this.pairs.map(([, m]) => m) : named.map(([, p]) => p);
+    this.params = named.map(([, p]) => masters.get(p) ?? p);
   }
 
   /** The optimizer's tensors by parameter name (the masters in bf16-mixed). */
@@ -111,24 +124,25 @@ export class MixedPrecision {
   /** The masters by name (bf16-mixed; empty otherwise), as new handles: the checkpoint's master file. */
   masterStateDict(): Map<string, Tensor> {
     const out = new Map<string, Tensor>();
-    this.pairs.forEach(([, m], i) => out.set(this.names[i]!, m.detach()));
+    this.pairs.forEach(([, m], i) => out.set(this.masterNames[i]!, m.detach()));
     return out;
   }
 
   /** Restores the masters from masterStateDict() (same names and shapes) and re-rounds the model. */
   loadMasterStateDict(state: Map<string, Tensor>, where = 'master weights'): void {
     if (this.mode !== 'bf16-mixed') return;
-    const missing = this.names.filter((n) => !state.has(n));
-    const unexpected = [...state.keys()].filter((k) => !this.names.includes(k));
+    const missing = this.masterNames.filter((n) => !state.has(n));
+    const unexpected = [...state.keys()].filter((k) => !this.masterNames.includes(k));
     if (missing.length || unexpected.length) {
       throw new Error(`${where}: master weights do not match the trainable parameters` +
         (missing.length ? `; missing ${missing.join(', ')}` : '') + (unexpected.length ? `; unexpected ${unexpected.join(', ')}` : ''));
     }
     noGrad(() => scope(() => {
       this.pairs.forEach(([, m], i) => {
-        const src = state.get(this.names[i]!)!;
-        if (src.shape.join() !== m.shape.join()) throw new Error(`${where}: ${this.names[i]} has shape [${src.shape}], the parameter [${m.shape}]`);
-        if (src.dtype !== 'float32') throw new Error(`${where}: ${this.names[i]} is ${src.dtype}, master weights are float32`);
+        const name = this.masterNames[i]!;
+        const src = state.get(name)!;
+        if (src.shape.join() !== m.shape.join()) throw new Error(`${where}: ${name} has shape [${src.shape}], the parameter [${m.shape}]`);
+        if (src.dtype !== 'float32') throw new Error(`${where}: ${name} is ${src.dtype}, master weights are float32`);
         m.copy_(src);
       });
     }));

@@ -153,12 +153,13 @@ export function checkpointState(parts: CheckpointStateParts): TrainingState {
         throw new Error(`${jsonPath}: this checkpoint was trained with precision '${savedMode}' and cannot resume as '${want}'; ` +
           `resume with precision '${savedMode}' (config \`precision\` or --precision): a run keeps one precision mode (docs/precision.md)`);
       }
-      const masterPath = parts.precision && savedMode === 'bf16-mixed' ? need(CHECKPOINT_FILES.master) : null;
+      // bf16-mixed with nothing to master (float32 LoRA adapters only) writes no master file
+      const masterPath = parts.precision && savedMode === 'bf16-mixed' ? join(dir, CHECKPOINT_FILES.master) : null;
       loadModule(need(CHECKPOINT_FILES.model), parts.model);
       if (parts.optimizer) loadOptimizer(need(CHECKPOINT_FILES.optimizer), parts.optimizer);
       if (masterPath) {
         const p = parts.precision!;
-        torch.scope(() => p.loadMasterStateDict(torch.safetensors.load(masterPath).tensors, masterPath));
+        torch.scope(() => p.loadMasterStateDict(existsSync(masterPath) ? torch.safetensors.load(masterPath).tensors : new Map(), masterPath));
       }
       if (parts.ema) {
         const ema = parts.ema;

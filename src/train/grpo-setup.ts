@@ -148,7 +148,6 @@ export async function openGrpoSession(cfg: GrpoConfig, o: TrainGrpoOptions): Pro
   if (cfg.layout.kind === 'prompt-groups' && cfg.promptsPerEpoch % world !== 0) {
     throw new Error(`Character-GRPO: promptsPerEpoch ${cfg.promptsPerEpoch} must be a positive multiple of the number of processes (${world})`);
   }
-  if (cfg.activationCheckpointing) throw new Error('Character-GRPO: activationCheckpointing is not available in this build yet');
   if (cfg.layout.kind === 'reference-shuffle' && cfg.layout.ranks % world !== 0) {
     throw new Error(`Character-GRPO: layout.ranks ${cfg.layout.ranks} (the reference layout's simulated GPUs) must be a multiple of the number of processes (${world})`);
   }
@@ -175,6 +174,7 @@ export async function openGrpoSession(cfg: GrpoConfig, o: TrainGrpoOptions): Pro
   // The SFT weights as loaded (and broadcast), before any checkpoint is restored: the KL reference
   // (in the model's own dtype: it stands in for the model's weights during the reference forward).
   const precision = new MixedPrecision(model, cfg.precision, cfg.activationCheckpointing);
+  model.setActivationCheckpointing(cfg.activationCheckpointing);
   const params = precision.params;
   const reference = cfg.beta > 0 ? new ReferencePolicy(genParams) : null;
   const optimizer = new AdamW(params, { lr: cfg.lr, betas: [0.9, 0.999], eps: 1e-8, weightDecay: cfg.weightDecay });

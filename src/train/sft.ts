@@ -262,7 +262,6 @@ export async function trainSft(configInput: SftConfig | SftConfigInput, o: Train
   const root = resolve(o.runDir);
   if (config.threads > 0) torch.setNumThreads(config.threads);
   if (config.export === 'lora' && !config.lora.enabled) throw new Error('config: export "lora" needs lora.enabled');
-  if (config.activationCheckpointing) throw new Error('config: activationCheckpointing is not available in this build yet');
 
   // ---- characters, tokenizer, model config ----
   let characters = o.characters ?? loadCharacters(config.data.characters);
@@ -319,6 +318,7 @@ export async function trainSft(configInput: SftConfig | SftConfigInput, o: Train
     model.train();
     // The precision mode converts the model and names what the optimizer updates (docs/precision.md).
     const precision = new MixedPrecision(model, config.precision, config.activationCheckpointing);
+    model.setActivationCheckpointing(config.activationCheckpointing);
     const trainable = precision.params;
     const opt = new AdamW(trainable, { lr: config.optim.lr, betas: config.optim.betas, eps: config.optim.eps, weightDecay: config.optim.weightDecay });
     const schedule = sftSchedule(config);
