@@ -72,6 +72,8 @@ export interface ChatReplyOptions extends SamplingOptions {
   signal?: AbortSignal;
   /** Also draw the scene after the reply (method.md 4.3 step 3). */
   image?: boolean | ImageOptions;
+  /** Refuse a request whose context would need more than this many bytes (requestMemoryBytes). */
+  memoryBytes?: number;
   /** Called once the prompt is measured and fits, before any model work (docs/serving.md 2). */
   onAccepted?: (p: { promptTokens: number; droppedTurns: number }) => void | Promise<void>;
 }
@@ -199,7 +201,23 @@ export class CharacterModel {
    * work: the prompt's token ids and images, its size, and how many old turns were cut to leave
    * room for maxTokens. Throws ChatRequestError when it cannot fit.
    */
-  async planChat(turns: readonly ChatTurn[], o: { maxTokens?: number } = {}): Promise<BudgetedPrompt & { images: Uint8Array[]; userText: string }> {
+  /**
+   * The memory a reply needs beyond the model (docs/serving.md 2), in bytes, as float32: the KV
+   * cache of prompt + reply twice (decoding appends to a fork of the prompt's cache), the scores of
+   * one 256-token prefill chunk against the whole prompt, and with an image a third cache of a
+   * full context for its caption plus the image's latent tokens.
+   */
+  requestMemoryBytes(promptTokens: number, maxTokens: number, withImage: boolean): number {
+    const { numLayers, numKvHeads, numHeads, headDim } = this.model.config.llm;
+    const perToken = numLayers * 2 * numKvHeads * headDim * 4;
+    const kv = 2 * perToken * (promptTokens + maxTokens + 1);
+    const scores = numHeads * Math.min(256, promptTokens) * promptTokens * 4;
+    const grid = this.manifest.imageSize / latentDownsample(this.model.config);
+    const image = withImage ? perToken * (this.contextTokens + grid * grid + 2) : 0;
+    return kv + scores + image;
+  }
+
+  async planChat(turns: readonly ChatTurn[], o: { maxTokens?: number; withImage?: boolean; memoryBytes?: number } = {}): Promise<BudgetedPrompt & { images: Uint8Array[]; userText: string }> {
     const c = this.character;
     const layout = layoutChat(turns, c.names.display);
     const maxTokens = o.maxTokens ?? 500;
@@ -209,6 +227,16 @@ export class CharacterModel {
       { context: this.contextTokens, reserve: maxTokens + 1, imageTokens: this.vitImageTokens, maxTokenBytes: this.utf8Guard.maxTokenBytes },
       (texts) => this.tokenizer.encodeBatch(texts),
     );
+    if (o.memoryBytes !== undefined) {
+      const need = this.requestMemoryBytes(budget.promptTokens, maxTokens, o.withImage ?? false);
+      if (need > o.memoryBytes) {
+        throw new ChatRequestError(
+          `messages: this request would need about ${Math.ceil(need / 2 ** 20)} MiB for its context, over the server's ${Math.floor(o.memoryBytes / 2 ** 20)} MiB per request: shorten the messages or lower max_tokens`,
+          'request_too_large',
+          'messages',
+        );
+      }
+    }
     return { ...budget, images: layout.images, userText: layout.userText };
   }
 
@@ -243,9 +271,11 @@ export class CharacterModel {
    */
   async prefillChat(
     turns: readonly ChatTurn[],
-    o: Pick<ChatReplyOptions, 'maxTokens' | 'signal' | 'onAccepted'> = {},
+    o: Pick<ChatReplyOptions, 'maxTokens' | 'signal' | 'onAccepted' | 'image' | 'memoryBytes'> = {},
   ): Promise<{ ctx: KVCache; plan: BudgetedPrompt & { images: Uint8Array[]; userText: string }; promptIds: number[] }> {
-    const plan = await this.planChat(turns, { maxTokens: o.maxTokens ?? 500 });
+    const plan = await this.planChat(turns, {
+      maxTokens: o.maxTokens ?? 500, withImage: Boolean(o.image), ...(o.memoryBytes !== undefined ? { memoryBytes: o.memoryBytes } : {}),
+    });
     // Images are decoded before the prompt is accepted: one that cannot be read is the request's error.
     const side = this.vitImageSide;
     const pixels = new Map<number, ChwImage>();

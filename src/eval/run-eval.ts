@@ -8,8 +8,8 @@ import { join } from 'node:path';
 import { CharacterModel } from '../character/index.js';
 import { ClipScorer, IdentityScorer, createRewardScorers, FACE_IDENTITY_ID, FaceIdentityScorer, type RewardScorers } from '../reward/index.js';
 import {
-  decodeImage, formatWarning, mergeSplits, prepareImage, readRoleScapeCharacter, toChw, StreamDecoder,
-  type Character, type CharacterImage, type ChwImage, type Scene,
+  decodeImage, formatWarning, mergeSplits, prepareImage, readRoleScapeCharacter, scaledRule, toChw, StreamDecoder, VIT_RULE,
+  type Character, type CharacterImage, type ChwImage, type Scene, type SizeSpec,
 } from '../data/index.js';
 import { decodeSteps, newContext, prefillText, prefillVitImage } from '../model/index.js';
 import { manualSeed, tensor } from '../torch/index.js';
@@ -431,7 +431,9 @@ async function vqaTask(ctx: Context, t: TaskTable, label: string, cm: CharacterM
   const vit = async (id: string): Promise<ChwImage | null> => {
     const img = byId.get(id);
     if (!img) return null;
-    if (!cache.has(id)) cache.set(id, await prepareImage(imageBytes(img), side === 'rule' ? { rule: 'vit' } : { rule: 'fixed', width: side, height: side }));
+    // The official ViT rule, or it scaled to the model's ViT side: the aspect ratio is kept (docs/fidelity.md).
+    const spec: SizeSpec = side === 'rule' ? { rule: 'vit' } : { rule: 'custom', resize: scaledRule(VIT_RULE, side, cm.model.config.vit.patchSize) };
+    if (!cache.has(id)) cache.set(id, await prepareImage(imageBytes(img), spec));
     return cache.get(id)!;
   };
   const pairs = limit(ctx.c.vqa.filter((q) => q.type === 'objective' && byId.has(q.imageId)), ctx.limits.maxItems);

@@ -2,7 +2,7 @@
 // complete weight sets: the "und" expert under the original Qwen2 names and the "gen" expert
 // under the same names with `_moe_gen`. Routing is hard and given per token (latent tokens go to
 // gen, everything else to und); the attention itself is one joint softmax over all tokens.
-import { checkpoint, empty, isGradEnabled, kernels, noGrad, ops, scope, tensor, zeros, type DecodeCacheRows, type DecodeLayerWeights, type DType, type Tensor } from '../torch/index.js';
+import { checkpoint, empty, isGradEnabled, kernels, noGrad, ops, scaledDotProductAttention, scope, tensor, zeros, type DecodeCacheRows, type DecodeLayerWeights, type DType, type Tensor } from '../torch/index.js';
 import { Embedding, Linear, Module, ModuleList, RMSNorm } from '../nn/index.js';
 import type { LlmConfig } from './config.js';
 
@@ -88,10 +88,10 @@ export interface MoTOptions {
  * inputs take the scores and the softmax in float32 and round the probabilities back once, as the
  * reference's flash attention does (docs/precision.md section 2); float32 takes libtorch's kernel.
  */
-export function scaledDotProductAttention(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | null): Tensor {
+export function softmaxAttention(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | null): Tensor {
   if (q.dtype === 'float32' || q.dtype === 'float64') {
     const m = mask === null || mask.dtype === q.dtype ? mask : mask.to(q.dtype);
-    return ops._scaled_dot_product_attention(q, k, v, m, 0, false, false)[0];
+    return scaledDotProductAttention(q, k, v, m);
   }
   return scope(() => {
     const d = q.shape[q.ndim - 1]!;
@@ -115,12 +115,12 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | null):
       // Without a mask the G query heads of a KV head can share one attention call as G*Nq
       // queries: no copy of the (possibly long, cached) keys and values per query head.
       const qg = q.reshape([1, Hkv, groups * Nq, D]);
-      const o = scaledDotProductAttention(qg, k.unsqueeze(0), v.unsqueeze(0), null);
+      const o = softmaxAttention(qg, k.unsqueeze(0), v.unsqueeze(0), null);
       return o.reshape([H, Nq, D]).transpose(0, 1).reshape([Nq, H * D]);
     }
     const kk = groups === 1 ? k : k.repeat_interleave(groups, 0);
     const vv = groups === 1 ? v : v.repeat_interleave(groups, 0);
-    const out = scaledDotProductAttention(q.unsqueeze(0), kk.unsqueeze(0), vv.unsqueeze(0), mask);
+    const out = softmaxAttention(q.unsqueeze(0), kk.unsqueeze(0), vv.unsqueeze(0), mask);
     return out.squeeze(0).transpose(0, 1).reshape([Nq, H * D]);
   });
 }

@@ -6,7 +6,7 @@
 import { checkpoint, isGradEnabled, ops, scope, type Tensor } from '../torch/index.js';
 import { Embedding, FcMlp, GELU, LayerNorm, Linear, Module, ModuleList } from '../nn/index.js';
 import type { VitConfig } from './config.js';
-import { scaledDotProductAttention } from './mot.js';
+import { softmaxAttention } from './mot.js';
 
 /** Converts a conv patch-embedding weight [D, C, p, p] into the Linear weight [D, p*p*C] in (p, q, c) order. */
 export function convPatchWeightToLinear(w: Tensor): Tensor {
@@ -42,7 +42,7 @@ export class SiglipAttention extends Module {
       let at = 0;
       for (const L of lens) {
         const sl = (t: Tensor): Tensor => t.narrow(1, at, L).unsqueeze(0);
-        const o = scaledDotProductAttention(sl(q), sl(k), sl(v), null);
+        const o = softmaxAttention(sl(q), sl(k), sl(v), null);
         parts.push(o.squeeze(0).transpose(0, 1).reshape([L, this.hidden]));
         at += L;
       }

@@ -18,9 +18,10 @@
 // A server that stops or dies with a job running leaves the row 'running'; the next start marks
 // every such job (and every queued one) 'interrupted', so none stays 'running' forever, naming the
 // checkpoint its run directory really holds. An install the crash cut short is finished or undone
-// first (recoverInstalls); a job whose install is finished that way is marked 'succeeded'.
+// first (recoverInstalls); a job that died installing is 'succeeded' when the model now in place
+// is its own.
 import { EventEmitter } from 'node:events';
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { Worker } from 'node:worker_threads';
@@ -217,8 +218,9 @@ export class JobManager {
       const job = this.o.store.getJob(r.id);
       if (!job) continue;
       const progress = (job.progress ?? {}) as Partial<JobProgress>;
-      if (r.status === 'running' && progress.phase === 'install' && job.characterId && installs.completed.includes(job.characterId)) {
-        const p = { ...progress, phase: 'done', model: job.characterId, message: `finished: model installed for ${job.characterId} (the install was completed when the server restarted)` };
+      if (r.status === 'running' && progress.phase === 'install' && job.characterId && this.installedIsFrom(job.id, job.characterId)) {
+        const how = installs.completed.includes(job.characterId) ? 'the install was completed when the server restarted' : 'the server stopped after the install';
+        const p = { ...progress, phase: 'done', model: job.characterId, message: `finished: model installed for ${job.characterId} (${how})` };
         this.o.store.updateJob(r.id, { status: 'succeeded', progress: p, error: null });
         continue;
       }
@@ -227,6 +229,19 @@ export class JobManager {
         : 'the server stopped before this job started';
       this.o.store.updateJob(r.id, { status: 'interrupted', error: message });
     }
+  }
+
+  /** Whether the model installed for a character is the one this job trained: its manifest (which
+   * names the run folder and step) is byte for byte the job's own (runs/<job>/character for a
+   * customization, runs/<job>/model for GRPO). */
+  private installedIsFrom(jobId: string, characterId: string): boolean {
+    const installed = join(this.modelsDir, characterId, CHARACTER_MODEL_FILES.manifest);
+    if (!existsSync(installed)) return false;
+    const bytes = readFileSync(installed);
+    return ['character', 'model'].some((d) => {
+      const own = join(this.runsDir, jobId, d, CHARACTER_MODEL_FILES.manifest);
+      return existsSync(own) && readFileSync(own).equals(bytes);
+    });
   }
 
   list(): JobRow[] {

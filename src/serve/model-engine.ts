@@ -2,6 +2,7 @@
 // folder under `<modelsDir>/<character id>/` (written by training or `unicharacter customize`)
 // is answered by that model, running in a worker thread.
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { totalmem } from 'node:os';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { CHARACTER_MODEL_FILES, type CharacterModelManifest, type ChatTurn, type SamplingOptions } from '../character/index.js';
@@ -53,7 +54,15 @@ export class ModelChatEngine implements ChatEngine {
   private nextId = 1;
   private readonly pending = new Map<number, Pending>();
 
-  constructor(readonly modelsDir: string) {}
+  /** Bytes one request's context may take (docs/serving.md 2); default half the machine's memory. */
+  readonly requestMemoryBytes: number;
+
+  constructor(
+    readonly modelsDir: string,
+    o: { requestMemoryBytes?: number } = {},
+  ) {
+    this.requestMemoryBytes = o.requestMemoryBytes ?? Math.floor(totalmem() / 2);
+  }
 
   /** The folder of a character's model, or null when it has none. */
   modelDirOf(characterId: string): string | null {
@@ -127,7 +136,7 @@ export class ModelChatEngine implements ChatEngine {
   async chat(request: ChatRequest, opts: ChatOptions): Promise<ChatResult> {
     const modelDir = this.requireModel(request.character.id);
     const r = await this.run(
-      { type: 'chat', id: this.nextId++, modelDir, turns: turnsOf(request.messages), withImage: request.modalities.includes('image'), sampling: samplingOf(request) },
+      { type: 'chat', id: this.nextId++, modelDir, turns: turnsOf(request.messages), withImage: request.modalities.includes('image'), sampling: samplingOf(request), memoryBytes: this.requestMemoryBytes },
       opts.signal,
       opts.onToken,
       opts.onAccepted && ((p) => opts.onAccepted!({ promptTokens: p.promptTokens, droppedMessages: p.droppedTurns })),

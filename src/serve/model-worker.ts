@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { CharacterModel, CHARACTER_MODEL_FILES, ChatRequestError, type ChatTurn, type SamplingOptions } from '../character/index.js';
 
 export type WorkerRequest =
-  | { type: 'chat'; id: number; modelDir: string; turns: ChatTurn[]; withImage: boolean; sampling: SamplingOptions }
+  | { type: 'chat'; id: number; modelDir: string; turns: ChatTurn[]; withImage: boolean; sampling: SamplingOptions; memoryBytes?: number }
   | { type: 'image'; id: number; modelDir: string; prompt: string; n: number; seed?: number }
   | { type: 'cancel'; id: number };
 
@@ -49,6 +49,7 @@ async function handle(req: Exclude<WorkerRequest, { type: 'cancel' }>, signal: A
     ...req.sampling,
     signal,
     image: req.withImage,
+    ...(req.memoryBytes !== undefined ? { memoryBytes: req.memoryBytes } : {}),
     onAccepted: (p) => post({ type: 'accepted', id: req.id, ...p }),
     onText: (piece) => post({ type: 'text', id: req.id, piece }),
   });

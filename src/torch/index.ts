@@ -12,6 +12,7 @@ export { checkpoint, liveCheckpoints, type CheckpointFn, type CheckpointOptions 
 export { scope, keep, memory } from './lifetime.js';
 export * from './runtime.js';
 export { callOp } from './dispatch.js';
+export { scaledDotProductAttention } from './ops-attention.js';
 export { resizeStorage, storageBytes } from './storage.js';
 export { trackCpuAllocations, allocatedBytes, resetPeakAllocated, type AllocatedBytes } from './allocator-stats.js';
 export * as safetensors from './safetensors.js';

@@ -25,10 +25,16 @@ export const DataSchema = z
     characters: z.array(z.string()).min(1).default(['sample']),
     /** A built-in recipe name (base, extension, extension_with_thinking, full) or a YAML recipe file. */
     recipe: z.string().default('full'),
-    /** VAE images are resized to imageSize x imageSize (the reference: long side <= 1024, short >= 512). */
+    /** The VAE image side: the long-side bound of the sizing rule (the reference: long side <= 1024, short >= 512). */
     imageSize: z.number().int().positive().default(64),
-    /** ViT images (VQA) are resized to vitImageSize x vitImageSize (a multiple of the ViT patch). */
+    /** The ViT image side (a multiple of the ViT patch), likewise (the reference: 980 / 378). */
     vitImageSize: z.number().int().positive().default(56),
+    /**
+     * 'aspect' (default, the reference's transforms): the official resize rules scaled to imageSize
+     * and vitImageSize (src/data/image.ts scaledRule; docs/fidelity.md), so images keep their aspect
+     * ratio; 'square': stretched to imageSize x imageSize and vitImageSize x vitImageSize.
+     */
+    imageSizing: z.enum(['aspect', 'square']).default('aspect'),
     /** Caption dropout (method.md 2.4: 0.1). */
     textDropProb: z.number().min(0).max(1).default(0.1),
     /** Packs per rank per step (the reference: 1). */

@@ -329,7 +329,7 @@ export async function trainSft(configInput: SftConfig | SftConfigInput, o: Train
     // ---- data ----
     const data = await SftData.create({
       characters, tokenizer: tok, model: mc, vae, recipe: resolveRecipe(config.data.recipe), packing: config.data.packing,
-      imageSize: config.data.imageSize, vitImageSize: config.data.vitImageSize, textDropProb: config.data.textDropProb, seed: config.data.seed,
+      imageSize: config.data.imageSize, vitImageSize: config.data.vitImageSize, imageSizing: config.data.imageSizing, textDropProb: config.data.textDropProb, seed: config.data.seed,
     });
     const position = { step: 0 }; // packs consumed = step * world * packsPerRank
 

@@ -4,6 +4,7 @@
 // UNICHAR_FUZZ_SEED=S starts from another seed.
 import { Rng } from '../../src/data/index.js';
 
+
 export interface FuzzCase {
   rng: Rng;
   /** Case index, for messages. */
@@ -53,6 +54,20 @@ export function mutateBytes(rng: Rng, bytes: Uint8Array, maxFlips = 4): Uint8Arr
   if (r < 0.1) out = out.subarray(0, rng.int(out.length + 1));
   else if (r < 0.15) out = new Uint8Array([...out, ...Array.from({ length: 1 + rng.int(16) }, () => rng.int(256))]);
   return out;
+}
+
+/** Values of every JSON kind, including ones that look meaningful here. */
+const ODD_VALUES = (rng: Rng): unknown => [null, 0, -1, 1e308, '', 'x', true, [], {}, [1, 'a'], { a: { b: [] } }, '<START>', 'data:image/png;base64,AAAA'][rng.int(13)];
+
+/** Replaces one value somewhere in the parsed JSON by a value of another kind. */
+export function swapValue(rng: Rng, v: unknown, depth = 0): unknown {
+  if (v === null || typeof v !== 'object' || depth > 6 || rng.next() < 0.15) return ODD_VALUES(rng);
+  const keys = Object.keys(v);
+  if (keys.length === 0) return ODD_VALUES(rng);
+  const k = keys[rng.int(keys.length)]!;
+  const copy = (Array.isArray(v) ? [...v] : { ...v }) as Record<string, unknown>;
+  copy[k] = swapValue(rng, copy[k], depth + 1);
+  return copy;
 }
 
 /** Messages a user should never read: JavaScript internals instead of what is wrong. */

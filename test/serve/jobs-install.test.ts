@@ -2,7 +2,8 @@
 // each step of the install, and at random moments of a loop of installs (mid-copy included);
 // start-up recovery then leaves exactly one complete model, byte for byte the old or the new one,
 // never none, and an empty staging folder. A server restart completes the install of a job that
-// died installing (the job is 'succeeded'), and the message of a job that died training names
+// died installing once its copy was complete (the job is then 'succeeded'; before that it is
+// 'interrupted' and the previous model stays), and the message of a job that died training names
 // only the checkpoint its run directory holds.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -136,26 +137,36 @@ test('recovery puts an old model back when only it is left, and removes half-wri
 
 test('a restart completes the install of a job that died installing and names only real checkpoints', async () => {
   await withTempDir(async (dataDir) => {
-    const l = { ...layout(dataDir), models: join(dataDir, 'models'), staging: join(dataDir, '.staging') };
+    const models = join(dataDir, 'models');
+    const staging = join(dataDir, '.staging');
     const store = new Store(join(dataDir, 'unicharacter.db'));
-    store.insertCharacter({ id: 'tessel', name: 'Tessel', cardJson: '{}', avatarHash: null });
+    for (const id of ['tessel', 'fox']) store.insertCharacter({ id, name: id, cardJson: '{}', avatarHash: null });
     const installing = store.createJob('customize', { options: {} }, 'tessel');
     store.updateJob(installing.id, { status: 'running', progress: { phase: 'install', step: 4, total: 4, metrics: [], samples: [] } });
+    const installed = store.createJob('grpo', { options: {} }, 'fox');
+    store.updateJob(installed.id, { status: 'running', progress: { phase: 'install', step: 2, total: 2, metrics: [], samples: [] } });
     const inVae = store.createJob('customize', { options: {} });
     store.updateJob(inVae.id, { status: 'running', progress: { phase: 'vae', step: 0, total: 4 } });
     const none = store.createJob('customize', { options: {} });
     store.updateJob(none.id, { status: 'running', progress: { phase: 'vae', step: 0, total: 4 } });
     store.close();
-    await installModel(l.a, l.models, 'tessel', l.staging);
-    await runAndKill(['install-at', l.models, l.staging, 'tessel', l.b, 'moved-aside'], 1);
-    assert.ok(!existsSync(join(l.models, 'tessel')), 'the crash left no model in place');
-    // The VAE stage of the second job had saved a checkpoint at step 3.
+    // The first job died between moving the old model aside and the commit; the second after
+    // its commit, before its status was written. Each job's model folder is in its run folder.
+    const old = modelFolder(join(dataDir, 'src-old'), 'old', 1);
+    const mine = modelFolder(join(dataDir, 'runs', installing.id, 'character'), 'tessel-new', 1);
+    await installModel(old, models, 'tessel', staging);
+    await runAndKill(['install-at', models, staging, 'tessel', mine, 'moved-aside'], 1);
+    assert.ok(!existsSync(join(models, 'tessel')), 'the crash left no model in place');
+    const fox = modelFolder(join(dataDir, 'runs', installed.id, 'model'), 'fox-new', 1);
+    await installModel(old, models, 'fox', staging);
+    await runAndKill(['install-at', models, staging, 'fox', fox, 'committed'], 1);
+    // The VAE stage of the third job had saved a checkpoint at step 3.
     const vaeRun = RunDir.open(join(dataDir, 'runs', inVae.id, 'vae'), { stage: 'vae' });
     vaeRun.appendMetrics({ step: 1, loss: 1 });
     await vaeRun.saveCheckpoint(3, (dir) => writeFileSync(join(dir, 'state.json'), '{}'));
     vaeRun.close();
 
-    const s = await startServer({ dataDir, engine: new ModelChatEngine(l.models), port: 0 });
+    const s = await startServer({ dataDir, engine: new ModelChatEngine(models), port: 0 });
     try {
       const job = async (id: string) => (await (await fetch(`${s.url}/v1/jobs/${id}`)).json()) as { status: string; error: string | null; progress: { model?: string; message?: string } };
       const a = await job(installing.id);
@@ -163,7 +174,12 @@ test('a restart completes the install of a job that died installing and names on
       assert.equal(a.error, null);
       assert.equal(a.progress.model, 'tessel');
       assert.match(a.progress.message!, /install was completed when the server restarted/);
-      assert.deepEqual(digest(join(l.models, 'tessel')), digest(l.b));
+      assert.deepEqual(digest(join(models, 'tessel')), digest(mine));
+      const f = await job(installed.id);
+      assert.equal(f.status, 'succeeded');
+      assert.match(f.progress.message!, /the server stopped after the install/);
+      assert.deepEqual(digest(join(models, 'fox')), digest(fox));
+      assert.deepEqual(readdirSync(staging), []);
       const b = await job(inVae.id);
       assert.equal(b.status, 'interrupted');
       assert.match(b.error!, new RegExp(`runs/${inVae.id}/vae keeps the VAE stage's checkpoint of step 3`));
@@ -171,6 +187,31 @@ test('a restart completes the install of a job that died installing and names on
       assert.equal(c.status, 'interrupted');
       assert.match(c.error!, /no checkpoint was saved/);
       assert.doesNotMatch(c.error!, /keeps/);
+    } finally {
+      await s.close();
+    }
+  });
+});
+
+test('a job that died while copying its model stays interrupted, and the previous model is still the one served', async () => {
+  await withTempDir(async (dataDir) => {
+    const models = join(dataDir, 'models');
+    const store = new Store(join(dataDir, 'unicharacter.db'));
+    store.insertCharacter({ id: 'tessel', name: 'tessel', cardJson: '{}', avatarHash: null });
+    const j = store.createJob('customize', { options: {} }, 'tessel');
+    store.updateJob(j.id, { status: 'running', progress: { phase: 'install', step: 4, total: 4, metrics: [], samples: [] } });
+    store.close();
+    const old = modelFolder(join(dataDir, 'src-old'), 'old', 1);
+    modelFolder(join(dataDir, 'runs', j.id, 'character'), 'tessel-new', 1);
+    await installModel(old, models, 'tessel', join(dataDir, '.staging'));
+    const copying = join(dataDir, '.staging', 'tessel.copying-00112233aabb');
+    mkdirSync(copying);
+    writeFileSync(join(copying, 'unicharacter.json'), readFileSync(join(dataDir, 'runs', j.id, 'character', 'unicharacter.json')));
+    const s = await startServer({ dataDir, engine: new ModelChatEngine(models), port: 0 });
+    try {
+      const got = (await (await fetch(`${s.url}/v1/jobs/${j.id}`)).json()) as { status: string };
+      assert.equal(got.status, 'interrupted');
+      assert.deepEqual(digest(join(models, 'tessel')), digest(old));
     } finally {
       await s.close();
     }

@@ -271,3 +271,22 @@ test('a SillyTavern-style request: card fields in the system prompt, Bearer unde
   const plain = await complete({ messages: [{ role: 'user', content: 'Hi Tessel! Got a parcel for me?' }], max_tokens: 1 });
   assert.ok(usage.prompt_tokens > plain.body.usage.prompt_tokens + 40, `${usage.prompt_tokens} vs ${plain.body.usage.prompt_tokens}`);
 });
+
+test("the web UI's flow: a streamed first turn with store: true names its chat; the next turn continues it", async () => {
+  const stream = async (body: Record<string, unknown>): Promise<{ chatId: string | null; text: string }> => {
+    const res = await fetch(`${server.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ model: id, stream: true, max_tokens: 4, temperature: 0, ...body }),
+    });
+    assert.equal(res.status, 200);
+    const events = (await res.text()).split('\n\n').filter((e) => e.startsWith('data: ') && e !== 'data: [DONE]').map((e) => JSON.parse(e.slice(6)) as { choices: { delta: { content?: string } }[] });
+    return { chatId: res.headers.get('x-chat-id'), text: events.map((e) => e.choices[0]?.delta.content ?? '').join('') };
+  };
+  const first = await stream({ messages: [{ role: 'user', content: 'Hello!' }], store: true });
+  assert.match(first.chatId ?? '', /^chat-/);
+  const second = await stream({ chat_id: first.chatId, messages: [{ role: 'user', content: 'Hello!' }, { role: 'assistant', content: first.text }, { role: 'user', content: 'And now?' }] });
+  assert.equal(second.chatId, first.chatId);
+  const stored = (await (await fetch(`${server.url}/v1/chats/${first.chatId}`)).json()) as { messages: { role: string; content: string }[] };
+  assert.deepEqual(stored.messages.map((m) => [m.role, m.content]), [['user', 'Hello!'], ['assistant', first.text], ['user', 'And now?'], ['assistant', second.text]]);
+});

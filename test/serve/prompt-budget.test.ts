@@ -103,6 +103,29 @@ test('a user image that cannot be decoded is a 400 before any model work, and no
   assert.equal(await chats(), 0);
 });
 
+test('a request whose context would not fit the per-request memory is refused before any model work', async () => {
+  const { CharacterModel: CM } = await import('../../src/character/index.js');
+  const m = await CM.load(join(dir, 'models', id));
+  try {
+    // tiny: 4 layers x 2 (K, V) x 4 KV heads x 32 x 4 bytes = 4 KiB a token, twice; 8 heads x 10 x 10 scores
+    assert.equal(m.requestMemoryBytes(10, 5, false), 2 * 4096 * 16 + 8 * 10 * 10 * 4);
+    // an image adds a full context's cache and its latent tokens: 32 px / 8 (VAE x4, patch 2) = 4 x 4, and 2 markers
+    assert.equal(m.requestMemoryBytes(10, 5, true) - m.requestMemoryBytes(10, 5, false), 4096 * (4096 + 18));
+  } finally {
+    m.dispose();
+  }
+  const small = new ModelChatEngine(join(dir, 'models'), { requestMemoryBytes: 1 << 20 });
+  try {
+    const character = (await (await import('../../src/data/index.js')).loadSampleCharacter()).character;
+    await assert.rejects(
+      small.chat({ character: { ...character, id }, messages: [{ role: 'user', content: [{ type: 'text', text: sentence.repeat(40) }] }], modalities: ['text'], maxTokens: 200 }, { signal: new AbortController().signal }),
+      (e: unknown) => (e as { status?: number; code?: string }).status === 400 && (e as { code?: string }).code === 'request_too_large',
+    );
+  } finally {
+    await small.close();
+  }
+});
+
 test('an image prompt longer than the context is refused the same way', async () => {
   const r = await post('/v1/images/generations', { model: id, prompt: sentence.repeat(Math.floor(32_000 / sentence.length)) });
   assert.equal(r.status, 400, JSON.stringify(r.body));
