@@ -1,4 +1,4 @@
-// Public surface of src/data (architecture.md "Layers": other layers import from here).
+// Public surface of src/data (docs/architecture.md "Layers": other layers import from here).
 export * from './character.js';
 export { DataError, Diagnostics, formatWarning, type DataWarning, type DataLocation } from './diagnostics.js';
 export { namesOfFolder, prefixOfFolder, grpoOfPrefix, datasetKeyOfFolder } from './names.js';

@@ -1,4 +1,4 @@
-// The unified model with BAGEL's layout (method.md 1.1-1.4): the MoT language model, the latent
+// The unified model with BAGEL's layout (docs/method.md 1.1-1.4): the MoT language model, the latent
 // path (vae2llm, llm2vae, timestep embedder, latent position table) and the understanding path
 // (SigLIP ViT, connector, ViT position table). Top-level child names are the checkpoint's key
 // prefixes. The VAE is a separate module (its own ae.safetensors), frozen everywhere.
@@ -55,7 +55,7 @@ export class Bagel extends Module {
     return m;
   }
 
-  /** Latent token inputs: vae2llm(x_t) + TimestepEmbed(t) + latent_pos_embed[id] (method.md 1.4). */
+  /** Latent token inputs: vae2llm(x_t) + TimestepEmbed(t) + latent_pos_embed[id] (docs/method.md 1.4). */
   embedLatents(xt: Tensor, t: Tensor, positionIds: Tensor): Tensor {
     return scope(() => {
       const proj = this.need(this.vae2llm, 'the latent path');
@@ -70,7 +70,7 @@ export class Bagel extends Module {
     return this.need(this.llm2vae, 'the latent path').forward(hidden);
   }
 
-  /** ViT token inputs: connector(ViT(patches)) + vit_pos_embed[id] (method.md 1.3). */
+  /** ViT token inputs: connector(ViT(patches)) + vit_pos_embed[id] (docs/method.md 1.3). */
   embedVit(patches: Tensor, positionIds: Tensor, lens: number[]): Tensor {
     return scope(() => {
       const vit = this.need(this.vit_model, 'the ViT');

@@ -1,4 +1,4 @@
-// The Qwen2-style Mixture-of-Transformers decoder (method.md 1.2). Every layer holds two
+// The Qwen2-style Mixture-of-Transformers decoder (docs/method.md 1.2). Every layer holds two
 // complete weight sets: the "und" expert under the original Qwen2 names and the "gen" expert
 // under the same names with `_moe_gen`. Routing is hard and given per token (latent tokens go to
 // gen, everything else to und); the attention itself is one joint softmax over all tokens.
@@ -127,9 +127,9 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | null):
 
 /**
  * How the query tokens attend. `packed`: the tokens are a concatenation of samples of the given
- * lengths, each with its own additive mask [L, L] (no attention across samples, method.md 1.7).
+ * lengths, each with its own additive mask [L, L] (no attention across samples, docs/method.md 1.7).
  * `cached`: the queries attend to the whole KV cache plus themselves, causally among themselves
- * or fully (inference, method.md 1.7 last point); `mask` overrides with an explicit [Nq, Nc+Nq].
+ * or fully (inference, docs/method.md 1.7 last point); `mask` overrides with an explicit [Nq, Nc+Nq].
  */
 export type AttentionLayout =
   | { kind: 'packed'; sampleLens: number[]; masks: Tensor[] }
@@ -151,7 +151,7 @@ export class KVCache {
   private shared: boolean[];
   /** Tokens cached. */
   length = 0;
-  /** The next RoPE position to use (method.md 1.6: prefill advances it). */
+  /** The next RoPE position to use (docs/method.md 1.6: prefill advances it). */
   nextPosition = 0;
 
   constructor(readonly numLayers: number) {
@@ -321,7 +321,7 @@ export class Qwen2MoTAttention extends Module {
     return scope(() => {
       const N = x.shape[0]!;
       const { numHeads: H, numKvHeads: Hkv, headDim: d } = this;
-      // q, k, v per expert, then the per-head norms per expert (method.md 1.2)
+      // q, k, v per expert, then the per-head norms per expert (docs/method.md 1.2)
       const qkv = (e: ExpertAttnWeights) => (h: Tensor): Tensor => {
         const n = h.shape[0]!;
         const q = e.qNorm.forward(e.q.forward(h).reshape([n, H, d])).reshape([n, H * d]);
@@ -549,7 +549,7 @@ export class Qwen2MoTForCausalLM extends Module {
     return head.forward(hidden);
   }
 
-  /** Copies every und weight into its gen counterpart (init_moe, method.md 1.2). */
+  /** Copies every und weight into its gen counterpart (init_moe, docs/method.md 1.2). */
   initMoeFromUnd(): void {
     noGrad(() => scope(() => {
       const sd = this.stateDict();

@@ -1,4 +1,4 @@
-// The SigLIP NaViT encoder and its connector (method.md 1.3), with the published key names
+// The SigLIP NaViT encoder and its connector (docs/method.md 1.3), with the published key names
 // (vit_model.vision_model.embeddings.patch_embedding, encoder.layers.{i}.self_attn.q_proj, ...).
 // The patch embedding is the Linear(p*p*c -> D) form BAGEL converts the conv into, so its input
 // is a patchify() row in (p, q, c) order; position ids are flattened 2-D ids (row * side + col)

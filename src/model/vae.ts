@@ -1,4 +1,4 @@
-// The FLUX autoencoder (method.md 1.4), with the key names of FLUX's `ae.safetensors`
+// The FLUX autoencoder (docs/method.md 1.4), with the key names of FLUX's `ae.safetensors`
 // (encoder.down.{i}.block.{j}.norm1, encoder.mid.attn_1.q, decoder.up.{i}.upsample.conv, ...).
 // Frozen everywhere: encode samples the posterior (not its mean) and applies scale and shift.
 import { ops, randn, scaledDotProductAttention, scope, type Tensor } from '../torch/index.js';
@@ -221,7 +221,7 @@ export class AutoEncoder extends Module {
 
   /**
    * Image in [-1, 1], [B, 3, H, W] -> z = scale * (sample - shift), where sample = mean +
-   * exp(logvar / 2) * eps is drawn from the posterior (method.md 1.4: not its mean).
+   * exp(logvar / 2) * eps is drawn from the posterior (docs/method.md 1.4: not its mean).
    * `sample: false` takes the mean instead (for tests and deterministic encodes).
    */
   encode(x: Tensor, options: { sample?: boolean } = {}): Tensor {

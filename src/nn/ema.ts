@@ -1,4 +1,4 @@
-// Exponential moving average of a model's parameters (method.md 2.6: decay 0.9999, updated every
+// Exponential moving average of a model's parameters (docs/method.md 2.6: decay 0.9999, updated every
 // step): shadow <- decay * shadow + (1 - decay) * param, as BAGEL's fsdp_ema_update does.
 import { noGrad, scope, type Tensor } from '../torch/index.js';
 import type { LoadOptions, LoadResult, Module } from './module.js';

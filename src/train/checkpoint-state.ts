@@ -1,6 +1,6 @@
 // The contents of a checkpoint folder for a model trained with an optimizer: everything a resumed
-// run needs to continue bit for bit on the CPU (issue 5: "weights, optimizer, RNG, data
-// position"). Unlike the reference (method.md 2.6, [quirk]), the EMA is saved too.
+// run needs to continue bit for bit on the CPU (docs/architecture.md "Training": weights, optimizer,
+// RNG, data position). Unlike the reference (docs/method.md 2.6, [quirk]), the EMA is saved too.
 //
 //   model.safetensors       Module.stateDict (parameters and persistent buffers)
 //   optimizer.safetensors   Optimizer.stateDict, parameter groups in the metadata

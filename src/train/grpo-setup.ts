@@ -1,4 +1,4 @@
-// Character-GRPO setup (method.md section 3.1): loads the character model, wires the reward
+// Character-GRPO setup (docs/method.md 3.1): loads the character model, wires the reward
 // scorers (checklist answerer, face identity), the optimizer over the generation expert and the
 // run directory, and returns them as one GrpoSession that the named steps of grpo-steps.ts share.
 import { join } from 'node:path';
@@ -18,7 +18,33 @@ import { RunDir, type Json } from './run-dir.js';
 import { broadcastModule } from './sft.js';
 import { ReferencePolicy } from './grpo-reference.js';
 import { parseFaceIdentitySetting, promptsPerBatch, type FaceIdentitySetting, type GrpoConfig } from './grpo-config.js';
-import type { TrainGrpoOptions } from './grpo-steps.js';
+import type { ProgressStream } from './progress.js';
+
+/** Options of trainGrpo (grpo.ts) that are not part of the run's config. */
+export interface TrainGrpoOptions {
+  /** Continue the run in cfg.out from its latest checkpoint. */
+  resume?: boolean;
+  /** Stop like Ctrl-C (finish the epoch, checkpoint, return). */
+  signal?: AbortSignal;
+  /** Log lines (rank 0 only; default console.log). */
+  log?: (line: string) => void;
+  /** Data parallel: the group this process belongs to (e.g. ProcessGroup.fromEnv()). */
+  group?: ProcessGroup | null;
+  /** Stop after this many epochs in this process (tests interrupt a run this way). */
+  stopAfter?: number;
+  /** Progress bar stream (default stderr; null for none). */
+  progress?: ProgressStream | null;
+  /** Handle SIGINT (default true). */
+  handleSigint?: boolean;
+  /** Called on every rank with the epoch's gathered rewards and advantages (all rollouts, in draw order). */
+  onAdvantages?: (epoch: number, a: { prompts: number[]; draws: number[]; rewards: number[]; advantages: number[] }) => void;
+  /**
+   * An injected reward in place of the scorer suite (toy runs, tests): R_i for each decoded image
+   * (CHW in [-1, 1]) and its prompt. Named `custom` in the log, config.json and metrics
+   * (`reward_custom`, `scorers: { custom: 'custom' }`); the default path is unchanged without it.
+   */
+  reward?: (images: ChwImage[], prompts: string[]) => Promise<number[]> | number[];
+}
 
 /** Whether the face-identity reward is on for a character, and why (for the log). */
 export interface FaceIdentityDecision {
@@ -50,7 +76,7 @@ export function resolveFaceIdentity(
   return { on: true, reason: `face identity on: ${who} (rewards.faceIdentity 'auto')` };
 }
 
-/** The trainable set of method.md 3.1: every language-model parameter of the generation expert. */
+/** The trainable set of docs/method.md 3.1: every language-model parameter of the generation expert. */
 export function generationExpertParameters(model: Bagel): torch.Tensor[] {
   const out: torch.Tensor[] = [];
   for (const [name, p] of model.namedParameters()) {
@@ -156,7 +182,7 @@ export async function openGrpoSession(cfg: GrpoConfig, o: TrainGrpoOptions): Pro
   const prompts = character.t2iPrompts;
   let face: Awaited<ReturnType<typeof loadFaceIdentity>>;
   try {
-    if (prompts.length === 0) throw new Error(`${character.names.display} has no T2I prompts with checklists: Character-GRPO needs them (method.md 3.2)`);
+    if (prompts.length === 0) throw new Error(`${character.names.display} has no T2I prompts with checklists: Character-GRPO needs them (docs/method.md 3.2)`);
     if (cfg.layout.kind === 'reference-shuffle') {
       const m = promptsPerBatch(cfg.layout, cfg.groupSize);
       if (m > prompts.length) {

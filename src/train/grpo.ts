@@ -1,4 +1,4 @@
-// Character-GRPO (method.md section 3): starting from a customized (SFT) character model, each
+// Character-GRPO (docs/method.md 3): starting from a customized (SFT) character model, each
 // epoch draws prompts with checklists, makes k rollouts per prompt with an SDE window, scores
 // them (VQA checklist, text-image alignment, diversity, identity band), normalises rewards per
 // prompt over the epoch, and updates the generation expert with the clipped objective.

@@ -1,14 +1,15 @@
 // Configuration of the training commands (`unicharacter train vae|sft|base`, `customize`), as a
 // zod schema with documented defaults. A config file is JSON or YAML; every field is optional
 // and takes the default written here. Defaults are the `tiny` CPU run (a couple of minutes on a
-// 2-core machine); the reference values of method.md 2.6 / 6.3 are named beside each field where
+// 2-core machine); the reference values of docs/method.md 2.6 / 6.3 are named beside each field where
 // they differ. The resolved config is written to the run directory as config.json.
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { PRECISION_MODES } from '../nn/index.js';
+import { CE_WEIGHT, MSE_WEIGHT } from '../model/index.js';
 
-/** Data packing for tiny (method.md 2.2; the reference uses 8192 / 12288 / 8192 / 16384 / 50). */
+/** Data packing for tiny (docs/method.md 2.2; the reference uses 8192 / 12288 / 8192 / 16384 / 50). */
 export const PackingSchema = z
   .object({
     expectedNumTokens: z.number().int().positive().default(640),
@@ -35,7 +36,7 @@ export const DataSchema = z
      * ratio; 'square': stretched to imageSize x imageSize and vitImageSize x vitImageSize.
      */
     imageSizing: z.enum(['aspect', 'square']).default('aspect'),
-    /** Caption dropout (method.md 2.4: 0.1). */
+    /** Caption dropout (docs/method.md 2.4: 0.1). */
     textDropProb: z.number().min(0).max(1).default(0.1),
     /** Packs per rank per step (the reference: 1). */
     packsPerRank: z.number().int().positive().default(1),
@@ -129,9 +130,9 @@ export const SftConfigSchema = z
     sampling: SamplingSchema.default({}),
     totalSteps: z.number().int().positive().default(200),
     saveEvery: z.number().int().positive().default(50),
-    /** Loss weights (method.md 2.3: 0.25 CE + 1.0 MSE) and the SFT timestep shift (1.0). */
-    ceWeight: z.number().min(0).default(0.25),
-    mseWeight: z.number().min(0).default(1.0),
+    /** Loss weights (docs/method.md 2.3: 0.25 CE + 1.0 MSE) and the SFT timestep shift (1.0). */
+    ceWeight: z.number().min(0).default(CE_WEIGHT),
+    mseWeight: z.number().min(0).default(MSE_WEIGHT),
     timestepShift: z.number().positive().default(1.0),
     /** Seed of the model initialisation (the reference: 4396 * world + rank for its own RNG). */
     seed: z.number().int().default(0),

@@ -1,10 +1,10 @@
-// Unified-SFT data (method.md 2.1-2.5, 1.4): characters -> sample plans (the data layer's
+// Unified-SFT data (docs/method.md 2.1-2.5, 1.4): characters -> sample plans (the data layer's
 // builders and mixture recipes) -> token-budget packs -> the model's PackSamples.
 //
 // Text segments are tokenized with the real tokenizer (the model config's vocabulary and special
 // ids are taken from it). VAE images are resized to a fixed side, encoded once by the frozen VAE
 // into posterior moments, and a latent is *sampled* from them at every use (mean + sigma * eps,
-// then scaled and shifted, method.md 1.4 / 7.7). ViT images become [3, H, W] in [-1, 1].
+// then scaled and shifted, docs/method.md 1.4 / 7.7). ViT images become [3, H, W] in [-1, 1].
 //
 // Determinism: the pack sequence depends only on the seed, and every random draw of a sample
 // (caption dropout, the timestep normal, the posterior eps and the flow-matching noise) is
@@ -312,7 +312,7 @@ export class SftData {
       const k = it.image.path ?? it.image.id;
       if (it.kind === 'vit_image') return { kind: 'vit_image', image: this.vitImages.get(k)!, enableCfg: it.enableCfg };
       const m = this.moments.get(k)!;
-      // z = scale * (mean + sigma * eps - shift)  (method.md 1.4)
+      // z = scale * (mean + sigma * eps - shift)  (docs/method.md 1.4)
       const latent = m.mean.add(m.std.mul(randn(m.mean.shape))).sub(shiftFactor).mul(scaleFactor);
       return { kind: 'vae_image', latent, loss: it.loss, enableCfg: it.enableCfg };
     });
@@ -335,7 +335,7 @@ export class SftData {
 }
 
 /**
- * The uniform draws packSamples will consume for one sample, in its order (method.md 2.4 dropout
+ * The uniform draws packSamples will consume for one sample, in its order (docs/method.md 2.4 dropout
  * for enableCfg items, two draws for the Box-Muller normal of each generated image), taken from
  * the sample's own generator. Also returns the VAE items that survive dropout.
  */

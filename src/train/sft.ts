@@ -1,4 +1,4 @@
-// Stage 1, Unified-SFT (method.md section 2), as one loop you can read top to bottom:
+// Stage 1, Unified-SFT (docs/method.md 2), as one loop you can read top to bottom:
 // batch -> forward -> 0.25 CE + 1.0 MSE (global token means) -> backward -> all-reduce ->
 // clip 1.0 -> AdamW (0.9, 0.95, eps 1e-15) -> EMA -> log / sample / checkpoint.
 //
@@ -6,9 +6,9 @@
 // this file supplies the step, the state and the samples. The VAE is frozen and outside the
 // model; everything else trains, or only LoRA adapters when lora.enabled.
 //
-// Data parallel (issue 5 item 5): with a ProcessGroup, rank r takes its own packs of every step
+// Data parallel (docs/method.md 2.7; docs/architecture.md "Training"): with a ProcessGroup, rank r takes its own packs of every step
 // (sft-data.ts), the token counts are all-reduced so each term stays a global token mean
-// (method.md 2.3: CE = CE_sum / N_global), gradients are summed with bucketed all-reduce,
+// (docs/method.md 2.3: CE = CE_sum / N_global), gradients are summed with bucketed all-reduce,
 // initial weights are broadcast from rank 0, and only rank 0 logs, samples and saves.
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -19,7 +19,7 @@ import {
 } from '../nn/index.js';
 import {
   Bagel, decodeText, disposeBatch, generateImage, latentDownsample, loadCheckpoint, newContext, prefillText,
-  saveCheckpoint, trainingForward, type AutoEncoder, type ModelConfig,
+  saveCheckpoint, trainingForward, weightedLoss, CE_WEIGHT, MSE_WEIGHT, type AutoEncoder, type ModelConfig,
 } from '../model/index.js';
 import {
   Tokenizer, characterSampleTexts, characterTexts, loadSampleCharacter, readRoleScapeCharacter, rolePlayPrompt, t2iCaption,
@@ -139,7 +139,7 @@ export interface SftLossResult {
 }
 
 /**
- * Forward and backward of a rank's packs with the loss of method.md 2.3: each term is a global
+ * Forward and backward of a rank's packs with the loss of docs/method.md 2.3: each term is a global
  * token mean, CE = CE_sum / N_ce_global (N all-reduced over the ranks first, from the batches'
  * structure), one pack at a time with gradients accumulating. Summing the gradients over the
  * ranks then gives the gradient of 0.25 CE + 1.0 MSE over the whole global batch, and the float
@@ -154,8 +154,8 @@ export function sftForwardBackward(model: Bagel, batches: SftBatch | SftBatch[],
   return scope(() => {
     const list = Array.isArray(batches) ? batches : [batches];
     const group = o.group ?? null;
-    const ceWeight = o.ceWeight ?? 0.25;
-    const mseWeight = o.mseWeight ?? 1.0;
+    const ceWeight = o.ceWeight ?? CE_WEIGHT;
+    const mseWeight = o.mseWeight ?? MSE_WEIGHT;
     // global [N_ce, N_mse, tokens]
     const local = [0, 0, 0];
     for (const b of list) {
@@ -170,16 +170,11 @@ export function sftForwardBackward(model: Bagel, batches: SftBatch | SftBatch[],
     for (const b of list) {
       scope(() => {
         const l = trainingForward(model, b.batch, { timestepShift: o.timestepShift ?? 1.0, reduction: 'sum', ...(b.noise ? { noise: b.noise } : {}) });
-        const terms: Tensor[] = [];
-        if (l.ce && nCe > 0) {
-          terms.push(l.ce.mul(ceWeight / nCe));
-          sums[0] += l.ce.item();
-        }
-        if (l.mse && nMse > 0) {
-          terms.push(l.mse.mul(mseWeight / nMse));
-          sums[1] += l.mse.item();
-        }
-        if (terms.length) terms.reduce((a, t) => a.add(t)).backward();
+        const ce = l.ce && nCe > 0 ? l.ce : null;
+        const mse = l.mse && nMse > 0 ? l.mse : null;
+        if (ce) sums[0] += ce.item();
+        if (mse) sums[1] += mse.item();
+        weightedLoss({ ce, mse }, { ce: ceWeight, mse: mseWeight }, { ce: nCe, mse: nMse })?.backward();
       });
       o.afterBackward?.();
     }
@@ -193,9 +188,9 @@ export function sftForwardBackward(model: Bagel, batches: SftBatch | SftBatch[],
 }
 
 /** Every trainable parameter gets a gradient (zeros where the batch did not reach it), as the
- * reference's FSDP dummy-ViT pass guarantees (method.md 2.7): all ranks then reduce the same
+ * reference's FSDP dummy-ViT pass guarantees (docs/method.md 2.7): all ranks then reduce the same
  * buckets and AdamW treats every parameter alike whatever the batch held. */
-function ensureGradients(params: Tensor[]): void {
+export function ensureGradients(params: Tensor[]): void {
   noGrad(() => {
     for (const p of params) if (p.grad === null) p.grad = ops.zeros_like(p);
   });
@@ -411,7 +406,7 @@ export async function trainSft(configInput: SftConfig | SftConfigInput, o: Train
       if (config.export === 'full') {
         if (config.lora.enabled) removeLoRA(model, { merge: true });
         modelPath = join(root, 'model.safetensors');
-        saveCheckpoint(modelPath, model); // raw weights, published key names (method.md 2.7)
+        saveCheckpoint(modelPath, model); // raw weights, published key names (docs/method.md 2.7)
         if (characters.length === 1) {
           characterModelPath = join(root, 'character');
           mkdirSync(root, { recursive: true });

@@ -1,4 +1,4 @@
-// SFT image sizing (docs/fidelity.md "Image sizes"): with data.imageSizing 'aspect' (the default)
+// SFT image sizing (docs/fidelity.md "Image sizes below the published size"): with data.imageSizing 'aspect' (the default)
 // a non-square image keeps its aspect under the official VAE rule scaled to data.imageSize, in
 // the packed latents and in packing's token counts; 'square' stretches it as before.
 import { test } from 'node:test';

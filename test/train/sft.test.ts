@@ -1,4 +1,4 @@
-// Unified-SFT (method.md section 2) on the tiny config: the loss falls on a fixed batch, an
+// Unified-SFT (docs/method.md 2) on the tiny config: the loss falls on a fixed batch, an
 // interrupted and resumed run reproduces the uninterrupted one bit for bit on CPU (losses,
 // weights and EMA), and LoRA-only training changes only the adapter weights.
 import { test } from 'node:test';

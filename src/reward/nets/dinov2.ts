@@ -1,7 +1,7 @@
 // DINOv2 (Oquab et al.) in the Hugging Face `transformers` layout (Dinov2Model), sized from
 // config.json: conv patch embedding, CLS token, learned positions interpolated bicubically to the
 // input grid (transformers' interpolate_pos_encoding, size-based form), pre-LN blocks with layer
-// scale, final layernorm. The identity feature of method.md 3.4 is the CLS token of
+// scale, final layernorm. The identity feature of docs/method.md 3.4 is the CLS token of
 // last_hidden_state (after the final layernorm), L2-normalised. The image pipeline is the default
 // processor's: shortest side 256, centre crop 224, ImageNet mean/std (bicubic on tensors here,
 // without PIL's antialiasing).
@@ -228,7 +228,7 @@ export interface Dinov2Preprocess {
 /** The default Dinov2 processor sizes (BitImageProcessor: shortest edge 256, crop 224). */
 export const DINOV2_PREPROCESS: Dinov2Preprocess = { resize: 256, crop: 224 };
 
-/** DINOv2 CLS embeddings, L2-normalised: the identity feature of method.md 3.4. */
+/** DINOv2 CLS embeddings, L2-normalised: the identity feature of docs/method.md 3.4. */
 export class Dinov2Embedder implements ImageEmbedder {
   constructor(
     readonly model: Dinov2Model,
