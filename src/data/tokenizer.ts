@@ -65,7 +65,7 @@ function checkLayout(json: unknown, file: string): void {
   }
 }
 
-export interface DecodeOptions {
+export interface TokenDecodeOptions {
   /** Drop special tokens (the four of docs/method.md 1.5 and any other `special: true` added token). */
   skipSpecialTokens?: boolean;
 }
@@ -193,7 +193,7 @@ export class Tokenizer {
 
   /** Text of `ids`, through the tokenizer's decoder (the same path as the library's own decode).
    * Incomplete UTF-8 at the end comes out as U+FFFD; use a `StreamDecoder` for streaming. */
-  decode(ids: readonly number[], opts: DecodeOptions = {}): string {
+  decode(ids: readonly number[], opts: TokenDecodeOptions = {}): string {
     const toks: string[] = [];
     for (const id of ids) {
       if (opts.skipSpecialTokens && this.specialIds.has(id)) continue;
@@ -205,7 +205,7 @@ export class Tokenizer {
   }
 
   /** The library's asynchronous decode; kept to check `decode` against. */
-  decodeAsync(ids: readonly number[], opts: DecodeOptions = {}): Promise<string> {
+  decodeAsync(ids: readonly number[], opts: TokenDecodeOptions = {}): Promise<string> {
     return this.hf.decode([...ids], opts.skipSpecialTokens ?? false);
   }
 
@@ -219,7 +219,7 @@ export class Tokenizer {
     return this.specialIds.has(id);
   }
 
-  streamDecoder(opts: DecodeOptions = {}): StreamDecoder {
+  streamDecoder(opts: TokenDecodeOptions = {}): StreamDecoder {
     return new StreamDecoder(this, opts);
   }
 
@@ -237,9 +237,9 @@ export class StreamDecoder {
   private prefix = '';
   private prefixIndex = 0;
   private readonly tok: Tokenizer;
-  private readonly opts: DecodeOptions;
+  private readonly opts: TokenDecodeOptions;
 
-  constructor(tok: Tokenizer, opts: DecodeOptions = {}) {
+  constructor(tok: Tokenizer, opts: TokenDecodeOptions = {}) {
     this.tok = tok;
     this.opts = opts;
   }
@@ -276,7 +276,7 @@ export class StreamDecoder {
 }
 
 /** Yields the text pieces of a token stream as they become complete characters. */
-export function* streamDecode(tok: Tokenizer, ids: Iterable<number>, opts: DecodeOptions = {}): Generator<string> {
+export function* streamDecode(tok: Tokenizer, ids: Iterable<number>, opts: TokenDecodeOptions = {}): Generator<string> {
   const s = tok.streamDecoder(opts);
   for (const id of ids) {
     const piece = s.push(id);

@@ -66,7 +66,13 @@ export interface NativeAddon {
   isLeaf(id: TensorId): boolean;
   grad(id: TensorId): TensorId | null;
   setGrad(id: TensorId, grad: TensorId | null): void;
-  backward(id: TensorId, gradient: TensorId | null, retainGraph?: boolean, createGraph?: boolean): void;
+  /** One tensor (gradient or null), or several with one gradient (or null) each. */
+  backward(id: TensorId | TensorId[], gradient: TensorId | (TensorId | null)[] | null, retainGraph?: boolean, createGraph?: boolean): void;
+  /** Activation checkpointing (native/src/checkpoint.cc). */
+  checkpointInit(recompute: (id: number, saved: TensorId[], grads: (TensorId | null)[]) => (TensorId | null)[]): void;
+  checkpointApply(id: number, inputs: TensorId[], outputs: TensorId[]): TensorId[];
+  checkpointReleased(): number[];
+  checkpointLive(): number;
   autogradGrad(
     outputs: TensorId[],
     inputs: TensorId[],

@@ -8,6 +8,7 @@
 // behaviour, `preset: 'project'` this project's improvements. A preset fills only the fields it
 // governs (PRESET_FIELDS) that the config leaves out; a field given explicitly wins over the preset.
 import { z } from 'zod';
+import { PRECISION_MODES, type PrecisionMode } from '../nn/index.js';
 import { REFERENCE_REWARD_WEIGHTS, VQA_RULES, type RewardScorerOptions, type RewardWeights, type VqaRules } from '../reward/index.js';
 
 export const GRPO_PRESETS = ['reference', 'project'] as const;
@@ -98,6 +99,10 @@ export interface GrpoConfig {
    * substitute (default true).
    */
   selfVqa: boolean;
+  /** Precision mode of the policy update (docs/precision.md; the reference trains bf16 weights: 'bf16'). */
+  precision: PrecisionMode;
+  /** Recompute each decoder layer in backward instead of keeping its activations (docs/precision.md section 3). */
+  activationCheckpointing: boolean;
   /** Which preset filled the fields of PRESET_FIELDS that the config left out. */
   preset: GrpoPreset;
   windowStart: WindowStartRule;
@@ -157,6 +162,8 @@ export const DEFAULT_GRPO: Omit<GrpoConfig, 'from' | 'out' | Exclude<keyof Prese
   seed: 42,
   rewards: { weights: REFERENCE_REWARD_WEIGHTS, scorers: {} },
   selfVqa: true,
+  precision: 'fp32',
+  activationCheckpointing: false,
 };
 
 /** A face-identity setting from a config file or flag; an error naming `where` for anything else. */
@@ -241,6 +248,8 @@ export const GrpoConfigSchema = z.object({
   seed: z.number().int().default(D.seed),
   rewards: RewardsSchema.default({}),
   selfVqa: z.boolean().default(D.selfVqa),
+  precision: z.enum(PRECISION_MODES).default(D.precision),
+  activationCheckpointing: z.boolean().default(D.activationCheckpointing),
   preset: z.enum(GRPO_PRESETS).default(D.preset),
   windowStart: z.enum(WINDOW_START_RULES).optional(),
   layout: LayoutSchema.optional(),

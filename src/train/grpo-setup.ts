@@ -4,7 +4,7 @@
 import { join } from 'node:path';
 import { readFileSync } from 'node:fs';
 import * as torch from '../torch/index.js';
-import { AdamW } from '../nn/index.js';
+import { AdamW, MixedPrecision } from '../nn/index.js';
 import { latentDownsample, type AutoEncoder, type Bagel } from '../model/index.js';
 import type { ProcessGroup } from '../torch/index.js';
 import { Rng, VAE_RULE, prepareImage, scaledRule, type Character, type ChwImage, type SizeSpec } from '../data/index.js';
@@ -106,7 +106,9 @@ export interface GrpoSession {
   promptIds: Awaited<ReturnType<CharacterModel['encode']>>[];
   /** Latent grid side (image side / VAE downsampling). */
   grid: number;
+  /** What the optimizer updates (the float32 masters in bf16-mixed, docs/precision.md). */
   params: torch.Tensor[];
+  precision: MixedPrecision;
   optimizer: AdamW;
   scorers: RewardScorers;
   weights: RewardWeights;
@@ -194,9 +196,13 @@ export async function openGrpoSession(cfg: GrpoConfig, o: TrainGrpoOptions): Pro
   }
   if (group) broadcastModule(model, group);
   const grid = cm.manifest.imageSize / latentDownsample(model.config);
-  const params = generationExpertParameters(model);
-  // The SFT weights as loaded (and broadcast), before any checkpoint is restored: the KL reference.
-  const reference = cfg.beta > 0 ? new ReferencePolicy(params) : null;
+  const genParams = generationExpertParameters(model);
+  // The SFT weights as loaded (and broadcast), before any checkpoint is restored: the KL reference
+  // (in the model's own dtype: it stands in for the model's weights during the reference forward).
+  const precision = new MixedPrecision(model, cfg.precision, cfg.activationCheckpointing);
+  model.setActivationCheckpointing(cfg.activationCheckpointing);
+  const params = precision.params;
+  const reference = cfg.beta > 0 ? new ReferencePolicy(genParams) : null;
   const optimizer = new AdamW(params, { lr: cfg.lr, betas: [0.9, 0.999], eps: 1e-8, weightDecay: cfg.weightDecay });
   const answerer = checklistAnswerer(cfg, cm);
   const scorers = createRewardScorers({
@@ -243,19 +249,21 @@ export async function openGrpoSession(cfg: GrpoConfig, o: TrainGrpoOptions): Pro
   } catch (e) {
     scorers.dispose();
     optimizer.dispose();
+    precision.dispose();
     reference?.dispose();
     cm.dispose();
     throw e;
   }
-  const state = checkpointState({ model, optimizer, rngs: { sampler: rng } });
+  const state = checkpointState({ model, optimizer, rngs: { sampler: rng }, precision });
   return {
     cfg, group, rank, world, main, perRank: cfg.promptsPerEpoch / world, log, cm, model, vae, character, prompts, promptIds, grid,
-    params, optimizer, scorers, weights, references, reference, rng, custom, rewardIds, runDir,
+    params, precision, optimizer, scorers, weights, references, reference, rng, custom, rewardIds, runDir,
     samplesDir: runDir?.samplesDir ?? join(cfg.out, 'samples'), state,
     dispose: () => {
       runDir?.close();
       scorers.dispose();
       optimizer.dispose();
+      precision.dispose();
       reference?.dispose();
       cm.dispose();
     },

@@ -242,6 +242,7 @@ function optimizerStep(s: GrpoSession): number {
   const norm = clipGradNorm(s.params, s.cfg.maxGradNorm ?? Number.POSITIVE_INFINITY);
   s.optimizer.step();
   s.optimizer.zeroGrad();
+  s.precision.syncModel();
   return norm;
 }
 
@@ -275,6 +276,7 @@ export function update(s: GrpoSession, items: EpochRollout[], adv: number[]): Up
             loss = loss.add(kl);
           }
           loss.div(perUpdate).backward();
+          s.precision.collectGradients();
           lossSum += loss.item();
           if (l.clipped) clipped++;
         });

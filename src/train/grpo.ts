@@ -56,6 +56,7 @@ async function grpoEpoch(s: GrpoSession, epoch: number, o: TrainGrpoOptions) {
 /** Saves the trained character model (rank 0, a finished run) with the GRPO provenance. */
 function saveModel(s: GrpoSession, modelDir: string, epochs: number): void {
   const { cm } = s;
+  s.precision.exportWeights(); // bf16-mixed: the generation expert leaves as its float32 masters
   const provenance = { ...cm.manifest.provenance, stage: 'grpo', grpo_run: s.cfg.out, epochs, vqa_scorer: s.custom ? 'custom' : s.scorers.ids.vqa };
   new CharacterModel(s.character, s.model, s.vae, cm.tokenizer, { ...cm.manifest, provenance }).save(modelDir);
 }

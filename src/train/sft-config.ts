@@ -6,6 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
+import { PRECISION_MODES } from '../nn/index.js';
 import { CE_WEIGHT, MSE_WEIGHT } from '../model/index.js';
 
 /** Data packing for tiny (docs/method.md 2.2; the reference uses 8192 / 12288 / 8192 / 16384 / 50). */
@@ -137,6 +138,14 @@ export const SftConfigSchema = z
     seed: z.number().int().default(0),
     /** Intra-op threads (0: leave libtorch's default). */
     threads: z.number().int().nonnegative().default(0),
+    /**
+     * Where weights, gradients and optimizer state live (docs/precision.md): 'fp32'; 'bf16-mixed'
+     * (bfloat16 forward and backward, float32 master weights and AdamW state); 'bf16' (all
+     * bfloat16, as the reference's GRPO). A run keeps its mode: resume checks it.
+     */
+    precision: z.enum(PRECISION_MODES).default('fp32'),
+    /** Recompute each decoder and ViT layer in backward instead of keeping its activations (docs/precision.md section 3). */
+    activationCheckpointing: z.boolean().default(false),
     /** Export: 'full' writes model.safetensors; 'lora' writes only the adapter (needs lora.enabled). */
     export: z.enum(['full', 'lora']).default('full'),
   })

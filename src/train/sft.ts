@@ -15,7 +15,7 @@ import { join, resolve } from 'node:path';
 import * as torch from '../torch/index.js';
 import { noGrad, ops, scope, tensor, type ProcessGroup, type Tensor } from '../torch/index.js';
 import {
-  AdamW, EMA, applyLoRA, clipGradNorm, constantSchedule, removeLoRA, saveLoRA, warmupCosineSchedule, type Schedule,
+  AdamW, EMA, MixedPrecision, applyLoRA, clipGradNorm, constantSchedule, removeLoRA, saveLoRA, warmupCosineSchedule, type Schedule,
 } from '../nn/index.js';
 import {
   Bagel, decodeText, disposeBatch, generateImage, latentDownsample, loadCheckpoint, newContext, prefillText,
@@ -146,7 +146,11 @@ export interface SftLossResult {
  * operations are the same however the packs are split over ranks: 2 ranks x 1 pack and 1 rank x
  * 2 packs end with bit-identical gradients. Returns the global loss values (the same on every rank).
  */
-export function sftForwardBackward(model: Bagel, batches: SftBatch | SftBatch[], o: { group?: ProcessGroup | null; ceWeight?: number; mseWeight?: number; timestepShift?: number } = {}): SftLossResult {
+export function sftForwardBackward(model: Bagel, batches: SftBatch | SftBatch[], o: {
+  group?: ProcessGroup | null; ceWeight?: number; mseWeight?: number; timestepShift?: number;
+  /** Called after each pack's backward (bf16-mixed moves the gradients into float32 there, docs/precision.md). */
+  afterBackward?: () => void;
+} = {}): SftLossResult {
   return scope(() => {
     const list = Array.isArray(batches) ? batches : [batches];
     const group = o.group ?? null;
@@ -172,6 +176,7 @@ export function sftForwardBackward(model: Bagel, batches: SftBatch | SftBatch[],
         if (mse) sums[1] += mse.item();
         weightedLoss({ ce, mse }, { ce: ceWeight, mse: mseWeight }, { ce: nCe, mse: nMse })?.backward();
       });
+      o.afterBackward?.();
     }
     const stats = tensor(sums, { dtype: 'float64' });
     if (group) group.allReduce(stats, 'sum');
@@ -306,10 +311,15 @@ export async function trainSft(configInput: SftConfig | SftConfigInput, o: Train
     if (config.lora.enabled) applyLoRA(model, { targets: config.lora.targets, r: config.lora.r, alpha: config.lora.alpha, dropout: config.lora.dropout });
     if (group) broadcastModule(model, group);
     model.train();
-    const trainable = model.parameters({ trainableOnly: true });
+    // The precision mode converts the model and names what the optimizer updates (docs/precision.md).
+    const precision = new MixedPrecision(model, config.precision, config.activationCheckpointing);
+    model.setActivationCheckpointing(config.activationCheckpointing);
+    const trainable = precision.params;
     const opt = new AdamW(trainable, { lr: config.optim.lr, betas: config.optim.betas, eps: config.optim.eps, weightDecay: config.optim.weightDecay });
     const schedule = sftSchedule(config);
-    const ema = config.ema.enabled ? new EMA(model, config.ema.decay, { trainableOnly: true }) : null;
+    // The EMA averages what the optimizer updates (the float32 masters in bf16-mixed).
+    const emaSource = config.precision === 'bf16-mixed' ? precision.namedParams() : model;
+    const ema = config.ema.enabled ? new EMA(emaSource, config.ema.decay, { trainableOnly: true }) : null;
 
     // ---- data ----
     const data = await SftData.create({
@@ -326,12 +336,15 @@ export async function trainSft(configInput: SftConfig | SftConfigInput, o: Train
       const bs = data.stepBatches(step - 1, { rank, worldSize: world, packsPerRank: config.data.packsPerRank });
       try {
         opt.zeroGrad();
-        const r = sftForwardBackward(model, bs, { group, ceWeight: config.ceWeight, mseWeight: config.mseWeight, timestepShift: config.timestepShift });
+        const r = sftForwardBackward(model, bs, {
+          group, ceWeight: config.ceWeight, mseWeight: config.mseWeight, timestepShift: config.timestepShift, afterBackward: () => precision.collectGradients(),
+        });
         ensureGradients(trainable);
         if (group) allReduceGradients(trainable, group, { op: 'sum' });
         const gradNorm = clipGradNorm(trainable, config.optim.gradClip);
         opt.step();
-        ema?.update(model);
+        precision.syncModel();
+        ema?.update(emaSource);
         position.step = step;
         return { loss: r.loss, tokens: r.tokens, metrics: { ce: r.ce, mse: r.mse, lr, gradNorm, numCe: r.numCe, numMse: r.numMse } };
       } finally {
@@ -350,7 +363,7 @@ export async function trainSft(configInput: SftConfig | SftConfigInput, o: Train
       writeFileSync(`${stem}-reply.txt`, s.reply + '\n');
     };
 
-    const state = checkpointState({ model, optimizer: opt, ...(ema ? { ema } : {}), data: jsonState(position) });
+    const state = checkpointState({ model, optimizer: opt, ...(ema ? { ema } : {}), data: jsonState(position), precision });
     const ac = new AbortController();
     const stopAt = o.stopAfter;
     const onOuterAbort = (): void => ac.abort();
@@ -385,6 +398,7 @@ export async function trainSft(configInput: SftConfig | SftConfigInput, o: Train
       const sampleLast = config.sampling.every === 0 || config.totalSteps % config.sampling.every !== 0;
       if (sampleLast) await sample(result.step, run!.samplesDir);
       if (ema) scope(() => torch.safetensors.save(join(root, 'ema.safetensors'), ema.stateDict(), { decay: String(ema.decay), updates: String(ema.updates) }));
+      precision.exportWeights(); // bf16-mixed: the trained weights leave as their float32 masters
       if (config.lora.enabled) {
         adapterPath = join(root, 'adapter.safetensors');
         saveLoRA(adapterPath, model, { base: config.init ?? '', model_config: JSON.stringify(mc) });
@@ -405,6 +419,7 @@ export async function trainSft(configInput: SftConfig | SftConfigInput, o: Train
     data.dispose();
     ema?.dispose();
     opt.dispose();
+    precision.dispose();
     model.dispose();
     vae.dispose();
     group?.barrier();

@@ -11,7 +11,7 @@ import { noGrad, ops, safetensors, scope, tensor, zeros, type Tensor } from '../
 import { Conv2d, Embedding, FcMlp, LayerNorm, Linear, Module, ModuleList } from '../../nn/index.js';
 import { CLIP_MEAN, CLIP_STD, cosineMatrix, l2normalize, preprocessBatch, type ImageBatch } from './images.js';
 import { ClipTokenizer } from './clip-tokenizer.js';
-import { num, str, type Json } from './hf-config.js';
+import { num, str, type HfConfigJson } from './hf-config.js';
 
 export interface ClipTowerConfig {
   hiddenSize: number;
@@ -38,9 +38,9 @@ export interface ClipConfig {
 }
 
 /** Reads a transformers CLIPConfig (config.json), with transformers' defaults for absent fields. */
-export function parseClipConfig(json: Json): ClipConfig {
-  const t = (json.text_config ?? {}) as Json;
-  const v = (json.vision_config ?? {}) as Json;
+export function parseClipConfig(json: HfConfigJson): ClipConfig {
+  const t = (json.text_config ?? {}) as HfConfigJson;
+  const v = (json.vision_config ?? {}) as HfConfigJson;
   return {
     projectionDim: num(json, 'projection_dim', 512),
     text: {
@@ -257,7 +257,7 @@ export class ClipModel extends Module {
  * ranges (0..n-1), not weights, and are skipped.
  */
 export function loadClipModel(dir: string): ClipModel {
-  const config = parseClipConfig(JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')) as Json);
+  const config = parseClipConfig(JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')) as HfConfigJson);
   const model = new ClipModel(config);
   try {
     scope(() => {

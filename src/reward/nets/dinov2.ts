@@ -11,7 +11,7 @@ import { noGrad, ops, safetensors, scope, zeros, type Tensor } from '../../torch
 import { Conv2d, FcMlp, LayerNorm, Linear, Module, ModuleList } from '../../nn/index.js';
 import { IMAGENET_MEAN, IMAGENET_STD, l2normalize, preprocessBatch, type ImageBatch } from './images.js';
 import type { ImageEmbedder } from './clip.js';
-import { num, type Json } from './hf-config.js';
+import { num, type HfConfigJson } from './hf-config.js';
 
 export interface Dinov2Config {
   hiddenSize: number;
@@ -27,7 +27,7 @@ export interface Dinov2Config {
 }
 
 /** Reads a transformers Dinov2Config (config.json) with transformers' defaults. */
-export function parseDinov2Config(j: Json): Dinov2Config {
+export function parseDinov2Config(j: HfConfigJson): Dinov2Config {
   if (j.use_swiglu_ffn === true) throw new Error('DINOv2: use_swiglu_ffn (the giant model) is not supported');
   return {
     hiddenSize: num(j, 'hidden_size', 768),
@@ -209,7 +209,7 @@ export class Dinov2Model extends Module {
 
 /** Loads config.json + model.safetensors of a facebook/dinov2-* folder, strictly. */
 export function loadDinov2Model(dir: string): Dinov2Model {
-  const config = parseDinov2Config(JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')) as Json);
+  const config = parseDinov2Config(JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')) as HfConfigJson);
   const model = new Dinov2Model(config);
   try {
     scope(() => model.loadStateDict(safetensors.load(join(dir, 'model.safetensors')).tensors));
