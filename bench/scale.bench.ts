@@ -116,7 +116,7 @@ async function main(): Promise<void> {
     '',
     machineLine(cpu, { memory: true, libtorch: rs[0]!.version }),
     `- threads: ${THREADS}; 1-minute load average during the parts: ${rs.map((r) => `${r.load[0].toFixed(1)} -> ${r.load[1].toFixed(1)}`).join(', ')} (above ${cores} the machine was shared)`,
-    '- measured: peak allocated bytes over one training step after a warm-up step (weights, VAE, gradients, AdamW state and activations; the counting CPU allocator of src/torch `allocatedBytes`), step = sftForwardBackward + clipGradNorm + AdamW on one synthetic sample (text with CE, then a generated image); random weights, full fine-tuning',
+    '- measured: peak allocated bytes over one training step after a warm-up step (weights, VAE, gradients, AdamW state and activations; the counting CPU allocator of src/torch `allocatedBytes`), step = trainingForward (0.25 CE + 1.0 MSE) + backward + clipGradNorm + AdamW on one synthetic sample (text with CE, then a generated image); random weights, full fine-tuning',
   ];
   const table = [
     '| model | precision | checkpointing | tokens | step time | measured peak | planned peak (phase) | planned / measured | within 15% |',
