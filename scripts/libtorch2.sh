@@ -95,6 +95,9 @@ mount_at() { # mount_at <host path> <path inside the root> [opts]
   mkdir -p "$target"
   mount --bind "$1" "$target"
   mounts=("$target" "${mounts[@]}")
+  # private: on hosts with shared mount propagation (systemd's default) a mount inside this one,
+  # such as the 2.6 build over native/build, would otherwise show outside the root too
+  mount --make-private "$target"
 }
 mount_sys() {
   mountpoint -q "$root/proc" || { mount -t proc proc "$root/proc"; mounts=("$root/proc" "${mounts[@]}"); }
