@@ -67,8 +67,9 @@ export function measureStep(i: MeasureInput): Measurement {
   const baseline = torch.allocatedBytes(device)?.current ?? 0; // whatever the caller holds is not the step's
   return torch.scope(() => {
     torch.manualSeed(0);
-    const model = new Bagel(i.model);
-    const vae = new AutoEncoder(i.model.vae); // held frozen during SFT, as the trainer does
+    // factories create on the device; the few tables built from JS arrays are moved after
+    const model = torch.withDefaultDevice(device, () => new Bagel(i.model)).toDevice(device);
+    const vae = torch.withDefaultDevice(device, () => new AutoEncoder(i.model.vae)).toDevice(device); // held frozen during SFT
     const batch = syntheticPack(i.model, i.textTokens, i.latentSide, device);
     try {
       if (i.mode === 'lora') applyLoRA(model, { targets: i.lora!.targets, r: i.lora!.r });
