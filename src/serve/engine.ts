@@ -11,6 +11,7 @@
 // - `onToken` is called with each decoded text fragment, in order; the concatenation of all
 //   fragments equals the returned `text`.
 import type { Character } from '../data/index.js';
+import type { SamplingOptions } from '../character/index.js';
 import { ApiError } from './errors.js';
 
 export type Modality = 'text' | 'image';
@@ -24,21 +25,13 @@ export interface ChatMessage {
   content: ContentPart[];
 }
 
-export interface ChatRequest {
+/** A chat request as the engine receives it; its sampling fields are the character runtime's. */
+export interface ChatRequest extends SamplingOptions {
   /** The model named in the request: each character is a model (docs/ecosystem.md 4.1). */
   character: Character;
   messages: ChatMessage[];
   /** Which outputs the client accepts; `image` allows (does not force) an image in the reply. */
   modalities: Modality[];
-  maxTokens?: number;
-  temperature?: number;
-  topP?: number;
-  topK?: number;
-  seed?: number;
-  stop?: string[];
-  frequencyPenalty?: number;
-  presencePenalty?: number;
-  repetitionPenalty?: number;
 }
 
 export interface Usage {

@@ -14,18 +14,12 @@ import { modelConfigForTokenizer } from '../../src/train/sft-data.js';
 import { parseSftConfig } from '../../src/train/sft-config.js';
 import { runTokenizer, trainSft } from '../../src/train/sft.js';
 import { readMetrics } from '../../src/train/run-dir.js';
-import { randomVae, smallConfig } from './fixtures/sft-fixtures.js';
+import { randomVae, smallConfig, tensorsOf } from './fixtures/sft-fixtures.js';
 
 const work = mkdtempSync(join(tmpdir(), 'lora-bf16-test-'));
 const vaePath = randomVae(work);
 const { character } = loadSampleCharacter();
 test.after(() => rmSync(work, { recursive: true, force: true }));
-
-function tensorsOf(path: string): Map<string, torch.Tensor> {
-  const { tensors } = torch.safetensors.load(path);
-  for (const t of tensors.values()) t.keep();
-  return tensors;
-}
 
 test('LoRA over a frozen bf16 base with checkpointing: only adapters change, float32 adapters and state, exact resume, adapters load over the base', async () => {
   const tok = runTokenizer(parseSftConfig(smallConfig(vaePath)), [character]);

@@ -17,19 +17,13 @@ import { checkpointState } from '../../src/train/checkpoint-state.js';
 import { loadVae } from '../../src/train/vae-stage.js';
 import { readMetrics } from '../../src/train/run-dir.js';
 import { trainGrpo } from '../../src/train/grpo.js';
-import { randomVae, smallConfig } from './fixtures/sft-fixtures.js';
+import { randomVae, smallConfig, tensorsOf } from './fixtures/sft-fixtures.js';
 import { tinyGrpoConfig, writeTinySft } from './fixtures/grpo-fixtures.js';
 
 const work = mkdtempSync(join(tmpdir(), 'precision-test-'));
 const vaePath = randomVae(work);
 const { character } = loadSampleCharacter();
 test.after(() => rmSync(work, { recursive: true, force: true }));
-
-function tensorsOf(path: string): Map<string, torch.Tensor> {
-  const { tensors } = torch.safetensors.load(path);
-  for (const t of tensors.values()) t.keep();
-  return tensors;
-}
 
 const mean = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / xs.length;
 

@@ -15,18 +15,12 @@ import { parseSftConfig } from '../../src/train/sft-config.js';
 import { runTokenizer, sftForwardBackward, trainSft } from '../../src/train/sft.js';
 import { loadVae } from '../../src/train/vae-stage.js';
 import { readMetrics } from '../../src/train/run-dir.js';
-import { randomVae, smallConfig } from './fixtures/sft-fixtures.js';
+import { randomVae, smallConfig, tensorsOf } from './fixtures/sft-fixtures.js';
 
 const work = mkdtempSync(join(tmpdir(), 'sft-test-'));
 const vaePath = randomVae(work);
 const { character } = loadSampleCharacter();
 test.after(() => rmSync(work, { recursive: true, force: true }));
-
-function tensorsOf(path: string): Map<string, torch.Tensor> {
-  const { tensors } = torch.safetensors.load(path);
-  for (const t of tensors.values()) t.keep();
-  return tensors;
-}
 
 test('the SFT loss (0.25 CE + 1.0 MSE) falls over steps on a fixed packed batch', async () => {
   const config = parseSftConfig(smallConfig(vaePath));
