@@ -100,7 +100,8 @@ class Peer {
 
 function buildCpp(): string {
   const src = join(benchSrc, 'matmul_baseline.cc');
-  const bin = join(outDir, 'matmul_baseline');
+  // one binary per libtorch: dist/ is shared with the libtorch 2.6 root (scripts/libtorch2.sh)
+  const bin = join(outDir, `matmul_baseline-${torch.version()}`);
   if (existsSync(bin) && statSync(bin).mtimeMs >= statSync(src).mtimeMs) return bin;
   mkdirSync(outDir, { recursive: true });
   // Same libtorch as the addon (native/config.cjs honours LIBTORCH); Debian paths by default.

@@ -1,4 +1,4 @@
-// `npm run bench:grpo`: Character-GRPO speed on the tiny config (issue 6): rollouts per second and
+// `npm run bench:grpo`: Character-GRPO speed on the tiny config (docs/architecture.md "Performance targets"): rollouts per second and
 // seconds per policy update, at the default GRPO settings (DEFAULT_GRPO: 15 steps, SDE window of
 // 3 at noise level 1.3, text CFG 4, 72 window micro-steps per optimizer update, grad clip 1.0,
 // AdamW over the generation expert). Model: TINY with random weights (llm2vae given small random

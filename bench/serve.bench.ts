@@ -1,4 +1,4 @@
-// `npm run bench:serve`: the server under load (issue 8, "What it must show"), all on 127.0.0.1:
+// `npm run bench:serve`: the server under load (docs/architecture.md "Performance targets"), all on 127.0.0.1:
 //   - latency of GET /v1/models (p50/p95 over sequential requests, idle; and again while 32
 //     streaming clients keep the model busy),
 //   - time to first token and tokens/s of streaming chat completions from a tiny untrained

@@ -1,5 +1,5 @@
-// `npm run bench:train`: the training targets of docs/architecture.md ("Performance targets")
-// and issue 5, measured in one run on this machine:
+// `npm run bench:train`: the training targets of docs/architecture.md ("Performance targets"),
+// measured in one run on this machine:
 //   (1) Unified-SFT training throughput (tokens/s) and model FLOPs utilisation (MFU) on the tiny
 //       config, against the fp32 1024x1024 matmul peak measured in the same process with the
 //       same threads; a second row with the `micro` test preset for contrast (launch-bound shapes);

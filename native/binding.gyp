@@ -9,6 +9,7 @@
         "src/ops.cc",
         "src/tensor_data.cc",
         "src/autograd.cc",
+        "src/checkpoint.cc",
         "src/runtime.cc",
         "src/distributed.cc",
         "src/mot_decode.cc",

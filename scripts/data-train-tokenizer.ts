@@ -1,5 +1,5 @@
 // Trains the tiny byte-level BPE tokenizer on the sample character (Tessel) and writes it as a
-// Hugging Face tokenizer.json (Qwen2 layout, the four special tokens of method.md 1.5 registered).
+// Hugging Face tokenizer.json (Qwen2 layout, the four special tokens of docs/method.md 1.5 registered).
 // Deterministic: the same texts give the same bytes.
 // Usage: npx tsc -p tsconfig.json && node dist/scripts/data-train-tokenizer.js <out/tokenizer.json> [vocabSize]
 import { TINY_VOCAB_SIZE, trainSampleTokenizer } from '../src/data/tokenizer.js';

@@ -30,7 +30,7 @@ async function main(): Promise<void> {
   const timings = JSON.parse(readFileSync(join(root, 'timings.json'), 'utf8')) as { totalSeconds: number; stages: { name: string; seconds: number; reused: boolean }[] };
   copyFileSync(join(root, 'sft', 'loss.svg'), join(out, 'sft-loss.svg'));
   copyFileSync(join(root, 'grpo', 'loss.svg'), join(out, 'grpo-curves.svg'));
-  // Every reward component per epoch (method.md 3.4), as the run logged them.
+  // Every reward component per epoch (docs/method.md 3.4), as the run logged them.
   writeLossPlot(join(root, 'grpo', 'metrics.jsonl'), join(out, 'grpo-rewards.svg'), {
     series: ['reward', 'reward_vqa', 'reward_clip', 'reward_div', 'reward_dino', 'identity_similarity'],
     title: 'Character-GRPO rewards per epoch',

@@ -1,10 +1,12 @@
 // Generates src/torch/ops.generated.ts (typed functions and Tensor methods for every
 // supported ATen operator) and src/torch/ops.skipped.md (what was left out and why) from the
-// operator schemas of the installed libtorch. Run with `npm run gen:ops`
-// (`node dist/scripts/gen-ops.js [outDir]`; default outDir src/torch).
-import { writeFileSync } from 'node:fs';
+// operator schemas of the installed libtorch and the committed schemas of the other supported
+// versions (src/torch/ops.schemas.<major.minor>.json, also written here for the installed one).
+// Run with `npm run gen:ops` (`node dist/scripts/gen-ops.js [outDir]`; default outDir src/torch;
+// the other versions' schemas are always read from src/torch). See docs/engine.md, "libtorch versions".
+import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { native, type NativeOpSchema, type NativeArg } from '../src/torch/native.js';
+import { native, libtorchVersion, schemaVersion, type NativeOpSchema, type NativeArg } from '../src/torch/native.js';
 
 const HAND_WRITTEN_MEMBERS = new Set([
   'id', 'shape', 'ndim', 'dtype', 'device', 'numel', 'isDisposed', 'requiresGrad', 'requiresGrad_', 'isLeaf',
@@ -148,26 +150,143 @@ function resultExpr(op: NativeOpSchema, args: NativeArg[]): (call: string) => st
   return (c) => `{ const r = ${c}; return [${rets.map((r, k) => one(r.kind, r.isWrite, `r[${k}]`)).join(', ')}]; }`;
 }
 
-function jsdoc(ovs: Overload[]): string {
-  return ['/**', ...ovs.map((o) => ` * ${o.schema.schema.replace(/\*\//g, '* /')}`), ' */'].join('\n');
+function jsdoc(ovs: Overload[], docs: Map<NativeOpSchema, string[]>): string {
+  const lines = ovs.flatMap((o) => docs.get(o.schema) ?? [o.schema.schema]);
+  return ['/**', ...lines.map((l) => ` * ${l.replace(/\*\//g, '* /')}`), ' */'].join('\n');
+}
+
+// ---- per-version schema dumps (docs/engine.md, "libtorch versions") ----
+// Each supported libtorch has a committed dump, src/torch/ops.schemas.<major.minor>.json: the
+// overloads it would generate and the ones it skips, with reasons. The binding is generated from
+// every dump together, so one checkout serves each version; `npm run gen:ops` on a libtorch
+// rewrites (or adds) that version's dump and regenerates the binding.
+interface Dump {
+  libtorch: string;
+  ops: NativeOpSchema[];
+  skipped: [string, string][];
+}
+
+const SCHEMA_DIR = 'src/torch';
+const DUMP_FILE = /^ops\.schemas\.(\d+\.\d+)\.json$/;
+
+function dumpLive(): Dump {
+  const ops: NativeOpSchema[] = [];
+  const skipped: [string, string][] = [];
+  for (const op of native.listOps()) {
+    const reason = skipReason(op);
+    const full = op.overload ? `${op.name}.${op.overload}` : op.name;
+    if (reason) skipped.push([full, reason]);
+    // only what generation reads: names, kinds, defaults and aliasing
+    else ops.push({
+      name: op.name, overload: op.overload, schema: op.schema,
+      args: op.args.map((a) => ({ name: a.name, type: a.type, kind: a.kind, optional: a.optional, hasDefault: a.hasDefault, kwargOnly: a.kwargOnly, isWrite: a.isWrite })),
+      returns: op.returns.map((r) => ({ name: r.name, type: r.type, kind: r.kind, isWrite: r.isWrite })),
+    });
+  }
+  ops.sort((x, y) => (key(x) < key(y) ? -1 : key(x) > key(y) ? 1 : 0));
+  skipped.sort((x, y) => (x[0] < y[0] ? -1 : 1));
+  return { libtorch: libtorchVersion, ops, skipped };
+}
+
+const key = (op: NativeOpSchema): string => `${op.name}.${op.overload}`;
+
+function dumpText(d: Dump): string {
+  // one operator per line keeps diffs between regenerations readable
+  return `{"libtorch": ${JSON.stringify(d.libtorch)},\n"ops": [\n${d.ops.map((o) => JSON.stringify(o)).join(',\n')}\n],\n` +
+    `"skipped": [\n${d.skipped.map((s) => JSON.stringify(s)).join(',\n')}\n]}\n`;
+}
+
+/** The committed dumps of the other versions, and the live one. */
+function loadDumps(live: Dump): Dump[] {
+  const mine = schemaVersion(live.libtorch);
+  const dumps = [live];
+  for (const f of readdirSync(SCHEMA_DIR).sort()) {
+    const m = DUMP_FILE.exec(f);
+    if (!m || m[1] === mine) continue;
+    dumps.push(JSON.parse(readFileSync(join(SCHEMA_DIR, f), 'utf8')) as Dump);
+  }
+  return dumps.sort((x, y) => compareVersions(x.libtorch, y.libtorch));
+}
+
+function compareVersions(x: string, y: string): number {
+  const a = x.split('.').map((p) => parseInt(p, 10));
+  const b = y.split('.').map((p) => parseInt(p, 10));
+  for (let k = 0; k < Math.max(a.length, b.length); k++) if ((a[k] ?? 0) !== (b[k] ?? 0)) return (a[k] ?? 0) - (b[k] ?? 0);
+  return 0;
+}
+
+const sameArg = (a: NativeArg, b: NativeArg): boolean => a.name === b.name && a.kind === b.kind && a.optional === b.optional;
+const defaulted = (a: NativeArg): boolean => a.optional || a.hasDefault;
+
+/**
+ * One overload as every version can take it: the arguments all versions share in order (a
+ * version's further arguments must have defaults, which apply when the binding leaves them out)
+ * and results of the same kinds. null and a reason when the versions disagree.
+ */
+function mergeOverload(versions: string[], per: NativeOpSchema[]): { op: NativeOpSchema; schemas: string[] } | string {
+  const first = per[0]!;
+  let n = 0;
+  while (per.every((o) => n < o.args.length && sameArg(o.args[n]!, first.args[n]!))) n++;
+  for (let v = 0; v < per.length; v++) {
+    const extra = per[v]!.args.slice(n).find((a) => !defaulted(a));
+    if (extra) return `argument '${extra.name}' of libtorch ${versions[v]} has no counterpart in the other versions`;
+  }
+  const rets = (o: NativeOpSchema): string => o.returns.map((r) => `${r.kind}${r.isWrite ? '!' : ''}`).join(',');
+  const other = per.find((o) => rets(o) !== rets(first));
+  if (other) return `results differ between libtorch versions (${rets(first)} vs ${rets(other)})`;
+  // an argument some version requires is required in the binding
+  const args = first.args.slice(0, n).map((a, k) => ({ ...a, hasDefault: per.every((o) => o.args[k]!.hasDefault) }));
+  const schemas = per.map((o, v) => o.schema + (per.some((p) => p.schema !== o.schema) ? ` (libtorch ${versions[v]})` : ''));
+  return { op: { ...per[per.length - 1]!, args }, schemas: [...new Set(schemas)] };
+}
+
+interface Merged {
+  versions: string[];
+  ops: { op: NativeOpSchema; schemas: string[] }[];
+  skipped: [string, string][];
+}
+
+function mergeDumps(dumps: Dump[]): Merged {
+  const versions = dumps.map((d) => schemaVersion(d.libtorch));
+  const byKey = dumps.map((d) => new Map(d.ops.map((o) => [key(o), o])));
+  const skippedBy = dumps.map((d) => new Map(d.skipped));
+  const keys = [...new Set(dumps.flatMap((d) => d.ops.map(key)))].sort();
+  const ops: Merged['ops'] = [];
+  const skipped = new Map<string, string>();
+  for (const k of keys) {
+    const per = byKey.map((m) => m.get(k));
+    const full = per.find((o) => o)!.overload ? k : k.slice(0, -1);
+    const missing = per.findIndex((o) => !o);
+    if (missing >= 0) {
+      const why = skippedBy[missing]!.get(full);
+      skipped.set(full, why ? `libtorch ${versions[missing]}: ${why}` : `not in libtorch ${versions[missing]}`);
+      continue;
+    }
+    const merged = mergeOverload(versions, per as NativeOpSchema[]);
+    if (typeof merged === 'string') skipped.set(full, merged);
+    else ops.push(merged);
+  }
+  // skipped in every version that has it: the reason of the newest
+  const generated = new Set(keys.map((k) => (k.endsWith('.') ? k.slice(0, -1) : k)));
+  for (const d of dumps) for (const [full, why] of d.skipped) if (!generated.has(full)) skipped.set(full, why);
+  return { versions, ops, skipped: [...skipped].sort((x, y) => (x[0] < y[0] ? -1 : 1)) };
 }
 
 function main(outDir: string): void {
-  const all = native.listOps();
-  const version = native.version();
-  const skipped: [string, string][] = [];
+  const live = dumpLive();
+  writeFileSync(join(outDir, `ops.schemas.${schemaVersion(live.libtorch)}.json`), dumpText(live));
+  const dumps = loadDumps(live);
+  const merged = mergeDumps(dumps);
+  const skipped = merged.skipped;
+  const docs = new Map<NativeOpSchema, string[]>();
   const groups = new Map<string, NativeOpSchema[]>();
-  for (const op of all) {
-    const reason = skipReason(op);
-    const full = op.overload ? `${op.name}.${op.overload}` : op.name;
-    if (reason) {
-      skipped.push([full, reason]);
-      continue;
-    }
+  for (const { op, schemas } of merged.ops) {
+    docs.set(op, schemas);
     const name = op.name.slice(6);
     if (!groups.has(name)) groups.set(name, []);
     groups.get(name)!.push(op);
   }
+  const versionList = dumps.map((d) => d.libtorch).join(' and ');
 
   const opsTable: string[] = [];
   const fns: string[] = [];
@@ -193,7 +312,7 @@ function main(outDir: string): void {
     const fn = jsName(name);
     const n = Math.max(...ovs.map((o) => o.args.length));
     const params = Array.from({ length: n }, (_, k) => `a${k}?: any`).join(', ');
-    const lines: string[] = [jsdoc(ovs)];
+    const lines: string[] = [jsdoc(ovs, docs)];
     for (const o of ovs) lines.push(`export function ${fn}(${signature(o.args, 0)}): ${returnType(o.schema, o.args)};`);
     lines.push(`export function ${fn}(${params}): any {`);
     for (const o of ovs) {
@@ -208,7 +327,7 @@ function main(outDir: string): void {
     const methods = ovs.filter((o) => o.isMethod);
     if (methods.length && !HAND_WRITTEN_MEMBERS.has(name)) {
       methodDecls.push(
-        ['    ' + jsdoc(methods).split('\n').join('\n    '),
+        ['    ' + jsdoc(methods, docs).split('\n').join('\n    '),
           ...methods.map((o) => `    ${name}(${signature(o.args, 1)}): ${returnType(o.schema, o.args)};`)].join('\n'),
       );
       const mp = Array.from({ length: n - 1 }, (_, k) => `a${k + 1}?: any`).join(', ');
@@ -220,14 +339,15 @@ function main(outDir: string): void {
   }
 
   const header = `// GENERATED FILE: do not edit. Produced by scripts/gen-ops.ts from the operator schemas of
-// libtorch ${version} (run \`npm run gen:ops\` to regenerate). ${index} overloads in ${names.length} functions;
-// skipped operators and the reasons are listed in ops.skipped.md.
+// libtorch ${versionList}: the overloads every one of them provides, with the arguments they
+// share (run \`npm run gen:ops\` to regenerate; docs/engine.md, "libtorch versions").
+// ${index} overloads in ${names.length} functions; skipped operators and the reasons are listed in ops.skipped.md.
 //
 // Arguments follow the schema order (keyword-only arguments last), as in libtorch's C++ API.
 // Overloads resolve in a fixed order: fewer arguments first, the default overload before named
 // ones, then by overload name; the first whose argument types all match is called.
 /* eslint-disable */
-import { native } from './native.js';
+import { native, checkBinding as $checkBinding } from './native.js';
 import { Tensor, type Scalar } from './tensor.js';
 import type { DType } from './dtype.js';
 import {
@@ -237,6 +357,7 @@ import {
 `;
   const out = [
     header,
+    `$checkBinding('src/torch/ops.generated.ts', ${JSON.stringify(merged.versions)});`,
     `$OPS.push(\n${opsTable.join(',\n')}\n);`,
     ...fns,
     `declare module './tensor.js' {\n  interface Tensor {\n${methodDecls.join('\n')}\n  }\n}`,
@@ -247,7 +368,7 @@ import {
   writeFileSync(join(outDir, 'ops.generated.ts'), out);
   skipped.sort((x, y) => (x[0] < y[0] ? -1 : 1));
   const md = [
-    `# Operators not generated (libtorch ${version})`,
+    `# Operators not generated (libtorch ${versionList})`,
     '',
     'GENERATED by scripts/gen-ops.ts; do not edit. Each line: the operator overload and why it was left out.',
     '',
@@ -258,4 +379,14 @@ import {
   console.log(`gen-ops: ${index} overloads in ${names.length} functions, ${skipped.length} skipped`);
 }
 
-main(process.argv[2] ?? 'src/torch');
+const arg = process.argv[2];
+if (arg === '--help' || arg === '-h') {
+  console.log(`usage: node dist/scripts/gen-ops.js [outDir]
+
+Writes ops.schemas.<major.minor>.json for the libtorch the addon was built against, then
+ops.generated.ts and ops.skipped.md from it and the committed schemas of the other supported
+versions (src/torch/ops.schemas.*.json) into outDir (default src/torch). docs/engine.md,
+"libtorch versions".`);
+} else {
+  main(arg ?? 'src/torch');
+}

@@ -10,6 +10,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   registerDistributedFns(env, exports);
   registerMotDecodeFns(env, exports);
   registerAllocatorStatsFns(env, exports);
+  registerCheckpointFns(env, exports);
   return exports;
 }
 

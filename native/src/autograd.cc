@@ -50,17 +50,26 @@ Napi::Value SetGrad(const Napi::CallbackInfo& info) {
   UC_GUARD_END(env)
 }
 
-// backward(t, gradient | null, retainGraph, createGraph)
+// backward(t, gradient | null, retainGraph, createGraph), or backward([t...], [gradient | null...], ...)
 Napi::Value Backward(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   UC_GUARD_BEGIN
-  at::Tensor t = uc::unwrapTensor(info[0], "tensor");
-  at::Tensor g;
-  if (info.Length() > 1 && info[1].IsNumber()) g = uc::unwrapTensor(info[1], "gradient");
+  std::vector<at::Tensor> ts;
+  std::vector<at::Tensor> gs;
+  if (info[0].IsArray()) {
+    ts = readTensors(env, info[0], "tensors");
+    if (info.Length() > 1 && info[1].IsArray()) gs = readTensors(env, info[1], "gradients");
+    if (!gs.empty() && gs.size() != ts.size()) throw Napi::TypeError::New(env, "backward: one gradient (or null) per tensor");
+    if (gs.empty()) gs.resize(ts.size());
+  } else {
+    ts.push_back(uc::unwrapTensor(info[0], "tensor"));
+    gs.emplace_back();
+    if (info.Length() > 1 && info[1].IsNumber()) gs[0] = uc::unwrapTensor(info[1], "gradient");
+  }
   c10::optional<bool> retain;
   if (info.Length() > 2 && info[2].IsBoolean()) retain = info[2].As<Napi::Boolean>().Value();
   bool create = info.Length() > 3 && info[3].IsBoolean() && info[3].As<Napi::Boolean>().Value();
-  torch::autograd::backward({t}, {g}, retain, create);
+  uc::runBackwardJob([&] { torch::autograd::backward(ts, gs, retain, create); });
   return env.Undefined();
   UC_GUARD_END(env)
 }
@@ -77,7 +86,8 @@ Napi::Value AutogradGrad(const Napi::CallbackInfo& info) {
   if (info[3].IsBoolean()) retain = info[3].As<Napi::Boolean>().Value();
   bool create = info[4].IsBoolean() && info[4].As<Napi::Boolean>().Value();
   bool allowUnused = info[5].IsBoolean() && info[5].As<Napi::Boolean>().Value();
-  auto grads = torch::autograd::grad(outputs, inputs, gradOutputs, retain, create, allowUnused);
+  torch::autograd::variable_list grads;
+  uc::runBackwardJob([&] { grads = torch::autograd::grad(outputs, inputs, gradOutputs, retain, create, allowUnused); });
   auto arr = Napi::Array::New(env, grads.size());
   for (size_t i = 0; i < grads.size(); ++i) arr.Set(static_cast<uint32_t>(i), uc::wrapTensor(env, grads[i]));
   return arr;

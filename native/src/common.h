@@ -3,6 +3,7 @@
 #include <napi.h>
 #include <torch/torch.h>
 #include <ATen/core/ivalue.h>
+#include <functional>
 #include <string>
 
 namespace uc {
@@ -31,6 +32,10 @@ at::Device parseDevice(const std::string& s);
 // IValue -> JS (tensors become new handles).
 Napi::Value fromIValue(Napi::Env env, const c10::IValue& v);
 
+// Runs an autograd engine call (backward, grad) so that activation-checkpoint nodes can call back
+// into JS (checkpoint.cc).
+void runBackwardJob(const std::function<void()>& job);
+
 }  // namespace uc
 
 // Every native entry point runs inside this guard: a libtorch exception becomes a JS Error
@@ -56,3 +61,4 @@ void registerRuntimeFns(Napi::Env env, Napi::Object exports);
 void registerDistributedFns(Napi::Env env, Napi::Object exports);
 void registerMotDecodeFns(Napi::Env env, Napi::Object exports);
 void registerAllocatorStatsFns(Napi::Env env, Napi::Object exports);
+void registerCheckpointFns(Napi::Env env, Napi::Object exports);

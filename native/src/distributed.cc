@@ -2,6 +2,7 @@
 // collectives. Calls block until the collective completes or its timeout expires.
 #include "common.h"
 #include <cstdlib>
+#include <torch/version.h>
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 #ifdef USE_C10D_NCCL
@@ -10,9 +11,20 @@
 
 namespace {
 
+// The object that runs the collectives (docs/engine.md, "libtorch versions"). In libtorch 1.13, ProcessGroupGloo and
+// ProcessGroupNCCL are ProcessGroups. From 2.0 they are c10d::Backends, which a ProcessGroup
+// wraps one per device type for Python's dispatch; every collective used here (allreduce,
+// broadcast, allgather, alltoall_base, _allgather_base, _reduce_scatter_base, barrier,
+// getBackendName) is a Backend method, so the backend is held directly.
+#if TORCH_VERSION_MAJOR >= 2
+using Collectives = c10d::Backend;
+#else
+using Collectives = c10d::ProcessGroup;
+#endif
+
 struct GroupHandle {
   c10::intrusive_ptr<c10d::Store> store;
-  c10::intrusive_ptr<c10d::ProcessGroup> pg;
+  c10::intrusive_ptr<Collectives> pg;
   int rank;
   int size;
 };
@@ -50,6 +62,12 @@ Napi::Value CreateGroup(const Napi::CallbackInfo& info) {
   opts.numWorkers = size;
   opts.waitWorkers = false;
   opts.timeout = timeout;
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 2)
+  // From 2.4 the store defaults to its libuv server, which builds without libuv (Debian
+  // trixie's 2.6) reject at run time; the classic server is in every build (docs/engine.md,
+  // "libtorch versions"). A world of processes on one machine does not need libuv's scaling.
+  opts.useLibUV = false;
+#endif
   auto store = c10::make_intrusive<c10d::TCPStore>(host, opts);
 
   auto* g = new GroupHandle{store, {}, rank, size};

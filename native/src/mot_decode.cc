@@ -7,6 +7,7 @@
 // layers, in the same order.
 #include "common.h"
 #include "vector_kernels.h"
+#include <torch/version.h>
 #include <cmath>
 #include <algorithm>
 #include <map>
@@ -177,10 +178,15 @@ at::Tensor layerAten(const at::Tensor& x, const std::vector<at::Tensor>& w, cons
   vb.narrow(1, len, 1).copy_(v.transpose(0, 1));
   at::Tensor keys = kb.narrow(1, 0, len + 1).unsqueeze(0);
   at::Tensor values = vb.narrow(1, 0, len + 1).unsqueeze(0);
-  // the G query heads of a KV head as G queries (attention() in mot.ts, unmasked path)
-  auto o = at::_scaled_dot_product_attention(q.reshape({1, s.Hkv, s.H / s.Hkv, s.d}), keys, values, c10::nullopt, 0.0,
-                                             false, false);
-  at::Tensor attn = std::get<0>(o).reshape({s.H, 1, s.d}).transpose(0, 1).reshape({1, s.H * s.d});
+  // the G query heads of a KV head as G queries (attention() in mot.ts, unmasked path); 2.x
+  // renamed 1.13's private attention op (docs/engine.md, "libtorch versions")
+  at::Tensor qg = q.reshape({1, s.Hkv, s.H / s.Hkv, s.d});
+#if TORCH_VERSION_MAJOR >= 2
+  at::Tensor o = at::scaled_dot_product_attention(qg, keys, values, c10::nullopt, 0.0, false);
+#else
+  at::Tensor o = std::get<0>(at::_scaled_dot_product_attention(qg, keys, values, c10::nullopt, 0.0, false, false));
+#endif
+  at::Tensor attn = o.reshape({s.H, 1, s.d}).transpose(0, 1).reshape({1, s.H * s.d});
   at::Tensor h1 = x.add(at::linear(attn, w[7]));
   at::Tensor m = rmsNorm(h1, w[10], eps);
   return h1.add(at::linear(at::silu(at::linear(m, w[11])).mul(at::linear(m, w[12])), w[13]));

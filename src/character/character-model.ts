@@ -1,6 +1,6 @@
 // A customized character as one unit: the unified model, its frozen VAE, the tokenizer and the
 // character itself, saved as a folder. Training writes it; evaluation and serving load it and
-// call reply / image / rolePlay, which follow the reference inference (method.md 4.2-4.4).
+// call reply / image / rolePlay, which follow the reference inference (docs/method.md 4.2-4.4).
 import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { noGrad, scope, manualSeed, tensor } from '../torch/index.js';
@@ -52,7 +52,7 @@ export interface ImageOptions {
 
 /** The sampling fields of a chat reply (docs/serving.md 3); each one changes what is decoded. */
 export interface SamplingOptions {
-  /** 0 = greedy; default 0.7 (method.md 4.3). */
+  /** 0 = greedy; default 0.7 (docs/method.md 4.3). */
   temperature?: number;
   topP?: number;
   topK?: number;
@@ -63,14 +63,14 @@ export interface SamplingOptions {
   frequencyPenalty?: number;
   presencePenalty?: number;
   repetitionPenalty?: number;
-  /** Default 500 (method.md 4.3). */
+  /** Default 500 (docs/method.md 4.3). */
   maxTokens?: number;
 }
 
 export interface ChatReplyOptions extends SamplingOptions {
   onText?: (piece: string) => void;
   signal?: AbortSignal;
-  /** Also draw the scene after the reply (method.md 4.3 step 3). */
+  /** Also draw the scene after the reply (docs/method.md 4.3 step 3). */
   image?: boolean | ImageOptions;
   /** Refuse a request whose context would need more than this many bytes (requestMemoryBytes). */
   memoryBytes?: number;
@@ -242,7 +242,7 @@ export class CharacterModel {
 
   /**
    * The character's reply to a conversation (docs/serving.md 1-3, 7): the whole prompt through
-   * the chat template, user images on the ViT path (as the VQA samples are built, method.md 2.1),
+   * the chat template, user images on the ViT path (as the VQA samples are built, docs/method.md 2.1),
    * a chunked prefill that stops on abort, then decoding with every sampling option, the stop
    * strings cut and held back while streaming, and only valid printable UTF-8 let through.
    */
@@ -266,7 +266,7 @@ export class CharacterModel {
 
   /**
    * The context a reply is decoded from: the conversation planned (planChat), accepted, then
-   * prefilled segment by segment, text in chunks and user images through the ViT (method.md 2.1,
+   * prefilled segment by segment, text in chunks and user images through the ViT (docs/method.md 2.1,
    * the `_vqa` layout). The caller disposes `ctx`; `promptIds` are the prompt's text ids.
    */
   async prefillChat(
@@ -359,7 +359,7 @@ export class CharacterModel {
     return { text: held.text, completionTokens: generated, finishReason: !stopped && generated >= o.maxTokens ? 'length' : 'stop' };
   }
 
-  /** The scene caption of a reply's image (method.md 4.3 step 3), its user text shortened until it fits the context. */
+  /** The scene caption of a reply's image (docs/method.md 4.3 step 3), its user text shortened until it fits the context. */
   private async sceneCaption(user: string, reply: string): Promise<string> {
     let u = user;
     for (;;) {
@@ -388,7 +388,7 @@ export class CharacterModel {
     return this.tokenizer.encode(text);
   }
 
-  /** Decodes text after a prompt (method.md 4.4): primed with <|im_start|>, stops at <|im_end|>. */
+  /** Decodes text after a prompt (docs/method.md 4.4): primed with <|im_start|>, stops at <|im_end|>. */
   async generateText(prompt: string, o: ReplyOptions = {}): Promise<string> {
     if (o.signal?.aborted) throw abortError();
     const ids = await this.encode(prompt);
@@ -423,14 +423,14 @@ export class CharacterModel {
     }
   }
 
-  /** The character's reply to a user turn (method.md 4.3 step 1; sampling at T = 0.7 by default). */
+  /** The character's reply to a user turn (docs/method.md 4.3 step 1; sampling at T = 0.7 by default). */
   async reply(user: string, o: ReplyOptions = {}): Promise<string> {
     const c = this.character;
     const prompt = rolePlayPrompt({ description: c.description, opening: c.opening, user, name: c.names.prefix, history: o.history });
     return this.generateText(prompt, { ...o, temperature: o.temperature ?? 0.7, maxTokens: o.maxTokens ?? 500 });
   }
 
-  /** A PNG image for a text prompt (plain T2I with the ODE sampler and text CFG, method.md 4.4). */
+  /** A PNG image for a text prompt (plain T2I with the ODE sampler and text CFG, docs/method.md 4.4). */
   async image(prompt: string, o: ImageOptions = {}): Promise<Uint8Array> {
     const ids = await this.imagePromptTokens(prompt);
     if (!ids) {
@@ -461,7 +461,7 @@ export class CharacterModel {
     }
   }
 
-  /** Reply first, then an image of the scene (method.md 4.3 steps 1 and 3). */
+  /** Reply first, then an image of the scene (docs/method.md 4.3 steps 1 and 3). */
   async rolePlay(user: string, o: ReplyOptions & { image?: ImageOptions } = {}): Promise<{ reply: string; image: Uint8Array }> {
     const reply = await this.reply(user, o);
     const prompt = t2iCaption({ description: this.character.description, user, reply });

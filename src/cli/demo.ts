@@ -89,7 +89,7 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
   const untrained = join(root, 'untrained');
   const evalDir = join(root, 'eval');
 
-  // 2. Unified-SFT, with the tiny VAE stage first (method.md section 2).
+  // 2. Unified-SFT, with the tiny VAE stage first (docs/method.md 2).
   const sftConfig: SftConfigInput = opts.quick
     ? { vae: { steps: 40, saveEvery: 10 }, data: { imageSize: 32, vitImageSize: 28 }, totalSteps: 30, saveEvery: 15, sampling: { every: 30, maxTokens: 16, numTimesteps: 8 } }
     : { vae: { steps: 300 }, totalSteps: 600, saveEvery: 200, sampling: { every: 200, maxTokens: 48, numTimesteps: 12 } };
@@ -105,7 +105,7 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
     if (!r.characterModelPath) throw new Error('SFT finished without a character model folder');
   });
 
-  // 3. Character-GRPO on the generation expert (method.md section 3).
+  // 3. Character-GRPO on the generation expert (docs/method.md 3).
   await stage('Character-GRPO (SDE-window rollouts, group-relative rewards)', () => hasModel(grpoModel), async () => {
     if (existsSync(grpoRun) && !existsSync(join(grpoRun, 'checkpoints'))) rmSync(grpoRun, { recursive: true, force: true });
     const resume = existsSync(join(grpoRun, 'checkpoints'));

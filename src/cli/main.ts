@@ -16,6 +16,12 @@ const SERVE_HELP = `  serve [--host H] [--port P] [--data-dir D] [--api-key K] [
                                        --image-links puts reply images into content as markdown links
                                        (docs/serving.md)`;
 
+const CHAT_HELP = `  chat <character> [--data-dir D] [--no-images] [--temperature T] [--max-tokens N]
+                                       talk to a customized character in the terminal; images are
+                                       saved under <data-dir>/chat-images/ and their paths printed;
+                                       a line "/image <file> [text]" shows the character a picture
+                                       (defaults: temperature 0.7, max tokens 200; docs/serving.md)`;
+
 const HELP = `unicharacter <command> [options]
 
 Commands:
@@ -43,10 +49,7 @@ ${TRAIN_HELP}
                                        the RoleScape-20 style benchmark on character model folders
                                        (see \`unicharacter eval --help\`)
 ${SERVE_HELP}
-  chat <character> [--data-dir D] [--no-images] [--temperature T] [--max-tokens N]
-                                       talk to a customized character in the terminal; images are
-                                       saved under <data-dir>/chat-images/ and their paths printed;
-                                       a line "/image <file> [text]" shows the character a picture
+${CHAT_HELP}
   plan --model <preset|file> --tokens-per-pack T [--mode full|lora] [--precision P] [--devices N]
        [--device-memory 80GiB] [--activation-checkpointing] [--shard none|grad|full] [...]
                                        per-device memory of a training step and whether it fits
@@ -156,17 +159,23 @@ async function main(argv: string[]): Promise<number> {
           'no-images': { type: 'boolean', default: false },
           temperature: { type: 'string', default: '0.7' },
           'max-tokens': { type: 'string', default: '200' },
+          help: { type: 'boolean', short: 'h', default: false },
         },
       });
+      if (values.help) {
+        console.log(`unicharacter${CHAT_HELP.slice(1)}`);
+        return 0;
+      }
       if (positionals.length !== 1) {
         console.error('usage: unicharacter chat <character> [--data-dir D] [--no-images] [--temperature T] [--max-tokens N]');
         return 2;
       }
+      const temperature = Number(values.temperature);
+      if (!(temperature >= 0 && temperature <= 2)) throw new Error(`--temperature must be a number from 0 to 2, got '${values.temperature}'`);
+      const maxTokens = Number(values['max-tokens']);
+      if (!(Number.isInteger(maxTokens) && maxTokens >= 1)) throw new Error(`--max-tokens must be a positive integer, got '${values['max-tokens']}'`);
       const { runChat } = await import('./chat.js');
-      return runChat({
-        character: positionals[0]!, dataDir: values['data-dir']!, images: !values['no-images'],
-        temperature: Number(values.temperature), maxTokens: Number(values['max-tokens']),
-      });
+      return runChat({ character: positionals[0]!, dataDir: values['data-dir']!, images: !values['no-images'], temperature, maxTokens });
     }
     case 'plan': {
       const { planCommand } = await import('./plan.js');

@@ -30,6 +30,14 @@ export const TRAIN_HELP = `  train vae  --config <file> --run <dir> [--resume]
   customize <character> --base <run> --run <dir> [--mode full|lora] [--steps N] [--resume]
                                        the few-shot step on a base run; <character> is 'sample' or
                                        a RoleScape-20 character folder
+  Precision and memory (sft, base, grpo, customize; docs/precision.md):
+    --precision fp32|bf16-mixed|bf16   fp32 (default); bf16-mixed: bfloat16 forward and backward
+                                       with float32 master weights and AdamW state; bf16: all
+                                       bfloat16 (the reference's GRPO). Config key: precision.
+                                       A run resumes only in the mode it was started in.
+    --activation-checkpointing         recompute each decoder (and ViT) layer in backward instead
+                                       of keeping its activations; the same gradients, less memory.
+                                       Config key: activationCheckpointing
   Configs are YAML or JSON; every field is optional (defaults: configs/sft-tiny.yaml).
   Under \`unicharacter launch --nproc N\` the run is data parallel (gloo on CPU).`;
 

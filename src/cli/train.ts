@@ -13,6 +13,15 @@ import {
   parseFaceIdentitySetting, GRPO_PRESETS, type GrpoConfig, type SftConfig,
 } from '../train/index.js';
 import { CHARACTER_MODEL_FILES } from '../character/index.js';
+import { parsePrecisionMode, type PrecisionMode } from '../nn/index.js';
+
+/** --precision and --activation-checkpointing as config keys (only those given on the command line). */
+function precisionFlags(values: { precision?: string; 'activation-checkpointing'?: boolean }): { precision?: PrecisionMode; activationCheckpointing?: boolean } {
+  return {
+    ...(values.precision !== undefined ? { precision: parsePrecisionMode(values.precision, '--precision') } : {}),
+    ...(values['activation-checkpointing'] ? { activationCheckpointing: true } : {}),
+  };
+}
 
 function groupFromEnv(): torch.ProcessGroup | null {
   return process.env.WORLD_SIZE && Number(process.env.WORLD_SIZE) > 1 ? torch.ProcessGroup.fromEnv() : null;
@@ -40,6 +49,8 @@ export async function trainCommand(args: string[]): Promise<number> {
       'blip-vqa': { type: 'string' },
       'face-identity': { type: 'string' },
       preset: { type: 'string' },
+      precision: { type: 'string' },
+      'activation-checkpointing': { type: 'boolean' },
     },
   });
   const usage = `unicharacter train ${stage ?? '<stage>'} --config <file> --run <dir>`;
@@ -61,7 +72,7 @@ export async function trainCommand(args: string[]): Promise<number> {
     }
     case 'sft':
     case 'base': {
-      const cfg = sftConfigFrom(values.config);
+      const cfg = { ...sftConfigFrom(values.config), ...precisionFlags(values) };
       const run = need(values.run, '--run', usage);
       const train = stage === 'sft' ? trainSft : trainBase;
       const r = await train(cfg, { runDir: run, resume: values.resume, group: groupFromEnv() });
@@ -71,7 +82,7 @@ export async function trainCommand(args: string[]): Promise<number> {
       return 0;
     }
     case 'grpo': {
-      const grpoUsage = 'unicharacter train grpo --from <character model dir | sft run> --run <dir> [--config <file>] [--epochs N] [--blip-vqa <dir>] [--face-identity auto|on|off] [--preset reference|project]';
+      const grpoUsage = 'unicharacter train grpo --from <character model dir | sft run> --run <dir> [--config <file>] [--epochs N] [--blip-vqa <dir>] [--face-identity auto|on|off] [--preset reference|project] [--precision fp32|bf16-mixed|bf16] [--activation-checkpointing]';
       const faceIdentity = values['face-identity'] === undefined ? undefined : parseFaceIdentitySetting(values['face-identity'], '--face-identity');
       let from = need(values.from, '--from', grpoUsage);
       if (!existsSync(join(from, CHARACTER_MODEL_FILES.manifest)) && existsSync(join(from, 'character', CHARACTER_MODEL_FILES.manifest))) from = join(from, 'character');
@@ -83,7 +94,7 @@ export async function trainCommand(args: string[]): Promise<number> {
       const rewards = { ...(f.rewards ?? {}), ...(faceIdentity ? { faceIdentity } : {}), ...(blipVqa ? { scorers: { ...(f.rewards?.scorers ?? {}), blipVqaDir: blipVqa } } : {}) };
       const preset = values.preset;
       if (preset !== undefined && !(GRPO_PRESETS as readonly string[]).includes(preset)) throw new Error(`--preset must be 'reference' or 'project', got ${JSON.stringify(preset)}`);
-      const cfg: GrpoConfig = grpoConfigFrom({ ...f, rewards, ...(preset ? { preset } : {}), ...(values.epochs ? { epochs: Number(values.epochs) } : {}) }, from, need(values.run, '--run', grpoUsage));
+      const cfg: GrpoConfig = grpoConfigFrom({ ...f, rewards, ...(preset ? { preset } : {}), ...(values.epochs ? { epochs: Number(values.epochs) } : {}), ...precisionFlags(values) }, from, need(values.run, '--run', grpoUsage));
       const r = await trainGrpo(cfg, { resume: values.resume, group: groupFromEnv() });
       console.log(`character model: ${r.modelDir}`);
       return 0;
@@ -104,14 +115,16 @@ export async function customizeCommand(args: string[]): Promise<number> {
       mode: { type: 'string', default: 'full' },
       steps: { type: 'string' },
       resume: { type: 'boolean', default: false },
+      precision: { type: 'string' },
+      'activation-checkpointing': { type: 'boolean' },
     },
   });
-  const usage = 'unicharacter customize <character> --base <run> --run <dir> [--mode full|lora] [--steps N]';
+  const usage = 'unicharacter customize <character> --base <run> --run <dir> [--mode full|lora] [--steps N] [--precision fp32|bf16-mixed|bf16] [--activation-checkpointing]';
   if (positionals.length !== 1) throw new Error(`usage: ${usage}`);
   if (values.mode !== 'full' && values.mode !== 'lora') throw new Error(`--mode must be 'full' or 'lora', got '${values.mode}'`);
   const r = await customize(positionals[0]!, {
     base: need(values.base, '--base', usage), runDir: need(values.run, '--run', usage), mode: values.mode, resume: values.resume,
-    group: groupFromEnv(), config: values.steps ? { totalSteps: Number(values.steps) } : {},
+    group: groupFromEnv(), config: { ...(values.steps ? { totalSteps: Number(values.steps) } : {}), ...precisionFlags(values) },
   });
   console.log(r.characterModelPath ? `character model: ${r.characterModelPath}` : `adapter: ${r.adapterPath}`);
   return 0;

@@ -1,5 +1,5 @@
-// Errors and warnings of the data readers. architecture.md "Data": a malformed file gives an
-// error naming the file, the record and the field; known quirks (dataset.md §9) give a warning.
+// Errors and warnings of the data readers. docs/architecture.md "Data": a malformed file gives an
+// error naming the file, the record and the field; known quirks (docs/dataset.md 9) give a warning.
 
 /** Where in the input a problem was found. `record` and `field` are optional: some problems are
  * about a whole file (missing, unreadable). */
@@ -30,7 +30,7 @@ export class DataError extends Error {
   }
 }
 
-/** A known quirk accepted by a reader. `quirk` is the dataset.md §9 item number where one
+/** A known quirk accepted by a reader. `quirk` is the docs/dataset.md 9 item number where one
  * applies, so warnings can be grouped and checked against the documentation. */
 export interface DataWarning extends DataLocation {
   quirk?: number;

@@ -1,11 +1,11 @@
 // Image pipeline on sharp: decode by content, composite alpha on white, resize by the method's
 // rules, and convert to and from a plain CHW Float32Array in [-1, 1]. No tensor dependency:
-// the engine layer wraps the arrays (architecture.md "Layers").
+// the engine layer wraps the arrays (docs/architecture.md "Layers").
 import sharp from 'sharp';
 
 export type ImageFormat = 'png' | 'jpeg' | 'webp' | 'gif' | 'unknown';
 
-/** Format by magic bytes, never by extension: 9 RoleScape-20 `.png` files are JPEG (dataset.md §2). */
+/** Format by magic bytes, never by extension: 9 RoleScape-20 `.png` files are JPEG (docs/dataset.md 2). */
 export function sniffImageFormat(bytes: Uint8Array): ImageFormat {
   if (bytes.length >= 8 && bytes[0] === 0x89 && bytes[1] === 0x50 && bytes[2] === 0x4e && bytes[3] === 0x47) return 'png';
   if (bytes.length >= 3 && bytes[0] === 0xff && bytes[1] === 0xd8 && bytes[2] === 0xff) return 'jpeg';
@@ -32,7 +32,7 @@ export interface ChwImage {
 const WHITE = { r: 255, g: 255, b: 255 };
 
 /** Decodes any supported image to RGB; alpha is composited onto white like the reference
- * `pil_img2rgb` (dataset.md §2) so pixels are comparable. */
+ * `pil_img2rgb` (docs/dataset.md 2) so pixels are comparable. */
 export async function decodeImage(bytes: Uint8Array): Promise<RgbImage> {
   if (sniffImageFormat(bytes) === 'unknown') throw new Error('decodeImage: not a PNG, JPEG, WebP or GIF image');
   const { data, info } = await sharp(bytes).flatten({ background: WHITE }).removeAlpha().toColourspace('srgb').raw().toBuffer({ resolveWithObject: true });
@@ -46,16 +46,16 @@ export async function imageSize(bytes: Uint8Array): Promise<{ width: number; hei
   return { width: m.width, height: m.height, format: sniffImageFormat(bytes), hasAlpha: m.hasAlpha ?? false };
 }
 
-/** Parameters of BAGEL's MaxLongEdgeMinShortEdgeResize (method.md 2.1). */
+/** Parameters of BAGEL's MaxLongEdgeMinShortEdgeResize (docs/method.md 2.1). */
 export interface ResizeRule {
   maxSize: number;
   minSize: number;
   stride: number;
   maxPixels: number;
 }
-/** VAE images: long side ≤ 1024, short side ≥ 512, stride 16 (method.md 2.1). */
+/** VAE images: long side ≤ 1024, short side ≥ 512, stride 16 (docs/method.md 2.1). */
 export const VAE_RULE: ResizeRule = { maxSize: 1024, minSize: 512, stride: 16, maxPixels: 14 * 14 * 9 * 1024 };
-/** ViT images: long side ≤ 980, short side ≥ 378, stride 14 (method.md 2.1). */
+/** ViT images: long side ≤ 980, short side ≥ 378, stride 14 (docs/method.md 2.1). */
 export const VIT_RULE: ResizeRule = { maxSize: 980, minSize: 378, stride: 14, maxPixels: 2_007_040 };
 
 /**
@@ -91,7 +91,7 @@ function applyScale(w: number, h: number, scale: number, stride: number): [numbe
   return [makeDivisible(pyRound(w * scale), stride), makeDivisible(pyRound(h * scale), stride)];
 }
 
-/** Target size of BAGEL's resize, step for step (transforms.py, method.md 2.1). Note the pixel
+/** Target size of BAGEL's resize, step for step (transforms.py, docs/method.md 2.1). Note the pixel
  * cap scales by the area ratio, not its square root, as the reference does. */
 export function targetSize(width: number, height: number, rule: ResizeRule, imgNum = 1): { width: number; height: number } {
   let scale = Math.min(rule.maxSize / Math.max(width, height), 1.0);

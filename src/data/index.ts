@@ -1,4 +1,4 @@
-// Public surface of src/data (architecture.md "Layers": other layers import from here).
+// Public surface of src/data (docs/architecture.md "Layers": other layers import from here).
 export * from './character.js';
 export { DataError, Diagnostics, formatWarning, type DataWarning, type DataLocation } from './diagnostics.js';
 export { namesOfFolder, prefixOfFolder, grpoOfPrefix, datasetKeyOfFolder } from './names.js';
@@ -17,4 +17,4 @@ export { loadSampleCharacter } from './sample-character/load.js';
 export { buildSampleCharacter } from './sample-character/build.js';
 export { writeSampleCharacter } from './sample-character/write.js';
 export { SAMPLE_ROOT, SAMPLE_FOLDER } from './sample-character/paths.js';
-export { Tokenizer, StreamDecoder, streamDecode, trainTinyTokenizer, trainSampleTokenizer, characterTexts, characterSampleTexts, byteLevelAlphabet, byteLevelBpeJson, SPECIAL_TOKENS, QWEN2_SPLIT_REGEX, TINY_VOCAB_SIZE, type SpecialTokenIds, type SpecialTokenName, type DecodeOptions, type TrainTokenizerOptions, type TrainedTokenizer } from './tokenizer.js';
+export { Tokenizer, StreamDecoder, streamDecode, trainTinyTokenizer, trainSampleTokenizer, characterTexts, characterSampleTexts, byteLevelAlphabet, byteLevelBpeJson, SPECIAL_TOKENS, QWEN2_SPLIT_REGEX, TINY_VOCAB_SIZE, type SpecialTokenIds, type SpecialTokenName, type TokenDecodeOptions, type TrainTokenizerOptions, type TrainedTokenizer } from './tokenizer.js';

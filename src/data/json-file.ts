@@ -38,7 +38,7 @@ function readText(file: string): string {
   } catch (e) {
     throw new DataError({ file }, `cannot read file (${(e as Error).message})`);
   }
-  // dataset.md §9: every file is UTF-8 without BOM; a BOM or invalid UTF-8 is an error, not a quirk.
+  // docs/dataset.md 9: every file is UTF-8 without BOM; a BOM or invalid UTF-8 is an error, not a quirk.
   if (bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf) throw new DataError({ file }, 'starts with a UTF-8 BOM');
   try {
     return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
@@ -66,7 +66,7 @@ export interface JsonlLine {
   value: unknown;
 }
 
-/** Parses JSONL. Blank lines are skipped with a warning (dataset.md §6.1, §9.12). */
+/** Parses JSONL. Blank lines are skipped with a warning (docs/dataset.md 6.1, 9.12). */
 export function readJsonlFile(file: string, diag?: Diagnostics): JsonlLine[] {
   const text = readText(file);
   const out: JsonlLine[] = [];

@@ -1,4 +1,4 @@
-// Data-mixture recipes (method.md 2.5): groups of tasks with a sampling weight, a mandatory flag
+// Data-mixture recipes (docs/method.md 2.5): groups of tasks with a sampling weight, a mandatory flag
 // and per-task caps, written in YAML. A Mixture turns a recipe and a character into endless,
 // seed-deterministic sample streams, one per group.
 import { parse as parseYaml } from 'yaml';
@@ -47,7 +47,7 @@ export function parseRecipe(yamlText: string, source = 'recipe'): Recipe {
   return r.data;
 }
 
-/** The four per-character recipes of the reference (method.md 2.5 table), without caps. */
+/** The four per-character recipes of the reference (docs/method.md 2.5 table), without caps. */
 export const BUILTIN_RECIPES: Record<string, string> = {
   base: `name: base
 groups:

@@ -1,4 +1,4 @@
-// Token-budget packing (method.md 2.2, the reference PackedDataset.__iter__), on sequence plans.
+// Token-budget packing (docs/method.md 2.2, the reference PackedDataset.__iter__), on sequence plans.
 // Produces packs as plain lists of samples with their token counts; the model's own packing
 // (positions, masks) runs later on each pack.
 import type { CharacterImage } from './character.js';
@@ -14,7 +14,7 @@ export interface PackingConfig {
   preferBufferBefore: number;
   maxBufferSize: number;
 }
-/** README values of the reference run (method.md 2.2). */
+/** README values of the reference run (docs/method.md 2.2). */
 export const DEFAULT_PACKING: PackingConfig = { expectedNumTokens: 8192, maxNumTokens: 12288, maxNumTokensPerSample: 8192, preferBufferBefore: 16384, maxBufferSize: 50 };
 
 export interface MeasureContext {
@@ -24,7 +24,7 @@ export interface MeasureContext {
   imageSize: (img: CharacterImage) => { width: number; height: number };
   vae?: SizeSpec;
   vit?: SizeSpec;
-  /** Pixels per latent token side: VAE downsample 8 × patch 2 (method.md 2.1: H·W/16²). */
+  /** Pixels per latent token side: VAE downsample 8 × patch 2 (docs/method.md 2.1: H·W/16²). */
   vaeTokenStride?: number;
   vitPatch?: number;
 }
@@ -36,9 +36,9 @@ export function estimateTokens(text: string): number {
 
 export interface MeasuredSample {
   plan: SamplePlan;
-  /** Tokens of the content (method.md 2.1 num_tokens). */
+  /** Tokens of the content (docs/method.md 2.1 num_tokens). */
   numTokens: number;
-  /** numTokens + 2 per plan item: the length packing counts (method.md 2.2). */
+  /** numTokens + 2 per plan item: the length packing counts (docs/method.md 2.2). */
   length: number;
 }
 
@@ -68,7 +68,7 @@ export interface Pack {
   length: number;
 }
 
-/** Endless packs, following method.md 2.2 step by step:
+/** Endless packs, following docs/method.md 2.2 step by step:
  * 1. a new pack first takes one sample from every mandatory group;
  * 2. then, while the pack is shorter than preferBufferBefore and the buffer is not empty, take
  *    from the buffer, else pick a group ∝ weight; skip samples ≥ maxNumTokensPerSample; a sample

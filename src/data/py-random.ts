@@ -1,5 +1,5 @@
 // CPython's `random` module, reproduced where the reference implementation depends on it
-// (method.md 3.3: `random.seed(process_index)` then `random.randint(lo, hi - window)` before every
+// (docs/method.md 3.3: `random.seed(process_index)` then `random.randint(lo, hi - window)` before every
 // rollout fixes one SDE window start per GPU). The generator is MT19937; an integer seed goes
 // through init_by_array on its 32-bit words (least significant first), as CPython's
 // random_seed does; random(), getrandbits(k), randrange/randint (via _randbelow with

@@ -1,4 +1,4 @@
-// Category of each RoleScape-20 character (dataset.md §2: 9 human, 4 animal, 7 anime, following
+// Category of each RoleScape-20 character (docs/dataset.md 2: 9 human, 4 animal, 7 anime, following
 // the paper's overview figure). Not recorded in any data file, so it is kept here.
 import type { Category } from './character.js';
 

@@ -1,4 +1,4 @@
-// zod schemas of the raw RoleScape-20 files (dataset.md §3, §4, §5, §6). They accept the
+// zod schemas of the raw RoleScape-20 files (docs/dataset.md 3, 4, 5, 6). They accept the
 // documented type drift (§9.5) so the reader can coerce it with a warning; anything else fails
 // with the file, record and field.
 import { z } from 'zod';
@@ -26,7 +26,7 @@ export const RawQaPair = z.object({
   type: z.enum(['objective', 'subjective']),
 });
 
-/** MCQ options may be integers (dataset.md §3.4); evidence may be a list (§3.6). */
+/** MCQ options may be integers (docs/dataset.md 3.4); evidence may be a list (§3.6). */
 const OptionValue = z.union([z.string(), z.number()]);
 export const RawMcq = z
   .object({
@@ -100,9 +100,9 @@ export const GrpoPureLine = z.object({
 });
 export const GrpoVqaLine = GrpoPureLine.extend({ vqa_questions: z.array(RawChecklistQuestion) });
 
-/** The four T2I variants of processed/t2i (dataset.md §4), in that order. */
+/** The four T2I variants of processed/t2i (docs/dataset.md 4), in that order. */
 export const T2I_VARIANTS = ['t2i', 't2i_with_thinking', 't2i_generation_instruction_only', 'pure_t2i'] as const;
 export type T2iVariant = (typeof T2I_VARIANTS)[number];
-/** The per-task VLM files of processed/vlm (dataset.md §5), without the older `_full*` files. */
+/** The per-task VLM files of processed/vlm (docs/dataset.md 5), without the older `_full*` files. */
 export const VLM_FILES = ['vlm', 'vlm_extension', 'vlm_thinking', 'knowledge_qa', 'vqa'] as const;
 export type VlmFile = (typeof VLM_FILES)[number];

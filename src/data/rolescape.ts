@@ -1,5 +1,5 @@
-// RoleScape-20 reader for any split folder (dataset.md §2–§7, §10). Reads every file kind of a
-// character folder into a Character, accepts the known quirks of dataset.md §9 with a warning,
+// RoleScape-20 reader for any split folder (docs/dataset.md 2–7, 10). Reads every file kind of a
+// character folder into a Character, accepts the known quirks of docs/dataset.md 9 with a warning,
 // and throws a DataError naming the file, the record and the field for anything else.
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
@@ -49,7 +49,7 @@ export interface FolderFacts {
   /** Lines per processed file kind (`t2i`, `vqa`, …); absent kinds are missing. */
   processed: Record<string, number>;
   /** GRPO files: lines of `<G>_pure_t2i.jsonl` / `<G>_pure_t2i_with_vqa.jsonl`, and whether the
-   * GRPO folder was found. Its images are the train images (dataset.md §6, §10). */
+   * GRPO folder was found. Its images are the train images (docs/dataset.md 6, 10). */
   grpo?: { dir: string; pure: number; withVqa: number; images: number };
 }
 
@@ -68,16 +68,16 @@ export interface ReadOptions {
   split?: SplitName;
   /** GRPO root holding `<G>/` folders; default `<split dir>/../grpo` when it exists. `null`: none. */
   grpoRoot?: string | null;
-  /** Category per folder, for characters not in the dataset.md §2 table. */
+  /** Category per folder, for characters not in the docs/dataset.md 2 table. */
   categories?: Record<string, Category>;
   /** Warn when counts fall short of the RoleScape-20 generation prompts (20 QA pairs and 5 MCQ
-   * per image, 20 probes, 180 extension scenes; dataset.md §9.8). Default true; off for
+   * per image, 20 probes, 180 extension scenes; docs/dataset.md 9.8). Default true; off for
    * characters that were not generated with those prompts. */
   generationTargets?: boolean;
 }
 
 const IMAGE_NAME = /^(0|[1-9][0-9]*)\.png$/;
-// A CJK glyph glued to a Latin letter is a generator artefact (dataset.md §9.6, §9.7); a glyph
+// A CJK glyph glued to a Latin letter is a generator artefact (docs/dataset.md 9.6, 9.7); a glyph
 // standing alone (a legitimate quote such as 水) is not flagged.
 const STRAY_CJK = /[A-Za-z][\u3400-\u9fff]|[\u3400-\u9fff][A-Za-z]/;
 
@@ -126,7 +126,7 @@ function readCharacterFolder(dir: string, opts: ReadOptions, diag: Diagnostics):
     return f(name);
   };
   const isTrain = split === 'train';
-  // Train-only files are required in a train folder and optional elsewhere (dataset.md §7).
+  // Train-only files are required in a train folder and optional elsewhere (docs/dataset.md 7).
   const trainFile = (name: string): string | undefined => {
     if (existsSync(f(name))) return f(name);
     if (isTrain) throw new DataError({ file: f(name) }, 'required train file is missing');
@@ -136,7 +136,7 @@ function readCharacterFolder(dir: string, opts: ReadOptions, diag: Diagnostics):
   const images = readImages(dir, diag);
   const imageIds = new Set(images.map((i) => i.id));
 
-  // annotation.json: one scene per image, each image referenced exactly once (dataset.md §3.3).
+  // annotation.json: one scene per image, each image referenced exactly once (docs/dataset.md 3.3).
   const annFile = need('annotation.json');
   const ann = parseWith(AnnotationFile, readJsonFile(annFile), annFile);
   const seen = new Map<string, number>();
@@ -405,7 +405,7 @@ function readProcessed(dir: string, names: { prefix: string; folder: string; grp
   const P = names.prefix;
   const splitRoot = dirname(dir);
   const dataRoot = dirname(splitRoot);
-  // `personalized_data/<split>/<Folder>/<n>.png` → this copy (dataset.md §10); Bo_t2i_full
+  // `personalized_data/<split>/<Folder>/<n>.png` → this copy (docs/dataset.md 10); Bo_t2i_full
   // prefixes `data/` (§9.10).
   const resolve = (p: string, loc: { file: string; record: string }): void => {
     let rel = p;

@@ -1,4 +1,4 @@
-// Sample builders: a Character → training samples per task, as sequence plans (method.md 2.1).
+// Sample builders: a Character → training samples per task, as sequence plans (docs/method.md 2.1).
 // A plan is a plain description (text segments and image items with their loss and CFG flags);
 // the model layer turns it into tokens and tensors.
 import type { Character, CharacterImage, KnowledgeQa, Scene, VqaPair } from './character.js';
@@ -12,10 +12,10 @@ import {
   vqaPrompt,
 } from './templates.js';
 
-/** The per-task sources of method.md 2.5, named like the reference datasets' suffixes. */
+/** The per-task sources of docs/method.md 2.5, named like the reference datasets' suffixes. */
 export const TASKS = ['t2i', 't2i_with_thinking', 'pure_t2i', 'vlm', 'vlm_extension', 'vlm_thinking', 'knowledge_qa', 'vqa'] as const;
 export type Task = (typeof TASKS)[number];
-/** T2I tasks belong to the `t2i_pretrain` group, the others to `vlm_sft` (method.md 2.5). */
+/** T2I tasks belong to the `t2i_pretrain` group, the others to `vlm_sft` (docs/method.md 2.5). */
 export function isT2iTask(t: Task): boolean {
   return t === 't2i' || t === 't2i_with_thinking' || t === 'pure_t2i';
 }
@@ -37,7 +37,7 @@ function imageOf(c: Character, id: string): CharacterImage {
   return img;
 }
 
-/** T2I sample: caption (loss 0, CFG-droppable) then the VAE image (loss 1) (method.md 2.1). */
+/** T2I sample: caption (loss 0, CFG-droppable) then the VAE image (loss 1) (docs/method.md 2.1). */
 function t2iPlan(task: Task, source: string, caption: string, image: CharacterImage): SamplePlan {
   return {
     task,
@@ -50,7 +50,7 @@ function t2iPlan(task: Task, source: string, caption: string, image: CharacterIm
 }
 
 /** VLM sample: the human turn split at `<image>` (text and ViT items, loss 0), then the gpt turn
- * (loss 1); CFG off everywhere (method.md 2.1). Empty text pieces are dropped. */
+ * (loss 1); CFG off everywhere (docs/method.md 2.1). Empty text pieces are dropped. */
 export function vlmPlan(task: Task, source: string, human: string, gpt: string, images: CharacterImage[] = []): SamplePlan {
   const pieces = human.split(IMAGE_PLACEHOLDER);
   if (pieces.length - 1 !== images.length) throw new Error(`${source}: ${pieces.length - 1} <image> placeholders for ${images.length} images`);
@@ -86,7 +86,7 @@ export function buildPureT2i(c: Character, img: CharacterImage): SamplePlan {
 }
 
 /** Role-play text (`_vlm`, `_vlm_extension`). No image, although the prompt mentions one
- * (method.md 2.5 [quirk]). */
+ * (docs/method.md 2.5 [quirk]). */
 export function buildRolePlayText(c: Character, s: Scene, task: 'vlm' | 'vlm_extension' = 'vlm'): SamplePlan {
   const human = rolePlayPrompt({ description: c.description, opening: c.opening, user: s.user, name: c.names.prefix });
   return vlmPlan(task, `${c.id}/${task}/${s.id}`, human, s.reply);
@@ -105,7 +105,7 @@ export function buildVqa(c: Character, q: VqaPair, index: number): SamplePlan {
   return vlmPlan('vqa', `${c.id}/vqa/${q.imageId}_${index}`, vqaPrompt(q.question), q.answer, [imageOf(c, q.imageId)]);
 }
 
-/** Every sample of one task, in the order of the reference files (dataset.md §4, §5):
+/** Every sample of one task, in the order of the reference files (docs/dataset.md 4, 5):
  * `vlm_extension` is the generated dialogue followed by the annotated scenes. */
 export function buildTask(c: Character, task: Task): SamplePlan[] {
   switch (task) {

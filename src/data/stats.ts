@@ -1,4 +1,4 @@
-// Per-character counts in the shape of dataset.md §2's table.
+// Per-character counts in the shape of docs/dataset.md 2's table.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import sharp from 'sharp';
@@ -91,7 +91,7 @@ const COLUMNS: [string, (s: CharacterStats) => string][] = [
   ['train sizes', (s) => (s.trainSizes ? `${s.trainSizes[0]}–${s.trainSizes[1]}px${s.jpegInPng ? ` (${s.jpegInPng} JPEG-in-.png)` : ''}` : '-')],
 ];
 
-/** A Markdown table like dataset.md §2, with a totals row. */
+/** A Markdown table like docs/dataset.md 2, with a totals row. */
 export function formatStatsTable(rows: CharacterStats[]): string {
   const sum = (f: (s: CharacterStats) => number | null) => rows.reduce((n, r) => n + (f(r) ?? 0), 0);
   const lines = ['| ' + COLUMNS.map(([h]) => h).join(' | ') + ' |', '|' + COLUMNS.map(() => '---').join('|') + '|'];

@@ -1,5 +1,5 @@
-// Reference prompt templates, verbatim (method.md 2.5, 4.3; dataset.md §4, §5). `{…}` slots are
-// filled by plain concatenation; no chat template and no role words (method.md 1.5).
+// Reference prompt templates, verbatim (docs/method.md 2.5, 4.3; docs/dataset.md 4, 5). `{…}` slots are
+// filled by plain concatenation; no chat template and no role words (docs/method.md 1.5).
 
 export interface SceneSlots {
   description: string;
@@ -7,7 +7,7 @@ export interface SceneSlots {
   reply: string;
 }
 
-/** `_t2i` caption: role-play scene → image (method.md 2.5). */
+/** `_t2i` caption: role-play scene → image (docs/method.md 2.5). */
 export function t2iCaption(s: SceneSlots): string {
   return (
     `Character Description: ${s.description}\n\nUser Input: ${s.user}\n\nCharacter Response: ${s.reply}\n\n` +
@@ -21,7 +21,7 @@ export interface ThinkingSlots extends SceneSlots {
 }
 
 /** `_t2i_with_thinking` caption: the plan is inserted after the reply and the closing sentence
- * names it (method.md 2.5). */
+ * names it (docs/method.md 2.5). */
 export function t2iThinkingCaption(s: ThinkingSlots): string {
   return (
     `Character Description: ${s.description}\n\nUser Input: ${s.user}\n\nCharacter Response: ${s.reply}\n\n` +
@@ -34,13 +34,13 @@ export interface RolePlaySlots {
   description: string;
   opening: string;
   user: string;
-  /** The `{name}` slot: the file prefix `<P>` (dataset.md §5). */
+  /** The `{name}` slot: the file prefix `<P>` (docs/dataset.md 5). */
   name: string;
-  /** Earlier turns; only inference uses them (method.md 4.3). Training scenes have none. */
+  /** Earlier turns; only inference uses them (docs/method.md 4.3). Training scenes have none. */
   history?: { role: string; text: string }[];
 }
 
-/** `_vlm` / `_vlm_extension` human turn, and the inference reply prompt (method.md 2.5, 4.3). */
+/** `_vlm` / `_vlm_extension` human turn, and the inference reply prompt (docs/method.md 2.5, 4.3). */
 export function rolePlayPrompt(s: RolePlaySlots): string {
   let history = '';
   if (s.history && s.history.length) {
@@ -52,8 +52,8 @@ export function rolePlayPrompt(s: RolePlaySlots): string {
   );
 }
 
-/** The fixed block appended to `_vlm_thinking` human turns (dataset.md §5; identical in every
- * line of the reference data). Training puts it after the caption (method.md 4.3 [quirk]). */
+/** The fixed block appended to `_vlm_thinking` human turns (docs/dataset.md 5; identical in every
+ * line of the reference data). Training puts it after the caption (docs/method.md 4.3 [quirk]). */
 export const THINKING_TRAINING_INSTRUCTION =
   'System Instruction for Thinking and Generation:\n' +
   'You should first think about the planning process in the mind and then generate the image.\n' +
@@ -74,10 +74,10 @@ export function thinkingPlanAnswer(thinkingProcess: string, generationInstructio
   return `<think>${thinkingProcess}</think>\n<gen>${generationInstruction}</gen>`;
 }
 
-/** The placeholder of LLaVA-style human turns (dataset.md §5). */
+/** The placeholder of LLaVA-style human turns (docs/dataset.md 5). */
 export const IMAGE_PLACEHOLDER = '<image>';
 
-/** `_vqa` human turn: placeholder then question, no newline (dataset.md §5). */
+/** `_vqa` human turn: placeholder then question, no newline (docs/dataset.md 5). */
 export function vqaPrompt(question: string): string {
   return `${IMAGE_PLACEHOLDER}${question}`;
 }
@@ -103,9 +103,9 @@ export interface ChatTemplateSlots {
 
 /**
  * The one chat template of the server and the terminal chat (docs/serving.md 1): the reference
- * role-play prompt (method.md 4.3 step 1) with the request's instructions in an `Instructions:`
+ * role-play prompt (docs/method.md 4.3 step 1) with the request's instructions in an `Instructions:`
  * block just before the closing instruction sentence, and user images where their parts were
- * (ViT segments, split out as the VQA samples are, method.md 2.1). Without instructions or
+ * (ViT segments, split out as the VQA samples are, docs/method.md 2.1). Without instructions or
  * images the text equals rolePlayPrompt's.
  */
 export function chatTemplate(s: ChatTemplateSlots): PromptPiece[] {

@@ -1,12 +1,12 @@
-// The text tokenizer (method.md 1.5), on Hugging Face's `tokenizers` (the Node binding).
+// The text tokenizer (docs/method.md 1.5), on Hugging Face's `tokenizers` (the Node binding).
 //
 // - `Tokenizer.fromFile` loads a `tokenizer.json` in the Hugging Face layout, as the Qwen2 / BAGEL
 //   folder ships it: NFC normalizer, the Qwen2 split regex followed by a byte-level pre-tokenizer,
-//   a byte-level BPE model and the `added_tokens` list. The four tokens of method.md 1.5 are looked
+//   a byte-level BPE model and the `added_tokens` list. The four tokens of docs/method.md 1.5 are looked
 //   up; any that is missing is appended as a special token, like the reference's
 //   `add_special_tokens` (`data/data_utils.py:130-165`), and `numNewTokens` says how many.
 // - `encode` never adds special tokens: every segment is wrapped by the caller
-//   (`<|im_start|> text <|im_end|>`, method.md 1.5). Special tokens in the text are matched whole.
+//   (`<|im_start|> text <|im_end|>`, docs/method.md 1.5). Special tokens in the text are matched whole.
 // - `decode` and `StreamDecoder` are synchronous (token strings through the tokenizer's own
 //   decoder); the stream only emits text once the bytes of the last character are complete.
 // - `trainTinyTokenizer` trains a byte-level BPE for tiny configs, deterministically, and writes
@@ -19,7 +19,7 @@ import { DataError } from './diagnostics.js';
 import { loadSampleCharacter } from './sample-character/load.js';
 import { buildTask, TASKS } from './samples.js';
 
-/** The four tokens of method.md 1.5, in the reference's order. */
+/** The four tokens of docs/method.md 1.5, in the reference's order. */
 export const SPECIAL_TOKENS = {
   bos: '<|im_start|>',
   eos: '<|im_end|>',
@@ -65,12 +65,12 @@ function checkLayout(json: unknown, file: string): void {
   }
 }
 
-export interface DecodeOptions {
-  /** Drop special tokens (the four of method.md 1.5 and any other `special: true` added token). */
+export interface TokenDecodeOptions {
+  /** Drop special tokens (the four of docs/method.md 1.5 and any other `special: true` added token). */
   skipSpecialTokens?: boolean;
 }
 
-/** A Hugging Face tokenizer with the four special ids of method.md 1.5 resolved. */
+/** A Hugging Face tokenizer with the four special ids of docs/method.md 1.5 resolved. */
 export class Tokenizer {
   /** The file (or `<memory>` label) it was loaded from; errors name it. */
   readonly source: string;
@@ -174,7 +174,7 @@ export class Tokenizer {
     return this.special.endOfImage;
   }
 
-  /** Token ids of `text`; no special tokens are added (wrapping is the caller's, method.md 1.5). */
+  /** Token ids of `text`; no special tokens are added (wrapping is the caller's, docs/method.md 1.5). */
   async encode(text: string): Promise<number[]> {
     const enc = await this.hf.encode(text, null, { addSpecialTokens: false });
     return enc.getIds();
@@ -193,7 +193,7 @@ export class Tokenizer {
 
   /** Text of `ids`, through the tokenizer's decoder (the same path as the library's own decode).
    * Incomplete UTF-8 at the end comes out as U+FFFD; use a `StreamDecoder` for streaming. */
-  decode(ids: readonly number[], opts: DecodeOptions = {}): string {
+  decode(ids: readonly number[], opts: TokenDecodeOptions = {}): string {
     const toks: string[] = [];
     for (const id of ids) {
       if (opts.skipSpecialTokens && this.specialIds.has(id)) continue;
@@ -205,7 +205,7 @@ export class Tokenizer {
   }
 
   /** The library's asynchronous decode; kept to check `decode` against. */
-  decodeAsync(ids: readonly number[], opts: DecodeOptions = {}): Promise<string> {
+  decodeAsync(ids: readonly number[], opts: TokenDecodeOptions = {}): Promise<string> {
     return this.hf.decode([...ids], opts.skipSpecialTokens ?? false);
   }
 
@@ -219,7 +219,7 @@ export class Tokenizer {
     return this.specialIds.has(id);
   }
 
-  streamDecoder(opts: DecodeOptions = {}): StreamDecoder {
+  streamDecoder(opts: TokenDecodeOptions = {}): StreamDecoder {
     return new StreamDecoder(this, opts);
   }
 
@@ -237,9 +237,9 @@ export class StreamDecoder {
   private prefix = '';
   private prefixIndex = 0;
   private readonly tok: Tokenizer;
-  private readonly opts: DecodeOptions;
+  private readonly opts: TokenDecodeOptions;
 
-  constructor(tok: Tokenizer, opts: DecodeOptions = {}) {
+  constructor(tok: Tokenizer, opts: TokenDecodeOptions = {}) {
     this.tok = tok;
     this.opts = opts;
   }
@@ -276,7 +276,7 @@ export class StreamDecoder {
 }
 
 /** Yields the text pieces of a token stream as they become complete characters. */
-export function* streamDecode(tok: Tokenizer, ids: Iterable<number>, opts: DecodeOptions = {}): Generator<string> {
+export function* streamDecode(tok: Tokenizer, ids: Iterable<number>, opts: TokenDecodeOptions = {}): Generator<string> {
   const s = tok.streamDecoder(opts);
   for (const id of ids) {
     const piece = s.push(id);
@@ -497,7 +497,7 @@ export function characterTexts(c: Character): string[] {
   return out.filter((t) => t !== '');
 }
 
-/** The text items of every SFT sample of `c` (method.md 2.1 templates filled in): the text the
+/** The text items of every SFT sample of `c` (docs/method.md 2.1 templates filled in): the text the
  * tiny model actually trains on, so the template words get merges of their own. */
 export function characterSampleTexts(c: Character): string[] {
   const out: string[] = [];

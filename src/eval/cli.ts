@@ -1,4 +1,4 @@
-// `unicharacter eval --character <id|dir> --split <dir> --run <run dir> ...` (issue 7): resolves
+// `unicharacter eval --character <id|dir> --split <dir> --run <run dir> ...` (docs/architecture.md "Evaluation"): resolves
 // the character and the runs, then runEval. Returns the exit code; the caller wires it into main.
 import { existsSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';

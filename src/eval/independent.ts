@@ -1,4 +1,4 @@
-// Independent pretrained image evaluators that run offline from npm packages (issue 7 item 3):
+// Independent pretrained image evaluators that run offline from npm packages (docs/architecture.md "Evaluation"):
 // none of them was trained or chosen by this project, so they are a second witness beside the
 // project's own scorers (src/reward), whose fallbacks are hand-made.
 //

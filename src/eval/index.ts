@@ -1,4 +1,4 @@
-// Public surface of the evaluation layer (issue 7): the benchmark runner, its metrics, the judge
+// Public surface of the evaluation layer (docs/architecture.md "Evaluation"): the benchmark runner, its metrics, the judge
 // client, the independent evaluators, the report writers and the CLI entry.
 export { runEval, resolveSplitFolder, withSplit, nearestTrainingImage, answerAboutImage, PAPER_NUMBERS, COPY_LABEL, type EvalOptions, type EvalRun, type EvalEvaluators, type EvalLimits } from './run-eval.js';
 export { metricTokens, lcsLength, rougeL, ngramCounts, corpusBleu, sentenceBleu, normalizeVqaAnswer, vqaExactMatch, mean, type RougeL, type BleuResult } from './text-metrics.js';

@@ -1,4 +1,4 @@
-// LLM judges over any OpenAI-compatible chat endpoint (issue 7 item 2). The prompts are plain
+// LLM judges over any OpenAI-compatible chat endpoint (docs/architecture.md "Evaluation"). The prompts are plain
 // text files kept in the repo (src/eval/prompts/), read at run time relative to the source tree so
 // the built code uses the same files. A judge reply that is not a score in range is an error for
 // that item, never a guess; a run without a judge reports judge-only metrics as not measured.

@@ -1,4 +1,4 @@
-// Multiple-choice knowledge QA (dataset.md 3.7): the prompt shown to the model, a robust parser
+// Multiple-choice knowledge QA (docs/dataset.md 3.7): the prompt shown to the model, a robust parser
 // for the letter it chose, and the chance baselines (answer keys are skewed towards B and C, so
 // "always the most frequent key" is reported beside uniform chance).
 import { OPTION_KEYS, type Mcq, type OptionKey } from '../data/index.js';

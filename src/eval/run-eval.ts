@@ -1,4 +1,4 @@
-// The RoleScape-20 benchmark for one character (issue 7): every task of the paper's evaluation,
+// The RoleScape-20 benchmark for one character (docs/architecture.md "Evaluation"): every task of the paper's evaluation,
 // run for each given model folder (base / SFT / SFT+GRPO, labelled by the caller), plus the
 // "return the nearest training image" copy baseline for the image metrics and chance baselines
 // for the multiple-choice tasks. Every number names the scorer that produced it; judge-only
@@ -8,8 +8,8 @@ import { join } from 'node:path';
 import { CharacterModel } from '../character/index.js';
 import { ClipScorer, IdentityScorer, createRewardScorers, FACE_IDENTITY_ID, FaceIdentityScorer, type RewardScorers } from '../reward/index.js';
 import {
-  decodeImage, formatWarning, mergeSplits, prepareImage, readRoleScapeCharacter, toChw, StreamDecoder,
-  type Character, type CharacterImage, type ChwImage, type Scene,
+  decodeImage, formatWarning, mergeSplits, prepareImage, readRoleScapeCharacter, scaledRule, toChw, StreamDecoder, VIT_RULE,
+  type Character, type CharacterImage, type ChwImage, type Scene, type SizeSpec,
 } from '../data/index.js';
 import { decodeSteps, newContext, prefillText, prefillVitImage } from '../model/index.js';
 import { manualSeed, tensor } from '../torch/index.js';
@@ -431,7 +431,9 @@ async function vqaTask(ctx: Context, t: TaskTable, label: string, cm: CharacterM
   const vit = async (id: string): Promise<ChwImage | null> => {
     const img = byId.get(id);
     if (!img) return null;
-    if (!cache.has(id)) cache.set(id, await prepareImage(imageBytes(img), side === 'rule' ? { rule: 'vit' } : { rule: 'fixed', width: side, height: side }));
+    // The official ViT rule, or it scaled to the model's ViT side: the aspect ratio is kept (docs/fidelity.md).
+    const spec: SizeSpec = side === 'rule' ? { rule: 'vit' } : { rule: 'custom', resize: scaledRule(VIT_RULE, side, cm.model.config.vit.patchSize) };
+    if (!cache.has(id)) cache.set(id, await prepareImage(imageBytes(img), spec));
     return cache.get(id)!;
   };
   const pairs = limit(ctx.c.vqa.filter((q) => q.type === 'objective' && byId.has(q.imageId)), ctx.limits.maxItems);
@@ -532,7 +534,7 @@ function defineTables(c: Character): Map<TaskName, TaskTable> {
   k.def('knowledge.mcqParseRate', { title: 'MCQ answers parsed', unit: '%', higherIsBetter: true, description: 'share of MCQ answers from which a letter could be read' });
   k.def('knowledge.openRougeL', { title: 'open answer ROUGE-L', unit: 'F1', higherIsBetter: true, description: 'the MCQ question asked without options (the knowledge-QA training format); ROUGE-L F1 of the answer against the correct option text' });
   k.def('knowledge.openJudge', { title: 'open answer (judge)', unit: 'score 1-10', higherIsBetter: true, description: 'the same open answers graded by the judge against the correct option (prompt knowledge-open.txt)' });
-  k.notes.push(`Items: ${c.tests.knowledgeMcq.length} held-out MCQs (*_knowledge_qa_test.json). Answer keys are skewed (dataset.md 3.7), so the majority-key chance baseline is shown beside uniform chance.`);
+  k.notes.push(`Items: ${c.tests.knowledgeMcq.length} held-out MCQs (*_knowledge_qa_test.json). Answer keys are skewed (docs/dataset.md 3.7), so the majority-key chance baseline is shown beside uniform chance.`);
   m.set('knowledge', k);
   const mem = new TaskTable('memorization', 'Memorization probes');
   mem.def('memorization.judge', { title: 'memorization (judge)', unit: 'score 1-10', higherIsBetter: true, description: 'replies to the memorization probes graded 1-10 for factual recall against the profile (prompt memorization.txt)', paper: { value: PAPER_NUMBERS.memorization, source: `${PAPER_SOURCE}; judge and scale of the paper unknown, so not comparable` } });
@@ -547,15 +549,15 @@ function defineTables(c: Character): Map<TaskName, TaskTable> {
   rp.def('roleplay.bleu', { title: 'BLEU-4 (corpus)', unit: 'BLEU', higherIsBetter: true, description: 'corpus BLEU-4, uniform weights, brevity penalty, no smoothing, same tokens as ROUGE-L; 0..1' });
   rp.def('roleplay.sentenceBleu', { title: 'BLEU-4 (sentence mean)', unit: 'BLEU', higherIsBetter: true, description: 'mean sentence BLEU-4 with smoothing method 1 (epsilon 0.1)' });
   rp.def('roleplay.judge', { title: 'role-play (judge)', unit: 'score 1-10', higherIsBetter: true, description: 'replies graded 1-10 by the judge with the reference reply for orientation (prompt roleplay.txt)' });
-  rp.notes.push(`Items: ${c.tests.dialogue.length} held-out dialogue scenes (*_dialogue_text_extension_test.json); replies sampled as the reference does (reply template of method.md 4.3).`);
+  rp.notes.push(`Items: ${c.tests.dialogue.length} held-out dialogue scenes (*_dialogue_text_extension_test.json); replies sampled as the reference does (reply template of docs/method.md 4.3).`);
   m.set('roleplay', rp);
   const vqa = new TaskTable('vqa', 'Visual question answering');
   vqa.def('vqa.exactMatch', { title: 'VQA accuracy (exact match)', unit: '%', higherIsBetter: true, description: 'greedy answer to an objective question about a character image, normalised as the VQA evaluation does (lower-case, punctuation stripped, number words to digits, articles dropped) and compared exactly with the one reference answer', paper: { value: PAPER_NUMBERS.vqa, source: PAPER_SOURCE } });
   vqa.def('vqa.mcqAccuracy', { title: 'image MCQ accuracy', unit: '%', higherIsBetter: true, description: '4-option MCQs about a character image (mcq_items of *_with_image.json), letter parsed as for knowledge MCQs' });
-  vqa.notes.push('The held-out test split has no VQA ground truth (dataset.md 3.4, 7): these items are the objective qa_pairs and mcq_items of the TRAIN images, so they measure recall of training supervision, not generalisation.');
+  vqa.notes.push('The held-out test split has no VQA ground truth (docs/dataset.md 3.4, 7): these items are the objective qa_pairs and mcq_items of the TRAIN images, so they measure recall of training supervision, not generalisation.');
   m.set('vqa', vqa);
   const t2i = new TaskTable('t2i', 'Text-to-image');
-  t2i.def('t2i.clipT', { title: 'CLIP-T alignment', unit: 'reward', higherIsBetter: true, description: 'text-image alignment of each generated image with its prompt: (100/30)·cos for CLIP (method.md 3.4), or the named fallback' });
+  t2i.def('t2i.clipT', { title: 'CLIP-T alignment', unit: 'reward', higherIsBetter: true, description: 'text-image alignment of each generated image with its prompt: (100/30)·cos for CLIP (docs/method.md 3.4), or the named fallback' });
   defineIdentityRows(t2i, 't2i', 'the generated images', PAPER_NUMBERS.t2iClipI);
   t2i.def('t2i.diversity', { title: 'diversity', unit: 'distance', higherIsBetter: true, description: 'mean pairwise perceptual distance (LPIPS or its named fallback) between the images generated for the same prompt with different seeds' });
   t2i.notes.push(`Prompts: the pure T2I instruction of each held-out image (${c.tests.heldOutImages.length} in the split); the held-out images are the references.`);
@@ -564,7 +566,7 @@ function defineTables(c: Character): Map<TaskName, TaskTable> {
   mm.def('multimodal.replyRougeL', { title: 'reply ROUGE-L', unit: 'F1', higherIsBetter: true, description: 'ROUGE-L F1 of the reply against the held-out scene\'s reference reply' });
   mm.def('multimodal.consistency', { title: 'image-reply consistency', unit: 'reward', higherIsBetter: true, description: 'alignment of the image with the model\'s own reply text (CLIP-T form, or the named fallback): does the picture show what the character just said' });
   defineIdentityRows(mm, 'multimodal', 'the role-play images', PAPER_NUMBERS.multimodalClipI);
-  mm.notes.push(`Scenes: the ${c.tests.heldOutScenes.length} held-out annotated scenes; reply first, then an image of the scene from the reply (method.md 4.3).`);
+  mm.notes.push(`Scenes: the ${c.tests.heldOutScenes.length} held-out annotated scenes; reply first, then an image of the scene from the reply (docs/method.md 4.3).`);
   m.set('multimodal', mm);
   if (c.category !== 'human') {
     for (const tab of [t2i, mm]) {
@@ -725,7 +727,7 @@ export async function runEval(o: EvalOptions): Promise<EvalReport> {
     const chanceK = mcqChance(limit(c.tests.knowledgeMcq, limits.maxItems));
     const chanceV = mcqChance(limit(c.vqaMcq, limits.maxItems));
     columns.push({ label: 'chance: uniform', kind: 'chance', description: 'a uniformly random letter (1 in 4)' });
-    columns.push({ label: 'chance: majority key', kind: 'chance', description: 'always the most frequent answer key of the item set (keys are skewed, dataset.md 3.7)' });
+    columns.push({ label: 'chance: majority key', kind: 'chance', description: 'always the most frequent answer key of the item set (keys are skewed, docs/dataset.md 3.7)' });
     const nK = Math.min(c.tests.knowledgeMcq.length, limits.maxItems);
     const nV = Math.min(c.vqaMcq.length, limits.maxItems);
     tab('knowledge').set('knowledge.mcqAccuracy', 'chance: uniform', measured(nK ? 100 * chanceK.uniform : NaN, RULE.chance, nK));

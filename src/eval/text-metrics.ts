@@ -1,4 +1,4 @@
-// Rule-based text metrics of the benchmark (issue 7; ecosystem.md 5): ROUGE-L and BLEU for text
+// Rule-based text metrics of the benchmark (docs/ecosystem.md 5): ROUGE-L and BLEU for text
 // role-play against reference replies (RoleBench reports ROUGE-L; BLEU is the usual companion),
 // and the VQA answer normalisation used for exact-match accuracy. Pure functions, no model.
 

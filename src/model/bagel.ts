@@ -1,4 +1,4 @@
-// The unified model with BAGEL's layout (method.md 1.1-1.4): the MoT language model, the latent
+// The unified model with BAGEL's layout (docs/method.md 1.1-1.4): the MoT language model, the latent
 // path (vae2llm, llm2vae, timestep embedder, latent position table) and the understanding path
 // (SigLIP ViT, connector, ViT position table). Top-level child names are the checkpoint's key
 // prefixes. The VAE is a separate module (its own ae.safetensors), frozen everywhere.
@@ -55,10 +55,12 @@ export class Bagel extends Module {
     return m;
   }
 
-  /** Latent token inputs: vae2llm(x_t) + TimestepEmbed(t) + latent_pos_embed[id] (method.md 1.4). */
+  /** Latent token inputs: vae2llm(x_t) + TimestepEmbed(t) + latent_pos_embed[id] (docs/method.md 1.4). */
   embedLatents(xt: Tensor, t: Tensor, positionIds: Tensor): Tensor {
     return scope(() => {
-      const v = this.need(this.vae2llm, 'the latent path').forward(xt);
+      const proj = this.need(this.vae2llm, 'the latent path');
+      // x_t is float32 (flow matching, docs/precision.md section 2); the projection runs in the weights' dtype
+      const v = proj.forward(xt.dtype === proj.weight.dtype ? xt : xt.to(proj.weight.dtype));
       return v.add(this.time_embedder!.forward(t).to(v.dtype)).add(this.latent_pos_embed!.forward(positionIds).to(v.dtype));
     });
   }
@@ -68,13 +70,21 @@ export class Bagel extends Module {
     return this.need(this.llm2vae, 'the latent path').forward(hidden);
   }
 
-  /** ViT token inputs: connector(ViT(patches)) + vit_pos_embed[id] (method.md 1.3). */
+  /** ViT token inputs: connector(ViT(patches)) + vit_pos_embed[id] (docs/method.md 1.3). */
   embedVit(patches: Tensor, positionIds: Tensor, lens: number[]): Tensor {
     return scope(() => {
       const vit = this.need(this.vit_model, 'the ViT');
-      const h = this.connector!.forward(vit.forward(patches, positionIds, lens));
+      const w = vit.vision_model.embeddings.patch_embedding.weight;
+      const x = patches.dtype === w.dtype ? patches : patches.to(w.dtype);
+      const h = this.connector!.forward(vit.forward(x, positionIds, lens));
       return h.add(this.vit_pos_embed!.forward(positionIds).to(h.dtype));
     });
+  }
+
+  /** Activation checkpointing of every decoder and ViT layer (docs/precision.md section 3). */
+  setActivationCheckpointing(on: boolean): void {
+    this.language_model.model.activationCheckpointing = on;
+    if (this.vit_model) this.vit_model.activationCheckpointing = on;
   }
 
   /** Text logits from final und-normed hidden states. */

@@ -1,4 +1,4 @@
-// Whole-model checkpoints as safetensors with the published BAGEL key names (method.md 2.7, 4.1).
+// Whole-model checkpoints as safetensors with the published BAGEL key names (docs/method.md 2.7, 4.1).
 // The two fixed sin-cos tables are written (as the published files hold them) but never read:
 // loading drops them and keeps the recomputed tables (train/fsdp_utils.py:166-169).
 import { safetensors, scope, type DType, type Tensor } from '../torch/index.js';
@@ -38,7 +38,7 @@ export function saveCheckpoint(path: string, model: Module, o: SaveOptions = {})
 export const VIT_PATCH_EMBED_KEY = 'vit_model.vision_model.embeddings.patch_embedding.weight';
 
 /**
- * Rewrites a published-layout state dict into this model's layout, in place (method.md 1.3, 4.1):
+ * Rewrites a published-layout state dict into this model's layout, in place (docs/method.md 1.3, 4.1):
  *  - a conv patch-embedding weight [D, C, p, p] becomes the Linear weight [D, p*p*C] in (p, q, c)
  *    order (siglip_navit.py convert_conv2d_to_linear);
  *  - GRPO-style keys `model.*` / `lm_head.*` get the `language_model.` prefix when that is the

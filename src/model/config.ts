@@ -1,4 +1,4 @@
-// Model sizes (method.md 1.1). One config type covers the whole BAGEL layout: the MoT language
+// Model sizes (docs/method.md 1.1). One config type covers the whole BAGEL layout: the MoT language
 // model, the SigLIP-NaViT encoder with its connector, the FLUX-style VAE and the latent path.
 // `bagel-7b-mot` holds the published sizes; `tiny` trains on a 2-core CPU in tests and the demo.
 
@@ -18,14 +18,14 @@ export interface LlmConfig {
 
 export interface VitConfig {
   hiddenSize: number;
-  /** Layers actually built (the 7B checkpoint has 27; BAGEL builds 26, method.md 1.1). */
+  /** Layers actually built (the 7B checkpoint has 27; BAGEL builds 26, docs/method.md 1.1). */
   numLayers: number;
   numHeads: number;
   intermediateSize: number;
   patchSize: number;
   numChannels: number;
   layerNormEps: number;
-  /** Side of the flattened position grid: id = row * maxNumPatchPerSide + col (method.md 1.3). */
+  /** Side of the flattened position grid: id = row * maxNumPatchPerSide + col (docs/method.md 1.3). */
   maxNumPatchPerSide: number;
 }
 
@@ -59,7 +59,7 @@ export interface ModelConfig {
   llm: LlmConfig;
   vit: VitConfig;
   vae: VaeConfig;
-  /** Latent patch side (2: a token is 2x2 latent pixels, method.md 1.4). */
+  /** Latent patch side (2: a token is 2x2 latent pixels, docs/method.md 1.4). */
   latentPatchSize: number;
   /** Side of the latent position grid in tokens (64 at 7B: at most 1024 px per side). */
   maxLatentSize: number;
@@ -85,7 +85,7 @@ export function vitPatchDim(c: ModelConfig): number {
   return c.vit.patchSize * c.vit.patchSize * c.vit.numChannels;
 }
 
-/** The published BAGEL-7B-MoT sizes (method.md 1.1 and 6.3; [ext] values from its llm/vit configs). */
+/** The published BAGEL-7B-MoT sizes (docs/method.md 1.1 and 6.3; [ext] values from its llm/vit configs). */
 export const BAGEL_7B_MOT: ModelConfig = {
   name: 'bagel-7b-mot',
   llm: {
@@ -174,7 +174,7 @@ export const MICRO: ModelConfig = {
 };
 
 /**
- * A CPU-sized model with the same structure (method.md 6.4: shrink widths and depths only): LLM
+ * A CPU-sized model with the same structure (docs/method.md 6.4: shrink widths and depths only): LLM
  * 4 layers x 256 (8 query / 4 KV heads of 32, MLP 1024), ViT 2 x 32, the 4x-downsampling VAE.
  * 64x64 images give a 16x16 latent and 8x8 = 64 latent tokens of 16 features. The four special
  * tokens take the last ids of the vocabulary (512 here; training resizes it to the tokenizer's).

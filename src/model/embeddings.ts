@@ -1,4 +1,4 @@
-// The latent path's small pieces (method.md 1.3-1.4): the sinusoidal timestep embedder (raw t,
+// The latent path's small pieces (docs/method.md 1.3-1.4): the sinusoidal timestep embedder (raw t,
 // cos first), the fixed 2-D sin-cos position tables, patchify / unpatchify with the channel
 // fastest, and flattened 2-D position ids.
 import { ops, scope, tensor, type Tensor } from '../torch/index.js';
@@ -6,7 +6,7 @@ import { Linear, Module, Sequential, SiLU } from '../nn/index.js';
 
 /**
  * DiT-style sinusoid of raw t in [0, 1] (no x1000): freq_k = exp(-ln(10000) k / (dim/2)),
- * features [cos(t freq), sin(t freq)], cos first (method.md 1.4). t: [N] -> [N, dim].
+ * features [cos(t freq), sin(t freq)], cos first (docs/method.md 1.4). t: [N] -> [N, dim].
  */
 export function timestepFeatures(t: Tensor, dim = 256, maxPeriod = 10000): Tensor {
   return scope(() => {
@@ -37,7 +37,7 @@ export class TimestepEmbedder extends Module {
  * The fixed 2-D sin-cos table of a G x G grid (MAE's get_2d_sincos_pos_embed), as a flat
  * Float32Array of G*G rows of `dim` values. Row r*G + c holds
  * [sin(c w), cos(c w), sin(r w), cos(r w)] with w_k = 10000^(-k/(dim/4)), k < dim/4: the
- * column coordinate fills the first half (method.md 1.4). Computed in float64, as numpy does.
+ * column coordinate fills the first half (docs/method.md 1.4). Computed in float64, as numpy does.
  */
 export function sincos2dTable(dim: number, gridSize: number): Float32Array {
   if (dim % 4 !== 0) throw new Error(`sincos2dTable: dim ${dim} must be a multiple of 4`);
@@ -84,7 +84,7 @@ export class PositionEmbedding extends Module {
 
 /**
  * Cuts [C, H, W] into p x p patches: rows raster over the (H/p, W/p) grid, features in
- * (p, q, c) order with the channel fastest (method.md 1.3-1.4). -> [H/p * W/p, p*p*C].
+ * (p, q, c) order with the channel fastest (docs/method.md 1.3-1.4). -> [H/p * W/p, p*p*C].
  */
 export function patchify(image: Tensor, p: number): Tensor {
   const [c, H, W] = image.shape as [number, number, number];

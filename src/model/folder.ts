@@ -1,4 +1,4 @@
-// The published BAGEL model folder (method.md 1.1, 4.1): `llm_config.json` (a Qwen2 config),
+// The published BAGEL model folder (docs/method.md 1.1, 4.1): `llm_config.json` (a Qwen2 config),
 // `vit_config.json` (a SigLIP vision config), `ae.safetensors` (the FLUX autoencoder),
 // `ema.safetensors` (or a fine-tuned `model.safetensors`) with the published key names, and the
 // Qwen2 tokenizer files. Loads them into the same classes the rest of the project uses.
@@ -24,7 +24,7 @@ export const BAGEL_FOLDER_FILES = {
   model: 'model.safetensors',
 } as const;
 
-/** The published FLUX autoencoder settings (method.md 1.1); the architecture widths are read from ae.safetensors. */
+/** The published FLUX autoencoder settings (docs/method.md 1.1); the architecture widths are read from ae.safetensors. */
 export const FLUX_VAE_DEFAULTS = { scaleFactor: 0.3611, shiftFactor: 0.1159, normGroups: 32 } as const;
 
 export interface BagelFolderOptions {
@@ -151,7 +151,7 @@ const TOKEN_NAMES: Record<keyof SpecialTokens, string> = {
   endOfImage: '<|vision_end|>',
 };
 
-/** The four special token ids (method.md 1.5) from tokenizer.json, tokenizer_config.json or vocab.json. */
+/** The four special token ids (docs/method.md 1.5) from tokenizer.json, tokenizer_config.json or vocab.json. */
 export function specialTokensFromFolder(dir: string): SpecialTokens | null {
   const found = new Map<string, number>();
   const tj = join(dir, 'tokenizer.json');

@@ -1,4 +1,4 @@
-// Public surface of the model layer (method.md section 1).
+// Public surface of the model layer (docs/method.md 1).
 export * from './config.js';
 export * from './embeddings.js';
 export * from './mot.js';

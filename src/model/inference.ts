@@ -1,4 +1,4 @@
-// Inference over KV caches (method.md 1.6-1.8, 4.4): a context is a KV cache plus the next RoPE
+// Inference over KV caches (docs/method.md 1.6-1.8, 4.4): a context is a KV cache plus the next RoPE
 // position. Prefill appends text (causal) and images (non-causal, one shared position);
 // text decoding is primed with <|im_start|> and stops at <|im_end|>; image generation runs the
 // shifted-grid Euler ODE with CFG over three contexts (cond, text-uncond, img-uncond).
@@ -103,7 +103,7 @@ export function prefillVaeImage(model: Bagel, ctx: KVCache, latent: Tensor): voi
 /**
  * The predicted velocity [h*w, p*p*z] of latent tokens x_t at time t, generated at the context's
  * current position (non-causal over cache + query; the cache is not changed). Without
- * `grad: true` it records no graph; GRPO's policy update asks for the graph (method.md 3.6).
+ * `grad: true` it records no graph; GRPO's policy update asks for the graph (docs/method.md 3.6).
  */
 export function latentVelocity(model: Bagel, ctx: KVCache, xt: Tensor, t: number, h: number, w: number, o: { grad?: boolean } = {}): Tensor {
   const compute = (): Tensor => scope(() => {
@@ -216,7 +216,7 @@ export function processLogits(
 }
 
 /**
- * Decodes text after a context (method.md 4.4), one token per iteration: feeds <|im_start|> at
+ * Decodes text after a context (docs/method.md 4.4), one token per iteration: feeds <|im_start|> at
  * the current position, then greedy or temperature sampling until <|im_end|> or maxTokens. Works
  * on a fork of the context, which is left unchanged (the fork is freed when the iteration ends).
  * Yields the generated ids (without the markers). The defaults (no top-k, top-p, penalty or stop
@@ -299,7 +299,7 @@ export interface ImageGenOptions {
 }
 
 /**
- * Generates latent tokens with the Euler ODE and CFG (method.md 1.8, 4.4) over the contexts
+ * Generates latent tokens with the Euler ODE and CFG (docs/method.md 1.8, 4.4) over the contexts
  * gen (everything), cfgText (before the last text; empty for plain T2I) and cfgImg (texts only).
  * Returns the latent [z, 2h, 2w] (VAE space; decode with AutoEncoder.decodeToUnit).
  */

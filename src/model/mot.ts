@@ -1,8 +1,8 @@
-// The Qwen2-style Mixture-of-Transformers decoder (method.md 1.2). Every layer holds two
+// The Qwen2-style Mixture-of-Transformers decoder (docs/method.md 1.2). Every layer holds two
 // complete weight sets: the "und" expert under the original Qwen2 names and the "gen" expert
 // under the same names with `_moe_gen`. Routing is hard and given per token (latent tokens go to
 // gen, everything else to und); the attention itself is one joint softmax over all tokens.
-import { empty, isGradEnabled, kernels, noGrad, ops, scope, tensor, zeros, type DecodeCacheRows, type DecodeLayerWeights, type DType, type Tensor } from '../torch/index.js';
+import { checkpoint, empty, isGradEnabled, kernels, noGrad, ops, scaledDotProductAttention, scope, tensor, zeros, type DecodeCacheRows, type DecodeLayerWeights, type DType, type Tensor } from '../torch/index.js';
 import { Embedding, Linear, Module, ModuleList, RMSNorm } from '../nn/index.js';
 import type { LlmConfig } from './config.js';
 
@@ -84,6 +84,24 @@ export interface MoTOptions {
 }
 
 /**
+ * softmax(q k^T / sqrt(D) + mask) v over [B, H, N, D] (mask additive, broadcast). Half-precision
+ * inputs take the scores and the softmax in float32 and round the probabilities back once, as the
+ * reference's flash attention does (docs/precision.md section 2); float32 takes libtorch's kernel.
+ */
+export function softmaxAttention(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | null): Tensor {
+  if (q.dtype === 'float32' || q.dtype === 'float64') {
+    const m = mask === null || mask.dtype === q.dtype ? mask : mask.to(q.dtype);
+    return scaledDotProductAttention(q, k, v, m);
+  }
+  return scope(() => {
+    const d = q.shape[q.ndim - 1]!;
+    const scores = q.matmul(k.transpose(-2, -1)).to('float32').mul(1 / Math.sqrt(d));
+    const masked = mask === null ? scores : scores.add(mask.dtype === 'float32' ? mask : mask.to('float32'));
+    return ops.softmax(masked, -1).to(q.dtype).matmul(v);
+  });
+}
+
+/**
  * Softmax attention of q [H, Nq, D] over k, v [Hkv, Nk, D] (GQA: each key/value head serves
  * H/Hkv consecutive query heads) with an optional additive mask [Nq, Nk]; scale 1/sqrt(D).
  * Returns [Nq, H*D].
@@ -97,22 +115,21 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | null):
       // Without a mask the G query heads of a KV head can share one attention call as G*Nq
       // queries: no copy of the (possibly long, cached) keys and values per query head.
       const qg = q.reshape([1, Hkv, groups * Nq, D]);
-      const [o] = ops._scaled_dot_product_attention(qg, k.unsqueeze(0), v.unsqueeze(0), null, 0, false, false);
+      const o = softmaxAttention(qg, k.unsqueeze(0), v.unsqueeze(0), null);
       return o.reshape([H, Nq, D]).transpose(0, 1).reshape([Nq, H * D]);
     }
     const kk = groups === 1 ? k : k.repeat_interleave(groups, 0);
     const vv = groups === 1 ? v : v.repeat_interleave(groups, 0);
-    const m = mask === null ? null : mask.dtype === q.dtype ? mask : mask.to(q.dtype);
-    const [out] = ops._scaled_dot_product_attention(q.unsqueeze(0), kk.unsqueeze(0), vv.unsqueeze(0), m, 0, false, false);
+    const out = softmaxAttention(q.unsqueeze(0), kk.unsqueeze(0), vv.unsqueeze(0), mask);
     return out.squeeze(0).transpose(0, 1).reshape([Nq, H * D]);
   });
 }
 
 /**
  * How the query tokens attend. `packed`: the tokens are a concatenation of samples of the given
- * lengths, each with its own additive mask [L, L] (no attention across samples, method.md 1.7).
+ * lengths, each with its own additive mask [L, L] (no attention across samples, docs/method.md 1.7).
  * `cached`: the queries attend to the whole KV cache plus themselves, causally among themselves
- * or fully (inference, method.md 1.7 last point); `mask` overrides with an explicit [Nq, Nc+Nq].
+ * or fully (inference, docs/method.md 1.7 last point); `mask` overrides with an explicit [Nq, Nc+Nq].
  */
 export type AttentionLayout =
   | { kind: 'packed'; sampleLens: number[]; masks: Tensor[] }
@@ -134,7 +151,7 @@ export class KVCache {
   private shared: boolean[];
   /** Tokens cached. */
   length = 0;
-  /** The next RoPE position to use (method.md 1.6: prefill advances it). */
+  /** The next RoPE position to use (docs/method.md 1.6: prefill advances it). */
   nextPosition = 0;
 
   constructor(readonly numLayers: number) {
@@ -304,7 +321,7 @@ export class Qwen2MoTAttention extends Module {
     return scope(() => {
       const N = x.shape[0]!;
       const { numHeads: H, numKvHeads: Hkv, headDim: d } = this;
-      // q, k, v per expert, then the per-head norms per expert (method.md 1.2)
+      // q, k, v per expert, then the per-head norms per expert (docs/method.md 1.2)
       const qkv = (e: ExpertAttnWeights) => (h: Tensor): Tensor => {
         const n = h.shape[0]!;
         const q = e.qNorm.forward(e.q.forward(h).reshape([n, H, d])).reshape([n, H * d]);
@@ -381,6 +398,37 @@ export class Qwen2MoTDecoderLayer extends Module {
   }
 }
 
+/**
+ * One decoder layer under activation checkpointing (docs/precision.md section 3): the tensors the
+ * layer reads (hidden states, RoPE tables, routing indexes, masks) are the node's saved inputs;
+ * everything else (shapes, the KV cache object, which is only read) is captured.
+ */
+function checkpointedLayer(
+  layer: Qwen2MoTDecoderLayer, h: Tensor, rope: { cos: Tensor; sin: Tensor }, routing: Routing, layout: AttentionLayout,
+  cache: { cache: KVCache; layer: number; update: boolean } | null,
+): Tensor {
+  const saved: Tensor[] = [h, rope.cos, rope.sin];
+  const und = routing.undIndex ? saved.push(routing.undIndex) - 1 : -1;
+  const gen = routing.genIndex ? saved.push(routing.genIndex) - 1 : -1;
+  let rebuild: (t: Tensor[]) => AttentionLayout;
+  if (layout.kind === 'packed') {
+    const start = saved.length;
+    const count = layout.masks.length;
+    const sampleLens = layout.sampleLens;
+    saved.push(...layout.masks);
+    rebuild = (t) => ({ kind: 'packed', sampleLens, masks: t.slice(start, start + count) });
+  } else {
+    const { causal, mask } = layout;
+    const at = mask ? saved.push(mask) - 1 : -1;
+    rebuild = (t) => (mask === undefined ? { kind: 'cached', causal } : { kind: 'cached', causal, mask: at >= 0 ? t[at]! : null });
+  }
+  const n = routing.n;
+  const run = (t: Tensor[]): Tensor => layer.forward(
+    t[0]!, { cos: t[1]!, sin: t[2]! }, { n, undIndex: und >= 0 ? t[und]! : null, genIndex: gen >= 0 ? t[gen]! : null }, rebuild(t), cache,
+  );
+  return checkpoint(run, saved, { hasTrainableParameters: layer.parameters().some((p) => p.requiresGrad) }) as Tensor;
+}
+
 /** Embedding, layers and the per-expert final norms (keys `language_model.model.*`). */
 export class Qwen2MoTModel extends Module {
   readonly embed_tokens: Embedding;
@@ -389,6 +437,11 @@ export class Qwen2MoTModel extends Module {
   readonly norm_moe_gen: RMSNorm;
   /** Whether one-token steps run through kernels.motDecodeStep (MoTOptions). */
   readonly decodeKernels: boolean;
+  /**
+   * Recompute each layer in backward instead of keeping its activations (docs/precision.md
+   * section 3); only while recording gradients, and never for a forward that writes the KV cache.
+   */
+  activationCheckpointing = false;
 
   constructor(readonly config: LlmConfig, options: MoTOptions = {}) {
     super();
@@ -419,8 +472,10 @@ export class Qwen2MoTModel extends Module {
       const rope = ropeTables(positions, this.config.headDim, this.config.ropeTheta);
       let h = inputs;
       let i = 0;
+      const recompute = this.activationCheckpointing && isGradEnabled() && !(cache && cache.update);
       for (const layer of this.layers) {
-        h = layer.forward(h, rope, routing, layout, cache ? { cache: cache.cache, layer: i, update: cache.update } : null);
+        const c = cache ? { cache: cache.cache, layer: i, update: cache.update } : null;
+        h = recompute ? checkpointedLayer(layer, h, rope, routing, layout, c) : layer.forward(h, rope, routing, layout, c);
         i++;
       }
       if (cache && cache.update) cache.cache.length += inputs.shape[0]!;
@@ -494,7 +549,7 @@ export class Qwen2MoTForCausalLM extends Module {
     return head.forward(hidden);
   }
 
-  /** Copies every und weight into its gen counterpart (init_moe, method.md 1.2). */
+  /** Copies every und weight into its gen counterpart (init_moe, docs/method.md 1.2). */
   initMoeFromUnd(): void {
     noGrad(() => scope(() => {
       const sd = this.stateDict();

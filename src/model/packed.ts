@@ -1,4 +1,4 @@
-// Packed sequences (method.md 1.5-1.7, 2.1-2.4): a list of samples, each a sequence plan of text,
+// Packed sequences (docs/method.md 1.5-1.7, 2.1-2.4): a list of samples, each a sequence plan of text,
 // ViT images and VAE images, becomes one flat token sequence with its RoPE positions, expert
 // routing, per-sample attention masks (causal / full / noise splits, nothing across samples), CE
 // targets and MSE token rows. Training (trainingForward) consumes it.
@@ -24,7 +24,7 @@ export type PackSample = PackItem[];
 export type SplitMode = 'causal' | 'full' | 'noise';
 
 export interface PackOptions {
-  /** Dropout of text items with enableCfg = 1 (caption dropout, 0.1; method.md 2.4). */
+  /** Dropout of text items with enableCfg = 1 (caption dropout, 0.1; docs/method.md 2.4). */
   textDropProb?: number;
   /** Dropout of ViT / VAE images with enableCfg = 1 (0.3 / 0.3, inactive in the reference data). */
   vitDropProb?: number;
@@ -39,7 +39,7 @@ export interface PackedBatch {
   sampleLens: number[];
   /** Per sample: split lengths and modes, in order. */
   splits: { lens: number[]; modes: SplitMode[] }[];
-  /** RoPE positions per token (restarting at 0 per sample, method.md 1.6). */
+  /** RoPE positions per token (restarting at 0 per sample, docs/method.md 1.6). */
   positionIds: number[];
   /** true where the token uses the gen expert (exactly the VAE latent tokens). */
   isGen: boolean[];
@@ -75,7 +75,7 @@ function normalFrom(random: () => number): number {
 }
 
 /**
- * The allowed-attention matrix of one sample (method.md 1.7, prepare_attention_mask_per_sample):
+ * The allowed-attention matrix of one sample (docs/method.md 1.7, prepare_attention_mask_per_sample):
  * causal splits are causal inside and see all earlier splits; full and noise splits are
  * bidirectional inside and see all earlier splits; a noise split's columns are then hidden from
  * every row outside it.
@@ -124,7 +124,7 @@ export function packedMasks(batch: PackedBatch): Tensor[] {
  * Packs samples into one sequence. Text: [bos, ids, eos] on consecutive positions, a causal
  * split. Images: [start_of_image, tokens, end_of_image] all on one position; ViT and clean VAE
  * images advance the position by 1, a generated (loss 1) VAE image does not; dropped images still
- * advance it, dropped text does not (method.md 1.6, 2.4).
+ * advance it, dropped text does not (docs/method.md 1.6, 2.4).
  */
 export function packSamples(samples: PackSample[], config: ModelConfig, options: PackOptions = {}): PackedBatch {
   const random = options.random ?? Math.random;

@@ -1,4 +1,4 @@
-// Samplers as small pure functions over tensors (method.md 1.8, 3.3, 6.2): the shifted timestep
+// Samplers as small pure functions over tensors (docs/method.md 1.8, 3.3, 6.2): the shifted timestep
 // grid, the Euler ODE step and loop ("noise at t = 1": x moves against v), classifier-free
 // guidance with renormalisation, and the SDE-window step with its log-probability for GRPO.
 // A velocity function goes in, tensors come out, so each piece can be tested on analytic fields.
@@ -15,7 +15,7 @@ export function timestepGrid(numSteps: number, timestepShift: number): number[] 
   return Array.from({ length: numSteps }, (_, j) => shift(1 - j / (numSteps - 1), timestepShift));
 }
 
-/** x + v (tau_next - tau): with tau_next < tau this subtracts v |dt| (method.md 7.1). */
+/** x + v (tau_next - tau): with tau_next < tau this subtracts v |dt| (docs/method.md 7.1). */
 export function eulerStep(x: Tensor, v: Tensor, tau: number, tauNext: number): Tensor {
   return scope(() => x.add(v.mul(tauNext - tau)));
 }
@@ -52,7 +52,7 @@ function renormScale(a: Tensor, b: Tensor, perToken: boolean, min: number): Tens
 }
 
 /**
- * Classifier-free guidance (method.md 1.8, bagel.py _forward_flow). Active only when
+ * Classifier-free guidance (docs/method.md 1.8, bagel.py _forward_flow). Active only when
  * textScale > 1: v_text = u_text + g_t (cond - u_text); then, if g_i > 1,
  * v' = u_img + g_i (v_text - u_img); renorm 'global' or 'channel' rescales v' by
  * clamp(||cond|| / (||v'|| + 1e-8), min, 1); 'text_channel' rescales v_text per token before the
@@ -76,14 +76,14 @@ export function cfgCombine(cond: Tensor, uncondText: Tensor | null, uncondImg: T
   });
 }
 
-/** Whether CFG is on at tau: lo < tau <= hi (method.md 1.8). */
+/** Whether CFG is on at tau: lo < tau <= hi (docs/method.md 1.8). */
 export function cfgActive(tau: number, interval: [number, number]): boolean {
   return tau > interval[0] && tau <= interval[1];
 }
 
 /**
  * sigma_j = a sqrt(tau_j / (1 - tau~_j)), with tau~_j = tau_j except at tau_j = 1 where it is the
- * second grid value (method.md 3.3). a = 0 gives the ODE.
+ * second grid value (docs/method.md 3.3). a = 0 gives the ODE.
  */
 export function sdeSigma(grid: number[], j: number, noiseLevel: number): number {
   const tau = grid[j]!;
@@ -101,7 +101,7 @@ export interface SdeStepResult {
 }
 
 /**
- * One SDE-window transition in fp32 (method.md 3.3, 6.2):
+ * One SDE-window transition in fp32 (docs/method.md 3.3, 6.2):
  * mu = x (1 + sigma^2 dt / (2 tau)) + v (1 + sigma^2 (1 - tau) / (2 tau)) dt,
  * x' = mu + sigma sqrt(-dt) eps, log p = -mean((x' - mu)^2) / (2 sigma^2 (-dt)).
  * Pass `sample` to score a stored x' (the policy-update pass) instead of drawing one.

@@ -1,11 +1,12 @@
-// The SigLIP NaViT encoder and its connector (method.md 1.3), with the published key names
+// The SigLIP NaViT encoder and its connector (docs/method.md 1.3), with the published key names
 // (vit_model.vision_model.embeddings.patch_embedding, encoder.layers.{i}.self_attn.q_proj, ...).
 // The patch embedding is the Linear(p*p*c -> D) form BAGEL converts the conv into, so its input
 // is a patchify() row in (p, q, c) order; position ids are flattened 2-D ids (row * side + col)
 // into a learned table. Several images are packed; attention is full inside each and absent across.
-import { ops, scope, type Tensor } from '../torch/index.js';
+import { checkpoint, isGradEnabled, ops, scope, type Tensor } from '../torch/index.js';
 import { Embedding, FcMlp, GELU, LayerNorm, Linear, Module, ModuleList } from '../nn/index.js';
 import type { VitConfig } from './config.js';
+import { softmaxAttention } from './mot.js';
 
 /** Converts a conv patch-embedding weight [D, C, p, p] into the Linear weight [D, p*p*C] in (p, q, c) order. */
 export function convPatchWeightToLinear(w: Tensor): Tensor {
@@ -41,7 +42,7 @@ export class SiglipAttention extends Module {
       let at = 0;
       for (const L of lens) {
         const sl = (t: Tensor): Tensor => t.narrow(1, at, L).unsqueeze(0);
-        const [o] = ops._scaled_dot_product_attention(sl(q), sl(k), sl(v), null, 0, false, false);
+        const o = softmaxAttention(sl(q), sl(k), sl(v), null);
         parts.push(o.squeeze(0).transpose(0, 1).reshape([L, this.hidden]));
         at += L;
       }
@@ -70,7 +71,7 @@ export class SiglipEncoderLayer extends Module {
   }
 }
 
-class SiglipEmbeddings extends Module {
+export class SiglipEmbeddings extends Module {
   readonly patch_embedding: Linear;
   readonly position_embedding: Embedding;
   constructor(c: VitConfig) {
@@ -84,7 +85,7 @@ class SiglipEmbeddings extends Module {
   }
 }
 
-class SiglipEncoder extends Module {
+export class SiglipEncoder extends Module {
   readonly layers: ModuleList<SiglipEncoderLayer>;
   constructor(c: VitConfig) {
     super();
@@ -92,7 +93,7 @@ class SiglipEncoder extends Module {
   }
 }
 
-class SiglipVisionTransformer extends Module {
+export class SiglipVisionTransformer extends Module {
   readonly embeddings: SiglipEmbeddings;
   readonly encoder: SiglipEncoder;
   readonly post_layernorm: LayerNorm;
@@ -107,6 +108,8 @@ class SiglipVisionTransformer extends Module {
 /** The ViT (keys `vision_model.*`; BAGEL stores it under `vit_model.`). */
 export class SiglipVisionModel extends Module {
   readonly vision_model: SiglipVisionTransformer;
+  /** Recompute each encoder layer in backward instead of keeping its activations (docs/precision.md section 3). */
+  activationCheckpointing = false;
   constructor(readonly config: VitConfig) {
     super();
     this.vision_model = this.registerModule('vision_model', new SiglipVisionTransformer(config));
@@ -119,7 +122,12 @@ export class SiglipVisionModel extends Module {
     return scope(() => {
       const vm = this.vision_model;
       let h = vm.embeddings.forward(patches, positionIds);
-      for (const layer of vm.encoder.layers) h = layer.forward(h, lens);
+      const recompute = this.activationCheckpointing && isGradEnabled();
+      for (const layer of vm.encoder.layers) {
+        h = recompute
+          ? checkpoint((t) => layer.forward(t[0]!, lens), [h], { hasTrainableParameters: layer.parameters().some((p) => p.requiresGrad) }) as Tensor
+          : layer.forward(h, lens);
+      }
       return vm.post_layernorm.forward(h);
     });
   }

@@ -1,4 +1,4 @@
-// The unified-SFT forward (method.md 1.8, 2.3, 6.2): embed a packed batch (text from the table,
+// The unified-SFT forward (docs/method.md 1.8, 2.3, 6.2): embed a packed batch (text from the table,
 // ViT tokens through the encoder and connector, latent tokens noised by flow matching), run the
 // MoT decoder once under the per-sample masks, and return the CE and MSE token means.
 import { ops, randn, scope, tensor, zeros, type Tensor } from '../torch/index.js';
@@ -7,9 +7,15 @@ import { routingFromFlags } from './mot.js';
 import { packedMasks, type PackedBatch } from './packed.js';
 import { shift } from './sampling.js';
 
-/** Loss weights of the reference: L = 0.25 CE + 1.0 MSE. */
+/** Loss weights of the reference: L = 0.25 CE + 1.0 MSE (docs/method.md 2.3), defined here only. */
 export const CE_WEIGHT = 0.25;
 export const MSE_WEIGHT = 1.0;
+
+/** The weights of the two SFT loss terms. */
+export interface LossWeights {
+  ce: number;
+  mse: number;
+}
 
 export interface TrainingOptions {
   /** Timestep shift s (1.0 in SFT). */
@@ -76,13 +82,23 @@ export function trainingForward(model: Bagel, batch: PackedBatch, options: Train
   });
 }
 
-/** L = 0.25 CE + 1.0 MSE over whichever terms are present. */
-export function totalLoss(l: TrainingLosses): Tensor {
+/**
+ * L = w_ce·CE + w_mse·MSE over whichever terms are present (docs/method.md 2.3). With `counts`, the
+ * terms are token sums (reduction 'sum') and each is divided by its global token count, so the
+ * loss is a global token mean however the packs are split over ranks. Null when no term is present.
+ */
+export function weightedLoss(l: Pick<TrainingLosses, 'ce' | 'mse'>, weights: LossWeights = { ce: CE_WEIGHT, mse: MSE_WEIGHT }, counts?: { ce: number; mse: number }): Tensor | null {
   return scope(() => {
     const terms: Tensor[] = [];
-    if (l.ce) terms.push(l.ce.mul(CE_WEIGHT));
-    if (l.mse) terms.push(l.mse.mul(MSE_WEIGHT));
-    if (!terms.length) throw new Error('totalLoss: the batch has neither CE nor MSE targets');
-    return terms.reduce((a, b) => a.add(b));
+    if (l.ce) terms.push(l.ce.mul(counts ? weights.ce / counts.ce : weights.ce));
+    if (l.mse) terms.push(l.mse.mul(counts ? weights.mse / counts.mse : weights.mse));
+    return terms.length ? terms.reduce((a, b) => a.add(b)) : null;
   });
+}
+
+/** L = 0.25 CE + 1.0 MSE over whichever terms are present; an error when neither is. */
+export function totalLoss(l: TrainingLosses): Tensor {
+  const loss = weightedLoss(l);
+  if (!loss) throw new Error('totalLoss: the batch has neither CE nor MSE targets');
+  return loss;
 }

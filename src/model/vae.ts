@@ -1,7 +1,7 @@
-// The FLUX autoencoder (method.md 1.4), with the key names of FLUX's `ae.safetensors`
+// The FLUX autoencoder (docs/method.md 1.4), with the key names of FLUX's `ae.safetensors`
 // (encoder.down.{i}.block.{j}.norm1, encoder.mid.attn_1.q, decoder.up.{i}.upsample.conv, ...).
 // Frozen everywhere: encode samples the posterior (not its mean) and applies scale and shift.
-import { ops, randn, scope, type Tensor } from '../torch/index.js';
+import { ops, randn, scaledDotProductAttention, scope, type Tensor } from '../torch/index.js';
 import { Conv2d, GroupNorm, Module, ModuleList } from '../nn/index.js';
 import type { VaeConfig } from './config.js';
 
@@ -54,7 +54,7 @@ export class AttnBlock extends Module {
       const h = this.norm.forward(x);
       // [b, c, H, W] -> [b, 1, H*W, c]
       const seq = (t: Tensor): Tensor => t.reshape([b, 1, c, H * W]).transpose(2, 3);
-      const [o] = ops._scaled_dot_product_attention(seq(this.q.forward(h)), seq(this.k.forward(h)), seq(this.v.forward(h)), null, 0, false, false);
+      const o = scaledDotProductAttention(seq(this.q.forward(h)), seq(this.k.forward(h)), seq(this.v.forward(h)), null);
       const back = o.transpose(2, 3).reshape([b, c, H, W]);
       return x.add(this.proj_out.forward(back));
     });
@@ -221,7 +221,7 @@ export class AutoEncoder extends Module {
 
   /**
    * Image in [-1, 1], [B, 3, H, W] -> z = scale * (sample - shift), where sample = mean +
-   * exp(logvar / 2) * eps is drawn from the posterior (method.md 1.4: not its mean).
+   * exp(logvar / 2) * eps is drawn from the posterior (docs/method.md 1.4: not its mean).
    * `sample: false` takes the mean instead (for tests and deterministic encodes).
    */
   encode(x: Tensor, options: { sample?: boolean } = {}): Tensor {

@@ -1,4 +1,4 @@
-// Exponential moving average of a model's parameters (method.md 2.6: decay 0.9999, updated every
+// Exponential moving average of a model's parameters (docs/method.md 2.6: decay 0.9999, updated every
 // step): shadow <- decay * shadow + (1 - decay) * param, as BAGEL's fsdp_ema_update does.
 import { noGrad, scope, type Tensor } from '../torch/index.js';
 import type { LoadOptions, LoadResult, Module } from './module.js';
@@ -10,20 +10,24 @@ export class EMA {
   /** Number of update() calls so far. */
   updates = 0;
 
-  /** Starts the average at the model's current parameters (all of them, or the trainable ones). */
+  /**
+   * Starts the average at the model's current parameters (all of them, or the trainable ones), or
+   * at the given tensors by name (e.g. float32 master weights, MixedPrecision.namedParams()).
+   */
   constructor(
-    model: Module,
+    model: Module | Map<string, Tensor>,
     readonly decay = 0.9999,
     options: { trainableOnly?: boolean } = {},
   ) {
     if (!(decay >= 0 && decay <= 1)) throw new RangeError(`EMA: decay must be in [0, 1], got ${decay}`);
     noGrad(() => scope(() => {
-      for (const [n, p] of model.namedParameters(options)) this.shadow.set(n, p.detach().clone().keep());
+      const named = model instanceof Map ? [...model] : model.namedParameters(options);
+      for (const [n, p] of named) this.shadow.set(n, p.detach().clone().keep());
     }));
   }
 
-  private pairs(model: Module): [Tensor, Tensor][] {
-    const params = new Map(model.namedParameters());
+  private pairs(model: Module | Map<string, Tensor>): [Tensor, Tensor][] {
+    const params = model instanceof Map ? model : new Map(model.namedParameters());
     const out: [Tensor, Tensor][] = [];
     for (const [n, s] of this.shadow) {
       const p = params.get(n);
@@ -34,7 +38,7 @@ export class EMA {
   }
 
   /** shadow <- decay * shadow + (1 - decay) * param, for every tracked parameter. */
-  update(model: Module): void {
+  update(model: Module | Map<string, Tensor>): void {
     const pairs = this.pairs(model);
     noGrad(() => scope(() => {
       for (const [s, p] of pairs) s.mul_(this.decay).add_(p, 1 - this.decay);

@@ -22,3 +22,6 @@ export {
   mergeLoRA, unmergeLoRA, loraStateDict, loadLoRAStateDict, saveLoRA, loadLoRA, nameMatcher, isAdapterKey,
   type LoRAConfig, type ApplyLoRAOptions, type NamePattern,
 } from './lora.js';
+export {
+  MixedPrecision, PRECISION_MODES, isPrecisionMode, parsePrecisionMode, computeDtype, type PrecisionMode,
+} from './precision.js';

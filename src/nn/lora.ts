@@ -4,7 +4,7 @@
 // are "<name>.lora_A.weight" and "<name>.lora_B.weight" beside the untouched "<name>.weight",
 // and every reference to the Linear (fields, optimizers) stays valid.
 import { noGrad, safetensors, scope, type Tensor } from '../torch/index.js';
-import { type LoadOptions, type LoadResult, describeLoadResult, type Module } from './module.js';
+import { type FloatDType, type LoadOptions, type LoadResult, describeLoadResult, type Module } from './module.js';
 import { Linear } from './linear.js';
 import { Dropout } from './activation.js';
 import { zeros_ } from './init.js';
@@ -16,6 +16,11 @@ export interface LoRAConfig {
   alpha?: number;
   /** Dropout on the adapter's input (training mode only; default 0). */
   dropout?: number;
+  /**
+   * The adapter weights' dtype (default: the host weight's). A float32 adapter on a bfloat16
+   * host computes its branch in float32 and adds it rounded once (docs/precision.md section 4).
+   */
+  dtype?: FloatDType;
 }
 
 /** Which Linear layers get adapters: a RegExp (tested on the dotted name), a glob, or several. */
@@ -36,9 +41,10 @@ export class LoRAAdapter {
     readonly r: number,
     readonly alpha: number,
     dropout: number,
+    dtype?: FloatDType,
   ) {
     if (!(Number.isInteger(r) && r > 0)) throw new RangeError(`LoRA: rank r must be a positive integer, got ${r}`);
-    const o = { dtype: host.weight.dtype, device: host.weight.device };
+    const o = { dtype: dtype ?? host.weight.dtype, device: host.weight.device };
     this.A = new Linear(host.inFeatures, r, { ...o, bias: false }); // kaiming-uniform(a = sqrt(5))
     this.B = new Linear(r, host.outFeatures, { ...o, bias: false });
     zeros_(this.B.weight);
@@ -50,8 +56,10 @@ export class LoRAAdapter {
   addTo(y: Tensor, x: Tensor): Tensor {
     if (this.merged) return y;
     return scope(() => {
-      const h = this.B.forward(this.A.forward(this.dropout.forward(x)));
-      return y.add(h, this.scale);
+      const w = this.A.weight.dtype;
+      const h = this.B.forward(this.A.forward(this.dropout.forward(x.dtype === w ? x : x.to(w))));
+      if (h.dtype === y.dtype) return y.add(h, this.scale);
+      return y.add(h.mul(this.scale).to(y.dtype), 1);
     });
   }
 
@@ -162,7 +170,7 @@ function isAdapterPart(model: Module, m: Module): boolean {
 /** Attaches an adapter to one Linear (its children lora_A, lora_B and lora_dropout). */
 export function attachLoRA(layer: Linear, config: LoRAConfig): LoRAAdapter {
   if (layer.lora) throw new Error('attachLoRA: this Linear already has an adapter');
-  const adapter = new LoRAAdapter(layer, config.r, config.alpha ?? config.r, config.dropout ?? 0);
+  const adapter = new LoRAAdapter(layer, config.r, config.alpha ?? config.r, config.dropout ?? 0, config.dtype);
   layer.registerModule('lora_A', adapter.A);
   layer.registerModule('lora_B', adapter.B);
   layer.registerModule('lora_dropout', adapter.dropout);
@@ -281,7 +289,9 @@ export function loadLoRA(path: string, model: Module, options: LoadOptions = {})
       const bare = names.filter((n) => byName.get(n) instanceof Linear && (byName.get(n) as Linear).lora === null);
       if (bare.length) {
         const r = Number(metadata[META.r]);
+        const first = tensors.get(`${bare[0]}.lora_A.weight`);
         applyLoRA(model, {
+          ...(first && (first.dtype === 'float32' || first.dtype === 'bfloat16' || first.dtype === 'float16' || first.dtype === 'float64') ? { dtype: first.dtype } : {}),
           targets: bare.map((n) => new RegExp(`^${n.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`)),
           r,
           alpha: Number(metadata[META.alpha] ?? r),

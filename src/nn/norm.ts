@@ -23,7 +23,13 @@ export class LayerNorm extends Module {
   }
 
   forward(x: Tensor): Tensor {
-    return ops.layer_norm(x, this.normalizedShape, this.weight, this.bias, this.eps);
+    if (x.dtype === 'float32' || x.dtype === 'float64') return ops.layer_norm(x, this.normalizedShape, this.weight, this.bias, this.eps);
+    // Half-precision inputs are normalised in float32 and rounded back once, as autocast runs
+    // layer_norm (docs/precision.md section 2).
+    return scope(() => {
+      const f = (t: Tensor | null): Tensor | null => (t === null || t.dtype === 'float32' ? t : t.to('float32'));
+      return ops.layer_norm(f(x)!, this.normalizedShape, f(this.weight), f(this.bias), this.eps).to(x.dtype);
+    });
   }
 }
 

@@ -1,6 +1,6 @@
 // Learning-rate schedules as pure functions of the step: lr(step), where step counts the
 // optimizer steps already taken (0 for the first). They follow the Hugging Face schedules that
-// BAGEL's trainer uses (method.md 2.6): get_constant_schedule_with_warmup and
+// BAGEL's trainer uses (docs/method.md 2.6): get_constant_schedule_with_warmup and
 // get_cosine_with_min_lr_schedule_with_warmup, so during warmup lr(step) = lr * step / warmup
 // (0 at step 0, as there).
 export type Schedule = (step: number) => number;

@@ -9,3 +9,4 @@ export {
 export { planMemory, TRAIN_MODES, SHARD_MODES, type PlanInput, type MemoryPlan, type Phase, type TrainMode, type ShardMode } from './plan.js';
 export { parseBytes, formatBytes, planTable } from './format.js';
 export { measureStep, syntheticPack, packShapeOf, type MeasureInput, type Measurement } from './measure.js';
+export { trainingFlops } from './flops.js';

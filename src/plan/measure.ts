@@ -4,8 +4,7 @@
 // latent tokens with MSE), so both experts carry gradients, as in a unified SFT pack.
 import * as torch from '../torch/index.js';
 import { AdamW, applyLoRA, clipGradNorm } from '../nn/index.js';
-import { AutoEncoder, Bagel, packSamples, disposeBatch, type ModelConfig, type PackedBatch } from '../model/index.js';
-import { sftForwardBackward } from '../train/index.js';
+import { AutoEncoder, Bagel, packSamples, disposeBatch, totalLoss, trainingForward, type ModelConfig, type PackedBatch } from '../model/index.js';
 import type { PackShape } from './activations.js';
 import type { LoraShape } from './counts.js';
 import type { Precision } from './precision.js';
@@ -67,8 +66,9 @@ export function measureStep(i: MeasureInput): Measurement {
   const baseline = torch.allocatedBytes(device)?.current ?? 0; // whatever the caller holds is not the step's
   return torch.scope(() => {
     torch.manualSeed(0);
-    const model = new Bagel(i.model);
-    const vae = new AutoEncoder(i.model.vae); // held frozen during SFT, as the trainer does
+    // factories create on the device; the few tables built from JS arrays are moved after
+    const model = torch.withDefaultDevice(device, () => new Bagel(i.model)).toDevice(device);
+    const vae = torch.withDefaultDevice(device, () => new AutoEncoder(i.model.vae)).toDevice(device); // held frozen during SFT
     const batch = syntheticPack(i.model, i.textTokens, i.latentSide, device);
     try {
       if (i.mode === 'lora') applyLoRA(model, { targets: i.lora!.targets, r: i.lora!.r });
@@ -78,7 +78,9 @@ export function measureStep(i: MeasureInput): Measurement {
       const opt = new AdamW(trainable, { lr: 1e-4 });
       const step = (): void => torch.scope(() => {
         opt.zeroGrad();
-        sftForwardBackward(model, { batch, tokens: batch.length, noise: null, plans: [] });
+        // the SFT loss (0.25 CE + 1.0 MSE, method.md 2.3) through the model layer alone, so the
+        // device check needs none of src/train's dependencies (scripts/device-check.sh)
+        totalLoss(trainingForward(model, batch)).backward();
         clipGradNorm(trainable, 1.0);
         opt.step();
       });

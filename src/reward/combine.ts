@@ -1,5 +1,5 @@
-// The GRPO reward (method.md 3.4, 6.2): R_i = w_vqa·VQA_i + w_clip·CLIPT_i + w_div·DIV_i + w_dino·PEN_i,
-// plus w_face·FACE_i for human characters when the face-identity scorer is on (issue 6; not in the
+// The GRPO reward (docs/method.md 3.4, 6.2): R_i = w_vqa·VQA_i + w_clip·CLIPT_i + w_div·DIV_i + w_dino·PEN_i,
+// plus w_face·FACE_i for human characters when the face-identity scorer is on (docs/reward-scorers.md; not in the
 // reference), each term added only when its weight is > 0, with every component kept for the logs.
 export interface RewardWeights {
   vqa: number;
@@ -28,9 +28,9 @@ export interface RewardWeights {
  */
 export const DEFAULT_FACE_REWARD_WEIGHT = 0.3;
 
-/** The reference YAML `config/personalized_t2i_bagel.yaml` (method.md 3.8). */
+/** The reference YAML `config/personalized_t2i_bagel.yaml` (docs/method.md 3.8). */
 export const REFERENCE_REWARD_WEIGHTS: Readonly<RewardWeights> = Object.freeze({ vqa: 0.3, clip: 0.45, div: 0.1, dino: 0.15, tauHi: 0.9, tauLo: 0.5 });
-/** The hard-coded values `config/grpo.py` falls back to when the YAML is missing (method.md 3.8). */
+/** The hard-coded values `config/grpo.py` falls back to when the YAML is missing (docs/method.md 3.8). */
 export const FALLBACK_CONFIG_REWARD_WEIGHTS: Readonly<RewardWeights> = Object.freeze({ vqa: 0.3, clip: 0.2, div: 0.2, dino: 0.1, tauHi: 0.9, tauLo: 0.3 });
 
 /** Per-image component values; a component that was not computed is absent. */

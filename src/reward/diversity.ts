@@ -1,4 +1,4 @@
-// Group diversity (method.md 3.4, DIV_i): the mean perceptual distance over all unordered pairs of
+// Group diversity (docs/method.md 3.4, DIV_i): the mean perceptual distance over all unordered pairs of
 // images that share a prompt; every member of a group gets that value, and a group of one scores 0.
 // By default the group is every image of the prompt in the batch given (what the method intends).
 // The reference grouped only within each GPU's local reward call, so its 8 images per prompt were

@@ -1,5 +1,5 @@
 // Substitute scorers for when no pretrained weights are given (as on this machine), keeping the
-// reward shapes of method.md 6.4 so GRPO runs and improves something measurable. Each has an id
+// reward shapes of docs/method.md 6.4 so GRPO runs and improves something measurable. Each has an id
 // starting with 'fallback:' that reports carry, so a number from a substitute is never read as
 // CLIP, DINOv2, LPIPS or BLIP. None of them is learned; all are deterministic.
 //

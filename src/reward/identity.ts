@@ -1,4 +1,4 @@
-// Identity against the character's reference images (method.md 3.4, PEN_i): s_i = the largest
+// Identity against the character's reference images (docs/method.md 3.4, PEN_i): s_i = the largest
 // cosine between generated image i and any reference, then the two-sided band penalty
 // PEN = -2·max(0, s - tau_hi) - 2·max(0, tau_lo - s): too close to a training image (copying) or
 // too far (identity lost) both cost, anything in [tau_lo, tau_hi] is free. With DINOv2 this is the
@@ -7,10 +7,10 @@
 import { scope } from '../torch/index.js';
 import { cosineMatrix, type ImageEmbedder, type ImageBatch } from './nets/index.js';
 
-/** The band thresholds of the reference YAML (method.md 3.8). */
+/** The band thresholds of the reference YAML (docs/method.md 3.8). */
 export const DEFAULT_BAND = { tauHi: 0.9, tauLo: 0.5 } as const;
 
-/** PEN = -2·max(0, s - tauHi) - 2·max(0, tauLo - s) (method.md 6.2). */
+/** PEN = -2·max(0, s - tauHi) - 2·max(0, tauLo - s) (docs/method.md 6.2). */
 export function dinoPenalty(s: number, tauHi: number = DEFAULT_BAND.tauHi, tauLo: number = DEFAULT_BAND.tauLo): number {
   return -2 * Math.max(0, s - tauHi) - 2 * Math.max(0, tauLo - s);
 }
@@ -59,7 +59,7 @@ export class IdentityScorer {
     };
   }
 
-  /** The reward term PEN_i (method.md 3.4). */
+  /** The reward term PEN_i (docs/method.md 3.4). */
   score(images: ImageBatch, references: ImageBatch): number[] {
     return this.evaluate(images, references).penalty;
   }

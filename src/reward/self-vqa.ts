@@ -1,4 +1,4 @@
-// The checklist answerer of method.md 3.4 when no BLIP-VQA weights are given (issue 6): the
+// The checklist answerer of docs/method.md 3.4 when no BLIP-VQA weights are given: the
 // customized model answers with its own understanding path. The image goes through the ViT
 // (SigLIP) into a fresh context as `<|vision_start|> patches <|vision_end|>` (und expert), the
 // question follows as `<|im_start|> question <|im_end|>`, and the reply is greedy-decoded for a

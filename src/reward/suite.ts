@@ -1,5 +1,5 @@
 // The reward set GRPO and evaluation use: the real scorers where weights are given, a named
-// fallback for each one that is not, and one call that computes every component of method.md 3.4
+// fallback for each one that is not, and one call that computes every component of docs/method.md 3.4
 // for a batch and combines them. `ids` says which scorer produced each component; reports print it.
 // For human characters a face-identity scorer (BlazeFace + FaceRes, src/reward/face-reward.ts) can
 // join as a fifth component, `face`; it is loaded asynchronously by the caller and handed in.
@@ -126,7 +126,7 @@ export interface RewardReport extends CombinedRewards {
 }
 
 /**
- * Every component of method.md 3.4 for a batch, combined with the given weights; with a face
+ * Every component of docs/method.md 3.4 for a batch, combined with the given weights; with a face
  * scorer also the face identity (w_face from effectiveRewardWeights: the default 0.3 unless the
  * weights give one; an explicit 0 skips it). Face descriptors of the references are cached per
  * `references` array object, so pass the same array on every call.

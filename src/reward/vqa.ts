@@ -1,4 +1,4 @@
-// Checklist VQA (method.md 3.4, VQA_i): for each (question, answer, weight) of the prompt, an
+// Checklist VQA (docs/method.md 3.4, VQA_i): for each (question, answer, weight) of the prompt, an
 // answering model is asked; the question scores its weight iff the reply matches the expected
 // answer. VQA_i = matched weight / total weight, in [0, 1]. Duplicated questions count twice, as in
 // the reference data. Without questions the reference asks "Does this image accurately depict: {p}?"

@@ -1,5 +1,5 @@
 // Characters as the server keeps them: the row holds the character as a V3 card JSON (the same
-// interchange format users import and export, ecosystem.md 1.1), with every embedded image moved
+// interchange format users import and export, docs/ecosystem.md 1.1), with every embedded image moved
 // to the image store and its asset URI replaced by `unichar-image:<sha256>`. Loading reverses
 // that and reads the card with the data layer's own `importCard`, so a stored character and an
 // exported card can never drift apart.

@@ -1,6 +1,6 @@
 // `data:image/png;base64,...` → bytes, checked: base64 alphabet, a size limit, and the bytes must
 // really be an image (the declared type is not trusted). Only data URIs are accepted: the server
-// never fetches a URL a request names (issue 8, "Security"; all traffic stays local).
+// never fetches a URL a request names (docs/architecture.md "Security"; all traffic stays local).
 import { ApiError } from './errors.js';
 import { imageMime } from './images.js';
 

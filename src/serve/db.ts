@@ -1,6 +1,6 @@
 // The server's state in SQLite (better-sqlite3): characters, chats, messages, jobs.
-// Durability rules (issue 8: "a crash at any moment never corrupts the database or loses a
-// message that was acknowledged"):
+// Durability rules (docs/architecture.md "Durability": a crash at any moment never corrupts the
+// database or loses a message that was acknowledged):
 // - WAL journal: readers never block the writer, and a torn write is rolled back on reopen;
 // - synchronous=FULL: a commit is on disk (WAL fsynced) before the call returns, so anything
 //   acknowledged after a write call returns survives a crash or power loss;

@@ -1,16 +1,17 @@
-// The seam between serving and the model. The model layer (src/model) implements `ChatEngine`;
-// the server only validates, queues, persists and formats. The server never builds prompts: it
+// The seam between serving and the model. model-engine.ts implements `ChatEngine` over the
+// character runtime (src/character); the server only validates, queues, persists and formats. The server never builds prompts: it
 // hands the engine the character and the conversation, and the engine applies the templates
-// (method.md 2.5) with its own tokenizer.
+// (docs/method.md 2.5) with its own tokenizer.
 //
 // Contract for implementers:
 // - `chat` and `generateImage` must not block the event loop (run the model in a worker thread
 //   or through asynchronous native calls), so other requests, health checks and cancellations
-//   keep flowing while a generation runs (issue 8, "Scheduling").
+//   keep flowing while a generation runs (docs/architecture.md "Scheduling").
 // - When `signal` aborts, stop as soon as possible and reject with `signal.reason`.
 // - `onToken` is called with each decoded text fragment, in order; the concatenation of all
 //   fragments equals the returned `text`.
 import type { Character } from '../data/index.js';
+import type { SamplingOptions } from '../character/index.js';
 import { ApiError } from './errors.js';
 
 export type Modality = 'text' | 'image';
@@ -24,21 +25,13 @@ export interface ChatMessage {
   content: ContentPart[];
 }
 
-export interface ChatRequest {
-  /** The model named in the request: each character is a model (ecosystem.md 4.1). */
+/** A chat request as the engine receives it; its sampling fields are the character runtime's. */
+export interface ChatRequest extends SamplingOptions {
+  /** The model named in the request: each character is a model (docs/ecosystem.md 4.1). */
   character: Character;
   messages: ChatMessage[];
   /** Which outputs the client accepts; `image` allows (does not force) an image in the reply. */
   modalities: Modality[];
-  maxTokens?: number;
-  temperature?: number;
-  topP?: number;
-  topK?: number;
-  seed?: number;
-  stop?: string[];
-  frequencyPenalty?: number;
-  presencePenalty?: number;
-  repetitionPenalty?: number;
 }
 
 export interface Usage {

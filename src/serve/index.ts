@@ -1,4 +1,4 @@
-// Public surface of src/serve (architecture.md "Layers"): the server, its state, and the
+// Public surface of src/serve (docs/architecture.md "Layers"): the server, its state, and the
 // `ChatEngine` seam the model layer implements.
 export { startServer, checkBindHost, DEFAULT_HOST, DEFAULT_PORT, type ServerOptions, type RunningServer } from './server.js';
 export { buildApp, DEFAULT_TIMEOUTS, type AppOptions, type ServeTimeouts } from './app.js';

@@ -1,5 +1,5 @@
-// Training and evaluation jobs run by the server (issue 8, "jobs (train, eval) with progress over
-// SSE"). A job is a row in the `jobs` table; the JobManager runs one job at a time, each in its
+// Training and evaluation jobs run by the server, with progress over SSE (docs/architecture.md
+// "Jobs"). A job is a row in the `jobs` table; the JobManager runs one job at a time, each in its
 // own worker thread (job-worker.ts) so the event loop keeps serving chat, and keeps the row's
 // `progress` JSON current from what the worker reports:
 //
@@ -25,7 +25,6 @@ import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { z } from 'zod';
 import type { Character } from '../data/index.js';
 import { CHARACTER_MODEL_FILES } from '../character/index.js';
 import { DEFAULT_GRPO, grpoConfigFrom, tinySftConfig, type GrpoConfig, type SftConfigInput } from '../train/index.js';
@@ -36,65 +35,13 @@ import type { ImageStore } from './images.js';
 import type { JobSpec, JobWorkerReply, JobWorkerRequest, MetricsLine } from './job-worker.js';
 import { installModel, recoverInstalls } from './model-install.js';
 import { readLatestCheckpoint } from '../train/index.js';
+import { JobRequestSchema, type JobRequest, type ServerJobKind } from './schemas.js';
 
-// ---- the request ----
+// ---- the request: the job schemas live with the other request schemas (schemas.ts) ----
 
-const int = (min: number, max: number) => z.number().int().min(min).max(max);
-
-export const CustomizeOptionsSchema = z
-  .object({
-    /** Training steps (totalSteps). */
-    steps: int(1, 100_000).optional(),
-    /** Steps of the VAE stage (only when no base run gives a VAE). */
-    vae_steps: int(1, 100_000).optional(),
-    /** Square image side of the model; a base run's own side wins. */
-    image_size: int(16, 1024).optional(),
-    vit_image_size: int(14, 980).optional(),
-    save_every: int(1, 100_000).optional(),
-    /** Write a sample reply and image every N steps (0: only at the end). */
-    sample_every: int(0, 100_000).optional(),
-    lr: z.number().positive().max(1).optional(),
-    seed: z.number().int().optional(),
-    max_images: int(1, 1000).optional(),
-  })
-  .strict();
-
-export const GrpoOptionsSchema = z
-  .object({
-    epochs: int(1, 10_000).optional(),
-    prompts_per_epoch: int(1, 1000).optional(),
-    group_size: int(2, 64).optional(),
-    num_steps: int(2, 1000).optional(),
-    eval_steps: int(2, 1000).optional(),
-    eval_every: int(0, 10_000).optional(),
-    save_every: int(1, 10_000).optional(),
-    window_size: int(1, 100).optional(),
-    lr: z.number().positive().max(1).optional(),
-    seed: z.number().int().optional(),
-  })
-  .strict();
-
-export const EvalOptionsSchema = z
-  .object({
-    max_items: int(1, 100_000).optional(),
-    max_tokens: int(1, 4096).optional(),
-    max_answer_tokens: int(1, 1024).optional(),
-    num_timesteps: int(2, 1000).optional(),
-    samples_per_prompt: int(1, 16).optional(),
-    seed: z.number().int().optional(),
-    /** The independent npm evaluators (nsfwjs embedding, face identity). */
-    independent: z.boolean().optional(),
-  })
-  .strict();
-
-const character = z.string().min(1).max(64);
-export const JobRequestSchema = z.discriminatedUnion('kind', [
-  z.object({ kind: z.literal('customize'), character, options: CustomizeOptionsSchema.default({}) }),
-  z.object({ kind: z.literal('grpo'), character, options: GrpoOptionsSchema.default({}) }),
-  z.object({ kind: z.literal('eval'), character, options: EvalOptionsSchema.default({}) }),
-]);
-export type JobRequest = z.infer<typeof JobRequestSchema>;
-export type ServerJobKind = JobRequest['kind'];
+export {
+  CustomizeOptionsSchema, GrpoOptionsSchema, EvalOptionsSchema, JobRequestSchema, type JobRequest, type ServerJobKind,
+} from './schemas.js';
 
 // ---- progress ----
 

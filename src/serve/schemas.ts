@@ -1,5 +1,5 @@
 // Request schemas, validated at the edge before anything reaches the store or the model
-// (style.md "Hono / Fastify"). Shapes follow ecosystem.md 4.1 (content parts) and 4.2 (images).
+// (docs/architecture.md "Serving"). Shapes follow docs/ecosystem.md 4.1 (content parts) and 4.2 (images).
 // Unknown fields are dropped, not refused: front ends send fields (user, metadata, ...) that do not
 // change the output. Every field that would change it is honoured or refused (docs/serving.md 3).
 import { z } from 'zod';
@@ -82,3 +82,62 @@ export const CharacterUpdateSchema = CharacterCreateSchema.partial();
 export type CharacterInput = z.infer<typeof CharacterUpdateSchema>;
 
 export const ExportQuerySchema = z.object({ format: z.enum(['png', 'json', 'charx']).default('json') });
+
+// Job requests (POST /v1/jobs; docs/architecture.md "Jobs"): the kind, the character and the
+// options of that kind, each option range-checked; unknown options are refused.
+const int = (min: number, max: number) => z.number().int().min(min).max(max);
+
+export const CustomizeOptionsSchema = z
+  .object({
+    /** Training steps (totalSteps). */
+    steps: int(1, 100_000).optional(),
+    /** Steps of the VAE stage (only when no base run gives a VAE). */
+    vae_steps: int(1, 100_000).optional(),
+    /** Square image side of the model; a base run's own side wins. */
+    image_size: int(16, 1024).optional(),
+    vit_image_size: int(14, 980).optional(),
+    save_every: int(1, 100_000).optional(),
+    /** Write a sample reply and image every N steps (0: only at the end). */
+    sample_every: int(0, 100_000).optional(),
+    lr: z.number().positive().max(1).optional(),
+    seed: z.number().int().optional(),
+    max_images: int(1, 1000).optional(),
+  })
+  .strict();
+
+export const GrpoOptionsSchema = z
+  .object({
+    epochs: int(1, 10_000).optional(),
+    prompts_per_epoch: int(1, 1000).optional(),
+    group_size: int(2, 64).optional(),
+    num_steps: int(2, 1000).optional(),
+    eval_steps: int(2, 1000).optional(),
+    eval_every: int(0, 10_000).optional(),
+    save_every: int(1, 10_000).optional(),
+    window_size: int(1, 100).optional(),
+    lr: z.number().positive().max(1).optional(),
+    seed: z.number().int().optional(),
+  })
+  .strict();
+
+export const EvalOptionsSchema = z
+  .object({
+    max_items: int(1, 100_000).optional(),
+    max_tokens: int(1, 4096).optional(),
+    max_answer_tokens: int(1, 1024).optional(),
+    num_timesteps: int(2, 1000).optional(),
+    samples_per_prompt: int(1, 16).optional(),
+    seed: z.number().int().optional(),
+    /** The independent npm evaluators (nsfwjs embedding, face identity). */
+    independent: z.boolean().optional(),
+  })
+  .strict();
+
+const character = z.string().min(1).max(64);
+export const JobRequestSchema = z.discriminatedUnion('kind', [
+  z.object({ kind: z.literal('customize'), character, options: CustomizeOptionsSchema.default({}) }),
+  z.object({ kind: z.literal('grpo'), character, options: GrpoOptionsSchema.default({}) }),
+  z.object({ kind: z.literal('eval'), character, options: EvalOptionsSchema.default({}) }),
+]);
+export type JobRequest = z.infer<typeof JobRequestSchema>;
+export type ServerJobKind = JobRequest['kind'];

@@ -1,5 +1,5 @@
 // `startServer`: opens the state under `dataDir` (`unicharacter.db` and `images/`), builds the
-// app around the given engine and listens, on 127.0.0.1 unless told otherwise (issue 8,
+// app around the given engine and listens, on 127.0.0.1 unless told otherwise (docs/architecture.md
 // "Security").
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';

@@ -1,4 +1,4 @@
-// Server-sent events in OpenAI's data-only form (ecosystem.md 4.3): each event is one
+// Server-sent events in OpenAI's data-only form (docs/ecosystem.md 4.3): each event is one
 // `data: <json>` line and a blank line; the stream ends with `data: [DONE]`.
 //
 // The connection follows the request (docs/serving.md 6): a client that sent `Connection: close`

@@ -8,9 +8,11 @@ export { DTYPES, type DType, isDType, ITEM_SIZE, isFloatingDType, type TypedArra
 export * from './creation.js';
 export { noGrad, enableGrad, isGradEnabled, grad, type GradOptions } from './autograd.js';
 export * as autograd from './autograd.js';
+export { checkpoint, liveCheckpoints, type CheckpointFn, type CheckpointOptions } from './checkpoint.js';
 export { scope, keep, memory } from './lifetime.js';
 export * from './runtime.js';
 export { callOp } from './dispatch.js';
+export { scaledDotProductAttention } from './ops-attention.js';
 export { resizeStorage, storageBytes } from './storage.js';
 export { trackCpuAllocations, allocatedBytes, resetPeakAllocated, type AllocatedBytes } from './allocator-stats.js';
 export * as safetensors from './safetensors.js';

@@ -66,7 +66,13 @@ export interface NativeAddon {
   isLeaf(id: TensorId): boolean;
   grad(id: TensorId): TensorId | null;
   setGrad(id: TensorId, grad: TensorId | null): void;
-  backward(id: TensorId, gradient: TensorId | null, retainGraph?: boolean, createGraph?: boolean): void;
+  /** One tensor (gradient or null), or several with one gradient (or null) each. */
+  backward(id: TensorId | TensorId[], gradient: TensorId | (TensorId | null)[] | null, retainGraph?: boolean, createGraph?: boolean): void;
+  /** Activation checkpointing (native/src/checkpoint.cc). */
+  checkpointInit(recompute: (id: number, saved: TensorId[], grads: (TensorId | null)[]) => (TensorId | null)[]): void;
+  checkpointApply(id: number, inputs: TensorId[], outputs: TensorId[]): TensorId[];
+  checkpointReleased(): number[];
+  checkpointLive(): number;
   autogradGrad(
     outputs: TensorId[],
     inputs: TensorId[],
@@ -135,3 +141,28 @@ const require = createRequire(import.meta.url);
 // value the user set wins.
 process.env['OMP_WAIT_POLICY'] ??= 'PASSIVE';
 export const native: NativeAddon = require(findAddon());
+
+/** The libtorch version the addon was compiled against (TORCH_VERSION, e.g. "2.6.0"). */
+export const libtorchVersion: string = native.version();
+
+/** "major.minor" of a libtorch version: operator schemas change between minor releases only. */
+export function schemaVersion(version: string): string {
+  const m = /^(\d+)\.(\d+)/.exec(version);
+  if (!m) throw new Error(`unrecognised libtorch version '${version}'`);
+  return `${m[1]}.${m[2]}`;
+}
+
+/**
+ * Refuses an operator binding generated for other libtorch versions than the addon's
+ * (docs/engine.md, "libtorch versions"): its operators could be missing or take other arguments, which would only
+ * show as errors deep inside a model.
+ */
+export function checkBinding(file: string, generatedFor: readonly string[]): void {
+  const mine = schemaVersion(libtorchVersion);
+  if (generatedFor.includes(mine)) return;
+  throw new Error(
+    `${file} was generated for libtorch ${generatedFor.join(', ')}, but the native addon was built against libtorch ` +
+      `${libtorchVersion}: run \`npm run gen:ops\` to add this version's operators (docs/engine.md, "libtorch versions"), or rebuild the ` +
+      'addon against a supported libtorch (`npm run setup`).',
+  );
+}

@@ -61,7 +61,7 @@ export interface SafetensorsHeader {
   dataSize: number;
 }
 
-export interface LoadOptions {
+export interface SafetensorsLoadOptions {
   /** Only these tensors (names, or a predicate on the name); a listed name that is absent is an error. */
   keys?: readonly string[] | ((name: string) => boolean);
   /** Device to put the tensors on (default 'cpu'). */
@@ -313,7 +313,7 @@ function readExact(label: string, fd: number, position: number, length: number):
   return out;
 }
 
-function selectKeys(label: string, header: SafetensorsHeader, keys: LoadOptions['keys']): string[] {
+function selectKeys(label: string, header: SafetensorsHeader, keys: SafetensorsLoadOptions['keys']): string[] {
   if (keys === undefined) return [...header.tensors.keys()];
   if (typeof keys === 'function') return [...header.tensors.keys()].filter((k) => keys(k));
   for (const k of keys) {
@@ -398,7 +398,7 @@ export function loadHeader(path: string): SafetensorsHeader {
  * Loads the tensors (all, or those named in options.keys) and the metadata of a file.
  * The tensors are owned by the current scope (or the caller, outside any scope).
  */
-export function load(path: string, options: LoadOptions = {}): Loaded {
+export function load(path: string, options: SafetensorsLoadOptions = {}): Loaded {
   return withFile(path, (fd, size) => {
     const header = readHeaderFd(path, fd, size);
     const names = selectKeys(path, header, options.keys);
@@ -414,7 +414,7 @@ export function loadHeaderFromBuffer(bytes: Uint8Array, label = '<buffer>'): Saf
 }
 
 /** Loads an in-memory safetensors file (e.g. from saveToBuffer or a download). */
-export function loadFromBuffer(bytes: Uint8Array, options: LoadOptions & { label?: string } = {}): Loaded {
+export function loadFromBuffer(bytes: Uint8Array, options: SafetensorsLoadOptions & { label?: string } = {}): Loaded {
   const label = options.label ?? '<buffer>';
   const header = loadHeaderFromBuffer(bytes, label);
   const names = selectKeys(label, header, options.keys);

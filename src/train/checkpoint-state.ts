@@ -1,12 +1,14 @@
 // The contents of a checkpoint folder for a model trained with an optimizer: everything a resumed
-// run needs to continue bit for bit on the CPU (issue 5: "weights, optimizer, RNG, data
-// position"). Unlike the reference (method.md 2.6, [quirk]), the EMA is saved too.
+// run needs to continue bit for bit on the CPU (docs/architecture.md "Training": weights, optimizer,
+// RNG, data position). Unlike the reference (docs/method.md 2.6, [quirk]), the EMA is saved too.
 //
 //   model.safetensors       Module.stateDict (parameters and persistent buffers)
 //   optimizer.safetensors   Optimizer.stateDict, parameter groups in the metadata
 //   ema.safetensors         EMA averages, the update count in the metadata (when an EMA is given)
 //   rng.safetensors         torch.getRngState() of the CPU generator
-//   state.json              JSON state: data position, JS random generators, anything else
+//   master.safetensors      float32 master weights (precision 'bf16-mixed', docs/precision.md)
+//   state.json              JSON state: data position, JS random generators, the precision mode
+//                           and activation checkpointing, anything else
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as torch from '../torch/index.js';
@@ -36,6 +38,19 @@ export interface CheckpointStateParts {
   rngs?: Record<string, JsonStateful>;
   /** Any other JSON state, by name. */
   extra?: Record<string, JsonStateful>;
+  /**
+   * The precision mode (docs/precision.md) and its master weights: recorded in state.json, with
+   * the masters in master.safetensors; a resume in another mode is an error.
+   */
+  precision?: PrecisionStateful;
+}
+
+/** What a checkpoint needs from the training precision (MixedPrecision in src/nn). */
+export interface PrecisionStateful {
+  mode: string;
+  activationCheckpointing?: boolean;
+  masterStateDict(): Map<string, torch.Tensor>;
+  loadMasterStateDict(state: Map<string, torch.Tensor>, where?: string): void;
 }
 
 export const CHECKPOINT_FILES = {
@@ -43,6 +58,7 @@ export const CHECKPOINT_FILES = {
   optimizer: 'optimizer.safetensors',
   ema: 'ema.safetensors',
   rng: 'rng.safetensors',
+  master: 'master.safetensors',
   json: 'state.json',
 } as const;
 
@@ -51,6 +67,8 @@ interface JsonFile {
   data?: unknown;
   rngs: Record<string, unknown>;
   extra: Record<string, unknown>;
+  /** Absent in checkpoints written before precision modes: those are 'fp32'. */
+  precision?: { mode: string; activationCheckpointing: boolean };
 }
 
 /**
@@ -108,6 +126,14 @@ export function checkpointState(parts: CheckpointStateParts): TrainingState {
       }
       const json: JsonFile = { version: 1, rngs: collect(parts.rngs), extra: collect(parts.extra) };
       if (parts.data) json.data = parts.data.getState();
+      const p = parts.precision;
+      if (p) {
+        json.precision = { mode: p.mode, activationCheckpointing: p.activationCheckpointing ?? false };
+        torch.scope(() => {
+          const m = p.masterStateDict();
+          if (m.size) torch.safetensors.save(join(dir, CHECKPOINT_FILES.master), m, { precision: p.mode });
+        });
+      }
       writeFileSync(join(dir, CHECKPOINT_FILES.json), JSON.stringify(json, null, 2) + '\n');
     },
 
@@ -121,8 +147,20 @@ export function checkpointState(parts: CheckpointStateParts): TrainingState {
       const jsonPath = need(CHECKPOINT_FILES.json);
       const json = JSON.parse(readFileSync(jsonPath, 'utf8')) as JsonFile;
       if (parts.data && !('data' in json)) throw new Error(`${jsonPath}: no data position saved`);
+      const savedMode = json.precision?.mode ?? 'fp32';
+      const want = parts.precision?.mode ?? 'fp32';
+      if (savedMode !== want) {
+        throw new Error(`${jsonPath}: this checkpoint was trained with precision '${savedMode}' and cannot resume as '${want}'; ` +
+          `resume with precision '${savedMode}' (config \`precision\` or --precision): a run keeps one precision mode (docs/precision.md)`);
+      }
+      // bf16-mixed with nothing to master (float32 LoRA adapters only) writes no master file
+      const masterPath = parts.precision && savedMode === 'bf16-mixed' ? join(dir, CHECKPOINT_FILES.master) : null;
       loadModule(need(CHECKPOINT_FILES.model), parts.model);
       if (parts.optimizer) loadOptimizer(need(CHECKPOINT_FILES.optimizer), parts.optimizer);
+      if (masterPath) {
+        const p = parts.precision!;
+        torch.scope(() => p.loadMasterStateDict(existsSync(masterPath) ? torch.safetensors.load(masterPath).tensors : new Map(), masterPath));
+      }
       if (parts.ema) {
         const ema = parts.ema;
         const path = need(CHECKPOINT_FILES.ema);

@@ -1,4 +1,4 @@
-// Base training and per-character customization (issue 5 item 3; the paper's few-shot step).
+// Base training and per-character customization (docs/architecture.md "Training"; the paper's few-shot step).
 // `trainBase` is Unified-SFT over a set of characters (e.g. 19 RoleScape-20 characters);
 // `customize` continues from a base run on one new character with about ten reference images
 // plus its examples, and exports a full checkpoint (a CharacterModel folder) or a LoRA adapter

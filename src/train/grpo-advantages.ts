@@ -1,4 +1,4 @@
-// Group-relative advantages (method.md 3.5): rewards are pooled per prompt over the whole epoch,
+// Group-relative advantages (docs/method.md 3.5): rewards are pooled per prompt over the whole epoch,
 // normalised with the population std (+1e-4), and clipped to [-adv_clip_max, adv_clip_max].
 
 export interface AdvantageOptions {

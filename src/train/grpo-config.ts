@@ -1,4 +1,4 @@
-// The Character-GRPO configuration (method.md section 3): one zod schema, GrpoConfigSchema, shared
+// The Character-GRPO configuration (docs/method.md 3): one zod schema, GrpoConfigSchema, shared
 // by the trainer (trainGrpo validates what it is given), the CLI (a YAML/JSON config file over the
 // defaults) and the server (a job's options over the defaults). Every field is optional in a file
 // and takes the default written in DEFAULT_GRPO; a wrong type, range or unknown key is an error
@@ -8,6 +8,7 @@
 // behaviour, `preset: 'project'` this project's improvements. A preset fills only the fields it
 // governs (PRESET_FIELDS) that the config leaves out; a field given explicitly wins over the preset.
 import { z } from 'zod';
+import { PRECISION_MODES, type PrecisionMode } from '../nn/index.js';
 import { REFERENCE_REWARD_WEIGHTS, VQA_RULES, type RewardScorerOptions, type RewardWeights, type VqaRules } from '../reward/index.js';
 
 export const GRPO_PRESETS = ['reference', 'project'] as const;
@@ -17,7 +18,7 @@ export const FACE_IDENTITY_SETTINGS = ['auto', 'on', 'off'] as const;
 export type FaceIdentitySetting = (typeof FACE_IDENTITY_SETTINGS)[number];
 
 /**
- * Where the epoch's rollouts are made and which of them share a diversity group (method.md 3.2,
+ * Where the epoch's rollouts are made and which of them share a diversity group (docs/method.md 3.2,
  * 3.4). 'reference-shuffle': sampling batches of `ranks` GPUs x `batch` rollouts; each batch draws
  * ranks*batch/groupSize distinct prompts (prompts repeat across batches, i.e. with replacement over
  * the epoch), repeats each groupSize times, shuffles the copies and gives each GPU a contiguous
@@ -27,11 +28,11 @@ export type FaceIdentitySetting = (typeof FACE_IDENTITY_SETTINGS)[number];
  * groupSize rollouts together on one process, diversity over the whole group.
  */
 export type RolloutLayout = { kind: 'reference-shuffle'; ranks: number; batch: number } | { kind: 'prompt-groups' };
-/** SDE window start (method.md 3.3): 'per-rank' = CPython's randint after random.seed(rank); 'per-rollout' = drawn per rollout. */
+/** SDE window start (docs/method.md 3.3): 'per-rank' = CPython's randint after random.seed(rank); 'per-rollout' = drawn per rollout. */
 export const WINDOW_START_RULES = ['per-rank', 'per-rollout'] as const;
 export type WindowStartRule = (typeof WINDOW_START_RULES)[number];
 /**
- * How micro-step gradients make an update (method.md 3.6). 'reference': every micro-step loss is
+ * How micro-step gradients make an update (docs/method.md 3.6). 'reference': every micro-step loss is
  * divided by microStepsPerUpdate and the optimizer steps every microStepsPerUpdate micro-steps and
  * once more at the end of the epoch on what is left (a partial accumulation, still divided by the
  * full count). 'capped-at-epoch': the same, but the divisor is min(microStepsPerUpdate, the epoch's
@@ -98,6 +99,10 @@ export interface GrpoConfig {
    * substitute (default true).
    */
   selfVqa: boolean;
+  /** Precision mode of the policy update (docs/precision.md; the reference trains bf16 weights: 'bf16'). */
+  precision: PrecisionMode;
+  /** Recompute each decoder layer in backward instead of keeping its activations (docs/precision.md section 3). */
+  activationCheckpointing: boolean;
   /** Which preset filled the fields of PRESET_FIELDS that the config left out. */
   preset: GrpoPreset;
   windowStart: WindowStartRule;
@@ -113,7 +118,7 @@ export type PresetFields = Pick<GrpoConfig, 'maxGradNorm' | 'windowStart' | 'lay
 
 /**
  * What each preset puts in the fields it governs (docs/fidelity.md has the table with the reasons):
- * 'reference' = the official code (method.md 3.1-3.6, 3.8: 8 GPUs x 6, no clipping, no face term);
+ * 'reference' = the official code (docs/method.md 3.1-3.6, 3.8: 8 GPUs x 6, no clipping, no face term);
  * 'project' = window drawn per rollout (every window position is trained on every GPU), a prompt's
  * rollouts grouped for diversity (the intended group LPIPS, never 0 by accident), gradient clipping
  * at 1.0, the face term for human characters ('auto'), a short epoch's update taken as a full mean,
@@ -136,7 +141,7 @@ export type GrpoConfigInput = Omit<GrpoConfig, Exclude<keyof PresetFields, 'face
 export const DEFAULT_GRPO: Omit<GrpoConfig, 'from' | 'out' | Exclude<keyof PresetFields, 'faceIdentity'>> & { preset: GrpoPreset } = {
   preset: 'reference',
   epochs: 10,
-  // One reference sampling batch per epoch: 8 GPUs x 6 = 48 rollouts, 6 prompts x k = 8 (method.md 3.2, 3.8).
+  // One reference sampling batch per epoch: 8 GPUs x 6 = 48 rollouts, 6 prompts x k = 8 (docs/method.md 3.2, 3.8).
   promptsPerEpoch: 6,
   groupSize: 8,
   numSteps: 15,
@@ -157,6 +162,8 @@ export const DEFAULT_GRPO: Omit<GrpoConfig, 'from' | 'out' | Exclude<keyof Prese
   seed: 42,
   rewards: { weights: REFERENCE_REWARD_WEIGHTS, scorers: {} },
   selfVqa: true,
+  precision: 'fp32',
+  activationCheckpointing: false,
 };
 
 /** A face-identity setting from a config file or flag; an error naming `where` for anything else. */
@@ -241,6 +248,8 @@ export const GrpoConfigSchema = z.object({
   seed: z.number().int().default(D.seed),
   rewards: RewardsSchema.default({}),
   selfVqa: z.boolean().default(D.selfVqa),
+  precision: z.enum(PRECISION_MODES).default(D.precision),
+  activationCheckpointing: z.boolean().default(D.activationCheckpointing),
   preset: z.enum(GRPO_PRESETS).default(D.preset),
   windowStart: z.enum(WINDOW_START_RULES).optional(),
   layout: LayoutSchema.optional(),
@@ -264,7 +273,7 @@ export const GrpoConfigSchema = z.object({
   const [lo, hi] = c.windowRange;
   if (lo > hi) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['windowRange'], message: `must be [lo, hi] with lo <= hi, got [${lo}, ${hi}]` });
   if (c.windowSize > 0 && hi - lo < c.windowSize) {
-    ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['windowSize'], message: `${c.windowSize} does not fit in windowRange [${lo}, ${hi}] (method.md section 3.3)` });
+    ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['windowSize'], message: `${c.windowSize} does not fit in windowRange [${lo}, ${hi}] (docs/method.md 3.3)` });
   }
   if (hi > c.numSteps) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['windowRange'], message: `ends at ${hi}, after the last of numSteps ${c.numSteps} steps` });
   const issue = layoutIssue(c.layout, c.groupSize, c.promptsPerEpoch);
@@ -276,7 +285,7 @@ export function promptsPerBatch(layout: Extract<RolloutLayout, { kind: 'referenc
   return (layout.ranks * layout.batch) / groupSize;
 }
 
-/** Why counts do not fit a layout (the reference sampler's divisibility rules, method.md 3.2), or null. */
+/** Why counts do not fit a layout (the reference sampler's divisibility rules, docs/method.md 3.2), or null. */
 export function layoutIssue(layout: RolloutLayout, groupSize: number, promptsPerEpoch: number): { field: string; message: string } | null {
   if (layout.kind !== 'reference-shuffle') return null;
   const slots = layout.ranks * layout.batch;

@@ -1,4 +1,4 @@
-// The clipped policy objective of Character-GRPO (method.md 3.6, 6.2):
+// The clipped policy objective of Character-GRPO (docs/method.md 3.6, 6.2):
 //   r = exp(log p_new - log p_old),  loss = max(-A r, -A clip(r, 1 - eps_lo, 1 + eps_hi)).
 import { ops, scope, type Tensor } from '../torch/index.js';
 
@@ -26,7 +26,7 @@ export function clippedPolicyLoss(logProbNew: Tensor, logProbOld: number, advant
   });
 }
 
-/** The KL term of method.md 3.6 when beta > 0: beta * mean((mu_theta - mu_ref)^2) / (2 sigma^2). */
+/** The KL term of docs/method.md 3.6 when beta > 0: beta * mean((mu_theta - mu_ref)^2) / (2 sigma^2). */
 export function klPenalty(meanTheta: Tensor, meanRef: Tensor, sigma: number, beta: number): Tensor {
   return scope(() => meanTheta.sub(meanRef).pow(2).mean().mul(beta / (2 * sigma * sigma)));
 }

@@ -1,4 +1,4 @@
-// The frozen reference policy of the KL term (method.md 3.6: "if beta > 0: add
+// The frozen reference policy of the KL term (docs/method.md 3.6: "if beta > 0: add
 // beta * mean((mu_theta - mu_ref)^2) / (2 sigma^2)"; the reference code builds a reference copy
 // only then, 3.1). Only the generation expert is trained, so the reference differs from the
 // policy in those tensors alone: ReferencePolicy keeps a frozen copy of them (taken when the run

@@ -1,4 +1,4 @@
-// Rollouts for Character-GRPO (method.md 3.3): the T2I sampler with text CFG at every step,
+// Rollouts for Character-GRPO (docs/method.md 3.3): the T2I sampler with text CFG at every step,
 // deterministic outside a window of `windowSize` SDE transitions that record log-probabilities.
 // The stored window (x_b .. x_{b+size}) lets the policy update recompute log p with grad.
 import { noGrad, randn, scope, type Tensor } from '../torch/index.js';

@@ -1,10 +1,10 @@
-// Character-GRPO setup (method.md section 3.1): loads the character model, wires the reward
+// Character-GRPO setup (docs/method.md 3.1): loads the character model, wires the reward
 // scorers (checklist answerer, face identity), the optimizer over the generation expert and the
 // run directory, and returns them as one GrpoSession that the named steps of grpo-steps.ts share.
 import { join } from 'node:path';
 import { readFileSync } from 'node:fs';
 import * as torch from '../torch/index.js';
-import { AdamW } from '../nn/index.js';
+import { AdamW, MixedPrecision } from '../nn/index.js';
 import { latentDownsample, type AutoEncoder, type Bagel } from '../model/index.js';
 import type { ProcessGroup } from '../torch/index.js';
 import { Rng, VAE_RULE, prepareImage, scaledRule, type Character, type ChwImage, type SizeSpec } from '../data/index.js';
@@ -18,7 +18,33 @@ import { RunDir, type Json } from './run-dir.js';
 import { broadcastModule } from './sft.js';
 import { ReferencePolicy } from './grpo-reference.js';
 import { parseFaceIdentitySetting, promptsPerBatch, type FaceIdentitySetting, type GrpoConfig } from './grpo-config.js';
-import type { TrainGrpoOptions } from './grpo-steps.js';
+import type { ProgressStream } from './progress.js';
+
+/** Options of trainGrpo (grpo.ts) that are not part of the run's config. */
+export interface TrainGrpoOptions {
+  /** Continue the run in cfg.out from its latest checkpoint. */
+  resume?: boolean;
+  /** Stop like Ctrl-C (finish the epoch, checkpoint, return). */
+  signal?: AbortSignal;
+  /** Log lines (rank 0 only; default console.log). */
+  log?: (line: string) => void;
+  /** Data parallel: the group this process belongs to (e.g. ProcessGroup.fromEnv()). */
+  group?: ProcessGroup | null;
+  /** Stop after this many epochs in this process (tests interrupt a run this way). */
+  stopAfter?: number;
+  /** Progress bar stream (default stderr; null for none). */
+  progress?: ProgressStream | null;
+  /** Handle SIGINT (default true). */
+  handleSigint?: boolean;
+  /** Called on every rank with the epoch's gathered rewards and advantages (all rollouts, in draw order). */
+  onAdvantages?: (epoch: number, a: { prompts: number[]; draws: number[]; rewards: number[]; advantages: number[] }) => void;
+  /**
+   * An injected reward in place of the scorer suite (toy runs, tests): R_i for each decoded image
+   * (CHW in [-1, 1]) and its prompt. Named `custom` in the log, config.json and metrics
+   * (`reward_custom`, `scorers: { custom: 'custom' }`); the default path is unchanged without it.
+   */
+  reward?: (images: ChwImage[], prompts: string[]) => Promise<number[]> | number[];
+}
 
 /** Whether the face-identity reward is on for a character, and why (for the log). */
 export interface FaceIdentityDecision {
@@ -50,7 +76,7 @@ export function resolveFaceIdentity(
   return { on: true, reason: `face identity on: ${who} (rewards.faceIdentity 'auto')` };
 }
 
-/** The trainable set of method.md 3.1: every language-model parameter of the generation expert. */
+/** The trainable set of docs/method.md 3.1: every language-model parameter of the generation expert. */
 export function generationExpertParameters(model: Bagel): torch.Tensor[] {
   const out: torch.Tensor[] = [];
   for (const [name, p] of model.namedParameters()) {
@@ -80,7 +106,9 @@ export interface GrpoSession {
   promptIds: Awaited<ReturnType<CharacterModel['encode']>>[];
   /** Latent grid side (image side / VAE downsampling). */
   grid: number;
+  /** What the optimizer updates (the float32 masters in bf16-mixed, docs/precision.md). */
   params: torch.Tensor[];
+  precision: MixedPrecision;
   optimizer: AdamW;
   scorers: RewardScorers;
   weights: RewardWeights;
@@ -154,7 +182,7 @@ export async function openGrpoSession(cfg: GrpoConfig, o: TrainGrpoOptions): Pro
   const prompts = character.t2iPrompts;
   let face: Awaited<ReturnType<typeof loadFaceIdentity>>;
   try {
-    if (prompts.length === 0) throw new Error(`${character.names.display} has no T2I prompts with checklists: Character-GRPO needs them (method.md 3.2)`);
+    if (prompts.length === 0) throw new Error(`${character.names.display} has no T2I prompts with checklists: Character-GRPO needs them (docs/method.md 3.2)`);
     if (cfg.layout.kind === 'reference-shuffle') {
       const m = promptsPerBatch(cfg.layout, cfg.groupSize);
       if (m > prompts.length) {
@@ -168,9 +196,13 @@ export async function openGrpoSession(cfg: GrpoConfig, o: TrainGrpoOptions): Pro
   }
   if (group) broadcastModule(model, group);
   const grid = cm.manifest.imageSize / latentDownsample(model.config);
-  const params = generationExpertParameters(model);
-  // The SFT weights as loaded (and broadcast), before any checkpoint is restored: the KL reference.
-  const reference = cfg.beta > 0 ? new ReferencePolicy(params) : null;
+  const genParams = generationExpertParameters(model);
+  // The SFT weights as loaded (and broadcast), before any checkpoint is restored: the KL reference
+  // (in the model's own dtype: it stands in for the model's weights during the reference forward).
+  const precision = new MixedPrecision(model, cfg.precision, cfg.activationCheckpointing);
+  model.setActivationCheckpointing(cfg.activationCheckpointing);
+  const params = precision.params;
+  const reference = cfg.beta > 0 ? new ReferencePolicy(genParams) : null;
   const optimizer = new AdamW(params, { lr: cfg.lr, betas: [0.9, 0.999], eps: 1e-8, weightDecay: cfg.weightDecay });
   const answerer = checklistAnswerer(cfg, cm);
   const scorers = createRewardScorers({
@@ -217,19 +249,21 @@ export async function openGrpoSession(cfg: GrpoConfig, o: TrainGrpoOptions): Pro
   } catch (e) {
     scorers.dispose();
     optimizer.dispose();
+    precision.dispose();
     reference?.dispose();
     cm.dispose();
     throw e;
   }
-  const state = checkpointState({ model, optimizer, rngs: { sampler: rng } });
+  const state = checkpointState({ model, optimizer, rngs: { sampler: rng }, precision });
   return {
     cfg, group, rank, world, main, perRank: cfg.promptsPerEpoch / world, log, cm, model, vae, character, prompts, promptIds, grid,
-    params, optimizer, scorers, weights, references, reference, rng, custom, rewardIds, runDir,
+    params, precision, optimizer, scorers, weights, references, reference, rng, custom, rewardIds, runDir,
     samplesDir: runDir?.samplesDir ?? join(cfg.out, 'samples'), state,
     dispose: () => {
       runDir?.close();
       scorers.dispose();
       optimizer.dispose();
+      precision.dispose();
       reference?.dispose();
       cm.dispose();
     },

@@ -1,4 +1,4 @@
-// The named steps of one Character-GRPO epoch (method.md section 3): draw prompts, roll out,
+// The named steps of one Character-GRPO epoch (docs/method.md 3): draw prompts, roll out,
 // score, advantages, update, evaluate. Each takes the GrpoSession of grpo-setup.ts; trainGrpo
 // (grpo.ts) is the loop over them.
 //
@@ -20,34 +20,11 @@ import { computeRewards, type RewardReport } from '../reward/index.js';
 import { groupAdvantages, type AdvantageResult } from './grpo-advantages.js';
 import { clippedPolicyLoss, klPenalty } from './grpo-objective.js';
 import { promptContexts, rollout, windowLogProb, type Rollout } from './grpo-rollout.js';
-import { allReduceGradients } from './sft.js';
-import type { ProgressStream } from './progress.js';
-import type { GrpoSession } from './grpo-setup.js';
+import { allReduceGradients, ensureGradients } from './sft.js';
+import type { GrpoSession, TrainGrpoOptions } from './grpo-setup.js';
 
-export interface TrainGrpoOptions {
-  /** Continue the run in cfg.out from its latest checkpoint. */
-  resume?: boolean;
-  /** Stop like Ctrl-C (finish the epoch, checkpoint, return). */
-  signal?: AbortSignal;
-  /** Log lines (rank 0 only; default console.log). */
-  log?: (line: string) => void;
-  /** Data parallel: the group this process belongs to (e.g. ProcessGroup.fromEnv()). */
-  group?: ProcessGroup | null;
-  /** Stop after this many epochs in this process (tests interrupt a run this way). */
-  stopAfter?: number;
-  /** Progress bar stream (default stderr; null for none). */
-  progress?: ProgressStream | null;
-  /** Handle SIGINT (default true). */
-  handleSigint?: boolean;
-  /** Called on every rank with the epoch's gathered rewards and advantages (all rollouts, in draw order). */
-  onAdvantages?: (epoch: number, a: { prompts: number[]; draws: number[]; rewards: number[]; advantages: number[] }) => void;
-  /**
-   * An injected reward in place of the scorer suite (toy runs, tests): R_i for each decoded image
-   * (CHW in [-1, 1]) and its prompt. Named `custom` in the log, config.json and metrics
-   * (`reward_custom`, `scorers: { custom: 'custom' }`); the default path is unchanged without it.
-   */
-  reward?: (images: ChwImage[], prompts: string[]) => Promise<number[]> | number[];
-}
+export type { TrainGrpoOptions } from './grpo-setup.js';
+
 
 /** Where one rollout of the epoch is made (drawPrompts). */
 export interface RolloutSlot {
@@ -60,7 +37,7 @@ export interface RolloutSlot {
   rank: number;
   /** The sampling batch (reference layout; 0 otherwise). */
   batch: number;
-  /** Rollouts with the same key share a diversity group (method.md 3.4). */
+  /** Rollouts with the same key share a diversity group (docs/method.md 3.4). */
   groupKey: string;
 }
 
@@ -97,10 +74,10 @@ export function epochDraws(rng: Rng, numPrompts: number, count: number): number[
 }
 
 /**
- * The reference's sampler (method.md 3.2, DistributedKRepeatSampler) over `ranks` simulated GPUs:
+ * The reference's sampler (docs/method.md 3.2, DistributedKRepeatSampler) over `ranks` simulated GPUs:
  * per sampling batch, m = ranks * batch / groupSize distinct prompts, each repeated groupSize times,
  * the copies shuffled, GPU g taking the contiguous slice [g * batch, (g + 1) * batch). A prompt can
- * come back in a later batch of the epoch (its groups then merge in the advantages, method.md 3.5).
+ * come back in a later batch of the epoch (its groups then merge in the advantages, docs/method.md 3.5).
  * Returns every slot of the epoch, GPU-major within each batch (the order each GPU makes them).
  */
 export function referenceShuffleSlots(rng: Rng, numPrompts: number, ranks: number, batch: number, groupSize: number, promptsPerEpoch: number): RolloutSlot[] {
@@ -144,7 +121,7 @@ export function drawPrompts(s: GrpoSession): RolloutSlot[] {
 }
 
 /**
- * The reference's SDE window start of a GPU (method.md 3.3 [quirk]): Python's random is seeded with
+ * The reference's SDE window start of a GPU (docs/method.md 3.3 [quirk]): Python's random is seeded with
  * the process index before every rollout, then randint(lo, hi - windowSize), so each GPU always
  * uses the same start (ranks 0-7 with the published (0, 7) and 3: 3, 1, 0, 1, 1, 4, 4, 2).
  */
@@ -230,7 +207,7 @@ export function gatherRows(group: ProcessGroup | null, local: number[][], cols =
   });
 }
 
-/** Step 4, advantages: every rank's rewards gathered, normalised per prompt over the epoch (method.md 3.5). */
+/** Step 4, advantages: every rank's rewards gathered, normalised per prompt over the epoch (docs/method.md 3.5). */
 export function advantages(s: GrpoSession, items: EpochRollout[], report: ScoreReport): { rows: number[][]; all: AdvantageResult; mine: number[] } {
   const nan = (v: number[] | undefined, i: number): number => (v ? v[i]! : Number.NaN);
   const rows = gatherRows(s.group, items.map((it, i) => [
@@ -243,11 +220,6 @@ export function advantages(s: GrpoSession, items: EpochRollout[], report: ScoreR
   return { rows, all, mine: all.advantages.slice(offset, offset + items.length) };
 }
 
-function ensureGradients(params: torch.Tensor[]): void {
-  torch.noGrad(() => {
-    for (const p of params) if (p.grad === null) p.grad = torch.ops.zeros_like(p);
-  });
-}
 
 export interface UpdateResult {
   /** Sums over every rank's micro-steps (lossSum: the policy loss plus the KL term). */
@@ -270,10 +242,11 @@ function optimizerStep(s: GrpoSession): number {
   const norm = clipGradNorm(s.params, s.cfg.maxGradNorm ?? Number.POSITIVE_INFINITY);
   s.optimizer.step();
   s.optimizer.zeroGrad();
+  s.precision.syncModel();
   return norm;
 }
 
-/** Step 5, update: the clipped objective over every stored window step (method.md 3.6); disposes the rollouts. */
+/** Step 5, update: the clipped objective over every stored window step (docs/method.md 3.6); disposes the rollouts. */
 export function update(s: GrpoSession, items: EpochRollout[], adv: number[]): UpdateResult {
   const { cfg } = s;
   let micro = 0;
@@ -297,12 +270,13 @@ export function update(s: GrpoSession, items: EpochRollout[], adv: number[]): Up
           const l = clippedPolicyLoss(logProb, step.logProb, adv[i]!, { lo: cfg.clipRange, hi: cfg.clipRange });
           let loss = l.loss;
           if (meanRef) {
-            // method.md 3.6: beta * mean((mu_theta - mu_ref)^2) / (2 sigma^2), no dt in the denominator.
+            // docs/method.md 3.6: beta * mean((mu_theta - mu_ref)^2) / (2 sigma^2), no dt in the denominator.
             const kl = klPenalty(mean, meanRef, step.sigma, cfg.beta);
             klSum += kl.item();
             loss = loss.add(kl);
           }
           loss.div(perUpdate).backward();
+          s.precision.collectGradients();
           lossSum += loss.item();
           if (l.clipped) clipped++;
         });
@@ -359,7 +333,7 @@ async function writeSample(s: GrpoSession, unit: torch.Tensor, epoch: number, p:
 }
 
 /**
- * Step 6, evaluate (method.md 3.7): noise 0, evalSteps, every prompt once, each from a fixed
+ * Step 6, evaluate (docs/method.md 3.7): noise 0, evalSteps, every prompt once, each from a fixed
  * per-prompt seed. With several ranks the prompts are split in contiguous blocks and the scores
  * gathered (every rank takes part, so none waits on a collective while rank 0 evaluates); rank 0
  * writes the sample images of the first 4 prompts it evaluates.

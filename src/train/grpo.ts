@@ -1,4 +1,4 @@
-// Character-GRPO (method.md section 3): starting from a customized (SFT) character model, each
+// Character-GRPO (docs/method.md 3): starting from a customized (SFT) character model, each
 // epoch draws prompts with checklists, makes k rollouts per prompt with an SDE window, scores
 // them (VQA checklist, text-image alignment, diversity, identity band), normalises rewards per
 // prompt over the epoch, and updates the generation expert with the clipped objective.
@@ -56,6 +56,7 @@ async function grpoEpoch(s: GrpoSession, epoch: number, o: TrainGrpoOptions) {
 /** Saves the trained character model (rank 0, a finished run) with the GRPO provenance. */
 function saveModel(s: GrpoSession, modelDir: string, epochs: number): void {
   const { cm } = s;
+  s.precision.exportWeights(); // bf16-mixed: the generation expert leaves as its float32 masters
   const provenance = { ...cm.manifest.provenance, stage: 'grpo', grpo_run: s.cfg.out, epochs, vqa_scorer: s.custom ? 'custom' : s.scorers.ids.vqa };
   new CharacterModel(s.character, s.model, s.vae, cm.tokenizer, { ...cm.manifest, provenance }).save(modelDir);
 }

@@ -1,13 +1,15 @@
 // Configuration of the training commands (`unicharacter train vae|sft|base`, `customize`), as a
 // zod schema with documented defaults. A config file is JSON or YAML; every field is optional
 // and takes the default written here. Defaults are the `tiny` CPU run (a couple of minutes on a
-// 2-core machine); the reference values of method.md 2.6 / 6.3 are named beside each field where
+// 2-core machine); the reference values of docs/method.md 2.6 / 6.3 are named beside each field where
 // they differ. The resolved config is written to the run directory as config.json.
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
+import { PRECISION_MODES } from '../nn/index.js';
+import { CE_WEIGHT, MSE_WEIGHT } from '../model/index.js';
 
-/** Data packing for tiny (method.md 2.2; the reference uses 8192 / 12288 / 8192 / 16384 / 50). */
+/** Data packing for tiny (docs/method.md 2.2; the reference uses 8192 / 12288 / 8192 / 16384 / 50). */
 export const PackingSchema = z
   .object({
     expectedNumTokens: z.number().int().positive().default(640),
@@ -24,11 +26,17 @@ export const DataSchema = z
     characters: z.array(z.string()).min(1).default(['sample']),
     /** A built-in recipe name (base, extension, extension_with_thinking, full) or a YAML recipe file. */
     recipe: z.string().default('full'),
-    /** VAE images are resized to imageSize x imageSize (the reference: long side <= 1024, short >= 512). */
+    /** The VAE image side: the long-side bound of the sizing rule (the reference: long side <= 1024, short >= 512). */
     imageSize: z.number().int().positive().default(64),
-    /** ViT images (VQA) are resized to vitImageSize x vitImageSize (a multiple of the ViT patch). */
+    /** The ViT image side (a multiple of the ViT patch), likewise (the reference: 980 / 378). */
     vitImageSize: z.number().int().positive().default(56),
-    /** Caption dropout (method.md 2.4: 0.1). */
+    /**
+     * 'aspect' (default, the reference's transforms): the official resize rules scaled to imageSize
+     * and vitImageSize (src/data/image.ts scaledRule; docs/fidelity.md), so images keep their aspect
+     * ratio; 'square': stretched to imageSize x imageSize and vitImageSize x vitImageSize.
+     */
+    imageSizing: z.enum(['aspect', 'square']).default('aspect'),
+    /** Caption dropout (docs/method.md 2.4: 0.1). */
     textDropProb: z.number().min(0).max(1).default(0.1),
     /** Packs per rank per step (the reference: 1). */
     packsPerRank: z.number().int().positive().default(1),
@@ -122,14 +130,22 @@ export const SftConfigSchema = z
     sampling: SamplingSchema.default({}),
     totalSteps: z.number().int().positive().default(200),
     saveEvery: z.number().int().positive().default(50),
-    /** Loss weights (method.md 2.3: 0.25 CE + 1.0 MSE) and the SFT timestep shift (1.0). */
-    ceWeight: z.number().min(0).default(0.25),
-    mseWeight: z.number().min(0).default(1.0),
+    /** Loss weights (docs/method.md 2.3: 0.25 CE + 1.0 MSE) and the SFT timestep shift (1.0). */
+    ceWeight: z.number().min(0).default(CE_WEIGHT),
+    mseWeight: z.number().min(0).default(MSE_WEIGHT),
     timestepShift: z.number().positive().default(1.0),
     /** Seed of the model initialisation (the reference: 4396 * world + rank for its own RNG). */
     seed: z.number().int().default(0),
     /** Intra-op threads (0: leave libtorch's default). */
     threads: z.number().int().nonnegative().default(0),
+    /**
+     * Where weights, gradients and optimizer state live (docs/precision.md): 'fp32'; 'bf16-mixed'
+     * (bfloat16 forward and backward, float32 master weights and AdamW state); 'bf16' (all
+     * bfloat16, as the reference's GRPO). A run keeps its mode: resume checks it.
+     */
+    precision: z.enum(PRECISION_MODES).default('fp32'),
+    /** Recompute each decoder and ViT layer in backward instead of keeping its activations (docs/precision.md section 3). */
+    activationCheckpointing: z.boolean().default(false),
     /** Export: 'full' writes model.safetensors; 'lora' writes only the adapter (needs lora.enabled). */
     export: z.enum(['full', 'lora']).default('full'),
   })

@@ -1,10 +1,10 @@
-// Unified-SFT data (method.md 2.1-2.5, 1.4): characters -> sample plans (the data layer's
+// Unified-SFT data (docs/method.md 2.1-2.5, 1.4): characters -> sample plans (the data layer's
 // builders and mixture recipes) -> token-budget packs -> the model's PackSamples.
 //
 // Text segments are tokenized with the real tokenizer (the model config's vocabulary and special
 // ids are taken from it). VAE images are resized to a fixed side, encoded once by the frozen VAE
 // into posterior moments, and a latent is *sampled* from them at every use (mean + sigma * eps,
-// then scaled and shifted, method.md 1.4 / 7.7). ViT images become [3, H, W] in [-1, 1].
+// then scaled and shifted, docs/method.md 1.4 / 7.7). ViT images become [3, H, W] in [-1, 1].
 //
 // Determinism: the pack sequence depends only on the seed, and every random draw of a sample
 // (caption dropout, the timestep normal, the posterior eps and the flow-matching noise) is
@@ -105,6 +105,8 @@ export interface SftDataOptions {
   packing: PackingConfig;
   imageSize: number;
   vitImageSize: number;
+  /** 'aspect' (default): the official rules scaled to imageSize / vitImageSize; 'square': stretched (see DataSchema). */
+  imageSizing?: 'aspect' | 'square';
   textDropProb: number;
   seed: number;
 }
@@ -130,6 +132,8 @@ export class SftData {
   private readonly vitImages = new Map<string, Tensor>();
   /** VAE posterior moments per image: mean and std, each [z, h, w]. */
   private readonly moments = new Map<string, { mean: Tensor; std: Tensor }>();
+  /** Each loaded image's size before resizing (packing counts its tokens from it). */
+  private readonly originalSizes = new Map<string, { width: number; height: number }>();
   private packs: Generator<Pack>;
   private readonly cache: Pack[] = [];
   private cacheStart = 0;
@@ -148,6 +152,21 @@ export class SftData {
 
   private key(c: Character, img: CharacterImage): string {
     return `${c.id}\u0000${img.id}`;
+  }
+
+  /**
+   * How VAE and ViT images are sized (method.md 2.1): the official rules scaled to the configured
+   * sides, keeping aspect and the model's strides (docs/fidelity.md), or squares.
+   */
+  private sizeSpecs(): { vae: data.SizeSpec; vit: data.SizeSpec } {
+    const m = this.o.model;
+    if (this.o.imageSizing === 'square') {
+      return { vae: { rule: 'fixed', width: this.o.imageSize, height: this.o.imageSize }, vit: { rule: 'fixed', width: this.o.vitImageSize, height: this.o.vitImageSize } };
+    }
+    return {
+      vae: { rule: 'custom', resize: data.scaledRule(data.VAE_RULE, this.o.imageSize, vaeDownsample(m) * m.latentPatchSize) },
+      vit: { rule: 'custom', resize: data.scaledRule(data.VIT_RULE, this.o.vitImageSize, m.vit.patchSize) },
+    };
   }
 
   private async prepare(): Promise<void> {
@@ -169,8 +188,16 @@ export class SftData {
     const f = vaeDownsample(model) * model.latentPatchSize;
     if (this.o.imageSize % f !== 0) throw new Error(`data.imageSize ${this.o.imageSize} must be a multiple of ${f} (VAE downsample x latent patch)`);
     if (this.o.vitImageSize % model.vit.patchSize !== 0) throw new Error(`data.vitImageSize ${this.o.vitImageSize} must be a multiple of the ViT patch ${model.vit.patchSize}`);
+    const spec = this.sizeSpecs();
+    // Decoded once: the original sizes (for packing's token counts) and the resized pixels.
+    const load = async (k: string, img: CharacterImage, to: data.SizeSpec): Promise<ChwImage> => {
+      const rgb = await data.decodeImage(imageBytes(img));
+      this.originalSizes.set(k, { width: rgb.width, height: rgb.height });
+      const t = data.sizeFor(rgb.width, rgb.height, to);
+      return data.toChw(await data.resizeImage(rgb, t.width, t.height));
+    };
     for (const [k, img] of vaeImgs) {
-      const chw = await prepareImage(imageBytes(img), { rule: 'fixed', width: this.o.imageSize, height: this.o.imageSize });
+      const chw = await load(k, img, spec.vae);
       // frozen VAE, deterministic encoder: cache the posterior, sample it at every use
       const m = noGrad(() => scope(() => {
         const moments = vae.encoder.forward(chwTensor(chw).unsqueeze(0)).squeeze(0);
@@ -180,7 +207,7 @@ export class SftData {
       this.moments.set(k, m);
     }
     for (const [k, img] of vitImgs) {
-      const chw = await prepareImage(imageBytes(img), { rule: 'fixed', width: this.o.vitImageSize, height: this.o.vitImageSize });
+      const chw = await load(k, img, spec.vit);
       this.vitImages.set(k, scope(() => chwTensor(chw).keep()));
     }
   }
@@ -193,9 +220,12 @@ export class SftData {
         if (ids === undefined) throw new Error('SftData: a text was not tokenized');
         return ids.length;
       },
-      imageSize: () => ({ width: this.o.imageSize, height: this.o.imageSize }),
-      vae: { rule: 'fixed', width: this.o.imageSize, height: this.o.imageSize },
-      vit: { rule: 'fixed', width: this.o.vitImageSize, height: this.o.vitImageSize },
+      imageSize: (img) => {
+        const size = this.originalSizes.get(img.path ?? img.id);
+        if (!size) throw new Error(`SftData: image ${img.path ?? img.id} was not loaded`);
+        return size;
+      },
+      ...this.sizeSpecs(),
       vaeTokenStride: latentDownsample(m),
       vitPatch: m.vit.patchSize,
     };
@@ -282,7 +312,7 @@ export class SftData {
       const k = it.image.path ?? it.image.id;
       if (it.kind === 'vit_image') return { kind: 'vit_image', image: this.vitImages.get(k)!, enableCfg: it.enableCfg };
       const m = this.moments.get(k)!;
-      // z = scale * (mean + sigma * eps - shift)  (method.md 1.4)
+      // z = scale * (mean + sigma * eps - shift)  (docs/method.md 1.4)
       const latent = m.mean.add(m.std.mul(randn(m.mean.shape))).sub(shiftFactor).mul(scaleFactor);
       return { kind: 'vae_image', latent, loss: it.loss, enableCfg: it.enableCfg };
     });
@@ -305,7 +335,7 @@ export class SftData {
 }
 
 /**
- * The uniform draws packSamples will consume for one sample, in its order (method.md 2.4 dropout
+ * The uniform draws packSamples will consume for one sample, in its order (docs/method.md 2.4 dropout
  * for enableCfg items, two draws for the Box-Muller normal of each generated image), taken from
  * the sample's own generator. Also returns the VAE items that survive dropout.
  */

@@ -1,4 +1,4 @@
-// Stage 1, Unified-SFT (method.md section 2), as one loop you can read top to bottom:
+// Stage 1, Unified-SFT (docs/method.md 2), as one loop you can read top to bottom:
 // batch -> forward -> 0.25 CE + 1.0 MSE (global token means) -> backward -> all-reduce ->
 // clip 1.0 -> AdamW (0.9, 0.95, eps 1e-15) -> EMA -> log / sample / checkpoint.
 //
@@ -6,20 +6,20 @@
 // this file supplies the step, the state and the samples. The VAE is frozen and outside the
 // model; everything else trains, or only LoRA adapters when lora.enabled.
 //
-// Data parallel (issue 5 item 5): with a ProcessGroup, rank r takes its own packs of every step
+// Data parallel (docs/method.md 2.7; docs/architecture.md "Training"): with a ProcessGroup, rank r takes its own packs of every step
 // (sft-data.ts), the token counts are all-reduced so each term stays a global token mean
-// (method.md 2.3: CE = CE_sum / N_global), gradients are summed with bucketed all-reduce,
+// (docs/method.md 2.3: CE = CE_sum / N_global), gradients are summed with bucketed all-reduce,
 // initial weights are broadcast from rank 0, and only rank 0 logs, samples and saves.
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import * as torch from '../torch/index.js';
 import { noGrad, ops, scope, tensor, type ProcessGroup, type Tensor } from '../torch/index.js';
 import {
-  AdamW, EMA, applyLoRA, clipGradNorm, constantSchedule, removeLoRA, saveLoRA, warmupCosineSchedule, type Schedule,
+  AdamW, EMA, MixedPrecision, applyLoRA, clipGradNorm, constantSchedule, removeLoRA, saveLoRA, warmupCosineSchedule, type Schedule,
 } from '../nn/index.js';
 import {
   Bagel, decodeText, disposeBatch, generateImage, latentDownsample, loadCheckpoint, newContext, prefillText,
-  saveCheckpoint, trainingForward, type AutoEncoder, type ModelConfig,
+  saveCheckpoint, trainingForward, weightedLoss, CE_WEIGHT, MSE_WEIGHT, type AutoEncoder, type ModelConfig,
 } from '../model/index.js';
 import {
   Tokenizer, characterSampleTexts, characterTexts, loadSampleCharacter, readRoleScapeCharacter, rolePlayPrompt, t2iCaption,
@@ -139,19 +139,23 @@ export interface SftLossResult {
 }
 
 /**
- * Forward and backward of a rank's packs with the loss of method.md 2.3: each term is a global
+ * Forward and backward of a rank's packs with the loss of docs/method.md 2.3: each term is a global
  * token mean, CE = CE_sum / N_ce_global (N all-reduced over the ranks first, from the batches'
  * structure), one pack at a time with gradients accumulating. Summing the gradients over the
  * ranks then gives the gradient of 0.25 CE + 1.0 MSE over the whole global batch, and the float
  * operations are the same however the packs are split over ranks: 2 ranks x 1 pack and 1 rank x
  * 2 packs end with bit-identical gradients. Returns the global loss values (the same on every rank).
  */
-export function sftForwardBackward(model: Bagel, batches: SftBatch | SftBatch[], o: { group?: ProcessGroup | null; ceWeight?: number; mseWeight?: number; timestepShift?: number } = {}): SftLossResult {
+export function sftForwardBackward(model: Bagel, batches: SftBatch | SftBatch[], o: {
+  group?: ProcessGroup | null; ceWeight?: number; mseWeight?: number; timestepShift?: number;
+  /** Called after each pack's backward (bf16-mixed moves the gradients into float32 there, docs/precision.md). */
+  afterBackward?: () => void;
+} = {}): SftLossResult {
   return scope(() => {
     const list = Array.isArray(batches) ? batches : [batches];
     const group = o.group ?? null;
-    const ceWeight = o.ceWeight ?? 0.25;
-    const mseWeight = o.mseWeight ?? 1.0;
+    const ceWeight = o.ceWeight ?? CE_WEIGHT;
+    const mseWeight = o.mseWeight ?? MSE_WEIGHT;
     // global [N_ce, N_mse, tokens]
     const local = [0, 0, 0];
     for (const b of list) {
@@ -166,17 +170,13 @@ export function sftForwardBackward(model: Bagel, batches: SftBatch | SftBatch[],
     for (const b of list) {
       scope(() => {
         const l = trainingForward(model, b.batch, { timestepShift: o.timestepShift ?? 1.0, reduction: 'sum', ...(b.noise ? { noise: b.noise } : {}) });
-        const terms: Tensor[] = [];
-        if (l.ce && nCe > 0) {
-          terms.push(l.ce.mul(ceWeight / nCe));
-          sums[0] += l.ce.item();
-        }
-        if (l.mse && nMse > 0) {
-          terms.push(l.mse.mul(mseWeight / nMse));
-          sums[1] += l.mse.item();
-        }
-        if (terms.length) terms.reduce((a, t) => a.add(t)).backward();
+        const ce = l.ce && nCe > 0 ? l.ce : null;
+        const mse = l.mse && nMse > 0 ? l.mse : null;
+        if (ce) sums[0] += ce.item();
+        if (mse) sums[1] += mse.item();
+        weightedLoss({ ce, mse }, { ce: ceWeight, mse: mseWeight }, { ce: nCe, mse: nMse })?.backward();
       });
+      o.afterBackward?.();
     }
     const stats = tensor(sums, { dtype: 'float64' });
     if (group) group.allReduce(stats, 'sum');
@@ -188,9 +188,9 @@ export function sftForwardBackward(model: Bagel, batches: SftBatch | SftBatch[],
 }
 
 /** Every trainable parameter gets a gradient (zeros where the batch did not reach it), as the
- * reference's FSDP dummy-ViT pass guarantees (method.md 2.7): all ranks then reduce the same
+ * reference's FSDP dummy-ViT pass guarantees (docs/method.md 2.7): all ranks then reduce the same
  * buckets and AdamW treats every parameter alike whatever the batch held. */
-function ensureGradients(params: Tensor[]): void {
+export function ensureGradients(params: Tensor[]): void {
   noGrad(() => {
     for (const p of params) if (p.grad === null) p.grad = ops.zeros_like(p);
   });
@@ -311,15 +311,20 @@ export async function trainSft(configInput: SftConfig | SftConfigInput, o: Train
     if (config.lora.enabled) applyLoRA(model, { targets: config.lora.targets, r: config.lora.r, alpha: config.lora.alpha, dropout: config.lora.dropout });
     if (group) broadcastModule(model, group);
     model.train();
-    const trainable = model.parameters({ trainableOnly: true });
+    // The precision mode converts the model and names what the optimizer updates (docs/precision.md).
+    const precision = new MixedPrecision(model, config.precision, config.activationCheckpointing);
+    model.setActivationCheckpointing(config.activationCheckpointing);
+    const trainable = precision.params;
     const opt = new AdamW(trainable, { lr: config.optim.lr, betas: config.optim.betas, eps: config.optim.eps, weightDecay: config.optim.weightDecay });
     const schedule = sftSchedule(config);
-    const ema = config.ema.enabled ? new EMA(model, config.ema.decay, { trainableOnly: true }) : null;
+    // The EMA averages what the optimizer updates (the float32 masters in bf16-mixed).
+    const emaSource = config.precision === 'bf16-mixed' ? precision.namedParams() : model;
+    const ema = config.ema.enabled ? new EMA(emaSource, config.ema.decay, { trainableOnly: true }) : null;
 
     // ---- data ----
     const data = await SftData.create({
       characters, tokenizer: tok, model: mc, vae, recipe: resolveRecipe(config.data.recipe), packing: config.data.packing,
-      imageSize: config.data.imageSize, vitImageSize: config.data.vitImageSize, textDropProb: config.data.textDropProb, seed: config.data.seed,
+      imageSize: config.data.imageSize, vitImageSize: config.data.vitImageSize, imageSizing: config.data.imageSizing, textDropProb: config.data.textDropProb, seed: config.data.seed,
     });
     const position = { step: 0 }; // packs consumed = step * world * packsPerRank
 
@@ -331,12 +336,15 @@ export async function trainSft(configInput: SftConfig | SftConfigInput, o: Train
       const bs = data.stepBatches(step - 1, { rank, worldSize: world, packsPerRank: config.data.packsPerRank });
       try {
         opt.zeroGrad();
-        const r = sftForwardBackward(model, bs, { group, ceWeight: config.ceWeight, mseWeight: config.mseWeight, timestepShift: config.timestepShift });
+        const r = sftForwardBackward(model, bs, {
+          group, ceWeight: config.ceWeight, mseWeight: config.mseWeight, timestepShift: config.timestepShift, afterBackward: () => precision.collectGradients(),
+        });
         ensureGradients(trainable);
         if (group) allReduceGradients(trainable, group, { op: 'sum' });
         const gradNorm = clipGradNorm(trainable, config.optim.gradClip);
         opt.step();
-        ema?.update(model);
+        precision.syncModel();
+        ema?.update(emaSource);
         position.step = step;
         return { loss: r.loss, tokens: r.tokens, metrics: { ce: r.ce, mse: r.mse, lr, gradNorm, numCe: r.numCe, numMse: r.numMse } };
       } finally {
@@ -355,7 +363,7 @@ export async function trainSft(configInput: SftConfig | SftConfigInput, o: Train
       writeFileSync(`${stem}-reply.txt`, s.reply + '\n');
     };
 
-    const state = checkpointState({ model, optimizer: opt, ...(ema ? { ema } : {}), data: jsonState(position) });
+    const state = checkpointState({ model, optimizer: opt, ...(ema ? { ema } : {}), data: jsonState(position), precision });
     const ac = new AbortController();
     const stopAt = o.stopAfter;
     const onOuterAbort = (): void => ac.abort();
@@ -390,6 +398,7 @@ export async function trainSft(configInput: SftConfig | SftConfigInput, o: Train
       const sampleLast = config.sampling.every === 0 || config.totalSteps % config.sampling.every !== 0;
       if (sampleLast) await sample(result.step, run!.samplesDir);
       if (ema) scope(() => torch.safetensors.save(join(root, 'ema.safetensors'), ema.stateDict(), { decay: String(ema.decay), updates: String(ema.updates) }));
+      precision.exportWeights(); // bf16-mixed: the trained weights leave as their float32 masters
       if (config.lora.enabled) {
         adapterPath = join(root, 'adapter.safetensors');
         saveLoRA(adapterPath, model, { base: config.init ?? '', model_config: JSON.stringify(mc) });
@@ -397,7 +406,7 @@ export async function trainSft(configInput: SftConfig | SftConfigInput, o: Train
       if (config.export === 'full') {
         if (config.lora.enabled) removeLoRA(model, { merge: true });
         modelPath = join(root, 'model.safetensors');
-        saveCheckpoint(modelPath, model); // raw weights, published key names (method.md 2.7)
+        saveCheckpoint(modelPath, model); // raw weights, published key names (docs/method.md 2.7)
         if (characters.length === 1) {
           characterModelPath = join(root, 'character');
           mkdirSync(root, { recursive: true });
@@ -410,6 +419,7 @@ export async function trainSft(configInput: SftConfig | SftConfigInput, o: Train
     data.dispose();
     ema?.dispose();
     opt.dispose();
+    precision.dispose();
     model.dispose();
     vae.dispose();
     group?.barrier();

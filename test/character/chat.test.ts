@@ -24,7 +24,7 @@ test('a system message reaches the prompt (in the Instructions block) and its to
   const head = `Character Description: ${character.description}\n\nOpening: ${character.opening}\n\nUser Input: Hello\n\n`;
   assert.equal(textOf(plain), `${head}${CLOSING}`);
   assert.equal(textOf(withSystem), `${head}Instructions: Stay in character.\n\n${CLOSING}`);
-  // Each text segment is <|im_start|> ids <|im_end|> (method.md 1.5).
+  // Each text segment is <|im_start|> ids <|im_end|> (docs/method.md 1.5).
   assert.equal(plain.promptTokens, plain.segments[0]!.ids!.length + 2);
   assert.ok(withSystem.promptTokens > plain.promptTokens);
 });

@@ -7,7 +7,7 @@ test('Python rounding: halves go to even', () => {
   assert.deepEqual([0.5, 1.5, 2.5, -0.5, 2.4, 2.6].map(pyRound), [0, 2, 2, 0, 2, 3]);
 });
 
-test('VAE rule: long ≤ 1024, short ≥ 512, stride 16 (method.md 2.1)', () => {
+test('VAE rule: long ≤ 1024, short ≥ 512, stride 16 (docs/method.md 2.1)', () => {
   assert.deepEqual(targetSize(240, 240, VAE_RULE), { width: 512, height: 512 });
   assert.deepEqual(targetSize(452, 571, VAE_RULE), { width: 512, height: 640 });
   assert.deepEqual(targetSize(1685, 1685, VAE_RULE), { width: 1024, height: 1024 });

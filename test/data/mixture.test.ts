@@ -5,7 +5,7 @@ import { loadSampleCharacter } from '../../src/data/sample-character/load.js';
 
 const { character } = loadSampleCharacter();
 
-test('built-in recipes parse with the method.md 2.5 weights', () => {
+test('built-in recipes parse with the docs/method.md 2.5 weights', () => {
   const full = parseRecipe(BUILTIN_RECIPES.full!);
   assert.deepEqual(full.groups.t2i_pretrain!.tasks, ['t2i', 't2i_with_thinking', 'pure_t2i']);
   assert.equal(full.groups.t2i_pretrain!.weight, 20000);

@@ -1,4 +1,4 @@
-// Specification of the RoleScape-20 reader (dataset.md). The real-data tests read the shared copy
+// Specification of the RoleScape-20 reader (docs/dataset.md). The real-data tests read the shared copy
 // and skip when it is absent; the malformed-input tests build tiny folders of their own.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -11,7 +11,7 @@ import { SAMPLE_ROOT, SAMPLE_FOLDER } from '../../src/data/sample-character/path
 
 const TRAIN = join(process.cwd(), '..', 'shared', 'rolescape20', 'train');
 
-// dataset.md §2 table: train imgs, annotated scenes, generated extension scenes, ext test,
+// docs/dataset.md 2 table: train imgs, annotated scenes, generated extension scenes, ext test,
 // open QA, MCQ, memorization, personality, VQA, VQA MCQ, T2I train lines, GRPO prompts, GRPO questions.
 const TABLE: Record<string, number[]> = {
   'Adrien Brody': [12, 12, 180, 20, 100, 10, 20, 20, 240, 60, 12, 32, 790],
@@ -36,7 +36,7 @@ const TABLE: Record<string, number[]> = {
   Wukong: [7, 7, 180, 20, 100, 10, 20, 20, 139, 35, 7, 30, 744],
 };
 
-test('reads all 20 train characters with the counts of dataset.md §2', (t) => {
+test('reads all 20 train characters with the counts of docs/dataset.md 2', (t) => {
   if (!existsSync(TRAIN)) return t.skip('RoleScape-20 train split not present');
   const r = readRoleScapeSplit(TRAIN);
   assert.deepEqual(r.characters.map((c) => c.character.id).sort(), Object.keys(TABLE).sort());
@@ -65,7 +65,7 @@ test('reads all 20 train characters with the counts of dataset.md §2', (t) => {
   assert.equal(sum((c) => c.character.t2iPrompts.reduce((n, p) => n + p.checklist.length, 0)), 15812);
 });
 
-test('every dataset.md §9 quirk present in the copy is reported as a warning, not an error', (t) => {
+test('every docs/dataset.md 9 quirk present in the copy is reported as a warning, not an error', (t) => {
   if (!existsSync(TRAIN)) return t.skip('RoleScape-20 train split not present');
   const { warnings } = readRoleScapeSplit(TRAIN);
   const quirks = new Set(warnings.map((w) => w.quirk));

@@ -1,5 +1,5 @@
 // For one known record of each task, the built sample equals the reference template byte for
-// byte (method.md 2.1, 2.5). The expected strings are spelled out here, independently of
+// byte (docs/method.md 2.1, 2.5). The expected strings are spelled out here, independently of
 // templates.ts; where the RoleScape-20 copy is present, Bo's processed files are checked too.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';

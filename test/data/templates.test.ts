@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { chatTemplate, rolePlayPrompt, thinkingPlanAnswer, vqaPrompt } from '../../src/data/templates.js';
 
-test('role-play prompt inserts conversation history only at inference (method.md 4.3)', () => {
+test('role-play prompt inserts conversation history only at inference (docs/method.md 4.3)', () => {
   const base = { description: 'D', opening: 'O', user: 'U', name: 'N' };
   assert.equal(rolePlayPrompt(base), "Character Description: D\n\nOpening: O\n\nUser Input: U\n\nBased on the character description, opening, conversation history, current user input, and the reference image, please generate N's response.");
   const h = rolePlayPrompt({ ...base, history: [{ role: 'user', text: 'hi' }, { role: 'N', text: 'yo' }] });

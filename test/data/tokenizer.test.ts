@@ -1,4 +1,4 @@
-// The tokenizer (method.md 1.5) on the `tokenizers` library. The hand-made tokenizer.json below is
+// The tokenizer (docs/method.md 1.5) on the `tokenizers` library. The hand-made tokenizer.json below is
 // written here in the Qwen2 layout, independently of tokenizer.ts, and the expected ids are worked
 // out by hand from GPT-2's byte table (comments give the arithmetic).
 import { test } from 'node:test';
@@ -246,7 +246,7 @@ test('training on the sample character is deterministic and round-trips its text
   const h = handMade();
   assert.deepEqual(Object.keys(j), Object.keys(h));
   for (const k of ['normalizer', 'pre_tokenizer', 'post_processor', 'decoder']) assert.deepEqual(j[k], h[k]);
-  // A wrapped segment (method.md 1.5) encodes with the special ids at both ends.
+  // A wrapped segment (docs/method.md 1.5) encodes with the special ids at both ends.
   const seg = await t.encode(`<|im_start|>${character.opening}<|im_end|>`);
   assert.equal(seg[0], t.bos);
   assert.equal(seg.at(-1), t.eos);

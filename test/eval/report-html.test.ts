@@ -1,4 +1,4 @@
-// The HTML evaluation report in a real browser (issue 7, "What it must show"): a tiny eval of the
+// The HTML evaluation report in a real browser (docs/architecture.md "Evaluation"): a tiny eval of the
 // sample character with one tiny untrained model writes report.html, which headless chromium
 // (playwright-core driving Debian's chromium) opens from disk: one metrics table per task, each
 // with a row per metric and a column per report column, and every image decoded (naturalWidth > 0).

@@ -1,4 +1,4 @@
-// Text decoding controls (issue 3 item 4): top-k, top-p, repetition penalty, stop ids and stop
+// Text decoding controls (docs/method.md 4.4): top-k, top-p, repetition penalty, stop ids and stop
 // strings, each against a hand-computed expectation; the defaults stay the reference's behaviour.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';

@@ -1,5 +1,5 @@
 // Timestep embedding, the fixed 2-D sin-cos tables, patchify/unpatchify and flattened ids
-// (method.md 1.3-1.4), each against a closed form or a hand-made example.
+// (docs/method.md 1.3-1.4), each against a closed form or a hand-made example.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as torch from '../../src/torch/index.js';

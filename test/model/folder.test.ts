@@ -1,4 +1,4 @@
-// The published BAGEL folder layout (issue 3 item 5): llm_config.json, vit_config.json,
+// The published BAGEL folder layout (docs/method.md 4.1): llm_config.json, vit_config.json,
 // ae.safetensors, ema.safetensors and tokenizer files, written by the test in exactly that layout
 // with tiny configs and the published key names (the ViT patch embedding in its conv form, one
 // ViT layer more than BAGEL builds, and the fixed sin-cos tables as the release stores them).

@@ -1,4 +1,4 @@
-// Inference over KV caches (method.md 1.6-1.8, 4.4) and whole-model checkpoints with the
+// Inference over KV caches (docs/method.md 1.6-1.8, 4.4) and whole-model checkpoints with the
 // published key names.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';

@@ -1,4 +1,4 @@
-// The MoT decoder (method.md 1.2): RoPE, GQA attention with an additive mask and QK-norm checked
+// The MoT decoder (docs/method.md 1.2): RoPE, GQA attention with an additive mask and QK-norm checked
 // against plain-JS loops; hard routing checked by perturbing one expert's weights.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';

@@ -1,4 +1,4 @@
-// Packing (method.md 1.5-1.7, 2.1-2.4) on hand-worked examples: positions, routing, the
+// Packing (docs/method.md 1.5-1.7, 2.1-2.4) on hand-worked examples: positions, routing, the
 // per-sample masks with causal / full / noise splits, CE targets, MSE rows and caption dropout.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';

@@ -1,4 +1,4 @@
-// Samplers (method.md 1.8, 3.3, 6.2) on analytic velocity fields and fixed tensors.
+// Samplers (docs/method.md 1.8, 3.3, 6.2) on analytic velocity fields and fixed tensors.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as torch from '../../src/torch/index.js';
@@ -7,7 +7,7 @@ import { cfgActive, cfgCombine, eulerStep, sampleOde, sdeSigma, sdeStep, shift, 
 
 const maxAbs = (a: torch.Tensor, b: torch.Tensor): number => a.sub(b).abs().max().item();
 
-test('shift and the shifted grid (the 15-step values of method.md 3.3)', () => {
+test('shift and the shifted grid (the 15-step values of docs/method.md 3.3)', () => {
   assert.equal(shift(0.3, 1), 0.3);
   assert.ok(Math.abs(shift(0.5, 3) - 0.75) < 1e-12);
   const g = timestepGrid(15, 3);
@@ -16,7 +16,7 @@ test('shift and the shifted grid (the 15-step values of method.md 3.3)', () => {
   assert.equal(g[14], 0);
   const want = [1, 0.975, 0.947, 0.917, 0.882, 0.844, 0.8, 0.75, 0.692, 0.625, 0.545, 0.45, 0.333, 0.188, 0];
   g.forEach((v, i) => assert.ok(Math.abs(v - want[i]!) < 1e-3, `tau_${i} = ${v}`));
-  // sigma at a = 1.3 for the first transitions (method.md 3.3)
+  // sigma at a = 1.3 for the first transitions (docs/method.md 3.3)
   const sig = [0, 1, 2, 3, 4, 5, 6, 7].map((j) => sdeSigma(g, j, 1.3));
   [8.22, 8.12, 5.52, 4.31, 3.56, 3.02, 2.60, 2.25].forEach((s, j) => assert.ok(Math.abs(sig[j]! - s) < 0.01, `sigma_${j} = ${sig[j]}`));
 });

@@ -1,4 +1,4 @@
-// The SDE-window log-probability of method.md 3.3 against the closed-form Gaussian density:
+// The SDE-window log-probability of docs/method.md 3.3 against the closed-form Gaussian density:
 // x' ~ N(mu, s^2 I) with s = sigma sqrt(-dt) has, per element, log N = -(x' - mu)^2 / (2 s^2)
 // - log s - log(2 pi) / 2. sdeStep's logProb is that density with the constants and log s
 // dropped and averaged over the elements: logProb = mean(log N) + log s + log(2 pi) / 2.

@@ -1,4 +1,4 @@
-// The training forward (method.md 1.8, 2.3): shapes and values of the CE and MSE terms, and the
+// The training forward (docs/method.md 1.8, 2.3): shapes and values of the CE and MSE terms, and the
 // tiny model's loss falling over a few AdamW steps on a fixed packed batch.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';

@@ -1,4 +1,4 @@
-// The FLUX VAE and the SigLIP ViT with its connector (method.md 1.3-1.4): key names, shapes,
+// The FLUX VAE and the SigLIP ViT with its connector (docs/method.md 1.3-1.4): key names, shapes,
 // posterior sampling with scale/shift, the conv -> Linear(588) patch order, and no attention
 // across packed images.
 import { test } from 'node:test';

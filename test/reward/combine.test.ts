@@ -1,5 +1,5 @@
 // The reward formulas on hand-worked numbers: the DINO band penalty, the weighted sum of
-// method.md 3.4 with the reference YAML weights, the diversity grouping (whole group vs the
+// docs/method.md 3.4 with the reference YAML weights, the diversity grouping (whole group vs the
 // reference's local subsets) and the checklist exact-match score.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';

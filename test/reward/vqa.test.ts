@@ -1,5 +1,5 @@
 // Checklist VQA edge cases (src/reward/vqa.ts) under the 'reference' rules (the official scorer,
-// method.md 3.4) and the 'project' rules, on hand-worked cases.
+// docs/method.md 3.4) and the 'project' rules, on hand-worked cases.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { VqaScorer, answerMatches, checklistScore, yesNoScore, type Answerer, type ChecklistQuestion } from '../../src/reward/index.js';

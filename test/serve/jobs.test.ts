@@ -188,9 +188,11 @@ test('cancel stops a running job (status cancelled) and a queued one at once', a
   // Wait for training steps, then cancel.
   const url = `${server.url}/v1/jobs/${running.body.id}/events`;
   await readEvents(url, (e) => e.event === 'progress' && (e.data as { step: number }).step >= 1);
+  const t0 = performance.now();
   const c = await post(`/v1/jobs/${running.body.id}/cancel`, {});
   assert.equal(c.status, 200);
   const events = await readEvents(url);
+  console.log(`# cancel during SFT: done ${(performance.now() - t0).toFixed(0)} ms after the request`);
   const last = events.at(-1)!;
   assert.equal(last.event, 'done');
   const job = await getJob(running.body.id);

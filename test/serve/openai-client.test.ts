@@ -1,5 +1,5 @@
 // The official `openai` npm client against a running server with a real tiny untrained character
-// model (issue 8, "What it must show": models, chat, streaming, images). The server needs an API
+// model (docs/ecosystem.md 4: models, chat, streaming, images). The server needs an API
 // key, so the client's `Authorization: Bearer` header is exercised too. Errors surface as the
 // client's own APIError subclasses, carrying the OpenAI error shape (`type`, `param`, `code`).
 import { after, before, test } from 'node:test';

@@ -1,5 +1,5 @@
 // Gradients of the operations the model is built from, checked against central finite
-// differences in float64 (issue 2: matmul, softmax, log_softmax, composed layer norm and RMS
+// differences in float64 (matmul, softmax, log_softmax, composed layer norm and RMS
 // norm, gelu(tanh), silu, conv2d, embedding, cross entropy, mse, masked attention).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';

@@ -4,31 +4,56 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as torch from '../../src/torch/index.js';
 import { ops } from '../../src/torch/index.js';
+import { native, checkBinding, schemaVersion } from '../../src/torch/native.js';
 
 const root = fileURLToPath(new URL('../../../', import.meta.url));
 
-test('regenerating from the installed libtorch reproduces the committed files', (t) => {
-  const header = readFileSync(join(root, 'src/torch/ops.generated.ts'), 'utf8').slice(0, 300);
-  const built = /libtorch (\S+) \(run/.exec(header)?.[1];
-  if (built !== torch.version()) {
-    t.skip(`ops.generated.ts was generated for libtorch ${built}; this build uses ${torch.version()}`);
-    return;
-  }
+test('regenerating from the installed libtorch reproduces the committed files', () => {
   const out = mkdtempSync(join(tmpdir(), 'gen-ops-'));
   try {
     execFileSync(process.execPath, [join(root, 'dist/scripts/gen-ops.js'), out], { cwd: root });
-    for (const f of ['ops.generated.ts', 'ops.skipped.md']) {
+    const dump = `ops.schemas.${schemaVersion(torch.version())}.json`;
+    for (const f of ['ops.generated.ts', 'ops.skipped.md', dump]) {
       assert.equal(readFileSync(join(out, f), 'utf8'), readFileSync(join(root, 'src/torch', f), 'utf8'), `${f} is out of date: run npm run gen:ops`);
     }
   } finally {
     rmSync(out, { recursive: true, force: true });
   }
+});
+
+test('every generated overload exists in the running libtorch (docs/engine.md, "libtorch versions")', () => {
+  const text = readFileSync(join(root, 'src/torch/ops.generated.ts'), 'utf8');
+  const entries = [...text.matchAll(/^\["(aten::[^"]+)", "([^"]*)", /gm)];
+  assert.ok(entries.length > 1000, `only ${entries.length} overloads found`);
+  const missing = entries.filter(([, name, overload]) => {
+    try {
+      native.opId(name!, overload!);
+      return false;
+    } catch {
+      return true;
+    }
+  });
+  assert.deepEqual(missing.map(([, n, o]) => `${n}.${o}`), []);
+});
+
+test('the binding names the libtorch versions it serves and refuses another', () => {
+  const text = readFileSync(join(root, 'src/torch/ops.generated.ts'), 'utf8');
+  const served = JSON.parse(/\$checkBinding\('src\/torch\/ops\.generated\.ts', (\[[^\]]*\])\)/.exec(text)![1]!) as string[];
+  assert.ok(served.includes(schemaVersion(torch.version())), `${served} lacks ${torch.version()}`);
+  for (const v of served) assert.ok(existsSync(join(root, `src/torch/ops.schemas.${v}.json`)), `no committed schemas for ${v}`);
+  assert.doesNotThrow(() => checkBinding('ops.generated.ts', served));
+  assert.throws(
+    () => checkBinding('ops.generated.ts', ['0.4']),
+    (e: Error) => e.message.includes('generated for libtorch 0.4') && e.message.includes(`built against libtorch ${torch.version()}`) && e.message.includes('npm run gen:ops'),
+  );
+  assert.equal(schemaVersion('2.6.0+cpu'), '2.6');
+  assert.throws(() => schemaVersion('nightly'), /unrecognised libtorch version 'nightly'/);
 });
 
 test('the generated file is marked as generated, with schemas in its doc comments', () => {

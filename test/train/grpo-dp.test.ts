@@ -1,4 +1,4 @@
-// Data-parallel Character-GRPO (issue 6 item 1): 2 processes, each making one of the epoch's two
+// Data-parallel Character-GRPO (docs/method.md 3.3): 2 processes, each making one of the epoch's two
 // prompt draws, end with the generation-expert weights of 1 process making both draws, and both
 // ranks see the same gathered rewards and advantages.
 //

@@ -1,4 +1,4 @@
-// The KL term of Character-GRPO (method.md 3.6): beta * mean((mu_theta - mu_ref)^2) / (2 sigma^2)
+// The KL term of Character-GRPO (docs/method.md 3.6): beta * mean((mu_theta - mu_ref)^2) / (2 sigma^2)
 // against its closed form and gradient, the frozen reference policy's weight swap, and a run in
 // which beta > 0 changes the training (never silently ignored).
 import { test } from 'node:test';

@@ -1,4 +1,4 @@
-// Character-GRPO resume (issue 6 item 3): a run stopped after 1 of 2 epochs and resumed writes
+// Character-GRPO resume (docs/architecture.md "Training"): a run stopped after 1 of 2 epochs and resumed writes
 // the same metrics, bit for bit on the CPU, as the uninterrupted run, and ends with the same
 // weights. What carries over is in the checkpoint: the weights, the AdamW state, the sampler RNG
 // (the prompt order of later epochs; 3 draws of 8 prompts per epoch make it matter) and the torch

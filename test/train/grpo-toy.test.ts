@@ -1,4 +1,4 @@
-// Character-GRPO on a toy reward (issue 6, "What it must show"): a seeded run on the micro model
+// Character-GRPO on a toy reward: a seeded run on the micro model
 // whose reward is a simple image statistic, the mean brightness of the top-left quarter of the
 // decoded image, injected through trainGrpo's `reward` option (named `custom` in the run). The
 // reward must rise clearly within a bounded number of updates. Also: the sign of the gradient of

@@ -1,4 +1,4 @@
-// Data parallel SFT (issue 5 item 5): 2 processes with b packs each end with the same weights as
+// Data parallel SFT (docs/method.md 2.7): 2 processes with b packs each end with the same weights as
 // 1 process with 2b packs, within 1e-6 after 3 steps. The two runs see exactly the same samples
 // and noise (sft-data.ts seeds every draw per sample), and sftForwardBackward does the same float
 // operations either way (per-pack backward with globally normalised sums, then gA + gB by

@@ -1,4 +1,4 @@
-// Unified-SFT (method.md section 2) on the tiny config: the loss falls on a fixed batch, an
+// Unified-SFT (docs/method.md 2) on the tiny config: the loss falls on a fixed batch, an
 // interrupted and resumed run reproduces the uninterrupted one bit for bit on CPU (losses,
 // weights and EMA), and LoRA-only training changes only the adapter weights.
 import { test } from 'node:test';
@@ -15,18 +15,12 @@ import { parseSftConfig } from '../../src/train/sft-config.js';
 import { runTokenizer, sftForwardBackward, trainSft } from '../../src/train/sft.js';
 import { loadVae } from '../../src/train/vae-stage.js';
 import { readMetrics } from '../../src/train/run-dir.js';
-import { randomVae, smallConfig } from './fixtures/sft-fixtures.js';
+import { randomVae, smallConfig, tensorsOf } from './fixtures/sft-fixtures.js';
 
 const work = mkdtempSync(join(tmpdir(), 'sft-test-'));
 const vaePath = randomVae(work);
 const { character } = loadSampleCharacter();
 test.after(() => rmSync(work, { recursive: true, force: true }));
-
-function tensorsOf(path: string): Map<string, torch.Tensor> {
-  const { tensors } = torch.safetensors.load(path);
-  for (const t of tensors.values()) t.keep();
-  return tensors;
-}
 
 test('the SFT loss (0.25 CE + 1.0 MSE) falls over steps on a fixed packed batch', async () => {
   const config = parseSftConfig(smallConfig(vaePath));

@@ -1,5 +1,5 @@
 // Server-sent events over fetch (EventSource cannot POST or send headers): splits the body into
-// events at blank lines, joins `data:` lines with \n, skips comments (ecosystem.md 4.3).
+// events at blank lines, joins `data:` lines with \n, skips comments (docs/ecosystem.md 4.3).
 export async function* sseData(body: ReadableStream<Uint8Array>, signal?: AbortSignal): AsyncGenerator<string> {
   const reader = body.getReader();
   const decoder = new TextDecoder();

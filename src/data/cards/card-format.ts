@@ -1,4 +1,4 @@
-// SillyTavern-compatible card JSON: V1, V2, V3 (ecosystem.md 1.1). Parsing is lenient about
+// SillyTavern-compatible card JSON: V1, V2, V3 (docs/ecosystem.md 1.1). Parsing is lenient about
 // fields other apps add (they are kept) and strict about what makes a card a card.
 import { DataError, type DataLocation } from '../diagnostics.js';
 

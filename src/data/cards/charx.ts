@@ -1,4 +1,4 @@
-// CHARX: a zip with card.json at the root and assets under assets/<type>/images/ (ecosystem.md
+// CHARX: a zip with card.json at the root and assets under assets/<type>/images/ (docs/ecosystem.md
 // 1.1, V3 spec). Sizes are checked from the zip directory before anything is inflated.
 import { unzipSync, zipSync } from 'fflate';
 import { DataError } from '../diagnostics.js';

@@ -1,14 +1,14 @@
 // Character ↔ card. Card fields carry what other front ends understand (name, description,
 // personality, first_mes, mes_example); everything CMRP-specific lives under
 // `extensions.unicharacter`; reference images are V3 assets of type `x_reference`, held-out test
-// images `x_heldout` (ecosystem.md 1.1: app-specific types start with `x_`). Unknown card fields
+// images `x_heldout` (docs/ecosystem.md 1.1: app-specific types start with `x_`). Unknown card fields
 // are kept in `character.extensions.card` and written back on export.
 import { readFileSync } from 'node:fs';
 import { CharacterSchema, emptyCharacter, type Character, type CharacterImage, type Scene } from '../character.js';
 import { DataError, type DataLocation } from '../diagnostics.js';
 import { SPEC_V2, SPEC_V3, type Card, type CardAsset, type CardData } from './card-format.js';
 
-/** Namespaced extension key (ecosystem.md 1.1: editors namespace their own keys). */
+/** Namespaced extension key (docs/ecosystem.md 1.1: editors namespace their own keys). */
 export const EXTENSION_KEY = 'unicharacter';
 export const REFERENCE_ASSET = 'x_reference';
 export const HELDOUT_ASSET = 'x_heldout';
@@ -34,7 +34,7 @@ function mesExample(scenes: Scene[]): string {
     .join('');
 }
 
-/** `<START>` blocks of `{{user}}:` / `{{char}}:` lines → two-turn scenes (ecosystem.md 1.1 V1). */
+/** `<START>` blocks of `{{user}}:` / `{{char}}:` lines → two-turn scenes (docs/ecosystem.md 1.1 V1). */
 export function parseMesExample(text: string): Scene[] {
   const out: Scene[] = [];
   for (const block of text.split(/<START>/i)) {

@@ -1,5 +1,5 @@
 // Character cards: import any supported card (PNG, JSON, CHARX, detected by content) into a
-// Character, and export a Character in each format (ecosystem.md 1.1).
+// Character, and export a Character in each format (docs/ecosystem.md 1.1).
 import { DataError, type DataLocation } from '../diagnostics.js';
 import { sniffImageFormat } from '../image.js';
 import type { Character } from '../character.js';
@@ -28,7 +28,7 @@ export interface ImportOptions {
   maxChunkBytes?: number;
 }
 
-/** Reads a card. Every error is a DataError whose message starts with the file (architecture.md
+/** Reads a card. Every error is a DataError whose message starts with the file (docs/architecture.md
  * "Data"), whatever part of the card was wrong. */
 export function importCard(bytes: Uint8Array, opts: ImportOptions = {}): { character: Character; card: Card; format: CardFormat } {
   try {
@@ -96,7 +96,7 @@ export async function exportCard(c: Character, format: CardFormat, opts: ExportO
 }
 
 /** The image a PNG card is written into, as a PNG whose chunks can be rewritten: a real PNG as it
- * is; anything sharp can decode (JPEG-in-.png references, dataset.md §2; a PNG with broken
+ * is; anything sharp can decode (JPEG-in-.png references, docs/dataset.md 2; a PNG with broken
  * chunks) re-encoded; anything else is a DataError naming the image. */
 async function asPng(bytes: Uint8Array, loc: DataLocation): Promise<Uint8Array> {
   if (isPng(bytes)) {

@@ -1,4 +1,4 @@
-// PNG character cards, read and written the way SillyTavern does (ecosystem.md 1.1,
+// PNG character cards, read and written the way SillyTavern does (docs/ecosystem.md 1.1,
 // SillyTavern src/character-card-parser.js): tEXt `chara` = base64(V2 JSON) and tEXt `ccv3` =
 // the same JSON with spec rewritten to V3, both just before IEND; readers prefer `ccv3`.
 import { DataError } from '../diagnostics.js';

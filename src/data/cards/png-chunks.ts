@@ -1,4 +1,4 @@
-// Minimal PNG chunk reader/writer with CRC-32, for character cards (ecosystem.md 1.1). Written
+// Minimal PNG chunk reader/writer with CRC-32, for character cards (docs/ecosystem.md 1.1). Written
 // here rather than taken from the unmaintained png-chunks-* packages SillyTavern uses.
 
 export interface PngChunk {

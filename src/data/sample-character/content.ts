@@ -1,4 +1,4 @@
-// The text of Tessel, the project's own sample character (issue 4, item 4). Everything about an
+// The text of Tessel, the project's own sample character (docs/architecture.md "The sample character"). Everything about an
 // image (captions, VQA, MCQ) is derived from its ImageSpec by the phrase tables below, so the
 // captions stay true to what draw.ts draws.
 import type { Expression, ImageSpec, Place, Pose, Prop } from './draw.js';
@@ -117,7 +117,7 @@ export const TEST_IMAGES: ImageScene[] = [
   { spec: { pose: 'sit', expression: 'pouting', place: 'rain', prop: 'umbrella' }, user: 'No deliveries today because of the weather?', reply: 'None. I am stuck under my umbrella watching the puddles grow. Hmph.', why: 'She is grumpy about the rain, so she sits pouting under her red umbrella.' },
 ];
 
-/** Text-only role-play scenes (the generated extension part, dataset.md §3.9). */
+/** Text-only role-play scenes (the generated extension part, docs/dataset.md 3.9). */
 export const DIALOGUE: [string, string][] = [
   ['What is that compass on your scarf?', 'A gift from Bram, the lighthouse keeper! Brass, a bit scratched, and it has never once pointed me wrong.'],
   ['Why is there a star on your forehead?', 'Born with it! Bram says it means I was meant to navigate by the stars. I choose to believe him.'],
@@ -162,7 +162,7 @@ export const DIALOGUE_TEST: [string, string][] = [
   ['Tell me about your tower.', 'Round, cosy and crammed with scrolls. The top window faces north, of course.'],
 ];
 
-/** Open knowledge QA (dataset.md §3.6 shape). [question, answer, evidence, type, difficulty] */
+/** Open knowledge QA (docs/dataset.md 3.6 shape). [question, answer, evidence, type, difficulty] */
 export const KNOWLEDGE: [string, string, string, string, string][] = [
   ['What kind of animal is Tessel?', 'A teal fox', 'Species: A teal fox', 'fact', 'easy'],
   ['What is Tessel’s job?', 'Cartographer and map courier', 'Role: Cartographer and map courier of the village of Lindenford.', 'fact', 'easy'],
@@ -190,7 +190,7 @@ export const KNOWLEDGE: [string, string, string, string, string][] = [
   ['Why would Tessel be annoyed by a folded map?', 'She dislikes people who fold maps the wrong way', 'Dislikes: ... people who fold maps the wrong way.', 'reasoning', 'hard'],
 ];
 
-/** Knowledge MCQ test (dataset.md §3.7 shape). [question, A, B, C, D, key, difficulty] */
+/** Knowledge MCQ test (docs/dataset.md 3.7 shape). [question, A, B, C, D, key, difficulty] */
 export const KNOWLEDGE_MCQ: [string, string, string, string, string, 'A' | 'B' | 'C' | 'D', string][] = [
   ['What animal is Tessel?', 'A cat', 'A teal fox', 'A hedgehog', 'An owl', 'B', 'easy'],
   ['What is on Tessel’s forehead?', 'A blue moon', 'A white stripe', 'An orange four-pointed star', 'Nothing', 'C', 'easy'],
@@ -224,7 +224,7 @@ export const PERSONALITY: string[] = [
   'A traveller asks you for directions to the bakery.',
 ];
 
-/** Creative T2I prompts with VQA checklists for Character-GRPO (dataset.md §6.2 shape).
+/** Creative T2I prompts with VQA checklists for Character-GRPO (docs/dataset.md 6.2 shape).
  * [prompt, [question, type, category, answer, weight, negative, choices?][]] */
 export const GRPO_PROMPTS: [string, [string, 'yes_no' | 'multiple_choice' | 'open_ended', string, string, number, boolean, string[]?][]][] = [
   ['A picture of Tessel reading a map on top of a lighthouse', [

@@ -1,4 +1,4 @@
-// Tessel, drawn by code: SVG rendered by sharp (issue 4, item 4). Every image is a pure function
+// Tessel, drawn by code: SVG rendered by sharp (docs/architecture.md "The sample character"). Every image is a pure function
 // of its ImageSpec, so the PNGs regenerate byte-identically. No text elements: font rendering
 // differs between machines.
 import sharp from 'sharp';
@@ -247,7 +247,7 @@ export function renderSvg(spec: ImageSpec, seed: number): string {
 }
 
 /** PNG bytes. A transparent sticker (place `none`) keeps its alpha, like the RGBA sticker art of
- * RoleScape-20 (dataset.md §2); the others are opaque RGB. */
+ * RoleScape-20 (docs/dataset.md 2); the others are opaque RGB. */
 export async function renderPng(spec: ImageSpec, seed: number): Promise<Uint8Array> {
   let img = sharp(Buffer.from(renderSvg(spec, seed)), { density: 72 });
   if (spec.place !== 'none') img = img.flatten({ background: '#ffffff' });

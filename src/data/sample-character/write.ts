@@ -1,4 +1,4 @@
-// Writes Tessel to disk in the exact RoleScape-20 layout (dataset.md §3–§6, §10):
+// Writes Tessel to disk in the exact RoleScape-20 layout (docs/dataset.md 3–6, 10):
 // samples/train/<Folder>/, samples/test/<Folder>/, samples/grpo/<G>/. Deterministic: the same
 // code writes the same bytes, which test/data/sample-character/write.test.ts checks.
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -46,7 +46,7 @@ async function writeSplit(root: string, split: 'train' | 'test', c: Character, l
   writeFileSync(join(dir, `${P}_t2i_instruction.json`), json({ ...base, t2i_instructions: imgs.map((i) => ({ image_id: i.id, t2i_instruction: i.t2iInstruction })) }));
   writeFileSync(join(dir, `${P}_full_profile.txt`), c.profile);
 
-  // Processed T2I lines (dataset.md §4); the test split has them too.
+  // Processed T2I lines (docs/dataset.md 4); the test split has them too.
   const view: Character = split === 'train' ? c : { ...c, referenceImages: c.tests.heldOutImages, scenes: c.tests.heldOutScenes };
   const imagePath = (id: string) => `personalized_data/${split}/${SAMPLE_FOLDER}/${id}.png`;
   const t2iLines = (task: Task, stringIds: boolean) =>
@@ -64,7 +64,7 @@ async function writeSplit(root: string, split: 'train' | 'test', c: Character, l
   writeFileSync(join(dir, 'processed', 't2i', `${P}_pure_t2i.jsonl`), jsonl(t2iLines('pure_t2i', true)));
   if (split === 'test') return;
 
-  // Train-only files (dataset.md §7).
+  // Train-only files (docs/dataset.md 7).
   writeFileSync(join(dir, `${P}_personality_simplified_profile.txt`), c.style);
   writeFileSync(
     join(dir, `${P}_knowledge_qa.json`),
@@ -76,11 +76,11 @@ async function writeSplit(root: string, split: 'train' | 'test', c: Character, l
   );
   writeFileSync(join(dir, `${P}_memorization_test.json`), json({ ...base, test_questions: c.tests.memorization }));
   writeFileSync(join(dir, `${P}_personality_test.json`), json({ ...base, test_questions: c.tests.personality }));
-  // The train extension file ends with the annotated scenes, image keys removed (dataset.md §3.9).
+  // The train extension file ends with the annotated scenes, image keys removed (docs/dataset.md 3.9).
   writeFileSync(join(dir, `${P}_dialogue_text_extension_train.json`), json({ ...base, scenes: rawScenes([...c.dialogue, ...c.scenes], 'none', c) }));
   writeFileSync(join(dir, `${P}_dialogue_text_extension_test.json`), json({ ...base, scenes: rawScenes(c.tests.dialogue, 'none', c) }));
 
-  // Processed VLM lines (dataset.md §5), built by the sample builders.
+  // Processed VLM lines (docs/dataset.md 5), built by the sample builders.
   mkdirSync(join(dir, 'processed', 'vlm'), { recursive: true });
   const vlm = (task: Task) =>
     buildTask(c, task).map((p, i) => {

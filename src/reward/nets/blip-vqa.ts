@@ -19,7 +19,7 @@ import { noGrad, safetensors, scope, tensor, type Tensor } from '../../torch/ind
 import { Module } from '../../nn/index.js';
 import { BlipVisionModel, type BlipVisionConfig } from './blip-vision.js';
 import { BlipTextLMHeadModel, BlipTextModel, type BlipTextConfig } from './blip-text.js';
-import { num, str, type Json } from './hf-config.js';
+import { num, str, type HfConfigJson } from './hf-config.js';
 
 export interface BlipConfig {
   text: BlipTextConfig;
@@ -27,9 +27,9 @@ export interface BlipConfig {
 }
 
 /** Reads a transformers BlipConfig (config.json), with transformers' defaults for absent fields. */
-export function parseBlipConfig(json: Json): BlipConfig {
-  const t = (json.text_config ?? {}) as Json;
-  const v = (json.vision_config ?? {}) as Json;
+export function parseBlipConfig(json: HfConfigJson): BlipConfig {
+  const t = (json.text_config ?? {}) as HfConfigJson;
+  const v = (json.vision_config ?? {}) as HfConfigJson;
   const vision: BlipVisionConfig = {
     hiddenSize: num(v, 'hidden_size', 768),
     intermediateSize: num(v, 'intermediate_size', 3072),
@@ -129,9 +129,9 @@ export function loadBlipVqaModel(dir: string): BlipForQuestionAnswering {
   if (!existsSync(configPath)) throw new Error(`${dir}: no config.json (a transformers BlipForQuestionAnswering folder has config.json, model.safetensors and tokenizer.json)`);
   const weightsPath = join(dir, 'model.safetensors');
   if (!existsSync(weightsPath)) throw new Error(`${dir}: no model.safetensors (convert pytorch_model.bin with transformers' save_pretrained(safe_serialization=True))`);
-  let json: Json;
+  let json: HfConfigJson;
   try {
-    json = JSON.parse(readFileSync(configPath, 'utf8')) as Json;
+    json = JSON.parse(readFileSync(configPath, 'utf8')) as HfConfigJson;
   } catch (e) {
     throw new Error(`${configPath}: not valid JSON (${(e as Error).message})`);
   }
@@ -189,7 +189,7 @@ export class BlipTokenizer {
       let lowercase = true;
       const cfgPath = join(dir, 'tokenizer_config.json');
       if (existsSync(cfgPath)) {
-        const cfg = JSON.parse(readFileSync(cfgPath, 'utf8')) as Json;
+        const cfg = JSON.parse(readFileSync(cfgPath, 'utf8')) as HfConfigJson;
         if (typeof cfg.do_lower_case === 'boolean') lowercase = cfg.do_lower_case;
       }
       hf = HfTokenizer.fromString(JSON.stringify(bertTokenizerJson(vocab, lowercase)));
@@ -227,7 +227,7 @@ export class BlipTokenizer {
 }
 
 /** The tokenizer.json of BertTokenizerFast for a WordPiece vocabulary (what transformers converts vocab.txt to). */
-export function bertTokenizerJson(vocab: Record<string, number>, lowercase = true): Json {
+export function bertTokenizerJson(vocab: Record<string, number>, lowercase = true): HfConfigJson {
   const specials = ['[PAD]', '[UNK]', '[CLS]', '[SEP]', '[MASK]'].filter((t) => t in vocab);
   for (const t of ['[UNK]', '[CLS]', '[SEP]']) if (!(t in vocab)) throw new Error(`vocab.txt: no ${t} token`);
   const tok = (t: string) => ({ SpecialToken: { id: t, type_id: 0 } });

@@ -3,7 +3,7 @@
 // pre-LN encoder, post_layernorm on the class token, visual_projection) and a text tower (token +
 // position embeddings, causally masked pre-LN encoder, final_layer_norm, the EOS position pooled,
 // text_projection), sized from config.json so that tiny test configs and ViT-L/14 share one code
-// path. The reward of method.md 3.4 is CLIP-T = logits_per_image / 30 = exp(logit_scale)·cos / 30,
+// path. The reward of docs/method.md 3.4 is CLIP-T = logits_per_image / 30 = exp(logit_scale)·cos / 30,
 // i.e. (100/30)·cos for the published weights (logit_scale = ln 100); the raw cosine is available too.
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -11,7 +11,7 @@ import { noGrad, ops, safetensors, scope, tensor, zeros, type Tensor } from '../
 import { Conv2d, Embedding, FcMlp, LayerNorm, Linear, Module, ModuleList } from '../../nn/index.js';
 import { CLIP_MEAN, CLIP_STD, cosineMatrix, l2normalize, preprocessBatch, type ImageBatch } from './images.js';
 import { ClipTokenizer } from './clip-tokenizer.js';
-import { num, str, type Json } from './hf-config.js';
+import { num, str, type HfConfigJson } from './hf-config.js';
 
 export interface ClipTowerConfig {
   hiddenSize: number;
@@ -38,9 +38,9 @@ export interface ClipConfig {
 }
 
 /** Reads a transformers CLIPConfig (config.json), with transformers' defaults for absent fields. */
-export function parseClipConfig(json: Json): ClipConfig {
-  const t = (json.text_config ?? {}) as Json;
-  const v = (json.vision_config ?? {}) as Json;
+export function parseClipConfig(json: HfConfigJson): ClipConfig {
+  const t = (json.text_config ?? {}) as HfConfigJson;
+  const v = (json.vision_config ?? {}) as HfConfigJson;
   return {
     projectionDim: num(json, 'projection_dim', 512),
     text: {
@@ -257,7 +257,7 @@ export class ClipModel extends Module {
  * ranges (0..n-1), not weights, and are skipped.
  */
 export function loadClipModel(dir: string): ClipModel {
-  const config = parseClipConfig(JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')) as Json);
+  const config = parseClipConfig(JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')) as HfConfigJson);
   const model = new ClipModel(config);
   try {
     scope(() => {
@@ -276,7 +276,7 @@ export function loadClipModel(dir: string): ClipModel {
 export interface TextImageScorer {
   /** What actually scored, e.g. 'clip-vit-large-patch14' or 'fallback:colour-words'. */
   readonly id: string;
-  /** Reward per image: (100/30)·cos(image_i, prompt_i) for CLIP (method.md 3.4). */
+  /** Reward per image: (100/30)·cos(image_i, prompt_i) for CLIP (docs/method.md 3.4). */
   score(images: ImageBatch, prompts: readonly string[]): number[];
 }
 
@@ -287,7 +287,7 @@ export interface ImageEmbedder {
   embed(images: ImageBatch): Tensor;
 }
 
-/** The CLIP-T factor for the published logit scale 100: (100/30)·cos (method.md 3.4); substitutes use it too. */
+/** The CLIP-T factor for the published logit scale 100: (100/30)·cos (docs/method.md 3.4); substitutes use it too. */
 export const CLIPT_SCALE = 100 / 30;
 
 /** CLIP-T (text-image, the GRPO reward) and CLIP-I (image embeddings) over one loaded model. */
@@ -336,7 +336,7 @@ export class ClipScorer implements TextImageScorer, ImageEmbedder {
   }
 
   /**
-   * CLIP-T reward per image: logits_per_image[i, i] / 30 = exp(logit_scale)·cos / 30 (method.md 3.4),
+   * CLIP-T reward per image: logits_per_image[i, i] / 30 = exp(logit_scale)·cos / 30 (docs/method.md 3.4),
    * which is (100/30)·cos for the published weights (logit_scale = ln 100).
    */
   score(images: ImageBatch, prompts: readonly string[]): number[] {

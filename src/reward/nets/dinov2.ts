@@ -1,7 +1,7 @@
 // DINOv2 (Oquab et al.) in the Hugging Face `transformers` layout (Dinov2Model), sized from
 // config.json: conv patch embedding, CLS token, learned positions interpolated bicubically to the
 // input grid (transformers' interpolate_pos_encoding, size-based form), pre-LN blocks with layer
-// scale, final layernorm. The identity feature of method.md 3.4 is the CLS token of
+// scale, final layernorm. The identity feature of docs/method.md 3.4 is the CLS token of
 // last_hidden_state (after the final layernorm), L2-normalised. The image pipeline is the default
 // processor's: shortest side 256, centre crop 224, ImageNet mean/std (bicubic on tensors here,
 // without PIL's antialiasing).
@@ -11,7 +11,7 @@ import { noGrad, ops, safetensors, scope, zeros, type Tensor } from '../../torch
 import { Conv2d, FcMlp, LayerNorm, Linear, Module, ModuleList } from '../../nn/index.js';
 import { IMAGENET_MEAN, IMAGENET_STD, l2normalize, preprocessBatch, type ImageBatch } from './images.js';
 import type { ImageEmbedder } from './clip.js';
-import { num, type Json } from './hf-config.js';
+import { num, type HfConfigJson } from './hf-config.js';
 
 export interface Dinov2Config {
   hiddenSize: number;
@@ -27,7 +27,7 @@ export interface Dinov2Config {
 }
 
 /** Reads a transformers Dinov2Config (config.json) with transformers' defaults. */
-export function parseDinov2Config(j: Json): Dinov2Config {
+export function parseDinov2Config(j: HfConfigJson): Dinov2Config {
   if (j.use_swiglu_ffn === true) throw new Error('DINOv2: use_swiglu_ffn (the giant model) is not supported');
   return {
     hiddenSize: num(j, 'hidden_size', 768),
@@ -209,7 +209,7 @@ export class Dinov2Model extends Module {
 
 /** Loads config.json + model.safetensors of a facebook/dinov2-* folder, strictly. */
 export function loadDinov2Model(dir: string): Dinov2Model {
-  const config = parseDinov2Config(JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')) as Json);
+  const config = parseDinov2Config(JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')) as HfConfigJson);
   const model = new Dinov2Model(config);
   try {
     scope(() => model.loadStateDict(safetensors.load(join(dir, 'model.safetensors')).tensors));
@@ -228,7 +228,7 @@ export interface Dinov2Preprocess {
 /** The default Dinov2 processor sizes (BitImageProcessor: shortest edge 256, crop 224). */
 export const DINOV2_PREPROCESS: Dinov2Preprocess = { resize: 256, crop: 224 };
 
-/** DINOv2 CLS embeddings, L2-normalised: the identity feature of method.md 3.4. */
+/** DINOv2 CLS embeddings, L2-normalised: the identity feature of docs/method.md 3.4. */
 export class Dinov2Embedder implements ImageEmbedder {
   constructor(
     readonly model: Dinov2Model,

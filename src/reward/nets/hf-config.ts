@@ -1,9 +1,9 @@
 // Field readers for transformers config.json files (CLIP, DINOv2, BLIP): a field that is absent or
 // of another type takes transformers' default, as from_pretrained does.
-export type Json = Record<string, unknown>;
+export type HfConfigJson = Record<string, unknown>;
 
 /** o[key] when it is a number, else dflt. */
-export const num = (o: Json, key: string, dflt: number): number => (typeof o[key] === 'number' ? (o[key] as number) : dflt);
+export const num = (o: HfConfigJson, key: string, dflt: number): number => (typeof o[key] === 'number' ? (o[key] as number) : dflt);
 
 /** o[key] when it is a string, else dflt. */
-export const str = (o: Json, key: string, dflt: string): string => (typeof o[key] === 'string' ? (o[key] as string) : dflt);
+export const str = (o: HfConfigJson, key: string, dflt: string): string => (typeof o[key] === 'string' ? (o[key] as string) : dflt);

@@ -1,5 +1,5 @@
 // Images as the scorers take them, and the tensor-side preprocessing the reference scorers apply
-// (method.md 3.4): torchvision Resize(shortest side) + CenterCrop + mean/std normalisation on
+// (docs/method.md 3.4): torchvision Resize(shortest side) + CenterCrop + mean/std normalisation on
 // float images in [0, 1]. Every scorer accepts either decoded CHW images in [-1, 1] (src/data/image.ts)
 // or a float tensor batch [B, 3, H, W] in [0, 1] (what the sampler decodes), so the same object
 // serves the GRPO reward and the evaluation metric.

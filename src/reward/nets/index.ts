@@ -7,7 +7,7 @@ export {
   cosineMatrix, l2normalize, rows, CLIP_MEAN, CLIP_STD, IMAGENET_MEAN, IMAGENET_STD,
 } from './images.js';
 export { cosineSimilarity } from './vectors.js';
-export { num, str, type Json } from './hf-config.js';
+export { num, str, type HfConfigJson } from './hf-config.js';
 export { ClipTokenizer, bytesToUnicode, cleanText, BOS_TOKEN, EOS_TOKEN } from './clip-tokenizer.js';
 export {
   ClipModel, ClipScorer, loadClipModel, parseClipConfig, CLIPT_SCALE,

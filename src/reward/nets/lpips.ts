@@ -1,5 +1,5 @@
 // LPIPS (Zhang et al. 2018, the `lpips` package, net='alex', version 0.1) as the diversity
-// distance of method.md 3.4. The backbone is torchvision's AlexNet `features` (convs at indices
+// distance of docs/method.md 3.4. The backbone is torchvision's AlexNet `features` (convs at indices
 // 0, 3, 6, 8, 10; ReLU after each; 3x3/2 max-pools after the first two), tapped after each ReLU.
 // Per tap: unit-normalise across channels, squared difference, the 1x1 linear head
 // (lin{i}.model.1.weight, no bias; model.0 is the Dropout), spatial mean; LPIPS = sum over taps.

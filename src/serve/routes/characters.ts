@@ -1,5 +1,5 @@
 // Characters: list, get, create, update, delete; import a card (PNG, JSON or CHARX, as the raw
-// body or a multipart `file` field); export as ?format=png|json|charx (ecosystem.md 1.1).
+// body or a multipart `file` field); export as ?format=png|json|charx (docs/ecosystem.md 1.1).
 import type { FastifyInstance } from 'fastify';
 import { characterJson } from '../characters.js';
 import { parse, type AppContext } from '../context.js';

@@ -1,4 +1,4 @@
-// POST /v1/chat/completions (ecosystem.md 4.1, 4.3). Order of work: validate everything (images
+// POST /v1/chat/completions (docs/ecosystem.md 4.1, 4.3). Order of work: validate everything (images
 // decoded) → take a queue slot (429 before any byte is sent) → the engine measures the prompt
 // (a prompt that cannot fit is a 400 and nothing is stored, docs/serving.md 2) → generate →
 // store the turn and the reply together → answer. A reply is acknowledged (body sent, or

@@ -1,4 +1,4 @@
-// POST /v1/images/generations (ecosystem.md 4.2: `{created, data: [{b64_json, revised_prompt?}]}`)
+// POST /v1/images/generations (docs/ecosystem.md 4.2: `{created, data: [{b64_json, revised_prompt?}]}`)
 // and GET /v1/images/:hash, which serves any stored image (avatars, chat images) by content hash.
 import type { FastifyInstance } from 'fastify';
 import { abandon, clientSignal, parse, type AppContext } from '../context.js';

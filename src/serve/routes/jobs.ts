@@ -12,7 +12,8 @@ import type { FastifyInstance, FastifyReply } from 'fastify';
 import { parse, type AppContext } from '../context.js';
 import type { JobRow } from '../db.js';
 import { ApiError, errorBody } from '../errors.js';
-import { JobManager, JobRequestSchema, TERMINAL, dataDirOf, jobJson } from '../jobs.js';
+import { JobManager, TERMINAL, dataDirOf, jobJson } from '../jobs.js';
+import { JobRequestSchema } from '../schemas.js';
 
 type IdParams = { Params: { id: string } };
 

@@ -1,4 +1,4 @@
-// GET /v1/models: each character is a model; its id is the character id (issue 8).
+// GET /v1/models: each character is a model; its id is the character id (docs/ecosystem.md 4).
 import type { FastifyInstance } from 'fastify';
 import type { AppContext } from '../context.js';
 import { ApiError } from '../errors.js';

@@ -1,4 +1,4 @@
-// Cards under hostile input (ecosystem.md 1.1): every import error is a DataError naming the file;
+// Cards under hostile input (docs/ecosystem.md 1.1): every import error is a DataError naming the file;
 // nesting and inflated size are bounded; a PNG export whose image is no real PNG re-encodes it
 // when it can be decoded and otherwise names the image.
 import { test } from 'node:test';

@@ -1,5 +1,5 @@
 // Card round trips (V2 PNG, V3 PNG, JSON, CHARX), a card laid out the way SillyTavern writes it,
-// and malformed cards (ecosystem.md 1.1).
+// and malformed cards (docs/ecosystem.md 1.1).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { deflateSync } from 'node:zlib';

@@ -1,5 +1,5 @@
 // The sample character regenerates byte-identically, and reading it back gives the Character
-// it was written from (issue 4, item 4).
+// it was written from (docs/architecture.md "The sample character").
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
