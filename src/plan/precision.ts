@@ -2,9 +2,11 @@
 // The modes are the trainer's: fp32; bf16-mixed (bf16 weights and activations for forward and
 // backward, fp32 master weights, fp32 gradients and fp32 AdamW state); bf16 (everything bf16,
 // AdamW on the bf16 weights).
+import { PRECISION_MODES, isPrecisionMode, type PrecisionMode } from '../nn/index.js';
 
-export const PRECISIONS = ['fp32', 'bf16-mixed', 'bf16'] as const;
-export type Precision = (typeof PRECISIONS)[number];
+/** The trainer's own modes (src/nn/precision.ts), so the planner cannot drift from them. */
+export const PRECISIONS = PRECISION_MODES;
+export type Precision = PrecisionMode;
 
 export interface PrecisionBytes {
   /** The weights forward and backward read (per trainable parameter). */
@@ -31,6 +33,4 @@ export function precisionBytes(p: Precision): PrecisionBytes {
   return BYTES[p];
 }
 
-export function isPrecision(s: string): s is Precision {
-  return (PRECISIONS as readonly string[]).includes(s);
-}
+export const isPrecision: (s: unknown) => s is Precision = isPrecisionMode;
