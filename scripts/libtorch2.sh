@@ -37,7 +37,7 @@ root=${UNICHAR_TRIXIE_ROOT:-$checkout/.cache/trixie-root}
 mirror=${UNICHAR_TRIXIE_MIRROR:-http://deb.debian.org/debian}
 build_dir=$checkout/.cache/libtorch2-build
 # Packages inside the root. libopenblas0-pthread: see scripts/setup.sh (reference BLAS otherwise).
-pkgs=(libtorch-dev libgloo-dev libopenblas0-pthread python3-torch python3-numpy nodejs g++ make python3)
+pkgs=(libtorch-dev libgloo-dev libopenblas0-pthread python3-torch python3-numpy nodejs libnode-dev g++ make python3)
 
 # ---- 1. the base root (debootstrap, once) ----
 make_base() {
@@ -135,7 +135,7 @@ inside() {
   if [ ! -f "$addon" ] || [ -n "$(find native/src native/binding.gyp native/config.cjs -newer "$addon" -print -quit)" ]; then
     say "building the native addon against libtorch 2.6 in .cache/libtorch2-build (a few minutes)"
     local t0=$SECONDS
-    # Debian's nodejs carries its headers (/usr/include/node): node-gyp needs no download.
+    # libnode-dev carries the headers and common.gypi (/usr/include/node): node-gyp needs no download.
     # configure + build, not rebuild: native/build is a mount point here and cannot be removed.
     local gyp="node ../node_modules/node-gyp/bin/node-gyp.js"
     (cd native && $gyp configure --nodedir=/usr --loglevel=error && $gyp build --nodedir=/usr -j "$(nproc)" --loglevel=error) \
