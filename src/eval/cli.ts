@@ -5,7 +5,8 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadSampleCharacter, readRoleScapeCharacter, type Character } from '../data/index.js';
 import { CharacterModel } from '../character/index.js';
-import { runEval, type EvalRun } from './run-eval.js';
+import { runEval } from './run-eval.js';
+import type { EvalRun } from './options.js';
 import { JUDGE_API_KEY_ENV } from './judge.js';
 import { REPORT_FILES } from './report.js';
 
