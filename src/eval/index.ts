@@ -1,7 +1,10 @@
 // Public surface of the evaluation layer (docs/architecture.md "Evaluation"): the benchmark runner, its tasks, its metrics,
 // the judge client, the independent evaluators, the report writers and the CLI entry.
 export { runEval } from './run-eval.js';
-export { resolveLimits, type EvalOptions, type EvalRun, type EvalEvaluators, type EvalLimits, type ResolvedLimits } from './options.js';
+export {
+  EvalConfigSchema, EvalLimitsSchema, EvalEvaluatorsSchema, EvalRunSchema, JudgeConfigSchema, EVAL_LIMIT_FIELDS, parseEvalConfig, evalConfigIssues, resolveLimits,
+  type EvalConfig, type EvalConfigInput, type EvalOptions, type EvalRun, type EvalEvaluators, type EvalLimits, type ResolvedLimits,
+} from './config.js';
 export { resolveSplitFolder, withSplit } from './split.js';
 export { TASKS, nearestTrainingImage, answerAboutImage, PAPER_NUMBERS, COPY_LABEL, type EvalTask, type EvalContext } from './tasks/index.js';
 export { metricTokens, lcsLength, rougeL, ngramCounts, corpusBleu, sentenceBleu, normalizeVqaAnswer, vqaExactMatch, mean, type RougeL, type BleuResult } from './text-metrics.js';

@@ -7,7 +7,7 @@
 import { mkdirSync } from 'node:fs';
 import { CharacterModel } from '../character/index.js';
 import { loadEvaluators } from './evaluators.js';
-import { resolveLimits, type EvalOptions, type EvalRun, type ResolvedLimits } from './options.js';
+import { parseEvalConfig, resolveLimits, type EvalOptions, type EvalRun, type ResolvedLimits } from './config.js';
 import type { EvalReport, ReportColumn, TaskName } from './report-types.js';
 import { writeReportFiles } from './report.js';
 import { withSplit } from './split.js';
@@ -36,29 +36,29 @@ function reportSettings(limits: ResolvedLimits, judge: string): EvalReport['sett
   };
 }
 
-/** Runs the benchmark and writes report.json, report.md and report.html into `out`. */
+/** Runs the benchmark and writes report.json, report.md and report.html into `out`; the config is
+ * checked first (EvalConfigSchema), an error naming every bad field. */
 export async function runEval(o: EvalOptions): Promise<EvalReport> {
-  const log = o.log ?? (() => {});
-  const { character: c, warnings } = o.split ? withSplit(o.character, o.split) : { character: o.character, warnings: [] };
-  mkdirSync(o.out, { recursive: true });
-  const limits = resolveLimits(o.limits);
+  const { character, log: logTo, ...config } = o;
+  const cfg = parseEvalConfig(config);
+  const log = logTo ?? (() => {});
+  const { character: c, warnings } = cfg.split ? withSplit(character, cfg.split) : { character, warnings: [] };
+  mkdirSync(cfg.out, { recursive: true });
+  const limits = resolveLimits(cfg.limits);
   const heldOutBytes = c.tests.heldOutImages.map(imageBytes);
-  const ev = await loadEvaluators(o, c, heldOutBytes, warnings, log);
+  const ev = await loadEvaluators(cfg, c, heldOutBytes, warnings, log);
   const tables = new Map(TASKS.map((task) => [task.name, task.define(c)]));
   for (const task of TASKS) tables.get(task.name)!.items = task.items(c, limits);
   const tab = (n: TaskName): TaskTable => tables.get(n)!;
   const columns: ReportColumn[] = [];
   try {
     const ctx: EvalContext = {
-      ...ev, out: o.out, c, limits, log,
+      ...ev, out: cfg.out, c, limits, log,
       heldOut: { bytes: heldOutBytes, chw: await Promise.all(heldOutBytes.map(chwOf)) },
       heldOutIndependent: ev.independent && heldOutBytes.length ? await ev.independent.embed(heldOutBytes) : null,
     };
-    for (const run of o.runs) {
-      if (columns.some((x) => x.label === run.label)) throw new Error(`eval: run label "${run.label}" is used twice`);
-      columns.push(await modelColumn(ctx, tables, run));
-    }
-    if (o.copyBaseline ?? true) columns.push(await copyBaselineColumn(ctx, tab));
+    for (const run of cfg.runs) columns.push(await modelColumn(ctx, tables, run));
+    if (cfg.copyBaseline) columns.push(await copyBaselineColumn(ctx, tab));
     columns.push(...chanceColumns(ctx, tab));
   } finally {
     ev.dispose();
@@ -67,13 +67,13 @@ export async function runEval(o: EvalOptions): Promise<EvalReport> {
     format: 'unicharacter-eval/1',
     createdAt: new Date().toISOString(),
     character: { id: c.id, display: c.names.display, category: c.category },
-    split: { dir: o.split ?? null, heldOutImages: c.tests.heldOutImages.length, heldOutScenes: c.tests.heldOutScenes.length },
+    split: { dir: cfg.split ?? null, heldOutImages: c.tests.heldOutImages.length, heldOutScenes: c.tests.heldOutScenes.length },
     columns,
     evaluators: ev.info,
     settings: reportSettings(limits, ev.judge ? ev.judge.id : 'none'),
     tasks: [...tables.values()].map((x) => x.report()),
     warnings,
   };
-  writeReportFiles(report, o.out);
+  writeReportFiles(report, cfg.out);
   return report;
 }

@@ -7,7 +7,7 @@ import type { CharacterModel } from '../../character/index.js';
 import type { ClipScorer, FaceIdentityScorer, IdentityScorer, RewardScorers } from '../../reward/index.js';
 import type { JudgeClient } from '../judge.js';
 import type { IndependentImageEmbedder } from '../independent.js';
-import type { ResolvedLimits } from '../options.js';
+import type { ResolvedLimits } from '../config.js';
 import type { TaskName } from '../report-types.js';
 import type { TaskTable } from './table.js';
 

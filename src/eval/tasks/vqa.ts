@@ -6,7 +6,7 @@ import { decodeSteps, newContext, prefillText, prefillVitImage } from '../../mod
 import { tensor } from '../../torch/index.js';
 import { mcqPrompt, parseMcqChoice } from '../mcq.js';
 import { vqaExactMatch } from '../text-metrics.js';
-import type { ResolvedLimits } from '../options.js';
+import type { ResolvedLimits } from '../config.js';
 import type { EvalContext, EvalTask } from './context.js';
 import { imageBytes, limit } from './context.js';
 import { PAPER_NUMBERS, PAPER_SOURCE, RULE, TaskTable, measured, notMeasured } from './table.js';
