@@ -1,14 +1,16 @@
 // The web UI in a real browser (playwright-core driving Debian's chromium), against the real
 // server with a real tiny untrained character model: the gallery with avatars, keyboard navigation,
 // a streamed chat turn with an inline image, card import by file input and by drop, live job
-// progress, the report page, the API-key prompt, and a narrow screen without horizontal scrolling.
+// progress, the report page (its metric tables), the API-key prompt, `--image-links` (the UI shows
+// the image once, the signed link loads in another origin's page), and a narrow screen without
+// horizontal scrolling.
 //
 // Needs /usr/bin/chromium (Debian's `chromium` package) or CHROMIUM_PATH; skipped when absent.
 // Builds web/dist first when it is missing or older than web/ (build-ui.ts).
 // UNICHAR_UI_SCREENSHOT=/tmp/ui.png saves a screenshot of the chat page for a look.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type BrowserContext, type Page, type Request } from 'playwright-core';
@@ -16,6 +18,7 @@ import { exportCard, loadSampleCharacter, type Character } from '../../src/data/
 import { MICRO } from '../../src/model/index.js';
 import { ModelChatEngine, startServer, type RunningServer } from '../../src/serve/index.js';
 import { CharacterModel } from '../../src/character/index.js';
+import type { EvalReport } from '../../src/eval/index.js';
 import { ensureUiBuilt } from './build-ui.js';
 
 // Functions passed to page.evaluate run in the browser. The project's tsconfig has no DOM types, so
@@ -34,6 +37,36 @@ if (skip) test('web UI in chromium', { skip }, () => {});
 
 const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 const API_KEY = 'ui-test-key';
+const LINK_KEY = 'ui-link-key';
+
+/** An evaluation report as the evaluator writes it (src/eval/report-types.ts), numbers made up. */
+const REPORT: EvalReport = {
+  format: 'unicharacter-eval/1',
+  createdAt: '2026-01-02T03:04:05Z',
+  character: { id: 'tessel', display: 'Tessel', category: 'original' },
+  split: { dir: null, heldOutImages: 4, heldOutScenes: 4 },
+  columns: [
+    { label: 'base', kind: 'model', description: 'before customization' },
+    { label: 'sft', kind: 'model', description: 'after Unified-SFT' },
+    { label: 'chance', kind: 'chance', description: 'uniform guessing' },
+  ],
+  evaluators: [{ id: 'rule:rouge-l', description: 'ROUGE-L F1' }],
+  settings: { seed: 7, temperature: 0.7, maxTokens: 64 },
+  tasks: [
+    {
+      name: 'roleplay', title: 'Text role-play', notes: ['held-out scenes'], items: 4, samples: [],
+      metrics: [
+        { key: 'rouge_l', title: 'ROUGE-L', description: 'LCS F-measure', unit: 'F1', higherIsBetter: true, cells: { base: { value: 0.1234, evaluator: 'rule:rouge-l', n: 4 }, sft: { value: 0.4567, evaluator: 'rule:rouge-l', n: 4 } } },
+        { key: 'judge', title: 'Judge score', description: 'an LLM judge', unit: 'score 1-10', higherIsBetter: true, cells: { base: { value: null, evaluator: 'judge', n: 0, notMeasured: 'no judge configured' }, sft: { value: 6.5, evaluator: 'judge:x', n: 4 } } },
+      ],
+    },
+    {
+      name: 'knowledge', title: 'Knowledge MCQ', notes: [], items: 10, samples: [],
+      metrics: [{ key: 'acc', title: 'Accuracy', description: 'exact choice', unit: '%', higherIsBetter: true, cells: { sft: { value: 80, evaluator: 'rule:mcq', n: 10 }, chance: { value: 25, evaluator: 'chance', n: 10 } } }],
+    },
+  ],
+  warnings: ['a made-up warning'],
+};
 
 async function importJson(server: RunningServer, c: Character, key?: string): Promise<string> {
   const res = await fetch(`${server.url}/v1/characters/import`, {
@@ -49,6 +82,8 @@ describe('web UI in chromium', { skip }, () => {
   let dir: string;
   let server: RunningServer;
   let keyServer: RunningServer;
+  let linkServer: RunningServer;
+  let linkId: string;
   let context: BrowserContext;
   let page: Page;
   let character: Character;
@@ -75,6 +110,15 @@ describe('web UI in chromium', { skip }, () => {
     const keyed = await fetch(`${keyServer.url}/v1/characters/import`, { method: 'POST', headers: { 'content-type': 'image/png', authorization: `Bearer ${API_KEY}` }, body: await exportCard(character, 'png', { heldOut: 'include' }) });
     assert.equal(keyed.status, 201);
 
+    // A third one as a SillyTavern user runs it: a key and `--image-links` (docs/serving.md 4).
+    linkServer = await startServer({ dataDir: join(dir, 'links'), engine: new ModelChatEngine(join(dir, 'links', 'models')), port: 0, apiKey: LINK_KEY, chats: { imageLinks: true } });
+    const linked = await fetch(`${linkServer.url}/v1/characters/import`, { method: 'POST', headers: { 'content-type': 'image/png', authorization: `Bearer ${LINK_KEY}` }, body: await exportCard(character, 'png', { heldOut: 'include' }) });
+    assert.equal(linked.status, 201);
+    linkId = ((await linked.json()) as { id: string }).id;
+    const lm = CharacterModel.untrained(character, { config: MICRO, imageSize: 32, vocabSize: 300, seed: 5, texts });
+    lm.save(join(dir, 'links', 'models', linkId));
+    lm.dispose();
+
     context = await chromium.launchPersistentContext(mkdtempSync(join(tmpdir(), 'web-ui-profile-')), {
       executablePath: CHROMIUM,
       headless: true,
@@ -92,6 +136,7 @@ describe('web UI in chromium', { skip }, () => {
     await context?.close();
     await server?.close();
     await keyServer?.close();
+    await linkServer?.close();
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
@@ -197,6 +242,92 @@ describe('web UI in chromium', { skip }, () => {
     await page.goto(`${server.url}/#/report`);
     await page.getByText('No evaluation report yet').waitFor();
     assert.equal(await page.inputValue('#report-url'), '/v1/eval/report');
+  });
+
+  test('report: an evaluation report shows its metric tables, every cell with its evaluator', async () => {
+    const job = server.store.createJob('eval', {}, id);
+    server.store.updateJob(job.id, { status: 'succeeded' });
+    mkdirSync(join(dir, 'data', 'runs', job.id), { recursive: true });
+    writeFileSync(join(dir, 'data', 'runs', job.id, 'report.json'), JSON.stringify(REPORT));
+    assert.equal((await fetch(`${server.url}/v1/eval/report`)).status, 200);
+    await page.goto(`${server.url}/#/jobs`);
+    await page.goto(`${server.url}/#/report`);
+    await page.locator('.report-task').first().waitFor();
+    assert.deepEqual(await page.locator('.report-task h2').allInnerTexts(), ['Text role-play', 'Knowledge MCQ']);
+    const rows = await page.evaluate((): string[][][] =>
+      [...document.querySelectorAll('.report-task table')].map((t: any) => [...t.querySelectorAll('tr')].map((r: any) => [...r.children].map((c: any) => c.innerText.replace(/\s+/g, ' ').trim()))),
+    );
+    assert.deepEqual(rows[0], [
+      ['Metric', 'Unit', 'base', 'sft', 'chance', 'Paper'],
+      ['ROUGE-L', 'F1', '0.123 rule:rouge-l · n=4', '0.457 rule:rouge-l · n=4', '—', '—'],
+      ['Judge score', 'score 1-10', 'not measured no judge configured', '6.50 judge:x · n=4', '—', '—'],
+    ]);
+    assert.deepEqual(rows[1], [
+      ['Metric', 'Unit', 'base', 'sft', 'chance', 'Paper'],
+      ['Accuracy', '%', '—', '80.0% rule:mcq · n=10', '25.0% chance · n=10', '—'],
+    ]);
+    assert.match(await page.locator('.report-warnings').innerText(), /a made-up warning/);
+    // The settings are there for whoever opens them, not instead of the tables.
+    assert.equal(await page.locator('#report details').getAttribute('open'), null);
+    assert.match(await page.locator('#report details pre').textContent() ?? '', /"temperature": 0.7/);
+  });
+
+  test('image links (serve --image-links with a key): the UI shows the image, not the markdown; the signed link loads in a page of another origin', async () => {
+    const keyed = await context.newPage();
+    try {
+      await keyed.goto(`${linkServer.url}/`);
+      await keyed.locator('#api-key-input').waitFor();
+      await keyed.fill('#api-key-input', LINK_KEY);
+      await keyed.press('#api-key-input', 'Enter');
+      await keyed.locator('.character-card').first().waitFor();
+      await keyed.goto(`${linkServer.url}/#/chat/${linkId}`);
+      await keyed.locator('details.settings summary').click();
+      await keyed.fill('#max-tokens', '4');
+      await keyed.check('#include-image');
+      await keyed.locator('#message').fill('Show me the market.');
+      await keyed.locator('#message').press('Enter');
+      await keyed.waitForFunction(() => {
+        const last = [...document.querySelectorAll('.message.assistant')].at(-1);
+        const img: Img | null = last?.querySelector('img.chat-image');
+        return !!last && !last.classList.contains('streaming') && !!img && img.complete && img.naturalWidth > 0;
+      });
+      const last = keyed.locator('.message.assistant').last();
+      assert.equal(await last.locator('img.chat-image').count(), 1, 'one image, from message.images');
+      assert.doesNotMatch((await last.locator('.text').textContent()) ?? '', /!\[image\]|\/v1\/images\//);
+    } finally {
+      await keyed.close();
+    }
+
+    // What SillyTavern gets: the content with a markdown link, which it renders as an <img> in its
+    // own page (another origin, no Authorization header).
+    const res = await fetch(`${linkServer.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${LINK_KEY}`, connection: 'close' },
+      body: JSON.stringify({ model: linkId, messages: [{ role: 'user', content: 'Show me the harbour.' }], max_tokens: 3, temperature: 0, modalities: ['text', 'image'] }),
+    });
+    assert.equal(res.status, 200);
+    const content = ((await res.json()) as { choices: { message: { content: string } }[] }).choices[0]!.message.content;
+    const link = /!\[image\]\((http:\/\/[^)]+)\)$/.exec(content)?.[1];
+    assert.ok(link, `no image link in ${JSON.stringify(content)}`);
+    const other = await context.newPage();
+    try {
+      await other.goto(`${server.url}/health`);
+      const loaded = async (src: string) =>
+        other.evaluate(
+          (u: string) =>
+            new Promise<number>((resolve) => {
+              const img = document.createElement('img');
+              img.onload = () => resolve(img.naturalWidth);
+              img.onerror = () => resolve(-1);
+              img.src = u;
+            }),
+          src,
+        );
+      assert.equal(await loaded(link), 32, 'the signed link loads as an image');
+      assert.equal(await loaded(link.replace(/\?sig=.*$/, '')), -1, 'without the signature it does not');
+    } finally {
+      await other.close();
+    }
   });
 
   test('a narrow screen has no horizontal overflow', async () => {

@@ -26,6 +26,11 @@ function loadSettings(): Settings {
   }
 }
 
+/** A reply's text without this server's markdown image links (`serve --image-links`, for clients
+ * that read only content; docs/serving.md 4): this page shows the same images from `images`. */
+const IMAGE_LINK = /\n*!\[[^\]\n]*\]\([^)\s]*\/v1\/images\/[0-9a-f]{64}(?:\?[^)\s]*)?\)/g;
+export const withoutImageLinks = (text: string): string => text.replace(IMAGE_LINK, '');
+
 export async function chatPage(main: HTMLElement, signal: AbortSignal, characterId: string, chatId: string | undefined): Promise<void> {
   clear(main);
   let character: CharacterDetail;
@@ -213,7 +218,7 @@ export async function chatPage(main: HTMLElement, signal: AbortSignal, character
         for (const c of chunk.choices ?? []) {
           if (c.delta?.content) {
             reply += c.delta.content;
-            out.body.textContent = reply;
+            out.body.textContent = withoutImageLinks(reply);
           }
           for (const img of c.delta?.images ?? []) {
             const url = img.image_url?.url;

@@ -1,8 +1,10 @@
 // The evaluation report: fetched from a configurable URL (?report=URL in the hash, else the last
-// one used, else DEFAULT_REPORT_URL). HTML renders in a sandboxed frame (no scripts); JSON as a
-// metrics table when it has numbers, else as formatted JSON.
+// one used, else DEFAULT_REPORT_URL). HTML renders in a sandboxed frame (no scripts); an
+// evaluation report.json as its metric tables (report-tables.ts); other JSON as a table of its
+// numbers when it has some, else as formatted JSON.
 import { apiFetch, errorMessage } from '../api.js';
 import { clear, h, notice } from '../dom.js';
+import { isEvalReport, reportTables } from './report-tables.js';
 
 export const DEFAULT_REPORT_URL = (import.meta.env.VITE_REPORT_URL as string | undefined) ?? '/v1/eval/report';
 const STORAGE = 'unichar.reportUrl';
@@ -54,6 +56,10 @@ export async function reportPage(main: HTMLElement, signal: AbortSignal, query: 
     data = JSON.parse(text);
   } catch {
     out.append(h('pre', { class: 'report-text' }, text));
+    return;
+  }
+  if (isEvalReport(data)) {
+    out.append(...reportTables(data), h('details', {}, h('summary', {}, 'Settings and raw JSON'), h('pre', { class: 'report-text' }, JSON.stringify(data, null, 2))));
     return;
   }
   const rows = flatten(data).filter(([, v]) => typeof v === 'number');
