@@ -22,10 +22,7 @@ const CHAT_HELP = `  chat <character> [--data-dir D] [--no-images] [--temperatur
                                        a line "/image <file> [text]" shows the character a picture
                                        (defaults: temperature 0.7, max tokens 200; docs/serving.md)`;
 
-const HELP = `unicharacter <command> [options]
-
-Commands:
-  demo [--quick] [--character <dir|card>] [--out <dir>] [--port P]
+const DEMO_HELP = `  demo [--quick] [--character <dir|card>] [--out <dir>] [--port P]
                                        the main job: tiny VAE, Unified-SFT, Character-GRPO,
                                        evaluation, then the server with the web UI and a first
                                        exchange, on a character (default: the sample character
@@ -34,17 +31,28 @@ Commands:
                                        (default runs/demo); finished stages are reused and an
                                        interrupted one (Ctrl-C, a killed process) resumes from its
                                        latest checkpoint by itself. --quick is a reduced run (CI
-                                       uses it); the full run keeps serving on port 8000 until Ctrl-C
-  data validate <dir>                  read a RoleScape-20 style folder (a split such as train/, or a
+                                       uses it); the full run keeps serving on port 8000 until Ctrl-C`;
+
+const DATA_HELP = `  data validate <dir>                  read a RoleScape-20 style folder (a split such as train/, or a
                                        root holding train/ and test/); print quirks as warnings and
                                        errors with file, record and field; exit 1 on errors
-  data stats <dir>                     per-character counts of a RoleScape-20 style folder
-${TRAIN_HELP}
-  launch --nproc N <command | script.js> [args...]
+  data stats <dir>                     per-character counts of a RoleScape-20 style folder`;
+
+const LAUNCH_HELP = `  launch --nproc N <command | script.js> [args...]
                                        run a unicharacter command (e.g. train sft ...) or a Node
                                        script in N local processes with the torchrun environment
                                        (MASTER_ADDR, MASTER_PORT, RANK, LOCAL_RANK, WORLD_SIZE);
-                                       output lines are prefixed with [rank i]
+                                       output lines are prefixed with [rank i]`;
+
+const ENGINE_HELP = `  engine                               the libtorch build in use: version, threads, CUDA`;
+
+const HELP = `unicharacter <command> [options]
+
+Commands:
+${DEMO_HELP}
+${DATA_HELP}
+${TRAIN_HELP}
+${LAUNCH_HELP}
   eval --run [label=]<dir> [--run ...] [--character C] [--split <dir>] [--out <dir>] [options]
                                        the RoleScape-20 style benchmark on character model folders
                                        (see \`unicharacter eval --help\`)
@@ -55,12 +63,56 @@ ${CHAT_HELP}
                                        per-device memory of a training step and whether it fits
                                        (see \`unicharacter plan --help\`, docs/planner.md); exit 3
                                        when it does not fit
-  engine                               the libtorch build in use: version, threads, CUDA
+${ENGINE_HELP}
   help                                 this text
 `;
 
+/** `--help` / `-h` among a command's own arguments (before a `--`; for launch only first, since
+ * what follows belongs to the launched command). */
+function asksHelp(command: string, rest: string[]): boolean {
+  const own = command === 'launch' ? rest.slice(0, 1) : rest.slice(0, rest.includes('--') ? rest.indexOf('--') : rest.length);
+  return own.includes('--help') || own.includes('-h');
+}
+
+/** The lines of a help text from the entry that starts with `start` up to the next entry. */
+function entry(text: string, start: string): string {
+  const lines = text.split('\n');
+  const i = lines.findIndex((l) => l.startsWith(`  ${start}`));
+  if (i < 0) return text;
+  let j = i + 1;
+  while (j < lines.length && !/^  \S/.test(lines[j]!)) j++;
+  return lines.slice(i, j).join('\n');
+}
+
+/** Help of the commands that have no parser of their own for it (eval, plan, serve and chat do). */
+function commandHelp(command: string, rest: string[]): string | undefined {
+  const sub = rest.find((a) => !a.startsWith('-'));
+  const training = TRAIN_HELP.slice(TRAIN_HELP.indexOf('  Precision and memory'));
+  switch (command) {
+    case 'demo':
+      return DEMO_HELP;
+    case 'data':
+      return sub === 'validate' || sub === 'stats' ? entry(DATA_HELP, `data ${sub}`) : DATA_HELP;
+    case 'train':
+      return sub === 'vae' || sub === 'sft' || sub === 'base' || sub === 'grpo' ? `${entry(TRAIN_HELP, `train ${sub}`)}\n${training}` : TRAIN_HELP;
+    case 'customize':
+      return `${entry(TRAIN_HELP, 'customize')}\n${training}`;
+    case 'launch':
+      return LAUNCH_HELP;
+    case 'engine':
+      return ENGINE_HELP;
+    default:
+      return undefined;
+  }
+}
+
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
+  const help = command !== undefined && asksHelp(command, rest) ? commandHelp(command, rest) : undefined;
+  if (help !== undefined) {
+    console.log(`unicharacter${help.slice(1)}`);
+    return 0;
+  }
   switch (command) {
     case 'demo': {
       const { values } = parseArgs({

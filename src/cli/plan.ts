@@ -109,7 +109,7 @@ export function planCommand(args: string[]): number {
       shard: { type: 'string', default: 'none' },
       'lora-r': { type: 'string' },
       reserve: { type: 'string', default: '2GiB' },
-      help: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
     },
   });
   if (values.help) {

@@ -100,11 +100,12 @@ export async function evalCommand(args: string[], log: (s: string) => void = (s)
       'clip-dir': { type: 'string' }, 'dino-dir': { type: 'string' }, lpips: { type: 'string', multiple: true },
       'no-independent': { type: 'boolean', default: false }, 'no-copy-baseline': { type: 'boolean', default: false },
       'max-items': { type: 'string' }, 'max-tokens': { type: 'string' }, 'max-answer-tokens': { type: 'string' }, timesteps: { type: 'string' }, 'samples-per-prompt': { type: 'string' },
-      seed: { type: 'string' }, temperature: { type: 'string' }, 'data-root': { type: 'string' }, help: { type: 'boolean', default: false },
+      seed: { type: 'string' }, temperature: { type: 'string' }, 'data-root': { type: 'string' }, help: { type: 'boolean', short: 'h', default: false },
     },
   });
   if (values.help) {
-    log(EVAL_HELP);
+    // Asked-for help is the command's output (stdout); progress and errors go to `log`.
+    process.stdout.write(`${EVAL_HELP}\n`);
     return 0;
   }
   const runs = (values.run ?? []).map(parseRun);
