@@ -127,6 +127,9 @@ export interface SftBatch {
  * The SFT data stream. `create` tokenizes every text, loads every image at the configured size
  * and encodes the VAE images into posterior moments, once; then `batch(step, ...)` is synchronous.
  */
+/** Which packs of a step a rank takes: a contiguous block (plain data parallel) or every world-th (sharded). */
+export type PackOrder = 'blocked' | 'interleaved';
+
 export class SftData {
   private readonly ids = new Map<string, number[]>();
   private readonly vitImages = new Map<string, Tensor>();
@@ -252,7 +255,12 @@ export class SftData {
   }
 
   /** The global pack indexes of a rank's batch: step-major, then rank, then pack. */
-  static packIndexes(step: number, rank: number, worldSize: number, packsPerRank: number): number[] {
+  static packIndexes(step: number, rank: number, worldSize: number, packsPerRank: number, order: PackOrder = 'blocked'): number[] {
+    if (order === 'interleaved') {
+      // pack k of every rank before pack k + 1 of any: per-pack reductions in rank order then sum
+      // the step's packs in global order at any world size (docs/sharding.md 4)
+      return Array.from({ length: packsPerRank }, (_, k) => (step * packsPerRank + k) * worldSize + rank);
+    }
     const start = (step * worldSize + rank) * packsPerRank;
     return Array.from({ length: packsPerRank }, (_, k) => start + k);
   }
@@ -261,8 +269,8 @@ export class SftData {
    * A rank's batches of a step, one per pack (trainSft runs forward and backward pack by pack;
    * see sftForwardBackward).
    */
-  stepBatches(step: number, o: { rank?: number; worldSize?: number; packsPerRank?: number } = {}): SftBatch[] {
-    return SftData.packIndexes(step, o.rank ?? 0, o.worldSize ?? 1, o.packsPerRank ?? 1).map((i) => this.packBatch(i));
+  stepBatches(step: number, o: { rank?: number; worldSize?: number; packsPerRank?: number; order?: PackOrder } = {}): SftBatch[] {
+    return SftData.packIndexes(step, o.rank ?? 0, o.worldSize ?? 1, o.packsPerRank ?? 1, o.order).map((i) => this.packBatch(i));
   }
 
   /**
