@@ -34,7 +34,7 @@ import { parseSftConfig, type SftConfig, type SftConfigInput } from './sft-confi
 import { freezeVae, loadVae, trainVae } from './vae-stage.js';
 import { pngOf } from './sft-images.js';
 import type { ProgressStream } from './progress.js';
-import { openSharding, shardedCheckpointState } from './shard/index.js';
+import { ExactAllReduce, openSharding, shardedCheckpointState } from './shard/index.js';
 
 export interface TrainSftOptions {
   /** The run directory (config.json, metrics.jsonl, checkpoints/, samples/, final weights). */
@@ -325,6 +325,8 @@ export async function trainSft(configInput: SftConfig | SftConfigInput, o: Train
     const precision = sharded ?? new MixedPrecision(model, config.precision, config.activationCheckpointing);
     model.setActivationCheckpointing(config.activationCheckpointing);
     const trainable = precision.params;
+    // plain data parallel: gradients summed exactly, pack by pack (docs/sharding.md 4)
+    const exact = !sharded && group && world > 1 ? new ExactAllReduce(trainable, group) : null;
     const opt = new AdamW(trainable, { lr: config.optim.lr, betas: config.optim.betas, eps: config.optim.eps, weightDecay: config.optim.weightDecay });
     const schedule = sftSchedule(config);
     // The EMA averages what the optimizer updates (the float32 masters in bf16-mixed).
@@ -343,19 +345,22 @@ export async function trainSft(configInput: SftConfig | SftConfigInput, o: Train
       const lr = schedule(step - 1);
       opt.setLr(lr);
       // one batch per pack, forward and backward pack by pack (see sftForwardBackward)
-      const bs = data.stepBatches(step - 1, { rank, worldSize: world, packsPerRank: config.data.packsPerRank, order: sharded ? 'interleaved' : 'blocked' });
+      const bs = data.stepBatches(step - 1, { rank, worldSize: world, packsPerRank: config.data.packsPerRank, order: 'interleaved' });
       try {
         opt.zeroGrad();
         sharded?.zeroGrad();
         const r = sftForwardBackward(model, bs, {
-          group, ceWeight: config.ceWeight, mseWeight: config.mseWeight, timestepShift: config.timestepShift, afterBackward: () => precision.collectGradients(),
+          group, ceWeight: config.ceWeight, mseWeight: config.mseWeight, timestepShift: config.timestepShift, afterBackward: () => {
+            precision.collectGradients();
+            exact?.reducePack();
+          },
           ...(sharded ? { beforeForward: () => sharded.beforeForward() } : {}),
         });
         let gradNorm: number;
         if (sharded) gradNorm = sharded.clipGradNorm(config.optim.gradClip);
         else {
+          exact?.finish();
           ensureGradients(trainable);
-          if (group) allReduceGradients(trainable, group, { op: 'sum' });
           gradNorm = clipGradNorm(trainable, config.optim.gradClip);
         }
         opt.step();
@@ -440,6 +445,7 @@ export async function trainSft(configInput: SftConfig | SftConfigInput, o: Train
     }
     data.dispose();
     ema?.dispose();
+    exact?.dispose();
     opt.dispose();
     precision.dispose();
     model.dispose();

@@ -4,3 +4,4 @@ export { ShardedModel, SHARD_MODES, type ShardMode, type ShardOptions, type Shar
 export { unitKeyOf, unitLayouts, layerOf, type UnitLayout, type UnitKey } from './units.js';
 export { shardedCheckpointState, readShardedJson, readRankFiles, joinChunks, SHARDS_DIR, type ShardedJson } from './shard-state.js';
 export { openSharding, hybridGroups, type ShardConfig } from './open.js';
+export { ExactAllReduce } from './exact-all-reduce.js';
