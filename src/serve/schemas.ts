@@ -82,7 +82,7 @@ export const CharacterCreateSchema = z.object({
 export const CharacterUpdateSchema = CharacterCreateSchema.partial();
 export type CharacterInput = z.infer<typeof CharacterUpdateSchema>;
 
-export const ExportQuerySchema = z.object({ format: z.enum(['png', 'json', 'charx']).default('json') });
+export const ExportQuerySchema = z.object({ format: z.enum(['png', 'json', 'charx']).default('json'), held_out: z.enum(['include', 'omit']).optional() });
 
 // Job requests (POST /v1/jobs; docs/architecture.md "Jobs"): the kind, the character and the
 // options of that kind, each option range-checked; unknown options are refused.

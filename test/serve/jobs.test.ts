@@ -75,7 +75,7 @@ before(async () => {
   server = await startServer({ dataDir: dir, engine: new ModelChatEngine(join(dir, 'models')), port: 0 });
   assert.match(server.url, /^http:\/\/127\.0\.0\.1:/);
   const { character } = loadSampleCharacter();
-  const res = await fetch(`${server.url}/v1/characters/import`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: Buffer.from(await exportCard(character, 'json')) });
+  const res = await fetch(`${server.url}/v1/characters/import`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: Buffer.from(await exportCard(character, 'json', { heldOut: 'include' })) });
   assert.equal(res.status, 201);
   id = ((await res.json()) as { id: string }).id;
 });
