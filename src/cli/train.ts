@@ -9,7 +9,7 @@ import * as torch from '../torch/index.js';
 import { modelConfig } from '../model/index.js';
 import { TRAIN_HELP } from './train-help.js';
 import {
-  loadSftConfig, tinySftConfig, trainSft, trainBase, trainVae, customize, loadCharacters, loadCharacterImages, trainGrpo, grpoConfigFrom,
+  loadSftConfig, tinySftConfig, trainSft, trainBase, trainVae, customize, loadCharacters, loadSizedCharacterImages, vaeImageSpec, trainGrpo, grpoConfigFrom,
   parseFaceIdentitySetting, GRPO_PRESETS, type GrpoConfig, type SftConfig,
 } from '../train/index.js';
 import { CHARACTER_MODEL_FILES } from '../character/index.js';
@@ -58,13 +58,14 @@ export async function trainCommand(args: string[]): Promise<number> {
     case 'vae': {
       const cfg = sftConfigFrom(values.config);
       const run = need(values.run, '--run', usage);
-      const images = await loadCharacterImages(loadCharacters(cfg.data.characters), cfg.data.imageSize);
+      const mc = modelConfig(cfg.model);
+      const images = await loadSizedCharacterImages(loadCharacters(cfg.data.characters), vaeImageSpec(mc, cfg.data.imageSize, cfg.data.imageSizing));
       const v = cfg.vae;
       const r = await trainVae({
-        images, config: modelConfig(cfg.model).vae, steps: v.steps, lr: v.lr, batchSize: v.batchSize, klWeight: v.klWeight, calibrate: v.calibrate,
+        images, config: mc.vae, steps: v.steps, lr: v.lr, batchSize: v.batchSize, klWeight: v.klWeight, calibrate: v.calibrate,
         seed: v.seed, sampleEvery: v.sampleEvery, saveEvery: v.saveEvery, runDir: run, resume: values.resume,
       });
-      images.dispose();
+      images.forEach((t) => t.dispose());
       r.vae?.dispose();
       if (r.interrupted) console.log(`stopped at step ${r.step} (checkpoint saved); continue with --resume`);
       else console.log(`VAE written to ${join(run, 'ae.safetensors')}`);

@@ -17,10 +17,18 @@ import type { ChecklistQuestion, ChwImage } from '../data/index.js';
 /** What the checklist score reads of a checklist question (src/data's ChecklistQuestion); weight defaults to 1. */
 export type ChecklistItem = Pick<ChecklistQuestion, 'question' | 'answer'> & Partial<Pick<ChecklistQuestion, 'weight' | 'choices'>>;
 
+/**
+ * What a question is asked for: a checklist item, or the no-question fallback ("Does this image
+ * accurately depict: {p}?"). The official scorer decodes the two with different length caps
+ * (BLIP `max_length` 50 and 10, REFERENCE_BLIP_LENGTHS in blip-answerer.ts); an answerer may
+ * ignore it.
+ */
+export type AnswerPurpose = 'checklist' | 'fallback';
+
 /** Anything that answers a question about an image in free text. */
 export interface Answerer {
   readonly id: string;
-  answer(image: ChwImage, question: string, choices?: readonly string[]): string | Promise<string>;
+  answer(image: ChwImage, question: string, choices?: readonly string[], purpose?: AnswerPurpose): string | Promise<string>;
   /**
    * Optional: every question of one image at once (e.g. BLIP-VQA encodes the image once and batches
    * the questions); must give the same replies as answer() one by one.
@@ -51,6 +59,11 @@ export function yesNoScore(reply: string, rules: VqaRules = 'reference'): number
   if (words.some((w) => NO.includes(w))) return 0;
   if (words.some((w) => YES.includes(w))) return 1;
   return 0.5;
+}
+
+/** The question the scorer asks about an image whose prompt has no checklist. */
+export function fallbackQuestion(prompt: string): string {
+  return `Does this image accurately depict: ${prompt}?`;
 }
 
 /** Whether the official scorer asks an item: it skips one with an empty question or answer. */
@@ -105,7 +118,7 @@ export class VqaScorer {
     for (let i = 0; i < images.length; i++) {
       const all = checklists[i]!;
       if (all.length === 0) {
-        out.push(yesNoScore(await this.answerer.answer(images[i]!, `Does this image accurately depict: ${prompts[i]}?`), this.rules));
+        out.push(yesNoScore(await this.answerer.answer(images[i]!, fallbackQuestion(prompts[i]!), undefined, 'fallback'), this.rules));
         continue;
       }
       // Items with an empty question or answer are never asked (both rule sets; the official scorer).

@@ -33,7 +33,8 @@ export const DataSchema = z
     /**
      * 'aspect' (default, the reference's transforms): the official resize rules scaled to imageSize
      * and vitImageSize (src/data/image.ts scaledRule; docs/fidelity.md), so images keep their aspect
-     * ratio; 'square': stretched to imageSize x imageSize and vitImageSize x vitImageSize.
+     * ratio; 'square': stretched to imageSize x imageSize and vitImageSize x vitImageSize. The VAE
+     * stage trains on the VAE images sized the same way.
      */
     imageSizing: z.enum(['aspect', 'square']).default('aspect'),
     /** Caption dropout (docs/method.md 2.4: 0.1). */

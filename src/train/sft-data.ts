@@ -53,6 +53,27 @@ export async function loadCharacterImages(characters: Character[], side: number)
   return scope(() => ops.stack(chw.map(chwTensor), 0));
 }
 
+/**
+ * How SFT sizes VAE images (method.md 2.1; docs/fidelity.md "Image sizes below the published
+ * size"): `aspect` is the VAE rule scaled to `imageSize` with the stride VAE downsampling x latent
+ * patch, `square` stretches to imageSize x imageSize.
+ */
+export function vaeImageSpec(model: ModelConfig, imageSize: number, sizing: 'aspect' | 'square'): data.SizeSpec {
+  if (sizing === 'square') return { rule: 'fixed', width: imageSize, height: imageSize };
+  return { rule: 'custom', resize: data.scaledRule(data.VAE_RULE, imageSize, vaeDownsample(model) * model.latentPatchSize) };
+}
+
+/** Every image of the characters sized by `spec`, one [3, H, W] tensor in [-1, 1] each (the VAE stage's input). */
+export async function loadSizedCharacterImages(characters: Character[], spec: data.SizeSpec): Promise<Tensor[]> {
+  const out: Tensor[] = [];
+  for (const c of characters) for (const img of c.referenceImages) {
+    const chw = await prepareImage(imageBytes(img), spec);
+    out.push(scope(() => chwTensor(chw)));
+  }
+  if (out.length === 0) throw new Error('no reference images to train on');
+  return out;
+}
+
 /** Combines the recipe's groups over several characters (the base run): each group's records
  * are those of every character, in character order; streams are seeded as Mixture seeds them. */
 export function multiMixture(recipe: Recipe, characters: Character[]): Mixture {
@@ -153,12 +174,12 @@ export class SftData {
    */
   private sizeSpecs(): { vae: data.SizeSpec; vit: data.SizeSpec } {
     const m = this.o.model;
-    if (this.o.imageSizing === 'square') {
-      return { vae: { rule: 'fixed', width: this.o.imageSize, height: this.o.imageSize }, vit: { rule: 'fixed', width: this.o.vitImageSize, height: this.o.vitImageSize } };
-    }
+    const sizing = this.o.imageSizing ?? 'aspect';
     return {
-      vae: { rule: 'custom', resize: data.scaledRule(data.VAE_RULE, this.o.imageSize, vaeDownsample(m) * m.latentPatchSize) },
-      vit: { rule: 'custom', resize: data.scaledRule(data.VIT_RULE, this.o.vitImageSize, m.vit.patchSize) },
+      vae: vaeImageSpec(m, this.o.imageSize, sizing),
+      vit: sizing === 'square'
+        ? { rule: 'fixed', width: this.o.vitImageSize, height: this.o.vitImageSize }
+        : { rule: 'custom', resize: data.scaledRule(data.VIT_RULE, this.o.vitImageSize, m.vit.patchSize) },
     };
   }
 

@@ -29,7 +29,7 @@ import { RunDir, type Json } from './run-dir.js';
 import { runTraining, type StepResult, type TrainingResult } from './loop.js';
 import { checkpointState, jsonState } from './checkpoint-state.js';
 import { CharacterModel } from '../character/index.js';
-import { SftData, type SftBatch, fewShotCharacter, loadCharacterImages, modelConfigForTokenizer, resolveRecipe } from './sft-data.js';
+import { SftData, type SftBatch, fewShotCharacter, loadSizedCharacterImages, modelConfigForTokenizer, resolveRecipe, vaeImageSpec } from './sft-data.js';
 import { parseSftConfig, type SftConfig, type SftConfigInput } from './sft-config.js';
 import { freezeVae, loadVae, trainVae } from './vae-stage.js';
 import { pngOf } from './sft-images.js';
@@ -275,18 +275,19 @@ export async function trainSft(configInput: SftConfig | SftConfigInput, o: Train
     let vaeStage: TrainingResult | null = null;
     if (!config.vae.path && !existsSync(vaePath) && main) {
       // Resumed with the run (its checkpoints are in vae/), stopped by the same signal.
-      const images = await loadCharacterImages(characters, config.data.imageSize);
+      // Sized as SFT sizes VAE images (data.imageSizing), so the VAE learns the shapes it will encode.
+      const images = await loadSizedCharacterImages(characters, vaeImageSpec(presetConfig, config.data.imageSize, config.data.imageSizing));
       try {
         const r = await trainVae({
           images, config: presetConfig.vae, steps: config.vae.steps, lr: config.vae.lr, batchSize: config.vae.batchSize,
           klWeight: config.vae.klWeight, calibrate: config.vae.calibrate, seed: config.vae.seed, runDir: vaeDir, sampleEvery: config.vae.sampleEvery,
-          saveEvery: config.vae.saveEvery, runConfig: config.vae as unknown as Json, resume: o.resume ?? false,
+          saveEvery: config.vae.saveEvery, runConfig: { ...config.vae, imageSizing: config.data.imageSizing } as unknown as Json, resume: o.resume ?? false,
           handleSigint: o.handleSigint ?? true, ...(o.signal ? { signal: o.signal } : {}), ...(o.progress !== undefined ? { progress: o.progress } : {}),
         });
         r.vae?.dispose();
         vaeStage = { step: r.step, interrupted: r.interrupted, resumedFrom: r.resumedFrom, lastCheckpoint: r.lastCheckpoint };
       } finally {
-        images.dispose();
+        images.forEach((t) => t.dispose());
       }
     }
     // Every rank learns whether the VAE stage (rank 0's) finished; the broadcast is the barrier.

@@ -7,10 +7,11 @@ import type { ChwImage } from '../../src/data/index.js';
 
 const image: ChwImage = { channels: 3, height: 1, width: 1, data: new Float32Array(3) };
 
-/** Replies from a table, recording every question asked. */
-function tableAnswerer(replies: Record<string, string>): Answerer & { asked: string[] } {
+/** Replies from a table, recording every question asked and what it was asked for. */
+function tableAnswerer(replies: Record<string, string>): Answerer & { asked: string[]; purposes: (string | undefined)[] } {
   const asked: string[] = [];
-  return { id: 'test:table', asked, answer: (_i, q) => { asked.push(q); return replies[q] ?? 'unknown'; } };
+  const purposes: (string | undefined)[] = [];
+  return { id: 'test:table', asked, purposes, answer: (_i, q, _c, purpose) => { asked.push(q); purposes.push(purpose); return replies[q] ?? 'unknown'; } };
 }
 
 test('reference rules: the reply is stripped and lower-cased, the expected answer only lower-cased', () => {
@@ -66,4 +67,13 @@ test('the no-question fallback: official word lists as substrings, positive firs
   assert.deepEqual(await new VqaScorer(a).score([image], [[]], ['a teal fox']), [1]);
   assert.deepEqual(await new VqaScorer(a, { rules: 'project' }).score([image], [[]], ['a teal fox']), [0]);
   assert.throws(() => new VqaScorer(a, { rules: 'pytorch' as never }), /rules must be/);
+});
+
+test('the depiction question is asked for the fallback, checklist items as checklist questions', async () => {
+  const a = tableAnswerer({ 'Does this image accurately depict: a fox?': 'yes', 'Is it teal?': 'yes' });
+  const s = await new VqaScorer(a).score([image, image], [[], [{ question: 'Is it teal?', answer: 'yes' }]], ['a fox', 'a cat']);
+  assert.deepEqual(s, [1, 1]);
+  assert.deepEqual(a.asked, ['Does this image accurately depict: a fox?', 'Is it teal?']);
+  // The official scorer decodes the two with different BLIP length caps (blip-vqa.test.ts).
+  assert.deepEqual(a.purposes, ['fallback', undefined]);
 });
