@@ -20,7 +20,7 @@ export { IdentityScorer, dinoPenalty, DEFAULT_BAND, type IdentityResult } from '
 export { DiversityScorer, diversityGroups, type DiversityOptions } from './diversity.js';
 export {
   VqaScorer, VQA_RULES, REFERENCE_FALLBACK_WORDS, answerMatches, checklistScore, isScoredItem, yesNoScore, fallbackQuestion,
-  type Answerer, type AnswerPurpose, type ChecklistQuestion, type VqaRules, type VqaScorerOptions,
+  type Answerer, type AnswerPurpose, type ChecklistItem, type VqaRules, type VqaScorerOptions,
 } from './vqa.js';
 export {
   ColourEdgeHistogramEmbedder, PixelRmsDistance, ColourWordsScorer, ColourHeuristicAnswerer,

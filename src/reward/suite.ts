@@ -7,7 +7,7 @@ import type { ChwImage } from '../data/index.js';
 import { ClipScorer, Dinov2Embedder, LpipsDistance, type TextImageScorer } from './nets/index.js';
 import { IdentityScorer } from './identity.js';
 import { DiversityScorer, type DiversityOptions } from './diversity.js';
-import { VqaScorer, type Answerer, type ChecklistQuestion, type VqaRules } from './vqa.js';
+import { VqaScorer, type Answerer, type ChecklistItem, type VqaRules } from './vqa.js';
 import { BlipVqaAnswerer, REFERENCE_BLIP_LENGTHS } from './blip-answerer.js';
 import { ColourEdgeHistogramEmbedder, ColourHeuristicAnswerer, ColourWordsScorer, PixelRmsDistance, type ColourWordsOptions } from './fallback.js';
 import type { FaceIdentityScorer } from './face-reward.js';
@@ -112,7 +112,7 @@ export function effectiveRewardWeights(s: Pick<RewardScorers, 'face'>, weights: 
 export interface RewardBatch {
   images: readonly ChwImage[];
   prompts: readonly string[];
-  checklists: readonly (readonly ChecklistQuestion[])[];
+  checklists: readonly (readonly ChecklistItem[])[];
   /** The character's reference images (shared by the batch). */
   references: readonly ChwImage[];
   /** Diversity groups; default: the prompt. */

@@ -12,14 +12,10 @@
 // expected answer only lower-cased; the fallback looks for its words as substrings, the positive
 // list first (so "incorrect" counts as "correct"). 'project' strips both sides and reads the
 // fallback reply word by word, the negative list first.
-import type { ChwImage } from '../data/index.js';
+import type { ChecklistQuestion, ChwImage } from '../data/index.js';
 
-export interface ChecklistQuestion {
-  question: string;
-  answer: string;
-  weight?: number;
-  choices?: string[];
-}
+/** What the checklist score reads of a checklist question (src/data's ChecklistQuestion); weight defaults to 1. */
+export type ChecklistItem = Pick<ChecklistQuestion, 'question' | 'answer'> & Partial<Pick<ChecklistQuestion, 'weight' | 'choices'>>;
 
 /**
  * What a question is asked for: a checklist item, or the no-question fallback ("Does this image
@@ -71,7 +67,7 @@ export function fallbackQuestion(prompt: string): string {
 }
 
 /** Whether the official scorer asks an item: it skips one with an empty question or answer. */
-export function isScoredItem(q: ChecklistQuestion): boolean {
+export function isScoredItem(q: ChecklistItem): boolean {
   return q.question !== '' && q.answer !== '';
 }
 
@@ -85,7 +81,7 @@ export function answerMatches(reply: string, expected: string, rules: VqaRules =
  * Weighted match score of replies (one per question) against a checklist, in [0, 1]; skipped items
  * (isScoredItem) carry no weight, and a checklist without weight scores 0.
  */
-export function checklistScore(questions: readonly ChecklistQuestion[], replies: readonly string[], rules: VqaRules = 'reference'): number {
+export function checklistScore(questions: readonly ChecklistItem[], replies: readonly string[], rules: VqaRules = 'reference'): number {
   if (replies.length !== questions.length) throw new Error(`VQA: ${questions.length} questions but ${replies.length} replies`);
   let total = 0;
   let matched = 0;
@@ -114,7 +110,7 @@ export class VqaScorer {
   }
 
   /** VQA_i per image: checklist i for image i, or the depiction question for prompt i when it is empty. */
-  async score(images: readonly ChwImage[], checklists: readonly (readonly ChecklistQuestion[])[], prompts: readonly string[]): Promise<number[]> {
+  async score(images: readonly ChwImage[], checklists: readonly (readonly ChecklistItem[])[], prompts: readonly string[]): Promise<number[]> {
     if (images.length !== checklists.length || images.length !== prompts.length) {
       throw new Error(`VQA: ${images.length} images, ${checklists.length} checklists, ${prompts.length} prompts`);
     }

@@ -14,12 +14,12 @@
 import { readFileSync } from 'node:fs';
 import { manualSeed, noGrad, ops, randn, scope, tensor, type Tensor } from '../torch/index.js';
 import {
-  latentDownsample, latentTokenDim, modelConfig, packSamples, vaeDownsample,
+  latentDownsample, latentTokenDim, modelConfig, buildPackedBatch, vaeDownsample,
   type AutoEncoder, type ModelConfig, type PackItem, type PackSample, type PackedBatch,
 } from '../model/index.js';
 import * as data from '../data/index.js';
 import {
-  BUILTIN_RECIPES, Mixture, GroupStream, Rng, parseRecipe, prepareImage,
+  BUILTIN_RECIPES, Mixture, GroupStream, Rng, imageBytes, parseRecipe, prepareImage,
   type Character, type CharacterImage, type ChwImage, type Pack, type PackingConfig, type Recipe, type SamplePlan, type Tokenizer,
 } from '../data/index.js';
 
@@ -38,13 +38,6 @@ export function resolveRecipe(nameOrPath: string): Recipe {
   const builtin = BUILTIN_RECIPES[nameOrPath];
   if (builtin !== undefined) return parseRecipe(builtin, `recipe ${nameOrPath}`);
   return parseRecipe(readFileSync(nameOrPath, 'utf8'), nameOrPath);
-}
-
-/** The raw bytes of a character image (file or in-memory card data). */
-export function imageBytes(img: CharacterImage): Uint8Array {
-  if (img.data) return img.data;
-  if (img.path) return new Uint8Array(readFileSync(img.path));
-  throw new Error(`image ${img.id} has neither a path nor data`);
 }
 
 /** A CHW float image as a tensor [3, H, W]. */
@@ -253,7 +246,7 @@ export class SftData {
       vaeTokenStride: latentDownsample(m),
       vitPatch: m.vit.patchSize,
     };
-    return data.packSamples(this.mixture, ctx, this.o.packing, this.o.seed);
+    return data.drawPacks(this.mixture, ctx, this.o.packing, this.o.seed);
   }
 
   /** The pack at a global index (packs are consumed in order; earlier ones are forgotten). */
@@ -319,14 +312,14 @@ export class SftData {
         plans.push(ms.plan);
       });
       let k = 0;
-      const batch = packSamples(samples, this.o.model, {
+      const batch = buildPackedBatch(samples, this.o.model, {
         textDropProb: this.o.textDropProb,
         random: () => {
-          if (k >= draws.length) throw new Error('SftData: packSamples drew more random numbers than planned');
+          if (k >= draws.length) throw new Error('SftData: buildPackedBatch drew more random numbers than planned');
           return draws[k++]!;
         },
       });
-      if (k !== draws.length) throw new Error(`SftData: packSamples drew ${k} of ${draws.length} planned random numbers`);
+      if (k !== draws.length) throw new Error(`SftData: buildPackedBatch drew ${k} of ${draws.length} planned random numbers`);
       const noise = noises.length ? ops.cat(noises, 0) : null;
       return { batch, noise, plans, tokens };
     });
@@ -364,7 +357,7 @@ export class SftData {
 }
 
 /**
- * The uniform draws packSamples will consume for one sample, in its order (docs/method.md 2.4 dropout
+ * The uniform draws buildPackedBatch will consume for one sample, in its order (docs/method.md 2.4 dropout
  * for enableCfg items, two draws for the Box-Muller normal of each generated image), taken from
  * the sample's own generator. Also returns the VAE items that survive dropout.
  */

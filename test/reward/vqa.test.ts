@@ -2,7 +2,7 @@
 // docs/method.md 3.4) and the 'project' rules, on hand-worked cases.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { VqaScorer, answerMatches, checklistScore, yesNoScore, type Answerer, type ChecklistQuestion } from '../../src/reward/index.js';
+import { VqaScorer, answerMatches, checklistScore, yesNoScore, type Answerer, type ChecklistItem } from '../../src/reward/index.js';
 import type { ChwImage } from '../../src/data/index.js';
 
 const image: ChwImage = { channels: 3, height: 1, width: 1, data: new Float32Array(3) };
@@ -19,7 +19,7 @@ test('reference rules: the reply is stripped and lower-cased, the expected answe
   assert.equal(answerMatches('yes', ' yes', 'reference'), false, 'an expected answer with a space never matches');
   assert.equal(answerMatches('yes', ' yes', 'project'), true);
   // Weights 1 + 2 + 1 (the second item's expected answer has a trailing space).
-  const qs: ChecklistQuestion[] = [
+  const qs: ChecklistItem[] = [
     { question: 'a?', answer: 'Red' }, { question: 'b?', answer: 'blue ', weight: 2 }, { question: 'c?', answer: 'no', weight: 1 },
   ];
   assert.equal(checklistScore(qs, ['red', 'blue', 'no'], 'reference'), 2 / 4);
@@ -27,7 +27,7 @@ test('reference rules: the reply is stripped and lower-cased, the expected answe
 });
 
 test('empty items are skipped: not asked, no weight; all skipped scores 0 without the fallback', async () => {
-  const qs: ChecklistQuestion[] = [
+  const qs: ChecklistItem[] = [
     { question: 'Is the fox teal?', answer: 'yes', weight: 1 },
     { question: '', answer: 'yes', weight: 5 },
     { question: 'Is it night?', answer: '', weight: 5 },
