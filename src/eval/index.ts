@@ -6,7 +6,7 @@ export {
   type EvalConfig, type EvalConfigInput, type EvalOptions, type EvalRun, type EvalEvaluators, type EvalLimits, type ResolvedLimits,
 } from './config.js';
 export { resolveSplitFolder, withSplit } from './split.js';
-export { TASKS, nearestTrainingImage, answerAboutImage, PAPER_NUMBERS, COPY_LABEL, type EvalTask, type EvalContext } from './tasks/index.js';
+export { EVAL_TASKS, nearestTrainingImage, answerAboutImage, PAPER_NUMBERS, COPY_LABEL, type EvalTask, type EvalContext } from './tasks/index.js';
 export { metricTokens, lcsLength, rougeL, ngramCounts, corpusBleu, sentenceBleu, normalizeVqaAnswer, vqaExactMatch, mean, type RougeL, type BleuResult } from './text-metrics.js';
 export { mcqPrompt, parseMcqChoice, mcqChance, type ChanceBaselines } from './mcq.js';
 export { JudgeClient, parseJudgeReply, fillTemplate, loadJudgePrompts, promptsDir, chatCompletionsUrl, JUDGE_API_KEY_ENV, JUDGE_TASKS, JUDGE_SCALE, type JudgeConfig, type JudgeTask, type JudgeVerdict, type JudgePrompts } from './judge.js';

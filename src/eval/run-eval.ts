@@ -11,14 +11,15 @@ import { parseEvalConfig, resolveLimits, type EvalOptions, type EvalRun, type Re
 import type { EvalReport, ReportColumn, TaskName } from './report-types.js';
 import { writeReportFiles } from './report.js';
 import { withSplit } from './split.js';
-import { TASKS, chanceColumns, chwOf, copyBaselineColumn, imageBytes, type EvalContext, type TaskTable } from './tasks/index.js';
+import { imageBytes } from '../data/index.js';
+import { EVAL_TASKS, chanceColumns, chwOf, copyBaselineColumn, type EvalContext, type TaskTable } from './tasks/index.js';
 
 /** Runs every task on one model folder into its column. */
 async function modelColumn(ctx: EvalContext, tables: ReadonlyMap<TaskName, TaskTable>, run: EvalRun): Promise<ReportColumn> {
   ctx.log(`eval: loading ${run.label} from ${run.modelDir}`);
   const cm = await CharacterModel.load(run.modelDir);
   try {
-    for (const task of TASKS) {
+    for (const task of EVAL_TASKS) {
       ctx.log(`eval: ${run.label}: ${task.progress}`);
       await task.run(ctx, tables.get(task.name)!, run.label, cm);
     }
@@ -47,8 +48,8 @@ export async function runEval(o: EvalOptions): Promise<EvalReport> {
   const limits = resolveLimits(cfg.limits);
   const heldOutBytes = c.tests.heldOutImages.map(imageBytes);
   const ev = await loadEvaluators(cfg, c, heldOutBytes, warnings, log);
-  const tables = new Map(TASKS.map((task) => [task.name, task.define(c)]));
-  for (const task of TASKS) tables.get(task.name)!.items = task.items(c, limits);
+  const tables = new Map(EVAL_TASKS.map((task) => [task.name, task.define(c)]));
+  for (const task of EVAL_TASKS) tables.get(task.name)!.items = task.items(c, limits);
   const tab = (n: TaskName): TaskTable => tables.get(n)!;
   const columns: ReportColumn[] = [];
   try {

@@ -388,6 +388,7 @@ export class JobManager {
         windowRange: [0, windowEnd],
         lr: o.lr ?? DEFAULT_GRPO.lr,
         seed: o.seed ?? DEFAULT_GRPO.seed,
+        preset: o.preset ?? DEFAULT_GRPO.preset,
       }, from, runDir);
       return { id: job.id, runDir, character: c, kind: 'grpo', config, from };
     }

@@ -5,6 +5,7 @@
 import { z } from 'zod';
 import { CATEGORIES } from '../data/index.js';
 import { EVAL_LIMIT_FIELDS } from '../eval/index.js';
+import { GRPO_PRESETS } from '../train/index.js';
 
 const TextPart = z.object({ type: z.literal('text'), text: z.string() });
 const ImagePart = z.object({
@@ -118,6 +119,8 @@ export const GrpoOptionsSchema = z
     window_size: int(1, 100).optional(),
     lr: z.number().positive().max(1).optional(),
     seed: z.number().int().optional(),
+    /** The GRPO preset (docs/fidelity.md): 'reference' (default, the official code) or 'project'. */
+    preset: z.enum(GRPO_PRESETS).optional(),
   })
   .strict();
 

@@ -3,8 +3,7 @@
 // `extensions.unicharacter`; reference images are V3 assets of type `x_reference`, held-out test
 // images `x_heldout` (docs/ecosystem.md 1.1: app-specific types start with `x_`). Unknown card fields
 // are kept in `character.extensions.card` and written back on export.
-import { readFileSync } from 'node:fs';
-import { CharacterSchema, emptyCharacter, type Character, type CharacterImage, type Scene } from '../character.js';
+import { CharacterSchema, emptyCharacter, imageBytes, type Character, type CharacterImage, type Scene } from '../character.js';
 import { DataError, type DataLocation } from '../diagnostics.js';
 import { sniffImageFormat } from '../image.js';
 import { SPEC_V2, SPEC_V3, type Card, type CardAsset, type CardData } from './card-format.js';
@@ -24,12 +23,6 @@ export const EXPECTED_REFERENCE_IMAGES = 10;
 export interface KeptCard {
   top: Record<string, unknown>;
   data: Record<string, unknown>;
-}
-
-export function imageBytes(img: CharacterImage): Uint8Array {
-  if (img.data) return img.data;
-  if (img.path) return new Uint8Array(readFileSync(img.path));
-  throw new Error(`image ${img.id} has neither data nor path`);
 }
 
 /** Every scene as a `<START>` block; the card's own `mes_example`, when it had one, is kept instead. */

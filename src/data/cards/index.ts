@@ -2,9 +2,9 @@
 // Character, and export a Character in each format (docs/ecosystem.md 1.1).
 import { DataError, type DataLocation } from '../diagnostics.js';
 import { sniffImageFormat } from '../image.js';
-import type { Character } from '../character.js';
+import { imageBytes, type Character } from '../character.js';
 import { decodeBase64Strict, decodeUtf8Strict, parseCardText, type Card } from './card-format.js';
-import { AVATAR_IMAGE_ID, EXPECTED_REFERENCE_IMAGES, cardIcon, cardToCharacter, characterToCard, imageBytes, type ExportImage } from './convert.js';
+import { AVATAR_IMAGE_ID, EXPECTED_REFERENCE_IMAGES, cardIcon, cardToCharacter, characterToCard, type ExportImage } from './convert.js';
 import { readPngCard, stripCardChunks, writePngCard } from './png-card.js';
 import { placeholderAvatar } from './placeholder.js';
 import { isZip, readCharx, writeCharx, type CharxLimits } from './charx.js';

@@ -1,8 +1,8 @@
 // What every task reads while it runs (docs/architecture.md "Evaluation"): the character with its
 // split, the limits, the loaded scorers and the held-out references, and the shape of a task.
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { decodeImage, toChw, type Character, type CharacterImage, type ChwImage } from '../../data/index.js';
+import { decodeImage, toChw, type Character, type ChwImage } from '../../data/index.js';
 import type { CharacterModel } from '../../character/index.js';
 import type { ClipScorer, FaceIdentityScorer, IdentityScorer, RewardScorers } from '../../reward/index.js';
 import type { JudgeClient } from '../judge.js';
@@ -53,12 +53,6 @@ export interface EvalTask {
 }
 
 export const limit = <T>(xs: readonly T[], n: number): T[] => xs.slice(0, Math.max(0, n));
-
-export function imageBytes(img: CharacterImage): Uint8Array {
-  if (img.data) return img.data;
-  if (img.path) return new Uint8Array(readFileSync(img.path));
-  throw new Error(`image ${img.id}: neither data nor path`);
-}
 
 export async function chwOf(bytes: Uint8Array): Promise<ChwImage> {
   return toChw(await decodeImage(bytes));

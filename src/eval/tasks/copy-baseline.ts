@@ -1,11 +1,11 @@
 // The copy baseline (docs/architecture.md "Evaluation"): for each T2I prompt and each held-out
 // scene, the training image whose own caption is nearest to it, scored like a model's images:
 // what copying the training set scores on the image metrics.
-import type { Character, CharacterImage } from '../../data/index.js';
+import { imageBytes, type Character, type CharacterImage } from '../../data/index.js';
 import { rougeL } from '../text-metrics.js';
 import type { ReportColumn, TaskName } from '../report-types.js';
 import type { EvalContext, ImageOut } from './context.js';
-import { imageBytes, limit, saveImage } from './context.js';
+import { limit, saveImage } from './context.js';
 import { multimodalScore } from './multimodal.js';
 import { t2iPrompts, t2iScore } from './t2i.js';
 import { notMeasured, type TaskTable } from './table.js';

@@ -9,12 +9,12 @@ import { t2iTask } from './t2i.js';
 import { multimodalTask } from './multimodal.js';
 
 /** Every task, in the order of TASK_NAMES (the report's order). */
-export const TASKS: readonly EvalTask[] = [knowledgeTask, memorizationTask, personalityTask, rolePlayTask, vqaTask, t2iTask, multimodalTask];
+export const EVAL_TASKS: readonly EvalTask[] = [knowledgeTask, memorizationTask, personalityTask, rolePlayTask, vqaTask, t2iTask, multimodalTask];
 
 export { knowledgeTask, memorizationTask, personalityTask, rolePlayTask, vqaTask, t2iTask, multimodalTask };
 export { answerAboutImage } from './vqa.js';
 export { t2iPrompts, type T2iPromptItem } from './t2i.js';
 export { COPY_LABEL, nearestTrainingImage, copyBaselineColumn } from './copy-baseline.js';
 export { chanceColumns } from './chance.js';
-export { chwOf, imageBytes, saveImage, type EvalContext, type EvalTask, type ImageOut } from './context.js';
+export { chwOf, saveImage, type EvalContext, type EvalTask, type ImageOut } from './context.js';
 export { TaskTable, measured, notMeasured, PAPER_NUMBERS, RULE } from './table.js';

@@ -1,6 +1,6 @@
 // Visual question answering (docs/dataset.md 3.4): greedy answers about the character's images,
 // exact match on the objective pairs and letter accuracy on the image MCQs.
-import { StreamDecoder, prepareImage, scaledRule, VIT_RULE, type Character, type ChwImage, type SizeSpec } from '../../data/index.js';
+import { StreamDecoder, imageBytes, prepareImage, scaledRule, VIT_RULE, type Character, type ChwImage, type SizeSpec } from '../../data/index.js';
 import type { CharacterModel } from '../../character/index.js';
 import { decodeSteps, newContext, prefillText, prefillVitImage } from '../../model/index.js';
 import { tensor } from '../../torch/index.js';
@@ -8,7 +8,7 @@ import { mcqPrompt, parseMcqChoice } from '../mcq.js';
 import { vqaExactMatch } from '../text-metrics.js';
 import type { ResolvedLimits } from '../config.js';
 import type { EvalContext, EvalTask } from './context.js';
-import { imageBytes, limit } from './context.js';
+import { limit } from './context.js';
 import { PAPER_NUMBERS, PAPER_SOURCE, RULE, TaskTable, measured, notMeasured } from './table.js';
 
 /** Greedy answer about an image: ViT prefill of the image, then the question (the `_vqa` layout). */
