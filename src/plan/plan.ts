@@ -10,8 +10,9 @@ import { precisionBytes, type Precision } from './precision.js';
 
 export const TRAIN_MODES = ['full', 'lora'] as const;
 export type TrainMode = (typeof TRAIN_MODES)[number];
-export const SHARD_MODES = ['none', 'grad', 'full'] as const;
-export type ShardMode = (typeof SHARD_MODES)[number];
+// the trainer's shard modes, so the planner cannot offer one the trainer lacks
+import { SHARD_MODES, type ShardMode } from '../train/index.js';
+export { SHARD_MODES, type ShardMode };
 
 export interface PlanInput {
   model: ModelConfig;

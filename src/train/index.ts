@@ -42,3 +42,4 @@ export {
   type TrainVaeOptions, type TrainVaeResult, type VaeMetrics,
 } from './vae-stage.js';
 export { trainBase, customize, readBaseRun, type CustomizeOptions } from './customize.js';
+export { SHARD_MODES, type ShardMode } from './shard/index.js';
