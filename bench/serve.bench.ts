@@ -41,7 +41,7 @@ async function serveChild(dir: string): Promise<void> {
   const torch = await import('../src/torch/index.js');
   const server = await startServer({ dataDir: dir, engine: new ModelChatEngine(join(dir, 'models')), port: 0, host: '127.0.0.1' });
   const { character } = loadSampleCharacter();
-  const res = await fetch(`${server.url}/v1/characters/import`, { method: 'POST', headers: { 'content-type': 'image/png' }, body: await exportCard(character, 'png') });
+  const res = await fetch(`${server.url}/v1/characters/import`, { method: 'POST', headers: { 'content-type': 'image/png' }, body: await exportCard(character, 'png', { heldOut: 'include' }) });
   if (res.status !== 201) throw new Error(`card import: ${res.status} ${await res.text()}`);
   const id = ((await res.json()) as { id: string }).id;
   const texts = [character.description, ...character.dialogue.slice(0, 8).map((s) => `${s.user} ${s.reply}`)];

@@ -36,7 +36,9 @@ function loadCharacter(path: string | undefined): { character: Character; source
     for (const w of warnings) console.log(`  warning: ${formatWarning(w)}`);
     return { character: loaded.character, source: [resolve(path)] };
   }
-  return { character: importCard(readFileSync(path), { file: path }).character, source: null };
+  const { character, warnings } = importCard(readFileSync(path), { file: path });
+  for (const w of warnings) console.log(`  warning: ${w}`);
+  return { character, source: null };
 }
 
 const hasModel = (dir: string): boolean => existsSync(join(dir, CHARACTER_MODEL_FILES.manifest));
@@ -162,7 +164,7 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
   const existing = listed.data.find((c) => c.name === character.names.display);
   if (existing) id = existing.id;
   else {
-    const res = await fetch(`${server.url}/v1/characters/import`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: Buffer.from(await exportCard(character, 'json')) });
+    const res = await fetch(`${server.url}/v1/characters/import`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: Buffer.from(await exportCard(character, 'json', { heldOut: 'include' })) });
     if (res.status !== 201) throw new Error(`importing the character into the server failed: ${await res.text()}`);
     id = ((await res.json()) as { id: string }).id;
   }

@@ -38,6 +38,15 @@ export const TRAIN_HELP = `  train vae  --config <file> --run <dir> [--resume]
     --activation-checkpointing         recompute each decoder (and ViT) layer in backward instead
                                        of keeping its activations; the same gradients, less memory.
                                        Config key: activationCheckpointing
+  Several processes (sft, base, customize; docs/sharding.md):
+    --shard none|grad|full             none (default): every rank holds the whole model, gradients
+                                       and AdamW state; grad: gradients and AdamW state (with a
+                                       float32 master copy) split over the ranks; full: the weights
+                                       too, each decoder layer gathered just before its forward and
+                                       again for its backward. Config keys: shard, shardGroupSize
+                                       (hybrid: shard within groups of that many ranks, replicate
+                                       across groups). A sharded run resumes on another number of
+                                       processes when ranks x data.packsPerRank stays the same.
   Configs are YAML or JSON; every field is optional (defaults: configs/sft-tiny.yaml).
   Under \`unicharacter launch --nproc N\` the run is data parallel (gloo on CPU).`;
 

@@ -9,7 +9,7 @@ import * as torch from '../torch/index.js';
 import { modelConfig } from '../model/index.js';
 import { TRAIN_HELP } from './train-help.js';
 import {
-  loadSftConfig, tinySftConfig, trainSft, trainBase, trainVae, customize, loadCharacters, loadCharacterImages, trainGrpo, grpoConfigFrom,
+  loadSftConfig, tinySftConfig, trainSft, trainBase, trainVae, customize, loadCharacters, loadSizedCharacterImages, vaeImageSpec, trainGrpo, grpoConfigFrom,
   parseFaceIdentitySetting, GRPO_PRESETS, type GrpoConfig, type SftConfig,
 } from '../train/index.js';
 import { CHARACTER_MODEL_FILES } from '../character/index.js';
@@ -21,6 +21,14 @@ function precisionFlags(values: { precision?: string; 'activation-checkpointing'
     ...(values.precision !== undefined ? { precision: parsePrecisionMode(values.precision, '--precision') } : {}),
     ...(values['activation-checkpointing'] ? { activationCheckpointing: true } : {}),
   };
+}
+
+/** --shard none|grad|full as the config key `shard` (docs/sharding.md 1); only when given. */
+function shardFlag(values: { shard?: string }): { shard?: 'none' | 'grad' | 'full' } {
+  const v = values.shard;
+  if (v === undefined) return {};
+  if (v !== 'none' && v !== 'grad' && v !== 'full') throw new Error(`--shard must be one of none, grad, full, got ${JSON.stringify(v)}`);
+  return { shard: v };
 }
 
 function groupFromEnv(): torch.ProcessGroup | null {
@@ -51,6 +59,7 @@ export async function trainCommand(args: string[]): Promise<number> {
       preset: { type: 'string' },
       precision: { type: 'string' },
       'activation-checkpointing': { type: 'boolean' },
+      shard: { type: 'string' },
     },
   });
   const usage = `unicharacter train ${stage ?? '<stage>'} --config <file> --run <dir>`;
@@ -58,13 +67,14 @@ export async function trainCommand(args: string[]): Promise<number> {
     case 'vae': {
       const cfg = sftConfigFrom(values.config);
       const run = need(values.run, '--run', usage);
-      const images = await loadCharacterImages(loadCharacters(cfg.data.characters), cfg.data.imageSize);
+      const mc = modelConfig(cfg.model);
+      const images = await loadSizedCharacterImages(loadCharacters(cfg.data.characters), vaeImageSpec(mc, cfg.data.imageSize, cfg.data.imageSizing));
       const v = cfg.vae;
       const r = await trainVae({
-        images, config: modelConfig(cfg.model).vae, steps: v.steps, lr: v.lr, batchSize: v.batchSize, klWeight: v.klWeight, calibrate: v.calibrate,
+        images, config: mc.vae, steps: v.steps, lr: v.lr, batchSize: v.batchSize, klWeight: v.klWeight, calibrate: v.calibrate,
         seed: v.seed, sampleEvery: v.sampleEvery, saveEvery: v.saveEvery, runDir: run, resume: values.resume,
       });
-      images.dispose();
+      images.forEach((t) => t.dispose());
       r.vae?.dispose();
       if (r.interrupted) console.log(`stopped at step ${r.step} (checkpoint saved); continue with --resume`);
       else console.log(`VAE written to ${join(run, 'ae.safetensors')}`);
@@ -72,7 +82,7 @@ export async function trainCommand(args: string[]): Promise<number> {
     }
     case 'sft':
     case 'base': {
-      const cfg = { ...sftConfigFrom(values.config), ...precisionFlags(values) };
+      const cfg = { ...sftConfigFrom(values.config), ...precisionFlags(values), ...shardFlag(values) };
       const run = need(values.run, '--run', usage);
       const train = stage === 'sft' ? trainSft : trainBase;
       const r = await train(cfg, { runDir: run, resume: values.resume, group: groupFromEnv() });
@@ -82,6 +92,9 @@ export async function trainCommand(args: string[]): Promise<number> {
       return 0;
     }
     case 'grpo': {
+      if (values.shard !== undefined && values.shard !== 'none') {
+        throw new Error(`--shard ${values.shard}: train grpo does not shard yet (plain data parallel under launch); see docs/sharding.md 7`);
+      }
       const grpoUsage = 'unicharacter train grpo --from <character model dir | sft run> --run <dir> [--config <file>] [--epochs N] [--blip-vqa <dir>] [--face-identity auto|on|off] [--preset reference|project] [--precision fp32|bf16-mixed|bf16] [--activation-checkpointing]';
       const faceIdentity = values['face-identity'] === undefined ? undefined : parseFaceIdentitySetting(values['face-identity'], '--face-identity');
       let from = need(values.from, '--from', grpoUsage);
@@ -117,14 +130,15 @@ export async function customizeCommand(args: string[]): Promise<number> {
       resume: { type: 'boolean', default: false },
       precision: { type: 'string' },
       'activation-checkpointing': { type: 'boolean' },
+      shard: { type: 'string' },
     },
   });
-  const usage = 'unicharacter customize <character> --base <run> --run <dir> [--mode full|lora] [--steps N] [--precision fp32|bf16-mixed|bf16] [--activation-checkpointing]';
+  const usage = 'unicharacter customize <character> --base <run> --run <dir> [--mode full|lora] [--steps N] [--precision fp32|bf16-mixed|bf16] [--activation-checkpointing] [--shard none|grad|full]';
   if (positionals.length !== 1) throw new Error(`usage: ${usage}`);
   if (values.mode !== 'full' && values.mode !== 'lora') throw new Error(`--mode must be 'full' or 'lora', got '${values.mode}'`);
   const r = await customize(positionals[0]!, {
     base: need(values.base, '--base', usage), runDir: need(values.run, '--run', usage), mode: values.mode, resume: values.resume,
-    group: groupFromEnv(), config: { ...(values.steps ? { totalSteps: Number(values.steps) } : {}), ...precisionFlags(values) },
+    group: groupFromEnv(), config: { ...(values.steps ? { totalSteps: Number(values.steps) } : {}), ...precisionFlags(values), ...shardFlag(values) },
   });
   console.log(r.characterModelPath ? `character model: ${r.characterModelPath}` : `adapter: ${r.adapterPath}`);
   return 0;

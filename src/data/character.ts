@@ -1,6 +1,7 @@
 // The one in-memory form of a character, whatever it came from (docs/architecture.md "Data"):
 // a RoleScape-20 folder, a character card, or the project's sample character.
 // Field meanings follow docs/dataset.md 3; the zod schema is the runtime check used by every reader.
+import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 
 export const CATEGORIES = ['human', 'animal', 'anime', 'other'] as const;
@@ -143,6 +144,13 @@ export type Character = z.infer<typeof CharacterSchema>;
 
 export function emptyTests(): CharacterTests {
   return { knowledgeMcq: [], memorization: [], personality: [], dialogue: [], heldOutImages: [], heldOutScenes: [] };
+}
+
+/** The bytes of a character image: its data, else its file. */
+export function imageBytes(img: CharacterImage): Uint8Array {
+  if (img.data) return img.data;
+  if (img.path) return new Uint8Array(readFileSync(img.path));
+  throw new Error(`image ${img.id} has neither data nor a path`);
 }
 
 /** A character with only a name; every list empty. Card importers and tests start from it. */

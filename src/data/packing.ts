@@ -75,7 +75,7 @@ export interface Pack {
  *    that would overflow maxNumTokens goes to the buffer (if it has room and did not come from
  *    it), otherwise the pack is emitted as it stands and that sample is dropped, as in the
  *    reference; a pack is emitted once its length ≥ expectedNumTokens. */
-export function* packSamples(mix: Mixture, ctx: MeasureContext, cfg: PackingConfig = DEFAULT_PACKING, seed = 0): Generator<Pack> {
+export function* drawPacks(mix: Mixture, ctx: MeasureContext, cfg: PackingConfig = DEFAULT_PACKING, seed = 0): Generator<Pack> {
   const rng = new Rng(seed);
   const weights = mix.streams.map((s) => s.group.weight);
   const buffer: MeasuredSample[] = [];

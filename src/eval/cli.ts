@@ -5,9 +5,14 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadSampleCharacter, readRoleScapeCharacter, type Character } from '../data/index.js';
 import { CharacterModel } from '../character/index.js';
-import { runEval, type EvalRun } from './run-eval.js';
+import { runEval } from './run-eval.js';
+import { EVAL_LIMIT_FIELDS, evalConfigIssues, type EvalConfigInput, type EvalRun } from './config.js';
 import { JUDGE_API_KEY_ENV } from './judge.js';
 import { REPORT_FILES } from './report.js';
+
+/** `lo-hi` of a limit, read from its rule in EVAL_LIMIT_FIELDS. */
+const range = (k: 'maxItems' | 'maxTokens' | 'maxAnswerTokens' | 'numTimesteps' | 'samplesPerPrompt' | 'temperature'): string =>
+  `${EVAL_LIMIT_FIELDS[k].minValue}-${EVAL_LIMIT_FIELDS[k].maxValue}`;
 
 export const EVAL_HELP = `unicharacter eval [options]
   --character <id|dir>   a RoleScape-20 character folder (train split), the sample character
@@ -22,7 +27,13 @@ export const EVAL_HELP = `unicharacter eval [options]
   --clip-dir <dir>  --dino-dir <dir>  --lpips <file>   real scorer weights (else named fallbacks)
   --no-independent       skip the nsfwjs / face evaluators
   --no-copy-baseline     skip the nearest-training-image baseline
-  --max-items N  --max-tokens N  --timesteps N  --samples-per-prompt N  --seed N  --temperature T
+  --max-items N          at most N items per task (${range('maxItems')}; default: all)
+  --max-tokens N         token limit of replies and open answers (${range('maxTokens')}; default 500)
+  --max-answer-tokens N  token limit of MCQ and VQA answers (${range('maxAnswerTokens')}; default 64)
+  --timesteps N          ODE steps per image (${range('numTimesteps')}; default 50)
+  --samples-per-prompt N images per T2I prompt, 2 or more gives diversity (${range('samplesPerPrompt')}; default 2)
+  --seed N               an integer (default 0)
+  --temperature T        sampling temperature of role-play replies (${range('temperature')}; default 0.7)
   --data-root <dir>      RoleScape-20 copy (default ../shared/rolescape20)`;
 
 /** The character named on the command line. */
@@ -44,12 +55,41 @@ function parseRun(s: string): EvalRun {
   return { label: s.replace(/[\\/]+$/, '').split(/[\\/]/).pop() || s, modelDir: s };
 }
 
-const int = (v: string | undefined, name: string): number | undefined => {
+const num = (v: string | undefined, name: string): number | undefined => {
   if (v === undefined) return undefined;
   const n = Number(v);
   if (!Number.isFinite(n)) throw new Error(`eval: --${name} must be a number, got "${v}"`);
   return n;
 };
+
+/** The flag that sets each field of the evaluation config (EvalConfigSchema), for its errors. */
+const FLAGS: Record<string, string> = {
+  split: '--split', out: '--out', 'judge.url': '--judge-url', 'judge.model': '--judge-model',
+  'evaluators.clipDir': '--clip-dir', 'evaluators.dinoDir': '--dino-dir', 'evaluators.lpipsFiles': '--lpips',
+  'limits.maxItems': '--max-items', 'limits.maxTokens': '--max-tokens', 'limits.maxAnswerTokens': '--max-answer-tokens', 'limits.numTimesteps': '--timesteps',
+  'limits.samplesPerPrompt': '--samples-per-prompt', 'limits.seed': '--seed', 'limits.temperature': '--temperature',
+};
+const flagOf = (path: string): string => FLAGS[path] ?? (/^runs\.\d+\./.test(path) ? '--run' : FLAGS[path.replace(/\.\d+$/, '')] ?? path);
+
+/** The evaluation config the flags ask for, checked by EvalConfigSchema: an error names the flag. */
+export function evalConfigFromFlags(values: Record<string, string | string[] | boolean | undefined>): EvalConfigInput {
+  const s = (k: string) => values[k] as string | undefined;
+  const config: EvalConfigInput = {
+    ...(s('split') !== undefined ? { split: s('split') } : {}),
+    runs: ((values.run as string[] | undefined) ?? []).map(parseRun),
+    ...(s('judge-url') !== undefined || s('judge-model') !== undefined ? { judge: { url: s('judge-url') ?? '', model: s('judge-model') ?? '' } } : {}),
+    evaluators: { clipDir: s('clip-dir'), dinoDir: s('dino-dir'), lpipsFiles: values.lpips as string[] | undefined, independent: !values['no-independent'] },
+    out: s('out') ?? 'eval-report',
+    copyBaseline: !values['no-copy-baseline'],
+    limits: {
+      maxItems: num(s('max-items'), 'max-items'), maxTokens: num(s('max-tokens'), 'max-tokens'), maxAnswerTokens: num(s('max-answer-tokens'), 'max-answer-tokens'), numTimesteps: num(s('timesteps'), 'timesteps'),
+      samplesPerPrompt: num(s('samples-per-prompt'), 'samples-per-prompt'), seed: num(s('seed'), 'seed'), temperature: num(s('temperature'), 'temperature'),
+    },
+  };
+  const { issues } = evalConfigIssues(config);
+  if (issues.length) throw new Error(`eval: ${issues.map((i) => `${flagOf(i.path)}: ${i.message}`).join('; ')}`);
+  return config;
+}
 
 export async function evalCommand(args: string[], log: (s: string) => void = (s) => process.stderr.write(`${s}\n`)): Promise<number> {
   const { values } = parseArgs({
@@ -59,7 +99,7 @@ export async function evalCommand(args: string[], log: (s: string) => void = (s)
       'judge-url': { type: 'string' }, 'judge-model': { type: 'string' },
       'clip-dir': { type: 'string' }, 'dino-dir': { type: 'string' }, lpips: { type: 'string', multiple: true },
       'no-independent': { type: 'boolean', default: false }, 'no-copy-baseline': { type: 'boolean', default: false },
-      'max-items': { type: 'string' }, 'max-tokens': { type: 'string' }, timesteps: { type: 'string' }, 'samples-per-prompt': { type: 'string' },
+      'max-items': { type: 'string' }, 'max-tokens': { type: 'string' }, 'max-answer-tokens': { type: 'string' }, timesteps: { type: 'string' }, 'samples-per-prompt': { type: 'string' },
       seed: { type: 'string' }, temperature: { type: 'string' }, 'data-root': { type: 'string' }, help: { type: 'boolean', default: false },
     },
   });
@@ -76,6 +116,13 @@ export async function evalCommand(args: string[], log: (s: string) => void = (s)
     log('eval: --judge-url and --judge-model go together');
     return 2;
   }
+  let config: EvalConfigInput;
+  try {
+    config = evalConfigFromFlags(values);
+  } catch (e) {
+    log((e as Error).message);
+    return 2;
+  }
   let character: Character;
   if (values.character) character = resolveCharacter(values.character, values['data-root'] ?? join('..', 'shared', 'rolescape20'));
   else {
@@ -83,21 +130,8 @@ export async function evalCommand(args: string[], log: (s: string) => void = (s)
     character = cm.character;
     cm.dispose();
   }
-  const out = values.out ?? 'eval-report';
-  const report = await runEval({
-    character,
-    split: values.split,
-    runs,
-    judge: values['judge-url'] ? { url: values['judge-url'], model: values['judge-model']! } : undefined,
-    evaluators: { clipDir: values['clip-dir'], dinoDir: values['dino-dir'], lpipsFiles: values.lpips, independent: !values['no-independent'] },
-    out,
-    copyBaseline: !values['no-copy-baseline'],
-    limits: {
-      maxItems: int(values['max-items'], 'max-items'), maxTokens: int(values['max-tokens'], 'max-tokens'), numTimesteps: int(values.timesteps, 'timesteps'),
-      samplesPerPrompt: int(values['samples-per-prompt'], 'samples-per-prompt'), seed: int(values.seed, 'seed'), temperature: int(values.temperature, 'temperature'),
-    },
-    log,
-  });
+  const report = await runEval({ ...config, character, log });
+  const out = config.out;
   const nm = report.tasks.flatMap((t) => t.metrics.flatMap((m) => Object.values(m.cells))).filter((c) => c.value === null).length;
   log(`eval: wrote ${join(out, REPORT_FILES.json)}, ${REPORT_FILES.markdown} and ${REPORT_FILES.html} (${nm} cells not measured, each with its reason)`);
   return 0;

@@ -429,6 +429,9 @@ function checkpointedLayer(
   return checkpoint(run, saved, { hasTrainableParameters: layer.parameters().some((p) => p.requiresGrad) }) as Tensor;
 }
 
+/** Runs decoder layer `index` as `run(h)`, with whatever it needs around the call (Qwen2MoTModel.layerHook). */
+export type LayerHook = (index: number, run: (h: Tensor) => Tensor, h: Tensor) => Tensor;
+
 /** Embedding, layers and the per-expert final norms (keys `language_model.model.*`). */
 export class Qwen2MoTModel extends Module {
   readonly embed_tokens: Embedding;
@@ -442,6 +445,11 @@ export class Qwen2MoTModel extends Module {
    * section 3); only while recording gradients, and never for a forward that writes the KV cache.
    */
   activationCheckpointing = false;
+  /**
+   * Wraps each decoder layer's call when set: `run(h)` is the layer (checkpointed or not); fully
+   * sharded data parallel gathers the layer's weights around it (docs/sharding.md 3).
+   */
+  layerHook: LayerHook | null = null;
 
   constructor(readonly config: LlmConfig, options: MoTOptions = {}) {
     super();
@@ -475,7 +483,8 @@ export class Qwen2MoTModel extends Module {
       const recompute = this.activationCheckpointing && isGradEnabled() && !(cache && cache.update);
       for (const layer of this.layers) {
         const c = cache ? { cache: cache.cache, layer: i, update: cache.update } : null;
-        h = recompute ? checkpointedLayer(layer, h, rope, routing, layout, c) : layer.forward(h, rope, routing, layout, c);
+        const run = (x: Tensor): Tensor => (recompute ? checkpointedLayer(layer, x, rope, routing, layout, c) : layer.forward(x, rope, routing, layout, c));
+        h = this.layerHook ? this.layerHook(i, run, h) : run(h);
         i++;
       }
       if (cache && cache.update) cache.cache.length += inputs.shape[0]!;

@@ -126,7 +126,7 @@ export function packedMasks(batch: PackedBatch): Tensor[] {
  * images advance the position by 1, a generated (loss 1) VAE image does not; dropped images still
  * advance it, dropped text does not (docs/method.md 1.6, 2.4).
  */
-export function packSamples(samples: PackSample[], config: ModelConfig, options: PackOptions = {}): PackedBatch {
+export function buildPackedBatch(samples: PackSample[], config: ModelConfig, options: PackOptions = {}): PackedBatch {
   const random = options.random ?? Math.random;
   const textDrop = options.textDropProb ?? 0.1;
   const vitDrop = options.vitDropProb ?? 0.3;

@@ -4,7 +4,7 @@
 // latent tokens with MSE), so both experts carry gradients, as in a unified SFT pack.
 import * as torch from '../torch/index.js';
 import { AdamW, applyLoRA, clipGradNorm } from '../nn/index.js';
-import { AutoEncoder, Bagel, packSamples, disposeBatch, totalLoss, trainingForward, type ModelConfig, type PackedBatch } from '../model/index.js';
+import { AutoEncoder, Bagel, buildPackedBatch, disposeBatch, totalLoss, trainingForward, type ModelConfig, type PackedBatch } from '../model/index.js';
 import type { PackShape } from './activations.js';
 import type { LoraShape } from './counts.js';
 import type { Precision } from './precision.js';
@@ -41,7 +41,7 @@ export function syntheticPack(c: ModelConfig, textTokens: number, latentSide: nu
   const z = c.vae.zChannels;
   const latent = torch.scope(() => torch.randn([z, 2 * latentSide, 2 * latentSide], { device }));
   try {
-    return packSamples([[{ kind: 'text', ids, loss: 1 }, { kind: 'vae_image', latent, loss: 1 }]], c, { random });
+    return buildPackedBatch([[{ kind: 'text', ids, loss: 1 }, { kind: 'vae_image', latent, loss: 1 }]], c, { random });
   } finally {
     latent.dispose();
   }

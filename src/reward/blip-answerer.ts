@@ -7,8 +7,10 @@
 //      vision_model -> post-LayerNormed tokens [1 + N, D];
 //   2. question: BERT WordPiece (tokenizer.json) as the HF processor encodes it, [CLS] q [SEP]
 //      (see BlipVqaOptions.questionStartId); text_encoder reads it, cross-attending the image tokens;
-//   3. answer: text_decoder greedily from [DEC] until [SEP] or maxLength tokens, then detokenised
-//      without specials.
+//   3. answer: text_decoder greedily from [DEC] until [SEP] or maxLength tokens (fallbackMaxLength
+//      for the no-question fallback), then detokenised without specials. The official scorer caps
+//      checklist answers at max_length 50 and the fallback's at 10 (REFERENCE_BLIP_LENGTHS, the
+//      `reference` rules; docs/fidelity.md); `project` keeps text_config.max_length for both.
 // Batches: several questions are encoded together with padding; every answer equals the one the
 // question gets alone.
 //
@@ -22,15 +24,20 @@ import {
   CLIP_MEAN, CLIP_STD, lengthMask, unitTensors, BlipForQuestionAnswering, BlipTokenizer, loadBlipVqaModel, type ImageBatch,
 } from './nets/index.js';
 import { normaliseReply } from './self-vqa.js';
-import type { Answerer } from './vqa.js';
+import type { Answerer, AnswerPurpose } from './vqa.js';
 
 export const BLIP_VQA_ID = 'blip-vqa';
+
+/** The official scorer's `generate(max_length=...)`: checklist questions 50, the fallback question 10. */
+export const REFERENCE_BLIP_LENGTHS = Object.freeze({ checklist: 50, fallback: 10 });
 
 export interface BlipVqaOptions {
   /** Reported id (default 'blip-vqa'). */
   id?: string;
   /** Generation length cap with [DEC] included (default: text_config.max_length, else 20). */
   maxLength?: number;
+  /** The cap for the no-question fallback (purpose 'fallback'; default: maxLength). */
+  fallbackMaxLength?: number;
   /**
    * The token that starts the question: [CLS] as transformers' processor and model use it
    * (default), or e.g. the [ENC] id as the original BLIP code replaced it.
@@ -47,11 +54,15 @@ export interface BlipQuestion {
 export class BlipVqaAnswerer implements Answerer {
   readonly id: string;
   readonly maxLength: number;
+  readonly fallbackMaxLength: number;
 
   constructor(readonly model: BlipForQuestionAnswering, readonly tokenizer: BlipTokenizer, readonly options: BlipVqaOptions = {}) {
     this.id = options.id ?? BLIP_VQA_ID;
     this.maxLength = options.maxLength ?? model.config.text.maxLength;
-    if (!(this.maxLength >= 2)) throw new Error(`BlipVqaAnswerer: maxLength must be >= 2 ([DEC] and one token), got ${this.maxLength}`);
+    this.fallbackMaxLength = options.fallbackMaxLength ?? this.maxLength;
+    for (const [name, v] of [['maxLength', this.maxLength], ['fallbackMaxLength', this.fallbackMaxLength]] as const) {
+      if (!(Number.isInteger(v) && v >= 2)) throw new Error(`BlipVqaAnswerer: ${name} must be an integer >= 2 ([DEC] and one token), got ${v}`);
+    }
   }
 
   /** Loads a transformers BlipForQuestionAnswering folder: config.json, model.safetensors, tokenizer.json. */
@@ -110,7 +121,7 @@ export class BlipVqaAnswerer implements Answerer {
   }
 
   /** Answers with image tokens [Q, N, D] already paired with the questions. */
-  private async answerEncoded(imageTokens: Tensor, items: readonly BlipQuestion[]): Promise<string[]> {
+  private async answerEncoded(imageTokens: Tensor, items: readonly BlipQuestion[], maxLength = this.maxLength): Promise<string[]> {
     const { ids } = await this.questionBatch(items.map((q) => q.question));
     const choiceIds = await Promise.all(items.map((q) => (q.choices && q.choices.length ? Promise.all(q.choices.map((c) => this.tokenizer.encodeText(c))) : null)));
     const rows = noGrad(() => scope(() => {
@@ -119,7 +130,7 @@ export class BlipVqaAnswerer implements Answerer {
       const out: (number[] | number)[] = new Array(items.length);
       if (open.length) {
         const index = tensor(open, { dtype: 'int64' });
-        const generated = this.model.generate(question.index_select(0, index), mask.index_select(0, index), this.maxLength);
+        const generated = this.model.generate(question.index_select(0, index), mask.index_select(0, index), maxLength);
         open.forEach((i, j) => { out[i] = generated[j]!; });
       }
       items.forEach((_, i) => {
@@ -143,19 +154,22 @@ export class BlipVqaAnswerer implements Answerer {
     }));
   }
 
-  /** One answer (the Answerer interface): greedy text, or the best-ranked choice when choices are given. */
-  async answer(image: ChwImage, question: string, choices?: readonly string[]): Promise<string> {
-    return (await this.answerAll(image, [{ question, ...(choices ? { choices } : {}) }]))[0]!;
+  /**
+   * One answer (the Answerer interface): greedy text capped at maxLength (fallbackMaxLength for
+   * purpose 'fallback'), or the best-ranked choice when choices are given.
+   */
+  async answer(image: ChwImage, question: string, choices?: readonly string[], purpose: AnswerPurpose = 'checklist'): Promise<string> {
+    return (await this.answerAll(image, [{ question, ...(choices ? { choices } : {}) }], purpose))[0]!;
   }
 
   /** Several questions about one image: the image is encoded once and the questions batched. */
-  async answerAll(image: ChwImage, questions: readonly BlipQuestion[]): Promise<string[]> {
+  async answerAll(image: ChwImage, questions: readonly BlipQuestion[], purpose: AnswerPurpose = 'checklist'): Promise<string[]> {
     if (questions.length === 0) return [];
     const tokens = this.imageEmbeds([image]);
     try {
       const expanded = scope(() => tokens.expand([questions.length, tokens.shape[1]!, tokens.shape[2]!]).contiguous());
       try {
-        return await this.answerEncoded(expanded, questions);
+        return await this.answerEncoded(expanded, questions, purpose === 'fallback' ? this.fallbackMaxLength : this.maxLength);
       } finally {
         expanded.dispose();
       }

@@ -19,8 +19,8 @@ export { LpipsModel, LpipsDistance, loadLpipsModel, type PairDistance } from './
 export { IdentityScorer, dinoPenalty, DEFAULT_BAND, type IdentityResult } from './identity.js';
 export { DiversityScorer, diversityGroups, type DiversityOptions } from './diversity.js';
 export {
-  VqaScorer, VQA_RULES, REFERENCE_FALLBACK_WORDS, answerMatches, checklistScore, isScoredItem, yesNoScore,
-  type Answerer, type ChecklistQuestion, type VqaRules, type VqaScorerOptions,
+  VqaScorer, VQA_RULES, REFERENCE_FALLBACK_WORDS, answerMatches, checklistScore, isScoredItem, yesNoScore, fallbackQuestion,
+  type Answerer, type AnswerPurpose, type ChecklistItem, type VqaRules, type VqaScorerOptions,
 } from './vqa.js';
 export {
   ColourEdgeHistogramEmbedder, PixelRmsDistance, ColourWordsScorer, ColourHeuristicAnswerer,
@@ -40,7 +40,7 @@ export {
   BlipForQuestionAnswering, BlipTokenizer, BlipVisionModel, BlipTextModel, BlipTextLMHeadModel, loadBlipVqaModel, parseBlipConfig,
   type BlipConfig, type BlipTextConfig, type BlipVisionConfig,
 } from './nets/index.js';
-export { BlipVqaAnswerer, BLIP_VQA_ID, type BlipVqaOptions, type BlipQuestion } from './blip-answerer.js';
+export { BlipVqaAnswerer, BLIP_VQA_ID, REFERENCE_BLIP_LENGTHS, type BlipVqaOptions, type BlipQuestion } from './blip-answerer.js';
 export { FaceIdentityScorer, faceImagesOf, type FaceRewardOptions, type FaceRewardResult } from './face-reward.js';
 export { FaceIdentity, FACE_IDENTITY_ID, descriptorCosine, type FaceImage, type FaceIdentityOptions } from './nets/index.js';
 export { humanModelsDir, loadTf, cosineSimilarity, type Tf } from './nets/index.js';

@@ -7,8 +7,8 @@ import type { ChwImage } from '../data/index.js';
 import { ClipScorer, Dinov2Embedder, LpipsDistance, type TextImageScorer } from './nets/index.js';
 import { IdentityScorer } from './identity.js';
 import { DiversityScorer, type DiversityOptions } from './diversity.js';
-import { VqaScorer, type Answerer, type ChecklistQuestion, type VqaRules } from './vqa.js';
-import { BlipVqaAnswerer } from './blip-answerer.js';
+import { VqaScorer, type Answerer, type ChecklistItem, type VqaRules } from './vqa.js';
+import { BlipVqaAnswerer, REFERENCE_BLIP_LENGTHS } from './blip-answerer.js';
 import { ColourEdgeHistogramEmbedder, ColourHeuristicAnswerer, ColourWordsScorer, PixelRmsDistance, type ColourWordsOptions } from './fallback.js';
 import type { FaceIdentityScorer } from './face-reward.js';
 import { combineRewards, DEFAULT_FACE_REWARD_WEIGHT, REFERENCE_REWARD_WEIGHTS, type CombinedRewards, type RewardWeights } from './combine.js';
@@ -22,8 +22,9 @@ export interface RewardScorerOptions {
   lpipsFiles?: string | readonly string[];
   /**
    * A transformers BlipForQuestionAnswering folder (config.json, model.safetensors, tokenizer.json,
-   * e.g. Salesforce/blip-vqa-base): BLIP-VQA answers the checklists (id 'blip-vqa'). Ignored when
-   * `answerer` is given.
+   * e.g. Salesforce/blip-vqa-base): BLIP-VQA answers the checklists (id 'blip-vqa'), with the
+   * official length caps under the 'reference' rules (REFERENCE_BLIP_LENGTHS) and the folder's
+   * text_config.max_length for both under 'project'. Ignored when `answerer` is given.
    */
   blipVqaDir?: string;
   /** The checklist answerer (BLIP-VQA, or the customized model's understanding path). */
@@ -72,7 +73,8 @@ export function createRewardScorers(o: RewardScorerOptions = {}): RewardScorers 
   const diversity = new DiversityScorer(distance, o.diversity);
   let answerer = o.answerer;
   if (!answerer && o.blipVqaDir) {
-    const blip = BlipVqaAnswerer.load(o.blipVqaDir);
+    const lengths = (o.vqaRules ?? 'reference') === 'reference' ? { maxLength: REFERENCE_BLIP_LENGTHS.checklist, fallbackMaxLength: REFERENCE_BLIP_LENGTHS.fallback } : {};
+    const blip = BlipVqaAnswerer.load(o.blipVqaDir, lengths);
     disposers.push(() => blip.dispose());
     answerer = blip;
   }
@@ -110,7 +112,7 @@ export function effectiveRewardWeights(s: Pick<RewardScorers, 'face'>, weights: 
 export interface RewardBatch {
   images: readonly ChwImage[];
   prompts: readonly string[];
-  checklists: readonly (readonly ChecklistQuestion[])[];
+  checklists: readonly (readonly ChecklistItem[])[];
   /** The character's reference images (shared by the batch). */
   references: readonly ChwImage[];
   /** Diversity groups; default: the prompt. */

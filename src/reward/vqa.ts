@@ -12,19 +12,23 @@
 // expected answer only lower-cased; the fallback looks for its words as substrings, the positive
 // list first (so "incorrect" counts as "correct"). 'project' strips both sides and reads the
 // fallback reply word by word, the negative list first.
-import type { ChwImage } from '../data/index.js';
+import type { ChecklistQuestion, ChwImage } from '../data/index.js';
 
-export interface ChecklistQuestion {
-  question: string;
-  answer: string;
-  weight?: number;
-  choices?: string[];
-}
+/** What the checklist score reads of a checklist question (src/data's ChecklistQuestion); weight defaults to 1. */
+export type ChecklistItem = Pick<ChecklistQuestion, 'question' | 'answer'> & Partial<Pick<ChecklistQuestion, 'weight' | 'choices'>>;
+
+/**
+ * What a question is asked for: a checklist item, or the no-question fallback ("Does this image
+ * accurately depict: {p}?"). The official scorer decodes the two with different length caps
+ * (BLIP `max_length` 50 and 10, REFERENCE_BLIP_LENGTHS in blip-answerer.ts); an answerer may
+ * ignore it.
+ */
+export type AnswerPurpose = 'checklist' | 'fallback';
 
 /** Anything that answers a question about an image in free text. */
 export interface Answerer {
   readonly id: string;
-  answer(image: ChwImage, question: string, choices?: readonly string[]): string | Promise<string>;
+  answer(image: ChwImage, question: string, choices?: readonly string[], purpose?: AnswerPurpose): string | Promise<string>;
   /**
    * Optional: every question of one image at once (e.g. BLIP-VQA encodes the image once and batches
    * the questions); must give the same replies as answer() one by one.
@@ -57,8 +61,13 @@ export function yesNoScore(reply: string, rules: VqaRules = 'reference'): number
   return 0.5;
 }
 
+/** The question the scorer asks about an image whose prompt has no checklist. */
+export function fallbackQuestion(prompt: string): string {
+  return `Does this image accurately depict: ${prompt}?`;
+}
+
 /** Whether the official scorer asks an item: it skips one with an empty question or answer. */
-export function isScoredItem(q: ChecklistQuestion): boolean {
+export function isScoredItem(q: ChecklistItem): boolean {
   return q.question !== '' && q.answer !== '';
 }
 
@@ -72,7 +81,7 @@ export function answerMatches(reply: string, expected: string, rules: VqaRules =
  * Weighted match score of replies (one per question) against a checklist, in [0, 1]; skipped items
  * (isScoredItem) carry no weight, and a checklist without weight scores 0.
  */
-export function checklistScore(questions: readonly ChecklistQuestion[], replies: readonly string[], rules: VqaRules = 'reference'): number {
+export function checklistScore(questions: readonly ChecklistItem[], replies: readonly string[], rules: VqaRules = 'reference'): number {
   if (replies.length !== questions.length) throw new Error(`VQA: ${questions.length} questions but ${replies.length} replies`);
   let total = 0;
   let matched = 0;
@@ -101,7 +110,7 @@ export class VqaScorer {
   }
 
   /** VQA_i per image: checklist i for image i, or the depiction question for prompt i when it is empty. */
-  async score(images: readonly ChwImage[], checklists: readonly (readonly ChecklistQuestion[])[], prompts: readonly string[]): Promise<number[]> {
+  async score(images: readonly ChwImage[], checklists: readonly (readonly ChecklistItem[])[], prompts: readonly string[]): Promise<number[]> {
     if (images.length !== checklists.length || images.length !== prompts.length) {
       throw new Error(`VQA: ${images.length} images, ${checklists.length} checklists, ${prompts.length} prompts`);
     }
@@ -109,7 +118,7 @@ export class VqaScorer {
     for (let i = 0; i < images.length; i++) {
       const all = checklists[i]!;
       if (all.length === 0) {
-        out.push(yesNoScore(await this.answerer.answer(images[i]!, `Does this image accurately depict: ${prompts[i]}?`), this.rules));
+        out.push(yesNoScore(await this.answerer.answer(images[i]!, fallbackQuestion(prompts[i]!), undefined, 'fallback'), this.rules));
         continue;
       }
       // Items with an empty question or answer are never asked (both rule sets; the official scorer).

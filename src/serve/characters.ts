@@ -61,7 +61,7 @@ export class CharacterLibrary {
 
   /** Character → card JSON with images in the store. Returns the hash of the first reference image. */
   private async dehydrate(c: Character): Promise<{ cardJson: string; firstImage: string | null }> {
-    const card = JSON.parse(new TextDecoder().decode(await exportCard(c, 'json', { spec: 'v3' }))) as CardJson;
+    const card = JSON.parse(new TextDecoder().decode(await exportCard(c, 'json', { heldOut: 'include', spec: 'v3' }))) as CardJson;
     let firstImage: string | null = null;
     for (const a of card.data.assets ?? []) {
       if (typeof a.uri !== 'string') continue;
@@ -123,34 +123,38 @@ export class CharacterLibrary {
     return this.store.updateCharacter(id, { name: character.names.display, cardJson, avatarHash })!;
   }
 
-  /** Any supported card (PNG, JSON, CHARX; detected from the bytes). A PNG card's image is the avatar. */
-  async importCard(bytes: Uint8Array): Promise<CharacterRow> {
+  /** Any supported card (PNG, JSON, CHARX; detected from the bytes). The card's picture (a PNG
+   * card's image, a CHARX or V3 icon) is the avatar, and the one reference image of a card that
+   * brings none (docs/ecosystem.md 1.2); the warnings say what the method still lacks. */
+  async importCard(bytes: Uint8Array): Promise<{ row: CharacterRow; warnings: string[] }> {
     let character: Character;
     let avatar: Uint8Array | undefined;
+    let warnings: string[];
     try {
       const read = importCard(bytes, { file: 'upload', charxLimits: { ...DEFAULT_CHARX_LIMITS, maxTotalBytes: this.maxInflatedCardBytes } });
       character = read.character;
-      if (read.format === 'png') {
-        // Re-encode without the card's text chunks: the avatar is the picture, not the card again.
-        const sharp = (await import('sharp')).default;
-        avatar = new Uint8Array(await sharp(bytes).png().toBuffer());
-      }
+      warnings = read.warnings;
+      // Re-encoded: a picture that decodes, whatever the card's container held.
+      if (read.avatar) avatar = new Uint8Array(await (await import('sharp')).default(read.avatar).png().toBuffer());
     } catch (e) {
       // Whatever the reader refuses is the upload's fault, never a server error.
       throw new ApiError(400, `invalid card: ${(e as Error).message}`, 'invalid_request_error', 'file', 'invalid_card');
     }
-    return this.add(character, avatar);
+    return { row: await this.add(character, avatar), warnings };
   }
 
-  async exportCard(id: string, format: CardFormat): Promise<{ bytes: Uint8Array; mime: string; filename: string }> {
+  /** The character as a card. One with a held-out test split needs `heldOut` said (docs/ecosystem.md 1.2);
+   * one without any picture gets a generated placeholder. */
+  async exportCard(id: string, format: CardFormat, heldOut?: 'include' | 'omit'): Promise<{ bytes: Uint8Array; mime: string; filename: string }> {
     const { row, character } = await this.require(id);
-    const avatar = row.avatarHash ? await this.images.get(row.avatarHash) : undefined;
-    if (format === 'png' && !avatar && character.referenceImages.length === 0) {
-      throw new ApiError(400, `character ${id} has no avatar or reference image to write a PNG card into; use format=json or charx`, 'invalid_request_error', 'format', 'no_avatar');
+    const n = character.tests.heldOutImages.length;
+    if (n > 0 && heldOut === undefined) {
+      throw new ApiError(400, `character ${id} has ${n} held-out test image${n === 1 ? '' : 's'} (its evaluation split): add held_out=include to put them in the card, or held_out=omit to leave them out`, 'invalid_request_error', 'held_out', 'held_out_images');
     }
+    const avatar = row.avatarHash ? await this.images.get(row.avatarHash) : undefined;
     let bytes: Uint8Array;
     try {
-      bytes = await exportCard(character, format, avatar ? { avatar } : {});
+      bytes = await exportCard(character, format, { ...(avatar ? { avatar } : {}), heldOut: heldOut ?? 'include' });
     } catch (e) {
       // A stored image the PNG cannot be written into (data/cards exportCard names it).
       if (e instanceof DataError) throw new ApiError(422, e.message, 'invalid_request_error', e.record === 'avatar' ? 'avatar' : 'reference_images', 'invalid_image');

@@ -74,7 +74,7 @@ export interface ImageRequest {
   seed?: number;
 }
 
-export interface ImageOptions {
+export interface ImageRequestOptions {
   signal: AbortSignal;
 }
 
@@ -87,7 +87,7 @@ export interface EngineModel {
 export interface ChatEngine {
   models(): EngineModel[] | Promise<EngineModel[]>;
   chat(request: ChatRequest, opts: ChatOptions): Promise<ChatResult>;
-  generateImage(request: ImageRequest, opts: ImageOptions): Promise<{ images: GeneratedImage[] }>;
+  generateImage(request: ImageRequest, opts: ImageRequestOptions): Promise<{ images: GeneratedImage[] }>;
   /** Frees the model; called once when the server closes. */
   close?(): void | Promise<void>;
 }

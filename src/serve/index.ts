@@ -17,7 +17,7 @@ export {
   type ChatMessage,
   type ContentPart,
   type ImageRequest,
-  type ImageOptions,
+  type ImageRequestOptions,
   type GeneratedImage,
   type EngineModel,
   type Usage,

@@ -388,6 +388,7 @@ export class JobManager {
         windowRange: [0, windowEnd],
         lr: o.lr ?? DEFAULT_GRPO.lr,
         seed: o.seed ?? DEFAULT_GRPO.seed,
+        preset: o.preset ?? DEFAULT_GRPO.preset,
       }, from, runDir);
       return { id: job.id, runDir, character: c, kind: 'grpo', config, from };
     }
@@ -396,7 +397,8 @@ export class JobManager {
       id: job.id, runDir, character: c, kind: 'eval', modelDir: from, independent: o.independent ?? true,
       limits: {
         maxItems: o.max_items ?? 8, maxTokens: o.max_tokens ?? 48, maxAnswerTokens: o.max_answer_tokens ?? 16,
-        numTimesteps: o.num_timesteps ?? 20, samplesPerPrompt: o.samples_per_prompt ?? 2, ...(o.seed !== undefined ? { seed: o.seed } : {}),
+        numTimesteps: o.num_timesteps ?? 20, samplesPerPrompt: o.samples_per_prompt ?? 2,
+        ...(o.temperature !== undefined ? { temperature: o.temperature } : {}), ...(o.seed !== undefined ? { seed: o.seed } : {}),
       },
     };
   }

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { CHARACTER_MODEL_FILES, type CharacterModelManifest, type ChatTurn, type SamplingOptions } from '../character/index.js';
 import { ApiError } from './errors.js';
-import type { ChatEngine, ChatMessage, ChatOptions, ChatRequest, ChatResult, EngineModel, ImageOptions, ImageRequest, GeneratedImage } from './engine.js';
+import type { ChatEngine, ChatMessage, ChatOptions, ChatRequest, ChatResult, EngineModel, ImageRequestOptions, ImageRequest, GeneratedImage } from './engine.js';
 import type { WorkerReply, WorkerRequest } from './model-worker.js';
 
 interface Pending {
@@ -145,7 +145,7 @@ export class ModelChatEngine implements ChatEngine {
     return { text: r.text, images, usage: { promptTokens: r.promptTokens, completionTokens: r.completionTokens, droppedMessages: r.droppedTurns }, finishReason: r.finishReason };
   }
 
-  async generateImage(request: ImageRequest, opts: ImageOptions): Promise<{ images: GeneratedImage[] }> {
+  async generateImage(request: ImageRequest, opts: ImageRequestOptions): Promise<{ images: GeneratedImage[] }> {
     if (!request.character) {
       throw new ApiError(400, "image generation needs a character: pass its id as 'model'", 'invalid_request_error', 'model', null);
     }

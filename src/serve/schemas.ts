@@ -4,6 +4,8 @@
 // change the output. Every field that would change it is honoured or refused (docs/serving.md 3).
 import { z } from 'zod';
 import { CATEGORIES } from '../data/index.js';
+import { EVAL_LIMIT_FIELDS } from '../eval/index.js';
+import { GRPO_PRESETS } from '../train/index.js';
 
 const TextPart = z.object({ type: z.literal('text'), text: z.string() });
 const ImagePart = z.object({
@@ -81,7 +83,7 @@ export const CharacterCreateSchema = z.object({
 export const CharacterUpdateSchema = CharacterCreateSchema.partial();
 export type CharacterInput = z.infer<typeof CharacterUpdateSchema>;
 
-export const ExportQuerySchema = z.object({ format: z.enum(['png', 'json', 'charx']).default('json') });
+export const ExportQuerySchema = z.object({ format: z.enum(['png', 'json', 'charx']).default('json'), held_out: z.enum(['include', 'omit']).optional() });
 
 // Job requests (POST /v1/jobs; docs/architecture.md "Jobs"): the kind, the character and the
 // options of that kind, each option range-checked; unknown options are refused.
@@ -117,17 +119,23 @@ export const GrpoOptionsSchema = z
     window_size: int(1, 100).optional(),
     lr: z.number().positive().max(1).optional(),
     seed: z.number().int().optional(),
+    /** The GRPO preset (docs/fidelity.md): 'reference' (default, the official code) or 'project'. */
+    preset: z.enum(GRPO_PRESETS).optional(),
   })
   .strict();
 
+// An eval job's options: the evaluation config's own rules (EVAL_LIMIT_FIELDS), so a value the
+// CLI refuses is refused here with the same message.
+const E = EVAL_LIMIT_FIELDS;
 export const EvalOptionsSchema = z
   .object({
-    max_items: int(1, 100_000).optional(),
-    max_tokens: int(1, 4096).optional(),
-    max_answer_tokens: int(1, 1024).optional(),
-    num_timesteps: int(2, 1000).optional(),
-    samples_per_prompt: int(1, 16).optional(),
-    seed: z.number().int().optional(),
+    max_items: E.maxItems.optional(),
+    max_tokens: E.maxTokens.optional(),
+    max_answer_tokens: E.maxAnswerTokens.optional(),
+    num_timesteps: E.numTimesteps.optional(),
+    samples_per_prompt: E.samplesPerPrompt.optional(),
+    temperature: E.temperature.optional(),
+    seed: E.seed.optional(),
     /** The independent npm evaluators (nsfwjs embedding, face identity). */
     independent: z.boolean().optional(),
   })

@@ -24,6 +24,8 @@ export interface JsonStateful {
 export interface TrainingState {
   save(dir: string): void | Promise<void>;
   load(dir: string): void | Promise<void>;
+  /** Sharded runs (docs/sharding.md 6): every rank writes its own shard of checkpoint `step` before rank 0's save. */
+  saveShard?(step: number): void | Promise<void>;
 }
 
 export interface CheckpointStateParts {

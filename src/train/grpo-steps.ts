@@ -129,7 +129,8 @@ export function perRankWindowStart(rank: number, windowRange: [number, number], 
   return new PyRandom(rank).randint(windowRange[0], windowRange[1] - windowSize);
 }
 
-export function toChw(unit: torch.Tensor): ChwImage {
+/** A decoded image in [0, 1] ([3, H, W] tensor) as the scorers' CHW image in [-1, 1]. */
+export function unitToChw(unit: torch.Tensor): ChwImage {
   const [, h, w] = unit.shape as [number, number, number];
   const data = torch.scope(() => unit.mul(2).sub(1).contiguous().dataSync() as Float32Array);
   return { channels: 3, height: h, width: w, data };
@@ -162,7 +163,7 @@ export function rollOut(s: GrpoSession, epoch: number, slots: RolloutSlot[]): Ep
         ...(cfg.windowStart === 'per-rank' ? { windowStart: perRankWindowStart(slot.rank, cfg.windowRange, cfg.windowSize) } : { random: () => windowRng.next() }),
       });
       const unit = decodeLatent(s, r.latent);
-      items.push({ ...slot, rollout: r, image: toChw(unit) });
+      items.push({ ...slot, rollout: r, image: unitToChw(unit) });
       unit.dispose();
     }
   } finally {
@@ -373,7 +374,7 @@ export async function evaluate(s: GrpoSession, epoch: number): Promise<Record<st
         torch.manualSeed(rolloutSeed(cfg.seed, 0xffffffff, p, j));
         const r = rollout(s.model, ctx, { grid: s.grid, numSteps: cfg.evalSteps, timestepShift: cfg.timestepShift, cfgTextScale: cfg.cfgTextScale, noiseLevel: 0, windowSize: 0, windowRange: [0, 0], windowStart: 0 });
         const unit = decodeLatent(s, r.latent);
-        items.push({ prompt: p, draw: p, k: j, rank: s.rank, batch: 0, groupKey: `${p}/${j}`, rollout: r, image: toChw(unit) });
+        items.push({ prompt: p, draw: p, k: j, rank: s.rank, batch: 0, groupKey: `${p}/${j}`, rollout: r, image: unitToChw(unit) });
         if (s.main && p < 4 && j === 0) await writeSample(s, unit, epoch, p);
         unit.dispose();
       } finally {

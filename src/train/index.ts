@@ -30,7 +30,7 @@ export {
   type SftConfig, type SftConfigInput, type VaeStageConfig,
 } from './sft-config.js';
 export {
-  SftData, modelConfigForTokenizer, resolveRecipe, loadCharacterImages, multiMixture, fewShotCharacter, sampleDraws,
+  SftData, modelConfigForTokenizer, resolveRecipe, loadCharacterImages, loadSizedCharacterImages, vaeImageSpec, multiMixture, fewShotCharacter, sampleDraws,
   type SftDataOptions, type SftBatch,
 } from './sft-data.js';
 export {
@@ -38,7 +38,7 @@ export {
   type TrainSftOptions, type TrainSftResult, type SftLossResult,
 } from './sft.js';
 export {
-  trainVae, vaeLoss, reconstructionError, calibrateLatents, saveVae, loadVae, freezeVae, decodeLatents,
+  trainVae, vaeLoss, vaeLossGroups, reconstructionError, calibrateLatents, saveVae, loadVae, freezeVae, decodeLatents,
   type TrainVaeOptions, type TrainVaeResult, type VaeMetrics,
 } from './vae-stage.js';
 export { trainBase, customize, readBaseRun, type CustomizeOptions } from './customize.js';

@@ -118,6 +118,7 @@ export async function runTraining(o: RunTrainingOptions): Promise<TrainingResult
     let lastCheckpoint = resumedFrom;
 
     const save = async (): Promise<void> => {
+      await o.state.saveShard?.(step); // every rank, sharded runs only (docs/sharding.md 6)
       if (run) {
         await run.saveCheckpoint(step, (dir) => o.state.save(dir));
         if (plot) writeLossPlot(run.metricsPath, run.plotPath, plot);

@@ -8,6 +8,7 @@ import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { PRECISION_MODES } from '../nn/index.js';
 import { CE_WEIGHT, MSE_WEIGHT } from '../model/index.js';
+import { SHARD_MODES } from './shard/index.js';
 
 /** Data packing for tiny (docs/method.md 2.2; the reference uses 8192 / 12288 / 8192 / 16384 / 50). */
 export const PackingSchema = z
@@ -33,7 +34,8 @@ export const DataSchema = z
     /**
      * 'aspect' (default, the reference's transforms): the official resize rules scaled to imageSize
      * and vitImageSize (src/data/image.ts scaledRule; docs/fidelity.md), so images keep their aspect
-     * ratio; 'square': stretched to imageSize x imageSize and vitImageSize x vitImageSize.
+     * ratio; 'square': stretched to imageSize x imageSize and vitImageSize x vitImageSize. The VAE
+     * stage trains on the VAE images sized the same way.
      */
     imageSizing: z.enum(['aspect', 'square']).default('aspect'),
     /** Caption dropout (docs/method.md 2.4: 0.1). */
@@ -146,6 +148,13 @@ export const SftConfigSchema = z
     precision: z.enum(PRECISION_MODES).default('fp32'),
     /** Recompute each decoder and ViT layer in backward instead of keeping its activations (docs/precision.md section 3). */
     activationCheckpointing: z.boolean().default(false),
+    /**
+     * Data parallel over the ranks (docs/sharding.md 1): 'none' (every rank holds everything),
+     * 'grad' (gradients and optimizer state sharded) or 'full' (the weights too).
+     */
+    shard: z.enum(SHARD_MODES).default('none'),
+    /** Hybrid sharding (docs/sharding.md 5): shard within groups of this many ranks, replicate across groups. */
+    shardGroupSize: z.number().int().positive().optional(),
     /** Export: 'full' writes model.safetensors; 'lora' writes only the adapter (needs lora.enabled). */
     export: z.enum(['full', 'lora']).default('full'),
   })

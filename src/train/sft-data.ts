@@ -14,12 +14,12 @@
 import { readFileSync } from 'node:fs';
 import { manualSeed, noGrad, ops, randn, scope, tensor, type Tensor } from '../torch/index.js';
 import {
-  latentDownsample, latentTokenDim, modelConfig, packSamples, vaeDownsample,
+  latentDownsample, latentTokenDim, modelConfig, buildPackedBatch, vaeDownsample,
   type AutoEncoder, type ModelConfig, type PackItem, type PackSample, type PackedBatch,
 } from '../model/index.js';
 import * as data from '../data/index.js';
 import {
-  BUILTIN_RECIPES, Mixture, GroupStream, Rng, parseRecipe, prepareImage,
+  BUILTIN_RECIPES, Mixture, GroupStream, Rng, imageBytes, parseRecipe, prepareImage,
   type Character, type CharacterImage, type ChwImage, type Pack, type PackingConfig, type Recipe, type SamplePlan, type Tokenizer,
 } from '../data/index.js';
 
@@ -40,13 +40,6 @@ export function resolveRecipe(nameOrPath: string): Recipe {
   return parseRecipe(readFileSync(nameOrPath, 'utf8'), nameOrPath);
 }
 
-/** The raw bytes of a character image (file or in-memory card data). */
-export function imageBytes(img: CharacterImage): Uint8Array {
-  if (img.data) return img.data;
-  if (img.path) return new Uint8Array(readFileSync(img.path));
-  throw new Error(`image ${img.id} has neither a path nor data`);
-}
-
 /** A CHW float image as a tensor [3, H, W]. */
 export function chwTensor(img: ChwImage): Tensor {
   return tensor(img.data, { dtype: 'float32' }).reshape([3, img.height, img.width]);
@@ -58,6 +51,27 @@ export async function loadCharacterImages(characters: Character[], side: number)
   for (const c of characters) for (const img of c.referenceImages) chw.push(await prepareImage(imageBytes(img), { rule: 'fixed', width: side, height: side }));
   if (chw.length === 0) throw new Error('no reference images to train on');
   return scope(() => ops.stack(chw.map(chwTensor), 0));
+}
+
+/**
+ * How SFT sizes VAE images (method.md 2.1; docs/fidelity.md "Image sizes below the published
+ * size"): `aspect` is the VAE rule scaled to `imageSize` with the stride VAE downsampling x latent
+ * patch, `square` stretches to imageSize x imageSize.
+ */
+export function vaeImageSpec(model: ModelConfig, imageSize: number, sizing: 'aspect' | 'square'): data.SizeSpec {
+  if (sizing === 'square') return { rule: 'fixed', width: imageSize, height: imageSize };
+  return { rule: 'custom', resize: data.scaledRule(data.VAE_RULE, imageSize, vaeDownsample(model) * model.latentPatchSize) };
+}
+
+/** Every image of the characters sized by `spec`, one [3, H, W] tensor in [-1, 1] each (the VAE stage's input). */
+export async function loadSizedCharacterImages(characters: Character[], spec: data.SizeSpec): Promise<Tensor[]> {
+  const out: Tensor[] = [];
+  for (const c of characters) for (const img of c.referenceImages) {
+    const chw = await prepareImage(imageBytes(img), spec);
+    out.push(scope(() => chwTensor(chw)));
+  }
+  if (out.length === 0) throw new Error('no reference images to train on');
+  return out;
 }
 
 /** Combines the recipe's groups over several characters (the base run): each group's records
@@ -127,6 +141,9 @@ export interface SftBatch {
  * The SFT data stream. `create` tokenizes every text, loads every image at the configured size
  * and encodes the VAE images into posterior moments, once; then `batch(step, ...)` is synchronous.
  */
+/** Which packs of a step a rank takes: a contiguous block (plain data parallel) or every world-th (sharded). */
+export type PackOrder = 'blocked' | 'interleaved';
+
 export class SftData {
   private readonly ids = new Map<string, number[]>();
   private readonly vitImages = new Map<string, Tensor>();
@@ -160,12 +177,12 @@ export class SftData {
    */
   private sizeSpecs(): { vae: data.SizeSpec; vit: data.SizeSpec } {
     const m = this.o.model;
-    if (this.o.imageSizing === 'square') {
-      return { vae: { rule: 'fixed', width: this.o.imageSize, height: this.o.imageSize }, vit: { rule: 'fixed', width: this.o.vitImageSize, height: this.o.vitImageSize } };
-    }
+    const sizing = this.o.imageSizing ?? 'aspect';
     return {
-      vae: { rule: 'custom', resize: data.scaledRule(data.VAE_RULE, this.o.imageSize, vaeDownsample(m) * m.latentPatchSize) },
-      vit: { rule: 'custom', resize: data.scaledRule(data.VIT_RULE, this.o.vitImageSize, m.vit.patchSize) },
+      vae: vaeImageSpec(m, this.o.imageSize, sizing),
+      vit: sizing === 'square'
+        ? { rule: 'fixed', width: this.o.vitImageSize, height: this.o.vitImageSize }
+        : { rule: 'custom', resize: data.scaledRule(data.VIT_RULE, this.o.vitImageSize, m.vit.patchSize) },
     };
   }
 
@@ -229,7 +246,7 @@ export class SftData {
       vaeTokenStride: latentDownsample(m),
       vitPatch: m.vit.patchSize,
     };
-    return data.packSamples(this.mixture, ctx, this.o.packing, this.o.seed);
+    return data.drawPacks(this.mixture, ctx, this.o.packing, this.o.seed);
   }
 
   /** The pack at a global index (packs are consumed in order; earlier ones are forgotten). */
@@ -252,7 +269,12 @@ export class SftData {
   }
 
   /** The global pack indexes of a rank's batch: step-major, then rank, then pack. */
-  static packIndexes(step: number, rank: number, worldSize: number, packsPerRank: number): number[] {
+  static packIndexes(step: number, rank: number, worldSize: number, packsPerRank: number, order: PackOrder = 'blocked'): number[] {
+    if (order === 'interleaved') {
+      // pack k of every rank before pack k + 1 of any: per-pack reductions in rank order then sum
+      // the step's packs in global order at any world size (docs/sharding.md 4)
+      return Array.from({ length: packsPerRank }, (_, k) => (step * packsPerRank + k) * worldSize + rank);
+    }
     const start = (step * worldSize + rank) * packsPerRank;
     return Array.from({ length: packsPerRank }, (_, k) => start + k);
   }
@@ -261,8 +283,8 @@ export class SftData {
    * A rank's batches of a step, one per pack (trainSft runs forward and backward pack by pack;
    * see sftForwardBackward).
    */
-  stepBatches(step: number, o: { rank?: number; worldSize?: number; packsPerRank?: number } = {}): SftBatch[] {
-    return SftData.packIndexes(step, o.rank ?? 0, o.worldSize ?? 1, o.packsPerRank ?? 1).map((i) => this.packBatch(i));
+  stepBatches(step: number, o: { rank?: number; worldSize?: number; packsPerRank?: number; order?: PackOrder } = {}): SftBatch[] {
+    return SftData.packIndexes(step, o.rank ?? 0, o.worldSize ?? 1, o.packsPerRank ?? 1, o.order).map((i) => this.packBatch(i));
   }
 
   /**
@@ -290,14 +312,14 @@ export class SftData {
         plans.push(ms.plan);
       });
       let k = 0;
-      const batch = packSamples(samples, this.o.model, {
+      const batch = buildPackedBatch(samples, this.o.model, {
         textDropProb: this.o.textDropProb,
         random: () => {
-          if (k >= draws.length) throw new Error('SftData: packSamples drew more random numbers than planned');
+          if (k >= draws.length) throw new Error('SftData: buildPackedBatch drew more random numbers than planned');
           return draws[k++]!;
         },
       });
-      if (k !== draws.length) throw new Error(`SftData: packSamples drew ${k} of ${draws.length} planned random numbers`);
+      if (k !== draws.length) throw new Error(`SftData: buildPackedBatch drew ${k} of ${draws.length} planned random numbers`);
       const noise = noises.length ? ops.cat(noises, 0) : null;
       return { batch, noise, plans, tokens };
     });
@@ -335,7 +357,7 @@ export class SftData {
 }
 
 /**
- * The uniform draws packSamples will consume for one sample, in its order (docs/method.md 2.4 dropout
+ * The uniform draws buildPackedBatch will consume for one sample, in its order (docs/method.md 2.4 dropout
  * for enableCfg items, two draws for the Box-Muller normal of each generated image), taken from
  * the sample's own generator. Also returns the VAE items that survive dropout.
  */

@@ -25,15 +25,16 @@ import {
   Tokenizer, characterSampleTexts, characterTexts, loadSampleCharacter, readRoleScapeCharacter, rolePlayPrompt, t2iCaption,
   trainTinyTokenizer, type Character,
 } from '../data/index.js';
-import { RunDir, type Json } from './run-dir.js';
+import { DEFAULT_VOLATILE_KEYS, RunDir, type Json } from './run-dir.js';
 import { runTraining, type StepResult, type TrainingResult } from './loop.js';
 import { checkpointState, jsonState } from './checkpoint-state.js';
 import { CharacterModel } from '../character/index.js';
-import { SftData, type SftBatch, fewShotCharacter, loadCharacterImages, modelConfigForTokenizer, resolveRecipe } from './sft-data.js';
+import { SftData, type SftBatch, fewShotCharacter, loadSizedCharacterImages, modelConfigForTokenizer, resolveRecipe, vaeImageSpec } from './sft-data.js';
 import { parseSftConfig, type SftConfig, type SftConfigInput } from './sft-config.js';
 import { freezeVae, loadVae, trainVae } from './vae-stage.js';
 import { pngOf } from './sft-images.js';
 import type { ProgressStream } from './progress.js';
+import { ExactAllReduce, openSharding, shardedCheckpointState } from './shard/index.js';
 
 export interface TrainSftOptions {
   /** The run directory (config.json, metrics.jsonl, checkpoints/, samples/, final weights). */
@@ -53,6 +54,8 @@ export interface TrainSftOptions {
   /** Stop after this many steps in this process (tests interrupt a run this way); the run's
    * schedule still uses config.totalSteps. */
   stopAfter?: number;
+  /** Called on every rank after each step's optimizer update (tests measure memory there). */
+  afterStep?: (step: number) => void;
 }
 
 export interface TrainSftResult extends TrainingResult {
@@ -150,6 +153,8 @@ export function sftForwardBackward(model: Bagel, batches: SftBatch | SftBatch[],
   group?: ProcessGroup | null; ceWeight?: number; mseWeight?: number; timestepShift?: number;
   /** Called after each pack's backward (bf16-mixed moves the gradients into float32 there, docs/precision.md). */
   afterBackward?: () => void;
+  /** Called before each pack's forward (full sharding gathers the embedding and head units, docs/sharding.md 4). */
+  beforeForward?: () => void;
 } = {}): SftLossResult {
   return scope(() => {
     const list = Array.isArray(batches) ? batches : [batches];
@@ -168,6 +173,7 @@ export function sftForwardBackward(model: Bagel, batches: SftBatch | SftBatch[],
     const [nCe, nMse, tokens] = Array.from(counts.dataSync() as Float64Array) as [number, number, number];
     const sums = [0, 0];
     for (const b of list) {
+      o.beforeForward?.();
       scope(() => {
         const l = trainingForward(model, b.batch, { timestepShift: o.timestepShift ?? 1.0, reduction: 'sum', ...(b.noise ? { noise: b.noise } : {}) });
         const ce = l.ce && nCe > 0 ? l.ce : null;
@@ -264,7 +270,9 @@ export async function trainSft(configInput: SftConfig | SftConfigInput, o: Train
   const tok = runTokenizer(config, characters);
 
   // Rank 0 opens the run first: it refuses a used directory unless resuming, and stores config.json.
-  const run = main ? RunDir.open(root, config as unknown as Json, { resume: o.resume ?? false }) : null;
+  // Sharded runs may resume on another world size with the same packs per step (docs/sharding.md 6).
+  const ignoreKeys = config.shard === 'none' ? {} : { ignoreKeys: [...DEFAULT_VOLATILE_KEYS, 'data.packsPerRank'] };
+  const run = main ? RunDir.open(root, config as unknown as Json, { resume: o.resume ?? false, ...ignoreKeys }) : null;
   try {
     if (run) tok.save(join(root, 'tokenizer.json'));
 
@@ -275,18 +283,19 @@ export async function trainSft(configInput: SftConfig | SftConfigInput, o: Train
     let vaeStage: TrainingResult | null = null;
     if (!config.vae.path && !existsSync(vaePath) && main) {
       // Resumed with the run (its checkpoints are in vae/), stopped by the same signal.
-      const images = await loadCharacterImages(characters, config.data.imageSize);
+      // Sized as SFT sizes VAE images (data.imageSizing), so the VAE learns the shapes it will encode.
+      const images = await loadSizedCharacterImages(characters, vaeImageSpec(presetConfig, config.data.imageSize, config.data.imageSizing));
       try {
         const r = await trainVae({
           images, config: presetConfig.vae, steps: config.vae.steps, lr: config.vae.lr, batchSize: config.vae.batchSize,
           klWeight: config.vae.klWeight, calibrate: config.vae.calibrate, seed: config.vae.seed, runDir: vaeDir, sampleEvery: config.vae.sampleEvery,
-          saveEvery: config.vae.saveEvery, runConfig: config.vae as unknown as Json, resume: o.resume ?? false,
+          saveEvery: config.vae.saveEvery, runConfig: { ...config.vae, imageSizing: config.data.imageSizing } as unknown as Json, resume: o.resume ?? false,
           handleSigint: o.handleSigint ?? true, ...(o.signal ? { signal: o.signal } : {}), ...(o.progress !== undefined ? { progress: o.progress } : {}),
         });
         r.vae?.dispose();
         vaeStage = { step: r.step, interrupted: r.interrupted, resumedFrom: r.resumedFrom, lastCheckpoint: r.lastCheckpoint };
       } finally {
-        images.dispose();
+        images.forEach((t) => t.dispose());
       }
     }
     // Every rank learns whether the VAE stage (rank 0's) finished; the broadcast is the barrier.
@@ -312,13 +321,17 @@ export async function trainSft(configInput: SftConfig | SftConfigInput, o: Train
     if (group) broadcastModule(model, group);
     model.train();
     // The precision mode converts the model and names what the optimizer updates (docs/precision.md).
-    const precision = new MixedPrecision(model, config.precision, config.activationCheckpointing);
+    // Sharded modes hold the masters as shards (docs/sharding.md 1); otherwise the precision mode does.
+    const sharded = openSharding(model, config, group);
+    const precision = sharded ?? new MixedPrecision(model, config.precision, config.activationCheckpointing);
     model.setActivationCheckpointing(config.activationCheckpointing);
     const trainable = precision.params;
+    // plain data parallel: gradients summed exactly, pack by pack (docs/sharding.md 4)
+    const exact = !sharded && group && world > 1 ? new ExactAllReduce(trainable, group) : null;
     const opt = new AdamW(trainable, { lr: config.optim.lr, betas: config.optim.betas, eps: config.optim.eps, weightDecay: config.optim.weightDecay });
     const schedule = sftSchedule(config);
     // The EMA averages what the optimizer updates (the float32 masters in bf16-mixed).
-    const emaSource = config.precision === 'bf16-mixed' ? precision.namedParams() : model;
+    const emaSource = sharded ? model : config.precision === 'bf16-mixed' ? (precision as MixedPrecision).namedParams() : model;
     const ema = config.ema.enabled ? new EMA(emaSource, config.ema.decay, { trainableOnly: true }) : null;
 
     // ---- data ----
@@ -333,17 +346,28 @@ export async function trainSft(configInput: SftConfig | SftConfigInput, o: Train
       const lr = schedule(step - 1);
       opt.setLr(lr);
       // one batch per pack, forward and backward pack by pack (see sftForwardBackward)
-      const bs = data.stepBatches(step - 1, { rank, worldSize: world, packsPerRank: config.data.packsPerRank });
+      const bs = data.stepBatches(step - 1, { rank, worldSize: world, packsPerRank: config.data.packsPerRank, order: 'interleaved' });
       try {
         opt.zeroGrad();
+        sharded?.zeroGrad();
         const r = sftForwardBackward(model, bs, {
-          group, ceWeight: config.ceWeight, mseWeight: config.mseWeight, timestepShift: config.timestepShift, afterBackward: () => precision.collectGradients(),
+          group, ceWeight: config.ceWeight, mseWeight: config.mseWeight, timestepShift: config.timestepShift, afterBackward: () => {
+            precision.collectGradients();
+            exact?.reducePack();
+          },
+          ...(sharded ? { beforeForward: () => sharded.beforeForward() } : {}),
         });
-        ensureGradients(trainable);
-        if (group) allReduceGradients(trainable, group, { op: 'sum' });
-        const gradNorm = clipGradNorm(trainable, config.optim.gradClip);
+        let gradNorm: number;
+        if (sharded) gradNorm = sharded.clipGradNorm(config.optim.gradClip);
+        else {
+          exact?.finish();
+          ensureGradients(trainable);
+          gradNorm = clipGradNorm(trainable, config.optim.gradClip);
+        }
         opt.step();
         precision.syncModel();
+        // rank 0 samples after this step: every rank gathers the whole model for it (docs/sharding.md 4)
+        if (sharded && config.sampling.every > 0 && step % config.sampling.every === 0) sharded.pin();
         ema?.update(emaSource);
         position.step = step;
         return { loss: r.loss, tokens: r.tokens, metrics: { ce: r.ce, mse: r.mse, lr, gradNorm, numCe: r.numCe, numMse: r.numMse } };
@@ -363,7 +387,9 @@ export async function trainSft(configInput: SftConfig | SftConfigInput, o: Train
       writeFileSync(`${stem}-reply.txt`, s.reply + '\n');
     };
 
-    const state = checkpointState({ model, optimizer: opt, ...(ema ? { ema } : {}), data: jsonState(position), precision });
+    const state = sharded
+      ? shardedCheckpointState({ sharded, optimizer: opt, root, globalPacks: world * config.data.packsPerRank, data: jsonState(position) })
+      : checkpointState({ model, optimizer: opt, ...(ema ? { ema } : {}), data: jsonState(position), precision: precision as MixedPrecision });
     const ac = new AbortController();
     const stopAt = o.stopAfter;
     const onOuterAbort = (): void => ac.abort();
@@ -376,6 +402,7 @@ export async function trainSft(configInput: SftConfig | SftConfigInput, o: Train
       totalSteps: config.totalSteps,
       trainStep: (step) => {
         const r = trainStep(step);
+        o.afterStep?.(step);
         if (stopAt !== undefined && step >= stopAt) ac.abort();
         return r;
       },
@@ -390,7 +417,8 @@ export async function trainSft(configInput: SftConfig | SftConfigInput, o: Train
     });
     o.signal?.removeEventListener('abort', onOuterAbort);
 
-    // ---- export (rank 0, finished runs) ----
+    // ---- export (rank 0, finished runs; sharded runs gather the whole weights on every rank first) ----
+    if (sharded && !result.interrupted) sharded.prepareExport();
     let modelPath: string | null = null;
     let adapterPath: string | null = null;
     let characterModelPath: string | null = null;
@@ -418,6 +446,7 @@ export async function trainSft(configInput: SftConfig | SftConfigInput, o: Train
     }
     data.dispose();
     ema?.dispose();
+    exact?.dispose();
     opt.dispose();
     precision.dispose();
     model.dispose();

@@ -13,9 +13,12 @@
 // and the rest of the current shuffled pass), Ctrl-C / signal stops after the step with a
 // checkpoint, and `resume` continues bit for bit. ae.safetensors is written last and atomically,
 // so its presence means the stage finished.
+//
+// Images: squares [N, 3, S, S], or a list of [3, H, W] images keeping their aspect ratio (SFT's VAE
+// sizing, `data.imageSizing`; vae-images.ts groups them by size).
 import { existsSync, renameSync, rmSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { manualSeed, noGrad, randn, safetensors, scope, tensor, type Tensor } from '../torch/index.js';
+import { manualSeed, noGrad, ops, randn, safetensors, scope, type Tensor } from '../torch/index.js';
 import { AdamW, clipGradNorm } from '../nn/index.js';
 import { AutoEncoder, type VaeConfig } from '../model/index.js';
 import { Rng } from '../data/index.js';
@@ -25,10 +28,12 @@ import { runTraining, type StepResult, type TrainingResult } from './loop.js';
 import { checkpointState, jsonState } from './checkpoint-state.js';
 import type { ProgressStream } from './progress.js';
 import { writeImageGrid } from './sft-images.js';
+import { VaeImages } from './vae-images.js';
 
 export interface TrainVaeOptions {
-  /** Training images [N, 3, S, S] in [-1, 1]. */
-  images: Tensor;
+  /** Training images in [-1, 1]: [N, 3, S, S], or a list of [3, H, W] of any sizes that are
+   * multiples of the VAE's downsampling (aspect kept, as SFT sizes them). */
+  images: Tensor | readonly Tensor[];
   /** The autoencoder's shape (e.g. TINY.vae). */
   config: VaeConfig;
   steps: number;
@@ -81,12 +86,33 @@ export interface TrainVaeResult extends TrainingResult {
   path: string | null;
 }
 
-/** Mean |x - decode(mean of encode(x))| over a set of images (no sampling). */
-export function reconstructionError(vae: AutoEncoder, images: Tensor): number {
-  return noGrad(() => scope(() => {
-    const [mean] = vae.encoder.forward(images).chunk(2, 1) as [Tensor, Tensor];
-    return vae.decoder.forward(mean).sub(images).abs().mean().item();
+/** Mean |x - decode(mean of encode(x))| over a set of images (no sampling; the mean over images
+ * of each image's mean when they differ in size). */
+export function reconstructionError(vae: AutoEncoder, images: Tensor | VaeImages): number {
+  const one = (x: Tensor): number => noGrad(() => scope(() => {
+    const [mean] = vae.encoder.forward(x).chunk(2, 1) as [Tensor, Tensor];
+    return vae.decoder.forward(mean).sub(x).abs().mean().item();
   }));
+  if (!(images instanceof VaeImages)) return one(images);
+  return images.all().reduce((acc, g) => acc + g.share * one(g.x), 0);
+}
+
+/** vaeLoss over a batch cut into groups of one size: sum_g share_g * loss_g (vae-images.ts). */
+export function vaeLossGroups(vae: AutoEncoder, groups: readonly { x: Tensor; share: number }[], klWeight: number): { loss: Tensor; l1: number; l2: number; kl: number } {
+  if (groups.length === 1 && groups[0]!.share === 1) return vaeLoss(vae, groups[0]!.x, klWeight);
+  return scope(() => {
+    let loss: Tensor | null = null;
+    let l1 = 0, l2 = 0, kl = 0;
+    for (const g of groups) {
+      const r = vaeLoss(vae, g.x, klWeight);
+      const part = r.loss.mul(g.share);
+      loss = loss ? loss.add(part) : part;
+      l1 += g.share * r.l1;
+      l2 += g.share * r.l2;
+      kl += g.share * r.kl;
+    }
+    return { loss: loss!, l1, l2, kl };
+  });
 }
 
 /** The objective: L1 + L2 of the reconstruction from a posterior sample, plus klWeight * KL. */
@@ -105,10 +131,12 @@ export function vaeLoss(vae: AutoEncoder, x: Tensor, klWeight: number): { loss: 
   });
 }
 
-/** Shift and scale from the posterior means of the images: shift = mean, scale = 1 / std. */
-export function calibrateLatents(vae: AutoEncoder, images: Tensor): { shiftFactor: number; scaleFactor: number } {
+/** Shift and scale from the posterior means of the images: shift = mean, scale = 1 / std (over
+ * every latent element of every image). */
+export function calibrateLatents(vae: AutoEncoder, images: Tensor | VaeImages): { shiftFactor: number; scaleFactor: number } {
   return noGrad(() => scope(() => {
-    const [mean] = vae.encoder.forward(images).chunk(2, 1) as [Tensor, Tensor];
+    const means = (images instanceof VaeImages ? images.all().map((g) => g.x) : [images]).map((x) => (vae.encoder.forward(x).chunk(2, 1) as [Tensor, Tensor])[0]);
+    const mean = means.length === 1 ? means[0]! : ops.cat(means.map((m) => m.flatten()), 0);
     const shiftFactor = mean.mean().item();
     const std = mean.std().item();
     return { shiftFactor, scaleFactor: 1 / Math.max(std, 1e-6) };
@@ -163,13 +191,19 @@ export function freezeVae(vae: AutoEncoder): AutoEncoder {
 
 // A reconstruction grid, written under a temporary name and renamed, so a watcher of samples/
 // (the server's job worker) never reads half a PNG.
-async function writeRecon(path: string, vae: AutoEncoder, images: Tensor): Promise<void> {
-  const n = Math.min(4, images.shape[0]!);
+// Images of other sizes are padded with black to the largest height and width among the shown.
+async function writeRecon(path: string, vae: AutoEncoder, images: VaeImages): Promise<void> {
   const { x, y } = noGrad(() => scope(() => {
-    const x = images.narrow(0, 0, n);
-    const [mean] = vae.encoder.forward(x).chunk(2, 1) as [Tensor, Tensor];
-    return { x: x.clone(), y: vae.decoder.forward(mean).clamp(-1, 1) };
+    const shown = images.first(4);
+    const H = Math.max(...shown.map((t) => t.shape[1]!));
+    const W = Math.max(...shown.map((t) => t.shape[2]!));
+    const pad = (t: Tensor): Tensor => (t.shape[1] === H && t.shape[2] === W ? t : ops.constant_pad_nd(t, [0, W - t.shape[2]!, 0, H - t.shape[1]!], -1));
+    const reconstruct = (x: Tensor): Tensor => vae.decoder.forward((vae.encoder.forward(x).chunk(2, 1) as [Tensor, Tensor])[0]).clamp(-1, 1);
+    const same = shown.every((t) => t.shape[1] === H && t.shape[2] === W);
+    const recon = same ? reconstruct(ops.stack(shown, 0)).unbind(0) : shown.map((t) => reconstruct(t.unsqueeze(0)).squeeze(0));
+    return { x: ops.stack(shown.map(pad), 0), y: ops.stack(recon.map(pad), 0) };
   }));
+  const n = x.shape[0]!;
   const tmp = join(dirname(path), `.${basename(path)}.tmp-${process.pid}`);
   try {
     await writeImageGrid(tmp, [Array.from({ length: n }, (_, i) => x.select(0, i)), Array.from({ length: n }, (_, i) => y.select(0, i))]);
@@ -191,7 +225,16 @@ async function writeRecon(path: string, vae: AutoEncoder, images: Tensor): Promi
  */
 export async function trainVae(o: TrainVaeOptions): Promise<TrainVaeResult> {
   const seed = o.seed ?? 0;
-  const batchSize = Math.min(o.batchSize ?? 4, o.images.shape[0]!);
+  const images = new VaeImages(o.images);
+  try {
+    return await trainVaeOn(o, images, seed);
+  } finally {
+    images.dispose();
+  }
+}
+
+async function trainVaeOn(o: TrainVaeOptions, images: VaeImages, seed: number): Promise<TrainVaeResult> {
+  const batchSize = Math.min(o.batchSize ?? 4, images.count);
   const klWeight = o.klWeight ?? 1e-4;
   const sampleEvery = o.sampleEvery ?? 100;
   const saveEvery = o.saveEvery ?? 50;
@@ -210,24 +253,23 @@ export async function trainVae(o: TrainVaeOptions): Promise<TrainVaeResult> {
   }
   const opt = new AdamW(vae.parameters(), { lr: o.lr, betas: [0.9, 0.999], weightDecay: 0 });
   try {
-    const N = o.images.shape[0]!;
+    const N = images.count;
     // The data position is the rest of the current shuffled pass; the shuffle generator's state
     // and the torch generator (posterior samples) are checkpointed with it.
     const rng = new Rng(seed);
     const position = { order: [] as number[] };
     const state = checkpointState({ model: vae, optimizer: opt, data: jsonState(position), rngs: { shuffle: rng } });
     // From the seeded initial weights, so a resumed run computes the same number.
-    const reconstructionBefore = reconstructionError(vae, o.images);
+    const reconstructionBefore = reconstructionError(vae, images);
     const first = run.samplePath(0, 'vae-recon.png');
-    if (!existsSync(first)) await writeRecon(first, vae, o.images);
+    if (!existsSync(first)) await writeRecon(first, vae, images);
 
     const trainStep = (step: number): StepResult => {
       const m = scope(() => {
         if (position.order.length < batchSize) position.order = [...position.order, ...rng.shuffle(Array.from({ length: N }, (_, i) => i))];
         const idx = position.order.splice(0, batchSize);
-        const x = o.images.index_select(0, tensor(idx, { dtype: 'int64' }));
         opt.zeroGrad();
-        const r = vaeLoss(vae, x, klWeight);
+        const r = vaeLossGroups(vae, images.select(idx), klWeight);
         r.loss.backward();
         clipGradNorm(vae.parameters(), 1.0);
         opt.step();
@@ -238,7 +280,7 @@ export async function trainVae(o: TrainVaeOptions): Promise<TrainVaeResult> {
     };
     const result = await runTraining({
       runDir: run, totalSteps: o.steps, trainStep, state, saveEvery,
-      ...(sampleEvery > 0 ? { sampleEvery, sample: (step: number) => writeRecon(run.samplePath(step, 'vae-recon.png'), vae, o.images) } : {}),
+      ...(sampleEvery > 0 ? { sampleEvery, sample: (step: number) => writeRecon(run.samplePath(step, 'vae-recon.png'), vae, images) } : {}),
       ...(o.signal ? { signal: o.signal } : {}),
       handleSigint: o.handleSigint ?? true,
       ...(o.progress !== undefined ? { progress: o.progress } : {}),
@@ -249,10 +291,10 @@ export async function trainVae(o: TrainVaeOptions): Promise<TrainVaeResult> {
     if (result.interrupted) {
       return { ...result, vae: null, config: o.config, metrics, reconstructionBefore, reconstructionAfter: NaN, path: null };
     }
-    const reconstructionAfter = reconstructionError(vae, o.images);
-    if (o.calibrate ?? true) Object.assign(vae.config, calibrateLatents(vae, o.images));
+    const reconstructionAfter = reconstructionError(vae, images);
+    if (o.calibrate ?? true) Object.assign(vae.config, calibrateLatents(vae, images));
     freezeVae(vae);
-    if (sampleEvery === 0 || o.steps % sampleEvery !== 0) await writeRecon(run.samplePath(o.steps, 'vae-recon.png'), vae, o.images);
+    if (sampleEvery === 0 || o.steps % sampleEvery !== 0) await writeRecon(run.samplePath(o.steps, 'vae-recon.png'), vae, images);
     writeFileAtomic(join(run.root, 'vae-summary.json'), JSON.stringify({ reconstructionBefore, reconstructionAfter, scaleFactor: vae.config.scaleFactor, shiftFactor: vae.config.shiftFactor }, null, 2) + '\n');
     const path = join(run.root, 'ae.safetensors');
     saveVae(path, vae); // last: its presence means the stage finished (sft.ts skips the stage then)

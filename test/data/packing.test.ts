@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { BUILTIN_RECIPES, Mixture, parseRecipe } from '../../src/data/mixture.js';
-import { DEFAULT_PACKING, estimateTokens, measureSample, packSamples, type MeasureContext, type Pack } from '../../src/data/packing.js';
+import { DEFAULT_PACKING, estimateTokens, measureSample, drawPacks, type MeasureContext, type Pack } from '../../src/data/packing.js';
 import { buildTask } from '../../src/data/samples.js';
 import { loadSampleCharacter } from '../../src/data/sample-character/load.js';
 
@@ -31,7 +31,7 @@ function take(n: number, gen: Generator<Pack>): Pack[] {
 test('packs respect max_num_tokens, hold every mandatory group, and reach expected_num_tokens', () => {
   const mix = new Mixture(parseRecipe(BUILTIN_RECIPES.full!), character);
   const cfg = { ...DEFAULT_PACKING, expectedNumTokens: 4096, maxNumTokens: 6144, maxNumTokensPerSample: 4096 };
-  const packs = take(30, packSamples(mix, ctx, cfg, 1));
+  const packs = take(30, drawPacks(mix, ctx, cfg, 1));
   for (const p of packs) {
     assert.ok(p.length <= cfg.maxNumTokens, `pack of ${p.length}`);
     assert.equal(p.length, p.samples.reduce((n, s) => n + s.length, 0));
@@ -46,10 +46,10 @@ test('packs respect max_num_tokens, hold every mandatory group, and reach expect
 test('samples over max_num_tokens_per_sample are skipped; packing is deterministic under a seed', () => {
   const mix = () => new Mixture(parseRecipe(BUILTIN_RECIPES.full!), character);
   const cfg = { ...DEFAULT_PACKING, expectedNumTokens: 3000, maxNumTokens: 4000, maxNumTokensPerSample: 1100 };
-  const a = take(10, packSamples(mix(), ctx, cfg, 3));
+  const a = take(10, drawPacks(mix(), ctx, cfg, 3));
   for (const p of a) for (const s of p.samples) assert.ok(s.length < 1100);
   // Every T2I sample is > 1024 tokens + caption, so with this limit only text samples remain.
   assert.ok(a.every((p) => p.samples.every((s) => s.plan.task !== 't2i_with_thinking')));
-  const b = take(10, packSamples(mix(), ctx, cfg, 3));
+  const b = take(10, drawPacks(mix(), ctx, cfg, 3));
   assert.deepEqual(a.map((p) => p.samples.map((s) => s.plan.source)), b.map((p) => p.samples.map((s) => s.plan.source)));
 });

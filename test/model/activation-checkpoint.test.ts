@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import * as torch from '../../src/torch/index.js';
 import { applyLoRA } from '../../src/nn/index.js';
 import {
-  Bagel, MICRO, latentVelocity, newContext, packSamples, prefillText, totalLoss, trainingForward, type PackSample,
+  Bagel, MICRO, latentVelocity, newContext, buildPackedBatch, prefillText, totalLoss, trainingForward, type PackSample,
 } from '../../src/model/index.js';
 
 function pack(): PackSample[] {
@@ -24,7 +24,7 @@ function pack(): PackSample[] {
 function sftGrads(model: Bagel, on: boolean): Map<string, Float32Array> {
   model.setActivationCheckpointing(on);
   model.zeroGrad();
-  const batch = packSamples(pack(), MICRO, { random: () => 0.5 });
+  const batch = buildPackedBatch(pack(), MICRO, { random: () => 0.5 });
   assert.ok(batch.vit && batch.vae, 'the pack reaches the ViT and both experts');
   torch.manualSeed(5);
   const noise = torch.randn(batch.vae!.latents.shape).keep();

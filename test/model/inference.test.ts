@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import * as torch from '../../src/torch/index.js';
 import { noGrad, tensor } from '../../src/torch/index.js';
 import {
-  Bagel, decodeText, generateImage, latentVelocity, loadCheckpoint, newContext, packSamples, prefillText, prefillVaeImage,
+  Bagel, decodeText, generateImage, latentVelocity, loadCheckpoint, newContext, buildPackedBatch, prefillText, prefillVaeImage,
   prefillVitImage, routingFromFlags, saveCheckpoint, streamText, MICRO, trainingForward,
 } from '../../src/model/index.js';
 
@@ -76,7 +76,7 @@ test('image prefill: one shared position each, advancing by 1; latent velocity m
     // same sequence packed: the generated image is a noise split; x_t built from x0 = 0, eps = xt / t
     const latent = torch.zeros([MICRO.vae.zChannels, 4, 4]);
     const n = Math.log(t / (1 - t)); // sigmoid(n) = t
-    const batch = packSamples([[{ kind: 'text', ids: [1, 2], loss: 0 }, { kind: 'vit_image', image }, { kind: 'vae_image', latent: cond, loss: 0 },
+    const batch = buildPackedBatch([[{ kind: 'text', ids: [1, 2], loss: 0 }, { kind: 'vit_image', image }, { kind: 'vae_image', latent: cond, loss: 0 },
       { kind: 'vae_image', latent, loss: 1 }]], MICRO, { random: () => 0.5 });
     batch.vae!.timestepNormals = batch.vae!.timestepNormals.map((x) => (Number.isFinite(x) ? n : x));
     // training forward's MSE with eps = xt / t and x0 = 0 gives mean((v - eps)^2); compare via velocity directly

@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as torch from '../../src/torch/index.js';
-import { packSamples, packedMasks, sampleAttention, disposeBatch, MICRO, type PackSample } from '../../src/model/index.js';
+import { buildPackedBatch, packedMasks, sampleAttention, disposeBatch, MICRO, type PackSample } from '../../src/model/index.js';
 
 const { bos, eos, startOfImage: soi, endOfImage: eoi } = MICRO.tokens;
 const bits = (m: boolean[][]): string[] => m.map((r) => r.map((b) => (b ? '1' : '0')).join(''));
@@ -11,7 +11,7 @@ const bits = (m: boolean[][]): string[] => m.map((r) => r.map((b) => (b ? '1' : 
 test('two samples: text, generated VAE image, text | text', () => {
   torch.scope(() => {
     const latent = torch.randn([MICRO.vae.zChannels, 2, 2]); // one 2x2 latent token
-    const batch = packSamples([
+    const batch = buildPackedBatch([
       [{ kind: 'text', ids: [1, 2], loss: 0 }, { kind: 'vae_image', latent, loss: 1 }, { kind: 'text', ids: [3], loss: 1 }],
       [{ kind: 'text', ids: [5], loss: 1 }],
     ], MICRO, { random: () => 0.5 });
@@ -56,7 +56,7 @@ test('ViT and clean VAE images are full splits that advance the position by one'
   torch.scope(() => {
     const image = torch.randn([3, 28, 14]); // 2 x 1 patches of 14
     const latent = torch.randn([MICRO.vae.zChannels, 4, 2]); // 2 x 1 tokens
-    const batch = packSamples([[
+    const batch = buildPackedBatch([[
       { kind: 'vit_image', image },
       { kind: 'vae_image', latent, loss: 0 },
       { kind: 'text', ids: [9], loss: 1 },
@@ -81,14 +81,14 @@ test('caption dropout removes the whole text segment (only enableCfg items)', ()
   torch.scope(() => {
     const latent = torch.randn([MICRO.vae.zChannels, 2, 2]);
     const plan: PackSample = [{ kind: 'text', ids: [1, 2], loss: 0, enableCfg: 1 }, { kind: 'vae_image', latent, loss: 1 }];
-    const dropped = packSamples([[...plan]], MICRO, { random: () => 0.05 });
+    const dropped = buildPackedBatch([[...plan]], MICRO, { random: () => 0.05 });
     assert.deepEqual(dropped.positionIds, [0, 0, 0]);
     assert.deepEqual(dropped.textIds, [soi, eoi]);
     assert.deepEqual(dropped.splits[0]!.modes, ['noise']);
-    const kept = packSamples([[...plan]], MICRO, { random: () => 0.5 });
+    const kept = buildPackedBatch([[...plan]], MICRO, { random: () => 0.5 });
     assert.deepEqual(kept.textIds, [bos, 1, 2, eos, soi, eoi]);
     // without enableCfg nothing is dropped, whatever the draw
-    const noCfg = packSamples([[{ kind: 'text', ids: [1], loss: 1 }]], MICRO, { random: () => 0 });
+    const noCfg = buildPackedBatch([[{ kind: 'text', ids: [1], loss: 1 }]], MICRO, { random: () => 0 });
     assert.equal(noCfg.length, 3);
   });
 });

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import * as torch from '../../src/torch/index.js';
 import { noGrad } from '../../src/torch/index.js';
 import { AdamW } from '../../src/nn/index.js';
-import { Bagel, packSamples, shift, MICRO, totalLoss, trainingForward, type PackSample } from '../../src/model/index.js';
+import { Bagel, buildPackedBatch, shift, MICRO, totalLoss, trainingForward, type PackSample } from '../../src/model/index.js';
 
 function fixedBatch(): PackSample[] {
   const latent = torch.randn([MICRO.vae.zChannels, 8, 8]).keep();
@@ -27,7 +27,7 @@ test('with zero llm2vae the MSE equals mean((eps - x0)^2); CE starts near ln(voc
   torch.manualSeed(0);
   const model = new Bagel(MICRO);
   torch.scope(() => noGrad(() => {
-    const batch = packSamples(fixedBatch(), MICRO, { random: () => 0.5 });
+    const batch = buildPackedBatch(fixedBatch(), MICRO, { random: () => 0.5 });
     const eps = torch.randn(batch.vae!.latents.shape);
     const l = trainingForward(model, batch, { noise: eps });
     assert.equal(l.numMse, 16);
@@ -44,7 +44,7 @@ test('the training loss falls over a few AdamW steps on a fixed batch', () => {
   const model = new Bagel(MICRO);
   const opt = new AdamW(model.parameters(), { lr: 3e-3, weightDecay: 0 });
   const samples = fixedBatch();
-  const batch = packSamples(samples, MICRO, { random: () => 0.5 });
+  const batch = buildPackedBatch(samples, MICRO, { random: () => 0.5 });
   const noise = torch.randn(batch.vae!.latents.shape).keep();
   const losses: number[] = [];
   for (let step = 0; step < 8; step++) {

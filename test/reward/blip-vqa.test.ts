@@ -11,7 +11,7 @@ import * as torch from '../../src/torch/index.js';
 import { arange, noGrad, scope } from '../../src/torch/index.js';
 import type { ChwImage } from '../../src/data/image.js';
 import {
-  BLIP_VQA_ID, BlipTokenizer, BlipVqaAnswerer, createRewardScorers, loadBlipVqaModel, parseBlipConfig, VqaScorer,
+  BLIP_VQA_ID, BlipTokenizer, BlipVqaAnswerer, createRewardScorers, loadBlipVqaModel, parseBlipConfig, REFERENCE_BLIP_LENGTHS, VqaScorer,
 } from '../../src/reward/index.js';
 import { assertClose, formulaImages, tempDir, writeModelFolder, type ParamSpec } from './helpers.js';
 import { trainGrpo, DEFAULT_GRPO } from '../../src/train/grpo.js';
@@ -158,6 +158,13 @@ test('BLIP-VQA: greedy answers (stop at [SEP], max_length), batched = alone, yes
       // max_length caps the answer ([DEC] included)
       const short = new BlipVqaAnswerer(blip.model, blip.tokenizer, { maxLength: 3 });
       assert.deepEqual(await short.generateIds(paired.narrow(0, 2, 1), [fx.questions[2]]), [fx.greedy_ids[2].slice(0, 3)]);
+      // the fallback question has its own cap: image 0 with question 2 decodes 7 tokens after [DEC]
+      // uncapped (fixture max_length 8); capped at 4 ([DEC] + 3) for the fallback only
+      const split = new BlipVqaAnswerer(blip.model, blip.tokenizer, { fallbackMaxLength: 4 });
+      assert.equal(await split.answer(img0, fx.questions[2]), batch[2]);
+      assert.equal(await split.answer(img0, fx.questions[2], undefined, 'fallback'), await blip.tokenizer.decode(fx.greedy_ids[2].slice(1, 4)));
+      assert.notEqual(batch[2], await blip.tokenizer.decode(fx.greedy_ids[2].slice(1, 4)));
+      assert.throws(() => new BlipVqaAnswerer(blip.model, blip.tokenizer, { fallbackMaxLength: 1 }), /fallbackMaxLength must be an integer >= 2/);
     } finally {
       blip.dispose();
     }
@@ -181,6 +188,15 @@ test('BLIP-VQA as the checklist answerer: VqaScorer and createRewardScorers({ bl
       assert.equal(other.ids.vqa, 'x');
       other.dispose();
       assert.equal(new VqaScorer(scorers.vqa.answerer).id, 'blip-vqa');
+      // length caps: the official scorer's 50 / 10 under the reference rules (the default), the
+      // folder's text_config.max_length for both under the project rules
+      const blip = scorers.vqa.answerer as BlipVqaAnswerer;
+      assert.deepEqual([blip.maxLength, blip.fallbackMaxLength], [50, 10]);
+      assert.deepEqual([REFERENCE_BLIP_LENGTHS.checklist, REFERENCE_BLIP_LENGTHS.fallback], [50, 10]);
+      const project = createRewardScorers({ blipVqaDir: dir, vqaRules: 'project' });
+      const pb = project.vqa.answerer as BlipVqaAnswerer;
+      assert.deepEqual([pb.maxLength, pb.fallbackMaxLength], [fx.config.text_config.max_length, fx.config.text_config.max_length]);
+      project.dispose();
     } finally {
       scorers.dispose();
     }

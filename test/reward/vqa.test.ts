@@ -2,15 +2,16 @@
 // docs/method.md 3.4) and the 'project' rules, on hand-worked cases.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { VqaScorer, answerMatches, checklistScore, yesNoScore, type Answerer, type ChecklistQuestion } from '../../src/reward/index.js';
+import { VqaScorer, answerMatches, checklistScore, yesNoScore, type Answerer, type ChecklistItem } from '../../src/reward/index.js';
 import type { ChwImage } from '../../src/data/index.js';
 
 const image: ChwImage = { channels: 3, height: 1, width: 1, data: new Float32Array(3) };
 
-/** Replies from a table, recording every question asked. */
-function tableAnswerer(replies: Record<string, string>): Answerer & { asked: string[] } {
+/** Replies from a table, recording every question asked and what it was asked for. */
+function tableAnswerer(replies: Record<string, string>): Answerer & { asked: string[]; purposes: (string | undefined)[] } {
   const asked: string[] = [];
-  return { id: 'test:table', asked, answer: (_i, q) => { asked.push(q); return replies[q] ?? 'unknown'; } };
+  const purposes: (string | undefined)[] = [];
+  return { id: 'test:table', asked, purposes, answer: (_i, q, _c, purpose) => { asked.push(q); purposes.push(purpose); return replies[q] ?? 'unknown'; } };
 }
 
 test('reference rules: the reply is stripped and lower-cased, the expected answer only lower-cased', () => {
@@ -18,7 +19,7 @@ test('reference rules: the reply is stripped and lower-cased, the expected answe
   assert.equal(answerMatches('yes', ' yes', 'reference'), false, 'an expected answer with a space never matches');
   assert.equal(answerMatches('yes', ' yes', 'project'), true);
   // Weights 1 + 2 + 1 (the second item's expected answer has a trailing space).
-  const qs: ChecklistQuestion[] = [
+  const qs: ChecklistItem[] = [
     { question: 'a?', answer: 'Red' }, { question: 'b?', answer: 'blue ', weight: 2 }, { question: 'c?', answer: 'no', weight: 1 },
   ];
   assert.equal(checklistScore(qs, ['red', 'blue', 'no'], 'reference'), 2 / 4);
@@ -26,7 +27,7 @@ test('reference rules: the reply is stripped and lower-cased, the expected answe
 });
 
 test('empty items are skipped: not asked, no weight; all skipped scores 0 without the fallback', async () => {
-  const qs: ChecklistQuestion[] = [
+  const qs: ChecklistItem[] = [
     { question: 'Is the fox teal?', answer: 'yes', weight: 1 },
     { question: '', answer: 'yes', weight: 5 },
     { question: 'Is it night?', answer: '', weight: 5 },
@@ -66,4 +67,13 @@ test('the no-question fallback: official word lists as substrings, positive firs
   assert.deepEqual(await new VqaScorer(a).score([image], [[]], ['a teal fox']), [1]);
   assert.deepEqual(await new VqaScorer(a, { rules: 'project' }).score([image], [[]], ['a teal fox']), [0]);
   assert.throws(() => new VqaScorer(a, { rules: 'pytorch' as never }), /rules must be/);
+});
+
+test('the depiction question is asked for the fallback, checklist items as checklist questions', async () => {
+  const a = tableAnswerer({ 'Does this image accurately depict: a fox?': 'yes', 'Is it teal?': 'yes' });
+  const s = await new VqaScorer(a).score([image, image], [[], [{ question: 'Is it teal?', answer: 'yes' }]], ['a fox', 'a cat']);
+  assert.deepEqual(s, [1, 1]);
+  assert.deepEqual(a.asked, ['Does this image accurately depict: a fox?', 'Is it teal?']);
+  // The official scorer decodes the two with different BLIP length caps (blip-vqa.test.ts).
+  assert.deepEqual(a.purposes, ['fallback', undefined]);
 });

@@ -80,7 +80,7 @@ describe('fuzzed request bodies', () => {
 
   test('card uploads', async () => {
     const c = { ...emptyCharacter('Upload'), referenceImages: [{ id: 'r0', data: png }] };
-    const cards = [await exportCard(c, 'png'), await exportCard(c, 'json'), await exportCard(c, 'charx')];
+    const cards = [await exportCard(c, 'png', { heldOut: 'include' }), await exportCard(c, 'json', { heldOut: 'include' }), await exportCard(c, 'charx', { heldOut: 'include' })];
     await fuzz(60, async ({ rng, label }) => {
       const bytes = mutateBytes(rng, cards[rng.int(cards.length)]!, 3);
       await send('/v1/characters/import', bytes, ['application/octet-stream', 'image/png', 'application/json', 'application/zip'][rng.int(4)]!, label);

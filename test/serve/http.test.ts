@@ -124,7 +124,7 @@ describe('HTTP API', () => {
   });
 
   test('imports a PNG card of the sample character as raw bytes, lists it as a model', async () => {
-    const png = await exportCard(sample, 'png');
+    const png = await exportCard(sample, 'png', { heldOut: 'include' });
     const res = await fetch(`${server.url}/v1/characters/import`, { method: 'POST', headers: { 'content-type': 'image/png' }, body: png });
     const created = (await res.json()) as { id: string; name: string; avatar_url: string; reference_images: unknown[] };
     assert.equal(res.status, 201, JSON.stringify(created));
@@ -148,7 +148,7 @@ describe('HTTP API', () => {
 
   test('exports json, png and charx cards that read back as the same character', async () => {
     for (const format of ['json', 'png', 'charx'] as const) {
-      const res = await fetch(`${server.url}/v1/characters/${characterId}/export?format=${format}`);
+      const res = await fetch(`${server.url}/v1/characters/${characterId}/export?format=${format}&held_out=include`);
       assert.equal(res.status, 200);
       assert.match(res.headers.get('content-disposition') ?? '', new RegExp(`filename="${characterId}\\.${format}"`));
       const { character, format: read } = importCard(new Uint8Array(await res.arrayBuffer()));
@@ -167,7 +167,7 @@ describe('HTTP API', () => {
   });
 
   test('imports a CHARX card sent as multipart form data', async () => {
-    const charx = await exportCard(sample, 'charx');
+    const charx = await exportCard(sample, 'charx', { heldOut: 'include' });
     const form = new FormData();
     form.append('file', new Blob([charx], { type: 'application/zip' }), 'tessel.charx');
     const res = await fetch(`${server.url}/v1/characters/import`, { method: 'POST', body: form });

@@ -21,7 +21,7 @@ before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'serve-links-'));
   server = await startServer({ dataDir: dir, engine: new ModelChatEngine(join(dir, 'models')), port: 0, apiKey: KEY, chats: { imageLinks: true } });
   const { character } = loadSampleCharacter();
-  const res = await fetch(`${server.url}/v1/characters/import`, { method: 'POST', headers: { 'content-type': 'image/png', authorization: `Bearer ${KEY}` }, body: await exportCard(character, 'png') });
+  const res = await fetch(`${server.url}/v1/characters/import`, { method: 'POST', headers: { 'content-type': 'image/png', authorization: `Bearer ${KEY}` }, body: await exportCard(character, 'png', { heldOut: 'include' }) });
   id = ((await res.json()) as { id: string }).id;
   const m = CharacterModel.untrained(character, { config: MICRO, imageSize: 32, vocabSize: 300, seed: 5, texts: [character.description] });
   m.save(join(dir, 'models', id));

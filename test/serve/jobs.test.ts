@@ -75,7 +75,7 @@ before(async () => {
   server = await startServer({ dataDir: dir, engine: new ModelChatEngine(join(dir, 'models')), port: 0 });
   assert.match(server.url, /^http:\/\/127\.0\.0\.1:/);
   const { character } = loadSampleCharacter();
-  const res = await fetch(`${server.url}/v1/characters/import`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: Buffer.from(await exportCard(character, 'json')) });
+  const res = await fetch(`${server.url}/v1/characters/import`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: Buffer.from(await exportCard(character, 'json', { heldOut: 'include' })) });
   assert.equal(res.status, 201);
   id = ((await res.json()) as { id: string }).id;
 });
@@ -171,6 +171,33 @@ test('a customization job streams progress, installs the model, and the characte
   // A finished job's stream answers at once: its progress, then done.
   const again = await readEvents(`${server.url}/v1/jobs/${job.id}/events`);
   assert.deepEqual(again.map((e) => e.event), ['progress', 'done']);
+});
+
+test('a GRPO job honours its preset: project runs with the project fields, reference refuses counts that do not fit its layout', async () => {
+  const bad = await post('/v1/jobs', { kind: 'grpo', character: id, options: { preset: 'official' } });
+  assert.equal(bad.status, 400);
+  assert.equal(bad.body.error.param, 'options.preset');
+  // Two prompts of two rollouts, two sampler steps, one epoch: seconds on a CPU.
+  const small = { epochs: 1, prompts_per_epoch: 2, group_size: 2, num_steps: 2, eval_steps: 2, eval_every: 0, window_size: 1 };
+  const project = await post('/v1/jobs', { kind: 'grpo', character: id, options: { ...small, preset: 'project' } });
+  assert.equal(project.status, 201, JSON.stringify(project.body));
+  const last = (await readEvents(`${server.url}/v1/jobs/${project.body.id}/events`)).at(-1)!;
+  assert.equal((last.data as { status: string }).status, 'succeeded', JSON.stringify(last.data));
+  const cfg = JSON.parse(readFileSync(join(dir, 'runs', project.body.id, 'config.json'), 'utf8')) as Record<string, any>;
+  assert.equal(cfg.preset, 'project');
+  // The fields the project preset governs (docs/fidelity.md), against the reference's values.
+  assert.equal(cfg.maxGradNorm, 1);
+  assert.equal(cfg.windowStart, 'per-rollout');
+  assert.deepEqual(cfg.layout, { kind: 'prompt-groups' });
+  assert.equal(cfg.updateAccounting, 'capped-at-epoch');
+  // Without a preset the job is the reference: 2 rollouts per prompt fill its 8 x 6 sampling
+  // batch with 24 prompts, so 2 prompts per epoch is refused by the config check, naming 'project'.
+  const reference = await post('/v1/jobs', { kind: 'grpo', character: id, options: small });
+  assert.equal(reference.status, 201);
+  await readEvents(`${server.url}/v1/jobs/${reference.body.id}/events`);
+  const row = await getJob(reference.body.id);
+  assert.equal(row.status, 'failed');
+  assert.match(row.error, /preset 'reference'.*preset 'project'/);
 });
 
 test('cancel stops a running job (status cancelled) and a queued one at once', async () => {

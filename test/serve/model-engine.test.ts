@@ -26,7 +26,7 @@ before(async () => {
   engine = new ModelChatEngine(join(dir, 'models'));
   server = await startServer({ dataDir: dir, engine, port: 0 });
   const { character } = loadSampleCharacter();
-  const res = await fetch(`${server.url}/v1/characters/import`, { method: 'POST', headers: { 'content-type': 'image/png' }, body: await exportCard(character, 'png') });
+  const res = await fetch(`${server.url}/v1/characters/import`, { method: 'POST', headers: { 'content-type': 'image/png' }, body: await exportCard(character, 'png', { heldOut: 'include' }) });
   id = ((await res.json()) as { id: string }).id;
   const texts = [character.description, ...character.dialogue.slice(0, 8).map((s) => `${s.user} ${s.reply}`)];
   const m = CharacterModel.untrained(character, { config: MICRO, imageSize: 32, vocabSize: 300, seed: 5, texts });
@@ -77,7 +77,7 @@ test('streaming delivers the same text as the final message', async () => {
 
 test('a character without a customized model is a 409 naming what to do', async () => {
   const { character } = loadSampleCharacter();
-  const res = await fetch(`${server.url}/v1/characters/import`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: new TextDecoder().decode(await exportCard({ ...character, id: 'other' }, 'json')) });
+  const res = await fetch(`${server.url}/v1/characters/import`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: new TextDecoder().decode(await exportCard({ ...character, id: 'other' }, 'json', { heldOut: 'include' })) });
   const other = ((await res.json()) as { id: string }).id;
   const chat = await fetch(`${server.url}/v1/chat/completions`, {
     method: 'POST',

@@ -35,7 +35,7 @@ before(async () => {
   const res = await fetch(`${server.url}/v1/characters/import`, {
     method: 'POST',
     headers: { 'content-type': 'image/png', authorization: `Bearer ${API_KEY}` },
-    body: await exportCard(character, 'png'),
+    body: await exportCard(character, 'png', { heldOut: 'include' }),
   });
   assert.equal(res.status, 201);
   id = ((await res.json()) as { id: string }).id;

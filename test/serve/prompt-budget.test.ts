@@ -22,7 +22,7 @@ const { character } = loadSampleCharacter();
 before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'serve-budget-'));
   server = await startServer({ dataDir: dir, engine: new ModelChatEngine(join(dir, 'models')), port: 0 });
-  const res = await fetch(`${server.url}/v1/characters/import`, { method: 'POST', headers: { 'content-type': 'image/png' }, body: await exportCard(character, 'png') });
+  const res = await fetch(`${server.url}/v1/characters/import`, { method: 'POST', headers: { 'content-type': 'image/png' }, body: await exportCard(character, 'png', { heldOut: 'include' }) });
   id = ((await res.json()) as { id: string }).id;
   const texts = [character.description, ...character.dialogue.slice(0, 8).map((s) => `${s.user} ${s.reply}`)];
   const m = CharacterModel.untrained(character, { config: TINY, imageSize: 32, vocabSize: 400, seed: 5, texts });

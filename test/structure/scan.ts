@@ -172,3 +172,15 @@ export function hasSection(h: { numbers: Set<string>; titles: Set<string> }, ref
   const want = ref.title.trim().toLowerCase();
   return [...h.titles].some((t) => t === want || t.startsWith(`${want} (`));
 }
+
+const EXPORTED_DECLARATION = /^export\s+(?:declare\s+)?(?:default\s+)?(?:async\s+)?(?:abstract\s+)?(?:function\s*\*?|const|let|var|class|type|interface|enum)\s+([A-Za-z_$][\w$]*)/gm;
+
+/** The names a TS source declares with `export` (functions, classes, constants, types, interfaces, enums; not re-exports), each once. */
+export function exportedNames(text: string): string[] {
+  return [...new Set([...text.matchAll(EXPORTED_DECLARATION)].map((m) => m[1]!))];
+}
+
+/** The files a folder's index.ts exports only as a namespace (`export * as ops from './ops.generated.js'`). */
+export function namespaceModules(indexText: string): string[] {
+  return [...indexText.matchAll(/^export\s+\*\s+as\s+\w+\s+from\s+['"]\.\/([^'"]+)\.js['"]/gm)].map((m) => `${m[1]}.ts`);
+}

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import {
-  bypassedIndex, citations, filesUnder, hasSection, headings, importCycles, importEdges, importSpecifiers, type ImportEdge,
+  bypassedIndex, citations, exportedNames, filesUnder, hasSection, headings, importCycles, importEdges, importSpecifiers, namespaceModules, type ImportEdge,
 } from './scan.js';
 
 const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
@@ -147,4 +147,34 @@ test('every citation of a repo doc names a file and a section that exist', () =>
   }
   assert.ok(checked > 200, `${checked} cited sections`);
   assert.deepEqual(bad, []);
+});
+
+test('exportedNames reads declarations, not re-exports; namespaceModules reads `export * as`', () => {
+  const src = [
+    'export interface A { x: number }',
+    'export type B = string;',
+    'export async function c() {}',
+    'export function* d() {}',
+    'export const E = 1;',
+    'export abstract class F {}',
+    'export const G = z.object({}); export type G = z.infer<typeof G>;',
+    "export { h } from './h.js';",
+    'const i = 2; export { i };',
+    '  export const notAtLineStart = 3;',
+  ].join('\n');
+  assert.deepEqual(exportedNames(src), ['A', 'B', 'c', 'd', 'E', 'F', 'G']);
+  assert.deepEqual(namespaceModules("export * as ops from './ops.generated.js';\nexport * from './creation.js';\nexport * as kernels from './kernels.js';"), ['ops.generated.ts', 'kernels.ts']);
+});
+
+test('no exported name is declared in two src files (one name per concept; namespaced modules apart)', () => {
+  const files = filesUnder(ROOT, 'src', ['.ts']);
+  const namespaced = new Set(files.filter((f) => f.endsWith('/index.ts')).flatMap((f) => namespaceModules(readFileSync(`${ROOT}/${f}`, 'utf8')).map((m) => `${f.slice(0, -'index.ts'.length)}${m}`)));
+  assert.ok(namespaced.has('src/torch/ops.generated.ts'), 'the generated operators are exported as the ops namespace');
+  const where = new Map<string, string[]>();
+  for (const f of files.filter((x) => !namespaced.has(x))) {
+    for (const n of exportedNames(readFileSync(`${ROOT}/${f}`, 'utf8'))) where.set(n, [...(where.get(n) ?? []), f]);
+  }
+  assert.ok(where.size > 500, `${where.size} exported names`);
+  const doubled = [...where].filter(([, fs]) => fs.length > 1).map(([n, fs]) => `${n}: ${fs.join(', ')}`);
+  assert.deepEqual(doubled, []);
 });

@@ -11,7 +11,7 @@ import { generateImage, latentDownsample } from '../../src/model/index.js';
 import { type ChwImage } from '../../src/data/index.js';
 import { VqaScorer, checklistScore, createRewardScorers, computeRewards, REFERENCE_REWARD_WEIGHTS, type Answerer } from '../../src/reward/index.js';
 import { SelfVqaAnswerer, SELF_VQA_ID, normaliseReply } from '../../src/reward/index.js';
-import { answerAboutImage } from '../../src/eval/run-eval.js';
+import { answerAboutImage } from '../../src/eval/index.js';
 import { tinyCharacterModel, writeTinySft, tinyGrpoConfig } from './fixtures/grpo-fixtures.js';
 import { CharacterModel } from '../../src/character/index.js';
 import { groupAdvantages } from '../../src/train/grpo-advantages.js';

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as torch from '../../src/torch/index.js';
 import { MixedPrecision, isAdapterKey, loadLoRA } from '../../src/nn/index.js';
-import { Bagel, loadCheckpoint, packSamples, saveCheckpoint, trainingForward, totalLoss, type PackSample } from '../../src/model/index.js';
+import { Bagel, loadCheckpoint, buildPackedBatch, saveCheckpoint, trainingForward, totalLoss, type PackSample } from '../../src/model/index.js';
 import { loadSampleCharacter } from '../../src/data/index.js';
 import { modelConfigForTokenizer } from '../../src/train/sft-data.js';
 import { parseSftConfig } from '../../src/train/sft-config.js';
@@ -73,7 +73,7 @@ test('LoRA over a frozen bf16 base with checkpointing: only adapters change, flo
     torch.manualSeed(4);
     const latent = torch.randn([mc.vae.zChannels, 8, 8]);
     const sample: PackSample[] = [[{ kind: 'text', ids: [10, 11, 12], loss: 1 }, { kind: 'vae_image', latent, loss: 1 }]];
-    const batch = packSamples(sample, mc, { random: () => 0.5 });
+    const batch = buildPackedBatch(sample, mc, { random: () => 0.5 });
     const noise = torch.randn(batch.vae!.latents.shape);
     return torch.noGrad(() => totalLoss(trainingForward(m, batch, { noise })).item() as number);
   });

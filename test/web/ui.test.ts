@@ -39,7 +39,7 @@ async function importJson(server: RunningServer, c: Character, key?: string): Pr
   const res = await fetch(`${server.url}/v1/characters/import`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', ...(key ? { authorization: `Bearer ${key}` } : {}) },
-    body: new TextDecoder().decode(await exportCard(c, 'json')),
+    body: new TextDecoder().decode(await exportCard(c, 'json', { heldOut: 'include' })),
   });
   assert.equal(res.status, 201);
   return ((await res.json()) as { id: string }).id;
@@ -62,7 +62,7 @@ describe('web UI in chromium', { skip }, () => {
 
     // The main server: the sample character (a PNG card, so it has an avatar) with a tiny model.
     server = await startServer({ dataDir: join(dir, 'data'), engine: new ModelChatEngine(join(dir, 'data', 'models')), port: 0 });
-    const res = await fetch(`${server.url}/v1/characters/import`, { method: 'POST', headers: { 'content-type': 'image/png' }, body: await exportCard(character, 'png') });
+    const res = await fetch(`${server.url}/v1/characters/import`, { method: 'POST', headers: { 'content-type': 'image/png' }, body: await exportCard(character, 'png', { heldOut: 'include' }) });
     assert.equal(res.status, 201);
     id = ((await res.json()) as { id: string }).id;
     const texts = [character.description, ...character.dialogue.slice(0, 8).map((s) => `${s.user} ${s.reply}`)];
@@ -72,7 +72,7 @@ describe('web UI in chromium', { skip }, () => {
 
     // A second server that needs an API key (no model needed: only the gallery is used).
     keyServer = await startServer({ dataDir: join(dir, 'keyed'), engine: new ModelChatEngine(join(dir, 'keyed', 'models')), port: 0, apiKey: API_KEY });
-    const keyed = await fetch(`${keyServer.url}/v1/characters/import`, { method: 'POST', headers: { 'content-type': 'image/png', authorization: `Bearer ${API_KEY}` }, body: await exportCard(character, 'png') });
+    const keyed = await fetch(`${keyServer.url}/v1/characters/import`, { method: 'POST', headers: { 'content-type': 'image/png', authorization: `Bearer ${API_KEY}` }, body: await exportCard(character, 'png', { heldOut: 'include' }) });
     assert.equal(keyed.status, 201);
 
     context = await chromium.launchPersistentContext(mkdtempSync(join(tmpdir(), 'web-ui-profile-')), {
@@ -165,12 +165,12 @@ describe('web UI in chromium', { skip }, () => {
   test('a card imported with the file input and one dropped on the page join the gallery', async () => {
     await page.goto(`${server.url}/#/`);
     await page.locator('.character-card').first().waitFor();
-    const card = await exportCard({ ...character, id: 'picked', names: { ...character.names, display: 'Picked Card' } }, 'json');
+    const card = await exportCard({ ...character, id: 'picked', names: { ...character.names, display: 'Picked Card' } }, 'json', { heldOut: 'include' });
     await page.setInputFiles('#card-file', { name: 'picked.json', mimeType: 'application/json', buffer: Buffer.from(card) });
     await page.locator('.character-card', { hasText: 'Picked Card' }).waitFor();
     assert.match(await page.locator('.import-status').innerText(), /Imported Picked Card/);
 
-    const dropped = new TextDecoder().decode(await exportCard({ ...character, id: 'dropped', names: { ...character.names, display: 'Dropped Card' } }, 'json'));
+    const dropped = new TextDecoder().decode(await exportCard({ ...character, id: 'dropped', names: { ...character.names, display: 'Dropped Card' } }, 'json', { heldOut: 'include' }));
     await page.evaluate((json: string) => {
       const dt = new window.DataTransfer();
       dt.items.add(new window.File([json], 'dropped.json', { type: 'application/json' }));

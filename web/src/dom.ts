@@ -35,6 +35,6 @@ export function svg(tag: string, attrs: Record<string, string | number> = {}, ..
 }
 
 /** A status line for screen readers and eyes alike. */
-export function notice(text: string, kind: 'info' | 'error' = 'info'): HTMLElement {
+export function notice(text: string, kind: 'info' | 'warning' | 'error' = 'info'): HTMLElement {
   return h('p', { class: `notice ${kind}`, role: kind === 'error' ? 'alert' : 'status' }, text);
 }

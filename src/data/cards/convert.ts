@@ -3,9 +3,9 @@
 // `extensions.unicharacter`; reference images are V3 assets of type `x_reference`, held-out test
 // images `x_heldout` (docs/ecosystem.md 1.1: app-specific types start with `x_`). Unknown card fields
 // are kept in `character.extensions.card` and written back on export.
-import { readFileSync } from 'node:fs';
-import { CharacterSchema, emptyCharacter, type Character, type CharacterImage, type Scene } from '../character.js';
+import { CharacterSchema, emptyCharacter, imageBytes, type Character, type CharacterImage, type Scene } from '../character.js';
 import { DataError, type DataLocation } from '../diagnostics.js';
+import { sniffImageFormat } from '../image.js';
 import { SPEC_V2, SPEC_V3, type Card, type CardAsset, type CardData } from './card-format.js';
 
 /** Namespaced extension key (docs/ecosystem.md 1.1: editors namespace their own keys). */
@@ -13,43 +13,63 @@ export const EXTENSION_KEY = 'unicharacter';
 export const REFERENCE_ASSET = 'x_reference';
 export const HELDOUT_ASSET = 'x_heldout';
 
-/** Card data keys this project writes itself; everything else is carried over untouched. */
-const OWNED = new Set(['name', 'description', 'personality', 'first_mes', 'mes_example', 'nickname']);
+/** Card data keys this project writes itself; everything else is carried over untouched
+ * (`mes_example` too: a card's own example text is written back as it came, docs/ecosystem.md 1.2). */
+const OWNED = new Set(['name', 'description', 'personality', 'first_mes', 'nickname']);
+
+/** Reference images the method is built around (docs/dataset.md 2: 6 to 12 per character). */
+export const EXPECTED_REFERENCE_IMAGES = 10;
 
 export interface KeptCard {
   top: Record<string, unknown>;
   data: Record<string, unknown>;
 }
 
-export function imageBytes(img: CharacterImage): Uint8Array {
-  if (img.data) return img.data;
-  if (img.path) return new Uint8Array(readFileSync(img.path));
-  throw new Error(`image ${img.id} has neither data nor path`);
-}
-
+/** Every scene as a `<START>` block; the card's own `mes_example`, when it had one, is kept instead. */
 function mesExample(scenes: Scene[]): string {
-  return scenes
-    .slice(0, 3)
-    .map((s) => `<START>\n{{user}}: ${s.user}\n{{char}}: ${s.reply}\n`)
-    .join('');
+  return scenes.map((s) => `<START>\n{{user}}: ${s.user}\n{{char}}: ${s.reply}\n`).join('');
 }
 
-/** `<START>` blocks of `{{user}}:` / `{{char}}:` lines → two-turn scenes (docs/ecosystem.md 1.1 V1). */
+const SPEAKER = /^\s*(\{\{user\}\}|<USER>|\{\{char\}\}|<BOT>):[ \t]?(.*)$/i;
+
+/** `<START>` blocks of `{{user}}:` / `{{char}}:` lines → two-turn scenes (docs/ecosystem.md 1.1 V1).
+ * LF or CRLF; a line without a speaker continues the turn above it (multi-line replies); a reply
+ * without a user line before it in its block has no scene. */
 export function parseMesExample(text: string): Scene[] {
   const out: Scene[] = [];
-  for (const block of text.split(/<START>/i)) {
-    let user: string | undefined;
+  for (const block of text.replace(/\r\n?/g, '\n').split(/<START>/i)) {
+    const turns: { user: boolean; lines: string[] }[] = [];
     for (const line of block.split('\n')) {
-      const u = /^\s*(\{\{user\}\}|<USER>):\s*(.*)$/i.exec(line);
-      const c = /^\s*(\{\{char\}\}|<BOT>):\s*(.*)$/i.exec(line);
-      if (u) user = u[2]!;
-      else if (c && user !== undefined) {
-        out.push({ id: String(out.length), user, reply: c[2]! });
-        user = undefined;
-      }
+      const m = SPEAKER.exec(line);
+      if (m) turns.push({ user: /user/i.test(m[1]!), lines: [m[2]!] });
+      else if (turns.length) turns[turns.length - 1]!.lines.push(line);
+    }
+    const text = (t: { lines: string[] }) => t.lines.join('\n').trim();
+    for (let i = 0; i + 1 < turns.length; i++) {
+      if (!turns[i]!.user || turns[i + 1]!.user) continue;
+      out.push({ id: String(out.length), user: text(turns[i]!), reply: text(turns[i + 1]!) });
+      i++;
     }
   }
   return out;
+}
+
+/** Id of the reference image a card's avatar becomes (docs/ecosystem.md 1.2). */
+export const AVATAR_IMAGE_ID = 'avatar';
+
+function assetMime(bytes: Uint8Array): string {
+  const f = sniffImageFormat(bytes);
+  return f === 'unknown' ? 'application/octet-stream' : `image/${f}`;
+}
+
+/** The card's avatar: its `icon` asset (the one named `main` first), else the image the card is
+ * in (`ccdefault:`, resolved by the PNG reader); undefined when there is none or it is no image. */
+export function cardIcon(card: Card, resolve: (uri: string, loc: DataLocation) => Uint8Array | undefined, loc: DataLocation): Uint8Array | undefined {
+  const assets = (card.data.assets ?? []) as CardAsset[];
+  const icons = assets.map((a, i) => [a, i] as const).filter(([a]) => a.type === 'icon');
+  const [a, i] = icons.find(([x]) => x.name === 'main') ?? icons[0] ?? [{ uri: 'ccdefault:' } as CardAsset, -1];
+  const bytes = resolve(a.uri, i < 0 ? loc : { ...loc, record: `data.assets[${i}]`, field: 'uri' });
+  return bytes && sniffImageFormat(bytes) !== 'unknown' ? bytes : undefined;
 }
 
 export interface ExportImage {
@@ -58,9 +78,18 @@ export interface ExportImage {
   bytes: Uint8Array;
 }
 
+export interface CardBuild {
+  /** Whether the held-out test split (images and their scenes) goes into the card (docs/ecosystem.md 1.2). */
+  heldOut: 'include' | 'omit';
+  /** The `icon` asset's URI: `ccdefault:` (the PNG the card is in), an `embeded://` path or a `data:` URI. */
+  iconUri: string;
+}
+
 /** Builds the card. `uriOf` decides where image bytes go: a `data:` URI (PNG/JSON cards) or an
  * `embeded://` path inside a CHARX. */
-export function characterToCard(c: Character, spec: 'v2' | 'v3', uriOf: (img: ExportImage) => string): Card {
+export function characterToCard(c: Character, spec: 'v2' | 'v3', uriOf: (img: ExportImage) => string, build: CardBuild = { heldOut: 'include', iconUri: 'ccdefault:' }): Card {
+  const heldOutImages = build.heldOut === 'include' ? c.tests.heldOutImages : [];
+  const tests = build.heldOut === 'include' ? c.tests : { ...c.tests, heldOutImages, heldOutScenes: [] };
   const kept = (c.extensions.card ?? { top: {}, data: {} }) as KeptCard;
   const { card: _card, ...otherExt } = c.extensions;
   const keptExt = (kept.data.extensions ?? {}) as Record<string, unknown>;
@@ -81,15 +110,16 @@ export function characterToCard(c: Character, spec: 'v2' | 'v3', uriOf: (img: Ex
     vqa: c.vqa,
     vqaMcq: c.vqaMcq,
     t2iPrompts: c.t2iPrompts,
-    tests: { ...c.tests, heldOutImages: c.tests.heldOutImages.map(strip) },
+    tests: { ...tests, heldOutImages: heldOutImages.map(strip) },
     extensions: otherExt,
   };
   const images: ExportImage[] = [
     ...c.referenceImages.map((image) => ({ kind: REFERENCE_ASSET, image, bytes: imageBytes(image) }) as ExportImage),
-    ...c.tests.heldOutImages.map((image) => ({ kind: HELDOUT_ASSET, image, bytes: imageBytes(image) }) as ExportImage),
+    ...heldOutImages.map((image) => ({ kind: HELDOUT_ASSET, image, bytes: imageBytes(image) }) as ExportImage),
   ];
-  const keptAssets = ((kept.data.assets ?? []) as CardAsset[]).filter((a) => a.type !== REFERENCE_ASSET && a.type !== HELDOUT_ASSET);
-  if (!keptAssets.some((a) => a.type === 'icon')) keptAssets.unshift({ type: 'icon', uri: 'ccdefault:', name: 'main', ext: 'png' });
+  // The card's own icon was read as its avatar on import; the one written is the export's.
+  const keptAssets = ((kept.data.assets ?? []) as CardAsset[]).filter((a) => a.type !== REFERENCE_ASSET && a.type !== HELDOUT_ASSET && a.type !== 'icon');
+  keptAssets.unshift({ type: 'icon', uri: build.iconUri, name: 'main', ext: 'png' });
   const assets: CardAsset[] = [...keptAssets, ...images.map((img) => ({ type: img.kind, uri: uriOf(img), name: img.image.id, ext: 'png' }))];
   const data: CardData = {
     // V2 fields with their defaults, then whatever the imported card had, then ours on top.
@@ -107,7 +137,7 @@ export function characterToCard(c: Character, spec: 'v2' | 'v3', uriOf: (img: Ex
     description: c.description,
     personality: c.style,
     first_mes: c.opening,
-    mes_example: mesExample(c.scenes.length ? c.scenes : c.dialogue),
+    mes_example: typeof kept.data.mes_example === 'string' ? kept.data.mes_example : mesExample(c.scenes.length ? c.scenes : c.dialogue),
     ...(c.names.nickname !== undefined ? { nickname: c.names.nickname } : {}),
     assets,
     extensions: { ...keptExt, [EXTENSION_KEY]: ours },
@@ -136,13 +166,19 @@ export function cardToCharacter(card: Card, resolve: (uri: string, loc: DataLoca
     });
   const refs = imageAssets(REFERENCE_ASSET);
   const heldOut = imageAssets(HELDOUT_ASSET);
+  const embedded = (a: CardAsset, i: number): CardAsset => {
+    // An archive's other files travel as data URIs once the archive is gone.
+    if (!a.uri.startsWith('embeded://')) return a;
+    const bytes = resolve(a.uri, { ...loc, record: `data.assets[${i}]`, field: 'uri' });
+    return bytes ? { ...a, uri: `data:${assetMime(bytes)};base64,${Buffer.from(bytes).toString('base64')}` } : a;
+  };
 
   const kept: KeptCard = { top: {}, data: {} };
   for (const [k, v] of Object.entries(card)) if (k !== 'spec' && k !== 'spec_version' && k !== 'data') kept.top[k] = v;
   for (const [k, v] of Object.entries(d)) if (!OWNED.has(k) && k !== 'extensions' && k !== 'assets') kept.data[k] = v;
   const otherExt = Object.fromEntries(Object.entries(ext).filter(([k]) => k !== EXTENSION_KEY));
   kept.data.extensions = otherExt;
-  kept.data.assets = assets.filter((a) => a.type !== REFERENCE_ASSET && a.type !== HELDOUT_ASSET && !(a.type === 'icon' && a.uri === 'ccdefault:'));
+  kept.data.assets = assets.map(embedded).filter((a) => a.type !== REFERENCE_ASSET && a.type !== HELDOUT_ASSET && a.type !== 'icon');
 
   const str = (k: string) => (typeof d[k] === 'string' ? (d[k] as string) : '');
   let c: Character;
@@ -192,7 +228,9 @@ export function cardToCharacter(card: Card, resolve: (uri: string, loc: DataLoca
     c.opening = str('first_mes');
     c.profile = [str('description'), str('personality'), str('scenario')].filter((s) => s !== '').join('\n\n');
     c.dialogue = parseMesExample(str('mes_example'));
-    c.referenceImages = refs;
+    // A card without reference images still has its avatar: that is the one reference image.
+    const icon = refs.length === 0 ? cardIcon(card, resolve, loc) : undefined;
+    c.referenceImages = icon ? [{ id: AVATAR_IMAGE_ID, data: new Uint8Array(icon) }] : refs;
     c.tests.heldOutImages = heldOut;
     if (typeof d.nickname === 'string') c.names.nickname = d.nickname;
     c.extensions = { card: kept };

@@ -2,16 +2,17 @@
 // Character, and export a Character in each format (docs/ecosystem.md 1.1).
 import { DataError, type DataLocation } from '../diagnostics.js';
 import { sniffImageFormat } from '../image.js';
-import type { Character } from '../character.js';
+import { imageBytes, type Character } from '../character.js';
 import { decodeBase64Strict, decodeUtf8Strict, parseCardText, type Card } from './card-format.js';
-import { cardToCharacter, characterToCard, imageBytes, type ExportImage } from './convert.js';
-import { readPngCard, writePngCard } from './png-card.js';
+import { AVATAR_IMAGE_ID, EXPECTED_REFERENCE_IMAGES, cardIcon, cardToCharacter, characterToCard, type ExportImage } from './convert.js';
+import { readPngCard, stripCardChunks, writePngCard } from './png-card.js';
+import { placeholderAvatar } from './placeholder.js';
 import { isZip, readCharx, writeCharx, type CharxLimits } from './charx.js';
 import { PngError, isPng, readPngChunks } from './png-chunks.js';
 
 export type CardFormat = 'png' | 'json' | 'charx';
 
-function dataUri(img: ExportImage): string {
+function dataUri(img: { bytes: Uint8Array }): string {
   const mime = sniffImageFormat(img.bytes) === 'jpeg' ? 'image/jpeg' : 'image/png';
   return `data:${mime};base64,${Buffer.from(img.bytes).toString('base64')}`;
 }
@@ -28,9 +29,19 @@ export interface ImportOptions {
   maxChunkBytes?: number;
 }
 
+export interface ImportedCard {
+  character: Character;
+  card: Card;
+  format: CardFormat;
+  /** The card's avatar (its icon, or the picture a PNG card is in, without the card chunks). */
+  avatar?: Uint8Array;
+  /** What the user should know before training on it, each starting with the file (docs/ecosystem.md 1.2). */
+  warnings: string[];
+}
+
 /** Reads a card. Every error is a DataError whose message starts with the file (docs/architecture.md
  * "Data"), whatever part of the card was wrong. */
-export function importCard(bytes: Uint8Array, opts: ImportOptions = {}): { character: Character; card: Card; format: CardFormat } {
+export function importCard(bytes: Uint8Array, opts: ImportOptions = {}): ImportedCard {
   try {
     return readCard(bytes, opts);
   } catch (e) {
@@ -40,59 +51,96 @@ export function importCard(bytes: Uint8Array, opts: ImportOptions = {}): { chara
   }
 }
 
-function readCard(bytes: Uint8Array, opts: ImportOptions): { character: Character; card: Card; format: CardFormat } {
+function readCard(bytes: Uint8Array, opts: ImportOptions): ImportedCard {
+  const read = (format: CardFormat, file: string, card: Card, resolve: Resolver): ImportedCard => {
+    const character = cardToCharacter(card, resolve, { file });
+    const avatar = cardIcon(card, resolve, { file });
+    return { character, card, format, ...(avatar ? { avatar } : {}), warnings: referenceWarnings(character, file) };
+  };
   if (isPng(bytes)) {
     const file = opts.file ?? 'card.png';
     const card = readPngCard(bytes, file, opts.maxChunkBytes);
-    // `ccdefault:` icon is the PNG itself.
-    const character = cardToCharacter(card, (uri, loc) => (uri === 'ccdefault:' ? bytes : resolveDataUri(uri, loc)), { file });
-    return { character, card, format: 'png' };
+    // `ccdefault:` icon is the PNG itself, without the card.
+    const picture = stripCardChunks(bytes);
+    return read('png', file, card, (uri, loc) => (uri === 'ccdefault:' ? picture : resolveDataUri(uri, loc)));
   }
   if (isZip(bytes)) {
     const file = opts.file ?? 'card.charx';
     const { card, files } = readCharx(bytes, file, opts.charxLimits);
-    const character = cardToCharacter(
-      card,
-      (uri, loc) => {
-        if (uri.startsWith('embeded://')) {
-          const b = files.get(uri.slice('embeded://'.length));
-          if (!b) throw new DataError(loc, `asset ${uri} is not in the archive`);
-          return b;
-        }
-        return resolveDataUri(uri, loc);
-      },
-      { file },
-    );
-    return { character, card, format: 'charx' };
+    return read('charx', file, card, (uri, loc) => {
+      if (uri.startsWith('embeded://')) {
+        const b = files.get(uri.slice('embeded://'.length));
+        if (!b) throw new DataError(loc, `asset ${uri} is not in the archive`);
+        return b;
+      }
+      return resolveDataUri(uri, loc);
+    });
   }
   const file = opts.file ?? 'card.json';
-  const card = parseCardText(decodeUtf8Strict(bytes, { file }), { file });
-  return { character: cardToCharacter(card, resolveDataUri, { file }), card, format: 'json' };
+  return read('json', file, parseCardText(decodeUtf8Strict(bytes, { file }), { file }), resolveDataUri);
+}
+
+type Resolver = (uri: string, loc: DataLocation) => Uint8Array | undefined;
+
+/** The method customizes on about ten reference images; a card usually brings one, its avatar. */
+function referenceWarnings(c: Character, file: string): string[] {
+  const n = c.referenceImages.length;
+  if (n >= EXPECTED_REFERENCE_IMAGES) return [];
+  const what = n === 0 ? 'no reference image (and no avatar to use as one)' : n === 1 && c.referenceImages[0]!.id === AVATAR_IMAGE_ID ? 'one reference image, its avatar' : `${n} reference image${n === 1 ? '' : 's'}`;
+  return [`${file}: the character has ${what}; the method expects about ${EXPECTED_REFERENCE_IMAGES} (docs/ecosystem.md 1.2), so its pictures will follow ${n === 0 ? 'nothing of it' : 'these few closely'} until more are added`];
 }
 
 export interface ExportOptions {
   spec?: 'v2' | 'v3';
-  /** The PNG the card is written into; default: the first reference image. */
+  /** The card's picture (the PNG it is written into, the icon of a CHARX or JSON card); default:
+   * the first reference image, else a generated placeholder. */
   avatar?: Uint8Array;
+  /** Whether a character's held-out test split goes into the card: required when it has one
+   * (docs/ecosystem.md 1.2). */
+  heldOut?: 'include' | 'omit';
+}
+
+/** A character with a held-out test split exported without saying whether to include it. */
+export class HeldOutExportError extends Error {
+  constructor(readonly characterId: string, readonly images: number) {
+    super(`character ${characterId} has ${images} held-out test image${images === 1 ? '' : 's'} (its evaluation split, docs/ecosystem.md 1.2): say heldOut 'include' to put them in the card or 'omit' to leave them out`);
+    this.name = 'HeldOutExportError';
+  }
 }
 
 export async function exportCard(c: Character, format: CardFormat, opts: ExportOptions = {}): Promise<Uint8Array> {
   const spec = opts.spec ?? 'v3';
+  if (c.tests.heldOutImages.length > 0 && opts.heldOut === undefined) throw new HeldOutExportError(c.id, c.tests.heldOutImages.length);
+  const heldOut = opts.heldOut ?? 'include';
   if (format === 'charx') {
     const files = new Map<string, Uint8Array>();
-    const card = characterToCard(c, spec, (img) => {
-      const path = `assets/${img.kind}/images/${img.image.id}.png`;
-      files.set(path, img.bytes);
-      return `embeded://${path}`;
-    });
+    const icon = 'assets/icon/images/main.png';
+    files.set(icon, await cardPicture(c, opts.avatar));
+    const card = characterToCard(
+      c,
+      spec,
+      (img) => {
+        const path = `assets/${img.kind}/images/${img.image.id}.png`;
+        files.set(path, img.bytes);
+        return `embeded://${path}`;
+      },
+      { heldOut, iconUri: `embeded://${icon}` },
+    );
     return writeCharx(card, files);
   }
-  const card = characterToCard(c, spec, dataUri);
-  if (format === 'json') return new TextEncoder().encode(JSON.stringify(card, null, 2));
+  if (format === 'json') {
+    const iconUri = opts.avatar ? dataUri({ bytes: opts.avatar }) : 'ccdefault:';
+    return new TextEncoder().encode(JSON.stringify(characterToCard(c, spec, dataUri, { heldOut, iconUri }), null, 2));
+  }
+  return writePngCard(await cardPicture(c, opts.avatar), characterToCard(c, spec, dataUri, { heldOut, iconUri: 'ccdefault:' }));
+}
+
+/** The card's picture as a PNG: the avatar, else the first reference image, else a placeholder. */
+async function cardPicture(c: Character, avatar: Uint8Array | undefined): Promise<Uint8Array> {
   const first = c.referenceImages[0];
-  if (!opts.avatar && !first) throw new Error(`${c.id}: a PNG card needs an avatar image and the character has no reference image`);
-  const what = opts.avatar ? 'avatar' : `reference image ${first!.id}`;
-  return writePngCard(await asPng(opts.avatar ?? imageBytes(first!), { file: `character ${c.id}`, record: what }), card);
+  if (avatar) return asPng(avatar, { file: `character ${c.id}`, record: 'avatar' });
+  if (first) return asPng(imageBytes(first), { file: `character ${c.id}`, record: `reference image ${first.id}` });
+  return placeholderAvatar(c.names.display);
 }
 
 /** The image a PNG card is written into, as a PNG whose chunks can be rewritten: a real PNG as it
@@ -116,8 +164,9 @@ async function asPng(bytes: Uint8Array, loc: DataLocation): Promise<Uint8Array> 
   }
 }
 
-export { readPngCard, writePngCard } from './png-card.js';
+export { readPngCard, writePngCard, stripCardChunks } from './png-card.js';
+export { placeholderAvatar } from './placeholder.js';
 export { readCharx, writeCharx, DEFAULT_CHARX_LIMITS, type CharxLimits } from './charx.js';
 export { parseCardText, normaliseCard, jsonDepth, MAX_CARD_DEPTH, SPEC_V2, SPEC_V3, type Card, type CardAsset } from './card-format.js';
-export { cardToCharacter, characterToCard, parseMesExample, EXTENSION_KEY, REFERENCE_ASSET, HELDOUT_ASSET } from './convert.js';
+export { cardToCharacter, characterToCard, cardIcon, parseMesExample, EXTENSION_KEY, REFERENCE_ASSET, HELDOUT_ASSET, AVATAR_IMAGE_ID, EXPECTED_REFERENCE_IMAGES } from './convert.js';
 export { readPngChunks, encodePngChunks, textChunk, crc32 } from './png-chunks.js';

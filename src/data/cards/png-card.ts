@@ -48,6 +48,11 @@ function textOf(c: PngChunk, file: string): { keyword: string; text: string } {
   }
 }
 
+/** The picture of a PNG card without its card chunks: the avatar, not the card again. */
+export function stripCardChunks(png: Uint8Array): Uint8Array {
+  return encodePngChunks(readPngChunks(png).filter((c) => !(c.type === 'tEXt' && CARD_KEYWORDS.includes(chunkKeyword(c).toLowerCase()))));
+}
+
 /** Writes `card` into `png` like SillyTavern: old card chunks removed, then `chara` (V2) and
  * `ccv3` (V3) inserted before IEND. */
 export function writePngCard(png: Uint8Array, card: Card): Uint8Array {

@@ -1,5 +1,6 @@
 // Characters: list, get, create, update, delete; import a card (PNG, JSON or CHARX, as the raw
-// body or a multipart `file` field); export as ?format=png|json|charx (docs/ecosystem.md 1.1).
+// body or a multipart `file` field, answered with `warnings`); export as ?format=png|json|charx
+// [&held_out=include|omit] (docs/ecosystem.md 1.1, 1.2).
 import type { FastifyInstance } from 'fastify';
 import { characterJson } from '../characters.js';
 import { parse, type AppContext } from '../context.js';
@@ -66,8 +67,8 @@ export function characterRoutes(app: FastifyInstance, ctx: AppContext): void {
   });
 
   app.get<IdParams & { Querystring: Record<string, unknown> }>('/v1/characters/:id/export', async (req, reply) => {
-    const { format } = parse(ExportQuerySchema, req.query);
-    const out = await ctx.library.exportCard(req.params.id, format);
+    const { format, held_out } = parse(ExportQuerySchema, req.query);
+    const out = await ctx.library.exportCard(req.params.id, format, held_out);
     reply.type(out.mime);
     // The file name is the validated id: nothing else from the request reaches it.
     reply.header('content-disposition', `attachment; filename="${out.filename}"`);
@@ -83,10 +84,10 @@ export function characterRoutes(app: FastifyInstance, ctx: AppContext): void {
       const body = req.body;
       if (!Buffer.isBuffer(body) || body.length === 0) throw new ApiError(400, 'the request has no card: send a PNG, JSON or CHARX card as the body or as a multipart "file"', 'invalid_request_error', 'file', 'missing_file');
       const bytes = await uploadedBytes(req.headers['content-type'], body);
-      const row = await ctx.library.importCard(bytes);
+      const { row, warnings } = await ctx.library.importCard(bytes);
       const { character } = await ctx.library.require(row.id);
       reply.code(201);
-      return characterJson(row, character);
+      return { ...characterJson(row, character), warnings };
     });
   });
 }

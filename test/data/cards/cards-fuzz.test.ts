@@ -12,10 +12,10 @@ import { JS_INTERNALS, fuzz, mutateBytes, swapValue } from '../../fuzz/fuzz.js';
 const img = new Uint8Array(await sharp({ create: { width: 4, height: 4, channels: 3, background: '#884422' } }).png().toBuffer());
 const base: Character = { ...emptyCharacter('Fuzz'), description: 'd', opening: 'hi', referenceImages: [{ id: 'r0', data: img }] };
 const cards = {
-  png: await exportCard(base, 'png'),
-  json: await exportCard(base, 'json'),
-  charx: await exportCard(base, 'charx'),
-  v2: await exportCard(base, 'json', { spec: 'v2' }),
+  png: await exportCard(base, 'png', { heldOut: 'include' }),
+  json: await exportCard(base, 'json', { heldOut: 'include' }),
+  charx: await exportCard(base, 'charx', { heldOut: 'include' }),
+  v2: await exportCard(base, 'json', { heldOut: 'include', spec: 'v2' }),
 };
 
 /** Reads `bytes` as `file`; a refusal must be a DataError that names the file in plain words. */
@@ -31,7 +31,7 @@ async function readsOrNames(bytes: Uint8Array, file: string, label: string): Pro
     return 'refused';
   }
   // What was read is a character the project can write again.
-  await exportCard(character, 'json');
+  await exportCard(character, 'json', { heldOut: 'include' });
   return 'read';
 }
 

@@ -28,7 +28,7 @@ async function withBytes(c: Character): Promise<Character> {
 
 for (const [format, spec] of [['png', 'v2'], ['png', 'v3'], ['json', 'v3'], ['json', 'v2'], ['charx', 'v3']] as const) {
   test(`round trip: ${spec} ${format} card keeps the whole character and its reference images`, async () => {
-    const bytes = await exportCard(tessel, format, { spec, avatar });
+    const bytes = await exportCard(tessel, format, { heldOut: 'include', spec, avatar });
     const back = importCard(bytes);
     assert.equal(back.format, format);
     // A PNG carries both chunks and the reader prefers ccv3.
@@ -40,7 +40,7 @@ for (const [format, spec] of [['png', 'v2'], ['png', 'v3'], ['json', 'v3'], ['js
 }
 
 test('PNG export writes tEXt chara then ccv3 just before IEND, base64 JSON, V2 and V3 specs', async () => {
-  const bytes = await exportCard(tessel, 'png', { avatar });
+  const bytes = await exportCard(tessel, 'png', { heldOut: 'include', avatar });
   const chunks = readPngChunks(bytes);
   const types = chunks.map((c) => c.type);
   assert.deepEqual(types.slice(-3), ['tEXt', 'tEXt', 'IEND']);
@@ -51,7 +51,7 @@ test('PNG export writes tEXt chara then ccv3 just before IEND, base64 JSON, V2 a
   assert.equal(JSON.parse(Buffer.from(v1!, 'base64').toString('utf8')).spec, 'chara_card_v2');
   assert.equal(JSON.parse(Buffer.from(v2!, 'base64').toString('utf8')).spec, 'chara_card_v3');
   // Writing again replaces, never duplicates, the card chunks.
-  const again = readPngChunks(await exportCard(tessel, 'png', { avatar: bytes }));
+  const again = readPngChunks(await exportCard(tessel, 'png', { heldOut: 'include', avatar: bytes }));
   assert.equal(again.filter((c) => c.type === 'tEXt').length, 2);
 });
 
@@ -82,7 +82,7 @@ test('imports a SillyTavern PNG card and keeps its unknown fields on re-export',
   assert.equal(character.style, 'calm');
   assert.deepEqual(character.dialogue.map((s) => [s.user, s.reply]), [['Who are you?', 'The keeper of the light.']]);
   for (const fmt of ['json', 'png', 'charx'] as const) {
-    const again = importCard(await exportCard(character, fmt, { avatar }));
+    const again = importCard(await exportCard(character, fmt, { heldOut: 'include', avatar }));
     const d = again.card.data;
     assert.deepEqual(d.character_book, ST_CARD.data.character_book, fmt);
     assert.deepEqual(d.some_future_field, { x: 1 });

@@ -49,9 +49,11 @@ export async function galleryPage(main: HTMLElement, signal: AbortSignal): Promi
         status.append(notice(`${file.name}: ${await errorMessage(res)}`, 'error'));
         continue;
       }
-      const c = (await res.json()) as CharacterSummary;
+      const c = (await res.json()) as CharacterSummary & { warnings?: string[] };
       clear(status);
       status.append(notice(`Imported ${c.name}.`));
+      // What the method still lacks (docs/ecosystem.md 1.2), e.g. a card with only its avatar.
+      for (const w of c.warnings ?? []) status.append(notice(w, 'warning'));
     }
     await render();
   };

@@ -1,0 +1,8 @@
+// Sharded data parallel SFT on 1 and 2 processes (docs/sharding.md 1-4; the body is in
+// fixtures/shard-matrix.ts): the weights of one process, per-rank memory as 1/N.
+import { test } from 'node:test';
+import { shardMatrix } from './fixtures/shard-matrix.js';
+
+test('1 and 2 processes x shard none, grad, full end with the weights of one process; memory shrinks as 1/N', { timeout: 300_000 }, async () => {
+  await shardMatrix([1, 2]);
+});
