@@ -6,7 +6,7 @@
 // out (the answerer refitted without the image asked about); held-out test images, when given,
 // by the answerer fitted on every training image.
 import { Rng, type ChwImage } from '../data/index.js';
-import { CaptionKnnAnswerer, words, type CaptionKnnOptions } from './caption-knn.js';
+import { CaptionKnnAnswerer, captionWords, type CaptionKnnOptions } from './caption-knn.js';
 import type { Answerer } from './vqa.js';
 
 /** A captioned image: its caption, the rest of its describing text, its multiple-choice items. */
@@ -40,7 +40,7 @@ const docOf = (c: CaptionedImage): string => [c.caption, c.extra ?? '', ...(c.mc
 
 /** Caption words that tell the training captions apart (in some but not all), in first-seen order. */
 export function tellingWords(captions: readonly string[]): string[] {
-  const docs = captions.map((c) => new Set(words(c)));
+  const docs = captions.map((c) => new Set(captionWords(c)));
   const seen: string[] = [];
   for (const d of docs) for (const w of d) if (w.length >= 4 && !seen.includes(w)) seen.push(w);
   return seen.filter((w) => {
@@ -51,7 +51,7 @@ export function tellingWords(captions: readonly string[]): string[] {
 
 /** Balanced yes/no items for one image: its telling words (yes) and as many others (no), seeded. */
 export function yesNoItems(image: ChwImage, caption: string, vocabulary: readonly string[], rng: Rng): HeldOutItem[] {
-  const mine = new Set(words(caption));
+  const mine = new Set(captionWords(caption));
   const yes = vocabulary.filter((w) => mine.has(w));
   const no = rng.shuffle(vocabulary.filter((w) => !mine.has(w))).slice(0, yes.length);
   const q = (w: string): string => `Does the image show ${w}?`;

@@ -63,7 +63,7 @@ const STOP = new Set([
 ]);
 
 /** Lower-case words of a text. */
-export function words(text: string): string[] {
+export function captionWords(text: string): string[] {
   return text.toLowerCase().replace(/’/g, "'").split(/[^a-z']+/).map((w) => w.replace(/'s$/, '').replace(/'/g, '')).filter(Boolean);
 }
 
@@ -94,7 +94,7 @@ export class CaptionKnnAnswerer implements Answerer {
     this.rule = o.rule ?? 'prior';
     if (!(this.k >= 1)) throw new Error(`CaptionKnnAnswerer: k must be >= 1, got ${this.k}`);
     this.feats = entries.map((e) => this.feature(e.image));
-    this.docs = entries.map((e) => words(e.text));
+    this.docs = entries.map((e) => captionWords(e.text));
   }
 
   /** Fits the answerer on captioned images (at least one). */
@@ -126,7 +126,7 @@ export class CaptionKnnAnswerer implements Answerer {
 
   answer(image: ChwImage, question: string, choices?: readonly string[]): string {
     if (choices && choices.length) return this.choose(image, choices);
-    const content = words(question).filter((w) => !STOP.has(w));
+    const content = captionWords(question).filter((w) => !STOP.has(w));
     const known = content.filter((w) => this.docCount(w) > 0);
     if (known.length === 0) return /^(is|are|does|do|can|has|have)\b/i.test(question.trim()) ? 'no' : 'unknown';
     if (!/^(is|are|does|do|can|has|have)\b/i.test(question.trim())) return 'unknown';
@@ -144,7 +144,7 @@ export class CaptionKnnAnswerer implements Answerer {
 
   private choose(image: ChwImage, choices: readonly string[]): string {
     const nb = this.neighbours(image);
-    const optionWords = choices.map((c) => words(c).filter((w) => !STOP.has(w)));
+    const optionWords = choices.map((c) => captionWords(c).filter((w) => !STOP.has(w)));
     const named = (doc: readonly string[], ws: readonly string[]): boolean => ws.length > 0 && ws.every((w) => mentions(doc, w));
     const local = optionWords.map((ws) => nb.reduce((a, { i, w }) => a + (named(this.docs[i]!, ws) ? w : 0), 0));
     const global = optionWords.map((ws) => this.docs.filter((d) => named(d, ws)).length);

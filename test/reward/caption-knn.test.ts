@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { loadSampleCharacter, prepareImage, type ChwImage } from '../../src/data/index.js';
 import {
-  CaptionKnnAnswerer, captionKnnHeldOutAccuracy, sameWord, scoreAnswers, tellingWords, words, type CaptionedImage, type HeldOutItem,
+  CaptionKnnAnswerer, captionKnnHeldOutAccuracy, sameWord, scoreAnswers, tellingWords, captionWords, type CaptionedImage, type HeldOutItem,
 } from '../../src/reward/index.js';
 
 /** A 16x16 image of one colour (RGB in [0, 1]) with a top half of another (layout differs from colour alone). */
@@ -23,7 +23,7 @@ const GREEN: [number, number, number] = [0.1, 0.7, 0.1];
 const DARK: [number, number, number] = [0.05, 0.05, 0.1];
 
 test('words and sameWord: lower-case words, a 4+ letter prefix names the same thing', () => {
-  assert.deepEqual(words('Is the fox’s tail ringed?'), ['is', 'the', 'fox', 'tail', 'ringed']);
+  assert.deepEqual(captionWords('Is the fox’s tail ringed?'), ['is', 'the', 'fox', 'tail', 'ringed']);
   assert.equal(sameWord('snow', 'snowy'), true);
   assert.equal(sameWord('rain', 'raining'), true);
   assert.equal(sameWord('sun', 'sunset'), false, 'under 4 letters only equal words match');
