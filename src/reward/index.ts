@@ -44,3 +44,8 @@ export { BlipVqaAnswerer, BLIP_VQA_ID, REFERENCE_BLIP_LENGTHS, type BlipVqaOptio
 export { FaceIdentityScorer, faceImagesOf, type FaceRewardOptions, type FaceRewardResult } from './face-reward.js';
 export { FaceIdentity, FACE_IDENTITY_ID, descriptorCosine, type FaceImage, type FaceIdentityOptions } from './nets/index.js';
 export { humanModelsDir, loadTf, cosineSimilarity, type Tf } from './nets/index.js';
+export { CaptionKnnAnswerer, CAPTION_KNN_ID, sameWord, captionWords, type CaptionKnnEntry, type CaptionKnnOptions } from './caption-knn.js';
+export {
+  captionKnnHeldOutAccuracy, fitCaptionKnn, scoreAnswers, tellingWords, yesNoItems,
+  type AccuracyResult, type CaptionedImage, type HeldOutItem,
+} from './answerer-accuracy.js';

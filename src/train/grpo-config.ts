@@ -81,6 +81,16 @@ export interface GrpoConfig {
   maxGradNorm: number | null;
   advClipMax: number;
   evalEvery: number;
+  /**
+   * The last heldOutPrompts of the character's T2I prompts are never rolled out for training;
+   * evaluation (docs/method.md 3.7) scores them instead of the training prompts. 0 (reference):
+   * evaluation on the training prompts.
+   */
+  heldOutPrompts: number;
+  /** Also evaluate the starting model, logged in epoch 1's metrics as eval_start_* (a before point for the curve). */
+  evalAtStart: boolean;
+  /** Fixed seeds per evaluated prompt (1, the reference); with 2 or more eval_reward_se is logged. */
+  evalSeeds: number;
   saveEvery: number;
   seed: number;
   rewards: {
@@ -99,6 +109,13 @@ export interface GrpoConfig {
    * substitute (default true).
    */
   selfVqa: boolean;
+  /**
+   * Without rewards.scorers.answerer or rewards.scorers.blipVqaDir: answer the checklists with the
+   * caption-kNN answerer fitted on the character's captioned images ('trained:caption-knn',
+   * src/reward/caption-knn.ts); its held-out accuracy and majority baseline are logged and put in
+   * every metrics line. Default false (then selfVqa decides).
+   */
+  captionKnn: boolean;
   /** Precision mode of the policy update (docs/precision.md; the reference trains bf16 weights: 'bf16'). */
   precision: PrecisionMode;
   /** Recompute each decoder layer in backward instead of keeping its activations (docs/precision.md section 3). */
@@ -158,10 +175,14 @@ export const DEFAULT_GRPO: Omit<GrpoConfig, 'from' | 'out' | Exclude<keyof Prese
   microStepsPerUpdate: 72,
   advClipMax: 5,
   evalEvery: 5,
+  heldOutPrompts: 0,
+  evalSeeds: 1,
+  evalAtStart: false,
   saveEvery: 10,
   seed: 42,
   rewards: { weights: REFERENCE_REWARD_WEIGHTS, scorers: {} },
   selfVqa: true,
+  captionKnn: false,
   precision: 'fp32',
   activationCheckpointing: false,
 };
@@ -244,10 +265,14 @@ export const GrpoConfigSchema = z.object({
   maxGradNorm: num().positive().nullable().optional(),
   advClipMax: num().positive().default(D.advClipMax),
   evalEvery: int(0, 1_000_000).default(D.evalEvery),
+  heldOutPrompts: int(0, 1_000_000).default(D.heldOutPrompts),
+  evalSeeds: int(1, 10_000).default(D.evalSeeds),
+  evalAtStart: z.boolean().default(D.evalAtStart),
   saveEvery: int(1, 1_000_000).default(D.saveEvery),
   seed: z.number().int().default(D.seed),
   rewards: RewardsSchema.default({}),
   selfVqa: z.boolean().default(D.selfVqa),
+  captionKnn: z.boolean().default(D.captionKnn),
   precision: z.enum(PRECISION_MODES).default(D.precision),
   activationCheckpointing: z.boolean().default(D.activationCheckpointing),
   preset: z.enum(GRPO_PRESETS).default(D.preset),

@@ -9,8 +9,8 @@ import { latentDownsample, type AutoEncoder, type Bagel } from '../model/index.j
 import type { ProcessGroup } from '../torch/index.js';
 import { Rng, VAE_RULE, prepareImage, scaledRule, type Character, type ChwImage, type SizeSpec } from '../data/index.js';
 import {
-  createRewardScorers, effectiveRewardWeights, faceId, FaceIdentityScorer, humanModelsDir, SelfVqaAnswerer,
-  type RewardScorers, type RewardWeights,
+  captionKnnHeldOutAccuracy, createRewardScorers, effectiveRewardWeights, faceId, FaceIdentityScorer, fitCaptionKnn, humanModelsDir, SelfVqaAnswerer,
+  type AccuracyResult, type CaptionedImage, type CaptionKnnAnswerer, type RewardScorers, type RewardWeights,
 } from '../reward/index.js';
 import { CharacterModel } from '../character/index.js';
 import { checkpointState } from './checkpoint-state.js';
@@ -102,8 +102,12 @@ export interface GrpoSession {
   model: Bagel;
   vae: AutoEncoder;
   character: Character;
+  /** The training prompts (all but the last cfg.heldOutPrompts). */
   prompts: Character['t2iPrompts'];
   promptIds: Awaited<ReturnType<CharacterModel['encode']>>[];
+  /** The prompts evaluation scores: the held-out ones, or the training prompts when none is held out. */
+  evalPrompts: Character['t2iPrompts'];
+  evalPromptIds: Awaited<ReturnType<CharacterModel['encode']>>[];
   /** Latent grid side (image side / VAE downsampling). */
   grid: number;
   /** What the optimizer updates (the float32 masters in bf16-mixed, docs/precision.md). */
@@ -119,6 +123,8 @@ export interface GrpoSession {
   rng: Rng;
   custom: TrainGrpoOptions['reward'];
   rewardIds: Record<string, string>;
+  /** The caption-kNN answerer's held-out accuracy (cfg.captionKnn), else null. */
+  answererAccuracy: AccuracyResult | null;
   runDir: RunDir | null;
   samplesDir: string;
   state: ReturnType<typeof checkpointState>;
@@ -152,6 +158,38 @@ async function loadFaceIdentity(cfg: GrpoConfig, character: Character, injected:
   }
 }
 
+/** The character's images with their captions, VQA answers and MCQs (the caption-kNN answerer's data), square at `side`. */
+async function captionedImages(c: Character, side: number): Promise<{ train: CaptionedImage[]; heldOut: CaptionedImage[] }> {
+  const load = async (imgs: Character['referenceImages']): Promise<{ id: string; image: ChwImage; caption: string }[]> => {
+    const out: { id: string; image: ChwImage; caption: string }[] = [];
+    for (const img of imgs) {
+      const bytes = img.data ?? (img.path ? new Uint8Array(readFileSync(img.path)) : undefined);
+      if (bytes && img.t2iInstruction) out.push({ id: img.id, caption: img.t2iInstruction, image: await prepareImage(bytes, { rule: 'fixed', width: side, height: side }) });
+    }
+    return out;
+  };
+  const train = (await load(c.referenceImages)).map((t) => ({
+    ...t,
+    extra: c.vqa.filter((q) => q.imageId === t.id).map((q) => q.answer).join(' '),
+    mcq: c.vqaMcq.filter((q) => q.imageId === t.id).map((q) => ({ question: q.question, options: Object.values(q.options), answer: q.options[q.answerKey] })),
+  }));
+  return { train, heldOut: await load(c.tests.heldOutImages) };
+}
+
+/** The caption-kNN answerer fitted on every captioned training image, and its held-out accuracy (seeded). */
+async function captionKnnAnswerer(c: Character, side: number): Promise<{ answerer: CaptionKnnAnswerer; accuracy: AccuracyResult }> {
+  const { train, heldOut } = await captionedImages(c, side);
+  if (train.length < 2) throw new Error(`Character-GRPO: captionKnn needs at least 2 captioned reference images (t2iInstruction); ${c.names.display} has ${train.length}`);
+  return { answerer: fitCaptionKnn(train), accuracy: await captionKnnHeldOutAccuracy(train, heldOut) };
+}
+
+/** The answerer's accuracy in words, for the log. */
+export function accuracyNote(a: AccuracyResult): string {
+  const p = (x: number): string => `${(100 * x).toFixed(1)}%`;
+  const k = a.byKind;
+  return `held-out accuracy ${p(a.accuracy)} vs majority ${p(a.majority)} on ${a.n} items (yes/no ${p(k.yes_no.accuracy)} vs ${p(k.yes_no.majority)}, n ${k.yes_no.n}; multiple choice ${p(k.multiple_choice.accuracy)} vs ${p(k.multiple_choice.majority)}, n ${k.multiple_choice.n})`;
+}
+
 /** The checklist answerer: the given one, else the model's own understanding path (selfVqa) unless BLIP-VQA is named. */
 function checklistAnswerer(cfg: GrpoConfig, cm: CharacterModel) {
   if (cfg.rewards.scorers.answerer) return cfg.rewards.scorers.answerer;
@@ -179,10 +217,13 @@ export async function openGrpoSession(cfg: GrpoConfig, o: TrainGrpoOptions): Pro
   }
   const cm = await CharacterModel.load(cfg.from);
   const { model, vae, character } = cm;
-  const prompts = character.t2iPrompts;
+  const all = character.t2iPrompts;
+  const prompts = all.slice(0, all.length - cfg.heldOutPrompts);
+  const evalPrompts = cfg.heldOutPrompts > 0 ? all.slice(all.length - cfg.heldOutPrompts) : prompts;
   let face: Awaited<ReturnType<typeof loadFaceIdentity>>;
   try {
-    if (prompts.length === 0) throw new Error(`${character.names.display} has no T2I prompts with checklists: Character-GRPO needs them (docs/method.md 3.2)`);
+    if (all.length === 0) throw new Error(`${character.names.display} has no T2I prompts with checklists: Character-GRPO needs them (docs/method.md 3.2)`);
+    if (cfg.heldOutPrompts >= all.length) throw new Error(`Character-GRPO: heldOutPrompts ${cfg.heldOutPrompts} leaves no training prompt (${character.names.display} has ${all.length} T2I prompts)`);
     if (cfg.layout.kind === 'reference-shuffle') {
       const m = promptsPerBatch(cfg.layout, cfg.groupSize);
       if (m > prompts.length) {
@@ -204,7 +245,8 @@ export async function openGrpoSession(cfg: GrpoConfig, o: TrainGrpoOptions): Pro
   const params = precision.params;
   const reference = cfg.beta > 0 ? new ReferencePolicy(genParams) : null;
   const optimizer = new AdamW(params, { lr: cfg.lr, betas: [0.9, 0.999], eps: 1e-8, weightDecay: cfg.weightDecay });
-  const answerer = checklistAnswerer(cfg, cm);
+  const knn = cfg.captionKnn && !cfg.rewards.scorers.answerer && !cfg.rewards.scorers.blipVqaDir ? await captionKnnAnswerer(character, cm.manifest.imageSize) : null;
+  const answerer = knn?.answerer ?? checklistAnswerer(cfg, cm);
   const scorers = createRewardScorers({
     ...cfg.rewards.scorers, ...(answerer ? { answerer } : {}), tauHi: cfg.rewards.weights.tauHi, tauLo: cfg.rewards.weights.tauLo, vqaRules: cfg.vqaRules,
     ...(face.scorer && !o.reward ? { faceIdentity: face.scorer } : {}),
@@ -220,15 +262,18 @@ export async function openGrpoSession(cfg: GrpoConfig, o: TrainGrpoOptions): Pro
     if (refFaces.length === 0) faceNote += ` (no reference face: every face reward is the no-face value ${scorers.face.noFaceReward})`;
   }
   const promptIds = await Promise.all(prompts.map((p) => cm.encode(p.text)));
+  const evalPromptIds = cfg.heldOutPrompts > 0 ? await Promise.all(evalPrompts.map((p) => cm.encode(p.text))) : promptIds;
   const rng = new Rng(cfg.seed);
   const blipVqaDir = cfg.rewards.scorers.blipVqaDir;
-  const vqaNote = scorers.ids.vqa === answerer?.id && answerer instanceof SelfVqaAnswerer
+  const vqaNote = knn ? `; checklist VQA answered by ${knn.answerer.id} (fitted on ${character.names.display}'s captioned images; ${accuracyNote(knn.accuracy)})`
+    : scorers.ids.vqa === answerer?.id && answerer instanceof SelfVqaAnswerer
     ? `; checklist VQA answered by ${answerer.id} (the customized model's own understanding path, no BLIP-VQA given)`
     : !answerer && blipVqaDir ? `; checklist VQA answered by ${scorers.ids.vqa} (BLIP-VQA from ${blipVqaDir})` : '';
   const custom = o.reward;
   const rewardIds: Record<string, string> = custom ? { custom: 'custom' } : { ...scorers.ids, face: faceId(scorers) };
   const kl = reference ? `; KL to the frozen starting generation expert, beta ${cfg.beta}` : '';
-  const head = `Character-GRPO on ${character.names.display} (preset '${cfg.preset}'): ${params.length} generation-expert tensors trainable; ${world} process${world > 1 ? 'es' : ''}${kl}; rewards by ${JSON.stringify(rewardIds)}`;
+  const held = cfg.heldOutPrompts > 0 ? `; ${prompts.length} training prompts, evaluation on the ${evalPrompts.length} held-out ones` : '';
+  const head = `Character-GRPO on ${character.names.display} (preset '${cfg.preset}'): ${params.length} generation-expert tensors trainable${held}; ${world} process${world > 1 ? 'es' : ''}${kl}; rewards by ${JSON.stringify(rewardIds)}`;
   log(custom
     ? `${head} (an injected reward function in place of the scorers)`
     : `${head}${scorers.usesFallback ? ' (substitute scorers: no pretrained weights given)' : ''}${vqaNote}; ${faceNote}`);
@@ -242,6 +287,7 @@ export async function openGrpoSession(cfg: GrpoConfig, o: TrainGrpoOptions): Pro
       faceIdentity: parseFaceIdentitySetting(cfg.rewards.faceIdentity),
     },
     scorers: rewardIds,
+    ...(knn ? { answererAccuracy: knn.accuracy } : {}),
   } as unknown as Json;
   let runDir: RunDir | null = null;
   try {
@@ -256,8 +302,8 @@ export async function openGrpoSession(cfg: GrpoConfig, o: TrainGrpoOptions): Pro
   }
   const state = checkpointState({ model, optimizer, rngs: { sampler: rng }, precision });
   return {
-    cfg, group, rank, world, main, perRank: cfg.promptsPerEpoch / world, log, cm, model, vae, character, prompts, promptIds, grid,
-    params, precision, optimizer, scorers, weights, references, reference, rng, custom, rewardIds, runDir,
+    cfg, group, rank, world, main, perRank: cfg.promptsPerEpoch / world, log, cm, model, vae, character, prompts, promptIds, evalPrompts, evalPromptIds, grid,
+    params, precision, optimizer, scorers, weights, references, reference, rng, custom, rewardIds, answererAccuracy: knn?.accuracy ?? null, runDir,
     samplesDir: runDir?.samplesDir ?? join(cfg.out, 'samples'), state,
     dispose: () => {
       runDir?.close();

@@ -173,21 +173,21 @@ export function rollOut(s: GrpoSession, epoch: number, slots: RolloutSlot[]): Ep
 }
 
 /** The injected reward as a report: no scorer components, no identity similarity. */
-async function customRewards(s: GrpoSession, items: EpochRollout[]): Promise<ScoreReport> {
-  const total = await s.custom!(items.map((r) => r.image), items.map((r) => s.prompts[r.prompt]!.text));
+async function customRewards(s: GrpoSession, items: EpochRollout[], prompts: GrpoSession['prompts']): Promise<ScoreReport> {
+  const total = await s.custom!(items.map((r) => r.image), items.map((r) => prompts[r.prompt]!.text));
   if (total.length !== items.length || total.some((v) => !Number.isFinite(v))) {
     throw new Error(`Character-GRPO: the injected reward returned ${total.length} values for ${items.length} images (finite numbers needed)`);
   }
   return { total: [...total], components: {}, identitySimilarity: items.map(() => Number.NaN) };
 }
 
-/** Step 3, score: the reward of every rollout (diversity within each groupKey when given). */
-export async function score(s: GrpoSession, items: EpochRollout[], groupKeys?: string[]): Promise<ScoreReport> {
-  if (s.custom) return customRewards(s, items);
+/** Step 3, score: the reward of every rollout (diversity within each groupKey when given); `prompts` is the list the rollouts index. */
+export async function score(s: GrpoSession, items: EpochRollout[], groupKeys?: string[], prompts: GrpoSession['prompts'] = s.prompts): Promise<ScoreReport> {
+  if (s.custom) return customRewards(s, items, prompts);
   return computeRewards(s.scorers, {
     images: items.map((r) => r.image),
-    prompts: items.map((r) => s.prompts[r.prompt]!.text),
-    checklists: items.map((r) => s.prompts[r.prompt]!.checklist),
+    prompts: items.map((r) => prompts[r.prompt]!.text),
+    checklists: items.map((r) => prompts[r.prompt]!.checklist),
     references: s.references,
     ...(groupKeys ? { groupKeys } : {}),
   }, s.weights);
@@ -319,6 +319,11 @@ export function epochMetrics(s: GrpoSession, report: ScoreReport, rows: number[]
   if (report.hasFace) metrics.face_found = mean(COL.hasFace);
   if (s.custom) metrics.reward_custom = mean(COL.total);
   else metrics.identity_similarity = mean(COL.identity);
+  // The checklist answerer's held-out accuracy beside the rewards it scores (cfg.captionKnn).
+  if (s.answererAccuracy && !s.custom) {
+    metrics.vqa_answerer_accuracy = s.answererAccuracy.accuracy;
+    metrics.vqa_answerer_majority = s.answererAccuracy.majority;
+  }
   return metrics;
 }
 
@@ -333,45 +338,64 @@ async function writeSample(s: GrpoSession, unit: torch.Tensor, epoch: number, p:
   }
 }
 
+/** Mean and, over the per-seed means, the standard error (NaN with one seed) of rows [seed, total]. */
+export function seedMeanAndSe(rows: readonly (readonly number[])[], seeds: number): { mean: number; se: number } {
+  const mean = rows.reduce((a, r) => a + r[1]!, 0) / rows.length;
+  if (seeds < 2) return { mean, se: Number.NaN };
+  const per = Array.from({ length: seeds }, (_, j) => {
+    const mine = rows.filter((r) => r[0] === j);
+    return mine.reduce((a, r) => a + r[1]!, 0) / mine.length;
+  });
+  const m = per.reduce((a, b) => a + b, 0) / seeds;
+  const sd = Math.sqrt(per.reduce((a, b) => a + (b - m) ** 2, 0) / (seeds - 1));
+  return { mean, se: sd / Math.sqrt(seeds) };
+}
+
 /**
- * Step 6, evaluate (docs/method.md 3.7): noise 0, evalSteps, every prompt once, each from a fixed
- * per-prompt seed. With several ranks the prompts are split in contiguous blocks and the scores
+ * Step 6, evaluate (docs/method.md 3.7): noise 0, evalSteps, every evaluation prompt (the held-out
+ * ones with cfg.heldOutPrompts, else the training prompts) from cfg.evalSeeds fixed seeds each
+ * (seed j of prompt p: rolloutSeed(seed, 0xffffffff, p, j); j = 0 is the reference's one seed).
+ * With several ranks the (prompt, seed) pairs are split in contiguous blocks and the scores
  * gathered (every rank takes part, so none waits on a collective while rank 0 evaluates); rank 0
- * writes the sample images of the first 4 prompts it evaluates.
+ * writes the first-seed images of the first 4 prompts it evaluates. With 2 or more seeds,
+ * eval_reward_se is the standard error of eval_reward over the per-seed means.
  */
 export async function evaluate(s: GrpoSession, epoch: number): Promise<Record<string, number>> {
   const { cfg } = s;
   const rngState = torch.getRngState();
-  const per = Math.ceil(s.prompts.length / s.world);
-  const mine = Array.from({ length: Math.max(0, Math.min(s.prompts.length, (s.rank + 1) * per) - s.rank * per) }, (_, i) => s.rank * per + i);
+  const units = s.evalPrompts.flatMap((_, p) => Array.from({ length: cfg.evalSeeds }, (_, j) => ({ p, j })));
+  const per = Math.ceil(units.length / s.world);
+  const mine = units.slice(s.rank * per, (s.rank + 1) * per);
   const items: EpochRollout[] = [];
   try {
-    for (const p of mine) {
-      const ctx = promptContexts(s.model, s.promptIds[p]!);
+    for (const { p, j } of mine) {
+      const ctx = promptContexts(s.model, s.evalPromptIds[p]!);
       try {
-        torch.manualSeed(rolloutSeed(cfg.seed, 0xffffffff, p, 0));
+        torch.manualSeed(rolloutSeed(cfg.seed, 0xffffffff, p, j));
         const r = rollout(s.model, ctx, { grid: s.grid, numSteps: cfg.evalSteps, timestepShift: cfg.timestepShift, cfgTextScale: cfg.cfgTextScale, noiseLevel: 0, windowSize: 0, windowRange: [0, 0], windowStart: 0 });
         const unit = decodeLatent(s, r.latent);
-        items.push({ prompt: p, draw: p, k: 0, rank: s.rank, batch: 0, groupKey: String(p), rollout: r, image: unitToChw(unit) });
-        if (s.main && p < 4) await writeSample(s, unit, epoch, p);
+        items.push({ prompt: p, draw: p, k: j, rank: s.rank, batch: 0, groupKey: `${p}/${j}`, rollout: r, image: unitToChw(unit) });
+        if (s.main && p < 4 && j === 0) await writeSample(s, unit, epoch, p);
         unit.dispose();
       } finally {
         ctx.dispose();
       }
     }
-    // [valid, total, vqa, clip, div, dino, face] per prompt, padded to `per` rows.
-    const report = items.length ? await score(s, items) : null;
+    // [valid, seed, total, vqa, clip, div, dino, face] per (prompt, seed), padded to `per` rows.
+    const report = items.length ? await score(s, items, items.map((it) => it.groupKey), s.evalPrompts) : null;
     const local: number[][] = [];
-    const cols = 2 + TERMS.length;
+    const cols = 3 + TERMS.length;
     for (let i = 0; i < per; i++) {
       if (!report || i >= items.length) local.push(new Array<number>(cols).fill(0));
-      else local.push([1, report.total[i]!, ...TERMS.map((t) => report.components[t]?.[i] ?? 0)]);
+      else local.push([1, items[i]!.k, report.total[i]!, ...TERMS.map((t) => report.components[t]?.[i] ?? 0)]);
     }
     const rows = gatherRows(s.group, local, cols).filter((r) => r[0] === 1);
     const avg = (c: number): number => rows.reduce((a, r) => a + r[c]!, 0) / rows.length;
-    const out: Record<string, number> = { eval_reward: avg(1) };
+    const total = seedMeanAndSe(rows.map((r) => [r[1]!, r[2]!]), cfg.evalSeeds);
+    const out: Record<string, number> = { eval_reward: total.mean };
+    if (cfg.evalSeeds >= 2) out.eval_reward_se = total.se;
     TERMS.forEach((t, j) => {
-      if (!s.custom && (s.weights[t] ?? 0) > 0) out[`eval_${t}`] = avg(2 + j);
+      if (!s.custom && (s.weights[t] ?? 0) > 0) out[`eval_${t}`] = avg(3 + j);
     });
     return out;
   } finally {

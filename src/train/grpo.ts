@@ -37,6 +37,8 @@ export { epochDraws, perRankWindowStart, referenceShuffleSlots, rolloutSeed, typ
 
 /** One epoch: draw prompts, roll out, score, advantages, update, evaluate. */
 async function grpoEpoch(s: GrpoSession, epoch: number, o: TrainGrpoOptions) {
+  // The starting model's evaluation (cfg.evalAtStart), before the first update touches it.
+  const start = s.cfg.evalAtStart && epoch === 1 ? prefixed(await evaluate(s, 0), 'eval_', 'eval_start_') : {};
   const draws = drawPrompts(s);
   const items = rollOut(s, epoch, draws);
   // Diversity within each rollout's group key (cfg.layout: a draw's k rollouts, or one GPU's slice).
@@ -46,11 +48,16 @@ async function grpoEpoch(s: GrpoSession, epoch: number, o: TrainGrpoOptions) {
     prompts: adv.rows.map((r) => r[COL.prompt]!), draws: adv.rows.map((r) => r[COL.draw]!), rewards: adv.rows.map((r) => r[COL.total]!), advantages: adv.all.advantages,
   });
   const u = update(s, items, adv.mine);
-  const metrics = epochMetrics(s, report, adv.rows, adv.all, u);
+  const metrics = { ...start, ...epochMetrics(s, report, adv.rows, adv.all, u) };
   if (s.cfg.evalEvery > 0 && epoch % s.cfg.evalEvery === 0) Object.assign(metrics, await evaluate(s, epoch));
   // metrics.jsonl records are any JSON (MetricsRecord); the scorer ids name what produced each reward.
   const record = { ...metrics, scorers: s.rewardIds } as unknown as Record<string, number>;
   return { loss: u.micro ? u.lossSum / u.micro : 0, tokens: adv.rows.length * s.grid * s.grid, metrics: record };
+}
+
+/** The record with the key prefix `from` replaced by `to`. */
+function prefixed(r: Record<string, number>, from: string, to: string): Record<string, number> {
+  return Object.fromEntries(Object.entries(r).map(([k, v]) => [k.startsWith(from) ? to + k.slice(from.length) : k, v]));
 }
 
 /** Saves the trained character model (rank 0, a finished run) with the GRPO provenance. */
