@@ -34,7 +34,7 @@ import { parseSftConfig, type SftConfig, type SftConfigInput } from './sft-confi
 import { freezeVae, loadVae, trainVae } from './vae-stage.js';
 import { pngOf } from './sft-images.js';
 import type { ProgressStream } from './progress.js';
-import { ExactAllReduce, openSharding, shardedCheckpointState } from './shard/index.js';
+import { ExactAllReduce, openSharding, shardedCheckpointState, sizeBoundedBuckets } from './shard/index.js';
 
 export interface TrainSftOptions {
   /** The run directory (config.json, metrics.jsonl, checkpoints/, samples/, final weights). */
@@ -104,13 +104,9 @@ export function allReduceGradients(params: Tensor[], group: ProcessGroup, o: { o
   const bucketElements = o.bucketElements ?? 1 << 22;
   const op = o.op ?? 'avg';
   noGrad(() => {
-    let bucket: Tensor[] = [];
-    let size = 0;
-    const flush = (): void => {
-      if (!bucket.length) return;
-      const list = bucket;
+    for (const bucket of sizeBoundedBuckets(params, bucketElements)) {
       scope(() => {
-        const grads = list.map((p) => p.grad!);
+        const grads = bucket.map((p) => p.grad!);
         const flat = ops.cat(grads.map((g) => g.reshape([-1])), 0);
         group.allReduce(flat, op);
         let off = 0;
@@ -119,15 +115,7 @@ export function allReduceGradients(params: Tensor[], group: ProcessGroup, o: { o
           off += g.numel;
         }
       });
-      bucket = [];
-      size = 0;
-    };
-    for (const p of params) {
-      if (size + p.numel > bucketElements) flush();
-      bucket.push(p);
-      size += p.numel;
     }
-    flush();
   });
 }
 

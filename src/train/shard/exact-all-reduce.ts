@@ -4,6 +4,7 @@
 // the one the packs make on one process, at any world size. Traffic per step: one
 // reduce-scatter per pack and one all-gather (one pack per rank: exactly one all-reduce).
 import { empty, noGrad, ops, scope, zeros, type ProcessGroup, type Tensor } from '../../torch/index.js';
+import { sizeBoundedBuckets } from './buckets.js';
 
 interface Bucket {
   params: Tensor[];
@@ -16,21 +17,11 @@ export class ExactAllReduce {
   private readonly buckets: Bucket[] = [];
 
   constructor(readonly params: Tensor[], readonly group: ProcessGroup, bucketElements = 1 << 22) {
-    let cur: Tensor[] = [];
-    let size = 0;
-    const flush = (): void => {
-      if (!cur.length) return;
-      const padded = Math.ceil(size / group.worldSize) * group.worldSize;
-      this.buckets.push({ params: cur, numel: size, padded, acc: null });
-      cur = [];
-      size = 0;
-    };
-    for (const p of params) {
-      if (size + p.numel > bucketElements) flush();
-      cur.push(p);
-      size += p.numel;
+    for (const bucket of sizeBoundedBuckets(params, bucketElements)) {
+      const numel = bucket.reduce((n, p) => n + p.numel, 0);
+      const padded = Math.ceil(numel / group.worldSize) * group.worldSize;
+      this.buckets.push({ params: bucket, numel, padded, acc: null });
     }
-    flush();
   }
 
   /** After each pack (its gradients collected on `params`): adds them to the sum and drops them. */

@@ -5,3 +5,4 @@ export { unitKeyOf, unitLayouts, layerOf, type UnitLayout, type UnitKey } from '
 export { shardedCheckpointState, readShardedJson, readRankFiles, joinChunks, SHARDS_DIR, type ShardedJson } from './shard-state.js';
 export { openSharding, hybridGroups, type ShardConfig } from './open.js';
 export { ExactAllReduce } from './exact-all-reduce.js';
+export { sizeBoundedBuckets } from './buckets.js';
