@@ -44,18 +44,15 @@ function definePersonality(c: Character): TaskTable {
   return per;
 }
 
-export const memorizationTask: EvalTask = {
-  name: 'memorization',
-  progress: 'memorization',
-  define: defineMemorization,
-  items: (c, limits) => Math.min(c.tests.memorization.length, limits.maxItems),
-  run: (ctx, t, label, cm) => run('memorization', ctx, t, label, cm),
-};
+function probeTask(kind: ProbeKind, define: (c: Character) => TaskTable): EvalTask {
+  return {
+    name: kind,
+    progress: kind,
+    define,
+    items: (c, limits) => Math.min(c.tests[kind].length, limits.maxItems),
+    run: (ctx, t, label, cm) => run(kind, ctx, t, label, cm),
+  };
+}
 
-export const personalityTask: EvalTask = {
-  name: 'personality',
-  progress: 'personality',
-  define: definePersonality,
-  items: (c, limits) => Math.min(c.tests.personality.length, limits.maxItems),
-  run: (ctx, t, label, cm) => run('personality', ctx, t, label, cm),
-};
+export const memorizationTask = probeTask('memorization', defineMemorization);
+export const personalityTask = probeTask('personality', definePersonality);
