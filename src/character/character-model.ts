@@ -1,7 +1,7 @@
 // A customized character as one unit: the unified model, its frozen VAE, the tokenizer and the
 // character itself, saved as a folder. Training writes it; evaluation and serving load it and
 // call reply / image / rolePlay, which follow the reference inference (docs/method.md 4.2-4.4).
-import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { noGrad, scope, manualSeed, tensor } from '../torch/index.js';
 import {
@@ -9,9 +9,10 @@ import {
   latentDownsample, validateConfig, type KVCache, type ModelConfig,
 } from '../model/index.js';
 import {
-  CharacterSchema, Tokenizer, StreamDecoder, rolePlayPrompt, t2iCaption, t2iThinkingCaption, thinkingInferencePrompt, encodePng, prepareImage, trainTinyTokenizer, type Character, type ChwImage,
+  Tokenizer, StreamDecoder, rolePlayPrompt, t2iCaption, t2iThinkingCaption, thinkingInferencePrompt, encodePng, prepareImage, trainTinyTokenizer, type Character, type ChwImage,
 } from '../data/index.js';
 import { CHARACTER_MODEL_FILES, type CharacterModelManifest } from './manifest.js';
+import { checkDeclaredSize, checkTokenizerFits, readCharacterFile, readManifest, requireFile } from './model-folder.js';
 import { budgetChat, ChatRequestError, layoutChat, type BudgetedPrompt, type ChatTurn } from './chat-prompt.js';
 import { StopHoldback } from './stop-strings.js';
 import { Utf8Guard } from './utf8-guard.js';
@@ -130,27 +131,24 @@ export class CharacterModel {
     return new CharacterModel(character, model, vae, tokenizer, { format: 1, modelConfig, imageSize: o.imageSize, provenance: { stage: 'untrained' } });
   }
 
-  /** Loads a folder written by save(); errors name the missing or malformed file. */
+  /** Loads a folder written by save(); errors name the missing or malformed file, and a folder
+   * is checked before its model is allocated (model-folder.ts). */
   static async load(dir: string): Promise<CharacterModel> {
-    const file = (name: string): string => {
-      const p = join(dir, name);
-      if (!existsSync(p)) throw new Error(`${dir}: not a character model folder (${name} is missing)`);
-      return p;
-    };
-    let manifest: CharacterModelManifest;
-    try {
-      manifest = JSON.parse(readFileSync(file(CHARACTER_MODEL_FILES.manifest), 'utf8')) as CharacterModelManifest;
-    } catch (e) {
-      throw new Error(`${join(dir, CHARACTER_MODEL_FILES.manifest)}: ${(e as Error).message}`);
-    }
-    if (manifest.format !== 1) throw new Error(`${dir}: unknown character model format ${String(manifest.format)}`);
-    validateConfig(manifest.modelConfig);
-    const character = CharacterSchema.parse(JSON.parse(readFileSync(file(CHARACTER_MODEL_FILES.character), 'utf8'), reviveBytes));
-    const tokenizer = Tokenizer.fromFile(file(CHARACTER_MODEL_FILES.tokenizer));
+    const manifest = readManifest(dir);
+    const character = readCharacterFile(dir, reviveBytes);
+    const tokenizer = Tokenizer.fromFile(requireFile(dir, CHARACTER_MODEL_FILES.tokenizer));
+    checkTokenizerFits(dir, tokenizer.vocabSize, manifest.modelConfig);
+    checkDeclaredSize(dir, manifest.modelConfig);
     const model = new Bagel(manifest.modelConfig);
-    loadCheckpoint(file(CHARACTER_MODEL_FILES.model), model, { strict: true });
     const vae = new AutoEncoder(manifest.modelConfig.vae);
-    loadCheckpoint(file(CHARACTER_MODEL_FILES.vae), vae, { strict: true });
+    try {
+      loadCheckpoint(join(dir, CHARACTER_MODEL_FILES.model), model, { strict: true });
+      loadCheckpoint(join(dir, CHARACTER_MODEL_FILES.vae), vae, { strict: true });
+    } catch (e) {
+      model.dispose();
+      vae.dispose();
+      throw e;
+    }
     model.eval();
     vae.eval();
     return new CharacterModel(character, model, vae, tokenizer, manifest);
