@@ -6,3 +6,4 @@ export { layoutChat, budgetChat, ChatRequestError, type ChatTurn, type ChatPart,
 export { StopHoldback } from './stop-strings.js';
 export { Utf8Guard, utf8Step, tokenBytes } from './utf8-guard.js';
 export { CHARACTER_MODEL_FILES, type CharacterModelManifest } from './manifest.js';
+export { parseImagePlan, pyStrip, THINKING_DEFAULTS, type ImagePlan, type ParsedPlan, type ThinkingOptions } from './thinking.js';

@@ -16,10 +16,13 @@ const SERVE_HELP = `  serve [--host H] [--port P] [--data-dir D] [--api-key K] [
                                        --image-links puts reply images into content as markdown links
                                        (docs/serving.md)`;
 
-const CHAT_HELP = `  chat <character> [--data-dir D] [--no-images] [--temperature T] [--max-tokens N]
+const CHAT_HELP = `  chat <character> [--data-dir D] [--no-images] [--thinking] [--temperature T] [--max-tokens N]
                                        talk to a customized character in the terminal; images are
                                        saved under <data-dir>/chat-images/ and their paths printed;
-                                       a line "/image <file> [text]" shows the character a picture
+                                       a line "/image <file> [text]" shows the character a picture;
+                                       --thinking plans each image first (the official
+                                       <think>/<gen> plan, printed after the reply as "plan:";
+                                       docs/method.md 4.3), not with --no-images
                                        (defaults: temperature 0.7, max tokens 200; docs/serving.md)`;
 
 const DEMO_HELP = `  demo [--quick] [--character <dir|card>] [--out <dir>] [--port P]
@@ -44,6 +47,14 @@ const LAUNCH_HELP = `  launch --nproc N <command | script.js> [args...]
                                        (MASTER_ADDR, MASTER_PORT, RANK, LOCAL_RANK, WORLD_SIZE);
                                        output lines are prefixed with [rank i]`;
 
+const EXPORT_HELP = `  export --run <dir> --out <dir> [--checkpoint step-N|<dir>] [--character sample|<dir>] [--no-character]
+                                       consolidate a sharded run's checkpoint (shards/rank-R.safetensors,
+                                       any world size; default the latest) into <out>/model.safetensors
+                                       (the published single-file layout, BAGEL key names) and, for a
+                                       one-character run (or --character), the character model folder
+                                       <out>/character; LoRA runs also get <out>/adapter.safetensors
+                                       (docs/sharding.md 6)`;
+
 const ENGINE_HELP = `  engine                               the libtorch build in use: version, threads, CUDA`;
 
 const HELP = `unicharacter <command> [options]
@@ -53,6 +64,7 @@ ${DEMO_HELP}
 ${DATA_HELP}
 ${TRAIN_HELP}
 ${LAUNCH_HELP}
+${EXPORT_HELP}
   eval --run [label=]<dir> [--run ...] [--character C] [--split <dir>] [--out <dir>] [options]
                                        the RoleScape-20 style benchmark on character model folders
                                        (see \`unicharacter eval --help\`)
@@ -101,6 +113,8 @@ function commandHelp(command: string, rest: string[]): string | undefined {
       return LAUNCH_HELP;
     case 'engine':
       return ENGINE_HELP;
+    case 'export':
+      return EXPORT_HELP;
     default:
       return undefined;
   }
@@ -171,6 +185,27 @@ async function main(argv: string[]): Promise<number> {
       if (!result.ok) console.error(`launch: ${result.error}`);
       return result.ok ? 0 : 1;
     }
+    case 'export': {
+      const { values } = parseArgs({
+        args: rest,
+        options: {
+          run: { type: 'string' }, out: { type: 'string' }, checkpoint: { type: 'string' },
+          character: { type: 'string' }, 'no-character': { type: 'boolean', default: false },
+        },
+      });
+      if (!values.run || !values.out) {
+        console.error('usage: unicharacter export --run <dir> --out <dir> [--checkpoint step-N|<dir>] [--character sample|<dir>] [--no-character]');
+        return 2;
+      }
+      if (values.character !== undefined && values['no-character']) throw new Error('--character and --no-character exclude each other');
+      const { exportShardedRun } = await import('../train/index.js');
+      const r = exportShardedRun({
+        run: values.run, out: values.out, noCharacter: values['no-character']!,
+        ...(values.checkpoint !== undefined ? { checkpoint: values.checkpoint } : {}), ...(values.character !== undefined ? { character: values.character } : {}),
+      });
+      console.log(`step ${r.step} (${r.checkpoint})\nweights: ${r.modelPath}${r.adapterPath ? `\nadapter: ${r.adapterPath}` : ''}${r.characterModelPath ? `\ncharacter model: ${r.characterModelPath}` : ''}`);
+      return 0;
+    }
     case 'eval': {
       const { evalCommand } = await import('../eval/index.js');
       return evalCommand(rest);
@@ -209,6 +244,7 @@ async function main(argv: string[]): Promise<number> {
         options: {
           'data-dir': { type: 'string', default: '.unicharacter' },
           'no-images': { type: 'boolean', default: false },
+          thinking: { type: 'boolean', default: false },
           temperature: { type: 'string', default: '0.7' },
           'max-tokens': { type: 'string', default: '200' },
           help: { type: 'boolean', short: 'h', default: false },
@@ -219,15 +255,16 @@ async function main(argv: string[]): Promise<number> {
         return 0;
       }
       if (positionals.length !== 1) {
-        console.error('usage: unicharacter chat <character> [--data-dir D] [--no-images] [--temperature T] [--max-tokens N]');
+        console.error('usage: unicharacter chat <character> [--data-dir D] [--no-images] [--thinking] [--temperature T] [--max-tokens N]');
         return 2;
       }
       const temperature = Number(values.temperature);
       if (!(temperature >= 0 && temperature <= 2)) throw new Error(`--temperature must be a number from 0 to 2, got '${values.temperature}'`);
       const maxTokens = Number(values['max-tokens']);
       if (!(Number.isInteger(maxTokens) && maxTokens >= 1)) throw new Error(`--max-tokens must be a positive integer, got '${values['max-tokens']}'`);
+      if (values.thinking && values['no-images']) throw new Error("--thinking plans each reply's image: it cannot be used with --no-images");
       const { runChat } = await import('./chat.js');
-      return runChat({ character: positionals[0]!, dataDir: values['data-dir']!, images: !values['no-images'], temperature, maxTokens });
+      return runChat({ character: positionals[0]!, dataDir: values['data-dir']!, images: !values['no-images'], thinking: values.thinking!, temperature, maxTokens });
     }
     case 'plan': {
       const { planCommand } = await import('./plan.js');
