@@ -1,7 +1,7 @@
 // A customized character as one unit: the unified model, its frozen VAE, the tokenizer and the
 // character itself, saved as a folder. Training writes it; evaluation and serving load it and
 // call reply / image / rolePlay, which follow the reference inference (docs/method.md 4.2-4.4).
-import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { noGrad, scope, manualSeed, randint, tensor } from '../torch/index.js';
 import {
@@ -9,13 +9,15 @@ import {
   latentDownsample, validateConfig, type KVCache, type ModelConfig,
 } from '../model/index.js';
 import {
-  CharacterSchema, Tokenizer, StreamDecoder, rolePlayPrompt, t2iCaption, encodePng, prepareImage, trainTinyTokenizer, type Character, type ChwImage,
+  Tokenizer, StreamDecoder, rolePlayPrompt, t2iCaption, t2iThinkingCaption, thinkingInferencePrompt, encodePng, prepareImage, trainTinyTokenizer, type Character, type ChwImage,
 } from '../data/index.js';
 import { CHARACTER_MODEL_FILES, type CharacterModelManifest } from './manifest.js';
+import { checkDeclaredSize, checkTokenizerFits, readCharacterFile, readManifest, requireFile } from './model-folder.js';
 import { budgetChat, ChatRequestError, layoutChat, type BudgetedPrompt, type ChatTurn } from './chat-prompt.js';
 import { Utf8Guard } from './utf8-guard.js';
 import { ReplyDecoding, type DecodedReply } from './reply-decoding.js';
 import { DecodeBatcher } from './decode-batcher.js';
+import { parseImagePlan, resolveThinking, THINKING_DEFAULTS, type ImagePlan, type ParsedPlan, type ThinkingOptions } from './thinking.js';
 
 // Images held as bytes (characters from cards) are written as {"$base64": "..."} in
 // character.json and read back as Uint8Array (plain JSON.stringify would write an index map).
@@ -77,6 +79,9 @@ export interface ChatReplyOptions extends SamplingOptions {
   memoryBytes?: number;
   /** Called once the prompt is measured and fits, before any model work (docs/serving.md 2). */
   onAccepted?: (p: { promptTokens: number; droppedTurns: number }) => void | Promise<void>;
+  /** Thinking mode (docs/method.md 4.3 step 2): plan the image before drawing it; needs `image`.
+   * The plan is returned as `plan`, never in `text`. */
+  thinking?: boolean | ThinkingOptions;
 }
 
 export interface ChatReply {
@@ -88,6 +93,8 @@ export interface ChatReply {
   finishReason: 'stop' | 'length';
   /** History turns cut from the oldest to fit the context (docs/serving.md 2). */
   droppedTurns: number;
+  /** The image's plan, in thinking mode. */
+  plan?: ImagePlan;
 }
 
 export class CharacterModel {
@@ -126,27 +133,24 @@ export class CharacterModel {
     return new CharacterModel(character, model, vae, tokenizer, { format: 1, modelConfig, imageSize: o.imageSize, provenance: { stage: 'untrained' } });
   }
 
-  /** Loads a folder written by save(); errors name the missing or malformed file. */
+  /** Loads a folder written by save(); errors name the missing or malformed file, and a folder
+   * is checked before its model is allocated (model-folder.ts). */
   static async load(dir: string): Promise<CharacterModel> {
-    const file = (name: string): string => {
-      const p = join(dir, name);
-      if (!existsSync(p)) throw new Error(`${dir}: not a character model folder (${name} is missing)`);
-      return p;
-    };
-    let manifest: CharacterModelManifest;
-    try {
-      manifest = JSON.parse(readFileSync(file(CHARACTER_MODEL_FILES.manifest), 'utf8')) as CharacterModelManifest;
-    } catch (e) {
-      throw new Error(`${join(dir, CHARACTER_MODEL_FILES.manifest)}: ${(e as Error).message}`);
-    }
-    if (manifest.format !== 1) throw new Error(`${dir}: unknown character model format ${String(manifest.format)}`);
-    validateConfig(manifest.modelConfig);
-    const character = CharacterSchema.parse(JSON.parse(readFileSync(file(CHARACTER_MODEL_FILES.character), 'utf8'), reviveBytes));
-    const tokenizer = Tokenizer.fromFile(file(CHARACTER_MODEL_FILES.tokenizer));
+    const manifest = readManifest(dir);
+    const character = readCharacterFile(dir, reviveBytes);
+    const tokenizer = Tokenizer.fromFile(requireFile(dir, CHARACTER_MODEL_FILES.tokenizer));
+    checkTokenizerFits(dir, tokenizer.vocabSize, manifest.modelConfig);
+    checkDeclaredSize(dir, manifest.modelConfig);
     const model = new Bagel(manifest.modelConfig);
-    loadCheckpoint(file(CHARACTER_MODEL_FILES.model), model, { strict: true });
     const vae = new AutoEncoder(manifest.modelConfig.vae);
-    loadCheckpoint(file(CHARACTER_MODEL_FILES.vae), vae, { strict: true });
+    try {
+      loadCheckpoint(join(dir, CHARACTER_MODEL_FILES.model), model, { strict: true });
+      loadCheckpoint(join(dir, CHARACTER_MODEL_FILES.vae), vae, { strict: true });
+    } catch (e) {
+      model.dispose();
+      vae.dispose();
+      throw e;
+    }
     model.eval();
     vae.eval();
     return new CharacterModel(character, model, vae, tokenizer, manifest);
@@ -250,6 +254,8 @@ export class CharacterModel {
    */
   async chat(turns: readonly ChatTurn[], o: ChatReplyOptions = {}): Promise<ChatReply> {
     if (o.signal?.aborted) throw abortError();
+    const thinking = resolveThinking(o.thinking);
+    if (thinking && !o.image) throw new ChatRequestError("thinking: the plan is for the reply's image; ask for the image too", 'invalid_thinking', 'thinking');
     const maxTokens = o.maxTokens ?? 500;
     const { ctx, plan, promptIds } = await this.prefillChat(turns, { ...o, maxTokens });
     let decoded: { text: string; completionTokens: number; finishReason: 'stop' | 'length' };
@@ -261,7 +267,10 @@ export class CharacterModel {
     const reply: ChatReply = { ...decoded, promptTokens: plan.promptTokens, droppedTurns: plan.droppedTurns };
     if (o.image) {
       const io: ImageOptions = { ...(o.seed !== undefined ? { seed: o.seed } : {}), ...(typeof o.image === 'object' ? o.image : {}), ...(o.signal ? { signal: o.signal } : {}) };
-      reply.image = await this.image(await this.sceneCaption(plan.userText, decoded.text), io);
+      // the reply drew from its own source: the plan draws from the global generator, seeded here
+      if (thinking && o.seed !== undefined) manualSeed(o.seed);
+      if (thinking) reply.plan = await this.imagePlan(plan.userText, decoded.text, { ...thinking, ...(o.signal ? { signal: o.signal } : {}) });
+      reply.image = await this.image(reply.plan?.imagePrompt ?? (await this.sceneCaption(plan.userText, decoded.text)), io);
     }
     return reply;
   }
@@ -341,11 +350,13 @@ export class CharacterModel {
     return this.decodeBatcher;
   }
 
-  /** The scene caption of a reply's image (docs/method.md 4.3 step 3), its user text shortened until it fits the context. */
-  private async sceneCaption(user: string, reply: string): Promise<string> {
+  /** The scene caption of a reply's image (docs/method.md 4.3 step 3; with a plan the thinking
+   * caption), its user text shortened until it fits the context. */
+  private async sceneCaption(user: string, reply: string, plan?: ParsedPlan): Promise<string> {
     let u = user;
     for (;;) {
-      const caption = t2iCaption({ description: this.character.description, user: u, reply });
+      const slots = { description: this.character.description, user: u, reply };
+      const caption = plan ? t2iThinkingCaption({ ...slots, ...plan }) : t2iCaption(slots);
       if (u.length === 0 || (await this.imagePromptFits(caption))) return caption;
       u = u.slice(0, Math.floor(u.length / 2));
     }
@@ -412,6 +423,33 @@ export class CharacterModel {
     return this.generateText(prompt, { ...o, temperature: o.temperature ?? 0.7, maxTokens: o.maxTokens ?? 500 });
   }
 
+  /**
+   * The plan of a reply's image (docs/method.md 4.3 step 2): the official prompt (the thinking
+   * system prompt, the scene, the request to plan) decoded greedily, or at T = 0.3 with `sample`,
+   * for at most 1000 tokens, split by the official parser; the user text is shortened until
+   * prompt and plan fit the context. `imagePrompt` is the caption the image is drawn from.
+   */
+  async imagePlan(user: string, reply: string, o: ThinkingOptions & { signal?: AbortSignal } = {}): Promise<ImagePlan> {
+    const t = resolveThinking(o)!;
+    let u = user;
+    let prompt = thinkingInferencePrompt({ description: this.character.description, user: u, reply });
+    while ((await this.encode(prompt)).length + 3 + t.maxTokens > this.contextTokens) {
+      if (u.length === 0) throw new ChatRequestError(`thinking: the plan's prompt and ${t.maxTokens} plan tokens do not fit this model's context of ${this.contextTokens} tokens`, 'context_length_exceeded', 'thinking');
+      u = u.slice(0, Math.floor(u.length / 2));
+      prompt = thinkingInferencePrompt({ description: this.character.description, user: u, reply });
+    }
+    const usage = { promptTokens: 0, completionTokens: 0, hitLimit: false };
+    const text = await this.generateText(prompt, {
+      temperature: t.sample ? THINKING_DEFAULTS.sampleTemperature : 0, maxTokens: t.maxTokens, usage,
+      ...(t.onText ? { onText: t.onText } : {}), ...(o.signal ? { signal: o.signal } : {}),
+    });
+    const parsed = parseImagePlan(text);
+    return {
+      ...parsed, text, imagePrompt: await this.sceneCaption(user, reply, parsed),
+      promptTokens: usage.promptTokens, completionTokens: usage.completionTokens, finishReason: usage.hitLimit ? 'length' : 'stop',
+    };
+  }
+
   /** A PNG image for a text prompt (plain T2I with the ODE sampler and text CFG, docs/method.md 4.4). */
   async image(prompt: string, o: ImageOptions = {}): Promise<Uint8Array> {
     const ids = await this.imagePromptTokens(prompt);
@@ -443,12 +481,14 @@ export class CharacterModel {
     }
   }
 
-  /** Reply first, then an image of the scene (docs/method.md 4.3 steps 1 and 3). */
-  async rolePlay(user: string, o: ReplyOptions & { image?: ImageOptions } = {}): Promise<{ reply: string; image: Uint8Array }> {
+  /** Reply first, then (thinking) the image's plan, then an image of the scene (docs/method.md 4.3 steps 1-3). */
+  async rolePlay(user: string, o: ReplyOptions & { image?: ImageOptions; thinking?: boolean | ThinkingOptions } = {}): Promise<{ reply: string; image: Uint8Array; plan?: ImagePlan }> {
+    const thinking = resolveThinking(o.thinking);
     const reply = await this.reply(user, o);
-    const prompt = t2iCaption({ description: this.character.description, user, reply });
+    const plan = thinking ? await this.imagePlan(user, reply, { ...thinking, ...(o.signal ? { signal: o.signal } : {}) }) : undefined;
+    const prompt = plan?.imagePrompt ?? t2iCaption({ description: this.character.description, user, reply });
     const image = await this.image(prompt, { ...o.image, signal: o.signal });
-    return { reply, image };
+    return { reply, image, ...(plan ? { plan } : {}) };
   }
 }
 

@@ -8,3 +8,4 @@ export { ReplyDecoding, type DecodedReply } from './reply-decoding.js';
 export { DecodeBatcher } from './decode-batcher.js';
 export { Utf8Guard, utf8Step, tokenBytes } from './utf8-guard.js';
 export { CHARACTER_MODEL_FILES, type CharacterModelManifest } from './manifest.js';
+export { parseImagePlan, pyStrip, THINKING_DEFAULTS, type ImagePlan, type ParsedPlan, type ThinkingOptions } from './thinking.js';

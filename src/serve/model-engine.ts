@@ -12,6 +12,7 @@ import type { WorkerReply, WorkerRequest } from './model-worker.js';
 
 interface Pending {
   onText?: (piece: string) => void;
+  onReasoning?: (piece: string) => void;
   onAccepted?: (p: { promptTokens: number; droppedTurns: number }) => void;
   resolve: (r: Extract<WorkerReply, { type: 'done' }>) => void;
   reject: (e: Error) => void;
@@ -101,6 +102,7 @@ export class ModelChatEngine implements ChatEngine {
       const p = this.pending.get(m.id);
       if (!p) return;
       if (m.type === 'text') p.onText?.(m.piece);
+      else if (m.type === 'reasoning') p.onReasoning?.(m.piece);
       else if (m.type === 'accepted') p.onAccepted?.(m);
       else {
         this.pending.delete(m.id);
@@ -127,6 +129,7 @@ export class ModelChatEngine implements ChatEngine {
     signal: AbortSignal,
     onText?: (piece: string) => void,
     onAccepted?: (p: { promptTokens: number; droppedTurns: number }) => void,
+    onReasoning?: (piece: string) => void,
   ): Promise<Extract<WorkerReply, { type: 'done' }>> {
     const w = this.start();
     return new Promise((resolve, reject) => {
@@ -136,7 +139,7 @@ export class ModelChatEngine implements ChatEngine {
         signal.removeEventListener('abort', onAbort);
         f(v);
       };
-      this.pending.set(req.id, { onText, onAccepted, resolve: done(resolve), reject: done(reject) });
+      this.pending.set(req.id, { onText, onAccepted, onReasoning, resolve: done(resolve), reject: done(reject) });
       w.postMessage(req);
     });
   }
@@ -152,13 +155,18 @@ export class ModelChatEngine implements ChatEngine {
   async chat(request: ChatRequest, opts: ChatOptions): Promise<ChatResult> {
     const modelDir = this.requireModel(request.character.id);
     const r = await this.run(
-      { type: 'chat', id: this.nextId++, modelDir, turns: turnsOf(request.messages), withImage: request.modalities.includes('image'), sampling: samplingOf(request), memoryBytes: this.requestMemoryBytes, maxBatch: this.maxBatch },
+      {
+        type: 'chat', id: this.nextId++, modelDir, turns: turnsOf(request.messages), withImage: request.modalities.includes('image'), sampling: samplingOf(request), memoryBytes: this.requestMemoryBytes,
+        maxBatch: this.maxBatch, ...(request.thinking ? { thinking: true } : {}),
+      },
       opts.signal,
       opts.onToken,
       opts.onAccepted && ((p) => opts.onAccepted!({ promptTokens: p.promptTokens, droppedMessages: p.droppedTurns })),
+      opts.onReasoning,
     );
-    const images: GeneratedImage[] = r.images.map((bytes) => ({ bytes, mime: 'image/png' }));
-    return { text: r.text, images, usage: { promptTokens: r.promptTokens, completionTokens: r.completionTokens, droppedMessages: r.droppedTurns }, finishReason: r.finishReason };
+    const images: GeneratedImage[] = r.images.map((bytes) => ({ bytes, mime: 'image/png', ...(r.plan ? { revisedPrompt: r.plan.imagePrompt } : {}) }));
+    const reasoning = r.plan && { text: r.plan.text, thinkingProcess: r.plan.thinkingProcess, generationInstruction: r.plan.generationInstruction, missing: r.plan.missing };
+    return { text: r.text, images, usage: { promptTokens: r.promptTokens, completionTokens: r.completionTokens, droppedMessages: r.droppedTurns }, finishReason: r.finishReason, ...(reasoning ? { reasoning } : {}) };
   }
 
   async generateImage(request: ImageRequest, opts: ImageRequestOptions): Promise<{ images: GeneratedImage[] }> {
