@@ -479,8 +479,8 @@ Napi::Value MotDecodeBatch(const Napi::CallbackInfo& info) {
   UC_GUARD_END(env)
 }
 
-// linearVector(x [N, in], weight [out, in], bias [out] | null) -> [N, out]: a linear of a few rows
-// through the decode kernels (the LM head of each decoded token, or of a batched step's rows), for float32 or bfloat16 CPU
+// linearVector(x [1, in], weight [out, in], bias [out] | null) -> [1, out]: a linear of one row
+// through the batch-1 kernel (the LM head of each decoded token), for float32 or bfloat16 CPU
 // tensors of one dtype; the result has that dtype (float32 sums in between).
 Napi::Value LinearVector(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -493,22 +493,15 @@ Napi::Value LinearVector(const Napi::CallbackInfo& info) {
   const at::ScalarType dt = w.scalar_type();
   TORCH_CHECK((dt == at::kFloat || dt == at::kBFloat16) && plain(x, dt) && plain(w, dt) && (!b.defined() || plain(b, dt)),
               "linearVector: x, weight and bias must be CPU tensors of one dtype, float32 or bfloat16");
-  TORCH_CHECK(x.dim() == 2 && x.size(0) >= 1 && w.dim() == 2 && w.size(1) == x.size(1), "linearVector: x must be [N, ",
+  TORCH_CHECK(x.dim() == 2 && x.size(0) == 1 && w.dim() == 2 && w.size(1) == x.size(1), "linearVector: x must be [1, ",
               w.dim() == 2 ? w.size(1) : -1, "] for a weight of shape ", w.sizes(), ", got ", x.sizes());
   TORCH_CHECK(!b.defined() || (b.dim() == 1 && b.size(0) == w.size(0)), "linearVector: bias must be [", w.size(0), "]");
   at::Tensor xf = x.to(at::kFloat);
-  const int64_t N = x.size(0);
-  at::Tensor y = at::empty({N, w.size(0)}, xf.options());
-  // one row: gemv; N rows: gemm, which reads the weight once for all of them (same sums per row)
-  if (dt == at::kFloat && N == 1) {
+  at::Tensor y = at::empty({1, w.size(0)}, xf.options());
+  if (dt == at::kFloat) {
     uc::kernels::gemv(ptr<float>(w), xf.data_ptr<float>(), ptr<float>(b), y.data_ptr<float>(), w.size(0), w.size(1));
-  } else if (dt == at::kFloat) {
-    uc::kernels::gemm(ptr<float>(w), xf.data_ptr<float>(), ptr<float>(b), y.data_ptr<float>(), N, w.size(0), w.size(1));
-  } else if (N == 1) {
-    uc::kernels::gemv(ptr<c10::BFloat16>(w), xf.data_ptr<float>(), ptr<c10::BFloat16>(b), y.data_ptr<float>(), w.size(0),
-                      w.size(1));
   } else {
-    uc::kernels::gemm(ptr<c10::BFloat16>(w), xf.data_ptr<float>(), ptr<c10::BFloat16>(b), y.data_ptr<float>(), N, w.size(0),
+    uc::kernels::gemv(ptr<c10::BFloat16>(w), xf.data_ptr<float>(), ptr<c10::BFloat16>(b), y.data_ptr<float>(), w.size(0),
                       w.size(1));
   }
   return uc::wrapTensor(env, dt == at::kFloat ? y : y.to(dt));

@@ -5,7 +5,17 @@ import { DecodeSequence, seededRandom, type Bagel, type KVCache } from '../model
 import { StreamDecoder, type Tokenizer } from '../data/index.js';
 import { StopHoldback } from './stop-strings.js';
 import { Utf8Guard } from './utf8-guard.js';
-import type { SamplingOptions } from './character-model.js';
+
+/** The sampling fields of a reply (CharacterModel's SamplingOptions, docs/serving.md 3). */
+export interface ReplySampling {
+  temperature?: number;
+  topP?: number;
+  topK?: number;
+  stop?: string[];
+  frequencyPenalty?: number;
+  presencePenalty?: number;
+  repetitionPenalty?: number;
+}
 
 export interface DecodedReply {
   text: string;
@@ -25,7 +35,7 @@ export class ReplyDecoding {
    * `seed`: the reply's random source (seededRandom), so that the same seed gives the same reply
    * whichever replies are decoded beside it. The context is forked, not changed.
    */
-  constructor(model: Bagel, ctx: KVCache, tokenizer: Tokenizer, private readonly guard: Utf8Guard, promptIds: number[], o: SamplingOptions & { seed: number; maxTokens: number; onText?: (piece: string) => void }) {
+  constructor(model: Bagel, ctx: KVCache, tokenizer: Tokenizer, private readonly guard: Utf8Guard, promptIds: number[], o: ReplySampling & { seed: number; maxTokens: number; onText?: (piece: string) => void }) {
     this.maxTokens = o.maxTokens;
     this.held = new StopHoldback((o.stop ?? []).filter((x) => x.length > 0), o.onText);
     this.stream = new StreamDecoder(tokenizer, { skipSpecialTokens: true });

@@ -550,7 +550,7 @@ export class Qwen2MoTModel extends Module {
     if (inputs.ndim !== 2 || B !== rows.length) throw new Error(`decodeBatch: inputs must be [${rows.length}, D] (one row per sequence), got [${inputs.shape.join(', ')}]`);
     if (new Set(rows.map((r) => r.cache)).size !== B) throw new Error('decodeBatch: each row needs its own cache');
     return scope(() => {
-      if (this.canDecodeNatively(inputs)) {
+      if (this.canDecodeNatively(inputs) && kernels.hasDecodeBatch()) {
         const weights = this.decodeWeights();
         const batch = rows.map((r) => ({ cache: this.cacheRows(r.cache, inputs), length: r.cache.length, position: r.position }));
         const h = kernels.motDecodeBatch(inputs, weights, batch, this.config, this.norm.weight);
@@ -582,8 +582,7 @@ export class Qwen2MoTForCausalLM extends Module {
     // one decoded token: the batch-1 kernel reads the head's weights at about twice the rate of
     // at::linear's BLAS call when they are not in cache (bench/README.md, model section)
     const dtype = head.weight.dtype;
-    // (and a batched step's few rows: each head row is read once for all of them)
-    if (this.model.decodeKernels && hidden.shape.length === 2 && hidden.shape[0]! >= 1 && hidden.shape[0]! <= 64 && hidden.dtype === dtype &&
+    if (this.model.decodeKernels && hidden.shape.length === 2 && hidden.shape[0] === 1 && hidden.dtype === dtype &&
       (dtype === 'float32' || dtype === 'bfloat16') && hidden.device === 'cpu' && head.weight.device === 'cpu' &&
       !head.lora && !isGradEnabled()) {
       return kernels.linearVector(hidden, head.weight, head.bias);

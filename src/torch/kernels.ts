@@ -81,6 +81,14 @@ export function motDecodeBatch(x: Tensor, layers: readonly DecodeLayerWeights[],
   ));
 }
 
+/**
+ * Whether the loaded addon has motDecodeBatch: an addon built before it (a stale native/build)
+ * lacks it, and decodeBatch then steps each row alone (the same results).
+ */
+export function hasDecodeBatch(): boolean {
+  return typeof (native as { motDecodeBatch?: unknown }).motDecodeBatch === 'function';
+}
+
 function weightIds(w: DecodeLayerWeights): (number | null)[] {
   return [
     w.inputNorm.id, w.q.id, w.qBias?.id ?? null, w.k.id, w.kBias?.id ?? null, w.v.id, w.vBias?.id ?? null, w.o.id,

@@ -301,7 +301,7 @@ test('linearVector equals x W^T + b, on one thread and split across threads', ()
 test('linearVector and motDecodeStep name what is wrong with their inputs', () => {
   torch.scope(() => {
     const x = ops.zeros([1, 8]);
-    assert.throws(() => native.linearVector(x.id, ops.zeros([4, 9]).id, null), /linearVector: x must be \[N, 9\]/);
+    assert.throws(() => native.linearVector(x.id, ops.zeros([4, 9]).id, null), /linearVector: x must be \[1, 9\]/);
     assert.throws(() => native.linearVector(x.id, ops.zeros([4, 8]).id, ops.zeros([5]).id), /linearVector: bias must be \[4\]/);
     assert.throws(() => native.linearVector(x.to('float64').id, ops.zeros([4, 8], 'float64').id, null), /CPU tensors of one dtype, float32 or bfloat16/);
     // one layer of D 8, 2 heads of 4 (1 KV head), MLP 6, with one weight of the wrong shape
