@@ -3,7 +3,8 @@
 // call reply / image / rolePlay, which follow the reference inference (docs/method.md 4.2-4.4).
 import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { noGrad, scope, manualSeed, tensor } from '../torch/index.js';
+import { memory, noGrad, scope, manualSeed, tensor } from '../torch/index.js';
+import { loadLoRA, loraLayers, saveLoRA } from '../nn/index.js';
 import {
   Bagel, AutoEncoder, newContext, prefillText, prefillTextChunked, prefillVitImage, decodeSteps, generateImage, loadCheckpoint, saveCheckpoint,
   latentDownsample, validateConfig, type KVCache, type ModelConfig,
@@ -15,6 +16,8 @@ import { CHARACTER_MODEL_FILES, type CharacterModelManifest } from './manifest.j
 import { budgetChat, ChatRequestError, layoutChat, type BudgetedPrompt, type ChatTurn } from './chat-prompt.js';
 import { StopHoldback } from './stop-strings.js';
 import { Utf8Guard } from './utf8-guard.js';
+import { parseBaseReference, type BaseReference } from './base-ref.js';
+import { SharedBases } from './shared-bases.js';
 
 // Images held as bytes (characters from cards) are written as {"$base64": "..."} in
 // character.json and read back as Uint8Array (plain JSON.stringify would write an index map).
@@ -89,6 +92,19 @@ export interface ChatReply {
   droppedTurns: number;
 }
 
+/** What a loaded character holds in memory (torch.memory() bytes, docs/serving.md 9). */
+export interface CharacterMemory {
+  /** Bytes this character alone holds: its whole model, or only its adapters over a shared base. */
+  ownBytes: number;
+  /** The shared base it runs over (LoRA folders), with that base's bytes, counted once for all its characters. */
+  base: { key: string; bytes: number } | null;
+}
+
+export interface CharacterLoadOptions {
+  /** Where LoRA folders find their base: characters loaded through one registry share it. */
+  bases?: SharedBases;
+}
+
 export class CharacterModel {
   private utf8: Utf8Guard | null = null;
 
@@ -98,6 +114,8 @@ export class CharacterModel {
     readonly vae: AutoEncoder,
     readonly tokenizer: Tokenizer,
     readonly manifest: CharacterModelManifest,
+    /** Set by load(): the memory measured, and what frees a shared base's trees. */
+    readonly loaded: { memory: CharacterMemory; release?: () => void } | null = null,
   ) {}
 
   /**
@@ -124,8 +142,12 @@ export class CharacterModel {
     return new CharacterModel(character, model, vae, tokenizer, { format: 1, modelConfig, imageSize: o.imageSize, provenance: { stage: 'untrained' } });
   }
 
-  /** Loads a folder written by save(); errors name the missing or malformed file. */
-  static async load(dir: string): Promise<CharacterModel> {
+  /**
+   * Loads a folder written by save(); errors name the missing or malformed file. A LoRA folder
+   * (manifest `base`) is loaded over its base, checked by size and SHA-256, through `o.bases`
+   * (shared with every character loaded through it) or a registry of its own.
+   */
+  static async load(dir: string, o: CharacterLoadOptions = {}): Promise<CharacterModel> {
     const file = (name: string): string => {
       const p = join(dir, name);
       if (!existsSync(p)) throw new Error(`${dir}: not a character model folder (${name} is missing)`);
@@ -141,31 +163,63 @@ export class CharacterModel {
     validateConfig(manifest.modelConfig);
     const character = CharacterSchema.parse(JSON.parse(readFileSync(file(CHARACTER_MODEL_FILES.character), 'utf8'), reviveBytes));
     const tokenizer = Tokenizer.fromFile(file(CHARACTER_MODEL_FILES.tokenizer));
+    const before = memory().bytes;
+    if (manifest.base !== undefined) {
+      const base = parseBaseReference(manifest.base, dir);
+      const adapter = file(CHARACTER_MODEL_FILES.adapter);
+      const lease = (o.bases ?? new SharedBases()).acquire(base, manifest.modelConfig, dir);
+      try {
+        loadLoRA(adapter, lease.model, { strict: true });
+      } catch (e) {
+        lease.release();
+        throw new Error(`${adapter}: ${(e as Error).message}`);
+      }
+      lease.model.eval();
+      const ownBytes = memory().bytes - before - (lease.loaded ? lease.baseBytes : 0);
+      const loaded = { memory: { ownBytes, base: { key: lease.key, bytes: lease.baseBytes } }, release: lease.release };
+      return new CharacterModel(character, lease.model, lease.vae, tokenizer, manifest, loaded);
+    }
     const model = new Bagel(manifest.modelConfig);
     loadCheckpoint(file(CHARACTER_MODEL_FILES.model), model, { strict: true });
     const vae = new AutoEncoder(manifest.modelConfig.vae);
     loadCheckpoint(file(CHARACTER_MODEL_FILES.vae), vae, { strict: true });
     model.eval();
     vae.eval();
-    return new CharacterModel(character, model, vae, tokenizer, manifest);
+    return new CharacterModel(character, model, vae, tokenizer, manifest, { memory: { ownBytes: memory().bytes - before, base: null } });
   }
 
-  /** Writes the folder atomically (a temporary folder renamed into place). */
-  save(dir: string): void {
+  /**
+   * Writes the folder atomically (a temporary folder renamed into place). With `base` (the
+   * weights and VAE this model's LoRA adapters were trained over) it writes a LoRA folder: the
+   * adapters alone and the base's reference (docs/serving.md 9), not the whole weights.
+   */
+  save(dir: string, o: { base?: BaseReference } = {}): void {
+    if (o.base && loraLayers(this.model).length === 0) throw new Error(`save ${dir}: a LoRA folder (base given) needs a model with LoRA adapters`);
     const tmp = `${dir}.tmp-${process.pid}`;
     rmSync(tmp, { recursive: true, force: true });
     mkdirSync(tmp, { recursive: true });
-    writeFileSync(join(tmp, CHARACTER_MODEL_FILES.manifest), JSON.stringify(this.manifest, null, 2) + '\n');
+    const manifest: CharacterModelManifest = o.base ? { ...this.manifest, base: o.base } : { ...this.manifest };
+    if (!o.base) delete manifest.base;
+    writeFileSync(join(tmp, CHARACTER_MODEL_FILES.manifest), JSON.stringify(manifest, null, 2) + '\n');
     writeFileSync(join(tmp, CHARACTER_MODEL_FILES.character), JSON.stringify(this.character, bytesAsBase64) + '\n');
     this.tokenizer.save(join(tmp, CHARACTER_MODEL_FILES.tokenizer));
-    saveCheckpoint(join(tmp, CHARACTER_MODEL_FILES.model), this.model);
-    saveCheckpoint(join(tmp, CHARACTER_MODEL_FILES.vae), this.vae);
+    if (o.base) {
+      saveLoRA(join(tmp, CHARACTER_MODEL_FILES.adapter), this.model, { base: o.base.model.path });
+    } else {
+      saveCheckpoint(join(tmp, CHARACTER_MODEL_FILES.model), this.model);
+      saveCheckpoint(join(tmp, CHARACTER_MODEL_FILES.vae), this.vae);
+    }
     rmSync(dir, { recursive: true, force: true });
     renameSync(tmp, dir);
   }
 
+  /** Frees the model (a LoRA character: its adapters and handles; the base when no other character uses it). */
   dispose(): void {
     this.utf8?.dispose();
+    if (this.loaded?.release) {
+      this.loaded.release();
+      return;
+    }
     this.model.dispose();
     this.vae.dispose();
   }

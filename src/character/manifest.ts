@@ -1,6 +1,7 @@
 // The model folder a customized character is saved as: its file names and the manifest that
 // records how to rebuild the model (docs/architecture.md, "The character runtime").
 import type { ModelConfig } from '../model/index.js';
+import type { BaseReference } from './base-ref.js';
 
 /** Files of a character model folder. */
 export const CHARACTER_MODEL_FILES = {
@@ -9,6 +10,8 @@ export const CHARACTER_MODEL_FILES = {
   vae: 'ae.safetensors',
   tokenizer: 'tokenizer.json',
   character: 'character.json',
+  /** LoRA folders (a manifest with `base`): the adapters, in place of model.safetensors and ae.safetensors. */
+  adapter: 'adapter.safetensors',
 } as const;
 
 export interface CharacterModelManifest {
@@ -18,4 +21,9 @@ export interface CharacterModelManifest {
   imageSize: number;
   /** Where it came from (run directory, step), for reports. */
   provenance: Record<string, string | number>;
+  /**
+   * Present in a LoRA folder: the base weights and VAE the adapters apply over, with their size
+   * and SHA-256 (a different base is refused; docs/serving.md 9).
+   */
+  base?: BaseReference;
 }
