@@ -13,6 +13,7 @@
 import type { Character } from '../data/index.js';
 import type { SamplingOptions } from '../character/index.js';
 import { ApiError } from './errors.js';
+import type { WorkerMemory } from './model-memory.js';
 
 export type Modality = 'text' | 'image';
 
@@ -88,6 +89,8 @@ export interface ChatEngine {
   models(): EngineModel[] | Promise<EngineModel[]>;
   chat(request: ChatRequest, opts: ChatOptions): Promise<ChatResult>;
   generateImage(request: ImageRequest, opts: ImageRequestOptions): Promise<{ images: GeneratedImage[] }>;
+  /** What the loaded models hold in memory, per character and per shared base (docs/serving.md 9). */
+  memory?(): Promise<WorkerMemory>;
   /** Frees the model; called once when the server closes. */
   close?(): void | Promise<void>;
 }

@@ -7,47 +7,18 @@ import assert from 'node:assert/strict';
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { memory, ops, safetensors, scope, manualSeed, noGrad } from '../../src/torch/index.js';
-import { applyLoRA, isAdapterKey, loraLayers } from '../../src/nn/index.js';
-import { MICRO, decodeSteps, newContext, prefillText } from '../../src/model/index.js';
-import { loadSampleCharacter } from '../../src/data/index.js';
-import { CharacterModel, SharedBases, describeBase, type ChatTurn } from '../../src/character/index.js';
+import { memory, ops, safetensors, scope } from '../../src/torch/index.js';
+import { isAdapterKey } from '../../src/nn/index.js';
+import { decodeSteps, newContext, prefillText } from '../../src/model/index.js';
+import { CharacterModel, SharedBases, type ChatTurn } from '../../src/character/index.js';
+import { expectedAdapterBytes, untrainedMicro as untrained, writeLoraCharacters } from './fixtures/lora-characters.js';
 
-const TARGETS = ['q_proj', 'k_proj', 'v_proj', 'o_proj'];
-const R = 2;
-
-function untrained(seed: number): CharacterModel {
-  const { character } = loadSampleCharacter();
-  const texts = [character.description, character.profile, ...character.dialogue.slice(0, 10).map((s) => `${s.user} ${s.reply}`)];
-  return CharacterModel.untrained(character, { config: MICRO, imageSize: 32, vocabSize: 300, seed, texts });
-}
-
-/** A base folder and two LoRA characters over it (random, clearly non-zero adapters). */
+/** A base folder and two LoRA characters over it. */
 async function fixture(work: string): Promise<{ baseDir: string; dirs: [string, string] }> {
   const baseDir = join(work, 'base');
-  const base = untrained(3);
-  base.save(baseDir);
-  base.dispose();
-  const ref = describeBase(join(baseDir, 'model.safetensors'), join(baseDir, 'ae.safetensors'));
-  const dirs: string[] = [];
-  for (const [i, name] of ['tessel', 'pip'].entries()) {
-    const m = await CharacterModel.load(baseDir);
-    applyLoRA(m.model, { targets: TARGETS, r: R });
-    manualSeed(100 + i);
-    noGrad(() => scope(() => {
-      for (const [, l] of loraLayers(m.model)) l.lora!.B.weight.normal_(0, 0.5);
-    }));
-    const dir = join(work, name);
-    new CharacterModel({ ...m.character, names: { ...m.character.names, display: name } }, m.model, m.vae, m.tokenizer, m.manifest).save(dir, { base: ref });
-    m.dispose();
-    dirs.push(dir);
-  }
-  return { baseDir, dirs: dirs as [string, string] };
-}
-
-/** Bytes the adapters of MICRO's q/k/v/o take, from the layer sizes: r x (in + out) float32 per layer. */
-function expectedAdapterBytes(m: CharacterModel): number {
-  return loraLayers(m.model).reduce((n, [, l]) => n + R * (l.inFeatures + l.outFeatures) * 4, 0);
+  const dirs: [string, string] = [join(work, 'tessel'), join(work, 'pip')];
+  await writeLoraCharacters(baseDir, dirs);
+  return { baseDir, dirs };
 }
 
 async function greedyTokens(m: CharacterModel, prompt: string): Promise<number[]> {
