@@ -97,9 +97,9 @@ export function threadEnv(threads: number): Record<string, string> {
   return { OMP_NUM_THREADS: String(threads), OPENBLAS_NUM_THREADS: String(threads), MKL_NUM_THREADS: String(threads) };
 }
 
-/** The distinct positive thread counts of BENCH_THREAD_COUNTS ("a,b,..."), or of `fallback`. */
-export function threadCounts(fallback: string): number[] {
-  return [...new Set((process.env.BENCH_THREAD_COUNTS ?? fallback).split(',').map(Number).filter((n) => n > 0))];
+/** The distinct positive thread counts of `variable` (default BENCH_THREAD_COUNTS; "a,b,..."), or of `fallback`. */
+export function threadCounts(fallback: string, variable = 'BENCH_THREAD_COUNTS'): number[] {
+  return [...new Set((process.env[variable] ?? fallback).split(',').map(Number).filter((n) => n > 0))];
 }
 
 /**

@@ -8,11 +8,11 @@
 // Settings (environment): BENCH_THREADS (default: all cores), BENCH_REPS (timed repetitions,
 // default 9), BENCH_NO_README=1 (print only). Thread variables are set before libtorch loads, and the same
 // values are given to the C++ and Python subprocesses.
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { createInterface } from 'node:readline';
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { blasLibs, cores, cpuName, machineLine, median, plain, readmeWanted, root, threadEnv, utcStamp, writeReadmeSection } from './common.js';
+import { Peer } from './peer.js';
 
 const benchSrc = join(root, 'bench');
 const outDir = join(root, 'dist', 'bench');
@@ -55,49 +55,6 @@ const cfg = {
 };
 
 // ---------------------------------------------------------------- baselines (subprocesses)
-/**
- * A baseline program driven by a line protocol: one request line, one answer line. The TS
- * process waits idle while the peer runs, and the peer waits idle (blocked on stdin) while TS
- * runs, so repetitions of the two sides can alternate one by one.
- */
-class Peer {
-  private readonly proc: ChildProcess;
-  private readonly lines: string[] = [];
-  private waiting: ((line: string) => void) | null = null;
-  private stderr = '';
-  private exited = false;
-  constructor(cmd: string, args: string[]) {
-    this.proc = spawn(cmd, args, { env: { ...process.env, ...sideEnv }, stdio: ['pipe', 'pipe', 'pipe'] });
-    createInterface({ input: this.proc.stdout! }).on('line', (line) => {
-      if (this.waiting) {
-        const w = this.waiting;
-        this.waiting = null;
-        w(line);
-      } else this.lines.push(line);
-    });
-    this.proc.stderr!.on('data', (d: Buffer) => (this.stderr += d.toString()));
-    this.proc.on('exit', (code) => {
-      this.exited = true;
-      if (this.waiting) this.waiting(`\u0000exit ${code}`);
-    });
-  }
-  next(): Promise<string> {
-    const line = this.lines.shift();
-    if (line !== undefined) return Promise.resolve(line);
-    if (this.exited) return Promise.reject(new Error(`baseline exited: ${this.stderr}`));
-    return new Promise<string>((res, rej) => {
-      this.waiting = (l) => (l.startsWith('\u0000exit') ? rej(new Error(`baseline ${l.slice(1)}: ${this.stderr}`)) : res(l));
-    });
-  }
-  async ask(request: string): Promise<string> {
-    this.proc.stdin!.write(request + '\n');
-    return this.next();
-  }
-  close(): void {
-    this.proc.stdin!.end();
-  }
-}
-
 function buildCpp(): string {
   const src = join(benchSrc, 'matmul_baseline.cc');
   // one binary per libtorch: dist/ is shared with the libtorch 2.6 root (scripts/libtorch2.sh)
@@ -331,8 +288,8 @@ process.stderr.write(
 );
 
 const bin = buildCpp();
-const cpp = new Peer(bin, [String(cfg.matmulN), String(THREADS)]);
-const py = new Peer('/usr/bin/python3', [join(benchSrc, 'engine_baseline.py'), JSON.stringify(cfg)]);
+const cpp = new Peer(bin, [String(cfg.matmulN), String(THREADS)], sideEnv);
+const py = new Peer('/usr/bin/python3', [join(benchSrc, 'engine_baseline.py'), JSON.stringify(cfg)], sideEnv);
 const cppThreads = Number((await cpp.next()).split(' ')[1]);
 const pyInfo = JSON.parse(await py.next()) as { version: string; threads: number };
 const startMem = torch.memory();

@@ -4,6 +4,10 @@
 //       config, against the fp32 1024x1024 matmul peak measured in the same process with the
 //       same threads; a second row with the `micro` test preset for contrast (launch-bound shapes);
 //       and an op-level profile of where a step's time goes.
+//   (1b) the same tiny SFT step in Python PyTorch (bench/sft_baseline.py, a persistent worker on the
+//       TS model's weights and the TS step's packed batch), alternating with the TS step at each
+//       thread count of BENCH_VERSUS_THREADS (default "1,2"), side by side with the losses of both
+//       (the bench fails when they differ by more than 1e-5) and one per-op profile table of both;
 //   (2) memory: RSS and torch.memory() after 100 and after 1000 steps of `trainSft` itself
 //       (run directory, metrics and checkpoints included; flat = no leak), and the peak RSS.
 // Prints a table and writes it into bench/README.md between the bench:train markers (the
@@ -18,7 +22,8 @@
 // every trainable parameter, clip at 1.0, AdamW (0.9, 0.95, eps 1e-15). The frozen VAE is a
 // random tiny AutoEncoder (its weights do not change the step's cost), so no VAE stage runs.
 //
-// Settings (environment): BENCH_THREAD_COUNTS (default "<all cores>,1"), BENCH_MEM_THREADS
+// Settings (environment): BENCH_THREAD_COUNTS (default "<all cores>,1"), BENCH_VERSUS_THREADS (default
+// "1,2"; empty: no PyTorch comparison), BENCH_VERSUS_STEPS (timed steps per side, default 20), BENCH_MEM_THREADS
 // (default 1), BENCH_LEAK_STEPS (default 1000), BENCH_NO_README=1 (print only), BENCH_QUICK=1
 // (fewer steps, for a smoke run).
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -26,6 +31,7 @@ import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { blasLibs, cores, cpuName, machineLine, median, plain, readmeWanted, runPart, threadCounts, utcStamp, writeReadmeSection } from './common.js';
+import { requireBaselineTorch } from './peer.js';
 
 const self = fileURLToPath(import.meta.url);
 
@@ -34,6 +40,10 @@ const THREADS = Number(process.env.BENCH_THREADS ?? cores);
 const QUICK = process.env.BENCH_QUICK === '1';
 const LEAK_STEPS = Number(process.env.BENCH_LEAK_STEPS ?? (QUICK ? 200 : 1000));
 const MFU_TARGET = 0.35;
+/** Timed steps per side of the PyTorch comparison, the profiled steps, and how far the losses may differ. */
+const VERSUS_STEPS = Number(process.env.BENCH_VERSUS_STEPS ?? 20);
+const VERSUS_PROF_STEPS = QUICK ? 1 : 3;
+const LOSS_TOLERANCE = 1e-5;
 
 // ---------------------------------------------------------------- helpers (all parts)
 const MiB = 1024 * 1024;
@@ -86,6 +96,21 @@ interface ThroughputResult {
   blas: string;
   mem: [number, number];
 }
+type StepAnswer = import('./sft-baseline.js').StepAnswer;
+interface VersusResult {
+  threads: number;
+  pyThreads: number;
+  pyVersion: string;
+  /** steps before the timed ones (their losses are compared too) */
+  warm: number;
+  ts: StepAnswer[];
+  py: StepAnswer[];
+  prof: ThroughputRow['prof'];
+  pyProf: import('./sft-baseline.js').BaselineProfile;
+  pack: { tokens: number; samples: number; vitImages: number; vaeImages: number };
+  load: [number, number];
+  ompWait: string;
+}
 interface MemPoint { step: number; rss: number; tensors: number; bytes: number; heap: number }
 interface MemoryResult {
   threads: number;
@@ -115,6 +140,8 @@ async function child(): Promise<void> {
   type ModelConfig = import('../src/model/index.js').ModelConfig;
   type SftConfig = import('../src/train/sft-config.js').SftConfig;
   type PackedBatch = import('../src/model/index.js').PackedBatch;
+  type SftBatch = import('../src/train/sft-data.js').SftBatch;
+  type SftLossResult = import('../src/train/sft.js').SftLossResult;
   torch.setNumThreads(THREADS);
   const { character } = loadSampleCharacter();
 
@@ -179,24 +206,28 @@ async function child(): Promise<void> {
     };
   }
 
-  interface StepTimes { data: number; fwdBwd: number; optim: number; total: number; tokens: number; seqLen: number; flops: [number, number] }
+  interface StepTimes { data: number; fwdBwd: number; optim: number; total: number; tokens: number; seqLen: number; flops: [number, number]; loss: { loss: number; ce: number; mse: number } }
   type PhaseName = 'data' | 'forward' | 'optim';
   let phase: PhaseName = 'data';
   /** Called with each step's batch before it is freed (the profile times the masks on it). */
   let onBatch: ((b: PackedBatch) => void) | null = null;
 
-  /** One trainSft step (sft.ts trainStep) at a global step index, timed by phase. */
-  function step(s: Setup, index: number): StepTimes {
+  /**
+   * One trainSft step (sft.ts trainStep) at a global step index, timed by phase; on `fixed`
+   * packs (not freed) instead of the index's when given (the PyTorch comparison repeats one pack).
+   */
+  function step(s: Setup, index: number, fixed: SftBatch[] | null = null): StepTimes {
     return torch.scope(() => {
       const t0 = now();
       phase = 'data';
-      const bs = s.data.stepBatches(index, { packsPerRank: s.config.data.packsPerRank });
+      const bs = fixed ?? s.data.stepBatches(index, { packsPerRank: s.config.data.packsPerRank });
       const t1 = now();
       let t2: number;
+      let loss: SftLossResult;
       try {
         phase = 'forward';
         s.opt.zeroGrad();
-        sftForwardBackward(s.model, bs, { ceWeight: s.config.ceWeight, mseWeight: s.config.mseWeight, timestepShift: s.config.timestepShift });
+        loss = sftForwardBackward(s.model, bs, { ceWeight: s.config.ceWeight, mseWeight: s.config.mseWeight, timestepShift: s.config.timestepShift });
         t2 = now();
         phase = 'optim';
         // ensureGradients (sft.ts): zeros where the batch did not reach a parameter
@@ -206,7 +237,7 @@ async function child(): Promise<void> {
         clipGradNorm(s.trainable, s.config.optim.gradClip);
         s.opt.step();
       } catch (e) {
-        for (const b of bs) {
+        for (const b of fixed ? [] : bs) {
           disposeBatch(b.batch);
           b.noise?.dispose();
         }
@@ -223,16 +254,17 @@ async function child(): Promise<void> {
         flops[1] += dense;
         tokens += b.tokens;
         seqLen += b.batch.length;
+        if (fixed) continue;
         disposeBatch(b.batch);
         b.noise?.dispose();
       }
-      return { data: t1 - t0, fwdBwd: t2 - t1, optim: t3 - t2, total: t3 - t0, tokens, seqLen, flops };
+      return { data: t1 - t0, fwdBwd: t2 - t1, optim: t3 - t2, total: t3 - t0, tokens, seqLen, flops, loss: { loss: loss.loss, ce: loss.ce, mse: loss.mse } };
     });
   }
 
   // ---------------------------------------------------------------- op-level profile
   /** Runs `steps` steps with native.call and native.backward wrapped by timers. */
-  function profile(s: Setup, first: number, steps: number): ThroughputRow['prof'] {
+  function profile(s: Setup, first: number, steps: number, fixed: SftBatch[] | null = null): ThroughputRow['prof'] {
     const names = new Map<number, string>();
     const nameOf = (id: number): string => {
       let n = names.get(id);
@@ -298,7 +330,7 @@ async function child(): Promise<void> {
     try {
       for (let k = 0; k < steps; k++) {
         recordLinears = k === 0;
-        const r = step(s, first + k);
+        const r = step(s, first + k, fixed);
         total += r.total;
         phases.data.ms += r.data;
         phases.forward.ms += r.fwdBwd; // backward is taken out below
@@ -323,7 +355,7 @@ async function child(): Promise<void> {
       o.calls += e.calls / steps;
       merged.set(n, o);
     }
-    const top = [...merged].map(([name, e]) => ({ name, ...e })).sort((a, b) => b.ms - a.ms).slice(0, 8);
+    const top = [...merged].map(([name, e]) => ({ name, ...e })).sort((a, b) => b.ms - a.ms).slice(0, 24);
     const rp = replayLinears(linearShapes, QUICK ? 2 : 5);
     return {
       stepMs: total / steps, phases, masksMs: masksMs / steps, top,
@@ -394,6 +426,53 @@ async function child(): Promise<void> {
     s.dispose();
     return row;
   }
+  // ---------------------------------------------------------------- TS step vs the PyTorch step
+  /**
+   * The tiny SFT step on one fixed pack, TS and bench/sft_baseline.py alternating step by step
+   * from the same weights (saved before the first step) with the same thread settings; the
+   * losses of every step must agree to LOSS_TOLERANCE. Then a per-op profile of both sides.
+   */
+  async function versus(): Promise<VersusResult> {
+    const { SftBaseline } = await import('./sft-baseline.js');
+    const l0 = load1();
+    const s = await setup(tinySftConfig());
+    const fixed = s.data.stepBatches(0, { packsPerRank: s.config.data.packsPerRank });
+    if (fixed.length !== 1) throw new Error(`versus: the PyTorch baseline takes one pack per step, the config has ${fixed.length}`);
+    const dir = mkdtempSync(join(tmpdir(), 'bench-sft-baseline-'));
+    const env = { OMP_WAIT_POLICY: process.env.OMP_WAIT_POLICY ?? '' };
+    const py = await SftBaseline.start(dir, s.model, s.mc, fixed[0]!, s.config, THREADS, env);
+    try {
+      const warm = 2;
+      const steps = QUICK ? 4 : VERSUS_STEPS;
+      const ts: StepAnswer[] = [];
+      const pt: StepAnswer[] = [];
+      process.stderr.write(`  [threads ${THREADS}] TS / PyTorch steps`);
+      for (let k = 0; k < warm + steps; k++) {
+        const r = step(s, k, fixed);
+        ts.push({ ms: r.total, ...r.loss });
+        pt.push(await py.step());
+      }
+      process.stderr.write(', profile');
+      const prof = profile(s, warm + steps, VERSUS_PROF_STEPS, fixed);
+      const pyProf = await py.profile(VERSUS_PROF_STEPS);
+      process.stderr.write('\n');
+      const b = fixed[0]!.batch;
+      return {
+        threads: THREADS, pyThreads: py.threads, pyVersion: py.version, warm, ts, py: pt, prof, pyProf,
+        pack: { tokens: b.length, samples: b.sampleLens.length, vitImages: b.vit?.lens.length ?? 0, vaeImages: b.vae?.images.length ?? 0 },
+        load: [l0, load1()], ompWait: env.OMP_WAIT_POLICY,
+      };
+    } finally {
+      py.close();
+      for (const b of fixed) {
+        disposeBatch(b.batch);
+        b.noise?.dispose();
+      }
+      s.dispose();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+
   if (PART === 'throughput') {
     const t0 = now();
     const l0 = load1();
@@ -415,6 +494,8 @@ async function child(): Promise<void> {
       seconds: (now() - t0) / 1000, version: torch.version(), blas: blasLibs(), mem: [mem0, torch.memory().tensors],
     };
     console.log('RESULT ' + JSON.stringify(result));
+  } else if (PART === 'versus') {
+    console.log('RESULT ' + JSON.stringify(await versus()));
   } else if (PART === 'memory') {
     // trainSft itself, with a random frozen VAE written first (no VAE stage), small images and
     // packs so that 1000 steps take well under 2 minutes; checkpoints every 500 steps.
@@ -481,18 +562,25 @@ async function main(): Promise<void> {
   const cpu = cpuName();
   const t0 = now();
   process.stderr.write(`machine: ${cpu}, ${cores} cores; load average ${loadavg().map((x) => x.toFixed(2)).join(' ')}\n`);
+  const versusCounts = threadCounts('1,2', 'BENCH_VERSUS_THREADS');
+  if (versusCounts.length) requireBaselineTorch(); // fail before the long parts
   const tp: ThroughputResult[] = [];
   for (const n of counts) {
     process.stderr.write(`throughput, ${n} thread(s)\n`);
     tp.push(await runPart<ThroughputResult>(self, 'throughput', n));
   }
+  const vs: VersusResult[] = [];
+  for (const n of versusCounts) {
+    process.stderr.write(`TS step vs PyTorch step, ${n} thread(s)\n`);
+    vs.push(await runPart<VersusResult>(self, 'versus', n, { OMP_WAIT_POLICY: 'PASSIVE' }));
+  }
   process.stderr.write(`memory: ${LEAK_STEPS} trainSft steps, ${memThreads} thread(s)\n`);
   const mem = await runPart<MemoryResult>(self, 'memory', memThreads);
   const elapsed = (now() - t0) / 1000;
-  report(cpu, tp, mem, elapsed);
+  report(cpu, tp, vs, mem, elapsed);
 }
 
-function report(cpu: string, tp: ThroughputResult[], mem: MemoryResult, elapsed: number): void {
+function report(cpu: string, tp: ThroughputResult[], vs: VersusResult[], mem: MemoryResult, elapsed: number): void {
   const pct = (x: number): string => `${(x * 100).toFixed(1)}%`;
   const when = utcStamp();
   const first = tp[0]!;
@@ -561,18 +649,80 @@ function report(cpu: string, tp: ThroughputResult[], mem: MemoryResult, elapsed:
   for (const c of configs) console.log(plain(c));
   console.log('\nWhere a step goes (ms per step, one profiled run; see README for the columns)');
   for (const l of pTable) console.log(l);
+  const versus = versusTables(vs);
+  console.log('\nTS step vs the same step in Python PyTorch (bench/sft_baseline.py)');
+  for (const l of versus.lines) console.log(plain(l));
   console.log('\nMemory');
   for (const l of mTable) console.log(l);
   console.log('');
   for (const n of notes) console.log(plain(n));
 
+  if (versus.mismatch) throw new Error(`bench:train: the TS and PyTorch losses differ by more than ${LOSS_TOLERANCE}: ${versus.mismatch}`);
   if (readmeWanted()) {
     const readme = writeReadmeSection('train', [
       ...header, '', '**Throughput and MFU**', '', ...tTable, '', ...configs, '', '**Where a step goes** (ms per step)', '', ...pTable, '',
+      '**TS step vs the same step in Python PyTorch** (`bench/sft_baseline.py`)', '', ...versus.lines, '',
       '**Memory**', '', ...mTable, '', ...notes.map((n) => `- ${n}`),
     ]);
     console.log(`\ntable written to ${readme}`);
   }
+}
+
+/**
+ * The side-by-side table of the TS and PyTorch steps (ms per step over the timed steps: median,
+ * min, max), the losses of both, and one per-op table of both sides' profiles. `mismatch` names
+ * the first step whose losses differ by more than LOSS_TOLERANCE (null when all agree).
+ */
+function versusTables(vs: VersusResult[]): { lines: string[]; mismatch: string | null } {
+  if (!vs.length) return { lines: ['(not measured: BENCH_VERSUS_THREADS is empty)'], mismatch: null };
+  const stat = (xs: number[]): string => `${median(xs).toFixed(1)} (${Math.min(...xs).toFixed(1)}-${Math.max(...xs).toFixed(1)})`;
+  const lines = [
+    '| threads | TS ms/step median (min-max) | PyTorch ms/step median (min-max) | TS / PyTorch | steps per side | losses, first and last step: TS / PyTorch | max loss difference |',
+    '|---:|---:|---:|---:|---:|---|---:|',
+  ];
+  let mismatch: string | null = null;
+  for (const v of vs) {
+    const t = v.ts.slice(v.warm).map((r) => r.ms);
+    const p = v.py.slice(v.warm).map((r) => r.ms);
+    let worst = 0;
+    v.ts.forEach((r, k) => {
+      const d = Math.max(Math.abs(r.loss - v.py[k]!.loss), Math.abs(r.ce - v.py[k]!.ce), Math.abs(r.mse - v.py[k]!.mse));
+      worst = Math.max(worst, d);
+      if (d > LOSS_TOLERANCE && !mismatch) mismatch = `${v.threads} thread(s), step ${k + 1}: TS loss ${r.loss} (CE ${r.ce}, MSE ${r.mse}), PyTorch ${v.py[k]!.loss} (CE ${v.py[k]!.ce}, MSE ${v.py[k]!.mse})`;
+    });
+    const f = (r: StepAnswer): string => r.loss.toFixed(7);
+    lines.push(`| ${v.threads} (Python ${v.pyThreads}) | ${stat(t)} | ${stat(p)} | ${(median(t) / median(p)).toFixed(2)}x | ${t.length} (+${v.warm} warm-up) | ${f(v.ts[0]!)} / ${f(v.py[0]!)}, ${f(v.ts.at(-1)!)} / ${f(v.py.at(-1)!)} | ${worst.toExponential(1)} |`);
+  }
+  const v0 = vs[0]!;
+  lines.push('', `- the same work on both sides: one fixed pack (${v0.pack.tokens} tokens: ${v0.pack.samples} samples, ${v0.pack.vaeImages} latent image(s), ${v0.pack.vitImages} ViT image(s)) repeated every step, the same initial weights (the TS model's safetensors), flow noise and timesteps; forward with expert routing and packed masks, 0.25 CE + 1.0 MSE, backward, clip 1.0, AdamW (0.9, 0.95, eps 1e-15; Python foreach=True, the TS multi-tensor update); the sides alternate step by step; no data preparation on either side`);
+  lines.push(`- Python PyTorch ${v0.pyVersion} (\`/usr/bin/python3\`, the same libtorch and OpenBLAS); threads per side as in the first column (OMP_NUM_THREADS, OPENBLAS_NUM_THREADS, MKL_NUM_THREADS, set_num_threads, OMP_WAIT_POLICY=${v0.ompWait} on both); 1-minute load average during the parts: ${vs.map((v) => `${v.load[0].toFixed(1)} -> ${v.load[1].toFixed(1)}`).join(', ')}`);
+  // ---- per-op profile of both sides
+  const cols = vs.flatMap((v) => [`TS ${v.threads}t`, `PyTorch ${v.threads}t`]);
+  const ph = (v: VersusResult): [number, number][] => [
+    [v.prof.phases.forward.ms, v.pyProf.phases.forward], [v.prof.phases.backward.ms, v.pyProf.phases.backward], [v.prof.phases.optim.ms, v.pyProf.phases.optim],
+  ];
+  const opsOf = (v: VersusResult): [Map<string, OpStat>, Map<string, OpStat>] => {
+    const py = new Map<string, OpStat>();
+    for (const o of v.pyProf.ops) {
+      const e = py.get(o.name) ?? { name: o.name, ms: 0, calls: 0 };
+      e.ms += o.ms;
+      e.calls += o.calls;
+      py.set(o.name, e);
+    }
+    return [new Map(v.prof.top.map((o) => [o.name, o])), py];
+  };
+  const maps = vs.map(opsOf);
+  const [ts0, py0] = maps[0]!;
+  const names = [...new Set([...ts0.keys(), ...py0.keys()])]
+    .sort((a, b) => Math.max(ts0.get(b)?.ms ?? 0, py0.get(b)?.ms ?? 0) - Math.max(ts0.get(a)?.ms ?? 0, py0.get(a)?.ms ?? 0)).slice(0, 16);
+  const cell = (o: OpStat | undefined): string => (o ? `${o.ms.toFixed(1)} (${o.calls.toFixed(0)})` : '-');
+  lines.push('', `Per-op profile, ms per step (calls per step), ${VERSUS_PROF_STEPS} profiled step(s) per side; ops: each top-level op of the forward and of clip + AdamW, inclusive of what it calls (TS: every native call timed; PyTorch: torch.autograd.profiler, top-level ops under each phase), backward as one phase (the TS side cannot split libtorch's backward):`, '');
+  lines.push(`| phase / op | ${cols.join(' | ')} |`, `|---|${cols.map(() => '---:').join('|')}|`);
+  ['forward (phase)', 'backward (phase)', 'clip + AdamW (phase)'].forEach((label, i) => {
+    lines.push(`| ${label} | ${vs.map((v) => ph(v)[i]!.map((x) => x.toFixed(1)).join(' | ')).join(' | ')} |`);
+  });
+  for (const n of names) lines.push(`| ${n} | ${maps.map(([t, p]) => `${cell(t.get(n))} | ${cell(p.get(n))}`).join(' | ')} |`);
+  return { lines, mismatch };
 }
 
 if (PART === 'main') await main();

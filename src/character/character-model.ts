@@ -1,7 +1,7 @@
 // A customized character as one unit: the unified model, its frozen VAE, the tokenizer and the
 // character itself, saved as a folder. Training writes it; evaluation and serving load it and
 // call reply / image / rolePlay, which follow the reference inference (docs/method.md 4.2-4.4).
-import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { memory, noGrad, scope, manualSeed, tensor } from '../torch/index.js';
 import { loadLoRA, loraLayers, saveLoRA } from '../nn/index.js';
@@ -10,12 +10,14 @@ import {
   latentDownsample, validateConfig, type KVCache, type ModelConfig,
 } from '../model/index.js';
 import {
-  CharacterSchema, Tokenizer, StreamDecoder, rolePlayPrompt, t2iCaption, encodePng, prepareImage, trainTinyTokenizer, type Character, type ChwImage,
+  Tokenizer, StreamDecoder, rolePlayPrompt, t2iCaption, t2iThinkingCaption, thinkingInferencePrompt, encodePng, prepareImage, trainTinyTokenizer, type Character, type ChwImage,
 } from '../data/index.js';
-import { CHARACTER_MODEL_FILES, type CharacterModelManifest } from './manifest.js';
+import { CHARACTER_MODEL_FILES, LORA_CHARACTER_FILES, type CharacterModelManifest } from './manifest.js';
+import { checkDeclaredSize, checkTokenizerFits, readCharacterFile, readManifest, requireFile } from './model-folder.js';
 import { budgetChat, ChatRequestError, layoutChat, type BudgetedPrompt, type ChatTurn } from './chat-prompt.js';
 import { StopHoldback } from './stop-strings.js';
 import { Utf8Guard } from './utf8-guard.js';
+import { parseImagePlan, resolveThinking, THINKING_DEFAULTS, type ImagePlan, type ParsedPlan, type ThinkingOptions } from './thinking.js';
 import { parseBaseReference, type BaseReference } from './base-ref.js';
 import { SharedBases } from './shared-bases.js';
 
@@ -79,6 +81,9 @@ export interface ChatReplyOptions extends SamplingOptions {
   memoryBytes?: number;
   /** Called once the prompt is measured and fits, before any model work (docs/serving.md 2). */
   onAccepted?: (p: { promptTokens: number; droppedTurns: number }) => void | Promise<void>;
+  /** Thinking mode (docs/method.md 4.3 step 2): plan the image before drawing it; needs `image`.
+   * The plan is returned as `plan`, never in `text`. */
+  thinking?: boolean | ThinkingOptions;
 }
 
 export interface ChatReply {
@@ -90,6 +95,8 @@ export interface ChatReply {
   finishReason: 'stop' | 'length';
   /** History turns cut from the oldest to fit the context (docs/serving.md 2). */
   droppedTurns: number;
+  /** The image's plan, in thinking mode. */
+  plan?: ImagePlan;
 }
 
 /** What a loaded character holds in memory (torch.memory() bytes, docs/serving.md 9). */
@@ -143,49 +150,50 @@ export class CharacterModel {
   }
 
   /**
-   * Loads a folder written by save(); errors name the missing or malformed file. A LoRA folder
-   * (manifest `base`) is loaded over its base, checked by size and SHA-256, through `o.bases`
-   * (shared with every character loaded through it) or a registry of its own.
+   * Loads a folder written by save(); errors name the missing or malformed file, and a folder
+   * is checked before its model is allocated (model-folder.ts). A LoRA folder (manifest `base`)
+   * is loaded over its base, checked by size and SHA-256, through `o.bases` (shared with every
+   * character loaded through it) or a registry of its own (docs/serving.md 9).
    */
   static async load(dir: string, o: CharacterLoadOptions = {}): Promise<CharacterModel> {
-    const file = (name: string): string => {
-      const p = join(dir, name);
-      if (!existsSync(p)) throw new Error(`${dir}: not a character model folder (${name} is missing)`);
-      return p;
-    };
-    let manifest: CharacterModelManifest;
-    try {
-      manifest = JSON.parse(readFileSync(file(CHARACTER_MODEL_FILES.manifest), 'utf8')) as CharacterModelManifest;
-    } catch (e) {
-      throw new Error(`${join(dir, CHARACTER_MODEL_FILES.manifest)}: ${(e as Error).message}`);
-    }
-    if (manifest.format !== 1) throw new Error(`${dir}: unknown character model format ${String(manifest.format)}`);
-    validateConfig(manifest.modelConfig);
-    const character = CharacterSchema.parse(JSON.parse(readFileSync(file(CHARACTER_MODEL_FILES.character), 'utf8'), reviveBytes));
-    const tokenizer = Tokenizer.fromFile(file(CHARACTER_MODEL_FILES.tokenizer));
+    const manifest = readManifest(dir);
+    const character = readCharacterFile(dir, reviveBytes);
+    const tokenizer = Tokenizer.fromFile(requireFile(dir, CHARACTER_MODEL_FILES.tokenizer));
+    checkTokenizerFits(dir, tokenizer.vocabSize, manifest.modelConfig);
+    if (manifest.base !== undefined) return CharacterModel.loadOverBase(dir, manifest, character, tokenizer, o.bases ?? new SharedBases());
+    checkDeclaredSize(dir, manifest.modelConfig);
     const before = memory().bytes;
-    if (manifest.base !== undefined) {
-      const base = parseBaseReference(manifest.base, dir);
-      const adapter = file(CHARACTER_MODEL_FILES.adapter);
-      const lease = (o.bases ?? new SharedBases()).acquire(base, manifest.modelConfig, dir);
-      try {
-        loadLoRA(adapter, lease.model, { strict: true });
-      } catch (e) {
-        lease.release();
-        throw new Error(`${adapter}: ${(e as Error).message}`);
-      }
-      lease.model.eval();
-      const ownBytes = memory().bytes - before - (lease.loaded ? lease.baseBytes : 0);
-      const loaded = { memory: { ownBytes, base: { key: lease.key, bytes: lease.baseBytes } }, release: lease.release };
-      return new CharacterModel(character, lease.model, lease.vae, tokenizer, manifest, loaded);
-    }
     const model = new Bagel(manifest.modelConfig);
-    loadCheckpoint(file(CHARACTER_MODEL_FILES.model), model, { strict: true });
     const vae = new AutoEncoder(manifest.modelConfig.vae);
-    loadCheckpoint(file(CHARACTER_MODEL_FILES.vae), vae, { strict: true });
+    try {
+      loadCheckpoint(join(dir, CHARACTER_MODEL_FILES.model), model, { strict: true });
+      loadCheckpoint(join(dir, CHARACTER_MODEL_FILES.vae), vae, { strict: true });
+    } catch (e) {
+      model.dispose();
+      vae.dispose();
+      throw e;
+    }
     model.eval();
     vae.eval();
     return new CharacterModel(character, model, vae, tokenizer, manifest, { memory: { ownBytes: memory().bytes - before, base: null } });
+  }
+
+  /** A LoRA folder: its base from the registry (one copy for all its characters), then its own adapters. */
+  private static loadOverBase(dir: string, manifest: CharacterModelManifest, character: Character, tokenizer: Tokenizer, bases: SharedBases): CharacterModel {
+    const base = parseBaseReference(manifest.base, dir);
+    const adapter = requireFile(dir, LORA_CHARACTER_FILES.adapter);
+    const before = memory().bytes;
+    const lease = bases.acquire(base, manifest.modelConfig, dir);
+    try {
+      loadLoRA(adapter, lease.model, { strict: true });
+    } catch (e) {
+      lease.release();
+      throw new Error(`${adapter}: ${(e as Error).message}`);
+    }
+    lease.model.eval();
+    const ownBytes = memory().bytes - before - (lease.loaded ? lease.baseBytes : 0);
+    const loaded = { memory: { ownBytes, base: { key: lease.key, bytes: lease.baseBytes } }, release: lease.release };
+    return new CharacterModel(character, lease.model, lease.vae, tokenizer, manifest, loaded);
   }
 
   /**
@@ -204,7 +212,7 @@ export class CharacterModel {
     writeFileSync(join(tmp, CHARACTER_MODEL_FILES.character), JSON.stringify(this.character, bytesAsBase64) + '\n');
     this.tokenizer.save(join(tmp, CHARACTER_MODEL_FILES.tokenizer));
     if (o.base) {
-      saveLoRA(join(tmp, CHARACTER_MODEL_FILES.adapter), this.model, { base: o.base.model.path });
+      saveLoRA(join(tmp, LORA_CHARACTER_FILES.adapter), this.model, { base: o.base.model.path });
     } else {
       saveCheckpoint(join(tmp, CHARACTER_MODEL_FILES.model), this.model);
       saveCheckpoint(join(tmp, CHARACTER_MODEL_FILES.vae), this.vae);
@@ -302,6 +310,8 @@ export class CharacterModel {
    */
   async chat(turns: readonly ChatTurn[], o: ChatReplyOptions = {}): Promise<ChatReply> {
     if (o.signal?.aborted) throw abortError();
+    const thinking = resolveThinking(o.thinking);
+    if (thinking && !o.image) throw new ChatRequestError("thinking: the plan is for the reply's image; ask for the image too", 'invalid_thinking', 'thinking');
     const maxTokens = o.maxTokens ?? 500;
     const { ctx, plan, promptIds } = await this.prefillChat(turns, { ...o, maxTokens });
     let decoded: { text: string; completionTokens: number; finishReason: 'stop' | 'length' };
@@ -313,7 +323,8 @@ export class CharacterModel {
     const reply: ChatReply = { ...decoded, promptTokens: plan.promptTokens, droppedTurns: plan.droppedTurns };
     if (o.image) {
       const io: ImageOptions = { ...(o.seed !== undefined ? { seed: o.seed } : {}), ...(typeof o.image === 'object' ? o.image : {}), ...(o.signal ? { signal: o.signal } : {}) };
-      reply.image = await this.image(await this.sceneCaption(plan.userText, decoded.text), io);
+      if (thinking) reply.plan = await this.imagePlan(plan.userText, decoded.text, { ...thinking, ...(o.signal ? { signal: o.signal } : {}) });
+      reply.image = await this.image(reply.plan?.imagePrompt ?? (await this.sceneCaption(plan.userText, decoded.text)), io);
     }
     return reply;
   }
@@ -413,11 +424,13 @@ export class CharacterModel {
     return { text: held.text, completionTokens: generated, finishReason: !stopped && generated >= o.maxTokens ? 'length' : 'stop' };
   }
 
-  /** The scene caption of a reply's image (docs/method.md 4.3 step 3), its user text shortened until it fits the context. */
-  private async sceneCaption(user: string, reply: string): Promise<string> {
+  /** The scene caption of a reply's image (docs/method.md 4.3 step 3; with a plan the thinking
+   * caption), its user text shortened until it fits the context. */
+  private async sceneCaption(user: string, reply: string, plan?: ParsedPlan): Promise<string> {
     let u = user;
     for (;;) {
-      const caption = t2iCaption({ description: this.character.description, user: u, reply });
+      const slots = { description: this.character.description, user: u, reply };
+      const caption = plan ? t2iThinkingCaption({ ...slots, ...plan }) : t2iCaption(slots);
       if (u.length === 0 || (await this.imagePromptFits(caption))) return caption;
       u = u.slice(0, Math.floor(u.length / 2));
     }
@@ -484,6 +497,33 @@ export class CharacterModel {
     return this.generateText(prompt, { ...o, temperature: o.temperature ?? 0.7, maxTokens: o.maxTokens ?? 500 });
   }
 
+  /**
+   * The plan of a reply's image (docs/method.md 4.3 step 2): the official prompt (the thinking
+   * system prompt, the scene, the request to plan) decoded greedily, or at T = 0.3 with `sample`,
+   * for at most 1000 tokens, split by the official parser; the user text is shortened until
+   * prompt and plan fit the context. `imagePrompt` is the caption the image is drawn from.
+   */
+  async imagePlan(user: string, reply: string, o: ThinkingOptions & { signal?: AbortSignal } = {}): Promise<ImagePlan> {
+    const t = resolveThinking(o)!;
+    let u = user;
+    let prompt = thinkingInferencePrompt({ description: this.character.description, user: u, reply });
+    while ((await this.encode(prompt)).length + 3 + t.maxTokens > this.contextTokens) {
+      if (u.length === 0) throw new ChatRequestError(`thinking: the plan's prompt and ${t.maxTokens} plan tokens do not fit this model's context of ${this.contextTokens} tokens`, 'context_length_exceeded', 'thinking');
+      u = u.slice(0, Math.floor(u.length / 2));
+      prompt = thinkingInferencePrompt({ description: this.character.description, user: u, reply });
+    }
+    const usage = { promptTokens: 0, completionTokens: 0, hitLimit: false };
+    const text = await this.generateText(prompt, {
+      temperature: t.sample ? THINKING_DEFAULTS.sampleTemperature : 0, maxTokens: t.maxTokens, usage,
+      ...(t.onText ? { onText: t.onText } : {}), ...(o.signal ? { signal: o.signal } : {}),
+    });
+    const parsed = parseImagePlan(text);
+    return {
+      ...parsed, text, imagePrompt: await this.sceneCaption(user, reply, parsed),
+      promptTokens: usage.promptTokens, completionTokens: usage.completionTokens, finishReason: usage.hitLimit ? 'length' : 'stop',
+    };
+  }
+
   /** A PNG image for a text prompt (plain T2I with the ODE sampler and text CFG, docs/method.md 4.4). */
   async image(prompt: string, o: ImageOptions = {}): Promise<Uint8Array> {
     const ids = await this.imagePromptTokens(prompt);
@@ -515,12 +555,14 @@ export class CharacterModel {
     }
   }
 
-  /** Reply first, then an image of the scene (docs/method.md 4.3 steps 1 and 3). */
-  async rolePlay(user: string, o: ReplyOptions & { image?: ImageOptions } = {}): Promise<{ reply: string; image: Uint8Array }> {
+  /** Reply first, then (thinking) the image's plan, then an image of the scene (docs/method.md 4.3 steps 1-3). */
+  async rolePlay(user: string, o: ReplyOptions & { image?: ImageOptions; thinking?: boolean | ThinkingOptions } = {}): Promise<{ reply: string; image: Uint8Array; plan?: ImagePlan }> {
+    const thinking = resolveThinking(o.thinking);
     const reply = await this.reply(user, o);
-    const prompt = t2iCaption({ description: this.character.description, user, reply });
+    const plan = thinking ? await this.imagePlan(user, reply, { ...thinking, ...(o.signal ? { signal: o.signal } : {}) }) : undefined;
+    const prompt = plan?.imagePrompt ?? t2iCaption({ description: this.character.description, user, reply });
     const image = await this.image(prompt, { ...o.image, signal: o.signal });
-    return { reply, image };
+    return { reply, image, ...(plan ? { plan } : {}) };
   }
 }
 

@@ -17,7 +17,7 @@ export interface ChatTurn {
 export class ChatRequestError extends Error {
   constructor(
     message: string,
-    readonly code: 'context_length_exceeded' | 'request_too_large' | 'invalid_messages' | 'invalid_image',
+    readonly code: 'context_length_exceeded' | 'request_too_large' | 'invalid_messages' | 'invalid_image' | 'invalid_thinking',
     readonly param: string,
   ) {
     super(message);

@@ -5,6 +5,7 @@ export { CharacterModel, type CharacterMemory, type CharacterLoadOptions, type R
 export { layoutChat, budgetChat, ChatRequestError, type ChatTurn, type ChatPart, type ChatLayout, type BudgetLimits, type BudgetedPrompt } from './chat-prompt.js';
 export { StopHoldback } from './stop-strings.js';
 export { Utf8Guard, utf8Step, tokenBytes } from './utf8-guard.js';
-export { CHARACTER_MODEL_FILES, type CharacterModelManifest } from './manifest.js';
+export { CHARACTER_MODEL_FILES, LORA_CHARACTER_FILES, type CharacterModelManifest } from './manifest.js';
 export { describeBase, describeBaseFile, checkBaseFile, fileSha256, type BaseReference, type BaseFileRef } from './base-ref.js';
 export { SharedBases, type BaseLease, type SharedBaseReport } from './shared-bases.js';
+export { parseImagePlan, pyStrip, THINKING_DEFAULTS, type ImagePlan, type ParsedPlan, type ThinkingOptions } from './thinking.js';

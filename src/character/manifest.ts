@@ -10,8 +10,14 @@ export const CHARACTER_MODEL_FILES = {
   vae: 'ae.safetensors',
   tokenizer: 'tokenizer.json',
   character: 'character.json',
-  /** LoRA folders (a manifest with `base`): the adapters, in place of model.safetensors and ae.safetensors. */
+} as const;
+
+/** Files of a LoRA character folder (a manifest with `base`): the adapters in place of the weights and VAE. */
+export const LORA_CHARACTER_FILES = {
+  manifest: CHARACTER_MODEL_FILES.manifest,
   adapter: 'adapter.safetensors',
+  tokenizer: CHARACTER_MODEL_FILES.tokenizer,
+  character: CHARACTER_MODEL_FILES.character,
 } as const;
 
 export interface CharacterModelManifest {

@@ -7,6 +7,7 @@ import { memory } from '../torch/index.js';
 import { sharingTensors } from '../nn/index.js';
 import { AutoEncoder, Bagel, loadCheckpoint, type ModelConfig } from '../model/index.js';
 import { checkBaseFile, type BaseReference } from './base-ref.js';
+import { checkDeclaredSize } from './model-folder.js';
 
 interface BaseEntry {
   key: string;
@@ -55,6 +56,7 @@ export class SharedBases {
     let entry = this.bases.get(key);
     const loaded = !entry;
     if (!entry) {
+      checkDeclaredSize(user, config, { model: modelPath, vae: vaePath });
       entry = this.load(key, modelPath, vaePath, config);
       this.bases.set(key, entry);
     }

@@ -44,6 +44,14 @@ const LAUNCH_HELP = `  launch --nproc N <command | script.js> [args...]
                                        (MASTER_ADDR, MASTER_PORT, RANK, LOCAL_RANK, WORLD_SIZE);
                                        output lines are prefixed with [rank i]`;
 
+const EXPORT_HELP = `  export --run <dir> --out <dir> [--checkpoint step-N|<dir>] [--character sample|<dir>] [--no-character]
+                                       consolidate a sharded run's checkpoint (shards/rank-R.safetensors,
+                                       any world size; default the latest) into <out>/model.safetensors
+                                       (the published single-file layout, BAGEL key names) and, for a
+                                       one-character run (or --character), the character model folder
+                                       <out>/character; LoRA runs also get <out>/adapter.safetensors
+                                       (docs/sharding.md 6)`;
+
 const ENGINE_HELP = `  engine                               the libtorch build in use: version, threads, CUDA`;
 
 const HELP = `unicharacter <command> [options]
@@ -53,6 +61,7 @@ ${DEMO_HELP}
 ${DATA_HELP}
 ${TRAIN_HELP}
 ${LAUNCH_HELP}
+${EXPORT_HELP}
   eval --run [label=]<dir> [--run ...] [--character C] [--split <dir>] [--out <dir>] [options]
                                        the RoleScape-20 style benchmark on character model folders
                                        (see \`unicharacter eval --help\`)
@@ -101,6 +110,8 @@ function commandHelp(command: string, rest: string[]): string | undefined {
       return LAUNCH_HELP;
     case 'engine':
       return ENGINE_HELP;
+    case 'export':
+      return EXPORT_HELP;
     default:
       return undefined;
   }
@@ -170,6 +181,27 @@ async function main(argv: string[]): Promise<number> {
       const result = await launch({ nproc, script, args });
       if (!result.ok) console.error(`launch: ${result.error}`);
       return result.ok ? 0 : 1;
+    }
+    case 'export': {
+      const { values } = parseArgs({
+        args: rest,
+        options: {
+          run: { type: 'string' }, out: { type: 'string' }, checkpoint: { type: 'string' },
+          character: { type: 'string' }, 'no-character': { type: 'boolean', default: false },
+        },
+      });
+      if (!values.run || !values.out) {
+        console.error('usage: unicharacter export --run <dir> --out <dir> [--checkpoint step-N|<dir>] [--character sample|<dir>] [--no-character]');
+        return 2;
+      }
+      if (values.character !== undefined && values['no-character']) throw new Error('--character and --no-character exclude each other');
+      const { exportShardedRun } = await import('../train/index.js');
+      const r = exportShardedRun({
+        run: values.run, out: values.out, noCharacter: values['no-character']!,
+        ...(values.checkpoint !== undefined ? { checkpoint: values.checkpoint } : {}), ...(values.character !== undefined ? { character: values.character } : {}),
+      });
+      console.log(`step ${r.step} (${r.checkpoint})\nweights: ${r.modelPath}${r.adapterPath ? `\nadapter: ${r.adapterPath}` : ''}${r.characterModelPath ? `\ncharacter model: ${r.characterModelPath}` : ''}`);
+      return 0;
     }
     case 'eval': {
       const { evalCommand } = await import('../eval/index.js');

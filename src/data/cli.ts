@@ -3,7 +3,8 @@
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { DataError, formatWarning, type DataWarning } from './diagnostics.js';
-import { readRoleScapeCharacter, type LoadedCharacter, type ReadOptions } from './rolescape.js';
+import { readRoleScapeCharacter } from './rolescape.js';
+import type { LoadedCharacter, ReadOptions } from './rolescape-types.js';
 import { characterStats, formatStatsTable, type CharacterStats } from './stats.js';
 
 export interface DataCliOptions {

@@ -2,7 +2,8 @@
 export * from './character.js';
 export { DataError, Diagnostics, formatWarning, type DataWarning, type DataLocation } from './diagnostics.js';
 export { namesOfFolder, prefixOfFolder, grpoOfPrefix, datasetKeyOfFolder } from './names.js';
-export { readRoleScapeSplit, readRoleScapeCharacter, mergeSplits, type LoadedCharacter, type FolderFacts, type SplitResult, type ReadOptions } from './rolescape.js';
+export { readRoleScapeSplit, readRoleScapeCharacter, mergeSplits } from './rolescape.js';
+export type { LoadedCharacter, FolderFacts, SplitResult, ReadOptions, SplitName } from './rolescape-types.js';
 export * from './image.js';
 export * from './templates.js';
 export * from './samples.js';

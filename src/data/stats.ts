@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import sharp from 'sharp';
-import type { LoadedCharacter } from './rolescape.js';
+import type { LoadedCharacter } from './rolescape-types.js';
 
 export interface CharacterStats {
   folder: string;

@@ -52,10 +52,9 @@ export function rolePlayPrompt(s: RolePlaySlots): string {
   );
 }
 
-/** The fixed block appended to `_vlm_thinking` human turns (docs/dataset.md 5; identical in every
- * line of the reference data). Training puts it after the caption (docs/method.md 4.3 [quirk]). */
-export const THINKING_TRAINING_INSTRUCTION =
-  'System Instruction for Thinking and Generation:\n' +
+/** The thinking system prompt of the official role-play inference (docs/method.md 4.3 step 2),
+ * verbatim: what the model is asked before it plans an image. */
+export const THINK_SYSTEM_PROMPT =
   'You should first think about the planning process in the mind and then generate the image.\n' +
   'The planning process must be enclosed within <think></think>.\n' +
   'Then provide a concise, standardized generation instruction enclosed within <gen></gen> that can be fed to a text-to-image model.\n' +
@@ -63,6 +62,20 @@ export const THINKING_TRAINING_INSTRUCTION =
   'Output format (no additional text):\n' +
   '<think>...your planning process...</think>\n' +
   '<gen>...your generation instruction...</gen>\n';
+
+/** The fixed block appended to `_vlm_thinking` human turns (docs/dataset.md 5; identical in every
+ * line of the reference data): a header, then the same system prompt. Training puts it after the
+ * caption, inference first (docs/method.md 4.3 [quirk]). */
+export const THINKING_TRAINING_INSTRUCTION = 'System Instruction for Thinking and Generation:\n' + THINK_SYSTEM_PROMPT;
+
+/** The official inference plan prompt (docs/method.md 4.3 step 2): the system prompt first, then
+ * the scene, then the request to plan. No history: the plan sees the last user turn only. */
+export function thinkingInferencePrompt(s: SceneSlots): string {
+  return (
+    `${THINK_SYSTEM_PROMPT}\n\nCharacter Description: ${s.description}\n\nUser Input: ${s.user}\n\nCharacter Response: ${s.reply}\n\n` +
+    'Please think about how to generate an image for this scene.'
+  );
+}
 
 /** `_vlm_thinking` human turn: the `_t2i` caption, a blank line, the fixed block. */
 export function thinkingPlanPrompt(s: SceneSlots): string {

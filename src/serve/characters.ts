@@ -41,6 +41,8 @@ export interface CharacterFields {
   category?: Character['category'];
   /** Replies of this character include an image unless the request says otherwise (docs/serving.md 4). */
   replyImages?: boolean;
+  /** This character's reply images are planned first (thinking mode) unless the request says otherwise (docs/serving.md 4). */
+  thinking?: boolean;
 }
 
 export const CARD_MIME: Record<CardFormat, string> = { png: 'image/png', json: 'application/json', charx: 'application/zip' };
@@ -177,11 +179,17 @@ function applyFields(c: Character, f: CharacterFields): void {
   if (f.visualDescription !== undefined) c.visualDescription = f.visualDescription;
   if (f.category !== undefined) c.category = f.category;
   if (f.replyImages !== undefined) c.extensions = { ...c.extensions, replyImages: f.replyImages };
+  if (f.thinking !== undefined) c.extensions = { ...c.extensions, thinking: f.thinking };
 }
 
 /** Whether the character's replies include an image by default (docs/serving.md 4). */
 export function repliesWithImages(c: Character): boolean {
   return c.extensions.replyImages === true;
+}
+
+/** Whether the character's reply images are planned first by default (docs/serving.md 4). */
+export function thinksBeforeImages(c: Character): boolean {
+  return c.extensions.thinking === true;
 }
 
 /** The API's view of a character (snake_case like the rest of the OpenAI-style API). */
@@ -205,6 +213,7 @@ export function characterJson(row: Omit<CharacterRow, 'cardJson'>, c?: Character
     style: c.style,
     visual_description: c.visualDescription,
     reply_images: repliesWithImages(c),
+    thinking: thinksBeforeImages(c),
     reference_images: c.referenceImages.map((img) => ({ id: img.id, url: img.data ? `/v1/images/${sha256Hex(img.data)}` : null })),
     counts: { scenes: c.scenes.length, dialogue: c.dialogue.length, knowledge_qa: c.knowledgeQa.length, t2i_prompts: c.t2iPrompts.length },
   };

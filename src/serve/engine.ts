@@ -33,6 +33,18 @@ export interface ChatRequest extends SamplingOptions {
   messages: ChatMessage[];
   /** Which outputs the client accepts; `image` allows (does not force) an image in the reply. */
   modalities: Modality[];
+  /** Thinking mode (docs/serving.md 4): plan the reply's image before drawing it. Only with `image`. */
+  thinking?: boolean;
+}
+
+/** The plan of a reply's image in thinking mode (docs/method.md 4.3 step 2). */
+export interface ReplyReasoning {
+  /** What the model wrote for the plan (`<think>...</think>` and `<gen>...</gen>`). */
+  text: string;
+  thinkingProcess: string;
+  generationInstruction: string;
+  /** Tags without a complete pair in the plan (their part is empty). */
+  missing: ('think' | 'gen')[];
 }
 
 export interface Usage {
@@ -54,11 +66,15 @@ export interface ChatResult {
   images?: GeneratedImage[];
   usage: Usage;
   finishReason?: 'stop' | 'length';
+  /** Thinking mode: the image's plan, never part of `text`. */
+  reasoning?: ReplyReasoning;
 }
 
 export interface ChatOptions {
   signal: AbortSignal;
   onToken?: (fragment: string) => void;
+  /** Fragments of the image's plan in thinking mode, in order, after the reply's tokens. */
+  onReasoning?: (fragment: string) => void;
   /** Called at most once, synchronously, when the prompt has been measured and fits, before
    * any model work and before the first onToken (docs/serving.md 2). A refused prompt rejects
    * instead, without calling it. */

@@ -13,6 +13,7 @@ import type { WorkerMemory } from './model-memory.js';
 
 interface Pending {
   onText?: (piece: string) => void;
+  onReasoning?: (piece: string) => void;
   onAccepted?: (p: { promptTokens: number; droppedTurns: number }) => void;
   resolve: (r: Extract<WorkerReply, { type: 'done' | 'memory' }>) => void;
   reject: (e: Error) => void;
@@ -86,6 +87,7 @@ export class ModelChatEngine implements ChatEngine {
       const p = this.pending.get(m.id);
       if (!p) return;
       if (m.type === 'text') p.onText?.(m.piece);
+      else if (m.type === 'reasoning') p.onReasoning?.(m.piece);
       else if (m.type === 'accepted') p.onAccepted?.(m);
       else {
         this.pending.delete(m.id);
@@ -112,8 +114,9 @@ export class ModelChatEngine implements ChatEngine {
     signal: AbortSignal,
     onText?: (piece: string) => void,
     onAccepted?: (p: { promptTokens: number; droppedTurns: number }) => void,
+    onReasoning?: (piece: string) => void,
   ): Promise<Extract<WorkerReply, { type: 'done' }>> {
-    return this.send(req, signal, onText, onAccepted) as Promise<Extract<WorkerReply, { type: 'done' }>>;
+    return this.send(req, signal, onText, onAccepted, onReasoning) as Promise<Extract<WorkerReply, { type: 'done' }>>;
   }
 
   private send(
@@ -121,6 +124,7 @@ export class ModelChatEngine implements ChatEngine {
     signal: AbortSignal,
     onText?: (piece: string) => void,
     onAccepted?: (p: { promptTokens: number; droppedTurns: number }) => void,
+    onReasoning?: (piece: string) => void,
   ): Promise<Extract<WorkerReply, { type: 'done' | 'memory' }>> {
     const w = this.start();
     return new Promise((resolve, reject) => {
@@ -130,7 +134,7 @@ export class ModelChatEngine implements ChatEngine {
         signal.removeEventListener('abort', onAbort);
         f(v);
       };
-      this.pending.set(req.id, { onText, onAccepted, resolve: done(resolve), reject: done(reject) });
+      this.pending.set(req.id, { onText, onAccepted, onReasoning, resolve: done(resolve), reject: done(reject) });
       w.postMessage(req);
     });
   }
@@ -146,13 +150,18 @@ export class ModelChatEngine implements ChatEngine {
   async chat(request: ChatRequest, opts: ChatOptions): Promise<ChatResult> {
     const modelDir = this.requireModel(request.character.id);
     const r = await this.run(
-      { type: 'chat', id: this.nextId++, modelDir, turns: turnsOf(request.messages), withImage: request.modalities.includes('image'), sampling: samplingOf(request), memoryBytes: this.requestMemoryBytes },
+      {
+        type: 'chat', id: this.nextId++, modelDir, turns: turnsOf(request.messages), withImage: request.modalities.includes('image'), sampling: samplingOf(request), memoryBytes: this.requestMemoryBytes,
+        ...(request.thinking ? { thinking: true } : {}),
+      },
       opts.signal,
       opts.onToken,
       opts.onAccepted && ((p) => opts.onAccepted!({ promptTokens: p.promptTokens, droppedMessages: p.droppedTurns })),
+      opts.onReasoning,
     );
-    const images: GeneratedImage[] = r.images.map((bytes) => ({ bytes, mime: 'image/png' }));
-    return { text: r.text, images, usage: { promptTokens: r.promptTokens, completionTokens: r.completionTokens, droppedMessages: r.droppedTurns }, finishReason: r.finishReason };
+    const images: GeneratedImage[] = r.images.map((bytes) => ({ bytes, mime: 'image/png', ...(r.plan ? { revisedPrompt: r.plan.imagePrompt } : {}) }));
+    const reasoning = r.plan && { text: r.plan.text, thinkingProcess: r.plan.thinkingProcess, generationInstruction: r.plan.generationInstruction, missing: r.plan.missing };
+    return { text: r.text, images, usage: { promptTokens: r.promptTokens, completionTokens: r.completionTokens, droppedMessages: r.droppedTurns }, finishReason: r.finishReason, ...(reasoning ? { reasoning } : {}) };
   }
 
   async generateImage(request: ImageRequest, opts: ImageRequestOptions): Promise<{ images: GeneratedImage[] }> {

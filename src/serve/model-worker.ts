@@ -5,11 +5,11 @@
 import { parentPort } from 'node:worker_threads';
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
-import { CharacterModel, CHARACTER_MODEL_FILES, ChatRequestError, SharedBases, type ChatTurn, type SamplingOptions } from '../character/index.js';
+import { CharacterModel, CHARACTER_MODEL_FILES, ChatRequestError, SharedBases, type ChatTurn, type ImagePlan, type SamplingOptions } from '../character/index.js';
 import { memoryReport, type WorkerMemory } from './model-memory.js';
 
 export type WorkerRequest =
-  | { type: 'chat'; id: number; modelDir: string; turns: ChatTurn[]; withImage: boolean; sampling: SamplingOptions; memoryBytes?: number }
+  | { type: 'chat'; id: number; modelDir: string; turns: ChatTurn[]; withImage: boolean; sampling: SamplingOptions; memoryBytes?: number; thinking?: boolean }
   | { type: 'image'; id: number; modelDir: string; prompt: string; n: number; seed?: number }
   | { type: 'memory'; id: number }
   | { type: 'cancel'; id: number };
@@ -17,7 +17,8 @@ export type WorkerRequest =
 export type WorkerReply =
   | { type: 'accepted'; id: number; promptTokens: number; droppedTurns: number }
   | { type: 'text'; id: number; piece: string }
-  | { type: 'done'; id: number; text: string; images: Uint8Array[]; promptTokens: number; completionTokens: number; finishReason: 'stop' | 'length'; droppedTurns: number }
+  | { type: 'reasoning'; id: number; piece: string }
+  | { type: 'done'; id: number; text: string; images: Uint8Array[]; promptTokens: number; completionTokens: number; finishReason: 'stop' | 'length'; droppedTurns: number; plan?: ImagePlan }
   | { type: 'memory'; id: number; memory: WorkerMemory }
   | { type: 'error'; id: number; message: string; aborted: boolean; refused?: { code: string; param: string } };
 
@@ -58,10 +59,11 @@ async function handle(req: Exclude<WorkerRequest, { type: 'cancel' }>, signal: A
     ...(req.memoryBytes !== undefined ? { memoryBytes: req.memoryBytes } : {}),
     onAccepted: (p) => post({ type: 'accepted', id: req.id, ...p }),
     onText: (piece) => post({ type: 'text', id: req.id, piece }),
+    ...(req.thinking ? { thinking: { onText: (piece: string) => post({ type: 'reasoning', id: req.id, piece }) } } : {}),
   });
   return {
     type: 'done', id: req.id, text: r.text, images: r.image ? [r.image] : [], promptTokens: r.promptTokens, completionTokens: r.completionTokens,
-    finishReason: r.finishReason, droppedTurns: r.droppedTurns,
+    finishReason: r.finishReason, droppedTurns: r.droppedTurns, ...(r.plan ? { plan: r.plan } : {}),
   };
 }
 

@@ -47,6 +47,11 @@ export const ChatCompletionRequestSchema = z.object({
   top_logprobs: z.number().int().nullable().optional().refine((v) => v == null || v === 0, 'top_logprobs is not supported'),
   /** OpenAI's `store`: keep this conversation as a chat even without chat_id (docs/serving.md 5). */
   store: z.boolean().nullable().optional(),
+  /** Extension: plan the reply's image first (thinking mode, docs/serving.md 4); needs an image. */
+  thinking: z.boolean().nullable().optional(),
+  /** OpenAI's field, read as far as it means something here: 'none' is thinking off, 'auto' the
+   * default; effort levels are refused in the route (thinking has no levels). */
+  reasoning_effort: z.string().nullable().optional(),
   /** Extension: continue a stored chat instead of starting a new one. */
   chat_id: z.string().min(1).max(100).optional(),
 });
@@ -77,6 +82,8 @@ export const CharacterCreateSchema = z.object({
   category: z.enum(CATEGORIES).optional(),
   /** Replies include an image unless the request's modalities say otherwise (docs/serving.md 4). */
   reply_images: z.boolean().optional(),
+  /** Reply images are drawn in thinking mode unless the request says otherwise (docs/serving.md 4). */
+  thinking: z.boolean().optional(),
   /** A data:image/... URI. */
   avatar: z.string().optional(),
 });

@@ -43,3 +43,4 @@ export {
 } from './vae-stage.js';
 export { trainBase, customize, readBaseRun, type CustomizeOptions } from './customize.js';
 export { SHARD_MODES, type ShardMode } from './shard/index.js';
+export { exportShardedRun, type ExportShardedOptions, type ExportShardedResult } from './export-sharded.js';

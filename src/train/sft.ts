@@ -259,7 +259,7 @@ export async function trainSft(configInput: SftConfig | SftConfigInput, o: Train
 
   // Rank 0 opens the run first: it refuses a used directory unless resuming, and stores config.json.
   // Sharded runs may resume on another world size with the same packs per step (docs/sharding.md 6).
-  const ignoreKeys = config.shard === 'none' ? {} : { ignoreKeys: [...DEFAULT_VOLATILE_KEYS, 'data.packsPerRank'] };
+  const ignoreKeys = config.shard === 'none' ? {} : { ignoreKeys: [...DEFAULT_VOLATILE_KEYS, 'data.packsPerRank', 'shardGroupSize'] };
   const run = main ? RunDir.open(root, config as unknown as Json, { resume: o.resume ?? false, ...ignoreKeys }) : null;
   try {
     if (run) tok.save(join(root, 'tokenizer.json'));
@@ -376,7 +376,7 @@ export async function trainSft(configInput: SftConfig | SftConfigInput, o: Train
     };
 
     const state = sharded
-      ? shardedCheckpointState({ sharded, optimizer: opt, root, globalPacks: world * config.data.packsPerRank, data: jsonState(position) })
+      ? shardedCheckpointState({ sharded, optimizer: opt, group, root, globalPacks: world * config.data.packsPerRank, data: jsonState(position) })
       : checkpointState({ model, optimizer: opt, ...(ema ? { ema } : {}), data: jsonState(position), precision: precision as MixedPrecision });
     const ac = new AbortController();
     const stopAt = o.stopAfter;

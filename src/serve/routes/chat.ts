@@ -9,11 +9,12 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { repliesWithImages } from '../characters.js';
 import { abandon, clientSignal, parse, type AppContext } from '../context.js';
 import { decodeImageDataUri, toDataUri } from '../data-uri.js';
-import type { ChatMessage, ChatRequest, ChatResult, GeneratedImage, Modality } from '../engine.js';
+import type { ChatMessage, ChatRequest, ChatResult, GeneratedImage, Modality, ReplyReasoning } from '../engine.js';
 import { ApiError, errorBody, toApiError } from '../errors.js';
 import { imageLinkMarkdown, stripImageLinks } from '../image-links.js';
 import { ChatCompletionRequestSchema, type ChatCompletionRequest } from '../schemas.js';
 import { SseWriter } from '../sse.js';
+import { requestThinks } from '../thinking.js';
 import type { ChatRow, NewMessage } from '../db.js';
 
 /** Request messages → engine messages; image parts decoded and checked. */
@@ -44,16 +45,21 @@ const usageJson = (u: ChatResult['usage']) => ({
   // Extension: messages cut from the oldest to fit the context (docs/serving.md 2).
   ...(u.droppedMessages !== undefined ? { truncated_messages: u.droppedMessages } : {}),
 });
+/** The image's plan (thinking mode): DeepSeek's `reasoning_content`, which SillyTavern and other
+ * clients show as the reasoning, and its two parts (extension). */
+const reasoningJson = (r: ReplyReasoning | undefined) =>
+  r ? { reasoning_content: r.text, image_plan: { thinking_process: r.thinkingProcess, generation_instruction: r.generationInstruction, missing: r.missing } } : {};
 const imagesJson = (images: GeneratedImage[]) => images.map((img) => ({ type: 'image_url', image_url: { url: toDataUri(img.bytes, img.mime) } }));
 
 /** The engine request: the conversation and every sampling field (docs/serving.md 3). */
-function engineRequest(body: ChatCompletionRequest, character: ChatRequest['character'], messages: ChatMessage[], modalities: Modality[]): ChatRequest {
+function engineRequest(body: ChatCompletionRequest, character: ChatRequest['character'], messages: ChatMessage[], modalities: Modality[], thinking: boolean): ChatRequest {
   const stop = body.stop == null ? undefined : typeof body.stop === 'string' ? [body.stop] : body.stop;
   const maxTokens = body.max_completion_tokens ?? body.max_tokens ?? undefined;
   return {
     character,
     messages,
     modalities,
+    ...(thinking ? { thinking } : {}),
     ...(maxTokens != null ? { maxTokens } : {}),
     ...(body.temperature != null ? { temperature: body.temperature } : {}),
     ...(body.top_p != null ? { topP: body.top_p } : {}),
@@ -82,7 +88,7 @@ export function chatRoutes(app: FastifyInstance, ctx: AppContext): void {
     // Text only unless the request or the character's setting asks for images (docs/serving.md 4).
     const modalities: Modality[] = body.modalities ?? (repliesWithImages(character) ? ['text', 'image'] : ['text']);
     const keep = existing !== undefined || body.store === true || ctx.chats.keepStateless;
-    const request = engineRequest(body, character, messages, modalities);
+    const request = engineRequest(body, character, messages, modalities, requestThinks(body, character, modalities));
 
     const signal = clientSignal(reply);
     let lease;
@@ -150,7 +156,7 @@ export function chatRoutes(app: FastifyInstance, ctx: AppContext): void {
           choices: [
             {
               index: 0,
-              message: { role: 'assistant', content: result.text + links, ...(images.length ? { images: imagesJson(images) } : {}) },
+              message: { role: 'assistant', content: result.text + links, ...reasoningJson(result.reasoning), ...(images.length ? { images: imagesJson(images) } : {}) },
               finish_reason: result.finishReason ?? 'stop',
             },
           ],
@@ -182,10 +188,15 @@ export function chatRoutes(app: FastifyInstance, ctx: AppContext): void {
             open();
             sse.data(chunk({ content: t }));
           },
+          onReasoning: (t) => {
+            open();
+            sse.data(chunk({ reasoning_content: t }));
+          },
         });
         open();
         const { images, links } = await commit(result);
         if (links) sse.data(chunk({ content: links }));
+        if (result.reasoning) sse.data(chunk({ image_plan: reasoningJson(result.reasoning).image_plan }));
         if (images.length) sse.data(chunk({ images: imagesJson(images) }));
         sse.data(chunk({}, result.finishReason ?? 'stop'));
         if (body.stream_options?.include_usage) sse.data({ id, object: 'chat.completion.chunk', created, model: character.id, choices: [], usage: usageJson(result.usage) });

@@ -9,6 +9,7 @@
 import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as torch from '../../torch/index.js';
+import type { ProcessGroup } from '../../torch/index.js';
 import type { AdamW } from '../../nn/index.js';
 import { writeFileAtomic, fsyncDir } from '../fs-atomic.js';
 import type { JsonStateful, TrainingState } from '../checkpoint-state.js';
@@ -20,6 +21,8 @@ const STATE_JSON = 'state.json';
 export interface ShardStateParts {
   sharded: ShardedModel;
   optimizer: AdamW;
+  /** All the run's processes (with hybrid sharding more than the shard group; null: one process). */
+  group: ProcessGroup | null;
   /** The run directory (every rank's staging folder is under its checkpoints/). */
   root: string;
   /** Packs of one step over all ranks: a resume on another world size must keep it. */
@@ -31,7 +34,9 @@ export interface ShardStateParts {
 /** What state.json records of a sharded run. */
 export interface ShardedJson {
   version: 1;
-  sharded: { mode: string; world: number; globalPacks: number; precision: string; units: { key: string; numel: number }[] };
+  /** world: the chunks of a unit (the shard group's size); processes: the rank files (all ranks,
+   * rank-R by global rank; with hybrid sharding ranks 0..world-1 hold chunks 0..world-1). */
+  sharded: { mode: string; world: number; processes?: number; globalPacks: number; precision: string; units: { key: string; numel: number }[] };
   data?: unknown;
   rngs: Record<string, unknown>;
 }
@@ -42,6 +47,10 @@ const stagingOf = (root: string, step: number): string => join(root, 'checkpoint
 /** The TrainingState of a sharded run (runTraining calls saveShard on every rank, then save on rank 0). */
 export function shardedCheckpointState(p: ShardStateParts): TrainingState & { saveShard(step: number): void } {
   const s = p.sharded;
+  // every process writes its own file (its RNG is its own; with hybrid sharding its chunk is also
+  // held by the other groups' rank of the same shard rank, docs/sharding.md 5)
+  const me = p.group?.rank ?? 0;
+  const processes = p.group?.worldSize ?? 1;
   return {
     saveShard(step: number): void {
       const dir = stagingOf(p.root, step);
@@ -57,21 +66,21 @@ export function shardedCheckpointState(p: ShardStateParts): TrainingState & { sa
           }
         });
         tensors.set('rng.cpu', torch.getRngState());
-        const meta = { rank: String(s.rank), world: String(s.world), paramGroups: JSON.stringify(opt.paramGroups) };
-        writeFileAtomic(join(dir, rankFile(s.rank)), torch.safetensors.saveToBuffer(tensors, meta));
+        const meta = { rank: String(s.rank), world: String(s.world), process: String(me), paramGroups: JSON.stringify(opt.paramGroups) };
+        writeFileAtomic(join(dir, rankFile(me)), torch.safetensors.saveToBuffer(tensors, meta));
       });
-      p.sharded.o.group?.barrier();
+      p.group?.barrier();
     },
 
     save(dir: string): void {
       const staging = stagingOf(p.root, readStep(dir));
       const files = existsSync(staging) ? readdirSync(staging).filter((f) => /^rank-\d+\.safetensors$/.test(f)) : [];
-      if (files.length !== s.world) throw new Error(`sharded checkpoint: ${staging} holds ${files.length} of ${s.world} rank files`);
+      if (files.length !== processes) throw new Error(`sharded checkpoint: ${staging} holds ${files.length} of ${processes} rank files`);
       renameSync(staging, join(dir, SHARDS_DIR));
       fsyncDir(join(p.root, 'checkpoints'));
       const json: ShardedJson = {
         version: 1,
-        sharded: { mode: s.mode, world: s.world, globalPacks: p.globalPacks, precision: s.precision, units: s.units.map((u) => ({ key: u.key, numel: u.numel })) },
+        sharded: { mode: s.mode, world: s.world, processes, globalPacks: p.globalPacks, precision: s.precision, units: s.units.map((u) => ({ key: u.key, numel: u.numel })) },
         rngs: Object.fromEntries(Object.entries(p.rngs ?? {}).map(([k, v]) => [k, v.getState()])),
       };
       if (p.data) json.data = p.data.getState();
@@ -94,6 +103,7 @@ export function shardedCheckpointState(p: ShardStateParts): TrainingState & { sa
       const files = readRankFiles(dir, saved.world);
       try {
         loadShards(p, files, saved.world);
+        loadRng(dir, me, saved.processes ?? saved.world, files[s.rank] ?? files[0]!);
       } finally {
         for (const f of files) for (const t of f.tensors.values()) t.dispose();
       }
@@ -143,6 +153,17 @@ export function joinChunks(files: RankFile[], key: string, name: string, numel: 
   return torch.ops.cat(parts as torch.Tensor[], 0).narrow(0, 0, numel);
 }
 
+// This process's CPU generator: its own file's when the run had this process, else its shard rank's.
+function loadRng(dir: string, me: number, processes: number, fallback: RankFile): void {
+  const own = me < processes && me !== Number(fallback.metadata['process'] ?? -1) ? torch.safetensors.load(join(dir, SHARDS_DIR, rankFile(me))) : fallback;
+  try {
+    const rng = own.tensors.get('rng.cpu');
+    if (rng) torch.setRngState(rng);
+  } finally {
+    if (own !== fallback) for (const t of own.tensors.values()) t.dispose();
+  }
+}
+
 // Each unit's new chunk cut out of the joined saved ones (zero padding past the end).
 function loadShards(p: ShardStateParts, files: RankFile[], savedWorld: number): void {
   const s = p.sharded;
@@ -174,8 +195,6 @@ function loadShards(p: ShardStateParts, files: RankFile[], savedWorld: number): 
     });
     const groups = JSON.parse(files[0]!.metadata['paramGroups'] ?? '[]') as Record<string, unknown>[];
     p.optimizer.loadStateDict({ tensors, paramGroups: groups });
-    const rng = (files[s.rank] ?? files[0]!).tensors.get('rng.cpu');
-    if (rng) torch.setRngState(rng);
   }));
   s.refresh();
 }

@@ -211,11 +211,21 @@ export class ShardedModel {
       const cat = ops.cat(parts, 0);
       const g = cat.dtype === 'float32' ? cat : cat.to('float32');
       if (!u.grad) u.grad = zeros([u.size], { dtype: 'float32', device: u.flat.device }).keep();
-      if (this.o.group) this.o.group.reduceScatter(g, u.grad, { accumulate: true });
+      if (this.o.replicas && this.o.replicas.worldSize > 1) this.chainReduce(g, u.grad, this.o.replicas);
+      else if (this.o.group) this.o.group.reduceScatter(g, u.grad, { accumulate: true });
       else u.grad.add_(g);
       for (const p of u.params) p.grad = null;
     }));
     u.reduced = true;
+  }
+
+  // Hybrid sharding in global rank order (docs/sharding.md 5): shard group i adds its ranks'
+  // chunks onto the running sum, then hands the sum to the other groups; group i + 1 goes on from it.
+  private chainReduce(g: Tensor, acc: Tensor, replicas: ProcessGroup): void {
+    for (let i = 0; i < replicas.worldSize; i++) {
+      if (i === replicas.rank) this.o.group!.reduceScatter(g, acc, { accumulate: true });
+      replicas.broadcast([acc], i);
+    }
   }
 
   /** After each backward: every unit's gradients reduce-scattered (in unit order), the units freed (full). */
@@ -232,14 +242,13 @@ export class ShardedModel {
   }
 
   /**
-   * Hybrid sharding's all-reduce over the replicas, then the global norm of the gradient (the
+   * The global norm of the gradient (the
    * shards' squares summed over ranks), clipped to maxNorm as clip_grad_norm_ does; the shards'
    * gradients are set for the optimizer. Returns the norm before clipping.
    */
   clipGradNorm(maxNorm: number): number {
     return noGrad(() => scope(() => {
       for (const u of this.units) if (!u.grad) u.grad = zeros([u.size], { dtype: 'float32', device: u.flat.device }).keep();
-      if (this.o.replicas && this.o.replicas.worldSize > 1) this.o.replicas.allReduce(this.units.map((u) => u.grad!), 'sum');
       let sq = 0;
       for (const u of this.units) sq += ops.norm(u.grad!, 2).item() ** 2;
       const t = tensor([sq], { dtype: 'float64' });
