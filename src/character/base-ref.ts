@@ -1,5 +1,5 @@
 // The base a LoRA character folder is applied over (docs/architecture.md, "The character
-// runtime"; docs/serving.md 9): the weight files it was customized from, each with its size and
+// runtime"; docs/serving.md 10): the weight files it was customized from, each with its size and
 // SHA-256, so a folder is never loaded over a base it was not trained on.
 import { createHash } from 'node:crypto';
 import { closeSync, existsSync, openSync, readSync, statSync } from 'node:fs';

@@ -29,7 +29,7 @@ export interface CharacterModelManifest {
   provenance: Record<string, string | number>;
   /**
    * Present in a LoRA folder: the base weights and VAE the adapters apply over, with their size
-   * and SHA-256 (a different base is refused; docs/serving.md 9).
+   * and SHA-256 (a different base is refused; docs/serving.md 10).
    */
   base?: BaseReference;
 }

@@ -115,7 +115,7 @@ const gb = (n: number): string => `${(n / 2 ** 30).toFixed(n < 2 ** 30 ? 3 : 1)}
  */
 export function checkDeclaredSize(dir: string, config: ModelConfig, files?: { model: string; vae: string }): void {
   const manifestPath = join(dir, CHARACTER_MODEL_FILES.manifest);
-  // A LoRA folder's weights are its base's files (docs/serving.md 9).
+  // A LoRA folder's weights are its base's files (docs/serving.md 10).
   const held = (name: string): number => {
     const path = files ? (name === CHARACTER_MODEL_FILES.model ? files.model : files.vae) : requireFile(dir, name);
     return safetensors.loadHeader(path).dataSize;

@@ -1,4 +1,4 @@
-// One copy of each base in memory for every LoRA character over it (docs/serving.md 9). A base
+// One copy of each base in memory for every LoRA character over it (docs/serving.md 10). A base
 // is keyed by its resolved weight paths, their SHA-256 and the model config; each character
 // gets its own module tree whose tensors are the base's (src/nn/share.ts), so its adapters are
 // its own and no request ever has to swap them in or out.

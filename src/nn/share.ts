@@ -1,6 +1,6 @@
 // Modules that share another module's tensors: every parameter and buffer of the copy is a
 // handle on the source's storage (set_data, as `p.data = source.data`), so many module trees
-// (one per LoRA character, docs/serving.md 9) hold one copy of the weights between them. Each
+// (one per LoRA character, docs/serving.md 10) hold one copy of the weights between them. Each
 // copy may carry its own adapters; disposing a copy frees only its handles.
 import { noGrad, ops, type Tensor } from '../torch/index.js';
 import type { Module } from './module.js';

@@ -105,8 +105,10 @@ export interface ChatEngine {
   models(): EngineModel[] | Promise<EngineModel[]>;
   chat(request: ChatRequest, opts: ChatOptions): Promise<ChatResult>;
   generateImage(request: ImageRequest, opts: ImageRequestOptions): Promise<{ images: GeneratedImage[] }>;
-  /** What the loaded models hold in memory, per character and per shared base (docs/serving.md 9). */
+  /** What the loaded models hold in memory, per character and per shared base (docs/serving.md 10). */
   memory?(): Promise<WorkerMemory>;
+  /** Requests it serves well at once (a batching engine: its batch size); the server's default concurrency. */
+  readonly concurrency?: number;
   /** Frees the model; called once when the server closes. */
   close?(): void | Promise<void>;
 }

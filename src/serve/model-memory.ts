@@ -1,4 +1,4 @@
-// What the model worker holds in memory (docs/serving.md 9): each loaded character's own bytes
+// What the model worker holds in memory (docs/serving.md 10): each loaded character's own bytes
 // (its whole model, or its LoRA adapters) and each shared base once, measured with
 // torch.memory() when they were loaded.
 import { basename } from 'node:path';

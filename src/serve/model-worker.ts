@@ -1,7 +1,8 @@
 // The worker thread that runs the model for the server, so generation never blocks the event
 // loop that serves other requests. It keeps each loaded character model loaded, and cancels a
 // generation when the main thread says its client went away (also during a long prefill, which
-// runs in chunks: docs/serving.md 2).
+// runs in chunks: docs/serving.md 2). Requests are handled concurrently: each prefills on its own,
+// then its reply joins the model's decode batch (continuous batching, docs/serving.md 9).
 import { parentPort } from 'node:worker_threads';
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -9,7 +10,7 @@ import { CharacterModel, CHARACTER_MODEL_FILES, ChatRequestError, SharedBases, t
 import { memoryReport, type WorkerMemory } from './model-memory.js';
 
 export type WorkerRequest =
-  | { type: 'chat'; id: number; modelDir: string; turns: ChatTurn[]; withImage: boolean; sampling: SamplingOptions; memoryBytes?: number; thinking?: boolean }
+  | { type: 'chat'; id: number; modelDir: string; turns: ChatTurn[]; withImage: boolean; sampling: SamplingOptions; memoryBytes?: number; thinking?: boolean; maxBatch: number }
   | { type: 'image'; id: number; modelDir: string; prompt: string; n: number; seed?: number }
   | { type: 'memory'; id: number }
   | { type: 'cancel'; id: number };
@@ -24,7 +25,7 @@ export type WorkerReply =
 
 // Loaded models stay loaded, keyed by folder; a folder whose manifest changed (a job installed a
 // new model there) is loaded again and the old model freed. LoRA folders over one base share it
-// (docs/serving.md 9).
+// (docs/serving.md 10).
 const loaded = new Map<string, { stamp: number; model: Promise<CharacterModel> }>();
 const bases = new SharedBases();
 const running = new Map<number, AbortController>();
@@ -52,6 +53,8 @@ async function handle(req: Exclude<WorkerRequest, { type: 'cancel' }>, signal: A
     }
     return { type: 'done', id: req.id, text: '', images, promptTokens: (await model.encode(req.prompt)).length + 2, completionTokens: 0, finishReason: 'stop', droppedTurns: 0 };
   }
+  // Replies of one model decode together, maxBatch at most (docs/serving.md 9).
+  model.batcher.setMaxBatch(req.maxBatch);
   const r = await model.chat(req.turns, {
     ...req.sampling,
     signal,

@@ -420,7 +420,7 @@ export async function trainSft(configInput: SftConfig | SftConfigInput, o: Train
         saveLoRA(adapterPath, model, { base: config.init ?? '', model_config: JSON.stringify(mc) });
       }
       if (config.export === 'lora' && config.init && characters.length === 1) {
-        // A LoRA character folder: the adapters and a checked reference to the base (docs/serving.md 9).
+        // A LoRA character folder: the adapters and a checked reference to the base (docs/serving.md 10).
         characterModelPath = join(root, 'character');
         new CharacterModel(characters[0]!, model, vae, tok, {
           format: 1, modelConfig: mc, imageSize: config.data.imageSize, provenance: { runDir: root, step: result.step },

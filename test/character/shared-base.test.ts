@@ -1,4 +1,4 @@
-// LoRA character folders over one base (docs/serving.md 9): two characters loaded through one
+// LoRA character folders over one base (docs/serving.md 10): two characters loaded through one
 // registry hold one copy of the base (measured with torch.memory()), each replies exactly as when
 // loaded alone, alternating between them stays exact, the base is never written to, and a folder
 // pointed at another base is refused naming both.

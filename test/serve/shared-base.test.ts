@@ -1,4 +1,4 @@
-// Two LoRA characters over one base in the server (docs/serving.md 9): the model worker loads the
+// Two LoRA characters over one base in the server (docs/serving.md 10): the model worker loads the
 // base once, /health reports each character's own bytes and the shared base once, and replies on
 // alternating requests equal those of each character loaded alone.
 import { after, before, test } from 'node:test';
