@@ -209,7 +209,8 @@ export class AdamW extends Optimizer<AdamWOptions, AdamState> {
           const step = t0 + 1;
           const m = states.map((s) => s.exp_avg);
           const v = states.map((s) => s.exp_avg_sq);
-          ops._foreach_mul_(params, 1 - lr * weightDecay);
+          // p * 1 is p: without weight decay the pass over every parameter is skipped
+          if (weightDecay !== 0) ops._foreach_mul_(params, 1 - lr * weightDecay);
           ops._foreach_mul_(m, beta1);
           ops._foreach_add_(m, grads, 1 - beta1);
           ops._foreach_mul_(v, beta2);
@@ -307,12 +308,27 @@ export function clipGradNorm(params: Iterable<Tensor>, maxNorm: number, normType
       const norms = grads.map((g) => g.detach().abs().max());
       total = norms.length === 1 ? norms[0]! : ops.stack(norms).max();
     } else {
-      const norms = grads.map((g) => ops.norm(g.detach(), normType));
-      total = ops.norm(ops.stack(norms), normType);
+      // one multi-tensor call: the same norm kernel per gradient as ops.norm, bit for bit
+      total = ops.norm(ops.stack(ops._foreach_norm(grads, normType)), normType);
     }
-    const clipCoef = total.add(1e-6).reciprocal().mul(maxNorm);
-    const clamped = ops.clamp(clipCoef, null, 1.0);
-    for (const g of grads) g.detach().mul_(clamped);
-    return total.item();
+    if (total.dtype !== 'float32' && total.dtype !== 'float64') {
+      const clamped = ops.clamp(total.add(1e-6).reciprocal().mul(maxNorm), null, 1.0);
+      for (const g of grads) g.mul_(clamped);
+      return total.item();
+    }
+    const norm = total.item();
+    const coef = clipCoefficient(norm, maxNorm, total.dtype === 'float32');
+    // one multi-tensor multiply, and none when the coefficient is 1 (g * 1 is g)
+    if (coef < 1) ops._foreach_mul_(grads, coef);
+    return norm;
   }));
+}
+
+/**
+ * min(1, maxNorm / (norm + 1e-6)) as libtorch computes it on a float32 (or float64) scalar
+ * tensor: each float32 operation done in double and rounded once gives the float32 result.
+ */
+function clipCoefficient(norm: number, maxNorm: number, float32: boolean): number {
+  const r = float32 ? Math.fround : (x: number): number => x;
+  return Math.min(1, r(r(1 / r(norm + r(1e-6))) * r(maxNorm)));
 }
