@@ -7,14 +7,15 @@ import { runDemo } from './demo.js';
 import { dataStats, dataValidate } from '../data/index.js';
 import { TRAIN_HELP } from './train-help.js';
 
-const SERVE_HELP = `  serve [--host H] [--port P] [--data-dir D] [--api-key K] [--allow-remote] [--keep-stateless-chats] [--image-links]
+const SERVE_HELP = `  serve [--host H] [--port P] [--data-dir D] [--api-key K] [--allow-remote] [--keep-stateless-chats] [--image-links] [--max-batch N]
                                        the OpenAI-compatible server (default 127.0.0.1:8000, data in
                                        .unicharacter/; the key may also come from UNICHARACTER_API_KEY).
                                        A host other machines can reach (0.0.0.0, ::, a network
                                        address) needs a key, or --allow-remote to serve without one;
                                        --keep-stateless-chats stores requests without chat_id as chats,
-                                       --image-links puts reply images into content as markdown links
-                                       (docs/serving.md)`;
+                                       --image-links puts reply images into content as markdown links;
+                                       --max-batch N: concurrent replies of one model decoded together
+                                       (default 16; 1 decodes one request at a time) (docs/serving.md)`;
 
 const CHAT_HELP = `  chat <character> [--data-dir D] [--no-images] [--thinking] [--temperature T] [--max-tokens N]
                                        talk to a customized character in the terminal; images are
@@ -221,6 +222,7 @@ async function main(argv: string[]): Promise<number> {
           'keep-stateless-chats': { type: 'boolean', default: false },
           'image-links': { type: 'boolean', default: false },
           'allow-remote': { type: 'boolean', default: false },
+          'max-batch': { type: 'string', default: '16' },
           help: { type: 'boolean', short: 'h', default: false },
         },
       });
@@ -228,13 +230,15 @@ async function main(argv: string[]): Promise<number> {
         console.log(`unicharacter${SERVE_HELP.slice(1)}`);
         return 0;
       }
+      const maxBatch = Number(values['max-batch']);
+      if (!Number.isInteger(maxBatch) || maxBatch < 1) throw new Error(`--max-batch must be an integer >= 1, got '${values['max-batch']}'`);
       const port = Number(values.port);
       if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`--port must be a port number, got '${values.port}'`);
       const { runServe } = await import('./serve.js');
       const apiKey = values['api-key'] ?? process.env.UNICHARACTER_API_KEY;
       return runServe({
         host: values.host!, port, dataDir: values['data-dir']!, allowRemote: values['allow-remote']!, ...(apiKey ? { apiKey } : {}),
-        chats: { keepStateless: values['keep-stateless-chats']!, imageLinks: values['image-links']! },
+        chats: { keepStateless: values['keep-stateless-chats']!, imageLinks: values['image-links']! }, maxBatch,
       });
     }
     case 'chat': {
