@@ -16,10 +16,13 @@ const SERVE_HELP = `  serve [--host H] [--port P] [--data-dir D] [--api-key K] [
                                        --image-links puts reply images into content as markdown links
                                        (docs/serving.md)`;
 
-const CHAT_HELP = `  chat <character> [--data-dir D] [--no-images] [--temperature T] [--max-tokens N]
+const CHAT_HELP = `  chat <character> [--data-dir D] [--no-images] [--thinking] [--temperature T] [--max-tokens N]
                                        talk to a customized character in the terminal; images are
                                        saved under <data-dir>/chat-images/ and their paths printed;
-                                       a line "/image <file> [text]" shows the character a picture
+                                       a line "/image <file> [text]" shows the character a picture;
+                                       --thinking plans each image first (the official
+                                       <think>/<gen> plan, printed after the reply as "plan:";
+                                       docs/method.md 4.3), not with --no-images
                                        (defaults: temperature 0.7, max tokens 200; docs/serving.md)`;
 
 const DEMO_HELP = `  demo [--quick] [--character <dir|card>] [--out <dir>] [--port P]
@@ -241,6 +244,7 @@ async function main(argv: string[]): Promise<number> {
         options: {
           'data-dir': { type: 'string', default: '.unicharacter' },
           'no-images': { type: 'boolean', default: false },
+          thinking: { type: 'boolean', default: false },
           temperature: { type: 'string', default: '0.7' },
           'max-tokens': { type: 'string', default: '200' },
           help: { type: 'boolean', short: 'h', default: false },
@@ -251,15 +255,16 @@ async function main(argv: string[]): Promise<number> {
         return 0;
       }
       if (positionals.length !== 1) {
-        console.error('usage: unicharacter chat <character> [--data-dir D] [--no-images] [--temperature T] [--max-tokens N]');
+        console.error('usage: unicharacter chat <character> [--data-dir D] [--no-images] [--thinking] [--temperature T] [--max-tokens N]');
         return 2;
       }
       const temperature = Number(values.temperature);
       if (!(temperature >= 0 && temperature <= 2)) throw new Error(`--temperature must be a number from 0 to 2, got '${values.temperature}'`);
       const maxTokens = Number(values['max-tokens']);
       if (!(Number.isInteger(maxTokens) && maxTokens >= 1)) throw new Error(`--max-tokens must be a positive integer, got '${values['max-tokens']}'`);
+      if (values.thinking && values['no-images']) throw new Error("--thinking plans each reply's image: it cannot be used with --no-images");
       const { runChat } = await import('./chat.js');
-      return runChat({ character: positionals[0]!, dataDir: values['data-dir']!, images: !values['no-images'], temperature, maxTokens });
+      return runChat({ character: positionals[0]!, dataDir: values['data-dir']!, images: !values['no-images'], thinking: values.thinking!, temperature, maxTokens });
     }
     case 'plan': {
       const { planCommand } = await import('./plan.js');

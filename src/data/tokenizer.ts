@@ -384,10 +384,45 @@ export function trainTinyTokenizer(texts: readonly string[], opts: TrainTokenize
   const minVocab = alphabet.length + specials.length;
   if (!Number.isInteger(opts.vocabSize) || opts.vocabSize < minVocab) throw new RangeError(`vocabSize must be an integer >= ${minVocab} (256 bytes + 4 special tokens), got ${opts.vocabSize}`);
   if (opts.vocabSize >= PAIR_SHIFT) throw new RangeError(`vocabSize ${opts.vocabSize} is too large for the tiny trainer`);
-  const minFrequency = opts.minFrequency ?? 2;
+  const counts = preTokenizedWords(texts, alphabet, specials);
+  const wordList = [...counts.keys()].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  const symbols = alphabet.slice();
+  const symbolId = new Map(symbols.map((s, i) => [s, i]));
+  const words: number[][] = wordList.map((w) => [...w].map((ch) => {
+    const id = symbolId.get(ch);
+    if (id === undefined) throw new Error(`pre-tokenizer produced a non byte-level character ${JSON.stringify(ch)}`);
+    return id;
+  }));
+  const freqs = wordList.map((w) => counts.get(w)!);
+  const pairs = new PairTable();
+  words.forEach((w, wi) => pairs.addWord(w, freqs[wi]!, wi));
+  const merges: [string, string][] = [];
   const targetSymbols = opts.vocabSize - specials.length;
+  while (symbols.length < targetSymbols) {
+    const best = pairs.best();
+    if (!best || best.count < (opts.minFrequency ?? 2)) break;
+    const { a, b } = best;
+    const merged = symbols[a]! + symbols[b]!;
+    let id = symbolId.get(merged);
+    if (id === undefined) {
+      id = symbols.length;
+      symbols.push(merged);
+      symbolId.set(merged, id);
+    }
+    merges.push([symbols[a]!, symbols[b]!]);
+    for (const wi of pairs.wordsOf(best.key)) {
+      pairs.subWord(words[wi]!, freqs[wi]!);
+      words[wi] = mergePair(words[wi]!, a, b, id);
+      pairs.addWord(words[wi]!, freqs[wi]!, wi);
+    }
+    pairs.drop(best.key);
+  }
+  return trainedTokenizer(byteLevelBpeJson(symbols, merges, specials), symbols.length + specials.length, merges.length);
+}
 
-  // Pre-tokenize with the very normalizer and pre-tokenizer that will encode.
+/** Word counts of `texts`, pre-tokenized with the very normalizer and pre-tokenizer that will
+ * encode; special tokens split the text and are not counted. */
+function preTokenizedWords(texts: readonly string[], alphabet: readonly string[], specials: readonly string[]): Map<string, number> {
   const skeleton = HfTokenizer.fromString(byteLevelBpeJson(alphabet, [], specials));
   const normalizer = skeleton.getNormalizer();
   const pre = skeleton.getPreTokenizer();
@@ -400,79 +435,74 @@ export function trainTinyTokenizer(texts: readonly string[], opts: TrainTokenize
       for (const [word] of pre.preTokenizeString(normalizer.normalizeString(part))) counts.set(word, (counts.get(word) ?? 0) + 1);
     }
   }
-  const wordList = [...counts.keys()].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  return counts;
+}
 
-  const symbols = alphabet.slice();
-  const symbolId = new Map(symbols.map((s, i) => [s, i]));
-  const words: number[][] = wordList.map((w) => [...w].map((ch) => {
-    const id = symbolId.get(ch);
-    if (id === undefined) throw new Error(`pre-tokenizer produced a non byte-level character ${JSON.stringify(ch)}`);
-    return id;
-  }));
-  const freqs = wordList.map((w) => counts.get(w)!);
+/** Adjacent symbol pairs: their total frequency and the words they occur in (keys a * PAIR_SHIFT + b). */
+class PairTable {
+  private readonly count = new Map<number, number>();
+  private readonly words = new Map<number, Set<number>>();
 
-  const pairCount = new Map<number, number>();
-  const pairWords = new Map<number, Set<number>>();
-  const add = (a: number, b: number, f: number, w: number): void => {
-    const k = a * PAIR_SHIFT + b;
-    pairCount.set(k, (pairCount.get(k) ?? 0) + f);
-    let s = pairWords.get(k);
-    if (!s) pairWords.set(k, (s = new Set()));
-    s.add(w);
-  };
-  const sub = (a: number, b: number, f: number): void => {
-    const k = a * PAIR_SHIFT + b;
-    const c = (pairCount.get(k) ?? 0) - f;
-    if (c > 0) pairCount.set(k, c);
-    else pairCount.delete(k);
-  };
-  words.forEach((w, wi) => {
-    for (let i = 0; i + 1 < w.length; i++) add(w[i]!, w[i + 1]!, freqs[wi]!, wi);
-  });
-
-  const merges: [string, string][] = [];
-  while (symbols.length < targetSymbols) {
-    let bestKey = -1;
-    let bestCount = 0;
-    for (const [k, c] of pairCount) if (c > bestCount || (c === bestCount && k < bestKey)) [bestKey, bestCount] = [k, c];
-    if (bestKey < 0 || bestCount < minFrequency) break;
-    const a = Math.floor(bestKey / PAIR_SHIFT);
-    const b = bestKey % PAIR_SHIFT;
-    const merged = symbols[a]! + symbols[b]!;
-    let id = symbolId.get(merged);
-    if (id === undefined) {
-      id = symbols.length;
-      symbols.push(merged);
-      symbolId.set(merged, id);
+  addWord(w: readonly number[], f: number, wi: number): void {
+    for (let i = 0; i + 1 < w.length; i++) {
+      const k = w[i]! * PAIR_SHIFT + w[i + 1]!;
+      this.count.set(k, (this.count.get(k) ?? 0) + f);
+      let s = this.words.get(k);
+      if (!s) this.words.set(k, (s = new Set()));
+      s.add(wi);
     }
-    merges.push([symbols[a]!, symbols[b]!]);
-    const touched = [...(pairWords.get(bestKey) ?? [])].sort((x, y) => x - y);
-    for (const wi of touched) {
-      const w = words[wi]!;
-      const f = freqs[wi]!;
-      for (let i = 0; i + 1 < w.length; i++) sub(w[i]!, w[i + 1]!, f);
-      const nw: number[] = [];
-      for (let i = 0; i < w.length; ) {
-        if (i + 1 < w.length && w[i] === a && w[i + 1] === b) {
-          nw.push(id);
-          i += 2;
-        } else {
-          nw.push(w[i]!);
-          i += 1;
-        }
-      }
-      words[wi] = nw;
-      for (let i = 0; i + 1 < nw.length; i++) add(nw[i]!, nw[i + 1]!, f, wi);
-    }
-    pairCount.delete(bestKey);
-    pairWords.delete(bestKey);
   }
 
-  const json = byteLevelBpeJson(symbols, merges, specials);
+  /** Takes a word's pairs out of the counts (its word sets are kept: a stale entry re-merges nothing). */
+  subWord(w: readonly number[], f: number): void {
+    for (let i = 0; i + 1 < w.length; i++) {
+      const k = w[i]! * PAIR_SHIFT + w[i + 1]!;
+      const c = (this.count.get(k) ?? 0) - f;
+      if (c > 0) this.count.set(k, c);
+      else this.count.delete(k);
+    }
+  }
+
+  /** The most frequent pair, ties to the smaller key; undefined when none is left. */
+  best(): { key: number; a: number; b: number; count: number } | undefined {
+    let bestKey = -1;
+    let bestCount = 0;
+    for (const [k, c] of this.count) if (c > bestCount || (c === bestCount && k < bestKey)) [bestKey, bestCount] = [k, c];
+    if (bestKey < 0) return undefined;
+    return { key: bestKey, a: Math.floor(bestKey / PAIR_SHIFT), b: bestKey % PAIR_SHIFT, count: bestCount };
+  }
+
+  /** The words a pair occurs in, in index order. */
+  wordsOf(key: number): number[] {
+    return [...(this.words.get(key) ?? [])].sort((x, y) => x - y);
+  }
+
+  drop(key: number): void {
+    this.count.delete(key);
+    this.words.delete(key);
+  }
+}
+
+/** `w` with every non-overlapping (a, b), left to right, replaced by `id`. */
+function mergePair(w: readonly number[], a: number, b: number, id: number): number[] {
+  const nw: number[] = [];
+  for (let i = 0; i < w.length; ) {
+    if (i + 1 < w.length && w[i] === a && w[i + 1] === b) {
+      nw.push(id);
+      i += 2;
+    } else {
+      nw.push(w[i]!);
+      i += 1;
+    }
+  }
+  return nw;
+}
+
+function trainedTokenizer(json: string, vocabSize: number, numMerges: number): TrainedTokenizer {
   return {
     json,
-    vocabSize: symbols.length + specials.length,
-    numMerges: merges.length,
+    vocabSize,
+    numMerges,
     load: () => Tokenizer.fromJson(json, '<trained tokenizer>'),
     save: (path: string) => {
       mkdirSync(dirname(path), { recursive: true });

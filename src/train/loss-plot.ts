@@ -69,19 +69,52 @@ function downsample(points: [number, number][], maxPoints: number): [number, num
   return out;
 }
 
+type Series = { name: string; points: [number, number][] };
+
+/** The plot area inside the margins, and the data-to-pixel maps of both axes. */
+interface Frame {
+  m: { left: number; right: number; top: number; bottom: number };
+  pw: number;
+  ph: number;
+  x0: number;
+  x1: number;
+  /** y range in plotted units (log10 of the value on a log axis). */
+  y0: number;
+  y1: number;
+  sx: (x: number) => number;
+  sy: (y: number) => number;
+}
+
+const MARGIN = { left: 64, right: 120, top: 32, bottom: 44 };
+const r2 = (v: number): string => String(Math.round(v * 100) / 100);
+
 /** The SVG text of a plot of `series` against step. */
 export function renderLossPlot(records: readonly MetricsRecord[], options: LossPlotOptions = {}): string {
   const width = options.width ?? 720;
   const height = options.height ?? 360;
   const title = options.title ?? 'training loss';
   const logY = options.logY ?? false;
-  const maxPoints = options.maxPoints ?? 1500;
-  const names = options.series ?? defaultSeries(records);
-  const m = { left: 64, right: 120, top: 32, bottom: 44 };
-  const pw = width - m.left - m.right;
-  const ph = height - m.top - m.bottom;
+  const data = seriesPoints(records, options.series ?? defaultSeries(records), logY, options.maxPoints ?? 1500);
+  const all = data.flatMap((d) => d.points);
+  const out: string[] = [];
+  out.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="11">`);
+  out.push(`<title>${escapeXml(title)}</title>`);
+  out.push(`<rect x="0" y="0" width="${width}" height="${height}" fill="#ffffff"/>`);
+  out.push(`<text x="${MARGIN.left}" y="20" font-size="13" font-weight="bold">${escapeXml(title)}</text>`);
+  if (all.length === 0) {
+    out.push(`<text x="${width / 2}" y="${height / 2}" text-anchor="middle" fill="#666666">no data yet</text>`);
+  } else {
+    const frame = plotFrame(all, width, height, logY);
+    drawAxes(out, frame, logY, height);
+    drawSeries(out, frame, data);
+  }
+  out.push('</svg>');
+  return out.join('\n') + '\n';
+}
 
-  const data = names.map((name) => {
+/** The finite (and, on a log axis, positive) points of each series, downsampled. */
+function seriesPoints(records: readonly MetricsRecord[], names: string[], logY: boolean, maxPoints: number): Series[] {
+  return names.map((name) => {
     const pts: [number, number][] = [];
     for (const r of records) {
       const v = r[name];
@@ -89,20 +122,14 @@ export function renderLossPlot(records: readonly MetricsRecord[], options: LossP
     }
     return { name, points: downsample(pts, maxPoints) };
   });
-  const all = data.flatMap((d) => d.points);
+}
 
-  const out: string[] = [];
-  out.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="11">`);
-  out.push(`<title>${escapeXml(title)}</title>`);
-  out.push(`<rect x="0" y="0" width="${width}" height="${height}" fill="#ffffff"/>`);
-  out.push(`<text x="${m.left}" y="20" font-size="13" font-weight="bold">${escapeXml(title)}</text>`);
-  if (all.length === 0) {
-    out.push(`<text x="${width / 2}" y="${height / 2}" text-anchor="middle" fill="#666666">no data yet</text>`);
-    out.push('</svg>');
-    return out.join('\n') + '\n';
-  }
-
-  let x0 = Math.min(...all.map((p) => p[0]));
+/** Axis ranges over every point, y padded by 5% (a flat series by 0.5), and the pixel maps. */
+function plotFrame(all: [number, number][], width: number, height: number, logY: boolean): Frame {
+  const m = MARGIN;
+  const pw = width - m.left - m.right;
+  const ph = height - m.top - m.bottom;
+  const x0 = Math.min(...all.map((p) => p[0]));
   let x1 = Math.max(...all.map((p) => p[0]));
   if (x1 === x0) x1 = x0 + 1;
   const f = logY ? Math.log10 : (v: number) => v;
@@ -119,9 +146,11 @@ export function renderLossPlot(records: readonly MetricsRecord[], options: LossP
   if (!logY && y0 < 0 && Math.min(...all.map((p) => p[1])) >= 0) y0 = 0; // losses are usually >= 0
   const sx = (x: number): number => m.left + ((x - x0) / (x1 - x0)) * pw;
   const sy = (y: number): number => m.top + ph - ((f(y) - y0) / (y1 - y0)) * ph;
-  const r2 = (v: number): string => String(Math.round(v * 100) / 100);
+  return { m, pw, ph, x0, x1, y0, y1, sx, sy };
+}
 
-  // axes and grid
+/** Grid lines, the plot border, tick labels and the step label. */
+function drawAxes(out: string[], { m, pw, ph, x0, x1, y0, y1, sx, sy }: Frame, logY: boolean, height: number): void {
   out.push(`<g stroke="#dddddd" stroke-width="1">`);
   const yTicks = logY
     ? niceTicks(y0, y1, 5).map((e) => 10 ** e)
@@ -136,8 +165,10 @@ export function renderLossPlot(records: readonly MetricsRecord[], options: LossP
   for (const t of xTicks) out.push(`<text x="${r2(sx(t))}" y="${m.top + ph + 16}" text-anchor="middle">${escapeXml(label(t))}</text>`);
   out.push(`<text x="${m.left + pw / 2}" y="${height - 8}" text-anchor="middle">step</text>`);
   out.push('</g>');
+}
 
-  // series and legend
+/** One polyline per series and a legend entry with its last value. */
+function drawSeries(out: string[], { m, pw, sx, sy }: Frame, data: Series[]): void {
   data.forEach((d, i) => {
     const color = COLORS[i % COLORS.length]!;
     if (d.points.length > 0) {
@@ -149,8 +180,6 @@ export function renderLossPlot(records: readonly MetricsRecord[], options: LossP
     out.push(`<line x1="${m.left + pw + 12}" x2="${m.left + pw + 32}" y1="${ly - 4}" y2="${ly - 4}" stroke="${color}" stroke-width="2"/>`);
     out.push(`<text x="${m.left + pw + 38}" y="${ly}">${escapeXml(d.name + last)}</text>`);
   });
-  out.push('</svg>');
-  return out.join('\n') + '\n';
 }
 
 /** Reads metrics.jsonl and (re)writes the SVG plot atomically, so a viewer never sees half a file. */

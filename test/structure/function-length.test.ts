@@ -16,9 +16,6 @@ const MAX_LINES = 80;
 const ALLOWED: Record<string, string> = {
   'src/cli/demo.ts:runDemo': 'to split (issue 14)',
   'src/cli/main.ts:main': 'to split (issue 14)',
-  'src/data/cards/convert.ts:cardToCharacter': 'to split (issue 14)',
-  'src/data/tokenizer.ts:trainTinyTokenizer': 'to split (issue 14)',
-  'src/train/loss-plot.ts:renderLossPlot': 'to split (issue 14)',
   'web/src/pages/chat.ts:chatPage': 'to split (issue 14)',
   'web/src/pages/chat.ts:chatPage/turn': 'to split (issue 14)',
   'src/model/packed.ts:buildPackedBatch': 'to split (issue 14)',

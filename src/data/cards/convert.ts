@@ -145,95 +145,114 @@ export function characterToCard(c: Character, spec: 'v2' | 'v3', uriOf: (img: Ex
   return { ...kept.top, spec: spec === 'v3' ? SPEC_V3 : SPEC_V2, spec_version: spec === 'v3' ? '3.0' : '2.0', data };
 }
 
+type Resolve = (uri: string, loc: DataLocation) => Uint8Array | undefined;
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+const ourField = (loc: DataLocation, f: string): DataLocation => ({ ...loc, field: `data.extensions.${EXTENSION_KEY}${f}` });
+
 /** Reads a card into a Character. `resolve` turns an asset URI into bytes (or undefined when it
  * cannot, e.g. an https URI, which is then kept as an unknown asset). */
-export function cardToCharacter(card: Card, resolve: (uri: string, loc: DataLocation) => Uint8Array | undefined, loc: DataLocation): Character {
+export function cardToCharacter(card: Card, resolve: Resolve, loc: DataLocation): Character {
   const d = card.data;
   const ext = (d.extensions ?? {}) as Record<string, unknown>;
   const ours = ext[EXTENSION_KEY] as Record<string, unknown> | undefined;
-  const ourField = (f: string) => ({ ...loc, field: `data.extensions.${EXTENSION_KEY}${f}` });
-  const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
   if (ours !== undefined && ours !== null) {
-    if (!isObject(ours)) throw new DataError(ourField(''), 'must be an object');
-    for (const k of ['names', 'tests', 'extensions']) if (ours[k] !== undefined && !isObject(ours[k])) throw new DataError(ourField(`.${k}`), 'must be an object');
+    if (!isObject(ours)) throw new DataError(ourField(loc, ''), 'must be an object');
+    for (const k of ['names', 'tests', 'extensions']) if (ours[k] !== undefined && !isObject(ours[k])) throw new DataError(ourField(loc, `.${k}`), 'must be an object');
   }
   const assets = (d.assets ?? []) as CardAsset[];
-  const imageAssets = (type: string) =>
-    assets.flatMap((a, i) => {
-      if (a.type !== type) return [];
-      const bytes = resolve(a.uri, { ...loc, record: `data.assets[${i}]`, field: 'uri' });
-      return bytes ? [{ id: a.name, data: bytes } as CharacterImage] : [];
-    });
-  const refs = imageAssets(REFERENCE_ASSET);
-  const heldOut = imageAssets(HELDOUT_ASSET);
+  const refs = imageAssets(assets, REFERENCE_ASSET, resolve, loc);
+  const heldOut = imageAssets(assets, HELDOUT_ASSET, resolve, loc);
+  const kept = keptCard(card, assets, ext, resolve, loc);
+  // A card this project wrote: restore the whole character, images from the assets.
+  if (isObject(ours)) return restoreCharacter(card, ours, { refs, heldOut }, kept, loc);
+  return foreignCharacter(card, { refs, heldOut }, kept, resolve, loc);
+}
+
+/** The assets of one image type with the bytes `resolve` finds; those it cannot resolve are left out. */
+function imageAssets(assets: CardAsset[], type: string, resolve: Resolve, loc: DataLocation): CharacterImage[] {
+  return assets.flatMap((a, i) => {
+    if (a.type !== type) return [];
+    const bytes = resolve(a.uri, { ...loc, record: `data.assets[${i}]`, field: 'uri' });
+    return bytes ? [{ id: a.name, data: bytes } as CharacterImage] : [];
+  });
+}
+
+/** What the card holds that this project does not own, kept to be written back on export. */
+function keptCard(card: Card, assets: CardAsset[], ext: Record<string, unknown>, resolve: Resolve, loc: DataLocation): KeptCard {
   const embedded = (a: CardAsset, i: number): CardAsset => {
     // An archive's other files travel as data URIs once the archive is gone.
     if (!a.uri.startsWith('embeded://')) return a;
     const bytes = resolve(a.uri, { ...loc, record: `data.assets[${i}]`, field: 'uri' });
     return bytes ? { ...a, uri: `data:${assetMime(bytes)};base64,${Buffer.from(bytes).toString('base64')}` } : a;
   };
-
   const kept: KeptCard = { top: {}, data: {} };
   for (const [k, v] of Object.entries(card)) if (k !== 'spec' && k !== 'spec_version' && k !== 'data') kept.top[k] = v;
-  for (const [k, v] of Object.entries(d)) if (!OWNED.has(k) && k !== 'extensions' && k !== 'assets') kept.data[k] = v;
-  const otherExt = Object.fromEntries(Object.entries(ext).filter(([k]) => k !== EXTENSION_KEY));
-  kept.data.extensions = otherExt;
+  for (const [k, v] of Object.entries(card.data)) if (!OWNED.has(k) && k !== 'extensions' && k !== 'assets') kept.data[k] = v;
+  kept.data.extensions = Object.fromEntries(Object.entries(ext).filter(([k]) => k !== EXTENSION_KEY));
   kept.data.assets = assets.map(embedded).filter((a) => a.type !== REFERENCE_ASSET && a.type !== HELDOUT_ASSET && a.type !== 'icon');
+  return kept;
+}
 
-  const str = (k: string) => (typeof d[k] === 'string' ? (d[k] as string) : '');
-  let c: Character;
-  if (isObject(ours)) {
-    // A card this project wrote: restore the whole character, images from the assets.
-    const meta = (list: unknown, bytes: CharacterImage[], field: string, kind: string) => {
-      if (list === undefined) return [];
-      if (!Array.isArray(list)) throw new DataError(ourField(field), 'must be a list');
-      return list.map((m: unknown, i) => {
-        if (!isObject(m) || typeof m.id !== 'string') throw new DataError(ourField(`${field}[${i}]`), 'must be an object with a string id');
-        const b = bytes.find((x) => x.id === m.id);
-        if (!b) throw new DataError(ourField(field), `image ${m.id} has no ${kind} asset`);
-        return { ...(m as unknown as CharacterImage), data: b.data! };
-      });
-    };
-    const tests = (ours.tests ?? {}) as Character['tests'];
-    const candidate = {
-      id: ours.id,
-      names: { ...(ours.names as object), display: d.name, ...(typeof d.nickname === 'string' ? { nickname: d.nickname } : {}) },
-      category: ours.category,
-      description: str('description'),
-      opening: str('first_mes'),
-      profile: ours.profile,
-      style: str('personality'),
-      visualDescription: ours.visualDescription,
-      referenceImages: meta(ours.images, refs, '.images', REFERENCE_ASSET),
-      scenes: ours.scenes,
-      dialogue: ours.dialogue,
-      knowledgeQa: ours.knowledgeQa,
-      vqa: ours.vqa,
-      vqaMcq: ours.vqaMcq,
-      t2iPrompts: ours.t2iPrompts,
-      tests: { ...tests, heldOutImages: meta(tests.heldOutImages, heldOut, '.tests.heldOutImages', HELDOUT_ASSET) },
-      extensions: { ...((ours.extensions ?? {}) as object), card: kept },
-    };
-    const r = CharacterSchema.safeParse(candidate);
-    if (!r.success) {
-      const i = r.error.issues[0]!;
-      throw new DataError({ ...loc, field: `data.extensions.${EXTENSION_KEY}.${i.path.join('.')}` }, i.message);
-    }
-    c = r.data;
-  } else {
-    // Any other card: map the common fields; the profile is the card's persona text.
-    c = emptyCharacter(d.name);
-    c.description = str('description');
-    c.style = str('personality');
-    c.opening = str('first_mes');
-    c.profile = [str('description'), str('personality'), str('scenario')].filter((s) => s !== '').join('\n\n');
-    c.dialogue = parseMesExample(str('mes_example'));
-    // A card without reference images still has its avatar: that is the one reference image.
-    const icon = refs.length === 0 ? cardIcon(card, resolve, loc) : undefined;
-    c.referenceImages = icon ? [{ id: AVATAR_IMAGE_ID, data: new Uint8Array(icon) }] : refs;
-    c.tests.heldOutImages = heldOut;
-    if (typeof d.nickname === 'string') c.names.nickname = d.nickname;
-    c.extensions = { card: kept };
+const cardText = (d: CardData, k: string) => (typeof d[k] === 'string' ? (d[k] as string) : '');
+
+/** A card this project wrote: the whole character from our extension, images from the assets. */
+function restoreCharacter(card: Card, ours: Record<string, unknown>, images: { refs: CharacterImage[]; heldOut: CharacterImage[] }, kept: KeptCard, loc: DataLocation): Character {
+  const d = card.data;
+  const tests = (ours.tests ?? {}) as Character['tests'];
+  const candidate = {
+    id: ours.id,
+    names: { ...(ours.names as object), display: d.name, ...(typeof d.nickname === 'string' ? { nickname: d.nickname } : {}) },
+    category: ours.category,
+    description: cardText(d, 'description'),
+    opening: cardText(d, 'first_mes'),
+    profile: ours.profile,
+    style: cardText(d, 'personality'),
+    visualDescription: ours.visualDescription,
+    referenceImages: imagesWithBytes(ours.images, images.refs, '.images', REFERENCE_ASSET, loc),
+    scenes: ours.scenes,
+    dialogue: ours.dialogue,
+    knowledgeQa: ours.knowledgeQa,
+    vqa: ours.vqa,
+    vqaMcq: ours.vqaMcq,
+    t2iPrompts: ours.t2iPrompts,
+    tests: { ...tests, heldOutImages: imagesWithBytes(tests.heldOutImages, images.heldOut, '.tests.heldOutImages', HELDOUT_ASSET, loc) },
+    extensions: { ...((ours.extensions ?? {}) as object), card: kept },
+  };
+  const r = CharacterSchema.safeParse(candidate);
+  if (!r.success) {
+    const i = r.error.issues[0]!;
+    throw new DataError({ ...loc, field: `data.extensions.${EXTENSION_KEY}.${i.path.join('.')}` }, i.message);
   }
+  return r.data;
+}
+
+/** Our image list (ids and captions) joined with the bytes of the asset of the same id. */
+function imagesWithBytes(list: unknown, bytes: CharacterImage[], field: string, kind: string, loc: DataLocation): CharacterImage[] {
+  if (list === undefined) return [];
+  if (!Array.isArray(list)) throw new DataError(ourField(loc, field), 'must be a list');
+  return list.map((m: unknown, i) => {
+    if (!isObject(m) || typeof m.id !== 'string') throw new DataError(ourField(loc, `${field}[${i}]`), 'must be an object with a string id');
+    const b = bytes.find((x) => x.id === m.id);
+    if (!b) throw new DataError(ourField(loc, field), `image ${m.id} has no ${kind} asset`);
+    return { ...(m as unknown as CharacterImage), data: b.data! };
+  });
+}
+
+/** Any other card: map the common fields; the profile is the card's persona text. */
+function foreignCharacter(card: Card, images: { refs: CharacterImage[]; heldOut: CharacterImage[] }, kept: KeptCard, resolve: Resolve, loc: DataLocation): Character {
+  const d = card.data;
+  const c = emptyCharacter(d.name);
+  c.description = cardText(d, 'description');
+  c.style = cardText(d, 'personality');
+  c.opening = cardText(d, 'first_mes');
+  c.profile = [cardText(d, 'description'), cardText(d, 'personality'), cardText(d, 'scenario')].filter((s) => s !== '').join('\n\n');
+  c.dialogue = parseMesExample(cardText(d, 'mes_example'));
+  // A card without reference images still has its avatar: that is the one reference image.
+  const icon = images.refs.length === 0 ? cardIcon(card, resolve, loc) : undefined;
+  c.referenceImages = icon ? [{ id: AVATAR_IMAGE_ID, data: new Uint8Array(icon) }] : images.refs;
+  c.tests.heldOutImages = images.heldOut;
+  if (typeof d.nickname === 'string') c.names.nickname = d.nickname;
+  c.extensions = { card: kept };
   return c;
 }
