@@ -9,12 +9,13 @@ import { CHARACTER_MODEL_FILES, type CharacterModelManifest, type ChatTurn, type
 import { ApiError } from './errors.js';
 import type { ChatEngine, ChatMessage, ChatOptions, ChatRequest, ChatResult, EngineModel, ImageRequestOptions, ImageRequest, GeneratedImage } from './engine.js';
 import type { WorkerReply, WorkerRequest } from './model-worker.js';
+import type { WorkerMemory } from './model-memory.js';
 
 interface Pending {
   onText?: (piece: string) => void;
   onReasoning?: (piece: string) => void;
   onAccepted?: (p: { promptTokens: number; droppedTurns: number }) => void;
-  resolve: (r: Extract<WorkerReply, { type: 'done' }>) => void;
+  resolve: (r: Extract<WorkerReply, { type: 'done' | 'memory' }>) => void;
   reject: (e: Error) => void;
 }
 
@@ -50,6 +51,9 @@ function samplingOf(r: ChatRequest): SamplingOptions {
   return o;
 }
 
+/** Replies decoded together by default (docs/serving.md 9). */
+export const DEFAULT_MAX_BATCH = 16;
+
 export class ModelChatEngine implements ChatEngine {
   private worker: Worker | null = null;
   private nextId = 1;
@@ -58,11 +62,24 @@ export class ModelChatEngine implements ChatEngine {
   /** Bytes one request's context may take (docs/serving.md 2); default half the machine's memory. */
   readonly requestMemoryBytes: number;
 
+  /**
+   * Replies of one model decoded together at most (continuous batching, docs/serving.md 9);
+   * 1 decodes one request at a time. Also the requests the server lets generate at once.
+   */
+  readonly maxBatch: number;
+
   constructor(
     readonly modelsDir: string,
-    o: { requestMemoryBytes?: number } = {},
+    o: { requestMemoryBytes?: number; maxBatch?: number } = {},
   ) {
     this.requestMemoryBytes = o.requestMemoryBytes ?? Math.floor(totalmem() / 2);
+    this.maxBatch = o.maxBatch ?? DEFAULT_MAX_BATCH;
+    if (!(Number.isInteger(this.maxBatch) && this.maxBatch >= 1)) throw new Error(`maxBatch must be an integer >= 1, got ${String(o.maxBatch)}`);
+  }
+
+  /** Requests this engine serves at once: the server's queue lets this many generate. */
+  get concurrency(): number {
+    return this.maxBatch;
   }
 
   /** The folder of a character's model, or null when it has none. */
@@ -90,7 +107,7 @@ export class ModelChatEngine implements ChatEngine {
       else if (m.type === 'accepted') p.onAccepted?.(m);
       else {
         this.pending.delete(m.id);
-        if (m.type === 'done') p.resolve(m);
+        if (m.type === 'done' || m.type === 'memory') p.resolve(m);
         else p.reject(workerError(m));
       }
     });
@@ -115,6 +132,16 @@ export class ModelChatEngine implements ChatEngine {
     onAccepted?: (p: { promptTokens: number; droppedTurns: number }) => void,
     onReasoning?: (piece: string) => void,
   ): Promise<Extract<WorkerReply, { type: 'done' }>> {
+    return this.send(req, signal, onText, onAccepted, onReasoning) as Promise<Extract<WorkerReply, { type: 'done' }>>;
+  }
+
+  private send(
+    req: Exclude<WorkerRequest, { type: 'cancel' }>,
+    signal: AbortSignal,
+    onText?: (piece: string) => void,
+    onAccepted?: (p: { promptTokens: number; droppedTurns: number }) => void,
+    onReasoning?: (piece: string) => void,
+  ): Promise<Extract<WorkerReply, { type: 'done' | 'memory' }>> {
     const w = this.start();
     return new Promise((resolve, reject) => {
       const onAbort = (): void => w.postMessage({ type: 'cancel', id: req.id } satisfies WorkerRequest);
@@ -141,7 +168,7 @@ export class ModelChatEngine implements ChatEngine {
     const r = await this.run(
       {
         type: 'chat', id: this.nextId++, modelDir, turns: turnsOf(request.messages), withImage: request.modalities.includes('image'), sampling: samplingOf(request), memoryBytes: this.requestMemoryBytes,
-        ...(request.thinking ? { thinking: true } : {}),
+        maxBatch: this.maxBatch, ...(request.thinking ? { thinking: true } : {}),
       },
       opts.signal,
       opts.onToken,
@@ -165,6 +192,13 @@ export class ModelChatEngine implements ChatEngine {
     }
     const r = await this.run({ type: 'image', id: this.nextId++, modelDir, prompt: request.prompt, n: request.n, ...(request.seed !== undefined ? { seed: request.seed } : {}) }, opts.signal);
     return { images: r.images.map((bytes) => ({ bytes, mime: 'image/png' })) };
+  }
+
+  /** What the worker's loaded characters and shared bases hold (docs/serving.md 10); empty before any model is loaded. */
+  async memory(): Promise<WorkerMemory> {
+    if (!this.worker) return { characters: [], bases: [] };
+    const r = await this.send({ type: 'memory', id: this.nextId++ }, new AbortController().signal);
+    return (r as Extract<WorkerReply, { type: 'memory' }>).memory;
   }
 
   async close(): Promise<void> {
