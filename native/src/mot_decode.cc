@@ -165,6 +165,104 @@ at::Tensor decodeLoops(const at::Tensor& x, const std::vector<std::vector<at::Te
   return out;
 }
 
+// Scratch of a batched step: the per-row vectors of Scratch for B rows, row-major.
+struct BatchScratch {
+  std::vector<float> h, a, q, k, v, attn, tmp, gate, up;
+  void size(const Dims& s, int64_t B) {
+    h.resize(B * s.D);
+    a.resize(B * s.D);
+    q.resize(B * s.H * s.d);
+    k.resize(B * s.Hkv * s.d);
+    v.resize(B * s.Hkv * s.d);
+    attn.resize(B * s.H * s.d);
+    tmp.resize(B * s.D);
+    gate.resize(B * s.I);
+    up.resize(B * s.I);
+  }
+};
+
+// One row of a batch: its cache buffers for this layer, its cached length and RoPE tables [d].
+struct BatchRow {
+  const at::Tensor* kb;
+  const at::Tensor* vb;
+  int64_t len;
+  const float* cos;
+  const float* sin;
+};
+
+// layerLoops for B rows at once: the same operations row by row, but every matrix product goes
+// through kernels::gemm, so each weight matrix is read once for all B rows; attention is per row,
+// over that row's own cache. h [B, D] is updated in place.
+template <class T>
+void layerLoopsBatch(float* h, const std::vector<at::Tensor>& w, const std::vector<BatchRow>& rows, const Dims& s,
+                     double eps, BatchScratch& t) {
+  using uc::kernels::gemm;
+  const int64_t B = static_cast<int64_t>(rows.size());
+  const int64_t nq = s.H * s.d, nkv = s.Hkv * s.d;
+  std::copy(h, h + B * s.D, t.a.data());
+  rmsNormRows(t.a.data(), ptr<T>(w[0]), B, s.D, eps);
+  gemm(ptr<T>(w[1]), t.a.data(), ptr<T>(w[2]), t.q.data(), B, nq, s.D);
+  gemm(ptr<T>(w[3]), t.a.data(), ptr<T>(w[4]), t.k.data(), B, nkv, s.D);
+  gemm(ptr<T>(w[5]), t.a.data(), ptr<T>(w[6]), t.v.data(), B, nkv, s.D);
+  rmsNormRows(t.q.data(), ptr<T>(w[8]), B * s.H, s.d, eps);
+  rmsNormRows(t.k.data(), ptr<T>(w[9]), B * s.Hkv, s.d, eps);
+  for (int64_t b = 0; b < B; ++b) {
+    const BatchRow& r = rows[b];
+    float* q = t.q.data() + b * nq;
+    float* k = t.k.data() + b * nkv;
+    const float* v = t.v.data() + b * nkv;
+    ropeRows(q, r.cos, r.sin, s.H, s.d);
+    ropeRows(k, r.cos, r.sin, s.Hkv, s.d);
+    const int64_t cap = r.kb->size(1);
+    T* pk = r.kb->data_ptr<T>();
+    T* pv = r.vb->data_ptr<T>();
+    for (int64_t hh = 0; hh < s.Hkv; ++hh) {
+      for (int64_t i = 0; i < s.d; ++i) {
+        pk[(hh * cap + r.len) * s.d + i] = static_cast<T>(k[hh * s.d + i]);
+        pv[(hh * cap + r.len) * s.d + i] = static_cast<T>(v[hh * s.d + i]);
+      }
+    }
+    uc::kernels::attendOneQuery(q, pk, pv, t.attn.data() + b * nq, s.H, s.Hkv, cap, r.len + 1, s.d);
+  }
+  gemm(ptr<T>(w[7]), t.attn.data(), static_cast<const T*>(nullptr), t.tmp.data(), B, s.D, nq);
+  for (int64_t i = 0; i < B * s.D; ++i) h[i] += t.tmp[i];
+  std::copy(h, h + B * s.D, t.a.data());
+  rmsNormRows(t.a.data(), ptr<T>(w[10]), B, s.D, eps);
+  gemm(ptr<T>(w[11]), t.a.data(), static_cast<const T*>(nullptr), t.gate.data(), B, s.I, s.D);
+  gemm(ptr<T>(w[12]), t.a.data(), static_cast<const T*>(nullptr), t.up.data(), B, s.I, s.D);
+  for (int64_t i = 0; i < B * s.I; ++i) {
+    const float g = t.gate[i];
+    t.gate[i] = g / (1.f + std::exp(-g)) * t.up[i];
+  }
+  gemm(ptr<T>(w[13]), t.gate.data(), static_cast<const T*>(nullptr), t.tmp.data(), B, s.D, s.I);
+  for (int64_t i = 0; i < B * s.D; ++i) h[i] += t.tmp[i];
+}
+
+// decodeLoops for B rows: x [B, D] of type T in, [B, D] out. kbs[b][l], vbs[b][l]: row b's buffers
+// of layer l; lens[b] its cached length; cos/sin [B, d] its RoPE tables.
+template <class T>
+at::Tensor decodeLoopsBatch(const at::Tensor& x, const std::vector<std::vector<at::Tensor>>& ws,
+                            const std::vector<std::vector<at::Tensor>>& kbs, const std::vector<std::vector<at::Tensor>>& vbs,
+                            const at::Tensor& finalNorm, const std::vector<int64_t>& lens, const at::Tensor& cos,
+                            const at::Tensor& sin, const Dims& s, double eps) {
+  const int64_t B = x.size(0);
+  thread_local BatchScratch scratch;
+  scratch.size(s, B);
+  float* h = scratch.h.data();
+  const T* px = x.data_ptr<T>();
+  for (int64_t i = 0; i < B * s.D; ++i) h[i] = wide(px[i]);
+  std::vector<BatchRow> rows(B);
+  for (size_t l = 0; l < ws.size(); ++l) {
+    for (int64_t b = 0; b < B; ++b) rows[b] = {&kbs[b][l], &vbs[b][l], lens[b], cos.data_ptr<float>() + b * s.d, sin.data_ptr<float>() + b * s.d};
+    layerLoopsBatch<T>(h, ws[l], rows, s, eps, scratch);
+  }
+  if (finalNorm.defined()) rmsNormRows(h, finalNorm.data_ptr<T>(), B, s.D, eps);
+  at::Tensor out = at::empty({B, s.D}, x.options());
+  T* po = out.data_ptr<T>();
+  for (int64_t i = 0; i < B * s.D; ++i) po[i] = static_cast<T>(h[i]);
+  return out;
+}
+
 // The same layer in ATen operations, for any dtype and device (the TS layers' order).
 at::Tensor layerAten(const at::Tensor& x, const std::vector<at::Tensor>& w, const at::Tensor& kb, const at::Tensor& vb,
                      int64_t len, const at::Tensor& cos, const at::Tensor& sin, const Dims& s, double eps) {
@@ -292,6 +390,95 @@ Napi::Value MotDecodeStep(const Napi::CallbackInfo& info) {
   UC_GUARD_END(env)
 }
 
+// Number arrays of the batched step (one entry per row).
+std::vector<int64_t> int64s(const Napi::Array& a) {
+  std::vector<int64_t> out(a.Length());
+  for (uint32_t i = 0; i < a.Length(); ++i) out[i] = a.Get(i).As<Napi::Number>().Int64Value();
+  return out;
+}
+
+// A layer list as motDecodeStep takes it: 14 tensors (or null) per layer; sets s.I.
+std::vector<std::vector<at::Tensor>> layerWeights(Napi::Env env, const Napi::Array& layers, Dims& s) {
+  std::vector<std::vector<at::Tensor>> ws(layers.Length(), std::vector<at::Tensor>(14));
+  for (uint32_t l = 0; l < layers.Length(); ++l) {
+    auto arr = layers.Get(l).As<Napi::Array>();
+    if (arr.Length() != 14) throw Napi::TypeError::New(env, "motDecodeBatch: each layer needs 14 tensors");
+    for (uint32_t i = 0; i < 14; ++i) {
+      Napi::Value v = arr.Get(i);
+      if (!v.IsNull() && !v.IsUndefined()) ws[l][i] = uc::unwrapTensor(v, "layer weight");
+    }
+    if (ws[l][11].defined() && ws[l][11].dim() == 2) s.I = ws[l][11].size(0);
+  }
+  return ws;
+}
+
+// motDecodeBatch(x [B, D], layers: Tensor[14][], keyBufs: Tensor[B][layers], valueBufs: Tensor[B][layers],
+//   lengths: number[B], positions: number[B], ropeTheta, numHeads, numKvHeads, headDim, eps, finalNorm?)
+//   -> hidden [B, D]
+// motDecodeStep for B sequences advanced one token together: row b attends over its own cache
+// (lengths[b] rows, its token written at row lengths[b]) at RoPE position positions[b]. On the
+// loops path each weight matrix is read once per step for all rows (kernels::gemm), and row b's
+// result equals motDecodeStep of row b alone; other dtypes and devices run layerAten row by row.
+Napi::Value MotDecodeBatch(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  UC_GUARD_BEGIN
+  at::NoGradGuard noGrad;
+  at::Tensor x = uc::unwrapTensor(info[0], "x");
+  auto keyBufs = info[2].As<Napi::Array>();
+  auto valueBufs = info[3].As<Napi::Array>();
+  const std::vector<int64_t> lens = int64s(info[4].As<Napi::Array>());
+  const std::vector<int64_t> positions = int64s(info[5].As<Napi::Array>());
+  double theta = info[6].As<Napi::Number>().DoubleValue();
+  Dims s{0, info[7].As<Napi::Number>().Int64Value(), info[8].As<Napi::Number>().Int64Value(),
+         info[9].As<Napi::Number>().Int64Value(), 0};
+  double eps = info[10].As<Napi::Number>().DoubleValue();
+  at::Tensor finalNorm;
+  if (info.Length() > 11 && !info[11].IsNull() && !info[11].IsUndefined()) finalNorm = uc::unwrapTensor(info[11], "final norm");
+  if (x.dim() != 2 || x.size(0) < 1) throw Napi::TypeError::New(env, "motDecodeBatch: x must be [B, D] with B >= 1");
+  const int64_t B = x.size(0);
+  if (static_cast<int64_t>(keyBufs.Length()) != B || static_cast<int64_t>(valueBufs.Length()) != B ||
+      static_cast<int64_t>(lens.size()) != B || static_cast<int64_t>(positions.size()) != B) {
+    throw Napi::TypeError::New(env, "motDecodeBatch: one key and value buffer list, length and position per row of x");
+  }
+  if (s.H <= 0 || s.Hkv <= 0 || s.d <= 0 || s.H % s.Hkv != 0) {
+    throw Napi::RangeError::New(env, "motDecodeBatch: numHeads must be a positive multiple of numKvHeads");
+  }
+  s.D = x.size(1);
+  TORCH_CHECK(!finalNorm.defined() || (finalNorm.dim() == 1 && finalNorm.size(0) == s.D), "motDecodeBatch: final norm weight must be [",
+              s.D, "], got ", finalNorm.defined() ? finalNorm.sizes() : at::IntArrayRef{});
+  const std::vector<std::vector<at::Tensor>> ws = layerWeights(env, info[1].As<Napi::Array>(), s);
+  const at::ScalarType dt = x.scalar_type();
+  bool loops = (dt == at::kFloat || dt == at::kBFloat16) && plain(x, dt) && (!finalNorm.defined() || plain(finalNorm, dt));
+  for (const auto& layer : ws) for (const at::Tensor& t : layer) loops = loops && (!t.defined() || plain(t, dt));
+  std::vector<std::vector<at::Tensor>> kbs(B), vbs(B);
+  std::vector<at::Tensor> coss, sins;
+  for (int64_t b = 0; b < B; ++b) {
+    auto kr = keyBufs.Get(static_cast<uint32_t>(b)).As<Napi::Array>();
+    auto vr = valueBufs.Get(static_cast<uint32_t>(b)).As<Napi::Array>();
+    if (kr.Length() != ws.size() || vr.Length() != ws.size()) throw Napi::TypeError::New(env, "motDecodeBatch: one key and one value buffer per layer for each row");
+    for (uint32_t l = 0; l < ws.size(); ++l) {
+      kbs[b].push_back(uc::unwrapTensor(kr.Get(l), "key buffer"));
+      vbs[b].push_back(uc::unwrapTensor(vr.Get(l), "value buffer"));
+      checkLayer(ws[l], kbs[b][l], vbs[b][l], lens[b], s);
+      loops = loops && plain(kbs[b][l], dt) && plain(vbs[b][l], dt);
+    }
+    auto [c, sn] = ropeRow(positions[b], s.d, theta);
+    coss.push_back(c);
+    sins.push_back(sn);
+  }
+  at::Tensor cos = at::cat(coss, 0).contiguous(), sin = at::cat(sins, 0).contiguous();  // [B, d]
+  if (loops && dt == at::kFloat) return uc::wrapTensor(env, decodeLoopsBatch<float>(x, ws, kbs, vbs, finalNorm, lens, cos, sin, s, eps));
+  if (loops) return uc::wrapTensor(env, decodeLoopsBatch<c10::BFloat16>(x, ws, kbs, vbs, finalNorm, lens, cos, sin, s, eps));
+  std::vector<at::Tensor> outs;
+  for (int64_t b = 0; b < B; ++b) {
+    at::Tensor h = x.narrow(0, b, 1);
+    for (size_t l = 0; l < ws.size(); ++l) h = layerAten(h, ws[l], kbs[b][l], vbs[b][l], lens[b], coss[b], sins[b], s, eps);
+    outs.push_back(finalNorm.defined() ? rmsNorm(h, finalNorm, eps) : h);
+  }
+  return uc::wrapTensor(env, at::cat(outs, 0));
+  UC_GUARD_END(env)
+}
+
 // linearVector(x [1, in], weight [out, in], bias [out] | null) -> [1, out]: a linear of one row
 // through the batch-1 kernel (the LM head of each decoded token), for float32 or bfloat16 CPU
 // tensors of one dtype; the result has that dtype (float32 sums in between).
@@ -325,5 +512,6 @@ Napi::Value LinearVector(const Napi::CallbackInfo& info) {
 
 void registerMotDecodeFns(Napi::Env env, Napi::Object exports) {
   exports.Set("motDecodeStep", Napi::Function::New(env, MotDecodeStep));
+  exports.Set("motDecodeBatch", Napi::Function::New(env, MotDecodeBatch));
   exports.Set("linearVector", Napi::Function::New(env, LinearVector));
 }

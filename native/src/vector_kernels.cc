@@ -53,6 +53,59 @@ inline void gemvRows(const T* W, const float* x, const T* bias, float* y, int64_
   }
 }
 
+// Four dots of one weight row against four vectors, each summed exactly as dot() sums it (same
+// lanes, same order), so a batched row equals its batch-1 result bit for bit; the four
+// independent accumulators keep the FPU busy while the row is read once.
+template <class T>
+inline void dot4(const T* a, const float* b0, const float* b1, const float* b2, const float* b3, int64_t n, float* out) {
+  const int64_t body = n - n % kLanes;
+  float l0[kLanes] = {0.f}, l1[kLanes] = {0.f}, l2[kLanes] = {0.f}, l3[kLanes] = {0.f};
+  for (int64_t i = 0; i < body; i += kLanes) {
+    for (int j = 0; j < kLanes; ++j) {
+      const float w = wide(a[i + j]);
+      l0[j] += w * b0[i + j];
+      l1[j] += w * b1[i + j];
+      l2[j] += w * b2[i + j];
+      l3[j] += w * b3[i + j];
+    }
+  }
+  float s[4] = {0.f, 0.f, 0.f, 0.f};
+  for (int j = 0; j < kLanes; ++j) {
+    s[0] += l0[j];
+    s[1] += l1[j];
+    s[2] += l2[j];
+    s[3] += l3[j];
+  }
+  for (int64_t i = body; i < n; ++i) {
+    const float w = wide(a[i]);
+    s[0] += w * b0[i];
+    s[1] += w * b1[i];
+    s[2] += w * b2[i];
+    s[3] += w * b3[i];
+  }
+  for (int k = 0; k < 4; ++k) out[k] = s[k];
+}
+
+// Rows [begin, end) of Y = X W^T (+ bias) for B input rows X [B, cols] -> Y [B, rows]: each weight
+// row is read once for all B inputs (in groups of four, the rest one by one).
+template <class T>
+inline void gemmRows(const T* W, const float* x, const T* bias, float* y, int64_t begin, int64_t end, int64_t rows,
+                     int64_t cols, int64_t B) {
+  for (int64_t r = begin; r < end; ++r) {
+    const T* wr = W + r * cols;
+    int64_t b = 0;
+    float s[4];
+    for (; b + 4 <= B; b += 4) {
+      dot4(wr, x + b * cols, x + (b + 1) * cols, x + (b + 2) * cols, x + (b + 3) * cols, cols, s);
+      for (int k = 0; k < 4; ++k) y[(b + k) * rows + r] = bias ? s[k] + wide(bias[r]) : s[k];
+    }
+    for (; b < B; ++b) {
+      const float v = dot(wr, x + b * cols, cols);
+      y[b * rows + r] = bias ? v + wide(bias[r]) : v;
+    }
+  }
+}
+
 template <class T>
 inline void attendHeads(const float* q, const T* keys, const T* values, float* out, int64_t hBegin, int64_t hEnd,
                         int64_t group, int64_t capacity, int64_t n, int64_t d) {
@@ -94,6 +147,16 @@ void gemvRowsBF16(const c10::BFloat16* W, const float* x, const c10::BFloat16* b
   gemvRows(W, x, bias, y, b, e, cols);
 }
 UC_MULTIVERSION
+void gemmRowsF32(const float* W, const float* x, const float* bias, float* y, int64_t b, int64_t e, int64_t rows,
+                 int64_t cols, int64_t B) {
+  gemmRows(W, x, bias, y, b, e, rows, cols, B);
+}
+UC_MULTIVERSION
+void gemmRowsBF16(const c10::BFloat16* W, const float* x, const c10::BFloat16* bias, float* y, int64_t b, int64_t e,
+                  int64_t rows, int64_t cols, int64_t B) {
+  gemmRows(W, x, bias, y, b, e, rows, cols, B);
+}
+UC_MULTIVERSION
 void attendHeadsF32(const float* q, const float* keys, const float* values, float* out, int64_t b, int64_t e,
                     int64_t group, int64_t capacity, int64_t n, int64_t d) {
   attendHeads(q, keys, values, out, b, e, group, capacity, n, d);
@@ -112,6 +175,14 @@ void gemvParallel(Rows rows, const T* W, const float* x, const T* bias, float* y
   at::parallel_for(0, n, grain, [&](int64_t b, int64_t e) { rows(W, x, bias, y, b, e, cols); });
 }
 
+// As gemvParallel, the grain counting the B rows' work on each weight row.
+template <class T, class Rows>
+void gemmParallel(Rows rows, const T* W, const float* x, const T* bias, float* y, int64_t B, int64_t n, int64_t cols) {
+  const int64_t work = std::max<int64_t>(cols * int64_t{sizeof(T)} * std::max<int64_t>(B, 1), 1);
+  const int64_t grain = std::max<int64_t>(1, (int64_t{1} << 20) / work);
+  at::parallel_for(0, n, grain, [&](int64_t b, int64_t e) { rows(W, x, bias, y, b, e, n, cols, B); });
+}
+
 template <class T, class Heads>
 void attendParallel(Heads heads, const float* q, const T* keys, const T* values, float* out, int64_t H, int64_t Hkv,
                     int64_t capacity, int64_t n, int64_t d) {
@@ -126,6 +197,13 @@ void gemv(const float* W, const float* x, const float* bias, float* y, int64_t r
 }
 void gemv(const c10::BFloat16* W, const float* x, const c10::BFloat16* bias, float* y, int64_t rows, int64_t cols) {
   gemvParallel(gemvRowsBF16, W, x, bias, y, rows, cols);
+}
+void gemm(const float* W, const float* x, const float* bias, float* y, int64_t B, int64_t rows, int64_t cols) {
+  gemmParallel(gemmRowsF32, W, x, bias, y, B, rows, cols);
+}
+void gemm(const c10::BFloat16* W, const float* x, const c10::BFloat16* bias, float* y, int64_t B, int64_t rows,
+          int64_t cols) {
+  gemmParallel(gemmRowsBF16, W, x, bias, y, B, rows, cols);
 }
 void attendOneQuery(const float* q, const float* keys, const float* values, float* out, int64_t H, int64_t Hkv,
                     int64_t capacity, int64_t n, int64_t d) {

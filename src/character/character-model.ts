@@ -3,7 +3,7 @@
 // call reply / image / rolePlay, which follow the reference inference (docs/method.md 4.2-4.4).
 import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { noGrad, scope, manualSeed, tensor } from '../torch/index.js';
+import { noGrad, scope, manualSeed, randint, tensor } from '../torch/index.js';
 import {
   Bagel, AutoEncoder, newContext, prefillText, prefillTextChunked, prefillVitImage, decodeSteps, generateImage, loadCheckpoint, saveCheckpoint,
   latentDownsample, validateConfig, type KVCache, type ModelConfig,
@@ -14,8 +14,9 @@ import {
 import { CHARACTER_MODEL_FILES, type CharacterModelManifest } from './manifest.js';
 import { checkDeclaredSize, checkTokenizerFits, readCharacterFile, readManifest, requireFile } from './model-folder.js';
 import { budgetChat, ChatRequestError, layoutChat, type BudgetedPrompt, type ChatTurn } from './chat-prompt.js';
-import { StopHoldback } from './stop-strings.js';
 import { Utf8Guard } from './utf8-guard.js';
+import { ReplyDecoding, type DecodedReply } from './reply-decoding.js';
+import { DecodeBatcher } from './decode-batcher.js';
 import { parseImagePlan, resolveThinking, THINKING_DEFAULTS, type ImagePlan, type ParsedPlan, type ThinkingOptions } from './thinking.js';
 
 // Images held as bytes (characters from cards) are written as {"$base64": "..."} in
@@ -98,6 +99,7 @@ export interface ChatReply {
 
 export class CharacterModel {
   private utf8: Utf8Guard | null = null;
+  private decodeBatcher: DecodeBatcher | null = null;
 
   constructor(
     readonly character: Character,
@@ -265,6 +267,8 @@ export class CharacterModel {
     const reply: ChatReply = { ...decoded, promptTokens: plan.promptTokens, droppedTurns: plan.droppedTurns };
     if (o.image) {
       const io: ImageOptions = { ...(o.seed !== undefined ? { seed: o.seed } : {}), ...(typeof o.image === 'object' ? o.image : {}), ...(o.signal ? { signal: o.signal } : {}) };
+      // the reply drew from its own source: the plan draws from the global generator, seeded here
+      if (thinking && o.seed !== undefined) manualSeed(o.seed);
       if (thinking) reply.plan = await this.imagePlan(plan.userText, decoded.text, { ...thinking, ...(o.signal ? { signal: o.signal } : {}) });
       reply.image = await this.image(reply.plan?.imagePrompt ?? (await this.sceneCaption(plan.userText, decoded.text)), io);
     }
@@ -324,46 +328,26 @@ export class CharacterModel {
     return promptIds;
   }
 
-  private async decodeReply(ctx: KVCache, promptIds: number[], o: ChatReplyOptions & { maxTokens: number }): Promise<{ text: string; completionTokens: number; finishReason: 'stop' | 'length' }> {
-    const guard = this.utf8Guard;
-    // decodeSteps asks before each token; the loop below advances the state after it.
-    let state: number = Utf8Guard.start;
-    const allowedNext = () => guard.mask(state);
-    if (o.seed !== undefined) manualSeed(o.seed);
-    const stops = (o.stop ?? []).filter((x) => x.length > 0);
-    const held = new StopHoldback(stops, o.onText);
-    const stream = new StreamDecoder(this.tokenizer, { skipSpecialTokens: true });
-    let generated = 0;
-    let stopped = false;
-    const steps = decodeSteps(this.model, ctx, {
-      maxTokens: o.maxTokens, temperature: o.temperature ?? 0.7, allowedNext, penaltyIds: promptIds,
-      ...(o.topP !== undefined ? { topP: o.topP } : {}),
-      ...(o.topK !== undefined ? { topK: o.topK } : {}),
-      ...(o.repetitionPenalty !== undefined ? { repetitionPenalty: o.repetitionPenalty } : {}),
-      ...(o.frequencyPenalty !== undefined ? { frequencyPenalty: o.frequencyPenalty } : {}),
-      ...(o.presencePenalty !== undefined ? { presencePenalty: o.presencePenalty } : {}),
-    });
-    for (const id of steps) {
-      if (o.signal?.aborted) {
-        steps.return(undefined);
-        throw abortError();
-      }
-      generated++;
-      state = guard.advance(state, id);
-      if (held.push(stream.push(id))) {
-        stopped = true;
-        steps.return(undefined);
-        break;
-      }
-      await new Promise<void>((resolve) => setImmediate(resolve));
+  /**
+   * Decodes the reply through this model's decode batcher (docs/serving.md 9): alone it is a
+   * batch of one; beside other replies of this model it joins their batched steps. The reply's
+   * random source is seeded by `seed`, else by a draw from the global generator.
+   */
+  private async decodeReply(ctx: KVCache, promptIds: number[], o: ChatReplyOptions & { maxTokens: number }): Promise<DecodedReply> {
+    const seed = o.seed ?? noGrad(() => scope(() => randint(0, 2 ** 31, [1], { dtype: 'int64' }).item()));
+    const reply = new ReplyDecoding(this.model, ctx, this.tokenizer, this.utf8Guard, promptIds, { ...o, seed });
+    try {
+      await this.batcher.decode(reply, o.signal);
+      return reply.finish();
+    } finally {
+      reply.dispose();
     }
-    if (!stopped) {
-      // A reply cut by max_tokens inside a character ends before that character.
-      const rest = stream.flush();
-      stopped = held.push(Utf8Guard.complete(state) ? rest : rest.replace(/\uFFFD+$/, ''));
-    }
-    held.end();
-    return { text: held.text, completionTokens: generated, finishReason: !stopped && generated >= o.maxTokens ? 'length' : 'stop' };
+  }
+
+  /** The batcher every reply of this model is decoded through (maxBatch: setMaxBatch). */
+  get batcher(): DecodeBatcher {
+    this.decodeBatcher ??= new DecodeBatcher(this.model);
+    return this.decodeBatcher;
   }
 
   /** The scene caption of a reply's image (docs/method.md 4.3 step 3; with a plan the thinking

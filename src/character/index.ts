@@ -4,6 +4,8 @@
 export { CharacterModel, type ReplyOptions, type ImageOptions, type SamplingOptions, type ChatReplyOptions, type ChatReply } from './character-model.js';
 export { layoutChat, budgetChat, ChatRequestError, type ChatTurn, type ChatPart, type ChatLayout, type BudgetLimits, type BudgetedPrompt } from './chat-prompt.js';
 export { StopHoldback } from './stop-strings.js';
+export { ReplyDecoding, type DecodedReply } from './reply-decoding.js';
+export { DecodeBatcher } from './decode-batcher.js';
 export { Utf8Guard, utf8Step, tokenBytes } from './utf8-guard.js';
 export { CHARACTER_MODEL_FILES, type CharacterModelManifest } from './manifest.js';
 export { parseImagePlan, pyStrip, THINKING_DEFAULTS, type ImagePlan, type ParsedPlan, type ThinkingOptions } from './thinking.js';

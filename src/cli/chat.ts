@@ -2,7 +2,8 @@
 // as they are decoded; the conversation goes through the server's chat template and prompt
 // budget (docs/serving.md 1-2), so old turns are cut when the context is full. A line
 // "/image <file> [text]" shows the character a picture (the ViT understanding path). With
-// --images each reply also gets a picture, saved as a PNG whose path is printed.
+// --images each reply also gets a picture, saved as a PNG whose path is printed; with --thinking
+// the picture is planned first (docs/method.md 4.3 step 2) and the plan printed after the reply.
 import { createInterface } from 'node:readline/promises';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -12,6 +13,8 @@ export interface ChatCliOptions {
   character: string;
   dataDir: string;
   images: boolean;
+  /** Plan each image first (needs images); the plan is printed as "  plan: ..." after the reply. */
+  thinking: boolean;
   temperature: number;
   maxTokens: number;
 }
@@ -53,10 +56,19 @@ export async function runChat(o: ChatCliOptions): Promise<number> {
       }
       process.stdout.write(`${name}: `);
       try {
+        let planStarted = false;
+        const thinking = o.thinking && o.images ? {
+          onText: (p: string) => {
+            if (!planStarted) process.stdout.write('\n  plan: ');
+            planStarted = true;
+            process.stdout.write(p);
+          },
+        } : undefined;
         const r = await model.chat([...turns, user], {
-          temperature: o.temperature, maxTokens: o.maxTokens, image: o.images, onText: (p) => process.stdout.write(p),
+          temperature: o.temperature, maxTokens: o.maxTokens, image: o.images, onText: (p) => process.stdout.write(p), ...(thinking ? { thinking } : {}),
         });
         process.stdout.write('\n');
+        if (r.plan?.missing.length) console.log(`  [the plan has no complete ${r.plan.missing.map((t) => `<${t}>...</${t}>`).join(' or ')}: that part of the image prompt is empty]`);
         if (r.droppedTurns > 0) console.log(`  [the ${r.droppedTurns} oldest turns no longer fit the context and were left out]`);
         if (r.image) {
           const path = join(outDir, `turn-${String(turn).padStart(3, '0')}.png`);

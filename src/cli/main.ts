@@ -7,19 +7,23 @@ import { runDemo } from './demo.js';
 import { dataStats, dataValidate } from '../data/index.js';
 import { TRAIN_HELP } from './train-help.js';
 
-const SERVE_HELP = `  serve [--host H] [--port P] [--data-dir D] [--api-key K] [--allow-remote] [--keep-stateless-chats] [--image-links]
+const SERVE_HELP = `  serve [--host H] [--port P] [--data-dir D] [--api-key K] [--allow-remote] [--keep-stateless-chats] [--image-links] [--max-batch N]
                                        the OpenAI-compatible server (default 127.0.0.1:8000, data in
                                        .unicharacter/; the key may also come from UNICHARACTER_API_KEY).
                                        A host other machines can reach (0.0.0.0, ::, a network
                                        address) needs a key, or --allow-remote to serve without one;
                                        --keep-stateless-chats stores requests without chat_id as chats,
-                                       --image-links puts reply images into content as markdown links
-                                       (docs/serving.md)`;
+                                       --image-links puts reply images into content as markdown links;
+                                       --max-batch N: concurrent replies of one model decoded together
+                                       (default 16; 1 decodes one request at a time) (docs/serving.md)`;
 
-const CHAT_HELP = `  chat <character> [--data-dir D] [--no-images] [--temperature T] [--max-tokens N]
+const CHAT_HELP = `  chat <character> [--data-dir D] [--no-images] [--thinking] [--temperature T] [--max-tokens N]
                                        talk to a customized character in the terminal; images are
                                        saved under <data-dir>/chat-images/ and their paths printed;
-                                       a line "/image <file> [text]" shows the character a picture
+                                       a line "/image <file> [text]" shows the character a picture;
+                                       --thinking plans each image first (the official
+                                       <think>/<gen> plan, printed after the reply as "plan:";
+                                       docs/method.md 4.3), not with --no-images
                                        (defaults: temperature 0.7, max tokens 200; docs/serving.md)`;
 
 const DEMO_HELP = `  demo [--quick] [--character <dir|card>] [--out <dir>] [--port P]
@@ -234,6 +238,7 @@ async function serveCommand(rest: string[]): Promise<number> {
       'keep-stateless-chats': { type: 'boolean', default: false },
       'image-links': { type: 'boolean', default: false },
       'allow-remote': { type: 'boolean', default: false },
+      'max-batch': { type: 'string', default: '16' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -241,13 +246,15 @@ async function serveCommand(rest: string[]): Promise<number> {
     console.log(`unicharacter${SERVE_HELP.slice(1)}`);
     return 0;
   }
+  const maxBatch = Number(values['max-batch']);
+  if (!Number.isInteger(maxBatch) || maxBatch < 1) throw new Error(`--max-batch must be an integer >= 1, got '${values['max-batch']}'`);
   const port = Number(values.port);
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`--port must be a port number, got '${values.port}'`);
   const { runServe } = await import('./serve.js');
   const apiKey = values['api-key'] ?? process.env.UNICHARACTER_API_KEY;
   return runServe({
     host: values.host!, port, dataDir: values['data-dir']!, allowRemote: values['allow-remote']!, ...(apiKey ? { apiKey } : {}),
-    chats: { keepStateless: values['keep-stateless-chats']!, imageLinks: values['image-links']! },
+    chats: { keepStateless: values['keep-stateless-chats']!, imageLinks: values['image-links']! }, maxBatch,
   });
 }
 
@@ -258,6 +265,7 @@ async function chatCommand(rest: string[]): Promise<number> {
     options: {
       'data-dir': { type: 'string', default: '.unicharacter' },
       'no-images': { type: 'boolean', default: false },
+      thinking: { type: 'boolean', default: false },
       temperature: { type: 'string', default: '0.7' },
       'max-tokens': { type: 'string', default: '200' },
       help: { type: 'boolean', short: 'h', default: false },
@@ -268,15 +276,16 @@ async function chatCommand(rest: string[]): Promise<number> {
     return 0;
   }
   if (positionals.length !== 1) {
-    console.error('usage: unicharacter chat <character> [--data-dir D] [--no-images] [--temperature T] [--max-tokens N]');
+    console.error('usage: unicharacter chat <character> [--data-dir D] [--no-images] [--thinking] [--temperature T] [--max-tokens N]');
     return 2;
   }
   const temperature = Number(values.temperature);
   if (!(temperature >= 0 && temperature <= 2)) throw new Error(`--temperature must be a number from 0 to 2, got '${values.temperature}'`);
   const maxTokens = Number(values['max-tokens']);
   if (!(Number.isInteger(maxTokens) && maxTokens >= 1)) throw new Error(`--max-tokens must be a positive integer, got '${values['max-tokens']}'`);
+  if (values.thinking && values['no-images']) throw new Error("--thinking plans each reply's image: it cannot be used with --no-images");
   const { runChat } = await import('./chat.js');
-  return runChat({ character: positionals[0]!, dataDir: values['data-dir']!, images: !values['no-images'], temperature, maxTokens });
+  return runChat({ character: positionals[0]!, dataDir: values['data-dir']!, images: !values['no-images'], thinking: values.thinking!, temperature, maxTokens });
 }
 
 async function engineCommand(): Promise<number> {

@@ -10,12 +10,14 @@ export interface ServeOptions {
   /** Stateless chats and image links (docs/serving.md 4-5). */
   chats?: { keepStateless: boolean; imageLinks: boolean };
   allowRemote?: boolean;
+  /** Replies decoded together (docs/serving.md 9). */
+  maxBatch?: number;
 }
 
 export async function runServe(o: ServeOptions): Promise<number> {
   // Refused before any model is opened (server.ts checkBindHost).
   checkBindHost(o.host, o);
-  const engine = new ModelChatEngine(join(o.dataDir, 'models'));
+  const engine = new ModelChatEngine(join(o.dataDir, 'models'), o.maxBatch !== undefined ? { maxBatch: o.maxBatch } : {});
   const server = await startServer({ dataDir: o.dataDir, engine, host: o.host, port: o.port, ...(o.apiKey ? { apiKey: o.apiKey } : {}), ...(o.allowRemote ? { allowRemote: true } : {}), ...(o.chats ? { chats: o.chats } : {}) });
   // Listening for the stop signals before saying where it serves: whoever reads that line may stop it at once.
   const stopped = new Promise<void>((resolve) => {

@@ -153,6 +153,11 @@ export interface DecodeOptions {
   stopStrings?: string[];
   /** Text of generated ids, required with stopStrings. */
   detokenize?: (ids: number[]) => string;
+  /**
+   * The sequence's own uniform source on [0, 1) for sampling (e.g. seededRandom(seed)); without
+   * it sampling draws from the global generator (torch multinomial).
+   */
+  random?: () => number;
   /** Called with each generated token id (the closing <|im_end|> is not reported). */
   onToken?: (id: number) => void;
 }
@@ -216,6 +221,139 @@ export function processLogits(
 }
 
 /**
+ * A uniform source on [0, 1) of its own (a 64-bit splitmix generator seeded from `seed`): a
+ * sequence that samples from it draws the same tokens whatever else runs beside it (continuous
+ * batching, docs/serving.md 9), unlike the global generator that every sequence would share.
+ */
+export function seededRandom(seed: number | bigint): () => number {
+  const M = (1n << 64n) - 1n;
+  let state = BigInt.asUintN(64, BigInt(typeof seed === 'number' ? Math.trunc(seed) : seed));
+  return () => {
+    state = (state + 0x9e3779b97f4a7c15n) & M;
+    let z = state;
+    z = ((z ^ (z >> 30n)) * 0xbf58476d1ce4e5b9n) & M;
+    z = ((z ^ (z >> 27n)) * 0x94d049bb133111ebn) & M;
+    z ^= z >> 31n;
+    return Number(z >> 11n) / 2 ** 53;
+  };
+}
+
+/** The index drawn from probabilities [V] (any non-negative weights) by inverse CDF at u in [0, 1). */
+function drawIndex(probs: Float32Array, u: number): number {
+  let total = 0;
+  for (let j = 0; j < probs.length; j++) total += probs[j]!;
+  if (!(total > 0)) throw new Error('sampling: no token has a positive probability');
+  const target = u * total;
+  let cum = 0;
+  let last = -1;
+  for (let j = 0; j < probs.length; j++) {
+    const p = probs[j]!;
+    if (!(p > 0)) continue;
+    cum += p;
+    last = j;
+    if (cum > target) return j;
+  }
+  return last;
+}
+
+/**
+ * One sequence being decoded (docs/method.md 4.4): its own fork of the context, the token it feeds
+ * next (<|im_start|> first), its sampling settings and what it generated. decodeSteps advances one
+ * alone; decodeBatchStep advances several together, each choosing from its own logits.
+ */
+export class DecodeSequence {
+  readonly work: KVCache;
+  readonly generated: number[] = [];
+  /** The token fed at the next step. */
+  next: number;
+  /** True once a stop id, stop string or maxTokens ended it. */
+  done: boolean;
+  private readonly maxTokens: number;
+  private readonly stops: Set<number>;
+  private readonly stopStrings: string[];
+  private readonly processed: boolean;
+
+  constructor(model: Bagel, ctx: KVCache, readonly o: Omit<DecodeOptions, 'onToken'> = {}) {
+    const { bos, eos } = model.config.tokens;
+    this.maxTokens = o.maxTokens ?? 500;
+    this.stops = new Set([eos, ...(o.stopIds ?? [])]);
+    this.stopStrings = (o.stopStrings ?? []).filter((x) => x.length > 0);
+    if (this.stopStrings.length && !o.detokenize) throw new Error('decodeSteps: stopStrings need a detokenize function');
+    const T = o.temperature ?? 0;
+    this.processed = (o.repetitionPenalty ?? 1) !== 1 || (o.frequencyPenalty ?? 0) !== 0 || (o.presencePenalty ?? 0) !== 0 || (T > 0 && ((o.topK ?? 0) > 0 || (o.topP ?? 1) < 1));
+    this.next = bos;
+    this.done = this.maxTokens <= 0;
+    this.work = ctx.fork();
+  }
+
+  /**
+   * Takes this sequence's logits [V] (float32) of the step that fed `next`: returns the chosen id,
+   * or null when it was a stop id; either way the sequence knows whether it is done.
+   */
+  choose(logits: Tensor): number | null {
+    const id = noGrad(() => scope(() => this.pick(logits)));
+    if (this.stops.has(id)) {
+      this.done = true;
+      return null;
+    }
+    this.generated.push(id);
+    this.next = id;
+    if (this.generated.length >= this.maxTokens) this.done = true;
+    else if (this.stopStrings.length) {
+      const text = this.o.detokenize!(this.generated);
+      if (this.stopStrings.some((x) => text.includes(x))) this.done = true;
+    }
+    return id;
+  }
+
+  private pick(raw: Tensor): number {
+    const o = this.o;
+    const T = o.temperature ?? 0;
+    let logits = raw;
+    // The mask comes first: top-k and top-p choose among the allowed tokens only.
+    const allowed = o.allowedNext?.(this.generated) ?? null;
+    if (allowed) logits = logits.add(allowed);
+    if (this.processed) logits = processLogits(logits, [...(o.penaltyIds ?? []), ...this.generated], o, this.generated);
+    if (T <= 0) return logits.argmax().item();
+    const probs = (this.processed ? logits : logits.div(T)).softmax(-1);
+    if (!o.random) return ops.multinomial(probs, 1).item();
+    return drawIndex(probs.dataSync() as Float32Array, o.random());
+  }
+
+  dispose(): void {
+    this.work.dispose();
+  }
+}
+
+/**
+ * One decoding step for every sequence given (none done): their `next` tokens through the decoder
+ * together (Qwen2MoTModel.decodeBatch: weights read once for all rows, each row over its own
+ * cache), then each chooses from its own logits. One sequence takes the batch-1 path. Returns each
+ * sequence's choice (DecodeSequence.choose).
+ */
+export function decodeBatchStep(model: Bagel, seqs: readonly DecodeSequence[]): (number | null)[] {
+  if (seqs.some((q) => q.done)) throw new Error('decodeBatchStep: a sequence that is done cannot step');
+  if (seqs.length === 0) return [];
+  const logits = noGrad(() => scope(() => {
+    const inputs = model.language_model.embed(ids(seqs.map((q) => q.next)));
+    let hidden: Tensor;
+    if (seqs.length === 1) {
+      const w = seqs[0]!.work;
+      hidden = runQuery(model, w, inputs, [w.nextPosition], routingFromFlags([false]), true, true);
+    } else {
+      hidden = model.language_model.model.decodeBatch(inputs, seqs.map((q) => ({ cache: q.work, position: q.work.nextPosition })));
+    }
+    for (const q of seqs) q.work.nextPosition += 1;
+    return model.logits(hidden).to('float32').keep();
+  }));
+  try {
+    return seqs.map((q, b) => scope(() => q.choose(logits.select(0, b))));
+  } finally {
+    logits.dispose();
+  }
+}
+
+/**
  * Decodes text after a context (docs/method.md 4.4), one token per iteration: feeds <|im_start|> at
  * the current position, then greedy or temperature sampling until <|im_end|> or maxTokens. Works
  * on a fork of the context, which is left unchanged (the fork is freed when the iteration ends).
@@ -223,45 +361,15 @@ export function processLogits(
  * strings) are the reference's behaviour; see DecodeOptions for the extra controls.
  */
 export function* decodeSteps(model: Bagel, ctx: KVCache, o: Omit<DecodeOptions, 'onToken'> = {}): Generator<number> {
-  const { bos, eos } = model.config.tokens;
-  const maxTokens = o.maxTokens ?? 500;
-  const T = o.temperature ?? 0;
-  const stops = new Set([eos, ...(o.stopIds ?? [])]);
-  const stopStrings = (o.stopStrings ?? []).filter((s) => s.length > 0);
-  if (stopStrings.length && !o.detokenize) throw new Error('decodeSteps: stopStrings need a detokenize function');
-  const processed = (o.repetitionPenalty ?? 1) !== 1 || (o.frequencyPenalty ?? 0) !== 0 || (o.presencePenalty ?? 0) !== 0 || (T > 0 && ((o.topK ?? 0) > 0 || (o.topP ?? 1) < 1));
-  const generated: number[] = [];
-  const work = ctx.fork();
+  const seq = new DecodeSequence(model, ctx, o);
   try {
-    let next = bos;
-    for (let k = 0; k < maxTokens; k++) {
-      const id = noGrad(() => scope(() => {
-        const hidden = runQuery(model, work, model.language_model.embed(ids([next])), [work.nextPosition], routingFromFlags([false]), true, true);
-        work.nextPosition += 1;
-        let logits = model.logits(hidden).to('float32').squeeze(0);
-        // The mask comes first: top-k and top-p choose among the allowed tokens only.
-        const allowed = o.allowedNext?.(generated) ?? null;
-        if (allowed) logits = logits.add(allowed);
-        if (processed || allowed) {
-          if (processed) logits = processLogits(logits, [...(o.penaltyIds ?? []), ...generated], o, generated);
-          else if (T > 0) logits = logits.div(T);
-          if (T <= 0) return logits.argmax().item();
-          return ops.multinomial(logits.softmax(-1), 1).item();
-        }
-        if (T <= 0) return logits.argmax().item();
-        return ops.multinomial(logits.div(T).softmax(-1), 1).item();
-      }));
-      if (stops.has(id)) return;
-      generated.push(id);
+    while (!seq.done) {
+      const id = decodeBatchStep(model, [seq])[0]!;
+      if (id === null) return;
       yield id;
-      if (stopStrings.length) {
-        const text = o.detokenize!(generated);
-        if (stopStrings.some((s) => text.includes(s))) return;
-      }
-      next = id;
     }
   } finally {
-    work.dispose();
+    seq.dispose();
   }
 }
 

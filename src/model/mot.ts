@@ -512,23 +512,55 @@ export class Qwen2MoTModel extends Module {
    * appends to the cache.
    */
   private decodeNatively(x: Tensor, position: number, cache: KVCache): Tensor {
-    const { numKvHeads: Hkv, headDim: d } = this.config;
-    const weights: DecodeLayerWeights[] = [];
-    const rows: DecodeCacheRows[] = [];
-    let i = 0;
-    for (const layer of this.layers) {
+    return kernels.motDecodeStep(x, this.decodeWeights(), this.cacheRows(cache, x), cache.length, position, this.config, this.norm.weight);
+  }
+
+  /** The understanding expert's weights per layer, in the decode kernels' order. */
+  private decodeWeights(): DecodeLayerWeights[] {
+    return [...this.layers].map((layer) => {
       const a = layer.self_attn.und;
       const m = layer.mlp;
-      weights.push({
+      return {
         inputNorm: layer.input_layernorm.weight, q: a.q.weight, qBias: a.q.bias, k: a.k.weight, kBias: a.k.bias,
         v: a.v.weight, vBias: a.v.bias, o: a.o.weight, qNorm: a.qNorm.weight, kNorm: a.kNorm.weight,
         postNorm: layer.post_attention_layernorm.weight, gate: m.gate_proj.weight, up: m.up_proj.weight, down: m.down_proj.weight,
-      });
+      };
+    });
+  }
+
+  /** A cache's row buffers per layer, each with room for one more token like x's. */
+  private cacheRows(cache: KVCache, x: Tensor): DecodeCacheRows[] {
+    const { numKvHeads: Hkv, headDim: d } = this.config;
+    return Array.from({ length: this.config.numLayers }, (_, i) => {
       const [keys, values] = cache.rowBuffers(i, { heads: Hkv, dim: d, dtype: x.dtype, device: x.device });
-      rows.push({ keys, values });
-      i++;
-    }
-    return kernels.motDecodeStep(x, weights, rows, cache.length, position, this.config, this.norm.weight);
+      return { keys, values };
+    });
+  }
+
+  /**
+   * One decoding step for B sequences together (continuous batching, docs/serving.md 9): token
+   * embeddings inputs [B, D], row b at rows[b].position over its own cache rows[b].cache (any
+   * lengths), which it appends to. Returns the final hidden states [B, D]. Natively each weight
+   * matrix is read once for all rows (kernels.motDecodeBatch); where the native step does not
+   * apply (LoRA on the understanding expert, gradients, decodeKernels off) each row runs the
+   * layer-by-layer path alone. Either way row b equals a one-token forward of that row alone.
+   */
+  decodeBatch(inputs: Tensor, rows: readonly { cache: KVCache; position: number }[]): Tensor {
+    const B = inputs.shape[0]!;
+    if (inputs.ndim !== 2 || B !== rows.length) throw new Error(`decodeBatch: inputs must be [${rows.length}, D] (one row per sequence), got [${inputs.shape.join(', ')}]`);
+    if (new Set(rows.map((r) => r.cache)).size !== B) throw new Error('decodeBatch: each row needs its own cache');
+    return scope(() => {
+      if (this.canDecodeNatively(inputs) && kernels.hasDecodeBatch()) {
+        const weights = this.decodeWeights();
+        const batch = rows.map((r) => ({ cache: this.cacheRows(r.cache, inputs), length: r.cache.length, position: r.position }));
+        const h = kernels.motDecodeBatch(inputs, weights, batch, this.config, this.norm.weight);
+        for (const r of rows) r.cache.length += 1;
+        return h;
+      }
+      const und = routingFromFlags([false]);
+      const outs = rows.map((r, b) => this.forward(inputs.narrow(0, b, 1), tensor([r.position], { dtype: 'int64' }), und, { kind: 'cached', causal: true }, { cache: r.cache, update: true }));
+      return B === 1 ? outs[0]! : ops.cat(outs, 0);
+    });
   }
 }
 

@@ -104,6 +104,8 @@ export interface ChatEngine {
   models(): EngineModel[] | Promise<EngineModel[]>;
   chat(request: ChatRequest, opts: ChatOptions): Promise<ChatResult>;
   generateImage(request: ImageRequest, opts: ImageRequestOptions): Promise<{ images: GeneratedImage[] }>;
+  /** Requests it serves well at once (a batching engine: its batch size); the server's default concurrency. */
+  readonly concurrency?: number;
   /** Frees the model; called once when the server closes. */
   close?(): void | Promise<void>;
 }

@@ -24,5 +24,5 @@ export {
   type Modality,
   type Lease,
 } from './engine.js';
-export { ModelChatEngine } from './model-engine.js';
+export { ModelChatEngine, DEFAULT_MAX_BATCH } from './model-engine.js';
 export { ApiError, errorBody, toApiError, type ErrorBody, type ErrorType } from './errors.js';

@@ -50,6 +50,9 @@ function samplingOf(r: ChatRequest): SamplingOptions {
   return o;
 }
 
+/** Replies decoded together by default (docs/serving.md 9). */
+export const DEFAULT_MAX_BATCH = 16;
+
 export class ModelChatEngine implements ChatEngine {
   private worker: Worker | null = null;
   private nextId = 1;
@@ -58,11 +61,24 @@ export class ModelChatEngine implements ChatEngine {
   /** Bytes one request's context may take (docs/serving.md 2); default half the machine's memory. */
   readonly requestMemoryBytes: number;
 
+  /**
+   * Replies of one model decoded together at most (continuous batching, docs/serving.md 9);
+   * 1 decodes one request at a time. Also the requests the server lets generate at once.
+   */
+  readonly maxBatch: number;
+
   constructor(
     readonly modelsDir: string,
-    o: { requestMemoryBytes?: number } = {},
+    o: { requestMemoryBytes?: number; maxBatch?: number } = {},
   ) {
     this.requestMemoryBytes = o.requestMemoryBytes ?? Math.floor(totalmem() / 2);
+    this.maxBatch = o.maxBatch ?? DEFAULT_MAX_BATCH;
+    if (!(Number.isInteger(this.maxBatch) && this.maxBatch >= 1)) throw new Error(`maxBatch must be an integer >= 1, got ${String(o.maxBatch)}`);
+  }
+
+  /** Requests this engine serves at once: the server's queue lets this many generate. */
+  get concurrency(): number {
+    return this.maxBatch;
   }
 
   /** The folder of a character's model, or null when it has none. */
@@ -141,7 +157,7 @@ export class ModelChatEngine implements ChatEngine {
     const r = await this.run(
       {
         type: 'chat', id: this.nextId++, modelDir, turns: turnsOf(request.messages), withImage: request.modalities.includes('image'), sampling: samplingOf(request), memoryBytes: this.requestMemoryBytes,
-        ...(request.thinking ? { thinking: true } : {}),
+        maxBatch: this.maxBatch, ...(request.thinking ? { thinking: true } : {}),
       },
       opts.signal,
       opts.onToken,

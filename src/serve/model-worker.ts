@@ -1,14 +1,15 @@
 // The worker thread that runs the model for the server, so generation never blocks the event
 // loop that serves other requests. It keeps each loaded character model loaded, and cancels a
 // generation when the main thread says its client went away (also during a long prefill, which
-// runs in chunks: docs/serving.md 2).
+// runs in chunks: docs/serving.md 2). Requests are handled concurrently: each prefills on its own,
+// then its reply joins the model's decode batch (continuous batching, docs/serving.md 9).
 import { parentPort } from 'node:worker_threads';
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { CharacterModel, CHARACTER_MODEL_FILES, ChatRequestError, type ChatTurn, type ImagePlan, type SamplingOptions } from '../character/index.js';
 
 export type WorkerRequest =
-  | { type: 'chat'; id: number; modelDir: string; turns: ChatTurn[]; withImage: boolean; sampling: SamplingOptions; memoryBytes?: number; thinking?: boolean }
+  | { type: 'chat'; id: number; modelDir: string; turns: ChatTurn[]; withImage: boolean; sampling: SamplingOptions; memoryBytes?: number; thinking?: boolean; maxBatch: number }
   | { type: 'image'; id: number; modelDir: string; prompt: string; n: number; seed?: number }
   | { type: 'cancel'; id: number };
 
@@ -46,6 +47,8 @@ async function handle(req: Exclude<WorkerRequest, { type: 'cancel' }>, signal: A
     }
     return { type: 'done', id: req.id, text: '', images, promptTokens: (await model.encode(req.prompt)).length + 2, completionTokens: 0, finishReason: 'stop', droppedTurns: 0 };
   }
+  // Replies of one model decode together, maxBatch at most (docs/serving.md 9).
+  model.batcher.setMaxBatch(req.maxBatch);
   const r = await model.chat(req.turns, {
     ...req.sampling,
     signal,

@@ -21,7 +21,7 @@ export interface ServerOptions {
   allowRemote?: boolean;
   /** Requests waiting beyond the running ones before 429 (default 16). */
   queueCapacity?: number;
-  /** Requests generating at once (default 1: one loaded model). */
+  /** Requests generating at once (default: the engine's concurrency, e.g. ModelChatEngine's maxBatch; else 1). */
   concurrency?: number;
   limits?: Partial<ServeLimits>;
   /** Stateless chats and image links (docs/serving.md 4-5). */
@@ -71,7 +71,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const warnings = checkBindHost(host, opts);
   const store = new Store(join(opts.dataDir, 'unicharacter.db'));
   const images = new ImageStore(join(opts.dataDir, 'images'));
-  const queue = new RequestQueue(opts.queueCapacity ?? 16, opts.concurrency ?? 1);
+  const queue = new RequestQueue(opts.queueCapacity ?? 16, opts.concurrency ?? opts.engine.concurrency ?? 1);
   const { app } = buildApp({
     store,
     images,

@@ -51,10 +51,7 @@ export function motDecodeStep(
   shape: DecodeShape, finalNorm: Tensor | null,
 ): Tensor {
   if (layers.length !== cache.length) throw new Error(`motDecodeStep: ${layers.length} layers but ${cache.length} cache buffers`);
-  const ids = layers.map((w) => [
-    w.inputNorm.id, w.q.id, w.qBias?.id ?? null, w.k.id, w.kBias?.id ?? null, w.v.id, w.vBias?.id ?? null, w.o.id,
-    w.qNorm.id, w.kNorm.id, w.postNorm.id, w.gate.id, w.up.id, w.down.id,
-  ]);
+  const ids = layers.map(weightIds);
   const { numHeads, numKvHeads, headDim, rmsNormEps, ropeTheta } = shape;
   return new Tensor(native.motDecodeStep(
     x.id, ids, cache.map((c) => c.keys.id), cache.map((c) => c.values.id), length, position, ropeTheta,
@@ -62,8 +59,45 @@ export function motDecodeStep(
   ));
 }
 
+/** One row of a batched decode step: its cache's row buffers per layer, cached length and RoPE position. */
+export interface DecodeBatchRow {
+  cache: readonly DecodeCacheRows[];
+  length: number;
+  position: number;
+}
+
 /**
- * x [1, in] @ weight [out, in]^T (+ bias) for one row: float32 or bfloat16 weights on the CPU. Each
+ * motDecodeStep for B sequences at once: x [B, D], row b at rows[b].position attending over its
+ * own cache of rows[b].length tokens (and writing its key and value at that row). Each weight
+ * matrix is read once per step for all rows; row b's result equals motDecodeStep of row b alone
+ * (the same sums, native/src/vector_kernels.cc gemm).
+ */
+export function motDecodeBatch(x: Tensor, layers: readonly DecodeLayerWeights[], rows: readonly DecodeBatchRow[], shape: DecodeShape, finalNorm: Tensor | null): Tensor {
+  for (const r of rows) if (r.cache.length !== layers.length) throw new Error(`motDecodeBatch: ${layers.length} layers but a row with ${r.cache.length} cache buffers`);
+  const { numHeads, numKvHeads, headDim, rmsNormEps, ropeTheta } = shape;
+  return new Tensor(native.motDecodeBatch(
+    x.id, layers.map(weightIds), rows.map((r) => r.cache.map((c) => c.keys.id)), rows.map((r) => r.cache.map((c) => c.values.id)),
+    rows.map((r) => r.length), rows.map((r) => r.position), ropeTheta, numHeads, numKvHeads, headDim, rmsNormEps, finalNorm?.id ?? null,
+  ));
+}
+
+/**
+ * Whether the loaded addon has motDecodeBatch: an addon built before it (a stale native/build)
+ * lacks it, and decodeBatch then steps each row alone (the same results).
+ */
+export function hasDecodeBatch(): boolean {
+  return typeof (native as { motDecodeBatch?: unknown }).motDecodeBatch === 'function';
+}
+
+function weightIds(w: DecodeLayerWeights): (number | null)[] {
+  return [
+    w.inputNorm.id, w.q.id, w.qBias?.id ?? null, w.k.id, w.kBias?.id ?? null, w.v.id, w.vBias?.id ?? null, w.o.id,
+    w.qNorm.id, w.kNorm.id, w.postNorm.id, w.gate.id, w.up.id, w.down.id,
+  ];
+}
+
+/**
+ * x [N, in] @ weight [out, in]^T (+ bias) for a few rows (one decoded token, or a batched step's): float32 or bfloat16 weights on the CPU. Each
  * weight row is read as one contiguous stream, faster from memory than BLAS's sgemv for one row
  * (bench/README.md, model section).
  */

@@ -111,7 +111,13 @@ export interface NativeAddon {
     position: number, ropeTheta: number, numHeads: number, numKvHeads: number, headDim: number, eps: number,
     finalNorm: TensorId | null,
   ): TensorId;
-  /** x [1, in] @ weight [out, in]^T (+ bias): float32 CPU only, through the batch-1 kernel. */
+  /** motDecodeStep for B rows x [B, D], row b over its own cache (keyBuffers[b][layer]). */
+  motDecodeBatch(
+    x: TensorId, layers: (TensorId | null)[][], keyBuffers: TensorId[][], valueBuffers: TensorId[][], lengths: number[],
+    positions: number[], ropeTheta: number, numHeads: number, numKvHeads: number, headDim: number, eps: number,
+    finalNorm: TensorId | null,
+  ): TensorId;
+  /** x [N, in] @ weight [out, in]^T (+ bias): float32 or bfloat16 CPU, through the decode kernels. */
   linearVector(x: TensorId, weight: TensorId, bias: TensorId | null): TensorId;
   /** Puts the counting CPU allocator in front of libtorch's (native/src/allocator_stats.cc). */
   trackCpuAllocations(): void;
