@@ -5,8 +5,7 @@
 //       (514 tokens: 256 text + 16x16 latent tokens), full fine-tuning, for fp32 and bf16-mixed,
 //       with and without checkpointing: peak allocated bytes over one step after a warm-up step
 //       (src/plan measureStep; the CPU allocator's counter, weights and optimizer state included)
-//       and the step time. A mode the trainer of this build lacks is reported as such, with the
-//       planner's number still shown.
+//       and the step time (the trainer's step: src/nn MixedPrecision, checkpointed layers).
 //   (2) bagel-7b-mot: the planner's per-device breakdown for LoRA on 1 x 80 GiB and for full
 //       fine-tuning on 8 x 80 GiB with full sharding (bf16-mixed, checkpointing; full fp32 on one
 //       device for contrast), with the verdicts.
@@ -44,31 +43,18 @@ const CASES: Case[] = (['tiny', 'small'] as const).flatMap((model) => (['fp32', 
 
 async function child(): Promise<void> {
   const torch = await import('../src/torch/index.js');
-  const { modelConfig, disposeBatch } = await import('../src/model/index.js');
-  const { measureStep, planMemory, packShapeOf, syntheticPack } = await import('../src/plan/index.js');
+  const { modelConfig } = await import('../src/model/index.js');
+  const { measureStep, planMemory } = await import('../src/plan/index.js');
   torch.setNumThreads(THREADS);
   const c = JSON.parse(process.env.BENCH_CASE!) as Case;
   const model = modelConfig(c.model);
   const l0 = loadavg()[0]!;
   const input = { model, mode: 'full' as const, precision: c.precision, activationCheckpointing: c.checkpointing };
-  let m: { peakBytes: number; stepMs: number; pack: ReturnType<typeof packShapeOf> } | null = null;
-  let why: string | null = null;
-  try {
-    m = measureStep({ ...input, textTokens: c.textTokens, latentSide: c.latentSide });
-  } catch (e) {
-    const msg = (e as Error).message;
-    if (!/not in this build/.test(msg)) throw e;
-    why = msg.replace(/^measureStep: /, '');
-  }
-  const pack = m?.pack ?? torch.scope(() => {
-    const b = syntheticPack(model, c.textTokens, c.latentSide);
-    const p = packShapeOf(b);
-    disposeBatch(b);
-    return p;
-  });
+  const m = measureStep({ ...input, textTokens: c.textTokens, latentSide: c.latentSide });
+  const pack = m.pack;
   const plan = planMemory({ ...input, devices: 1, deviceMemory: 2 ** 40, pack, shard: 'none' });
   const r: CaseResult = {
-    tokens: pack.tokens, peak: m?.peakBytes ?? null, stepMs: m?.stepMs ?? null, why,
+    tokens: pack.tokens, peak: m.peakBytes, stepMs: m.stepMs, why: null,
     planned: plan.total, plannedAt: plan.peak.name, load: [l0, loadavg()[0]!], version: torch.version(),
   };
   console.log(`RESULT ${JSON.stringify(r)}`);

@@ -18,16 +18,17 @@ std::atomic<int64_t> gCpuCurrent{0};
 std::atomic<int64_t> gCpuPeak{0};
 std::atomic<bool> gCpuTracking{false};
 
-struct Allocation {
-  void* data;
-  size_t bytes;
-};
+// Each block carries its size in a header in front of the data, and the DataPtr's context is
+// the data pointer itself: libtorch's raw_allocate (used by oneDNN's bfloat16 kernels, among
+// others) requires context == data and frees through raw_deleter().
+constexpr size_t kHeader = 64;  // keeps the data at c10's 64-byte alignment
 
-void countedFree(void* ctx) {
-  auto* a = static_cast<Allocation*>(ctx);
-  gCpuCurrent.fetch_sub(static_cast<int64_t>(a->bytes));
-  c10::free_cpu(a->data);
-  delete a;
+void countedFree(void* data) {
+  if (data == nullptr) return;
+  char* base = static_cast<char*>(data) - kHeader;
+  size_t bytes = *reinterpret_cast<size_t*>(base);
+  gCpuCurrent.fetch_sub(static_cast<int64_t>(bytes));
+  c10::free_cpu(base);
 }
 
 void raisePeak(int64_t now) {
@@ -38,11 +39,13 @@ void raisePeak(int64_t now) {
 
 struct CountingCpuAllocator final : at::Allocator {
   at::DataPtr alloc(size_t n) const {
-    void* data = c10::alloc_cpu(n);
-    auto* a = new Allocation{data, n};
+    char* base = static_cast<char*>(c10::alloc_cpu(n + kHeader));
+    *reinterpret_cast<size_t*>(base) = n;
+    void* data = base + kHeader;
     raisePeak(gCpuCurrent.fetch_add(static_cast<int64_t>(n)) + static_cast<int64_t>(n));
-    return {data, a, &countedFree, at::Device(at::DeviceType::CPU)};
+    return {data, data, &countedFree, at::Device(at::DeviceType::CPU)};
   }
+  at::DeleterFnPtr raw_deleter() const override { return &countedFree; }
   // The Allocator interface lost its const and gained copy_data in PyTorch 2.3.
 #if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 3)
   at::DataPtr allocate(size_t n) override { return alloc(n); }

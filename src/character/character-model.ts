@@ -3,7 +3,8 @@
 // call reply / image / rolePlay, which follow the reference inference (docs/method.md 4.2-4.4).
 import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { noGrad, scope, manualSeed, randint, tensor } from '../torch/index.js';
+import { memory, noGrad, scope, manualSeed, randint, tensor } from '../torch/index.js';
+import { loadLoRA, loraLayers, saveLoRA } from '../nn/index.js';
 import {
   Bagel, AutoEncoder, newContext, prefillText, prefillTextChunked, prefillVitImage, decodeSteps, generateImage, loadCheckpoint, saveCheckpoint,
   latentDownsample, validateConfig, type KVCache, type ModelConfig,
@@ -11,13 +12,15 @@ import {
 import {
   Tokenizer, StreamDecoder, rolePlayPrompt, t2iCaption, t2iThinkingCaption, thinkingInferencePrompt, encodePng, prepareImage, trainTinyTokenizer, type Character, type ChwImage,
 } from '../data/index.js';
-import { CHARACTER_MODEL_FILES, type CharacterModelManifest } from './manifest.js';
+import { CHARACTER_MODEL_FILES, LORA_CHARACTER_FILES, type CharacterModelManifest } from './manifest.js';
 import { checkDeclaredSize, checkTokenizerFits, readCharacterFile, readManifest, requireFile } from './model-folder.js';
 import { budgetChat, ChatRequestError, layoutChat, type BudgetedPrompt, type ChatTurn } from './chat-prompt.js';
 import { Utf8Guard } from './utf8-guard.js';
 import { ReplyDecoding, type DecodedReply } from './reply-decoding.js';
 import { DecodeBatcher } from './decode-batcher.js';
 import { parseImagePlan, resolveThinking, THINKING_DEFAULTS, type ImagePlan, type ParsedPlan, type ThinkingOptions } from './thinking.js';
+import { parseBaseReference, type BaseReference } from './base-ref.js';
+import { SharedBases } from './shared-bases.js';
 
 // Images held as bytes (characters from cards) are written as {"$base64": "..."} in
 // character.json and read back as Uint8Array (plain JSON.stringify would write an index map).
@@ -97,6 +100,19 @@ export interface ChatReply {
   plan?: ImagePlan;
 }
 
+/** What a loaded character holds in memory (torch.memory() bytes, docs/serving.md 10). */
+export interface CharacterMemory {
+  /** Bytes this character alone holds: its whole model, or only its adapters over a shared base. */
+  ownBytes: number;
+  /** The shared base it runs over (LoRA folders), with that base's bytes, counted once for all its characters. */
+  base: { key: string; bytes: number } | null;
+}
+
+export interface CharacterLoadOptions {
+  /** Where LoRA folders find their base: characters loaded through one registry share it. */
+  bases?: SharedBases;
+}
+
 export class CharacterModel {
   private utf8: Utf8Guard | null = null;
   private decodeBatcher: DecodeBatcher | null = null;
@@ -107,6 +123,8 @@ export class CharacterModel {
     readonly vae: AutoEncoder,
     readonly tokenizer: Tokenizer,
     readonly manifest: CharacterModelManifest,
+    /** Set by load(): the memory measured, and what frees a shared base's trees. */
+    readonly loaded: { memory: CharacterMemory; release?: () => void } | null = null,
   ) {}
 
   /**
@@ -133,14 +151,20 @@ export class CharacterModel {
     return new CharacterModel(character, model, vae, tokenizer, { format: 1, modelConfig, imageSize: o.imageSize, provenance: { stage: 'untrained' } });
   }
 
-  /** Loads a folder written by save(); errors name the missing or malformed file, and a folder
-   * is checked before its model is allocated (model-folder.ts). */
-  static async load(dir: string): Promise<CharacterModel> {
+  /**
+   * Loads a folder written by save(); errors name the missing or malformed file, and a folder
+   * is checked before its model is allocated (model-folder.ts). A LoRA folder (manifest `base`)
+   * is loaded over its base, checked by size and SHA-256, through `o.bases` (shared with every
+   * character loaded through it) or a registry of its own (docs/serving.md 10).
+   */
+  static async load(dir: string, o: CharacterLoadOptions = {}): Promise<CharacterModel> {
     const manifest = readManifest(dir);
     const character = readCharacterFile(dir, reviveBytes);
     const tokenizer = Tokenizer.fromFile(requireFile(dir, CHARACTER_MODEL_FILES.tokenizer));
     checkTokenizerFits(dir, tokenizer.vocabSize, manifest.modelConfig);
+    if (manifest.base !== undefined) return CharacterModel.loadOverBase(dir, manifest, character, tokenizer, o.bases ?? new SharedBases());
     checkDeclaredSize(dir, manifest.modelConfig);
+    const before = memory().bytes;
     const model = new Bagel(manifest.modelConfig);
     const vae = new AutoEncoder(manifest.modelConfig.vae);
     try {
@@ -153,25 +177,59 @@ export class CharacterModel {
     }
     model.eval();
     vae.eval();
-    return new CharacterModel(character, model, vae, tokenizer, manifest);
+    return new CharacterModel(character, model, vae, tokenizer, manifest, { memory: { ownBytes: memory().bytes - before, base: null } });
   }
 
-  /** Writes the folder atomically (a temporary folder renamed into place). */
-  save(dir: string): void {
+  /** A LoRA folder: its base from the registry (one copy for all its characters), then its own adapters. */
+  private static loadOverBase(dir: string, manifest: CharacterModelManifest, character: Character, tokenizer: Tokenizer, bases: SharedBases): CharacterModel {
+    const base = parseBaseReference(manifest.base, dir);
+    const adapter = requireFile(dir, LORA_CHARACTER_FILES.adapter);
+    const before = memory().bytes;
+    const lease = bases.acquire(base, manifest.modelConfig, dir);
+    try {
+      loadLoRA(adapter, lease.model, { strict: true });
+    } catch (e) {
+      lease.release();
+      throw new Error(`${adapter}: ${(e as Error).message}`);
+    }
+    lease.model.eval();
+    const ownBytes = memory().bytes - before - (lease.loaded ? lease.baseBytes : 0);
+    const loaded = { memory: { ownBytes, base: { key: lease.key, bytes: lease.baseBytes } }, release: lease.release };
+    return new CharacterModel(character, lease.model, lease.vae, tokenizer, manifest, loaded);
+  }
+
+  /**
+   * Writes the folder atomically (a temporary folder renamed into place). With `base` (the
+   * weights and VAE this model's LoRA adapters were trained over) it writes a LoRA folder: the
+   * adapters alone and the base's reference (docs/serving.md 10), not the whole weights.
+   */
+  save(dir: string, o: { base?: BaseReference } = {}): void {
+    if (o.base && loraLayers(this.model).length === 0) throw new Error(`save ${dir}: a LoRA folder (base given) needs a model with LoRA adapters`);
     const tmp = `${dir}.tmp-${process.pid}`;
     rmSync(tmp, { recursive: true, force: true });
     mkdirSync(tmp, { recursive: true });
-    writeFileSync(join(tmp, CHARACTER_MODEL_FILES.manifest), JSON.stringify(this.manifest, null, 2) + '\n');
+    const manifest: CharacterModelManifest = o.base ? { ...this.manifest, base: o.base } : { ...this.manifest };
+    if (!o.base) delete manifest.base;
+    writeFileSync(join(tmp, CHARACTER_MODEL_FILES.manifest), JSON.stringify(manifest, null, 2) + '\n');
     writeFileSync(join(tmp, CHARACTER_MODEL_FILES.character), JSON.stringify(this.character, bytesAsBase64) + '\n');
     this.tokenizer.save(join(tmp, CHARACTER_MODEL_FILES.tokenizer));
-    saveCheckpoint(join(tmp, CHARACTER_MODEL_FILES.model), this.model);
-    saveCheckpoint(join(tmp, CHARACTER_MODEL_FILES.vae), this.vae);
+    if (o.base) {
+      saveLoRA(join(tmp, LORA_CHARACTER_FILES.adapter), this.model, { base: o.base.model.path });
+    } else {
+      saveCheckpoint(join(tmp, CHARACTER_MODEL_FILES.model), this.model);
+      saveCheckpoint(join(tmp, CHARACTER_MODEL_FILES.vae), this.vae);
+    }
     rmSync(dir, { recursive: true, force: true });
     renameSync(tmp, dir);
   }
 
+  /** Frees the model (a LoRA character: its adapters and handles; the base when no other character uses it). */
   dispose(): void {
     this.utf8?.dispose();
+    if (this.loaded?.release) {
+      this.loaded.release();
+      return;
+    }
     this.model.dispose();
     this.vae.dispose();
   }

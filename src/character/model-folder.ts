@@ -113,9 +113,13 @@ const gb = (n: number): string => `${(n / 2 ** 30).toFixed(n < 2 ** 30 ? 3 : 1)}
  * A file may hold half-width floats (bfloat16 into a float32 model), hence the factor 2; the
  * loader then checks every name and shape (loadCheckpoint).
  */
-export function checkDeclaredSize(dir: string, config: ModelConfig): void {
+export function checkDeclaredSize(dir: string, config: ModelConfig, files?: { model: string; vae: string }): void {
   const manifestPath = join(dir, CHARACTER_MODEL_FILES.manifest);
-  const held = (name: string): number => safetensors.loadHeader(requireFile(dir, name)).dataSize;
+  // A LoRA folder's weights are its base's files (docs/serving.md 10).
+  const held = (name: string): number => {
+    const path = files ? (name === CHARACTER_MODEL_FILES.model ? files.model : files.vae) : requireFile(dir, name);
+    return safetensors.loadHeader(path).dataSize;
+  };
   const refuse = (name: string, need: number, have: number, least = ''): Error =>
     new Error(`${manifestPath}: declares a model of ${least}${gb(need)} in ${name}, but that file holds ${gb(have)} of weights; refused before allocating it`);
   const fits = (need: number, have: number): boolean => need <= 2 * have + (1 << 20);

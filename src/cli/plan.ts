@@ -6,7 +6,7 @@ import YAML from 'yaml';
 import { PRESETS, modelConfig, validateConfig, type ModelConfig } from '../model/index.js';
 import { SftConfigSchema } from '../train/index.js';
 import {
-  PRECISIONS, SHARD_MODES, TRAIN_MODES, isPrecision, parseBytes, planMemory, planTable, type PackShape, type ShardMode, type TrainMode,
+  PRECISIONS, PLAN_SHARD_MODES, TRAIN_MODES, isPrecision, parseBytes, planMemory, planTable, type PackShape, type ShardMode, type TrainMode,
 } from '../plan/index.js';
 
 export const PLAN_HELP = `unicharacter plan --model <preset|file> --tokens-per-pack T [options]
@@ -121,7 +121,7 @@ export function planCommand(args: string[]): number {
   const model = resolveModel(values.model);
   const mode = oneOf<TrainMode>(values.mode!, TRAIN_MODES, '--mode');
   if (!isPrecision(values.precision!)) throw new Error(`--precision must be one of ${PRECISIONS.join(', ')}, got '${values.precision}'`);
-  const shard = oneOf<ShardMode>(values.shard!, SHARD_MODES, '--shard');
+  const shard = oneOf<ShardMode>(values.shard!, PLAN_SHARD_MODES, '--shard');
   if (values['lora-r'] !== undefined && mode !== 'lora') throw new Error('--lora-r applies to --mode lora only');
   const tokens = positiveInt(values['tokens-per-pack'], '--tokens-per-pack');
   const sample = positiveInt(values['sample-tokens'], '--sample-tokens', tokens);

@@ -29,7 +29,9 @@ export const TRAIN_HELP = `  train vae  --config <file> --run <dir> [--resume]
                                        of differences is docs/fidelity.md
   customize <character> --base <run> --run <dir> [--mode full|lora] [--steps N] [--resume]
                                        the few-shot step on a base run; <character> is 'sample' or
-                                       a RoleScape-20 character folder
+                                       a RoleScape-20 character folder. Writes <run>/character/:
+                                       full weights, or with --mode lora the adapters and a size-
+                                       and SHA-256-checked reference to the base (docs/serving.md 10)
   Precision and memory (sft, base, grpo, customize; docs/precision.md):
     --precision fp32|bf16-mixed|bf16   fp32 (default); bf16-mixed: bfloat16 forward and backward
                                        with float32 master weights and AdamW state; bf16: all

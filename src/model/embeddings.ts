@@ -11,7 +11,7 @@ import { Linear, Module, Sequential, SiLU } from '../nn/index.js';
 export function timestepFeatures(t: Tensor, dim = 256, maxPeriod = 10000): Tensor {
   return scope(() => {
     const half = Math.floor(dim / 2);
-    const freqs = ops.arange(0, half, 1, 'float32').mul(-Math.log(maxPeriod) / half).exp();
+    const freqs = ops.arange(0, half, 1, 'float32', undefined, t.device).mul(-Math.log(maxPeriod) / half).exp();
     const args = t.to('float32').unsqueeze(1).mul(freqs.unsqueeze(0));
     return ops.cat([args.cos(), args.sin()], -1);
   });

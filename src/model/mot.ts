@@ -2,7 +2,7 @@
 // complete weight sets: the "und" expert under the original Qwen2 names and the "gen" expert
 // under the same names with `_moe_gen`. Routing is hard and given per token (latent tokens go to
 // gen, everything else to und); the attention itself is one joint softmax over all tokens.
-import { checkpoint, empty, isGradEnabled, kernels, noGrad, ops, scaledDotProductAttention, scope, tensor, zeros, type DecodeCacheRows, type DecodeLayerWeights, type DType, type Tensor } from '../torch/index.js';
+import { checkpoint, empty, isGradEnabled, kernels, noGrad, ops, scaledDotProductAttention, scope, tensor, zeros, type DecodeCacheRows, type DecodeLayerWeights, type Device, type DType, type Tensor } from '../torch/index.js';
 import { Embedding, Linear, Module, ModuleList, RMSNorm } from '../nn/index.js';
 import type { LlmConfig } from './config.js';
 
@@ -16,15 +16,15 @@ export interface Routing {
   genIndex: Tensor | null;
 }
 
-/** Routing from a per-token flag list (true = gen expert). */
-export function routingFromFlags(isGen: boolean[]): Routing {
+/** Routing from a per-token flag list (true = gen expert), its index tensors on `device`. */
+export function routingFromFlags(isGen: boolean[], device?: Device): Routing {
   const und: number[] = [];
   const gen: number[] = [];
   isGen.forEach((g, i) => (g ? gen : und).push(i));
   return {
     n: isGen.length,
-    undIndex: und.length ? tensor(und, { dtype: 'int64' }) : null,
-    genIndex: gen.length ? tensor(gen, { dtype: 'int64' }) : null,
+    undIndex: und.length ? tensor(und, { dtype: 'int64', device }) : null,
+    genIndex: gen.length ? tensor(gen, { dtype: 'int64', device }) : null,
   };
 }
 
@@ -52,7 +52,7 @@ export function routed(x: Tensor, r: Routing, fUnd: (x: Tensor) => Tensor, fGen:
 /** cos and sin tables [N, headDim] for integer positions [N]: inv_freq_k = theta^(-2k/d), emb = [f, f]. */
 export function ropeTables(positions: Tensor, headDim: number, theta: number): { cos: Tensor; sin: Tensor } {
   return scope(() => {
-    const invFreq = ops.arange(0, headDim, 2, 'int64').to('float32').div(headDim).mul(Math.log(theta)).neg().exp();
+    const invFreq = ops.arange(0, headDim, 2, 'int64', undefined, positions.device).to('float32').div(headDim).mul(Math.log(theta)).neg().exp();
     const freqs = positions.to('float32').unsqueeze(1).mul(invFreq.unsqueeze(0));
     const emb = ops.cat([freqs, freqs], -1);
     return { cos: emb.cos(), sin: emb.sin() };
@@ -251,9 +251,9 @@ export function cachedMask(nCache: number, nQuery: number, causal: boolean): Ten
   });
 }
 
-/** 0 where allowed, -inf elsewhere (float32). */
+/** 0 where allowed, -inf elsewhere (float32, on the device of `allowed`). */
 export function additiveMask(allowed: Tensor): Tensor {
-  return scope(() => zeros(allowed.shape).masked_fill(allowed.logical_not(), -Infinity));
+  return scope(() => zeros(allowed.shape, { device: allowed.device }).masked_fill(allowed.logical_not(), -Infinity));
 }
 
 /** Qwen2 SwiGLU MLP: down(silu(gate(x)) * up(x)), no biases. */

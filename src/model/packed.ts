@@ -2,7 +2,7 @@
 // ViT images and VAE images, becomes one flat token sequence with its RoPE positions, expert
 // routing, per-sample attention masks (causal / full / noise splits, nothing across samples), CE
 // targets and MSE token rows. Training (trainingForward) consumes it.
-import { fromBytes, ops, scope, tensor, type Tensor } from '../torch/index.js';
+import { fromBytes, ops, scope, tensor, type Device, type Tensor } from '../torch/index.js';
 import { flattenedPositionIds, patchify } from './embeddings.js';
 import { additiveMask } from './mot.js';
 import type { ModelConfig } from './config.js';
@@ -113,10 +113,10 @@ export function sampleAttentionBytes(lens: number[], modes: SplitMode[]): Uint8A
   return m;
 }
 
-export function packedMasks(batch: PackedBatch): Tensor[] {
+export function packedMasks(batch: PackedBatch, device?: Device): Tensor[] {
   return batch.splits.map((s) => scope(() => {
     const L = s.lens.reduce((a, b) => a + b, 0);
-    return additiveMask(fromBytes(sampleAttentionBytes(s.lens, s.modes), 'bool', [L, L]));
+    return additiveMask(fromBytes(sampleAttentionBytes(s.lens, s.modes), 'bool', [L, L], device));
   }));
 }
 

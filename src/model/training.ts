@@ -46,35 +46,38 @@ export function trainingForward(model: Bagel, batch: PackedBatch, options: Train
     const lm = model.language_model;
     const D = model.config.llm.hiddenSize;
     const N = batch.length;
-    const textEmb = lm.embed(tensor(batch.textIds, { dtype: 'int64' }));
-    let seq = zeros([N, D], { dtype: textEmb.dtype }).index_copy(0, tensor(batch.textIndexes, { dtype: 'int64' }), textEmb);
+    // every index and table built from the batch's JS arrays goes to the model's device
+    const device = lm.model.embed_tokens.weight.device;
+    const ix = (a: number[]): Tensor => tensor(a, { dtype: 'int64', device });
+    const textEmb = lm.embed(ix(batch.textIds));
+    let seq = zeros([N, D], { dtype: textEmb.dtype, device }).index_copy(0, ix(batch.textIndexes), textEmb);
     if (batch.vit) {
       const v = batch.vit;
-      const emb = model.embedVit(v.patches.to(textEmb.dtype), tensor(v.positionIds, { dtype: 'int64' }), v.lens);
-      seq = seq.index_copy(0, tensor(v.tokenIndexes, { dtype: 'int64' }), emb);
+      const emb = model.embedVit(v.patches.to({ dtype: textEmb.dtype, device }), ix(v.positionIds), v.lens);
+      seq = seq.index_copy(0, ix(v.tokenIndexes), emb);
     }
     let target: Tensor | null = null;
     if (batch.vae) {
       const v = batch.vae;
-      const t = tensor(v.timestepNormals.map((n) => shift(1 / (1 + Math.exp(-n)), s)), { dtype: 'float32' });
-      const x0 = v.latents.to('float32');
-      const eps = options.noise ?? randn(x0.shape);
+      const t = tensor(v.timestepNormals.map((n) => shift(1 / (1 + Math.exp(-n)), s)), { dtype: 'float32', device });
+      const x0 = v.latents.to({ dtype: 'float32', device });
+      const eps = options.noise ?? randn(x0.shape, { device });
       const tc = t.unsqueeze(1);
       const xt = tc.neg().add(1).mul(x0).add(tc.mul(eps));
-      const emb = model.embedLatents(xt.to(textEmb.dtype), t, tensor(v.positionIds, { dtype: 'int64' }));
-      seq = seq.index_copy(0, tensor(v.tokenIndexes, { dtype: 'int64' }), emb);
-      if (v.mseRows.length) target = eps.sub(x0).index_select(0, tensor(v.mseRows, { dtype: 'int64' }));
+      const emb = model.embedLatents(xt.to(textEmb.dtype), t, ix(v.positionIds));
+      seq = seq.index_copy(0, ix(v.tokenIndexes), emb);
+      if (v.mseRows.length) target = eps.sub(x0).index_select(0, ix(v.mseRows));
     }
-    const hidden = lm.model.forward(seq, tensor(batch.positionIds, { dtype: 'int64' }), routingFromFlags(batch.isGen),
-      { kind: 'packed', sampleLens: batch.sampleLens, masks: packedMasks(batch) });
+    const hidden = lm.model.forward(seq, ix(batch.positionIds), routingFromFlags(batch.isGen, device),
+      { kind: 'packed', sampleLens: batch.sampleLens, masks: packedMasks(batch, device) });
     let ce: Tensor | null = null;
     if (batch.ceIndexes.length) {
-      const logits = model.logits(hidden.index_select(0, tensor(batch.ceIndexes, { dtype: 'int64' }))).to('float32');
-      ce = ops.cross_entropy_loss(logits, tensor(batch.ceLabels, { dtype: 'int64' }), null, sum ? 2 : 1, -100, 0);
+      const logits = model.logits(hidden.index_select(0, ix(batch.ceIndexes))).to('float32');
+      ce = ops.cross_entropy_loss(logits, ix(batch.ceLabels), null, sum ? 2 : 1, -100, 0);
     }
     let mse: Tensor | null = null;
     if (target && batch.vae) {
-      const pred = model.velocity(hidden.index_select(0, tensor(batch.vae.mseIndexes, { dtype: 'int64' }))).to('float32');
+      const pred = model.velocity(hidden.index_select(0, ix(batch.vae.mseIndexes))).to('float32');
       const perToken = pred.sub(target).pow(2).mean([-1]);
       mse = sum ? perToken.sum() : perToken.mean();
     }

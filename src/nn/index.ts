@@ -10,6 +10,7 @@ export { LayerNorm, RMSNorm, GroupNorm } from './norm.js';
 export { Conv2d, type Conv2dOptions, type Pair } from './conv.js';
 export { GELU, SiLU, ReLU, Tanh, Sigmoid, Dropout } from './activation.js';
 export { FcMlp, activation } from './mlp.js';
+export { shareTensors, sharingTensors } from './share.js';
 export { saveModule, loadModule, saveOptimizer, loadOptimizer } from './state.js';
 export {
   Optimizer, AdamW, SGD, clipGradNorm,

@@ -2,9 +2,26 @@
 // ones draw from the global generator, so torch.manualSeed(s) makes them repeat exactly.
 import { noGrad, scope, type Tensor } from '../torch/index.js';
 
+let skipping = false;
+
+/**
+ * Runs fn with every initializer below a no-op (tensors keep their uninitialised memory), for
+ * modules whose tensors are replaced right after they are built (src/nn/share.ts).
+ */
+export function withoutInit<T>(fn: () => T): T {
+  const saved = skipping;
+  skipping = true;
+  try {
+    return fn();
+  } finally {
+    skipping = saved;
+  }
+}
+
 // In-place ops return a new handle on the same tensor; the scope frees that handle and the
 // initializers return the tensor they were given.
 function inPlace(t: Tensor, fn: () => unknown): Tensor {
+  if (skipping) return t;
   noGrad(() => scope(() => {
     fn();
   }));

@@ -27,9 +27,11 @@ const F32 = 4;
 
 /**
  * Saved for backward by one decoder layer (docs/planner.md 3.2). s = activation bytes; RMSNorm
- * computes in fp32 (src/nn/norm.ts), so its saved input is fp32 whatever s is.
+ * computes in fp32 (src/nn/norm.ts), so its saved input is fp32 whatever s is; so does the
+ * softmax of half-precision attention (softmaxAttention in src/model/mot.ts). a = the LoRA
+ * adapters' element bytes (bf16-mixed keeps them fp32 over a bf16 base, docs/precision.md 4).
  */
-export function decoderLayerTerms(c: ModelConfig, p: PackShape, s: number, loraRank = 0): Term[] {
+export function decoderLayerTerms(c: ModelConfig, p: PackShape, s: number, loraRank = 0, a = s): Term[] {
   const { hiddenSize: D, numHeads: H, numKvHeads: Hkv, headDim: d, intermediateSize: I } = c.llm;
   const N = p.tokens;
   const rmsNorm = (width: number, rows: number): number => rows * width * (F32 + s) + rows * F32;
@@ -49,9 +51,15 @@ export function decoderLayerTerms(c: ModelConfig, p: PackShape, s: number, loraR
     { name: 'normalised input read by the MLP', bytes: s * N * D },
     { name: 'SwiGLU gate, silu(gate), up, product', bytes: 4 * s * N * I },
   ];
-  if (s !== F32) t.push({ name: 'RoPE tables cast to the activation dtype', bytes: 4 * s * N * d });
+  if (s !== F32) {
+    t.push({ name: 'RoPE tables cast to the activation dtype', bytes: 4 * s * N * d });
+    // half-precision attention: the fp32 softmax output, beside the rounded probabilities read by @ v
+    t.push({ name: 'attention softmax output in fp32 (H x L^2 per sample)', bytes: F32 * H * sumSq });
+  }
   // each token passes one expert's q, k, v, o: four adapters' A outputs [N, r]
-  if (loraRank > 0) t.push({ name: 'LoRA A outputs (q, k, v, o)', bytes: 4 * s * N * loraRank });
+  if (loraRank > 0) t.push({ name: 'LoRA A outputs (q, k, v, o)', bytes: 4 * a * N * loraRank });
+  // fp32 adapters over bf16 inputs: each adapter casts its input (q, k, v: [N, D] each; o: [N, H d])
+  if (loraRank > 0 && a !== s) t.push({ name: 'LoRA inputs cast to the adapters\' dtype (q, k, v, o)', bytes: a * N * (3 * D + H * d) });
   return t;
 }
 
@@ -89,11 +97,14 @@ export function headTransient(c: ModelConfig, p: PackShape, s: number): number {
  * The largest transient of one decoder layer's backward (3.5): the gradient flowing down the
  * residual stream (and its copy through the norm), plus the larger of the attention-score
  * gradients of the longest sample (probabilities and scores, H x L^2 each) and the MLP's
- * gradients (three [N, I]).
+ * gradients (three [N, I]). Half-precision attention takes the score gradients through its fp32
+ * softmax (softmaxAttention): the probabilities' gradient in the activation dtype and widened to
+ * fp32, the softmax backward's fp32 output, and the scores' gradient rounded back: (2 s + 8) H L^2.
  */
 export function layerBackwardTransient(c: ModelConfig, p: PackShape, s: number): number {
   const { hiddenSize: D, numHeads: H, intermediateSize: I } = c.llm;
   const N = p.tokens;
   const Lmax = Math.max(...p.sampleLens);
-  return 2 * s * N * D + Math.max(2 * s * H * Lmax * Lmax, 3 * s * N * I);
+  const scoreGrad = s === F32 ? 2 * F32 : 2 * s + 2 * F32;
+  return 2 * s * N * D + Math.max(scoreGrad * H * Lmax * Lmax, 3 * s * N * I);
 }

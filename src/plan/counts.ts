@@ -26,7 +26,9 @@ export interface ParameterCounts {
   units: UnitCount[];
   trainable: number;
   frozen: number;
-  /** The VAE (its own file, frozen in every stage). */
+  /** Of `frozen`: the buffers (fixed sin-cos tables), float32 in every precision mode (docs/precision.md 1). */
+  buffers: number;
+  /** The VAE (its own file, frozen in every stage, float32 in every precision mode). */
   vae: number;
   /** Largest trainable tensor: the optimizer step's temporaries are sized by it. */
   largestTrainableTensor: number;
@@ -69,6 +71,7 @@ export function countParameters(config: ModelConfig, lora: LoraShape | null = nu
         units: list,
         trainable: list.reduce((a, u) => a + u.trainable, 0),
         frozen: list.reduce((a, u) => a + u.frozen, 0),
+        buffers: model.namedBuffers().reduce((a, [, b]) => a + b.numel, 0),
         vae: vae.parameters().reduce((a, p) => a + p.numel, 0) + vae.namedBuffers().reduce((a, [, b]) => a + b.numel, 0),
         largestTrainableTensor,
       };

@@ -3,7 +3,7 @@
 // The pack is one sample of text with CE followed by one generated image (a noise split of
 // latent tokens with MSE), so both experts carry gradients, as in a unified SFT pack.
 import * as torch from '../torch/index.js';
-import { AdamW, applyLoRA, clipGradNorm } from '../nn/index.js';
+import { AdamW, MixedPrecision, applyLoRA, clipGradNorm } from '../nn/index.js';
 import { AutoEncoder, Bagel, buildPackedBatch, disposeBatch, totalLoss, trainingForward, type ModelConfig, type PackedBatch } from '../model/index.js';
 import type { PackShape } from './activations.js';
 import type { LoraShape } from './counts.js';
@@ -51,38 +51,42 @@ export function packShapeOf(b: PackedBatch): PackShape {
   return { tokens: b.length, sampleLens: [...b.sampleLens], ceTokens: b.ceIndexes.length, latentTokens: b.vae?.tokenIndexes.length ?? 0 };
 }
 
-function unsupported(i: MeasureInput): string | null {
-  if (i.precision !== 'fp32') return `precision ${i.precision} is not in this build's trainer yet`;
-  if (i.activationCheckpointing) return "activation checkpointing is not in this build's trainer yet";
-  return null;
-}
-
-/** Runs 1 + steps training steps and returns the allocator's peak over the last `steps`. */
+/**
+ * Runs 1 + steps training steps and returns the allocator's peak over the last `steps`. The step
+ * is the trainer's (src/train sft.ts): the precision mode converts the model and owns what AdamW
+ * updates (src/nn MixedPrecision: in bf16-mixed the float32 masters, gradients widened into them
+ * after the backward, the masters rounded into the model after the step), and activation
+ * checkpointing recomputes each decoder layer in backward (docs/precision.md 1, 3).
+ */
 export function measureStep(i: MeasureInput): Measurement {
-  const why = unsupported(i);
-  if (why) throw new Error(`measureStep: ${why}`);
+  if (i.mode === 'lora' && !i.lora) throw new Error('measureStep: mode lora needs the adapters (lora.r and lora.targets)');
   const device = i.device ?? 'cpu';
   if (device === 'cpu') torch.trackCpuAllocations();
   const baseline = torch.allocatedBytes(device)?.current ?? 0; // whatever the caller holds is not the step's
-  return torch.scope(() => {
+  return torch.scope(() => torch.withDefaultDevice(device, () => {
     torch.manualSeed(0);
     // factories create on the device; the few tables built from JS arrays are moved after
-    const model = torch.withDefaultDevice(device, () => new Bagel(i.model)).toDevice(device);
-    const vae = torch.withDefaultDevice(device, () => new AutoEncoder(i.model.vae)).toDevice(device); // held frozen during SFT
+    const model = new Bagel(i.model).toDevice(device);
+    const vae = new AutoEncoder(i.model.vae).toDevice(device); // held frozen during SFT
     const batch = syntheticPack(i.model, i.textTokens, i.latentSide, device);
+    let precision: MixedPrecision | null = null;
     try {
       if (i.mode === 'lora') applyLoRA(model, { targets: i.lora!.targets, r: i.lora!.r });
       vae.requiresGrad_(false);
       model.train();
-      const trainable = model.parameters({ trainableOnly: true });
+      precision = new MixedPrecision(model, i.precision, i.activationCheckpointing);
+      model.setActivationCheckpointing(i.activationCheckpointing);
+      const trainable = precision.params;
       const opt = new AdamW(trainable, { lr: 1e-4 });
       const step = (): void => torch.scope(() => {
         opt.zeroGrad();
         // the SFT loss (0.25 CE + 1.0 MSE, method.md 2.3) through the model layer alone, so the
         // device check needs none of src/train's dependencies (scripts/device-check.sh)
         totalLoss(trainingForward(model, batch)).backward();
+        precision!.collectGradients();
         clipGradNorm(trainable, 1.0);
         opt.step();
+        precision!.syncModel();
       });
       step();
       const times: number[] = [];
@@ -98,8 +102,9 @@ export function measureStep(i: MeasureInput): Measurement {
       return { pack: packShapeOf(batch), peakBytes: stats.peak - baseline, stepMs: times[times.length >> 1]! };
     } finally {
       disposeBatch(batch);
+      precision?.dispose();
       model.dispose();
       vae.dispose();
     }
-  });
+  }));
 }

@@ -10,9 +10,17 @@ import { precisionBytes, type Precision } from './precision.js';
 
 export const TRAIN_MODES = ['full', 'lora'] as const;
 export type TrainMode = (typeof TRAIN_MODES)[number];
-// the trainer's shard modes, so the planner cannot offer one the trainer lacks
-import { SHARD_MODES, type ShardMode } from '../train/index.js';
-export { SHARD_MODES, type ShardMode };
+// The trainer's shard modes, so the planner cannot offer one the trainer lacks. Only the type
+// comes from src/train: the planner (and scripts/device-check.sh, which carries src/plan without
+// src/train's dependencies) must load without the trainer, so the list is spelled here and the
+// compiler holds it equal to the trainer's in both directions (test/plan/cli.test.ts compares
+// the values).
+import type { ShardMode } from '../train/index.js';
+export type { ShardMode };
+export const PLAN_SHARD_MODES = ['none', 'grad', 'full'] as const satisfies readonly ShardMode[];
+type Missing = Exclude<ShardMode, (typeof PLAN_SHARD_MODES)[number]>;
+const noShardModeMissing: [Missing] extends [never] ? true : Missing = true;
+void noShardModeMissing;
 
 export interface PlanInput {
   model: ModelConfig;
@@ -53,6 +61,7 @@ export interface MemoryPlan {
   fits: boolean;
 }
 
+const F32 = 4;
 const phaseBytes = (p: Phase): number => p.gradients + p.activations + p.workspace;
 
 function checkInput(i: PlanInput): void {
@@ -71,7 +80,7 @@ function checkInput(i: PlanInput): void {
 /** The per-device plan (docs/planner.md 4). */
 export function planMemory(input: PlanInput, counts: ParameterCounts = countParameters(input.model, input.mode === 'lora' ? input.lora! : null)): MemoryPlan {
   checkInput(input);
-  const b = precisionBytes(input.precision);
+  const b = precisionBytes(input.precision, input.mode === 'lora');
   const n = input.devices;
   const s = b.activation;
   const ck = input.activationCheckpointing;
@@ -79,26 +88,29 @@ export function planMemory(input: PlanInput, counts: ParameterCounts = countPara
   const shardState = input.shard === 'none' ? 1 : n; // gradients and optimizer state under grad and full
 
   // resident: working weights, the master copy (grad sharding keeps a copy of each rank's shard for
-  // the optimizer, docs/sharding.md 1), frozen parameters and the VAE, AdamW moments
+  // the optimizer, docs/sharding.md 1), frozen parameters, buffers and the VAE (float32 always), AdamW moments
   const T = counts.trainable;
   const master = input.shard === 'grad' ? Math.max(b.master, b.working) : b.master;
-  const weights = (T * b.working + (counts.frozen + counts.vae) * b.frozen) / shardAll + (T * master) / shardState;
+  const frozen = (counts.frozen - counts.buffers) * b.frozen + (counts.buffers + counts.vae) * F32;
+  const weights = (T * b.working + frozen) / shardAll + (T * master) / shardState;
   const optimizer = (T * b.optimizer) / shardState;
 
   // gradients per unit (fp32 or bf16 by mode); a unit's whole gradient exists until it is
   // reduce-scattered, then only its shard (docs/sharding.md 3)
-  const unitGrad = counts.units.map((u) => u.trainable * b.gradient);
+  // (bf16-mixed: the model's bfloat16 gradients in backward, widened to fp32 for the step)
+  const unitGrad = counts.units.map((u) => u.trainable * b.backwardGradient);
   const headGrad = unitGrad[unitGrad.length - 1]!;
   const layerGrads = unitGrad.slice(1, -1);
   const L = layerGrads.length;
   const layerGrad = Math.max(0, ...layerGrads);
-  const allGrad = unitGrad.reduce((a, g) => a + g, 0);
+  const allGrad = T * b.gradient;
   // full sharding gathers a unit's working weights just in time, and prefetches the next one
   const gathered = input.shard === 'full'
     ? 2 * Math.max(...counts.units.map((u) => u.trainable * b.working + u.frozen * b.frozen)) : 0;
 
   const lora = input.mode === 'lora' ? input.lora!.r : 0;
-  const full = sumTerms(decoderLayerTerms(input.model, input.pack, s, lora));
+  const adapterBytes = input.mode === 'lora' ? b.working : s; // the adapters' own dtype
+  const full = sumTerms(decoderLayerTerms(input.model, input.pack, s, lora, adapterBytes));
   const kept = ck ? sumTerms(checkpointedLayerTerms(input.model, input.pack, s)) : full;
   const outer = sumTerms(outerTerms(input.model, input.pack, s));
   const recompute = ck ? full : 0; // the one layer rebuilt for its backward

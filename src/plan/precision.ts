@@ -15,6 +15,8 @@ export interface PrecisionBytes {
   master: number;
   /** One gradient per trainable parameter, as the optimizer reads it. */
   gradient: number;
+  /** The model's own gradient during backward (bf16-mixed: bfloat16, widened into the fp32 one after backward). */
+  backwardGradient: number;
   /** AdamW's two moments. */
   optimizer: number;
   /** A frozen (not trained) parameter or buffer. */
@@ -24,12 +26,17 @@ export interface PrecisionBytes {
 }
 
 const BYTES: Record<Precision, PrecisionBytes> = {
-  fp32: { working: 4, master: 0, gradient: 4, optimizer: 8, frozen: 4, activation: 4 },
-  'bf16-mixed': { working: 2, master: 4, gradient: 4, optimizer: 8, frozen: 2, activation: 2 },
-  bf16: { working: 2, master: 0, gradient: 2, optimizer: 4, frozen: 2, activation: 2 },
+  fp32: { working: 4, master: 0, gradient: 4, backwardGradient: 4, optimizer: 8, frozen: 4, activation: 4 },
+  'bf16-mixed': { working: 2, master: 4, gradient: 4, backwardGradient: 2, optimizer: 8, frozen: 2, activation: 2 },
+  bf16: { working: 2, master: 0, gradient: 2, backwardGradient: 2, optimizer: 4, frozen: 2, activation: 2 },
 };
 
-export function precisionBytes(p: Precision): PrecisionBytes {
+/**
+ * Bytes of the trained parameters of a mode (docs/planner.md 2). LoRA adapters in bf16-mixed stay
+ * float32 and are their own masters (docs/precision.md 4): 4 + 0 + 4 + 8.
+ */
+export function precisionBytes(p: Precision, loraAdapters = false): PrecisionBytes {
+  if (loraAdapters && p === 'bf16-mixed') return { ...BYTES[p], working: 4, master: 0, backwardGradient: 4 };
   return BYTES[p];
 }
 

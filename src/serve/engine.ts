@@ -13,6 +13,7 @@
 import type { Character } from '../data/index.js';
 import type { SamplingOptions } from '../character/index.js';
 import { ApiError } from './errors.js';
+import type { WorkerMemory } from './model-memory.js';
 
 export type Modality = 'text' | 'image';
 
@@ -104,6 +105,8 @@ export interface ChatEngine {
   models(): EngineModel[] | Promise<EngineModel[]>;
   chat(request: ChatRequest, opts: ChatOptions): Promise<ChatResult>;
   generateImage(request: ImageRequest, opts: ImageRequestOptions): Promise<{ images: GeneratedImage[] }>;
+  /** What the loaded models hold in memory, per character and per shared base (docs/serving.md 10). */
+  memory?(): Promise<WorkerMemory>;
   /** Requests it serves well at once (a batching engine: its batch size); the server's default concurrency. */
   readonly concurrency?: number;
   /** Frees the model; called once when the server closes. */

@@ -9,12 +9,13 @@ import { CHARACTER_MODEL_FILES, type CharacterModelManifest, type ChatTurn, type
 import { ApiError } from './errors.js';
 import type { ChatEngine, ChatMessage, ChatOptions, ChatRequest, ChatResult, EngineModel, ImageRequestOptions, ImageRequest, GeneratedImage } from './engine.js';
 import type { WorkerReply, WorkerRequest } from './model-worker.js';
+import type { WorkerMemory } from './model-memory.js';
 
 interface Pending {
   onText?: (piece: string) => void;
   onReasoning?: (piece: string) => void;
   onAccepted?: (p: { promptTokens: number; droppedTurns: number }) => void;
-  resolve: (r: Extract<WorkerReply, { type: 'done' }>) => void;
+  resolve: (r: Extract<WorkerReply, { type: 'done' | 'memory' }>) => void;
   reject: (e: Error) => void;
 }
 
@@ -106,7 +107,7 @@ export class ModelChatEngine implements ChatEngine {
       else if (m.type === 'accepted') p.onAccepted?.(m);
       else {
         this.pending.delete(m.id);
-        if (m.type === 'done') p.resolve(m);
+        if (m.type === 'done' || m.type === 'memory') p.resolve(m);
         else p.reject(workerError(m));
       }
     });
@@ -131,6 +132,16 @@ export class ModelChatEngine implements ChatEngine {
     onAccepted?: (p: { promptTokens: number; droppedTurns: number }) => void,
     onReasoning?: (piece: string) => void,
   ): Promise<Extract<WorkerReply, { type: 'done' }>> {
+    return this.send(req, signal, onText, onAccepted, onReasoning) as Promise<Extract<WorkerReply, { type: 'done' }>>;
+  }
+
+  private send(
+    req: Exclude<WorkerRequest, { type: 'cancel' }>,
+    signal: AbortSignal,
+    onText?: (piece: string) => void,
+    onAccepted?: (p: { promptTokens: number; droppedTurns: number }) => void,
+    onReasoning?: (piece: string) => void,
+  ): Promise<Extract<WorkerReply, { type: 'done' | 'memory' }>> {
     const w = this.start();
     return new Promise((resolve, reject) => {
       const onAbort = (): void => w.postMessage({ type: 'cancel', id: req.id } satisfies WorkerRequest);
@@ -181,6 +192,13 @@ export class ModelChatEngine implements ChatEngine {
     }
     const r = await this.run({ type: 'image', id: this.nextId++, modelDir, prompt: request.prompt, n: request.n, ...(request.seed !== undefined ? { seed: request.seed } : {}) }, opts.signal);
     return { images: r.images.map((bytes) => ({ bytes, mime: 'image/png' })) };
+  }
+
+  /** What the worker's loaded characters and shared bases hold (docs/serving.md 10); empty before any model is loaded. */
+  async memory(): Promise<WorkerMemory> {
+    if (!this.worker) return { characters: [], bases: [] };
+    const r = await this.send({ type: 'memory', id: this.nextId++ }, new AbortController().signal);
+    return (r as Extract<WorkerReply, { type: 'memory' }>).memory;
   }
 
   async close(): Promise<void> {

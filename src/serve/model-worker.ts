@@ -6,11 +6,13 @@
 import { parentPort } from 'node:worker_threads';
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
-import { CharacterModel, CHARACTER_MODEL_FILES, ChatRequestError, type ChatTurn, type ImagePlan, type SamplingOptions } from '../character/index.js';
+import { CharacterModel, CHARACTER_MODEL_FILES, ChatRequestError, SharedBases, type ChatTurn, type ImagePlan, type SamplingOptions } from '../character/index.js';
+import { memoryReport, type WorkerMemory } from './model-memory.js';
 
 export type WorkerRequest =
   | { type: 'chat'; id: number; modelDir: string; turns: ChatTurn[]; withImage: boolean; sampling: SamplingOptions; memoryBytes?: number; thinking?: boolean; maxBatch: number }
   | { type: 'image'; id: number; modelDir: string; prompt: string; n: number; seed?: number }
+  | { type: 'memory'; id: number }
   | { type: 'cancel'; id: number };
 
 export type WorkerReply =
@@ -18,11 +20,14 @@ export type WorkerReply =
   | { type: 'text'; id: number; piece: string }
   | { type: 'reasoning'; id: number; piece: string }
   | { type: 'done'; id: number; text: string; images: Uint8Array[]; promptTokens: number; completionTokens: number; finishReason: 'stop' | 'length'; droppedTurns: number; plan?: ImagePlan }
+  | { type: 'memory'; id: number; memory: WorkerMemory }
   | { type: 'error'; id: number; message: string; aborted: boolean; refused?: { code: string; param: string } };
 
 // Loaded models stay loaded, keyed by folder; a folder whose manifest changed (a job installed a
-// new model there) is loaded again and the old model freed.
+// new model there) is loaded again and the old model freed. LoRA folders over one base share it
+// (docs/serving.md 10).
 const loaded = new Map<string, { stamp: number; model: Promise<CharacterModel> }>();
+const bases = new SharedBases();
 const running = new Map<number, AbortController>();
 
 function modelAt(dir: string): Promise<CharacterModel> {
@@ -30,7 +35,7 @@ function modelAt(dir: string): Promise<CharacterModel> {
   const entry = loaded.get(dir);
   if (entry && entry.stamp === stamp) return entry.model;
   if (entry) entry.model.then((m) => m.dispose(), () => {});
-  const model = CharacterModel.load(dir);
+  const model = CharacterModel.load(dir, { bases });
   loaded.set(dir, { stamp, model });
   model.catch(() => loaded.delete(dir));
   return model;
@@ -39,6 +44,7 @@ function modelAt(dir: string): Promise<CharacterModel> {
 const post = (m: WorkerReply): void => parentPort!.postMessage(m);
 
 async function handle(req: Exclude<WorkerRequest, { type: 'cancel' }>, signal: AbortSignal): Promise<WorkerReply> {
+  if (req.type === 'memory') return { type: 'memory', id: req.id, memory: await memoryReport(loaded, bases) };
   const model = await modelAt(req.modelDir);
   if (req.type === 'image') {
     const images: Uint8Array[] = [];

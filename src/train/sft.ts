@@ -28,7 +28,7 @@ import {
 import { DEFAULT_VOLATILE_KEYS, RunDir, type Json } from './run-dir.js';
 import { runTraining, type StepResult, type TrainingResult } from './loop.js';
 import { checkpointState, jsonState } from './checkpoint-state.js';
-import { CharacterModel } from '../character/index.js';
+import { CharacterModel, describeBase } from '../character/index.js';
 import { SftData, type SftBatch, fewShotCharacter, loadSizedCharacterImages, modelConfigForTokenizer, resolveRecipe, vaeImageSpec } from './sft-data.js';
 import { parseSftConfig, type SftConfig, type SftConfigInput } from './sft-config.js';
 import { freezeVae, loadVae, trainVae } from './vae-stage.js';
@@ -67,7 +67,7 @@ export interface TrainSftResult extends TrainingResult {
   modelPath: string | null;
   /** LoRA adapter file when exported as LoRA. */
   adapterPath: string | null;
-  /** A CharacterModel folder (single-character full export). */
+  /** A CharacterModel folder (single-character export: full weights, or with export "lora" the adapters over a referenced base). */
   characterModelPath: string | null;
   modelConfig: ModelConfig;
 }
@@ -418,6 +418,13 @@ export async function trainSft(configInput: SftConfig | SftConfigInput, o: Train
       if (config.lora.enabled) {
         adapterPath = join(root, 'adapter.safetensors');
         saveLoRA(adapterPath, model, { base: config.init ?? '', model_config: JSON.stringify(mc) });
+      }
+      if (config.export === 'lora' && config.init && characters.length === 1) {
+        // A LoRA character folder: the adapters and a checked reference to the base (docs/serving.md 10).
+        characterModelPath = join(root, 'character');
+        new CharacterModel(characters[0]!, model, vae, tok, {
+          format: 1, modelConfig: mc, imageSize: config.data.imageSize, provenance: { runDir: root, step: result.step },
+        }).save(characterModelPath, { base: describeBase(config.init, vaePath) });
       }
       if (config.export === 'full') {
         if (config.lora.enabled) removeLoRA(model, { merge: true });

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -67,4 +67,16 @@ test('a model file overrides sections of a preset, and its mistakes are named', 
     rmSync(dir, { recursive: true, force: true });
   }
   assert.deepEqual(splitSamples(10, 4), [4, 4, 2]);
+});
+
+test("the planner's shard modes are the trainer's, and src/plan loads without src/train", async () => {
+  const { PLAN_SHARD_MODES: planned } = await import('../../src/plan/index.js');
+  const { SHARD_MODES: trained } = await import('../../src/train/index.js');
+  assert.deepEqual([...planned], [...trained]);
+  // scripts/device-check.sh carries the compiled src/plan without src/train and its npm
+  // dependencies: no compiled planner file may import the trainer at run time (type imports are erased)
+  const dir = fileURLToPath(new URL('../../src/plan/', import.meta.url));
+  for (const f of readdirSync(dir).filter((n) => n.endsWith('.js'))) {
+    assert.doesNotMatch(readFileSync(join(dir, f), 'utf8'), /from '\.\.\/(train|data|cli|serve|character|eval|reward)\//, f);
+  }
 });

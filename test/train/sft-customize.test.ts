@@ -2,10 +2,13 @@
 // most 10 images, exported as a LoRA adapter or as a full CharacterModel folder.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { customize, trainBase } from '../../src/train/customize.js';
+import { CharacterModel } from '../../src/character/index.js';
+import { loraLayers } from '../../src/nn/index.js';
 import { randomVae, smallConfig } from './fixtures/sft-fixtures.js';
 
 test('customize continues from a base run with its tokenizer and VAE, few-shot, as LoRA or full', async () => {
@@ -21,6 +24,21 @@ test('customize continues from a base run with its tokenizer and VAE, few-shot, 
     assert.equal(stored.init, b.modelPath);
     assert.equal(stored.data.maxImages, 10);
     assert.equal(stored.tokenizer, join(base, 'tokenizer.json'));
+    // LoRA mode also writes a LoRA character folder: the adapters and a checked reference to the base.
+    assert.ok(lora.characterModelPath && existsSync(join(lora.characterModelPath, 'adapter.safetensors')));
+    assert.equal(existsSync(join(lora.characterModelPath, 'model.safetensors')), false);
+    const manifest = JSON.parse(readFileSync(join(lora.characterModelPath, 'unicharacter.json'), 'utf8'));
+    assert.equal(manifest.base.model.path, b.modelPath);
+    assert.equal(manifest.base.model.bytes, statSync(b.modelPath).size);
+    assert.equal(manifest.base.model.sha256, createHash('sha256').update(readFileSync(b.modelPath)).digest('hex'));
+    assert.equal(manifest.base.vae.path, vaePath);
+    const served = await CharacterModel.load(lora.characterModelPath);
+    try {
+      assert.equal(loraLayers(served.model).length > 0, true);
+      assert.equal(served.loaded!.memory.base!.bytes > served.loaded!.memory.ownBytes, true);
+    } finally {
+      served.dispose();
+    }
     const full = await customize('sample', { base, runDir: join(work, 'full'), config: { totalSteps: 2, saveEvery: 2 }, progress: null, handleSigint: false });
     assert.ok(full.characterModelPath && existsSync(join(full.characterModelPath, 'model.safetensors')));
     const ch = JSON.parse(readFileSync(join(full.characterModelPath, 'character.json'), 'utf8'));

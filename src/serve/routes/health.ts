@@ -3,6 +3,7 @@
 // is up (the engine's model list names characters).
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { AppContext } from '../context.js';
+import { memoryJson } from '../model-memory.js';
 
 export function healthRoutes(app: FastifyInstance, ctx: AppContext, authorized: (req: FastifyRequest) => boolean): void {
   app.get('/health', async (req) => {
@@ -10,7 +11,7 @@ export function healthRoutes(app: FastifyInstance, ctx: AppContext, authorized: 
     return {
       status: 'ok',
       schema_version: ctx.store.schemaVersion(),
-      engine: { models: await ctx.engine.models() },
+      engine: { models: await ctx.engine.models(), ...(ctx.engine.memory ? { memory: memoryJson(await ctx.engine.memory()) } : {}) },
       queue: ctx.queue.stats,
     };
   });
