@@ -41,7 +41,7 @@ export class ReplyDecoding {
     this.stream = new StreamDecoder(tokenizer, { skipSpecialTokens: true });
     // the sequence asks before each token; accept() advances the state after it
     this.seq = new DecodeSequence(model, ctx, {
-      maxTokens: o.maxTokens, temperature: o.temperature ?? 0.7, allowedNext: () => guard.mask(this.state), penaltyIds: promptIds,
+      maxTokens: o.maxTokens, temperature: o.temperature ?? 0.7, allowedNext: (g) => guard.mask(this.state, { last: g.length >= o.maxTokens - 1 }), penaltyIds: promptIds,
       random: seededRandom(o.seed),
       ...(o.topP !== undefined ? { topP: o.topP } : {}),
       ...(o.topK !== undefined ? { topK: o.topK } : {}),

@@ -4,7 +4,8 @@
 // the reply with a small UTF-8 automaton and, at each decoding step, lets through only the
 // tokens whose bytes can continue it: <|im_end|> only between characters, no other special
 // token, no C0/C1 control character except tab, newline and carriage return, no surrogate,
-// overlong form or code point above U+10FFFF.
+// overlong form or code point above U+10FFFF; no token that leads where no token can finish
+// the character; and at the last allowed token, only tokens that end a character.
 import { tensor, type Tensor } from '../torch/index.js';
 import { byteLevelAlphabet, type Tokenizer } from '../data/index.js';
 
@@ -89,6 +90,7 @@ export class Utf8Guard {
   /** next[state * V + id]: the state after the token, or BAD. */
   private readonly next: Int8Array;
   private readonly masks: (Tensor | null)[] = new Array(NUM_STATES).fill(null);
+  private readonly lastMasks: (Tensor | null)[] = new Array(NUM_STATES).fill(null);
   /** The most bytes any token stands for (for lower bounds on token counts). */
   readonly maxTokenBytes: number;
 
@@ -113,6 +115,36 @@ export class Utf8Guard {
       });
       if (s === S.Ground && eos < vocabSize) this.next[eos] = S.Ground;
     }
+    this.pruneDeadEnds();
+  }
+
+  /**
+   * Forbids every token that leads into a state no token sequence can finish (a vocabulary
+   * without some continuation bytes): such a token could never be followed by a valid character.
+   * A state is live when some token leads from it to a live state; the character boundary is live.
+   */
+  private pruneDeadEnds(): void {
+    const V = this.vocabSize;
+    const live = new Array<boolean>(NUM_STATES).fill(false);
+    live[S.Ground] = true;
+    for (let changed = true; changed;) {
+      changed = false;
+      for (let s = 0; s < NUM_STATES; s++) {
+        if (live[s]) continue;
+        for (let id = 0; id < V; id++) {
+          const t = this.next[s * V + id]!;
+          if (t !== BAD && live[t]) {
+            live[s] = true;
+            changed = true;
+            break;
+          }
+        }
+      }
+    }
+    for (let i = 0; i < this.next.length; i++) {
+      const t = this.next[i]!;
+      if (t !== BAD && !live[t]) this.next[i] = BAD;
+    }
   }
 
   /** The state after `id` (BAD when the token was not allowed). */
@@ -127,20 +159,34 @@ export class Utf8Guard {
 
   static readonly start = S.Ground;
 
-  /** Additive mask [V] for a state: 0 where the token may come next, -inf elsewhere (kept). */
-  mask(state: number): Tensor {
-    let m = this.masks[state];
+  /**
+   * Additive mask [V] for a state: 0 where the token may come next, -inf elsewhere (kept). With
+   * `last` (the reply's last allowed token) only tokens that end a character are allowed, when
+   * there are any: a token left unfinished there could never be completed.
+   */
+  mask(state: number, o: { last?: boolean } = {}): Tensor {
+    const cache = o.last ? this.lastMasks : this.masks;
+    let m = cache[state];
     if (!m) {
-      const v = new Float32Array(this.vocabSize);
-      for (let id = 0; id < this.vocabSize; id++) v[id] = this.next[state * this.vocabSize + id] === BAD ? -Infinity : 0;
+      const V = this.vocabSize;
+      const allowed = (id: number): boolean => {
+        const t = this.next[state * V + id]!;
+        return o.last ? t === S.Ground : t !== BAD;
+      };
+      let any = false;
+      for (let id = 0; id < V && !any; id++) any = allowed(id);
+      if (o.last && !any) return this.mask(state);
+      const v = new Float32Array(V);
+      for (let id = 0; id < V; id++) v[id] = allowed(id) ? 0 : -Infinity;
       m = tensor(v).keep();
-      this.masks[state] = m;
+      cache[state] = m;
     }
     return m;
   }
 
   dispose(): void {
-    for (const m of this.masks) m?.dispose();
+    for (const m of [...this.masks, ...this.lastMasks]) m?.dispose();
     this.masks.fill(null);
+    this.lastMasks.fill(null);
   }
 }

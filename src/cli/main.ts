@@ -42,11 +42,16 @@ const DATA_HELP = `  data validate <dir>                  read a RoleScape-20 st
                                        errors with file, record and field; exit 1 on errors
   data stats <dir>                     per-character counts of a RoleScape-20 style folder`;
 
-const LAUNCH_HELP = `  launch --nproc N <command | script.js> [args...]
+const LAUNCH_HELP = `  launch --nproc N [--nnodes M --node-rank R --master-addr A] [--master-port P] <command | script.js> [args...]
                                        run a unicharacter command (e.g. train sft ...) or a Node
-                                       script in N local processes with the torchrun environment
-                                       (MASTER_ADDR, MASTER_PORT, RANK, LOCAL_RANK, WORLD_SIZE);
-                                       output lines are prefixed with [rank i]`;
+                                       script in N processes with torchrun's environment (MASTER_ADDR,
+                                       MASTER_PORT, RANK, LOCAL_RANK, WORLD_SIZE, LOCAL_WORLD_SIZE,
+                                       GROUP_RANK, GROUP_WORLD_SIZE, ROLE_RANK, ROLE_WORLD_SIZE);
+                                       several machines: run it on each with --nnodes M and its
+                                       --node-rank R (0..M-1); node R runs global ranks R*N..R*N+N-1,
+                                       --master-addr is node 0's address (default 127.0.0.1), the
+                                       port defaults to a free one on one node, 29500 on several.
+                                       Output lines are prefixed with [rank i] (the global rank)`;
 
 const EXPORT_HELP = `  export --run <dir> --out <dir> [--checkpoint step-N|<dir>] [--character sample|<dir>] [--no-character]
                                        consolidate a sharded run's checkpoint (shards/rank-R.safetensors,
@@ -121,6 +126,45 @@ function commandHelp(command: string, rest: string[]): string | undefined {
   }
 }
 
+const LAUNCH_FLAGS = ['nproc', 'nnodes', 'node-rank', 'master-addr', 'master-port'] as const;
+
+/** launch's own flags (`--flag v` or `--flag=v`, before the command), or what is wrong with them. */
+function parseLaunchFront(rest: string[]): string | {
+  options: { nproc: number; nnodes: number; nodeRank: number; masterAddr?: string; masterPort?: number }; positionals: string[];
+} {
+  const v: Partial<Record<(typeof LAUNCH_FLAGS)[number], string>> = {};
+  let k = 0;
+  for (;;) {
+    const m = /^--([a-z-]+)(?:=(.*))?$/.exec(rest[k] ?? '');
+    const flag = LAUNCH_FLAGS.find((f) => f === m?.[1]);
+    if (!m || !flag) break;
+    v[flag] = m[2] ?? rest[++k];
+    if (v[flag] === undefined) return `--${flag} needs a value`;
+    k++;
+  }
+  const int = (name: string, text: string | undefined, dflt: number, min: number): number | string => {
+    const n = text === undefined ? dflt : Number(text);
+    return Number.isInteger(n) && n >= min ? n : `--${name} must be an integer >= ${min}, got '${text}'`;
+  };
+  const nproc = int('nproc', v.nproc ?? '', 0, 1);
+  const nnodes = int('nnodes', v.nnodes, 1, 1);
+  const nodeRank = int('node-rank', v['node-rank'], 0, 0);
+  const port = v['master-port'] === undefined ? undefined : int('master-port', v['master-port'], 0, 1);
+  for (const e of [nproc, nnodes, nodeRank, port]) if (typeof e === 'string') return e;
+  if ((nodeRank as number) >= (nnodes as number)) return `--node-rank ${nodeRank} must be below --nnodes ${nnodes}`;
+  if ((nnodes as number) > 1 && v['master-addr'] === undefined) return `--nnodes ${nnodes} needs --master-addr (the address of node 0, which every node must reach)`;
+  if (typeof port === 'number' && port > 65535) return `--master-port must be a port number, got '${port}'`;
+  const positionals = rest.slice(k);
+  if (positionals.length === 0) return 'no command or script to run';
+  return {
+    options: {
+      nproc: nproc as number, nnodes: nnodes as number, nodeRank: nodeRank as number,
+      ...(v['master-addr'] !== undefined ? { masterAddr: v['master-addr'] } : {}), ...(port !== undefined ? { masterPort: port as number } : {}),
+    },
+    positionals,
+  };
+}
+
 /** Each command's runner over its own arguments (after the command name). */
 const COMMANDS: Record<string, (rest: string[]) => Promise<number>> = {
   demo: demoCommand,
@@ -181,26 +225,18 @@ async function dataCommand(rest: string[]): Promise<number> {
 
 async function launchCommand(rest: string[]): Promise<number> {
   // Everything after the script belongs to the script, so only the front is parsed here.
-  let nprocText: string | undefined;
-  let k = 0;
-  while (k < rest.length && rest[k]!.startsWith('--nproc')) {
-    const a = rest[k]!;
-    if (a.startsWith('--nproc=')) nprocText = a.slice(8);
-    else nprocText = rest[++k];
-    k++;
-  }
-  const positionals = rest.slice(k);
-  const nproc = Number(nprocText);
-  if (!Number.isInteger(nproc) || nproc < 1 || positionals.length === 0) {
-    console.error('usage: unicharacter launch --nproc N <script> [args...]');
+  const front = parseLaunchFront(rest);
+  if (typeof front === 'string') {
+    console.error(`launch: ${front}\nusage: unicharacter launch --nproc N [--nnodes M --node-rank R --master-addr A] [--master-port P] <command | script.js> [args...]`);
     return 2;
   }
   const { launch } = await import('../torch/index.js');
   // `launch --nproc 2 train sft ...` runs a unicharacter command; a .js/.mjs path runs that script.
+  const { positionals } = front;
   const isScript = /\.(c|m)?js$/.test(positionals[0]!);
   const script = isScript ? positionals[0]! : fileURLToPath(import.meta.url);
   const args = isScript ? positionals.slice(1) : positionals;
-  const result = await launch({ nproc, script, args });
+  const result = await launch({ ...front.options, script, args });
   if (!result.ok) console.error(`launch: ${result.error}`);
   return result.ok ? 0 : 1;
 }

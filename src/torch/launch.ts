@@ -1,7 +1,8 @@
-// A local launcher in the manner of torchrun: starts N Node processes on this machine with
-// the environment ProcessGroup.fromEnv() reads (MASTER_ADDR=127.0.0.1, a free MASTER_PORT,
-// RANK, LOCAL_RANK, WORLD_SIZE, LOCAL_WORLD_SIZE), prefixes every output line with
-// `[rank i]`, and resolves with every rank's exit status. When a rank fails, the others
+// A launcher in the manner of torchrun: starts N Node processes on this machine with
+// the environment ProcessGroup.fromEnv() reads (MASTER_ADDR, MASTER_PORT, RANK, LOCAL_RANK,
+// WORLD_SIZE, LOCAL_WORLD_SIZE, GROUP_RANK, GROUP_WORLD_SIZE, ROLE_RANK, ROLE_WORLD_SIZE as
+// torchrun's static rendezvous sets them: node R of M runs global ranks R*N .. R*N+N-1; one node
+// gets 127.0.0.1 and a free port), prefixes every output line with `[rank i]` (the global rank), and resolves with every rank's exit status. When a rank fails, the others
 // get a grace period to finish (or fail on their own, as their collectives time out or see
 // the closed connection), then are terminated. Backs `unicharacter launch --nproc N`.
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -17,8 +18,15 @@ export interface LaunchOptions {
   args?: string[];
   /** Extra environment, over process.env (the launcher's own variables win). */
   env?: Record<string, string | undefined>;
-  /** Port of the rendezvous store; default: a free port chosen by binding port 0. */
+  /** Port of the rendezvous store; default: a free port chosen by binding port 0 on one node,
+   * 29500 (torchrun's) with several. */
   masterPort?: number;
+  /** Nodes (machines) of the run, each running its own launch() (default 1). */
+  nnodes?: number;
+  /** This node's index in [0, nnodes) (default 0); node 0 hosts rank 0 and the store. */
+  nodeRank?: number;
+  /** Address of node 0 (default 127.0.0.1; other nodes must be told it). */
+  masterAddr?: string;
   /** Options for Node itself, before the script (e.g. ['--enable-source-maps']). */
   nodeArgs?: string[];
   cwd?: string;
@@ -26,7 +34,7 @@ export interface LaunchOptions {
   graceMs?: number;
   /** After SIGTERM, how long before SIGKILL (default 3000). */
   killAfterMs?: number;
-  /** Every output line; default writes `[rank i] line` to this process's stdout/stderr. */
+  /** Every output line with its global rank; default writes `[rank i] line` to this process's stdout/stderr. */
   onLine?: (rank: number, stream: 'stdout' | 'stderr', line: string) => void;
   /** Aborting terminates every rank (then the promise resolves as usual). */
   signal?: AbortSignal;
@@ -113,6 +121,12 @@ export async function launch(options: LaunchOptions): Promise<LaunchResult> {
   if (options.masterPort !== undefined && (!isInt(options.masterPort) || options.masterPort < 1 || options.masterPort > 65535)) {
     throw new TypeError(`${fn}: masterPort must be an integer in 1-65535 (got ${String(options.masterPort)})`);
   }
+  const nnodes = options.nnodes ?? 1;
+  if (!isInt(nnodes) || nnodes < 1) throw new TypeError(`${fn}: nnodes must be an integer >= 1 (got ${String(nnodes)})`);
+  const nodeRank = options.nodeRank ?? 0;
+  if (!isInt(nodeRank) || nodeRank < 0 || nodeRank >= nnodes) throw new TypeError(`${fn}: nodeRank must be an integer in [0, nnodes=${nnodes}) (got ${String(nodeRank)})`);
+  const masterAddr = options.masterAddr ?? '127.0.0.1';
+  if (typeof masterAddr !== 'string' || masterAddr.trim() === '' || /\s/.test(masterAddr)) throw new TypeError(`${fn}: masterAddr must be a host name or IP address (got ${JSON.stringify(masterAddr)})`);
   const graceMs = options.graceMs ?? 5000;
   if (!isInt(graceMs) || graceMs < 0) throw new TypeError(`${fn}: graceMs must be an integer >= 0`);
   const killAfterMs = options.killAfterMs ?? 3000;
@@ -124,7 +138,7 @@ export async function launch(options: LaunchOptions): Promise<LaunchResult> {
     });
   const signal = options.signal;
 
-  const masterPort = options.masterPort ?? (await freePort());
+  const masterPort = options.masterPort ?? (nnodes > 1 ? 29500 : await freePort());
   const base: Record<string, string | undefined> = { ...process.env, ...(options.env ?? {}) };
   // As torchrun does, keep N ranks from oversubscribing the cores unless told otherwise.
   if (base['OMP_NUM_THREADS'] === undefined && nproc > 1) {
@@ -185,8 +199,8 @@ export async function launch(options: LaunchOptions): Promise<LaunchResult> {
       exits[rank] = e;
       remaining--;
       if (failedRank === null && !e.killed && code !== 0) {
-        failedRank = rank;
-        failure = `rank ${rank} failed (${describe(e)})`;
+        failedRank = nodeRank * nproc + rank;
+        failure = `rank ${nodeRank * nproc + rank} failed (${describe(e)})`;
         if (remaining > 0) {
           const t = setTimeout(terminateAll, graceMs);
           timers.push(t);
@@ -196,15 +210,19 @@ export async function launch(options: LaunchOptions): Promise<LaunchResult> {
     };
 
     for (let rank = 0; rank < nproc; rank++) {
+      const global = nodeRank * nproc + rank;
       const env: Record<string, string | undefined> = {
         ...base,
-        MASTER_ADDR: '127.0.0.1',
+        MASTER_ADDR: masterAddr.trim(),
         MASTER_PORT: String(masterPort),
-        RANK: String(rank),
+        RANK: String(global),
         LOCAL_RANK: String(rank),
-        WORLD_SIZE: String(nproc),
+        WORLD_SIZE: String(nproc * nnodes),
         LOCAL_WORLD_SIZE: String(nproc),
-        GROUP_RANK: '0',
+        GROUP_RANK: String(nodeRank),
+        GROUP_WORLD_SIZE: String(nnodes),
+        ROLE_RANK: String(global),
+        ROLE_WORLD_SIZE: String(nproc * nnodes),
       };
       let child: ChildProcess;
       try {
@@ -216,7 +234,7 @@ export async function launch(options: LaunchOptions): Promise<LaunchResult> {
       } catch (err) {
         // Synchronous spawn failure (bad cwd and the like): count as this rank failing.
         children.push(undefined as unknown as ChildProcess);
-        onLine(rank, 'stderr', `launch: could not start: ${err instanceof Error ? err.message : String(err)}`);
+        onLine(nodeRank * nproc + rank, 'stderr', `launch: could not start: ${err instanceof Error ? err.message : String(err)}`);
         onExit(rank, 127, null);
         continue;
       }
@@ -229,7 +247,7 @@ export async function launch(options: LaunchOptions): Promise<LaunchResult> {
       for (const stream of ['stdout', 'stderr'] as const) {
         const s = child[stream]!;
         s.setEncoding('utf8');
-        const split = lineSplitter((line) => onLine(rank, stream, line));
+        const split = lineSplitter((line) => onLine(nodeRank * nproc + rank, stream, line));
         s.on('data', (chunk: string) => split.push(chunk));
         s.on('close', () => {
           split.end();
@@ -237,7 +255,7 @@ export async function launch(options: LaunchOptions): Promise<LaunchResult> {
         });
       }
       child.on('error', (err) => {
-        onLine(rank, 'stderr', `launch: ${err.message}`);
+        onLine(nodeRank * nproc + rank, 'stderr', `launch: ${err.message}`);
         if (child.exitCode === null && child.signalCode === null && child.pid === undefined) {
           status = [127, null];
           // No process: neither 'exit' nor the streams may report; settle this rank now.

@@ -3,7 +3,7 @@
 // ones; the masks against the tokens' bytes; stop strings against hand-worked streams.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { loadSampleCharacter, trainTinyTokenizer } from '../../src/data/index.js';
+import { SPECIAL_TOKENS, Tokenizer, byteLevelAlphabet, byteLevelBpeJson, loadSampleCharacter, trainTinyTokenizer } from '../../src/data/index.js';
 import { StopHoldback, Utf8Guard, tokenBytes, utf8Step } from '../../src/character/index.js';
 
 // Printable: no C0 control but tab, newline and carriage return; no DEL; no C1 control.
@@ -106,4 +106,49 @@ test('stop strings: the reply ends before the first one; a possible start is hel
   t.push('abcx');
   t.end();
   assert.equal(tail.join(''), 'abcx');
+});
+
+// A vocabulary without some continuation bytes (hand-built, byte-level): which tokens may come
+// next, worked out by hand from the bytes. No single continuation byte is a token; "\xA9A" is.
+test('dead ends and the last token: only tokens whose character some token sequence can finish', () => {
+  const alphabet = byteLevelAlphabet();
+  const shifted = [...Array(256).keys()].filter((b) => !alphabet.includes(String.fromCodePoint(b)));
+  const symbol = (bytes: number[]): string => bytes.map((b) => (alphabet.includes(String.fromCodePoint(b)) ? String.fromCodePoint(b) : String.fromCodePoint(256 + shifted.indexOf(b)))).join('');
+  const ascii = [0x0a, ...Array.from({ length: 0x7f - 0x20 }, (_, i) => 0x20 + i)].map((b) => [b]);
+  const special: Record<string, number[]> = {
+    leadC3: [0xc3], contA: [0xa9, 0x41], eAcute: [0xc3, 0xa9], leadE2: [0xe2], e282: [0xe2, 0x82], euro: [0xe2, 0x82, 0xac], leadF0: [0xf0],
+  };
+  const vocab = [...ascii, ...Object.values(special)].map(symbol);
+  const tok = Tokenizer.fromJson(byteLevelBpeJson(vocab, [], Object.values(SPECIAL_TOKENS)));
+  const id = (name: string): number => tok.tokenToId(symbol(special[name]!))!;
+  const A = tok.tokenToId('A')!;
+  const eos = tok.special.eos;
+  const guard = new Utf8Guard(tok, tok.vocabSize, eos);
+  try {
+    const allowed = (state: number, last = false): Set<number> => {
+      const m = guard.mask(state, { last }).dataSync() as Float32Array;
+      return new Set([...m.keys()].filter((i) => m[i] === 0));
+    };
+    const g = allowed(Utf8Guard.start);
+    // C3 can be finished ("\xA9A"); E2 alone cannot (it needs two continuation bytes, and the only
+    // token starting with one ends in "A"); E2 82 can; F0 needs 90-BF and two more: never.
+    for (const [name, want] of [['leadC3', true], ['contA', false], ['eAcute', true], ['leadE2', false], ['e282', true], ['euro', true], ['leadF0', false]] as const) {
+      assert.equal(g.has(id(name)), want, name);
+    }
+    assert.ok(g.has(A) && g.has(eos));
+    assert.equal(guard.advance(Utf8Guard.start, id('leadE2')), -1);
+    // After C3 (or E2 82) exactly one token finishes the character.
+    for (const lead of ['leadC3', 'e282']) {
+      const mid = guard.advance(Utf8Guard.start, id(lead));
+      assert.deepEqual([...allowed(mid)], [id('contA')], lead);
+      assert.ok(Utf8Guard.complete(guard.advance(mid, id('contA'))));
+    }
+    // The last token of a reply must end a character: C3 and E2 82 are out, whole characters in.
+    const last = allowed(Utf8Guard.start, true);
+    for (const [name, want] of [['leadC3', false], ['eAcute', true], ['e282', false], ['euro', true]] as const) assert.equal(last.has(id(name)), want, `last: ${name}`);
+    assert.ok(last.has(A) && last.has(eos));
+    assert.deepEqual([...allowed(guard.advance(Utf8Guard.start, id('leadC3')), true)], [id('contA')]);
+  } finally {
+    guard.dispose();
+  }
 });

@@ -36,6 +36,15 @@ export function hybridGroups(group: ProcessGroup, g: number): { shards: ProcessG
   const env = readDistEnv();
   const r = group.rank;
   const world = group.worldSize;
+  // A sub-group's store is served by its first rank and reached at MASTER_ADDR: every first rank
+  // (g*i for the shard groups, 0..g-1 for the replica groups) must run on node 0, which holds
+  // global ranks 0..LOCAL_WORLD_SIZE-1 (launch, torchrun).
+  const local = Number(process.env['LOCAL_WORLD_SIZE'] ?? world);
+  if (world - g >= local || g > local) {
+    throw new Error(`config: shardGroupSize ${g} on ${world} processes over several nodes (${local} per node) is not supported: ` +
+      `the sub-group stores are opened on MASTER_ADDR (${env.masterAddr}), and a sub-group's first rank, ${world - g >= local ? world - g : g - 1}, runs on another node ` +
+      `(docs/sharding.md 5); use shard 'grad' or 'full' over all ranks, or run on one node`);
+  }
   const shardIndex = Math.floor(r / g);
   const opts = { host: env.masterAddr, backend: group.backend, timeoutMs: group.timeoutMs };
   // every rank joins its shard group first, then its replica group: the same order everywhere
