@@ -22,8 +22,8 @@ export async function runDemoEval(o: DemoEvalOptions): Promise<void> {
     out: o.out,
     evaluators: { independent: !o.quick },
     limits: o.quick
-      ? { maxItems: 2, maxTokens: 16, maxAnswerTokens: 8, numTimesteps: 6, samplesPerPrompt: 2 }
-      : { maxItems: 8, maxTokens: 48, maxAnswerTokens: 16, numTimesteps: 20, samplesPerPrompt: 2 },
+      ? { maxItems: 2, maxTokens: 16, maxAnswerTokens: 8, maxThinkTokens: 16, numTimesteps: 6, samplesPerPrompt: 2 }
+      : { maxItems: 8, maxTokens: 48, maxAnswerTokens: 16, maxThinkTokens: 48, numTimesteps: 20, samplesPerPrompt: 2 },
     log: (line) => console.log(`  ${line}`),
   });
 }

@@ -11,7 +11,7 @@ import { JUDGE_API_KEY_ENV } from './judge.js';
 import { REPORT_FILES } from './report.js';
 
 /** `lo-hi` of a limit, read from its rule in EVAL_LIMIT_FIELDS. */
-const range = (k: 'maxItems' | 'maxTokens' | 'maxAnswerTokens' | 'numTimesteps' | 'samplesPerPrompt' | 'temperature'): string =>
+const range = (k: 'maxItems' | 'maxTokens' | 'maxAnswerTokens' | 'maxThinkTokens' | 'numTimesteps' | 'samplesPerPrompt' | 'temperature'): string =>
   `${EVAL_LIMIT_FIELDS[k].minValue}-${EVAL_LIMIT_FIELDS[k].maxValue}`;
 
 export const EVAL_HELP = `unicharacter eval [options]
@@ -30,6 +30,8 @@ export const EVAL_HELP = `unicharacter eval [options]
   --max-items N          at most N items per task (${range('maxItems')}; default: all)
   --max-tokens N         token limit of replies and open answers (${range('maxTokens')}; default 500)
   --max-answer-tokens N  token limit of MCQ and VQA answers (${range('maxAnswerTokens')}; default 64)
+  --max-think-tokens N   token limit of the image plans of role-play with thinking (${range('maxThinkTokens')};
+                         default 1000, the official limit)
   --timesteps N          ODE steps per image (${range('numTimesteps')}; default 50)
   --samples-per-prompt N images per T2I prompt, 2 or more gives diversity (${range('samplesPerPrompt')}; default 2)
   --seed N               an integer (default 0)
@@ -66,7 +68,7 @@ const num = (v: string | undefined, name: string): number | undefined => {
 const FLAGS: Record<string, string> = {
   split: '--split', out: '--out', 'judge.url': '--judge-url', 'judge.model': '--judge-model',
   'evaluators.clipDir': '--clip-dir', 'evaluators.dinoDir': '--dino-dir', 'evaluators.lpipsFiles': '--lpips',
-  'limits.maxItems': '--max-items', 'limits.maxTokens': '--max-tokens', 'limits.maxAnswerTokens': '--max-answer-tokens', 'limits.numTimesteps': '--timesteps',
+  'limits.maxItems': '--max-items', 'limits.maxTokens': '--max-tokens', 'limits.maxAnswerTokens': '--max-answer-tokens', 'limits.maxThinkTokens': '--max-think-tokens', 'limits.numTimesteps': '--timesteps',
   'limits.samplesPerPrompt': '--samples-per-prompt', 'limits.seed': '--seed', 'limits.temperature': '--temperature',
 };
 const flagOf = (path: string): string => FLAGS[path] ?? (/^runs\.\d+\./.test(path) ? '--run' : FLAGS[path.replace(/\.\d+$/, '')] ?? path);
@@ -82,7 +84,8 @@ export function evalConfigFromFlags(values: Record<string, string | string[] | b
     out: s('out') ?? 'eval-report',
     copyBaseline: !values['no-copy-baseline'],
     limits: {
-      maxItems: num(s('max-items'), 'max-items'), maxTokens: num(s('max-tokens'), 'max-tokens'), maxAnswerTokens: num(s('max-answer-tokens'), 'max-answer-tokens'), numTimesteps: num(s('timesteps'), 'timesteps'),
+      maxItems: num(s('max-items'), 'max-items'), maxTokens: num(s('max-tokens'), 'max-tokens'), maxAnswerTokens: num(s('max-answer-tokens'), 'max-answer-tokens'),
+      maxThinkTokens: num(s('max-think-tokens'), 'max-think-tokens'), numTimesteps: num(s('timesteps'), 'timesteps'),
       samplesPerPrompt: num(s('samples-per-prompt'), 'samples-per-prompt'), seed: num(s('seed'), 'seed'), temperature: num(s('temperature'), 'temperature'),
     },
   };
@@ -99,7 +102,7 @@ export async function evalCommand(args: string[], log: (s: string) => void = (s)
       'judge-url': { type: 'string' }, 'judge-model': { type: 'string' },
       'clip-dir': { type: 'string' }, 'dino-dir': { type: 'string' }, lpips: { type: 'string', multiple: true },
       'no-independent': { type: 'boolean', default: false }, 'no-copy-baseline': { type: 'boolean', default: false },
-      'max-items': { type: 'string' }, 'max-tokens': { type: 'string' }, 'max-answer-tokens': { type: 'string' }, timesteps: { type: 'string' }, 'samples-per-prompt': { type: 'string' },
+      'max-items': { type: 'string' }, 'max-tokens': { type: 'string' }, 'max-answer-tokens': { type: 'string' }, 'max-think-tokens': { type: 'string' }, timesteps: { type: 'string' }, 'samples-per-prompt': { type: 'string' },
       seed: { type: 'string' }, temperature: { type: 'string' }, 'data-root': { type: 'string' }, help: { type: 'boolean', short: 'h', default: false },
     },
   });

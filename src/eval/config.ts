@@ -13,6 +13,7 @@ export const EVAL_LIMIT_FIELDS = {
   maxItems: int(1, 1_000_000),
   maxTokens: int(1, 32_768),
   maxAnswerTokens: int(1, 4096),
+  maxThinkTokens: int(1, 32_768),
   numTimesteps: int(2, 1000),
   samplesPerPrompt: int(1, 16),
   temperature: z.number().min(0).max(2),
@@ -28,6 +29,8 @@ export const EvalLimitsSchema = z.object({
   maxTokens: F.maxTokens.default(500),
   /** Token limit for MCQ and VQA answers. */
   maxAnswerTokens: F.maxAnswerTokens.default(64),
+  /** Token limit of the image plans of role-play with thinking (the official max_think_token_n, docs/method.md 4.3). */
+  maxThinkTokens: F.maxThinkTokens.default(1000),
   /** ODE steps per image. */
   numTimesteps: F.numTimesteps.default(50),
   /** Images per T2I prompt; 2 or more gives the diversity metric. */

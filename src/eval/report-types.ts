@@ -58,7 +58,7 @@ export interface TaskReport {
   samples: TaskSample[];
 }
 
-export const TASK_NAMES = ['knowledge', 'memorization', 'personality', 'roleplay', 'vqa', 't2i', 'multimodal'] as const;
+export const TASK_NAMES = ['knowledge', 'memorization', 'personality', 'roleplay', 'vqa', 't2i', 'multimodal', 'multimodalThinking'] as const;
 export type TaskName = (typeof TASK_NAMES)[number];
 
 export interface EvaluatorInfo {

@@ -32,7 +32,7 @@ async function modelColumn(ctx: EvalContext, tables: ReadonlyMap<TaskName, TaskT
 function reportSettings(limits: ResolvedLimits, judge: string): EvalReport['settings'] {
   return {
     maxItems: Number.isFinite(limits.maxItems) && limits.maxItems < Number.MAX_SAFE_INTEGER ? limits.maxItems : 'all',
-    maxTokens: limits.maxTokens, maxAnswerTokens: limits.maxAnswerTokens, numTimesteps: limits.numTimesteps,
+    maxTokens: limits.maxTokens, maxAnswerTokens: limits.maxAnswerTokens, maxThinkTokens: limits.maxThinkTokens, numTimesteps: limits.numTimesteps,
     samplesPerPrompt: limits.samplesPerPrompt, temperature: limits.temperature, seed: limits.seed, judge,
   };
 }

@@ -7,9 +7,11 @@
 // tails those files (the VAE stage's `vae/metrics.jsonl`, then the run's own) and the samples
 // folder every POLL_MS, which the loop lets run between steps (it yields to the event loop after
 // each), and posts what is new to the main thread. Cancel aborts the signal every stage takes
-// (the VAE stage, Unified-SFT, Character-GRPO, and their setup): the current step (a GRPO epoch)
-// finishes, a checkpoint is saved, and the job reports `interrupted`; the main thread then names
-// the checkpoint the run directory holds (jobs.ts checkpointNote), never one it assumes.
+// (the VAE stage, Unified-SFT, Character-GRPO, and their setup): the current step finishes, a
+// checkpoint is saved, and the job reports `interrupted`. A GRPO epoch is long (many rollouts),
+// so it also polls the shared stop flag between rollouts and update micro-steps and is dropped
+// part-way, keeping the checkpoints already saved. The main thread then names the checkpoint the
+// run directory holds (jobs-recover.ts checkpointNote), never one it assumes.
 import { closeSync, existsSync, openSync, readSync, readdirSync, fstatSync } from 'node:fs';
 import { join } from 'node:path';
 import { parentPort, workerData } from 'node:worker_threads';
@@ -30,6 +32,13 @@ export type JobSpec = {
 );
 
 export type JobWorkerRequest = { type: 'cancel' };
+
+/** The worker's `workerData`: the spec, and a flag the main thread sets on cancel (Atomics), which
+ * a step polls without waiting for this thread's event loop (TrainGrpoOptions.interrupt). */
+export interface JobWorkerData {
+  spec: JobSpec;
+  stopFlag: Int32Array;
+}
 
 export type MetricsLine = Record<string, unknown> & { step: number };
 
@@ -111,7 +120,7 @@ function watch(spec: JobSpec): { poll: () => void; stop: () => void } {
   return { poll, stop: () => clearInterval(timer) };
 }
 
-async function run(spec: JobSpec, signal: AbortSignal): Promise<Extract<JobWorkerReply, { type: 'done' }>> {
+async function run(spec: JobSpec, signal: AbortSignal, interrupt: () => boolean): Promise<Extract<JobWorkerReply, { type: 'done' }>> {
   const log = (line: string): void => post({ type: 'log', line });
   if (spec.kind === 'customize') {
     const { trainSft, customize } = await import('../train/index.js');
@@ -124,7 +133,7 @@ async function run(spec: JobSpec, signal: AbortSignal): Promise<Extract<JobWorke
   if (spec.kind === 'grpo') {
     const { trainGrpo } = await import('../train/index.js');
     // No progress bar on the server's stderr and no SIGINT handler (where trainGrpo takes them).
-    const opts = { signal, log, progress: null, handleSigint: false };
+    const opts = { signal, interrupt, log, progress: null, handleSigint: false };
     const r = await trainGrpo({ ...spec.config, from: spec.from, out: spec.runDir }, opts);
     return { type: 'done', interrupted: r.interrupted, step: r.step, modelDir: r.interrupted ? null : r.modelDir, reportDir: null };
   }
@@ -144,13 +153,13 @@ async function run(spec: JobSpec, signal: AbortSignal): Promise<Extract<JobWorke
 }
 
 if (parentPort) {
-  const spec = workerData as JobSpec;
+  const { spec, stopFlag } = workerData as JobWorkerData;
   const ac = new AbortController();
   parentPort.on('message', (m: JobWorkerRequest) => {
     if (m.type === 'cancel') ac.abort();
   });
   const w = watch(spec);
-  run(spec, ac.signal).then(
+  run(spec, ac.signal, () => Atomics.load(stopFlag, 0) === 1).then(
     (done) => {
       w.stop();
       w.poll(); // the last steps and samples before the end

@@ -4,7 +4,7 @@
 import { Worker } from 'node:worker_threads';
 import type { JobProgress } from './jobs-progress.js';
 import type { StopState, WorkerEnd } from './jobs-outcome.js';
-import type { JobSpec, JobWorkerReply, JobWorkerRequest } from './job-worker.js';
+import type { JobSpec, JobWorkerData, JobWorkerReply, JobWorkerRequest } from './job-worker.js';
 import type { ServerJobKind } from './schemas.js';
 
 export interface RunningJob extends StopState {
@@ -15,9 +15,20 @@ export interface RunningJob extends StopState {
   /** Resolves once the job's final status is stored. */
   finished: Promise<void>;
   graceTimer: NodeJS.Timeout | null;
+  /** Set to 1 on cancel or shutdown; the worker polls it inside long steps (job-worker.ts). */
+  stopFlag: Int32Array;
   /** Store writes in order: progress updates and the final status never overtake each other. */
   chain: Promise<void>;
 }
+
+/**
+ * How long a cancelled GRPO job may take before its thread is ended. Its epoch is dropped when
+ * cancelled part-way anyway (the worker polls the stop flag between rollouts and update steps,
+ * but not inside a scoring pass), and checkpoints are written atomically (temporary folder, then
+ * rename), so ending it loses nothing a checkpoint holds; the final message names the checkpoint
+ * really left (jobs-recover.ts checkpointNote).
+ */
+export const GRPO_CANCEL_DEADLINE_MS = 800;
 
 export type WorkerReport = Exclude<JobWorkerReply, { type: 'done' | 'error' }>;
 
@@ -27,10 +38,11 @@ export type WorkerReport = Exclude<JobWorkerReply, { type: 'done' | 'error' }>;
 export function startJobWorker(
   spec: JobSpec, progress: JobProgress, onReport: (r: RunningJob, m: WorkerReport) => void, onEnd: (r: RunningJob, m: WorkerEnd) => Promise<void>,
 ): RunningJob {
-  const worker = new Worker(new URL('./job-worker.js', import.meta.url), { workerData: spec });
+  const stopFlag = new Int32Array(new SharedArrayBuffer(4));
+  const worker = new Worker(new URL('./job-worker.js', import.meta.url), { workerData: { spec, stopFlag } satisfies JobWorkerData });
   let resolveFinished!: () => void;
   const r: RunningJob = {
-    id: spec.id, kind: spec.kind, worker, progress, cancelRequested: false, stopping: null, graceTimer: null,
+    id: spec.id, kind: spec.kind, worker, progress, cancelRequested: false, stopping: null, graceTimer: null, stopFlag,
     finished: new Promise<void>((res) => (resolveFinished = res)), chain: Promise.resolve(),
   };
   let outcome: WorkerEnd | null = null;
@@ -53,7 +65,8 @@ export function startJobWorker(
 }
 
 /** Asks the running job to stop; returns false when it was already stopping. A training job
- * checkpoints first, within `graceMs` (at most 10 s on shutdown) before its thread is ended. */
+ * checkpoints first, within `graceMs` (at most 10 s on shutdown; a cancelled GRPO job
+ * GRPO_CANCEL_DEADLINE_MS) before its thread is ended. */
 export function stopJobWorker(r: RunningJob, why: 'cancel' | 'shutdown', graceMs: number): boolean {
   if (why === 'cancel') r.cancelRequested = true;
   if (r.stopping) return false;
@@ -63,8 +76,10 @@ export function stopJobWorker(r: RunningJob, why: 'cancel' | 'shutdown', graceMs
     void r.worker.terminate();
     return false;
   }
+  Atomics.store(r.stopFlag, 0, 1);
   r.worker.postMessage({ type: 'cancel' } satisfies JobWorkerRequest);
-  r.graceTimer = setTimeout(() => void r.worker.terminate(), why === 'cancel' ? graceMs : Math.min(graceMs, 10_000));
+  const grace = why === 'shutdown' ? Math.min(graceMs, 10_000) : r.kind === 'grpo' ? Math.min(graceMs, GRPO_CANCEL_DEADLINE_MS) : graceMs;
+  r.graceTimer = setTimeout(() => void r.worker.terminate(), grace);
   r.graceTimer.unref();
   return true;
 }

@@ -54,7 +54,7 @@ function grpoConfig(o: z.infer<typeof GrpoOptionsSchema>, from: string, runDir: 
 
 function evalLimits(o: z.infer<typeof EvalOptionsSchema>): Extract<JobSpec, { kind: 'eval' }>['limits'] {
   return {
-    maxItems: o.max_items ?? 8, maxTokens: o.max_tokens ?? 48, maxAnswerTokens: o.max_answer_tokens ?? 16,
+    maxItems: o.max_items ?? 8, maxTokens: o.max_tokens ?? 48, maxAnswerTokens: o.max_answer_tokens ?? 16, maxThinkTokens: o.max_think_tokens ?? 48,
     numTimesteps: o.num_timesteps ?? 20, samplesPerPrompt: o.samples_per_prompt ?? 2,
     ...(o.temperature !== undefined ? { temperature: o.temperature } : {}), ...(o.seed !== undefined ? { seed: o.seed } : {}),
   };

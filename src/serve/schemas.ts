@@ -139,6 +139,7 @@ export const EvalOptionsSchema = z
     max_items: E.maxItems.optional(),
     max_tokens: E.maxTokens.optional(),
     max_answer_tokens: E.maxAnswerTokens.optional(),
+    max_think_tokens: E.maxThinkTokens.optional(),
     num_timesteps: E.numTimesteps.optional(),
     samples_per_prompt: E.samplesPerPrompt.optional(),
     temperature: E.temperature.optional(),

@@ -15,6 +15,7 @@ import {
 import { CharacterModel } from '../character/index.js';
 import { checkpointState } from './checkpoint-state.js';
 import { RunDir, type Json } from './run-dir.js';
+import { StepInterrupted } from './loop.js';
 import { broadcastModule } from './sft.js';
 import { ReferencePolicy } from './grpo-reference.js';
 import { parseFaceIdentitySetting, promptsPerBatch, type FaceIdentitySetting, type GrpoConfig } from './grpo-config.js';
@@ -26,6 +27,14 @@ export interface TrainGrpoOptions {
   resume?: boolean;
   /** Stop like Ctrl-C (finish the epoch, checkpoint, return). */
   signal?: AbortSignal;
+  /**
+   * A synchronous stop check polled between rollouts, update micro-steps and evaluation prompts
+   * (a worker thread's shared flag: its event loop, and so `signal`, waits for the epoch). When it
+   * says stop, the epoch under way is dropped (loop.ts StepInterrupted) and the run keeps its last
+   * checkpoint. Single-process runs only: with a process group it is ignored (the ranks would part
+   * in a collective).
+   */
+  interrupt?: () => boolean;
   /** Log lines (rank 0 only; default console.log). */
   log?: (line: string) => void;
   /** Data parallel: the group this process belongs to (e.g. ProcessGroup.fromEnv()). */
@@ -128,6 +137,8 @@ export interface GrpoSession {
   runDir: RunDir | null;
   samplesDir: string;
   state: ReturnType<typeof checkpointState>;
+  /** Throws StepInterrupted when TrainGrpoOptions.interrupt says stop (single process only). */
+  checkInterrupt(): void;
   dispose(): void;
 }
 
@@ -305,6 +316,9 @@ export async function openGrpoSession(cfg: GrpoConfig, o: TrainGrpoOptions): Pro
     cfg, group, rank, world, main, perRank: cfg.promptsPerEpoch / world, log, cm, model, vae, character, prompts, promptIds, evalPrompts, evalPromptIds, grid,
     params, precision, optimizer, scorers, weights, references, reference, rng, custom, rewardIds, answererAccuracy: knn?.accuracy ?? null, runDir,
     samplesDir: runDir?.samplesDir ?? join(cfg.out, 'samples'), state,
+    checkInterrupt: () => {
+      if (!group && o.interrupt?.()) throw new StepInterrupted('Character-GRPO: stopped part-way through the epoch');
+    },
     dispose: () => {
       runDir?.close();
       scorers.dispose();

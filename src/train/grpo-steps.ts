@@ -148,6 +148,7 @@ export function rollOut(s: GrpoSession, epoch: number, slots: RolloutSlot[]): Ep
   let ctxPrompt = -1;
   try {
     for (const slot of slots) {
+      s.checkInterrupt();
       if (slot.prompt !== ctxPrompt) {
         ctx?.dispose();
         ctx = null;
@@ -166,6 +167,9 @@ export function rollOut(s: GrpoSession, epoch: number, slots: RolloutSlot[]): Ep
       items.push({ ...slot, rollout: r, image: unitToChw(unit) });
       unit.dispose();
     }
+  } catch (e) {
+    for (const it of items) it.rollout.dispose();
+    throw e;
   } finally {
     ctx?.dispose();
   }
@@ -183,6 +187,7 @@ async function customRewards(s: GrpoSession, items: EpochRollout[], prompts: Grp
 
 /** Step 3, score: the reward of every rollout (diversity within each groupKey when given); `prompts` is the list the rollouts index. */
 export async function score(s: GrpoSession, items: EpochRollout[], groupKeys?: string[], prompts: GrpoSession['prompts'] = s.prompts): Promise<ScoreReport> {
+  s.checkInterrupt();
   if (s.custom) return customRewards(s, items, prompts);
   return computeRewards(s.scorers, {
     images: items.map((r) => r.image),
@@ -264,6 +269,7 @@ export function update(s: GrpoSession, items: EpochRollout[], adv: number[]): Up
     const ctx = promptContexts(s.model, s.promptIds[it.prompt]!);
     try {
       for (const step of it.rollout.window) {
+        s.checkInterrupt();
         torch.scope(() => {
           // With beta > 0 the reference policy's mean first (its weight swap must precede the graph below).
           const meanRef = s.reference ? s.reference.run(() => windowLogProb(s.model, ctx, step, s.grid, cfg.cfgTextScale, false).mean) : null;
@@ -369,6 +375,7 @@ export async function evaluate(s: GrpoSession, epoch: number): Promise<Record<st
   const items: EpochRollout[] = [];
   try {
     for (const { p, j } of mine) {
+      s.checkInterrupt();
       const ctx = promptContexts(s.model, s.evalPromptIds[p]!);
       try {
         torch.manualSeed(rolloutSeed(cfg.seed, 0xffffffff, p, j));

@@ -41,13 +41,22 @@ async function grpoEpoch(s: GrpoSession, epoch: number, o: TrainGrpoOptions) {
   const start = s.cfg.evalAtStart && epoch === 1 ? prefixed(await evaluate(s, 0), 'eval_', 'eval_start_') : {};
   const draws = drawPrompts(s);
   const items = rollOut(s, epoch, draws);
-  // Diversity within each rollout's group key (cfg.layout: a draw's k rollouts, or one GPU's slice).
-  const report = await score(s, items, items.map((r) => r.groupKey));
-  const adv = advantages(s, items, report);
-  o.onAdvantages?.(epoch, {
-    prompts: adv.rows.map((r) => r[COL.prompt]!), draws: adv.rows.map((r) => r[COL.draw]!), rewards: adv.rows.map((r) => r[COL.total]!), advantages: adv.all.advantages,
-  });
-  const u = update(s, items, adv.mine);
+  let adv: ReturnType<typeof advantages>;
+  let report: Awaited<ReturnType<typeof score>>;
+  let u: ReturnType<typeof update>;
+  try {
+    // Diversity within each rollout's group key (cfg.layout: a draw's k rollouts, or one GPU's slice).
+    report = await score(s, items, items.map((r) => r.groupKey));
+    adv = advantages(s, items, report);
+    o.onAdvantages?.(epoch, {
+      prompts: adv.rows.map((r) => r[COL.prompt]!), draws: adv.rows.map((r) => r[COL.draw]!), rewards: adv.rows.map((r) => r[COL.total]!), advantages: adv.all.advantages,
+    });
+    u = update(s, items, adv.mine);
+  } catch (e) {
+    // An interrupted epoch (StepInterrupted) leaves rollouts the update has not reached.
+    for (const it of items) it.rollout.dispose();
+    throw e;
+  }
   const metrics = { ...start, ...epochMetrics(s, report, adv.rows, adv.all, u) };
   if (s.cfg.evalEvery > 0 && epoch % s.cfg.evalEvery === 0) Object.assign(metrics, await evaluate(s, epoch));
   // metrics.jsonl records are any JSON (MetricsRecord); the scorer ids name what produced each reward.

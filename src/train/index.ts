@@ -11,7 +11,7 @@ export {
   checkpointState, jsonState, CHECKPOINT_FILES,
   type TrainingState, type JsonStateful, type CheckpointStateParts,
 } from './checkpoint-state.js';
-export { runTraining, type RunTrainingOptions, type StepResult, type TrainingResult } from './loop.js';
+export { runTraining, StepInterrupted, type RunTrainingOptions, type StepResult, type TrainingResult } from './loop.js';
 export {
   ProgressBar, formatDuration, formatRate, formatLoss, type ProgressOptions, type ProgressStream, type ProgressUpdate,
 } from './progress.js';

@@ -70,6 +70,15 @@ export interface TrainingResult {
   lastCheckpoint: number | null;
 }
 
+/**
+ * Thrown by a step that saw a stop request part-way through (a GRPO epoch between rollouts or
+ * update micro-steps): the step's work is dropped and nothing more is saved, since the state is
+ * half-way through a step; the run keeps the checkpoints it already wrote.
+ */
+export class StepInterrupted extends Error {
+  override name = 'StepInterrupted';
+}
+
 /** Yields to the event loop so signal handlers and timers run between synchronous steps. */
 const yieldToEventLoop = (): Promise<void> => new Promise((r) => setImmediate(r));
 
@@ -131,10 +140,18 @@ export async function runTraining(o: RunTrainingOptions): Promise<TrainingResult
       : null;
 
     // ---- steps ----
+    let dropped: number | null = null;
     while (step < o.totalSteps && !stopRequested) {
       const k = step + 1;
       const tStart = now();
-      const r = await o.trainStep(k);
+      let r: StepResult;
+      try {
+        r = await o.trainStep(k);
+      } catch (e) {
+        if (!(e instanceof StepInterrupted)) throw e;
+        dropped = k;
+        break;
+      }
       // the step alone: checkpoint and sample time stay out of tokens/s (the ETA includes them)
       const seconds = (now() - tStart) / 1000;
       if ((o.stopOnNonFinite ?? true) && !Number.isFinite(r.loss)) {
@@ -167,9 +184,10 @@ export async function runTraining(o: RunTrainingOptions): Promise<TrainingResult
     }
 
     const interrupted = step < o.totalSteps;
-    if (lastCheckpoint !== step) await save();
+    if (dropped === null && lastCheckpoint !== step) await save();
     progress?.finish();
-    if (interrupted) progress?.log(`stopped at step ${step}; checkpoint saved; resume to continue`);
+    if (dropped !== null) progress?.log(`stopped during step ${dropped}, which was dropped; latest checkpoint: ${lastCheckpoint ?? 'none'}; resume to continue`);
+    else if (interrupted) progress?.log(`stopped at step ${step}; checkpoint saved; resume to continue`);
     return { step, interrupted, resumedFrom, lastCheckpoint };
   } finally {
     progress?.finish();

@@ -9,7 +9,7 @@ import { JobRequestSchema } from '../../src/serve/jobs.js';
 
 test('parseEvalConfig fills the defaults of EvalLimits and docs/architecture.md "Evaluation"', () => {
   const c = parseEvalConfig({ runs: [{ label: 'a', modelDir: '/m' }], out: '/o' });
-  assert.deepEqual(c.limits, { maxTokens: 500, maxAnswerTokens: 64, numTimesteps: 50, samplesPerPrompt: 2, temperature: 0.7, seed: 0 });
+  assert.deepEqual(c.limits, { maxTokens: 500, maxAnswerTokens: 64, maxThinkTokens: 1000, numTimesteps: 50, samplesPerPrompt: 2, temperature: 0.7, seed: 0 });
   assert.equal(c.copyBaseline, true);
   assert.deepEqual(c.evaluators, {});
   assert.equal(c.judge, undefined);
@@ -30,6 +30,7 @@ const BAD: [string, string, number, RegExp][] = [
   ['--max-tokens', 'max_tokens', 1.5, /integer/],
   ['--max-tokens', 'max_tokens', 40_000, /less than or equal to 32768$/],
   ['--max-answer-tokens', 'max_answer_tokens', 5000, /less than or equal to 4096$/],
+  ['--max-think-tokens', 'max_think_tokens', 0, /greater than or equal to 1$/],
   ['--timesteps', 'num_timesteps', 1, /greater than or equal to 2$/],
   ['--samples-per-prompt', 'samples_per_prompt', 17, /less than or equal to 16$/],
   ['--temperature', 'temperature', 2.5, /less than or equal to 2$/],

@@ -7,6 +7,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MICRO } from '../../src/model/index.js';
+import { manualSeed } from '../../src/torch/index.js';
 import { loadSampleCharacter, SAMPLE_ROOT } from '../../src/data/index.js';
 import { CharacterModel } from '../../src/character/index.js';
 import { COPY_LABEL, TASK_NAMES, nearestTrainingImage, runEval, type EvalReport } from '../../src/eval/index.js';
@@ -35,7 +36,7 @@ test('runEval on the sample character with two tiny untrained models', async () 
       runs: [{ label: 'base', modelDir: join(dir, 'base') }, { label: 'other', modelDir: join(dir, 'other') }],
       evaluators: { independent: false },
       out,
-      limits: { maxItems: 2, maxTokens: 6, maxAnswerTokens: 4, numTimesteps: 2, samplesPerPrompt: 2 },
+      limits: { maxItems: 2, maxTokens: 6, maxAnswerTokens: 4, maxThinkTokens: 5, numTimesteps: 2, samplesPerPrompt: 2 },
     });
     for (const f of ['report.json', 'report.md', 'report.html']) assert.ok(existsSync(join(out, f)), f);
     assert.deepEqual(report.tasks.map((t) => t.name), [...TASK_NAMES]);
@@ -82,7 +83,32 @@ test('runEval on the sample character with two tiny untrained models', async () 
       if (c.value === null) assert.ok((c.notMeasured ?? '').length > 0, `${m.key}`);
     }
     const json = JSON.parse(readFileSync(join(out, 'report.json'), 'utf8')) as EvalReport;
-    assert.equal(json.tasks.length, 7);
+    assert.equal(json.tasks.length, 8);
+    // Role-play with thinking: its own table, the multimodal task's replies (same seeds), the
+    // images drawn from the plans, and the plan the runtime makes for the same scene.
+    assert.match(readFileSync(join(out, 'report.md'), 'utf8'), /Multimodal role-play with thinking/);
+    const task = (n: string) => report.tasks.find((t) => t.name === n)!;
+    for (const run of ['base', 'other']) {
+      const wf = metric('multimodalThinking.planWellFormed').cells[run]!;
+      assert.deepEqual([wf.evaluator, wf.n], ['rule:think-gen-tags', 2]);
+      assert.ok(wf.value! >= 0 && wf.value! <= 100);
+      assert.equal(metric('multimodalThinking.consistency').cells[run]!.evaluator, 'fallback:colour-words');
+      const plain = task('multimodal').samples.filter((s) => s.column === run);
+      const planned = task('multimodalThinking').samples.filter((s) => s.column === run);
+      assert.equal(planned.length, 2);
+      planned.forEach((s, i) => assert.ok(s.output.startsWith(`${plain[i]!.output}\n\n[plan] `), s.output));
+      for (const s of planned) assert.ok(existsSync(join(out, s.image!)));
+    }
+    assert.equal(metric('multimodalThinking.dino').cells[COPY_LABEL], undefined);
+    const cm = await CharacterModel.load(join(dir, 'base'));
+    try {
+      const first = task('multimodalThinking').samples.find((s) => s.column === 'base')!;
+      manualSeed(0);
+      const r = await cm.rolePlay(first.input, { temperature: 0.7, maxTokens: 6, image: { seed: 0, numTimesteps: 2 }, thinking: { maxTokens: 5 } });
+      assert.equal(first.output, `${r.reply}\n\n[plan] ${r.plan!.text}`);
+    } finally {
+      cm.dispose();
+    }
     const md = readFileSync(join(out, 'report.md'), 'utf8');
     assert.match(md, /\| MCQ accuracy \| % \|/);
     assert.match(md, /not measured \[\d\]/);

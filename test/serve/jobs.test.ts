@@ -200,6 +200,30 @@ test('a GRPO job honours its preset: project runs with the project fields, refer
   assert.match(row.error, /preset 'reference'.*preset 'project'/);
 });
 
+test('cancel reaches a GRPO epoch part-way (between rollouts or update steps) within a second, naming the checkpoint left', async () => {
+  // Epochs of 16 rollouts: several seconds each on a CPU, so the cancel lands inside epoch 2.
+  const options = { epochs: 1000, prompts_per_epoch: 4, group_size: 4, num_steps: 6, eval_steps: 2, eval_every: 0, window_size: 2, save_every: 1, preset: 'project' };
+  const running = await post('/v1/jobs', { kind: 'grpo', character: id, options });
+  assert.equal(running.status, 201, JSON.stringify(running.body));
+  const url = `${server.url}/v1/jobs/${running.body.id}/events`;
+  await readEvents(url, (e) => e.event === 'progress' && (e.data as { step: number }).step >= 1, 120_000);
+  // Into the next epoch's rollouts (or its update) before the cancel.
+  await new Promise((r) => setTimeout(r, 300));
+  const t0 = performance.now();
+  const c = await post(`/v1/jobs/${running.body.id}/cancel`, {});
+  assert.equal(c.status, 200);
+  const events = await readEvents(url);
+  const ms = performance.now() - t0;
+  assert.equal(events.at(-1)!.event, 'done');
+  const job = await getJob(running.body.id);
+  assert.equal(job.status, 'cancelled');
+  const latest = readLatestCheckpoint(join(dir, 'runs', running.body.id));
+  assert.ok(latest && latest.step === job.progress.step, `the checkpoint left is the last finished epoch (${latest?.step} vs ${job.progress.step})`);
+  assert.equal(job.progress.message, `cancelled at step ${job.progress.step}; runs/${running.body.id} keeps the checkpoint of step ${latest.step}`);
+  console.log(`# cancel during a GRPO epoch: done ${ms.toFixed(0)} ms after the request, after epoch ${job.progress.step}`);
+  assert.ok(ms < 1000, `cancel took ${ms.toFixed(0)} ms`);
+});
+
 test('cancel stops a running job (status cancelled) and a queued one at once', async () => {
   const before = readFileSync(join(dir, 'models', id, 'model.safetensors'));
   const running = await post('/v1/jobs', { kind: 'customize', character: id, options: { ...QUICK, steps: 5000, vae_steps: 2, save_every: 5000 } });
