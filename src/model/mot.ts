@@ -46,6 +46,20 @@ export function routed(x: Tensor, r: Routing, fUnd: (x: Tensor) => Tensor, fGen:
   return out.index_copy(0, r.undIndex, yu).index_copy(0, r.genIndex, yg);
 }
 
+/**
+ * routed() over two row-aligned inputs: f(a rows, b rows) per expert, results put back in place.
+ * The decoder layer routes its attention output and residual stream together this way, one
+ * routing for the o projection, both residual adds and the MLP instead of two.
+ */
+export function routedPair(a: Tensor, b: Tensor, r: Routing, fUnd: (a: Tensor, b: Tensor) => Tensor, fGen: (a: Tensor, b: Tensor) => Tensor): Tensor {
+  if (r.genIndex === null) return fUnd(a, b);
+  if (r.undIndex === null) return fGen(a, b);
+  const yu = fUnd(a.index_select(0, r.undIndex), b.index_select(0, r.undIndex));
+  const yg = fGen(a.index_select(0, r.genIndex), b.index_select(0, r.genIndex));
+  const out = zeros([r.n, ...yu.shape.slice(1)], { dtype: yu.dtype, device: yu.device });
+  return out.index_copy(0, r.undIndex, yu).index_copy(0, r.genIndex, yg);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Rotary position embedding (Qwen2RotaryEmbedding, 1-D, rotate-half convention)
 
@@ -319,17 +333,37 @@ export class Qwen2MoTAttention extends Module {
     cache: { cache: KVCache; layer: number; update: boolean } | null,
   ): Tensor {
     return scope(() => {
+      const out = this.attend(x, rope, routing, layout, cache, null);
+      return routed(out, routing, (h) => this.und.o.forward(h), (h) => this.gen.o.forward(h));
+    });
+  }
+
+  /**
+   * forward() without the o projection: the joint attention's output [N, H*d]. With
+   * `inputNorms`, x is the raw residual stream and each expert's input norm is applied inside
+   * the q/k/v routing (one routing for both).
+   */
+  attend(
+    x: Tensor,
+    rope: { cos: Tensor; sin: Tensor },
+    routing: Routing,
+    layout: AttentionLayout,
+    cache: { cache: KVCache; layer: number; update: boolean } | null,
+    inputNorms: { und: RMSNorm; gen: RMSNorm } | null,
+  ): Tensor {
+    return scope(() => {
       const N = x.shape[0]!;
       const { numHeads: H, numKvHeads: Hkv, headDim: d } = this;
       // q, k, v per expert, then the per-head norms per expert (docs/method.md 1.2)
-      const qkv = (e: ExpertAttnWeights) => (h: Tensor): Tensor => {
+      const qkv = (e: ExpertAttnWeights, norm: RMSNorm | undefined) => (t: Tensor): Tensor => {
+        const h = norm ? norm.forward(t) : t;
         const n = h.shape[0]!;
         const q = e.qNorm.forward(e.q.forward(h).reshape([n, H, d])).reshape([n, H * d]);
         const k = e.kNorm.forward(e.k.forward(h).reshape([n, Hkv, d])).reshape([n, Hkv * d]);
         const v = e.v.forward(h);
         return ops.cat([q, k, v], 1);
       };
-      const all = routed(x, routing, qkv(this.und), qkv(this.gen));
+      const all = routed(x, routing, qkv(this.und, inputNorms?.und), qkv(this.gen, inputNorms?.gen));
       const [qf, kf, vf] = all.split([H * d, Hkv * d, Hkv * d], 1) as [Tensor, Tensor, Tensor];
       // [N, heads*d] -> [heads, N, d], then RoPE (shared)
       const q = applyRope(qf.reshape([N, H, d]).transpose(0, 1), rope.cos, rope.sin);
@@ -351,7 +385,7 @@ export class Qwen2MoTAttention extends Module {
         const mask = layout.mask !== undefined ? layout.mask : cachedMask(nCache, N, layout.causal);
         out = attention(q, k, v, mask);
       }
-      return routed(out, routing, (h) => this.und.o.forward(h), (h) => this.gen.o.forward(h));
+      return out;
     });
   }
 }
@@ -386,14 +420,15 @@ export class Qwen2MoTDecoderLayer extends Module {
     cache: { cache: KVCache; layer: number; update: boolean } | null,
   ): Tensor {
     return scope(() => {
-      const x = routed(h, routing, (t) => this.input_layernorm.forward(t), (t) => this.input_layernorm_moe_gen.forward(t));
-      const h1 = h.add(this.self_attn.forward(x, rope, routing, layout, cache));
-      const y = routed(
-        h1, routing,
-        (t) => this.mlp.forward(this.post_attention_layernorm.forward(t)),
-        (t) => this.mlp_moe_gen.forward(this.post_attention_layernorm_moe_gen.forward(t)),
-      );
-      return h1.add(y);
+      // two routings per layer (input norm + q/k/v; o + residual + MLP + residual) instead of
+      // four: the same operations on the same rows, fewer gathers and scatters
+      const a = this.self_attn;
+      const out = a.attend(h, rope, routing, layout, cache, { und: this.input_layernorm, gen: this.input_layernorm_moe_gen });
+      const block = (o: Linear, norm: RMSNorm, mlp: Qwen2MLP) => (attn: Tensor, rows: Tensor): Tensor => {
+        const h1 = rows.add(o.forward(attn));
+        return h1.add(mlp.forward(norm.forward(h1)));
+      };
+      return routedPair(out, h, routing, block(a.und.o, this.post_attention_layernorm, this.mlp), block(a.gen.o, this.post_attention_layernorm_moe_gen, this.mlp_moe_gen));
     });
   }
 }

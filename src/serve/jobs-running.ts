@@ -26,9 +26,10 @@ export interface RunningJob extends StopState {
  * cancelled part-way anyway (the worker polls the stop flag between rollouts and update steps,
  * but not inside a scoring pass), and checkpoints are written atomically (temporary folder, then
  * rename), so ending it loses nothing a checkpoint holds; the final message names the checkpoint
- * really left (jobs-recover.ts checkpointNote).
+ * really left (jobs-recover.ts checkpointNote). 500 ms leaves half the second the cancel promise
+ * (docs/serving.md) to ending the thread and storing the final status on a busy machine.
  */
-export const GRPO_CANCEL_DEADLINE_MS = 800;
+export const GRPO_CANCEL_DEADLINE_MS = 500;
 
 export type WorkerReport = Exclude<JobWorkerReply, { type: 'done' | 'error' }>;
 
