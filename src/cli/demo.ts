@@ -53,29 +53,82 @@ function sftResumePoint(run: string): string {
   return 'resuming the interrupted run (it had saved no checkpoint yet: starting from step 0)';
 }
 
-export async function runDemo(opts: DemoOptions): Promise<number> {
-  const started = Date.now();
-  const stages: Stage[] = [];
-  const total = 6;
-  let n = 0;
-  const stage = async <T>(name: string, done: () => boolean, work: () => Promise<T>): Promise<void> => {
-    n++;
-    console.log(`\n[${n}/${total}] ${name}`);
+/** Numbered stage headers, and the time of each stage for timings.json. */
+class StageLog {
+  readonly stages: Stage[] = [];
+  private n = 0;
+
+  constructor(private readonly total: number) {}
+
+  /** A stage that always runs (no earlier result to reuse): its header only. */
+  header(name: string, first = false): void {
+    this.n++;
+    console.log(`${first ? '' : '\n'}[${this.n}/${this.total}] ${name}`);
+  }
+
+  /** A stage whose result an earlier run may have left (`done`): reused then, else run and timed. */
+  async run(name: string, done: () => boolean, work: () => Promise<void>): Promise<void> {
+    this.header(name);
     const t0 = Date.now();
     if (done()) {
       console.log('  finished in an earlier run: reusing it');
-      stages.push({ name, seconds: 0, reused: true });
+      this.stages.push({ name, seconds: 0, reused: true });
       return;
     }
     await work();
     const seconds = (Date.now() - t0) / 1000;
-    stages.push({ name, seconds, reused: false });
+    this.stages.push({ name, seconds, reused: false });
     console.log(`  done in ${seconds.toFixed(1)} s`);
-  };
+  }
+}
 
+/** Where each stage of one demo run keeps its results. */
+interface DemoPaths {
+  root: string;
+  sftRun: string;
+  sftModel: string;
+  grpoRun: string;
+  grpoModel: string;
+  untrained: string;
+  evalDir: string;
+}
+
+type Server = Awaited<ReturnType<typeof startServer>>;
+
+export async function runDemo(opts: DemoOptions): Promise<number> {
+  const started = Date.now();
+  const log = new StageLog(6);
   // 1. Engine and character.
-  n++;
-  console.log(`[${n}/${total}] engine and character`);
+  log.header('engine and character', true);
+  const { character, source, paths } = openDemo(opts);
+  // 2. Unified-SFT, with the tiny VAE stage first (docs/method.md 2).
+  await log.run('Unified-SFT (tiny VAE stage, then 0.25 CE + 1.0 MSE)', () => hasModel(paths.sftModel), () => sftStage(opts, character, source, paths));
+  // 3. Character-GRPO on the generation expert (docs/method.md 3).
+  await log.run('Character-GRPO (SDE-window rollouts, group-relative rewards)', () => hasModel(paths.grpoModel), () => grpoStage(opts, paths));
+  // 4. Evaluation: the model before customization, SFT, and SFT + GRPO on the same tests.
+  await log.run('evaluation (before customization, SFT, SFT + GRPO)', () => existsSync(join(paths.evalDir, 'report.md')), () => evalStage(opts, character, paths));
+  // 5. Serving: the character and its model in the server's data folder.
+  log.header('server with the web UI');
+  const dataDir = join(paths.root, 'server');
+  const { server, id } = await serveDemo(opts, character, dataDir, paths.grpoModel);
+  // 6. A first exchange through the API: a reply, then an image of the scene.
+  log.header('first exchange');
+  const t0 = Date.now();
+  await firstExchange(opts, character, server, id, paths.root);
+  log.stages.push({ name: 'first exchange', seconds: (Date.now() - t0) / 1000, reused: false });
+  writeTimings(opts, paths.root, started, log.stages);
+  if (opts.quick) {
+    await server.close();
+    return 0;
+  }
+  console.log(`\nThe server keeps running: open ${server.url}/ in a browser, or \`unicharacter chat ${id} --data-dir ${dataDir}\` in another terminal. Ctrl-C stops it.`);
+  await new Promise<void>((r) => process.once('SIGINT', () => r()));
+  await server.close();
+  return 0;
+}
+
+/** The engine, the character and the run folders (one per character and mode). */
+function openDemo(opts: DemoOptions): { character: Character; source: string[] | null; paths: DemoPaths } {
   console.log(`  libtorch ${torch.version()} on ${torch.cuda.isAvailable() ? 'CUDA' : 'CPU'}, ${torch.getNumThreads()} threads`);
   const { character, source } = loadCharacter(opts.character);
   console.log(`  ${character.names.display} (${character.category}): ${character.referenceImages.length} reference images, ` +
@@ -85,72 +138,69 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
   mkdirSync(root, { recursive: true });
   console.log(`  runs in ${root}`);
   const sftRun = join(root, 'sft');
-  const sftModel = join(sftRun, 'character');
   const grpoRun = join(root, 'grpo');
-  const grpoModel = join(grpoRun, 'model');
-  const untrained = join(root, 'untrained');
-  const evalDir = join(root, 'eval');
+  const paths = {
+    root, sftRun, sftModel: join(sftRun, 'character'), grpoRun, grpoModel: join(grpoRun, 'model'),
+    untrained: join(root, 'untrained'), evalDir: join(root, 'eval'),
+  };
+  return { character, source, paths };
+}
 
-  // 2. Unified-SFT, with the tiny VAE stage first (docs/method.md 2).
+async function sftStage(opts: DemoOptions, character: Character, source: string[] | null, { sftRun }: DemoPaths): Promise<void> {
   const sftConfig: SftConfigInput = opts.quick
     ? { vae: { steps: 40, saveEvery: 10 }, data: { imageSize: 32, vitImageSize: 28 }, totalSteps: 30, saveEvery: 15, sampling: { every: 30, maxTokens: 16, numTimesteps: 8 } }
     : { vae: { steps: 300 }, totalSteps: 600, saveEvery: 200, sampling: { every: 200, maxTokens: 48, numTimesteps: 12 } };
   if (source) (sftConfig as { data?: object }).data = { ...(sftConfig.data ?? {}), characters: source };
-  await stage('Unified-SFT (tiny VAE stage, then 0.25 CE + 1.0 MSE)', () => hasModel(sftModel), async () => {
-    const resume = existsSync(join(sftRun, 'config.json'));
-    if (resume) console.log(`  ${sftResumePoint(sftRun)} (${sftRun})`);
-    const r = await trainSft(tinySftConfig(sftConfig), {
-      runDir: sftRun, resume, characters: source ? undefined : [character],
-    });
-    if (r.vaeStage?.interrupted) throw new Error(`the VAE stage stopped at step ${r.vaeStage.step} (checkpoint saved); run the demo again to continue`);
-    if (r.interrupted) throw new Error(`SFT stopped at step ${r.step} (checkpoint saved); run the demo again to continue`);
-    if (!r.characterModelPath) throw new Error('SFT finished without a character model folder');
+  const resume = existsSync(join(sftRun, 'config.json'));
+  if (resume) console.log(`  ${sftResumePoint(sftRun)} (${sftRun})`);
+  const r = await trainSft(tinySftConfig(sftConfig), {
+    runDir: sftRun, resume, characters: source ? undefined : [character],
   });
+  if (r.vaeStage?.interrupted) throw new Error(`the VAE stage stopped at step ${r.vaeStage.step} (checkpoint saved); run the demo again to continue`);
+  if (r.interrupted) throw new Error(`SFT stopped at step ${r.step} (checkpoint saved); run the demo again to continue`);
+  if (!r.characterModelPath) throw new Error('SFT finished without a character model folder');
+}
 
-  // 3. Character-GRPO on the generation expert (docs/method.md 3).
-  await stage('Character-GRPO (SDE-window rollouts, group-relative rewards)', () => hasModel(grpoModel), async () => {
-    if (existsSync(grpoRun) && !existsSync(join(grpoRun, 'checkpoints'))) rmSync(grpoRun, { recursive: true, force: true });
-    const resume = existsSync(join(grpoRun, 'checkpoints'));
-    if (resume) {
-      const latest = readLatestCheckpoint(grpoRun);
-      console.log(`  resuming the interrupted run from ${latest ? `epoch ${latest.step}` : 'its start (no checkpoint yet)'} (${grpoRun})`);
-    }
-    const g = await trainGrpo({
-      // The 'project' preset: the demo's few prompts and small groups do not fill the reference's 8 x 6 sampling batches.
-      ...DEFAULT_GRPO, preset: 'project', from: sftModel, out: grpoRun, lr: 1e-4,
-      ...(opts.quick
-        ? { epochs: 1, promptsPerEpoch: 2, groupSize: 2, numSteps: 6, windowSize: 2, windowRange: [0, 3] as [number, number], evalEvery: 1, evalSteps: 6, saveEvery: 1 }
-        : { epochs: 10, promptsPerEpoch: 4, groupSize: 4, numSteps: 10, windowRange: [0, 5] as [number, number], evalEvery: 5, evalSteps: 20, saveEvery: 5 }),
-    }, { resume });
-    if (g.interrupted) throw new Error(`Character-GRPO stopped at epoch ${g.step} (checkpoint saved); run the demo again to continue`);
+async function grpoStage(opts: DemoOptions, { sftModel, grpoRun }: DemoPaths): Promise<void> {
+  if (existsSync(grpoRun) && !existsSync(join(grpoRun, 'checkpoints'))) rmSync(grpoRun, { recursive: true, force: true });
+  const resume = existsSync(join(grpoRun, 'checkpoints'));
+  if (resume) {
+    const latest = readLatestCheckpoint(grpoRun);
+    console.log(`  resuming the interrupted run from ${latest ? `epoch ${latest.step}` : 'its start (no checkpoint yet)'} (${grpoRun})`);
+  }
+  const g = await trainGrpo({
+    // The 'project' preset: the demo's few prompts and small groups do not fill the reference's 8 x 6 sampling batches.
+    ...DEFAULT_GRPO, preset: 'project', from: sftModel, out: grpoRun, lr: 1e-4,
+    ...(opts.quick
+      ? { epochs: 1, promptsPerEpoch: 2, groupSize: 2, numSteps: 6, windowSize: 2, windowRange: [0, 3] as [number, number], evalEvery: 1, evalSteps: 6, saveEvery: 1 }
+      : { epochs: 10, promptsPerEpoch: 4, groupSize: 4, numSteps: 10, windowRange: [0, 5] as [number, number], evalEvery: 5, evalSteps: 20, saveEvery: 5 }),
+  }, { resume });
+  if (g.interrupted) throw new Error(`Character-GRPO stopped at epoch ${g.step} (checkpoint saved); run the demo again to continue`);
+}
+
+async function evalStage(opts: DemoOptions, character: Character, { sftModel, grpoModel, untrained, evalDir }: DemoPaths): Promise<void> {
+  if (!hasModel(untrained)) {
+    // Same tokenizer, VAE and sizes as the customized model, freshly initialised weights.
+    const sft = await CharacterModel.load(sftModel);
+    torch.manualSeed(1234);
+    const fresh = new CharacterModel(sft.character, new Bagel(sft.model.config), sft.vae, sft.tokenizer, { ...sft.manifest, provenance: { stage: 'untrained' } });
+    fresh.save(untrained);
+    fresh.model.dispose();
+    sft.dispose();
+  }
+  await runDemoEval({
+    character, out: evalDir, quick: opts.quick,
+    runs: [
+      { label: 'before customization', modelDir: untrained },
+      { label: 'SFT', modelDir: sftModel },
+      { label: 'SFT + GRPO', modelDir: grpoModel },
+    ],
   });
+  console.log(`  report: ${join(evalDir, 'report.md')}`);
+}
 
-  // 4. Evaluation: the model before customization, SFT, and SFT + GRPO on the same tests.
-  await stage('evaluation (before customization, SFT, SFT + GRPO)', () => existsSync(join(evalDir, 'report.md')), async () => {
-    if (!hasModel(untrained)) {
-      // Same tokenizer, VAE and sizes as the customized model, freshly initialised weights.
-      const sft = await CharacterModel.load(sftModel);
-      torch.manualSeed(1234);
-      const fresh = new CharacterModel(sft.character, new Bagel(sft.model.config), sft.vae, sft.tokenizer, { ...sft.manifest, provenance: { stage: 'untrained' } });
-      fresh.save(untrained);
-      fresh.model.dispose();
-      sft.dispose();
-    }
-    await runDemoEval({
-      character, out: evalDir, quick: opts.quick,
-      runs: [
-        { label: 'before customization', modelDir: untrained },
-        { label: 'SFT', modelDir: sftModel },
-        { label: 'SFT + GRPO', modelDir: grpoModel },
-      ],
-    });
-    console.log(`  report: ${join(evalDir, 'report.md')}`);
-  });
-
-  // 5. Serving: the character and its model in the server's data folder.
-  n++;
-  console.log(`\n[${n}/${total}] server with the web UI`);
-  const dataDir = join(root, 'server');
+/** Starts the server, imports the character (once) and puts the customized model beside it. */
+async function serveDemo(opts: DemoOptions, character: Character, dataDir: string, grpoModel: string): Promise<{ server: Server; id: string }> {
   const engine = new ModelChatEngine(join(dataDir, 'models'));
   const wanted = opts.port ?? (opts.quick ? 0 : 8000);
   const server = await startServer({ dataDir, engine, port: wanted }).catch((e: NodeJS.ErrnoException) => {
@@ -170,12 +220,12 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
   }
   cpSync(grpoModel, join(dataDir, 'models', id), { recursive: true });
   console.log(`  serving on ${server.url}  (web UI at ${server.url}/, OpenAI-compatible API at ${server.url}/v1, model '${id}')`);
+  return { server, id };
+}
 
-  // 6. A first exchange through the API: a reply, then an image of the scene.
-  n++;
-  console.log(`\n[${n}/${total}] first exchange`);
+/** One chat completion asking for text and an image; the image is saved beside the runs. */
+async function firstExchange(opts: DemoOptions, character: Character, server: Server, id: string, root: string): Promise<void> {
   const user = 'Hello! Where are you headed today?';
-  const t0 = Date.now();
   const res = await fetch(`${server.url}/v1/chat/completions`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
@@ -193,17 +243,10 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
     writeFileSync(path, bytes);
     console.log(`  image: ${path}`);
   }
-  stages.push({ name: 'first exchange', seconds: (Date.now() - t0) / 1000, reused: false });
+}
 
+function writeTimings(opts: DemoOptions, root: string, started: number, stages: Stage[]): void {
   const timings = { quick: opts.quick, totalSeconds: (Date.now() - started) / 1000, stages };
   writeFileSync(join(root, 'timings.json'), JSON.stringify(timings, null, 2) + '\n');
   console.log(`\nStage times (s): ${stages.map((s) => `${s.name.split(' (')[0]} ${s.reused ? 'reused' : s.seconds.toFixed(1)}`).join(', ')}; total ${timings.totalSeconds.toFixed(1)}`);
-  if (opts.quick) {
-    await server.close();
-    return 0;
-  }
-  console.log(`\nThe server keeps running: open ${server.url}/ in a browser, or \`unicharacter chat ${id} --data-dir ${dataDir}\` in another terminal. Ctrl-C stops it.`);
-  await new Promise<void>((r) => process.once('SIGINT', () => r()));
-  await server.close();
-  return 0;
 }

@@ -165,6 +165,21 @@ function parseLaunchFront(rest: string[]): string | {
   };
 }
 
+/** Each command's runner over its own arguments (after the command name). */
+const COMMANDS: Record<string, (rest: string[]) => Promise<number>> = {
+  demo: demoCommand,
+  data: dataCommand,
+  train: async (rest) => (await import('./train.js')).trainCommand(rest),
+  customize: async (rest) => (await import('./train.js')).customizeCommand(rest),
+  launch: launchCommand,
+  export: exportCommand,
+  eval: async (rest) => (await import('../eval/index.js')).evalCommand(rest),
+  serve: serveCommand,
+  chat: chatCommand,
+  plan: async (rest) => (await import('./plan.js')).planCommand(rest),
+  engine: engineCommand,
+};
+
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   const help = command !== undefined && asksHelp(command, rest) ? commandHelp(command, rest) : undefined;
@@ -172,159 +187,147 @@ async function main(argv: string[]): Promise<number> {
     console.log(`unicharacter${help.slice(1)}`);
     return 0;
   }
-  switch (command) {
-    case 'demo': {
-      const { values } = parseArgs({
-        args: rest,
-        options: {
-          quick: { type: 'boolean', default: false },
-          character: { type: 'string' },
-          out: { type: 'string', default: 'runs/demo' },
-          port: { type: 'string' },
-        },
-      });
-      const port = values.port === undefined ? undefined : Number(values.port);
-      if (port !== undefined && !(Number.isInteger(port) && port >= 0 && port <= 65535)) throw new Error(`--port must be a port number, got '${values.port}'`);
-      return runDemo({ quick: values.quick ?? false, character: values.character, out: values.out, port });
-    }
-    case 'data': {
-      const [sub, dir, ...extra] = rest;
-      if (!dir || extra.length > 0 || (sub !== 'validate' && sub !== 'stats')) {
-        console.error('usage: unicharacter data validate|stats <dir>');
-        return 2;
-      }
-      if (sub === 'validate') return dataValidate(dir).exitCode;
-      await dataStats(dir);
-      return 0;
-    }
-    case 'train': {
-      const { trainCommand } = await import('./train.js');
-      return trainCommand(rest);
-    }
-    case 'customize': {
-      const { customizeCommand } = await import('./train.js');
-      return customizeCommand(rest);
-    }
-    case 'launch': {
-      // Everything after the script belongs to the script, so only the front is parsed here.
-      const front = parseLaunchFront(rest);
-      if (typeof front === 'string') {
-        console.error(`launch: ${front}\nusage: unicharacter launch --nproc N [--nnodes M --node-rank R --master-addr A] [--master-port P] <command | script.js> [args...]`);
-        return 2;
-      }
-      const { launch } = await import('../torch/index.js');
-      // `launch --nproc 2 train sft ...` runs a unicharacter command; a .js/.mjs path runs that script.
-      const { positionals } = front;
-      const isScript = /\.(c|m)?js$/.test(positionals[0]!);
-      const script = isScript ? positionals[0]! : fileURLToPath(import.meta.url);
-      const args = isScript ? positionals.slice(1) : positionals;
-      const result = await launch({ ...front.options, script, args });
-      if (!result.ok) console.error(`launch: ${result.error}`);
-      return result.ok ? 0 : 1;
-    }
-    case 'export': {
-      const { values } = parseArgs({
-        args: rest,
-        options: {
-          run: { type: 'string' }, out: { type: 'string' }, checkpoint: { type: 'string' },
-          character: { type: 'string' }, 'no-character': { type: 'boolean', default: false },
-        },
-      });
-      if (!values.run || !values.out) {
-        console.error('usage: unicharacter export --run <dir> --out <dir> [--checkpoint step-N|<dir>] [--character sample|<dir>] [--no-character]');
-        return 2;
-      }
-      if (values.character !== undefined && values['no-character']) throw new Error('--character and --no-character exclude each other');
-      const { exportShardedRun } = await import('../train/index.js');
-      const r = exportShardedRun({
-        run: values.run, out: values.out, noCharacter: values['no-character']!,
-        ...(values.checkpoint !== undefined ? { checkpoint: values.checkpoint } : {}), ...(values.character !== undefined ? { character: values.character } : {}),
-      });
-      console.log(`step ${r.step} (${r.checkpoint})\nweights: ${r.modelPath}${r.adapterPath ? `\nadapter: ${r.adapterPath}` : ''}${r.characterModelPath ? `\ncharacter model: ${r.characterModelPath}` : ''}`);
-      return 0;
-    }
-    case 'eval': {
-      const { evalCommand } = await import('../eval/index.js');
-      return evalCommand(rest);
-    }
-    case 'serve': {
-      const { values } = parseArgs({
-        args: rest,
-        options: {
-          host: { type: 'string', default: '127.0.0.1' },
-          port: { type: 'string', default: '8000' },
-          'data-dir': { type: 'string', default: '.unicharacter' },
-          'api-key': { type: 'string' },
-          'keep-stateless-chats': { type: 'boolean', default: false },
-          'image-links': { type: 'boolean', default: false },
-          'allow-remote': { type: 'boolean', default: false },
-          'max-batch': { type: 'string', default: '16' },
-          help: { type: 'boolean', short: 'h', default: false },
-        },
-      });
-      if (values.help) {
-        console.log(`unicharacter${SERVE_HELP.slice(1)}`);
-        return 0;
-      }
-      const maxBatch = Number(values['max-batch']);
-      if (!Number.isInteger(maxBatch) || maxBatch < 1) throw new Error(`--max-batch must be an integer >= 1, got '${values['max-batch']}'`);
-      const port = Number(values.port);
-      if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`--port must be a port number, got '${values.port}'`);
-      const { runServe } = await import('./serve.js');
-      const apiKey = values['api-key'] ?? process.env.UNICHARACTER_API_KEY;
-      return runServe({
-        host: values.host!, port, dataDir: values['data-dir']!, allowRemote: values['allow-remote']!, ...(apiKey ? { apiKey } : {}),
-        chats: { keepStateless: values['keep-stateless-chats']!, imageLinks: values['image-links']! }, maxBatch,
-      });
-    }
-    case 'chat': {
-      const { values, positionals } = parseArgs({
-        args: rest,
-        allowPositionals: true,
-        options: {
-          'data-dir': { type: 'string', default: '.unicharacter' },
-          'no-images': { type: 'boolean', default: false },
-          thinking: { type: 'boolean', default: false },
-          temperature: { type: 'string', default: '0.7' },
-          'max-tokens': { type: 'string', default: '200' },
-          help: { type: 'boolean', short: 'h', default: false },
-        },
-      });
-      if (values.help) {
-        console.log(`unicharacter${CHAT_HELP.slice(1)}`);
-        return 0;
-      }
-      if (positionals.length !== 1) {
-        console.error('usage: unicharacter chat <character> [--data-dir D] [--no-images] [--thinking] [--temperature T] [--max-tokens N]');
-        return 2;
-      }
-      const temperature = Number(values.temperature);
-      if (!(temperature >= 0 && temperature <= 2)) throw new Error(`--temperature must be a number from 0 to 2, got '${values.temperature}'`);
-      const maxTokens = Number(values['max-tokens']);
-      if (!(Number.isInteger(maxTokens) && maxTokens >= 1)) throw new Error(`--max-tokens must be a positive integer, got '${values['max-tokens']}'`);
-      if (values.thinking && values['no-images']) throw new Error("--thinking plans each reply's image: it cannot be used with --no-images");
-      const { runChat } = await import('./chat.js');
-      return runChat({ character: positionals[0]!, dataDir: values['data-dir']!, images: !values['no-images'], thinking: values.thinking!, temperature, maxTokens });
-    }
-    case 'plan': {
-      const { planCommand } = await import('./plan.js');
-      return planCommand(rest);
-    }
-    case 'engine': {
-      const torch = await import('../torch/index.js');
-      console.log(`libtorch ${torch.version()}, ${torch.getNumThreads()} intra-op threads, CUDA ${torch.cuda.isAvailable() ? `available (${torch.cuda.deviceCount()} devices)` : 'not available'}`);
-      return 0;
-    }
-    case undefined:
-    case 'help':
-    case '--help':
-    case '-h':
-      console.log(HELP);
-      return 0;
-    default:
-      console.error(`unknown command '${command}'\n\n${HELP}`);
-      return 2;
+  if (command === undefined || command === 'help' || command === '--help' || command === '-h') {
+    console.log(HELP);
+    return 0;
   }
+  const run = Object.hasOwn(COMMANDS, command) ? COMMANDS[command] : undefined;
+  if (run) return run(rest);
+  console.error(`unknown command '${command}'\n\n${HELP}`);
+  return 2;
+}
+
+async function demoCommand(rest: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: rest,
+    options: {
+      quick: { type: 'boolean', default: false },
+      character: { type: 'string' },
+      out: { type: 'string', default: 'runs/demo' },
+      port: { type: 'string' },
+    },
+  });
+  const port = values.port === undefined ? undefined : Number(values.port);
+  if (port !== undefined && !(Number.isInteger(port) && port >= 0 && port <= 65535)) throw new Error(`--port must be a port number, got '${values.port}'`);
+  return runDemo({ quick: values.quick ?? false, character: values.character, out: values.out, port });
+}
+
+async function dataCommand(rest: string[]): Promise<number> {
+  const [sub, dir, ...extra] = rest;
+  if (!dir || extra.length > 0 || (sub !== 'validate' && sub !== 'stats')) {
+    console.error('usage: unicharacter data validate|stats <dir>');
+    return 2;
+  }
+  if (sub === 'validate') return dataValidate(dir).exitCode;
+  await dataStats(dir);
+  return 0;
+}
+
+async function launchCommand(rest: string[]): Promise<number> {
+  // Everything after the script belongs to the script, so only the front is parsed here.
+  const front = parseLaunchFront(rest);
+  if (typeof front === 'string') {
+    console.error(`launch: ${front}\nusage: unicharacter launch --nproc N [--nnodes M --node-rank R --master-addr A] [--master-port P] <command | script.js> [args...]`);
+    return 2;
+  }
+  const { launch } = await import('../torch/index.js');
+  // `launch --nproc 2 train sft ...` runs a unicharacter command; a .js/.mjs path runs that script.
+  const { positionals } = front;
+  const isScript = /\.(c|m)?js$/.test(positionals[0]!);
+  const script = isScript ? positionals[0]! : fileURLToPath(import.meta.url);
+  const args = isScript ? positionals.slice(1) : positionals;
+  const result = await launch({ ...front.options, script, args });
+  if (!result.ok) console.error(`launch: ${result.error}`);
+  return result.ok ? 0 : 1;
+}
+
+async function exportCommand(rest: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: rest,
+    options: {
+      run: { type: 'string' }, out: { type: 'string' }, checkpoint: { type: 'string' },
+      character: { type: 'string' }, 'no-character': { type: 'boolean', default: false },
+    },
+  });
+  if (!values.run || !values.out) {
+    console.error('usage: unicharacter export --run <dir> --out <dir> [--checkpoint step-N|<dir>] [--character sample|<dir>] [--no-character]');
+    return 2;
+  }
+  if (values.character !== undefined && values['no-character']) throw new Error('--character and --no-character exclude each other');
+  const { exportShardedRun } = await import('../train/index.js');
+  const r = exportShardedRun({
+    run: values.run, out: values.out, noCharacter: values['no-character']!,
+    ...(values.checkpoint !== undefined ? { checkpoint: values.checkpoint } : {}), ...(values.character !== undefined ? { character: values.character } : {}),
+  });
+  console.log(`step ${r.step} (${r.checkpoint})\nweights: ${r.modelPath}${r.adapterPath ? `\nadapter: ${r.adapterPath}` : ''}${r.characterModelPath ? `\ncharacter model: ${r.characterModelPath}` : ''}`);
+  return 0;
+}
+
+async function serveCommand(rest: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: rest,
+    options: {
+      host: { type: 'string', default: '127.0.0.1' },
+      port: { type: 'string', default: '8000' },
+      'data-dir': { type: 'string', default: '.unicharacter' },
+      'api-key': { type: 'string' },
+      'keep-stateless-chats': { type: 'boolean', default: false },
+      'image-links': { type: 'boolean', default: false },
+      'allow-remote': { type: 'boolean', default: false },
+      'max-batch': { type: 'string', default: '16' },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+  if (values.help) {
+    console.log(`unicharacter${SERVE_HELP.slice(1)}`);
+    return 0;
+  }
+  const maxBatch = Number(values['max-batch']);
+  if (!Number.isInteger(maxBatch) || maxBatch < 1) throw new Error(`--max-batch must be an integer >= 1, got '${values['max-batch']}'`);
+  const port = Number(values.port);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`--port must be a port number, got '${values.port}'`);
+  const { runServe } = await import('./serve.js');
+  const apiKey = values['api-key'] ?? process.env.UNICHARACTER_API_KEY;
+  return runServe({
+    host: values.host!, port, dataDir: values['data-dir']!, allowRemote: values['allow-remote']!, ...(apiKey ? { apiKey } : {}),
+    chats: { keepStateless: values['keep-stateless-chats']!, imageLinks: values['image-links']! }, maxBatch,
+  });
+}
+
+async function chatCommand(rest: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: rest,
+    allowPositionals: true,
+    options: {
+      'data-dir': { type: 'string', default: '.unicharacter' },
+      'no-images': { type: 'boolean', default: false },
+      thinking: { type: 'boolean', default: false },
+      temperature: { type: 'string', default: '0.7' },
+      'max-tokens': { type: 'string', default: '200' },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+  if (values.help) {
+    console.log(`unicharacter${CHAT_HELP.slice(1)}`);
+    return 0;
+  }
+  if (positionals.length !== 1) {
+    console.error('usage: unicharacter chat <character> [--data-dir D] [--no-images] [--thinking] [--temperature T] [--max-tokens N]');
+    return 2;
+  }
+  const temperature = Number(values.temperature);
+  if (!(temperature >= 0 && temperature <= 2)) throw new Error(`--temperature must be a number from 0 to 2, got '${values.temperature}'`);
+  const maxTokens = Number(values['max-tokens']);
+  if (!(Number.isInteger(maxTokens) && maxTokens >= 1)) throw new Error(`--max-tokens must be a positive integer, got '${values['max-tokens']}'`);
+  if (values.thinking && values['no-images']) throw new Error("--thinking plans each reply's image: it cannot be used with --no-images");
+  const { runChat } = await import('./chat.js');
+  return runChat({ character: positionals[0]!, dataDir: values['data-dir']!, images: !values['no-images'], thinking: values.thinking!, temperature, maxTokens });
+}
+
+async function engineCommand(): Promise<number> {
+  const torch = await import('../torch/index.js');
+  console.log(`libtorch ${torch.version()}, ${torch.getNumThreads()} intra-op threads, CUDA ${torch.cuda.isAvailable() ? `available (${torch.cuda.deviceCount()} devices)` : 'not available'}`);
+  return 0;
 }
 
 main(process.argv.slice(2)).then(

@@ -31,6 +31,29 @@ function loadSettings(): Settings {
 const IMAGE_LINK = /\n*!\[[^\]\n]*\]\([^)\s]*\/v1\/images\/[0-9a-f]{64}(?:\?[^)\s]*)?\)/g;
 export const withoutImageLinks = (text: string): string => text.replace(IMAGE_LINK, '');
 
+/** The page's controls, built once per page. */
+interface ChatView {
+  character: CharacterDetail;
+  log: HTMLOListElement;
+  textarea: HTMLTextAreaElement;
+  includeImage: HTMLInputElement;
+  maxTokens: HTMLInputElement;
+  temperature: HTMLInputElement;
+  send: HTMLButtonElement;
+  stop: HTMLButtonElement;
+  chatsSelect: HTMLSelectElement;
+  form: HTMLFormElement;
+}
+
+/** What changes while the page is open: the turns sent as context, the stored chat, the request in flight. */
+interface ChatState {
+  history: Turn[];
+  currentChat: string | undefined;
+  inFlight: AbortController | null;
+}
+
+type Bubble = { li: HTMLLIElement; body: HTMLDivElement; imgs: HTMLDivElement };
+
 export async function chatPage(main: HTMLElement, signal: AbortSignal, characterId: string, chatId: string | undefined): Promise<void> {
   clear(main);
   let character: CharacterDetail;
@@ -41,11 +64,17 @@ export async function chatPage(main: HTMLElement, signal: AbortSignal, character
     return;
   }
   if (signal.aborted) return;
+  const view = chatView(character, loadSettings());
+  mountChatView(main, view);
+  const state: ChatState = { history: [], currentChat: chatId, inFlight: null };
+  for (const el of [view.includeImage, view.maxTokens, view.temperature]) el.addEventListener('change', () => saveSettings(view));
+  await showConversation(view, state);
+  listStoredChats(view, state);
+  wireComposer(view, state, signal);
+  view.textarea.focus();
+}
 
-  const settings = loadSettings();
-  const history: Turn[] = [];
-  let currentChat = chatId;
-
+function chatView(character: CharacterDetail, settings: Settings): ChatView {
   const log = h('ol', { class: 'messages', id: 'messages', role: 'log', 'aria-live': 'polite', 'aria-label': `Conversation with ${character.name}` });
   const textarea = h('textarea', { id: 'message', name: 'message', rows: 2, placeholder: `Message ${character.name}…`, autocomplete: 'off', required: true });
   const includeImage = h('input', { type: 'checkbox', id: 'include-image', name: 'include-image', checked: settings.includeImage });
@@ -78,7 +107,10 @@ export async function chatPage(main: HTMLElement, signal: AbortSignal, character
     ),
     h('p', { class: 'hint' }, 'Enter sends; Shift+Enter starts a new line.'),
   );
+  return { character, log, textarea, includeImage, maxTokens, temperature, send, stop, chatsSelect, form };
+}
 
+function mountChatView(main: HTMLElement, { character, chatsSelect, log, form }: ChatView): void {
   const avatar = character.avatar_url ? authImage(character.avatar_url, '', 'avatar small') : h('span', { class: 'avatar small placeholder', 'aria-hidden': 'true' }, character.name.slice(0, 1).toUpperCase());
   main.append(
     h(
@@ -92,47 +124,50 @@ export async function chatPage(main: HTMLElement, signal: AbortSignal, character
     log,
     form,
   );
+}
 
-  const saveSettings = () => {
-    const s: Settings = { maxTokens: Math.max(1, Number(maxTokens.value) || 256), temperature: Number(temperature.value) || 0, includeImage: includeImage.checked };
-    localStorage.setItem(SETTINGS, JSON.stringify(s));
-    return s;
-  };
-  for (const el of [includeImage, maxTokens, temperature]) el.addEventListener('change', saveSettings);
+function saveSettings({ maxTokens, temperature, includeImage }: ChatView): Settings {
+  const s: Settings = { maxTokens: Math.max(1, Number(maxTokens.value) || 256), temperature: Number(temperature.value) || 0, includeImage: includeImage.checked };
+  localStorage.setItem(SETTINGS, JSON.stringify(s));
+  return s;
+}
 
-  const bubble = (role: Turn['role'], text: string, images: string[] = []) => {
-    const body = h('div', { class: 'text' }, text);
-    const imgs = h('div', { class: 'images' });
-    for (const url of images) imgs.append(authImage(url, `Image from ${role === 'assistant' ? character.name : 'you'}`, 'chat-image'));
-    const li = h('li', { class: `message ${role}` }, h('span', { class: 'visually-hidden' }, role === 'user' ? 'You: ' : `${character.name}: `), body, imgs);
-    log.append(li);
-    li.scrollIntoView({ block: 'end' });
-    return { li, body, imgs };
-  };
+function bubble({ character, log }: ChatView, role: Turn['role'], text: string, images: string[] = []): Bubble {
+  const body = h('div', { class: 'text' }, text);
+  const imgs = h('div', { class: 'images' });
+  for (const url of images) imgs.append(authImage(url, `Image from ${role === 'assistant' ? character.name : 'you'}`, 'chat-image'));
+  const li = h('li', { class: `message ${role}` }, h('span', { class: 'visually-hidden' }, role === 'user' ? 'You: ' : `${character.name}: `), body, imgs);
+  log.append(li);
+  li.scrollIntoView({ block: 'end' });
+  return { li, body, imgs };
+}
 
-  // A stored chat: its messages; a new one: the character's opening line.
-  if (currentChat) {
+/** A stored chat: its messages; a new one: the character's opening line. */
+async function showConversation(view: ChatView, state: ChatState): Promise<void> {
+  if (state.currentChat) {
     try {
-      const stored = await apiJson<{ messages: StoredMessage[] }>(`/v1/chats/${encodeURIComponent(currentChat)}`);
+      const stored = await apiJson<{ messages: StoredMessage[] }>(`/v1/chats/${encodeURIComponent(state.currentChat)}`);
       for (const m of stored.messages) {
-        history.push({ role: m.role, content: m.content });
-        if (m.role !== 'system') bubble(m.role, m.content, m.images.map((i) => i.url));
+        state.history.push({ role: m.role, content: m.content });
+        if (m.role !== 'system') bubble(view, m.role, m.content, m.images.map((i) => i.url));
       }
     } catch (e) {
-      log.append(h('li', {}, notice(`Could not load that chat: ${(e as Error).message}`, 'error')));
-      currentChat = undefined;
+      view.log.append(h('li', {}, notice(`Could not load that chat: ${(e as Error).message}`, 'error')));
+      state.currentChat = undefined;
     }
-  } else if (character.opening) {
-    history.push({ role: 'assistant', content: character.opening });
-    bubble('assistant', character.opening);
+  } else if (view.character.opening) {
+    state.history.push({ role: 'assistant', content: view.character.opening });
+    bubble(view, 'assistant', view.character.opening);
   }
+}
 
-  // Stored chats of this character, to resume.
+/** Stored chats of this character, to resume. */
+function listStoredChats({ character, chatsSelect }: ChatView, state: ChatState): void {
   void apiJson<{ data: ChatSummary[] }>(`/v1/chats?character_id=${encodeURIComponent(character.id)}`).then(
     ({ data }) => {
       for (const c of data) {
         const when = new Date(c.updated_at * 1000).toLocaleString();
-        chatsSelect.append(h('option', { value: c.id, selected: c.id === currentChat }, c.title || `Chat of ${when}`));
+        chatsSelect.append(h('option', { value: c.id, selected: c.id === state.currentChat }, c.title || `Chat of ${when}`));
       }
     },
     () => {},
@@ -140,111 +175,117 @@ export async function chatPage(main: HTMLElement, signal: AbortSignal, character
   chatsSelect.addEventListener('change', () => {
     location.hash = `#/chat/${encodeURIComponent(character.id)}${chatsSelect.value ? `/${encodeURIComponent(chatsSelect.value)}` : ''}`;
   });
+}
 
-  let inFlight: AbortController | null = null;
-  signal.addEventListener('abort', () => inFlight?.abort(), { once: true });
-  stop.addEventListener('click', () => inFlight?.abort());
-
-  textarea.addEventListener('keydown', (e) => {
+/** Enter sends, Shift+Enter is a new line; Stop and leaving the page abort the reply in flight. */
+function wireComposer(view: ChatView, state: ChatState, signal: AbortSignal): void {
+  signal.addEventListener('abort', () => state.inFlight?.abort(), { once: true });
+  view.stop.addEventListener('click', () => state.inFlight?.abort());
+  view.textarea.addEventListener('keydown', (e) => {
     if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) {
       e.preventDefault();
-      form.requestSubmit();
+      view.form.requestSubmit();
     }
   });
-
-  form.addEventListener('submit', (e) => {
+  view.form.addEventListener('submit', (e) => {
     e.preventDefault();
-    const text = textarea.value.trim();
-    if (!text || inFlight) return;
-    void turn(text);
+    const text = view.textarea.value.trim();
+    if (!text || state.inFlight) return;
+    void turn(view, state, text, signal);
   });
+}
 
-  const turn = async (text: string) => {
-    const s = saveSettings();
-    textarea.value = '';
-    bubble('user', text);
-    history.push({ role: 'user', content: text });
-    const out = bubble('assistant', '');
-    out.li.classList.add('streaming');
-    out.li.setAttribute('aria-busy', 'true');
-    const ctl = new AbortController();
-    inFlight = ctl;
-    send.disabled = true;
-    stop.hidden = false;
-    let reply = '';
-    try {
-      const res = await apiFetch('/v1/chat/completions', {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', accept: 'text/event-stream' },
-        signal: ctl.signal,
-        body: JSON.stringify({
-          model: character.id,
-          messages: history,
-          stream: true,
-          stream_options: { include_usage: true },
-          modalities: s.includeImage ? ['text', 'image'] : ['text'],
-          max_tokens: s.maxTokens,
-          temperature: s.temperature,
-          // The UI's conversations are chats: keep the first turn as one (docs/serving.md 5).
-          ...(currentChat ? { chat_id: currentChat } : { store: true }),
-        }),
-      });
-      if (!res.ok || !res.body) {
-        out.li.append(notice(await errorMessage(res), 'error'));
-        history.pop();
-        return;
-      }
-      const newChat = res.headers.get('x-chat-id');
-      if (newChat && newChat !== currentChat) {
-        currentChat = newChat;
-        // Keep the URL resumable without re-rendering the page.
-        window.history.replaceState(null, '', `#/chat/${encodeURIComponent(character.id)}/${encodeURIComponent(newChat)}`);
-        if (![...chatsSelect.options].some((o) => o.value === newChat)) chatsSelect.append(h('option', { value: newChat }, `Chat of ${new Date().toLocaleString()}`));
-        chatsSelect.value = newChat;
-      }
-      for await (const data of sseData(res.body, ctl.signal)) {
-        if (data === '[DONE]') break;
-        let chunk: Chunk;
-        try {
-          chunk = JSON.parse(data) as Chunk;
-        } catch {
-          continue;
-        }
-        if (chunk.error) {
-          out.li.append(notice(chunk.error.message ?? 'the server reported an error', 'error'));
-          break;
-        }
-        // Usage chunks carry `choices: []` (or null on some servers).
-        for (const c of chunk.choices ?? []) {
-          if (c.delta?.content) {
-            reply += c.delta.content;
-            out.body.textContent = withoutImageLinks(reply);
-          }
-          for (const img of c.delta?.images ?? []) {
-            const url = img.image_url?.url;
-            if (url) out.imgs.append(authImage(url, `Image from ${character.name}`, 'chat-image'));
-          }
-        }
-        out.li.scrollIntoView({ block: 'end' });
-      }
-      if (ctl.signal.aborted) out.li.append(notice('Stopped.'));
-      history.push({ role: 'assistant', content: reply });
-    } catch (err) {
-      if (ctl.signal.aborted) {
-        out.li.append(notice('Stopped.'));
-        if (reply) history.push({ role: 'assistant', content: reply });
-      } else {
-        out.li.append(notice(`Connection failed: ${(err as Error).message}`, 'error'));
-      }
-    } finally {
-      out.li.classList.remove('streaming');
-      out.li.removeAttribute('aria-busy');
-      inFlight = null;
-      send.disabled = false;
-      stop.hidden = true;
-      if (!signal.aborted) textarea.focus();
+/** One exchange: the user's message, then the reply streamed into its bubble. */
+async function turn(view: ChatView, state: ChatState, text: string, signal: AbortSignal): Promise<void> {
+  const s = saveSettings(view);
+  view.textarea.value = '';
+  bubble(view, 'user', text);
+  state.history.push({ role: 'user', content: text });
+  const out = bubble(view, 'assistant', '');
+  out.li.classList.add('streaming');
+  out.li.setAttribute('aria-busy', 'true');
+  const ctl = new AbortController();
+  state.inFlight = ctl;
+  view.send.disabled = true;
+  view.stop.hidden = false;
+  const reply = { text: '' };
+  try {
+    const res = await apiFetch('/v1/chat/completions', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'text/event-stream' },
+      signal: ctl.signal,
+      body: JSON.stringify({
+        model: view.character.id,
+        messages: state.history,
+        stream: true,
+        stream_options: { include_usage: true },
+        modalities: s.includeImage ? ['text', 'image'] : ['text'],
+        max_tokens: s.maxTokens,
+        temperature: s.temperature,
+        // The UI's conversations are chats: keep the first turn as one (docs/serving.md 5).
+        ...(state.currentChat ? { chat_id: state.currentChat } : { store: true }),
+      }),
+    });
+    if (!res.ok || !res.body) {
+      out.li.append(notice(await errorMessage(res), 'error'));
+      state.history.pop();
+      return;
     }
-  };
+    adoptChatId(view, state, res.headers.get('x-chat-id'));
+    await streamReply(view, res.body, ctl.signal, out, reply);
+    if (ctl.signal.aborted) out.li.append(notice('Stopped.'));
+    state.history.push({ role: 'assistant', content: reply.text });
+  } catch (err) {
+    if (ctl.signal.aborted) {
+      out.li.append(notice('Stopped.'));
+      if (reply.text) state.history.push({ role: 'assistant', content: reply.text });
+    } else {
+      out.li.append(notice(`Connection failed: ${(err as Error).message}`, 'error'));
+    }
+  } finally {
+    out.li.classList.remove('streaming');
+    out.li.removeAttribute('aria-busy');
+    state.inFlight = null;
+    view.send.disabled = false;
+    view.stop.hidden = true;
+    if (!signal.aborted) view.textarea.focus();
+  }
+}
 
-  textarea.focus();
+/** The chat the server stored the first turn in: kept, the URL made resumable without re-rendering the page. */
+function adoptChatId({ character, chatsSelect }: ChatView, state: ChatState, newChat: string | null): void {
+  if (!newChat || newChat === state.currentChat) return;
+  state.currentChat = newChat;
+  window.history.replaceState(null, '', `#/chat/${encodeURIComponent(character.id)}/${encodeURIComponent(newChat)}`);
+  if (![...chatsSelect.options].some((o) => o.value === newChat)) chatsSelect.append(h('option', { value: newChat }, `Chat of ${new Date().toLocaleString()}`));
+  chatsSelect.value = newChat;
+}
+
+/** The SSE chunks of a reply into its bubble: text deltas (without image links) and images. */
+async function streamReply({ character }: ChatView, body: ReadableStream<Uint8Array>, signal: AbortSignal, out: Bubble, reply: { text: string }): Promise<void> {
+  for await (const data of sseData(body, signal)) {
+    if (data === '[DONE]') break;
+    let chunk: Chunk;
+    try {
+      chunk = JSON.parse(data) as Chunk;
+    } catch {
+      continue;
+    }
+    if (chunk.error) {
+      out.li.append(notice(chunk.error.message ?? 'the server reported an error', 'error'));
+      break;
+    }
+    // Usage chunks carry `choices: []` (or null on some servers).
+    for (const c of chunk.choices ?? []) {
+      if (c.delta?.content) {
+        reply.text += c.delta.content;
+        out.body.textContent = withoutImageLinks(reply.text);
+      }
+      for (const img of c.delta?.images ?? []) {
+        const url = img.image_url?.url;
+        if (url) out.imgs.append(authImage(url, `Image from ${character.name}`, 'chat-image'));
+      }
+    }
+    out.li.scrollIntoView({ block: 'end' });
+  }
 }
