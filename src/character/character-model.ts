@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { memory, noGrad, scope, manualSeed, randint, tensor } from '../torch/index.js';
 import { loadLoRA, loraLayers, saveLoRA } from '../nn/index.js';
 import {
-  Bagel, AutoEncoder, newContext, prefillText, prefillTextChunked, prefillVitImage, decodeSteps, generateImage, loadCheckpoint, saveCheckpoint,
+  Bagel, AutoEncoder, newContext, prefillText, prefillTextChunked, prefillVitImage, decodeSteps, generateImage, saveCheckpoint,
   latentDownsample, validateConfig, type KVCache, type ModelConfig,
 } from '../model/index.js';
 import {
@@ -21,6 +21,7 @@ import { DecodeBatcher } from './decode-batcher.js';
 import { parseImagePlan, resolveThinking, THINKING_DEFAULTS, type ImagePlan, type ParsedPlan, type ThinkingOptions } from './thinking.js';
 import { parseBaseReference, type BaseReference } from './base-ref.js';
 import { SharedBases } from './shared-bases.js';
+import { loadModelAndVae } from './load-weights.js';
 
 // Images held as bytes (characters from cards) are written as {"$base64": "..."} in
 // character.json and read back as Uint8Array (plain JSON.stringify would write an index map).
@@ -164,20 +165,8 @@ export class CharacterModel {
     checkTokenizerFits(dir, tokenizer.vocabSize, manifest.modelConfig);
     if (manifest.base !== undefined) return CharacterModel.loadOverBase(dir, manifest, character, tokenizer, o.bases ?? new SharedBases());
     checkDeclaredSize(dir, manifest.modelConfig);
-    const before = memory().bytes;
-    const model = new Bagel(manifest.modelConfig);
-    const vae = new AutoEncoder(manifest.modelConfig.vae);
-    try {
-      loadCheckpoint(join(dir, CHARACTER_MODEL_FILES.model), model, { strict: true });
-      loadCheckpoint(join(dir, CHARACTER_MODEL_FILES.vae), vae, { strict: true });
-    } catch (e) {
-      model.dispose();
-      vae.dispose();
-      throw e;
-    }
-    model.eval();
-    vae.eval();
-    return new CharacterModel(character, model, vae, tokenizer, manifest, { memory: { ownBytes: memory().bytes - before, base: null } });
+    const { model, vae, bytes } = loadModelAndVae(join(dir, CHARACTER_MODEL_FILES.model), join(dir, CHARACTER_MODEL_FILES.vae), manifest.modelConfig);
+    return new CharacterModel(character, model, vae, tokenizer, manifest, { memory: { ownBytes: bytes, base: null } });
   }
 
   /** A LoRA folder: its base from the registry (one copy for all its characters), then its own adapters. */

@@ -3,11 +3,11 @@
 // gets its own module tree whose tensors are the base's (src/nn/share.ts), so its adapters are
 // its own and no request ever has to swap them in or out.
 import { createHash } from 'node:crypto';
-import { memory } from '../torch/index.js';
 import { sharingTensors } from '../nn/index.js';
-import { AutoEncoder, Bagel, loadCheckpoint, type ModelConfig } from '../model/index.js';
+import { AutoEncoder, Bagel, type ModelConfig } from '../model/index.js';
 import { checkBaseFile, type BaseReference } from './base-ref.js';
 import { checkDeclaredSize } from './model-folder.js';
+import { loadModelAndVae } from './load-weights.js';
 
 interface BaseEntry {
   key: string;
@@ -79,20 +79,8 @@ export class SharedBases {
   }
 
   private load(key: string, modelPath: string, vaePath: string, config: ModelConfig): BaseEntry {
-    const before = memory().bytes;
-    const model = new Bagel(config);
-    const vae = new AutoEncoder(config.vae);
-    try {
-      loadCheckpoint(modelPath, model, { strict: true });
-      loadCheckpoint(vaePath, vae, { strict: true });
-    } catch (e) {
-      model.dispose();
-      vae.dispose();
-      throw e;
-    }
-    model.eval();
-    vae.eval();
-    return { key, model, vae, bytes: memory().bytes - before, modelPath, users: new Set() };
+    const { model, vae, bytes } = loadModelAndVae(modelPath, vaePath, config);
+    return { key, model, vae, bytes, modelPath, users: new Set() };
   }
 
   private drop(e: BaseEntry): void {
