@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { memory, noGrad, scope, manualSeed, randint, tensor } from '../torch/index.js';
 import { loadLoRA, loraLayers, saveLoRA } from '../nn/index.js';
 import {
-  Bagel, AutoEncoder, newContext, prefillText, prefillTextChunked, prefillVitImage, decodeSteps, generateImage, saveCheckpoint,
+  Bagel, AutoEncoder, abortError, newContext, prefillText, prefillTextChunked, prefillVitImage, decodeSteps, generateImage, saveCheckpoint,
   latentDownsample, validateConfig, type KVCache, type ModelConfig,
 } from '../model/index.js';
 import {
@@ -537,10 +537,4 @@ export class CharacterModel {
     const image = await this.image(prompt, { ...o.image, signal: o.signal });
     return { reply, image, ...(plan ? { plan } : {}) };
   }
-}
-
-function abortError(): Error {
-  const e = new Error('generation cancelled');
-  e.name = 'AbortError';
-  return e;
 }

@@ -2,7 +2,7 @@
 // batch between two steps and leave it when done, cancelled or failed; each step advances every
 // active reply by one token through one batched decoder step (decodeBatchStep). Prefill stays per
 // reply, before it joins. Replies beyond maxBatch wait, in arrival order, for a free row.
-import { decodeBatchStep, type Bagel } from '../model/index.js';
+import { abortError, decodeBatchStep, type Bagel } from '../model/index.js';
 import type { ReplyDecoding } from './reply-decoding.js';
 
 interface Entry {
@@ -104,10 +104,4 @@ export class DecodeBatcher {
 
 function checkMaxBatch(n: number): void {
   if (!(Number.isInteger(n) && n >= 1)) throw new Error(`maxBatch must be an integer >= 1, got ${n}`);
-}
-
-function abortError(): Error {
-  const e = new Error('generation cancelled');
-  e.name = 'AbortError';
-  return e;
 }

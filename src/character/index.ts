@@ -1,6 +1,6 @@
 // Public surface of the character runtime: a customized character loaded from its model folder,
 // replying in text, drawing images and role-playing (docs/architecture.md, "The character runtime").
-// Built on torch, model and data; train writes these folders, eval and serve read them.
+// Built on torch, nn, model and data; train writes these folders, eval and serve read them.
 export { CharacterModel, type CharacterMemory, type CharacterLoadOptions, type ReplyOptions, type ImageOptions, type SamplingOptions, type ChatReplyOptions, type ChatReply } from './character-model.js';
 export { layoutChat, budgetChat, ChatRequestError, type ChatTurn, type ChatPart, type ChatLayout, type BudgetLimits, type BudgetedPrompt } from './chat-prompt.js';
 export { StopHoldback } from './stop-strings.js';

@@ -57,7 +57,9 @@ export async function prefillTextChunked(model: Bagel, ctx: KVCache, textIds: nu
   }
 }
 
-function abortError(): Error {
+/** The error a cancelled generation rejects with (name AbortError, as fetch and streams use),
+ * shared by the decoding loops here and the character runtime's. */
+export function abortError(): Error {
   const e = new Error('generation cancelled');
   e.name = 'AbortError';
   return e;

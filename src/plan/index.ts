@@ -1,5 +1,6 @@
 // Public surface of the memory planner (docs/planner.md): per-device memory of a training step
-// from the real model's parameter counts and the activation model. Built on src/model and src/nn.
+// from the real model's parameter counts and the activation model. Built on src/torch, src/nn and
+// src/model; from src/train it takes only the type of the shard modes (no code at run time).
 export { countParameters, type LoraShape, type ParameterCounts, type UnitCount } from './counts.js';
 export { PRECISIONS, isPrecision, precisionBytes, type Precision, type PrecisionBytes } from './precision.js';
 export {

@@ -1,5 +1,6 @@
 // Public surface of src/serve (docs/architecture.md "Layers"): the server, its state, and the
-// `ChatEngine` seam the model layer implements.
+// `ChatEngine` seam between the HTTP routes and what answers them (model-engine.ts implements it
+// over the character runtime; tests may give their own).
 export { startServer, checkBindHost, DEFAULT_HOST, DEFAULT_PORT, type ServerOptions, type RunningServer } from './server.js';
 export { buildApp, DEFAULT_TIMEOUTS, type AppOptions, type ServeTimeouts } from './app.js';
 export { DEFAULT_LIMITS, type ServeLimits } from './context.js';

@@ -16,7 +16,7 @@ import { CharacterModel } from '../character/index.js';
 import { checkpointState } from './checkpoint-state.js';
 import { RunDir, type Json } from './run-dir.js';
 import { StepInterrupted } from './loop.js';
-import { broadcastModule } from './sft.js';
+import { broadcastModule } from './data-parallel.js';
 import { ReferencePolicy } from './grpo-reference.js';
 import { parseFaceIdentitySetting, promptsPerBatch, type FaceIdentitySetting, type GrpoConfig } from './grpo-config.js';
 import type { ProgressStream } from './progress.js';

@@ -14,13 +14,12 @@ import { join } from 'node:path';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import * as torch from '../torch/index.js';
 import { clipGradNorm } from '../nn/index.js';
-import type { ProcessGroup } from '../torch/index.js';
 import { PyRandom, Rng, encodePng, type ChwImage } from '../data/index.js';
 import { computeRewards, type RewardReport } from '../reward/index.js';
 import { groupAdvantages, type AdvantageResult } from './grpo-advantages.js';
 import { clippedPolicyLoss, klPenalty } from './grpo-objective.js';
 import { promptContexts, rollout, windowLogProb, type Rollout } from './grpo-rollout.js';
-import { allReduceGradients, ensureGradients } from './sft.js';
+import { allReduceGradients, ensureGradients, gatherRows } from './data-parallel.js';
 import type { GrpoSession, TrainGrpoOptions } from './grpo-setup.js';
 
 export type { TrainGrpoOptions } from './grpo-setup.js';
@@ -198,21 +197,6 @@ export async function score(s: GrpoSession, items: EpochRollout[], groupKeys?: s
   }, s.weights);
 }
 
-/** Every rank's rows in rank order (each rank gives the same number of rows of `cols` numbers). */
-export function gatherRows(group: ProcessGroup | null, local: number[][], cols = NCOL): number[][] {
-  if (!group) return local;
-  return torch.scope(() => {
-    const t = torch.tensor(local.flat(), { dtype: 'float64', shape: [local.length, cols] });
-    const parts = group.allGather(t);
-    const rows: number[][] = [];
-    for (const p of parts) {
-      const d = p.dataSync() as Float64Array;
-      for (let i = 0; i < d.length; i += cols) rows.push(Array.from(d.subarray(i, i + cols)));
-    }
-    return rows;
-  });
-}
-
 /** Step 4, advantages: every rank's rewards gathered, normalised per prompt over the epoch (docs/method.md 3.5). */
 export function advantages(s: GrpoSession, items: EpochRollout[], report: ScoreReport): { rows: number[][]; all: AdvantageResult; mine: number[] } {
   const nan = (v: number[] | undefined, i: number): number => (v ? v[i]! : Number.NaN);
@@ -220,7 +204,7 @@ export function advantages(s: GrpoSession, items: EpochRollout[], report: ScoreR
     it.draw, it.prompt, report.total[i]!, nan(report.components.vqa, i), nan(report.components.clip, i),
     nan(report.components.div, i), nan(report.components.dino, i), report.identitySimilarity[i]!,
     nan(report.components.face, i), report.hasFace ? Number(report.hasFace[i]!) : Number.NaN,
-  ]));
+  ]), NCOL);
   const all = groupAdvantages(rows.map((r) => String(r[COL.prompt])), rows.map((r) => r[COL.total]!), { clipMax: s.cfg.advClipMax });
   const offset = s.rank * items.length;
   return { rows, all, mine: all.advantages.slice(offset, offset + items.length) };

@@ -34,9 +34,10 @@ export {
   type SftDataOptions, type SftBatch,
 } from './sft-data.js';
 export {
-  trainSft, sftForwardBackward, allReduceGradients, broadcastModule, loadCharacters, runTokenizer, sftSchedule, sftSamples,
+  trainSft, sftForwardBackward, loadCharacters, runTokenizer, sftSchedule, sftSamples,
   type TrainSftOptions, type TrainSftResult, type SftLossResult,
 } from './sft.js';
+export { allReduceGradients, broadcastModule, ensureGradients, gatherRows } from './data-parallel.js';
 export {
   trainVae, vaeLoss, vaeLossGroups, reconstructionError, calibrateLatents, saveVae, loadVae, freezeVae, decodeLatents,
   type TrainVaeOptions, type TrainVaeResult, type VaeMetrics,

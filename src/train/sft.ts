@@ -13,7 +13,7 @@
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import * as torch from '../torch/index.js';
-import { noGrad, ops, scope, tensor, type ProcessGroup, type Tensor } from '../torch/index.js';
+import { noGrad, scope, tensor, type ProcessGroup, type Tensor } from '../torch/index.js';
 import {
   AdamW, EMA, MixedPrecision, applyLoRA, clipGradNorm, constantSchedule, removeLoRA, saveLoRA, warmupCosineSchedule, type Schedule,
 } from '../nn/index.js';
@@ -34,7 +34,8 @@ import { parseSftConfig, type SftConfig, type SftConfigInput } from './sft-confi
 import { freezeVae, loadVae, trainVae } from './vae-stage.js';
 import { pngOf } from './sft-images.js';
 import type { ProgressStream } from './progress.js';
-import { ExactAllReduce, openSharding, shardedCheckpointState, sizeBoundedBuckets } from './shard/index.js';
+import { ExactAllReduce, openSharding, shardedCheckpointState } from './shard/index.js';
+import { allReduceGradients, broadcastModule, ensureGradients } from './data-parallel.js';
 
 export interface TrainSftOptions {
   /** The run directory (config.json, metrics.jsonl, checkpoints/, samples/, final weights). */
@@ -93,30 +94,6 @@ export function sftSchedule(config: SftConfig): Schedule {
   return o.schedule === 'constant'
     ? constantSchedule(o.lr, { warmupSteps: o.warmupSteps })
     : warmupCosineSchedule({ lr: o.lr, warmupSteps: o.warmupSteps, totalSteps: config.totalSteps, minLr: o.minLr });
-}
-
-/**
- * Sums ('sum') or averages ('avg', the default) gradients over the group with one all-reduce per
- * bucket: the gradients of several parameters are flattened into one tensor (up to
- * bucketElements), reduced, and copied back.
- */
-export function allReduceGradients(params: Tensor[], group: ProcessGroup, o: { op?: 'sum' | 'avg'; bucketElements?: number } = {}): void {
-  const bucketElements = o.bucketElements ?? 1 << 22;
-  const op = o.op ?? 'avg';
-  noGrad(() => {
-    for (const bucket of sizeBoundedBuckets(params, bucketElements)) {
-      scope(() => {
-        const grads = bucket.map((p) => p.grad!);
-        const flat = ops.cat(grads.map((g) => g.reshape([-1])), 0);
-        group.allReduce(flat, op);
-        let off = 0;
-        for (const g of grads) {
-          g.copy_(flat.narrow(0, off, g.numel).reshape(g.shape));
-          off += g.numel;
-        }
-      });
-    }
-  });
 }
 
 export interface SftLossResult {
@@ -178,24 +155,6 @@ export function sftForwardBackward(model: Bagel, batches: SftBatch | SftBatch[],
     const ce = nCe > 0 ? gCe / nCe : 0;
     const mse = nMse > 0 ? gMse / nMse : 0;
     return { loss: ceWeight * ce + mseWeight * mse, ce, mse, numCe: nCe, numMse: nMse, tokens };
-  });
-}
-
-/** Every trainable parameter gets a gradient (zeros where the batch did not reach it), as the
- * reference's FSDP dummy-ViT pass guarantees (docs/method.md 2.7): all ranks then reduce the same
- * buckets and AdamW treats every parameter alike whatever the batch held. */
-export function ensureGradients(params: Tensor[]): void {
-  noGrad(() => {
-    for (const p of params) if (p.grad === null) p.grad = ops.zeros_like(p);
-  });
-}
-
-/** Copies every parameter and buffer from rank 0. */
-export function broadcastModule(model: { parameters(): Tensor[]; namedBuffers(): [string, Tensor][] }, group: ProcessGroup): void {
-  noGrad(() => {
-    group.broadcast(model.parameters(), 0);
-    const bufs = model.namedBuffers().map(([, b]) => b);
-    if (bufs.length) group.broadcast(bufs, 0);
   });
 }
 
