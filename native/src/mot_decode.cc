@@ -322,6 +322,22 @@ void checkLayer(const std::vector<at::Tensor>& w, const at::Tensor& kb, const at
   }
 }
 
+// A layer list as motDecodeStep takes it: 14 tensors (or null) per layer; sets s.I.
+// `fn` names the caller in errors.
+std::vector<std::vector<at::Tensor>> layerWeights(Napi::Env env, const Napi::Array& layers, Dims& s, const char* fn) {
+  std::vector<std::vector<at::Tensor>> ws(layers.Length(), std::vector<at::Tensor>(14));
+  for (uint32_t l = 0; l < layers.Length(); ++l) {
+    auto arr = layers.Get(l).As<Napi::Array>();
+    if (arr.Length() != 14) throw Napi::TypeError::New(env, std::string(fn) + ": each layer needs 14 tensors");
+    for (uint32_t i = 0; i < 14; ++i) {
+      Napi::Value v = arr.Get(i);
+      if (!v.IsNull() && !v.IsUndefined()) ws[l][i] = uc::unwrapTensor(v, "layer weight");
+    }
+    if (ws[l][11].defined() && ws[l][11].dim() == 2) s.I = ws[l][11].size(0);
+  }
+  return ws;
+}
+
 // motDecodeStep(x [1, D], layers: Tensor[14][], keyBufs: Tensor[], valueBufs: Tensor[], length,
 //   position, ropeTheta, numHeads, numKvHeads, headDim, eps, finalNorm?) -> hidden [1, D]
 // Per layer, in this order: input_layernorm, q weight, q bias, k weight, k bias, v weight, v bias,
@@ -356,21 +372,14 @@ Napi::Value MotDecodeStep(const Napi::CallbackInfo& info) {
   s.D = x.size(1);
   TORCH_CHECK(!finalNorm.defined() || (finalNorm.dim() == 1 && finalNorm.size(0) == s.D), "motDecodeStep: final norm weight must be [",
               s.D, "], got ", finalNorm.defined() ? finalNorm.sizes() : at::IntArrayRef{});
-  std::vector<std::vector<at::Tensor>> ws(layers.Length(), std::vector<at::Tensor>(14));
+  const std::vector<std::vector<at::Tensor>> ws = layerWeights(env, layers, s, "motDecodeStep");
   std::vector<at::Tensor> kbs, vbs;
   // the loops need every tensor of x's dtype (float32 or bfloat16), on the CPU, contiguous
   const at::ScalarType dt = x.scalar_type();
   bool loops = (dt == at::kFloat || dt == at::kBFloat16) && plain(x, dt) && (!finalNorm.defined() || plain(finalNorm, dt));
   for (uint32_t l = 0; l < layers.Length(); ++l) {
-    auto arr = layers.Get(l).As<Napi::Array>();
-    if (arr.Length() != 14) throw Napi::TypeError::New(env, "motDecodeStep: each layer needs 14 tensors");
-    for (uint32_t i = 0; i < 14; ++i) {
-      Napi::Value v = arr.Get(i);
-      if (!v.IsNull() && !v.IsUndefined()) ws[l][i] = uc::unwrapTensor(v, "layer weight");
-    }
     kbs.push_back(uc::unwrapTensor(keyBufs.Get(l), "key buffer"));
     vbs.push_back(uc::unwrapTensor(valueBufs.Get(l), "value buffer"));
-    if (ws[l][11].defined() && ws[l][11].dim() == 2) s.I = ws[l][11].size(0);
     checkLayer(ws[l], kbs[l], vbs[l], len, s);
     for (const at::Tensor& t : ws[l]) loops = loops && (!t.defined() || plain(t, dt));
     loops = loops && plain(kbs[l], dt) && plain(vbs[l], dt);
@@ -395,21 +404,6 @@ std::vector<int64_t> int64s(const Napi::Array& a) {
   std::vector<int64_t> out(a.Length());
   for (uint32_t i = 0; i < a.Length(); ++i) out[i] = a.Get(i).As<Napi::Number>().Int64Value();
   return out;
-}
-
-// A layer list as motDecodeStep takes it: 14 tensors (or null) per layer; sets s.I.
-std::vector<std::vector<at::Tensor>> layerWeights(Napi::Env env, const Napi::Array& layers, Dims& s) {
-  std::vector<std::vector<at::Tensor>> ws(layers.Length(), std::vector<at::Tensor>(14));
-  for (uint32_t l = 0; l < layers.Length(); ++l) {
-    auto arr = layers.Get(l).As<Napi::Array>();
-    if (arr.Length() != 14) throw Napi::TypeError::New(env, "motDecodeBatch: each layer needs 14 tensors");
-    for (uint32_t i = 0; i < 14; ++i) {
-      Napi::Value v = arr.Get(i);
-      if (!v.IsNull() && !v.IsUndefined()) ws[l][i] = uc::unwrapTensor(v, "layer weight");
-    }
-    if (ws[l][11].defined() && ws[l][11].dim() == 2) s.I = ws[l][11].size(0);
-  }
-  return ws;
 }
 
 // motDecodeBatch(x [B, D], layers: Tensor[14][], keyBufs: Tensor[B][layers], valueBufs: Tensor[B][layers],
@@ -446,7 +440,7 @@ Napi::Value MotDecodeBatch(const Napi::CallbackInfo& info) {
   s.D = x.size(1);
   TORCH_CHECK(!finalNorm.defined() || (finalNorm.dim() == 1 && finalNorm.size(0) == s.D), "motDecodeBatch: final norm weight must be [",
               s.D, "], got ", finalNorm.defined() ? finalNorm.sizes() : at::IntArrayRef{});
-  const std::vector<std::vector<at::Tensor>> ws = layerWeights(env, info[1].As<Napi::Array>(), s);
+  const std::vector<std::vector<at::Tensor>> ws = layerWeights(env, info[1].As<Napi::Array>(), s, "motDecodeBatch");
   const at::ScalarType dt = x.scalar_type();
   bool loops = (dt == at::kFloat || dt == at::kBFloat16) && plain(x, dt) && (!finalNorm.defined() || plain(finalNorm, dt));
   for (const auto& layer : ws) for (const at::Tensor& t : layer) loops = loops && (!t.defined() || plain(t, dt));
