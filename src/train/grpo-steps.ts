@@ -224,12 +224,24 @@ export interface UpdateResult {
 
 /** One optimizer step: gradients averaged over the ranks, clipped when maxGradNorm is set; returns the norm before clipping. */
 function optimizerStep(s: GrpoSession): number {
+  const maxNorm = s.cfg.maxGradNorm ?? Number.POSITIVE_INFINITY;
+  const sharded = s.sharded;
+  if (sharded) {
+    // The shards' gradients are sums over the ranks (reduce-scattered per micro-step, docs/sharding.md 7): the mean as below.
+    if (s.world > 1) sharded.scaleGradients(1 / s.world);
+    const norm = sharded.clipGradNorm(maxNorm);
+    s.optimizer.step();
+    s.optimizer.zeroGrad();
+    sharded.zeroGrad();
+    sharded.syncModel();
+    return norm;
+  }
   if (s.group) {
     ensureGradients(s.params);
     allReduceGradients(s.params, s.group);
   }
   // With no clip the norm is still measured for the log: a clip at +Infinity scales by exactly 1.
-  const norm = clipGradNorm(s.params, s.cfg.maxGradNorm ?? Number.POSITIVE_INFINITY);
+  const norm = clipGradNorm(s.params, maxNorm);
   s.optimizer.step();
   s.optimizer.zeroGrad();
   s.precision.syncModel();
@@ -249,12 +261,15 @@ export function update(s: GrpoSession, items: EpochRollout[], adv: number[]): Up
   // The divisor of every micro-step loss (cfg.updateAccounting; the last update of an epoch may be partial).
   const perUpdate = cfg.updateAccounting === 'reference' ? cfg.microStepsPerUpdate : Math.min(cfg.microStepsPerUpdate, totalMicro);
   for (const [i, it] of items.entries()) {
-    // (A context per rollout: the reference layout interleaves prompts.)
+    // (A context per rollout: the reference layout interleaves prompts.) Full sharding gathers
+    // the head unit for every forward and each layer as it runs (docs/sharding.md 7).
+    s.sharded?.beforeForward();
     const ctx = promptContexts(s.model, s.promptIds[it.prompt]!);
     try {
       for (const step of it.rollout.window) {
         s.checkInterrupt();
         torch.scope(() => {
+          s.sharded?.beforeForward();
           // With beta > 0 the reference policy's mean first (its weight swap must precede the graph below).
           const meanRef = s.reference ? s.reference.run(() => windowLogProb(s.model, ctx, step, s.grid, cfg.cfgTextScale, false).mean) : null;
           const { logProb, mean } = windowLogProb(s.model, ctx, step, s.grid, cfg.cfgTextScale);
