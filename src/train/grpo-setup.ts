@@ -14,7 +14,7 @@ import {
 } from '../reward/index.js';
 import { CharacterModel } from '../character/index.js';
 import { checkpointState, type TrainingState } from './checkpoint-state.js';
-import { openSharding, shardedCheckpointState, type ShardedModel } from './shard/index.js';
+import { ExactAllReduce, openSharding, shardedCheckpointState, type ShardedModel } from './shard/index.js';
 import { RunDir, type Json } from './run-dir.js';
 import { StepInterrupted } from './loop.js';
 import { broadcastModule } from './data-parallel.js';
@@ -126,6 +126,8 @@ export interface GrpoSession {
   precision: MixedPrecision | ShardedModel;
   /** cfg.shard 'grad' | 'full': the sharding (the same object as `precision`), else null. */
   sharded: ShardedModel | null;
+  /** Plain data parallel over several processes: gradients summed micro-step by micro-step in rank order (docs/sharding.md 4, 7). */
+  exact: ExactAllReduce | null;
   optimizer: AdamW;
   scorers: RewardScorers;
   weights: RewardWeights;
@@ -260,6 +262,7 @@ export async function openGrpoSession(cfg: GrpoConfig, o: TrainGrpoOptions): Pro
   const precision = sharded ?? new MixedPrecision(model, cfg.precision, cfg.activationCheckpointing);
   model.setActivationCheckpointing(cfg.activationCheckpointing);
   const params = precision.params;
+  const exact = !sharded && group && world > 1 ? new ExactAllReduce(params, group) : null;
   const reference = cfg.beta > 0 ? new ReferencePolicy(genParams, sharded) : null;
   const optimizer = new AdamW(params, { lr: cfg.lr, betas: [0.9, 0.999], eps: 1e-8, weightDecay: cfg.weightDecay });
   const knn = cfg.captionKnn && !cfg.rewards.scorers.answerer && !cfg.rewards.scorers.blipVqaDir ? await captionKnnAnswerer(character, cm.manifest.imageSize) : null;
@@ -312,6 +315,7 @@ export async function openGrpoSession(cfg: GrpoConfig, o: TrainGrpoOptions): Pro
   } catch (e) {
     scorers.dispose();
     optimizer.dispose();
+    exact?.dispose();
     precision.dispose();
     reference?.dispose();
     cm.dispose();
@@ -323,7 +327,7 @@ export async function openGrpoSession(cfg: GrpoConfig, o: TrainGrpoOptions): Pro
     : checkpointState({ model, optimizer, rngs: { sampler: rng }, precision: precision as MixedPrecision });
   return {
     cfg, group, rank, world, main, perRank: cfg.promptsPerEpoch / world, log, cm, model, vae, character, prompts, promptIds, evalPrompts, evalPromptIds, grid,
-    params, precision, sharded, optimizer, scorers, weights, references, reference, rng, custom, rewardIds, answererAccuracy: knn?.accuracy ?? null, runDir,
+    params, precision, sharded, exact, optimizer, scorers, weights, references, reference, rng, custom, rewardIds, answererAccuracy: knn?.accuracy ?? null, runDir,
     samplesDir: runDir?.samplesDir ?? join(cfg.out, 'samples'), state,
     checkInterrupt: () => {
       if (!group && o.interrupt?.()) throw new StepInterrupted('Character-GRPO: stopped part-way through the epoch');
@@ -332,6 +336,7 @@ export async function openGrpoSession(cfg: GrpoConfig, o: TrainGrpoOptions): Pro
       runDir?.close();
       scorers.dispose();
       optimizer.dispose();
+      exact?.dispose();
       precision.dispose();
       reference?.dispose();
       cm.dispose();

@@ -1,9 +1,11 @@
 // Sharded Character-GRPO (docs/sharding.md 7): 1 and 2 processes with shard none, grad and full,
 // with the KL term on (the frozen reference swapped into the shards), end 2 epochs with the
-// generation expert of one plain process on the same global batch (2 prompt draws x 2 rollouts
-// per epoch), within 1e-6 relative to each tensor's largest value; everything else stays the
-// start exactly. Why not bit for bit: one process adds the 8 micro-steps' gradients in draw
-// order, 2 ranks add each micro-step's two ranks first (grpo-dp.test.ts gives the measured size).
+// generation expert of one plain process on the same global batch (4 prompt draws x 2 rollouts
+// per epoch: 2 draws per rank, dealt round-robin), within 1e-6 relative to each tensor's largest
+// value; everything else stays the start exactly. The sums are exact (docs/sharding.md 7: every
+// micro-step's gradient is summed over the ranks in rank order, in an order that is the same at any
+// world size), so the measured difference is 0; a gradient share or a rollout gone astray would
+// move entries by ~lr (1e-3).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -15,7 +17,7 @@ import { writeTinySft } from './fixtures/grpo-fixtures.js';
 import { worstRelative } from './fixtures/shard-run.js';
 import { GEN, finalWeights, runGrpo } from './fixtures/grpo-shard-run.js';
 
-const over = { beta: 0.05, evalEvery: 2 };
+const over = { beta: 0.05, promptsPerEpoch: 4, evalEvery: 2 };
 
 test('1 and 2 processes x shard none, grad, full end GRPO with the generation expert of one process', { timeout: 600_000 }, async () => {
   const work = mkdtempSync(join(tmpdir(), 'grpo-shard-'));
