@@ -147,7 +147,21 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | null):
  */
 export type AttentionLayout =
   | { kind: 'packed'; sampleLens: number[]; masks: Tensor[] }
-  | { kind: 'cached'; causal: boolean; mask?: Tensor | null };
+  | { kind: 'cached'; causal: boolean; mask?: Tensor | null }
+  | ContextsLayout;
+
+/**
+ * Several contexts' queries in one pass (CFG's conditional and unconditional velocity, docs/method.md
+ * 1.8): the queries are consecutive blocks of `length` tokens; block s attends fully to its
+ * context's cache (read, never written) and to itself, exactly as a `cached` non-causal forward
+ * of that block alone, while every projection and MLP runs once over all blocks. `layer` is set
+ * by Qwen2MoTModel.forward for each layer (which cache rows to read).
+ */
+export interface ContextsLayout {
+  kind: 'contexts';
+  segments: { cache: KVCache; length: number }[];
+  layer?: number;
+}
 
 /** Shape, dtype and device of a cache row block [heads, n, dim]. */
 export interface RowLike { heads: number; dim: number; dtype: DType; device: string }
@@ -379,6 +393,8 @@ export class Qwen2MoTAttention extends Module {
           at += L;
         });
         out = parts.length === 1 ? parts[0]! : ops.cat(parts, 0);
+      } else if (layout.kind === 'contexts') {
+        out = contextsAttention(q, k, v, layout);
       } else {
         const nCache = cache ? cache.cache.length : 0;
         if (cache) [k, v] = cache.cache.append(cache.layer, k, v, cache.update);
@@ -388,6 +404,23 @@ export class Qwen2MoTAttention extends Module {
       return out;
     });
   }
+}
+
+/** Attention of a ContextsLayout: each block over its context's cached rows plus itself; [N, H*d]. */
+function contextsAttention(q: Tensor, k: Tensor, v: Tensor, layout: ContextsLayout): Tensor {
+  const layer = layout.layer;
+  if (layer === undefined) throw new Error('contexts attention: the layout has no layer index (set by Qwen2MoTModel.forward)');
+  const parts: Tensor[] = [];
+  let at = 0;
+  for (const { cache, length } of layout.segments) {
+    const sl = (t: Tensor): Tensor => t.narrow(1, at, length);
+    const c = cache.cached(layer);
+    const ks = c ? ops.cat([c[0], sl(k)], 1) : sl(k);
+    const vs = c ? ops.cat([c[1], sl(v)], 1) : sl(v);
+    parts.push(attention(sl(q), ks, vs, null));
+    at += length;
+  }
+  return parts.length === 1 ? parts[0]! : ops.cat(parts, 0);
 }
 
 /** One MoT layer: h += O_e(Attn(...LN1_e(h))); h += MLP_e(LN2_e(h)), e = the token's expert. */
@@ -452,6 +485,8 @@ function checkpointedLayer(
     const sampleLens = layout.sampleLens;
     saved.push(...layout.masks);
     rebuild = (t) => ({ kind: 'packed', sampleLens, masks: t.slice(start, start + count) });
+  } else if (layout.kind === 'contexts') {
+    rebuild = () => layout; // no tensors: the caches are only read
   } else {
     const { causal, mask } = layout;
     const at = mask ? saved.push(mask) - 1 : -1;
@@ -518,7 +553,8 @@ export class Qwen2MoTModel extends Module {
       const recompute = this.activationCheckpointing && isGradEnabled() && !(cache && cache.update);
       for (const layer of this.layers) {
         const c = cache ? { cache: cache.cache, layer: i, update: cache.update } : null;
-        const run = (x: Tensor): Tensor => (recompute ? checkpointedLayer(layer, x, rope, routing, layout, c) : layer.forward(x, rope, routing, layout, c));
+        const lay = layout.kind === 'contexts' ? { ...layout, layer: i } : layout;
+        const run = (x: Tensor): Tensor => (recompute ? checkpointedLayer(layer, x, rope, routing, lay, c) : layer.forward(x, rope, routing, lay, c));
         h = this.layerHook ? this.layerHook(i, run, h) : run(h);
         i++;
       }
