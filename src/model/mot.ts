@@ -42,8 +42,23 @@ export function routed(x: Tensor, r: Routing, fUnd: (x: Tensor) => Tensor, fGen:
   if (r.undIndex === null) return fGen(x);
   const yu = fUnd(x.index_select(0, r.undIndex));
   const yg = fGen(x.index_select(0, r.genIndex));
-  const out = zeros([r.n, ...yu.shape.slice(1)], { dtype: yu.dtype, device: yu.device });
-  return out.index_copy(0, r.undIndex, yu).index_copy(0, r.genIndex, yg);
+  return scatterRows(r, yu, yg);
+}
+
+/**
+ * The und rows yu and the gen rows yg put back in token order. In place into a fresh tensor (the
+ * out-of-place index_copy copies the whole [n, D] tensor once per expert); left uninitialised
+ * when the two index sets cover all n rows, as routingFromFlags's do. The same values, the same
+ * backward (each source's gradient is grad.index_select of its rows).
+ */
+function scatterRows(r: Routing, yu: Tensor, yg: Tensor): Tensor {
+  const und = r.undIndex!;
+  const gen = r.genIndex!;
+  const shape = [r.n, ...yu.shape.slice(1)];
+  const o = { dtype: yu.dtype, device: yu.device };
+  const out = und.shape[0]! + gen.shape[0]! === r.n ? empty(shape, o) : zeros(shape, o);
+  ops.index_copy_(out, 0, und, yu);
+  return ops.index_copy_(out, 0, gen, yg);
 }
 
 /**
@@ -56,8 +71,7 @@ export function routedPair(a: Tensor, b: Tensor, r: Routing, fUnd: (a: Tensor, b
   if (r.undIndex === null) return fGen(a, b);
   const yu = fUnd(a.index_select(0, r.undIndex), b.index_select(0, r.undIndex));
   const yg = fGen(a.index_select(0, r.genIndex), b.index_select(0, r.genIndex));
-  const out = zeros([r.n, ...yu.shape.slice(1)], { dtype: yu.dtype, device: yu.device });
-  return out.index_copy(0, r.undIndex, yu).index_copy(0, r.genIndex, yg);
+  return scatterRows(r, yu, yg);
 }
 
 // ---------------------------------------------------------------------------------------------
