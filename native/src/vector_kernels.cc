@@ -33,7 +33,7 @@ constexpr int kLanes = 16;
 
 // Every helper below is forced inline: called from a machine-specific build (UC_MULTIVERSION) a
 // plain `inline` helper may stay one out-of-line copy compiled for the baseline, and the batched
-// gemm then ran its inner loop without AVX (docs/serving.md 9, "what batching gains").
+// gemm then ran its inner loop without AVX (docs/serving.md 9; bench/README.md, "Decode step by batch size").
 #if defined(__GNUC__)
 #define UC_INLINE inline __attribute__((always_inline))
 #else
