@@ -3,7 +3,7 @@
 // The stored window (x_b .. x_{b+size}) lets the policy update recompute log p with grad.
 import { noGrad, randn, scope, type Tensor } from '../torch/index.js';
 import {
-  type Bagel, type KVCache, newContext, prefillText, latentVelocity, cfgCombine, timestepGrid, sdeSigma, sdeStep,
+  type Bagel, type KVCache, newContext, prefillText, latentVelocity, latentVelocities, cfgCombine, timestepGrid, sdeSigma, sdeStep,
   unpatchify, latentTokenDim,
 } from '../model/index.js';
 
@@ -57,12 +57,14 @@ export function promptContexts(model: Bagel, promptIds: number[]): PromptContext
   return { cond, uncond, dispose: () => { cond.dispose(); uncond.dispose(); } };
 }
 
-/** The CFG-combined velocity (global renorm, min 0), with or without a graph. */
+/**
+ * The CFG-combined velocity (global renorm, min 0), with or without a graph; the conditional and
+ * unconditional velocities come from one decoder pass over both contexts (latentVelocities).
+ */
 export function cfgVelocity(model: Bagel, ctx: PromptContexts, x: Tensor, tau: number, grid: number, scale: number, grad: boolean): Tensor {
   return scope(() => {
-    const cond = latentVelocity(model, ctx.cond, x, tau, grid, grid, { grad });
-    if (!(scale > 1)) return cond;
-    const uncond = latentVelocity(model, ctx.uncond, x, tau, grid, grid, { grad });
+    if (!(scale > 1)) return latentVelocity(model, ctx.cond, x, tau, grid, grid, { grad });
+    const [cond, uncond] = latentVelocities(model, [ctx.cond, ctx.uncond], x, tau, grid, grid, { grad }) as [Tensor, Tensor];
     return cfgCombine(cond, uncond, null, { textScale: scale, imgScale: 1, renormMin: 0, renormType: 'global' });
   });
 }
