@@ -187,9 +187,9 @@ export class ShardedModel {
   }
 
   // Backward reaches layer i: the layer above has finished this pass's backward, so free it, and
-  // when every forward pass through it has had its backward (GRPO's CFG runs the layers twice per
-  // micro-step, docs/sharding.md 7) reduce-scatter its complete gradients first; a later pass's
-  // hook gathers it again. Gather this one, prefetch the one below.
+  // when every forward pass through it has had its backward (a pack may run the layers more than
+  // once, docs/sharding.md 7) reduce-scatter its complete gradients first; a later pass's hook
+  // gathers it again. Gather this one, prefetch the one below.
   private onLayerBackward(u: ShardUnit, i: number): void {
     u.backwards++;
     this.ensureWhole(u);
