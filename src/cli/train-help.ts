@@ -40,7 +40,7 @@ export const TRAIN_HELP = `  train vae  --config <file> --run <dir> [--resume]
     --activation-checkpointing         recompute each decoder (and ViT) layer in backward instead
                                        of keeping its activations; the same gradients, less memory.
                                        Config key: activationCheckpointing
-  Several processes (sft, base, customize; docs/sharding.md):
+  Several processes (sft, base, customize, grpo; docs/sharding.md):
     --shard none|grad|full             none (default): every rank holds the whole model, gradients
                                        and AdamW state; grad: gradients and AdamW state (with a
                                        float32 master copy) split over the ranks; full: the weights
@@ -49,6 +49,10 @@ export const TRAIN_HELP = `  train vae  --config <file> --run <dir> [--resume]
                                        (hybrid: shard within groups of that many ranks, replicate
                                        across groups). A sharded run resumes on another number of
                                        processes when ranks x data.packsPerRank stays the same.
+                                       grpo shards the generation expert; rollouts, scoring and
+                                       evaluation hold it whole, the update gathers per layer
+                                       (docs/sharding.md 7); it resumes on any number of
+                                       processes dividing promptsPerEpoch.
   Configs are YAML or JSON; every field is optional (defaults: configs/sft-tiny.yaml).
   Under \`unicharacter launch --nproc N\` the run is data parallel (gloo on CPU).`;
 

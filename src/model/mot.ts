@@ -659,6 +659,9 @@ export class Qwen2MoTModel extends Module {
   }
 }
 
+/** Rows up to which the LM head runs through the decode kernels (a batched step's, not a prompt's). */
+const MAX_DECODE_ROWS = 64;
+
 /** The decoder with its untied LM head (keys `language_model.model.*`, `language_model.lm_head.*`). */
 export class Qwen2MoTForCausalLM extends Module {
   readonly model: Qwen2MoTModel;
@@ -674,10 +677,11 @@ export class Qwen2MoTForCausalLM extends Module {
   }
   logits(hidden: Tensor): Tensor {
     const head = this.lm_head;
-    // one decoded token: the batch-1 kernel reads the head's weights at about twice the rate of
-    // at::linear's BLAS call when they are not in cache (bench/README.md, model section)
+    // decoded tokens (one, or a batched step's rows): the decode kernels read the head's weights
+    // at about twice the rate of at::linear's BLAS call when they are not in cache
+    // (bench/README.md, model section), and a batched row's logits equal that row's alone bit for bit
     const dtype = head.weight.dtype;
-    if (this.model.decodeKernels && hidden.shape.length === 2 && hidden.shape[0] === 1 && hidden.dtype === dtype &&
+    if (this.model.decodeKernels && hidden.shape.length === 2 && hidden.shape[0]! <= MAX_DECODE_ROWS && hidden.dtype === dtype &&
       (dtype === 'float32' || dtype === 'bfloat16') && hidden.device === 'cpu' && head.weight.device === 'cpu' &&
       !head.lora && !isGradEnabled()) {
       return kernels.linearVector(hidden, head.weight, head.bias);

@@ -9,6 +9,7 @@
 // governs (PRESET_FIELDS) that the config leaves out; a field given explicitly wins over the preset.
 import { z } from 'zod';
 import { PRECISION_MODES, type PrecisionMode } from '../nn/index.js';
+import { SHARD_MODES, type ShardMode } from './shard/index.js';
 import { REFERENCE_REWARD_WEIGHTS, VQA_RULES, type RewardScorerOptions, type RewardWeights, type VqaRules } from '../reward/index.js';
 
 export const GRPO_PRESETS = ['reference', 'project'] as const;
@@ -120,6 +121,14 @@ export interface GrpoConfig {
   precision: PrecisionMode;
   /** Recompute each decoder layer in backward instead of keeping its activations (docs/precision.md section 3). */
   activationCheckpointing: boolean;
+  /**
+   * Data parallel over the ranks (docs/sharding.md 1, 7): 'none' (every rank holds the generation
+   * expert, its gradients and AdamW state), 'grad' (gradients and AdamW state sharded) or 'full'
+   * (the weights too).
+   */
+  shard: ShardMode;
+  /** Hybrid sharding (docs/sharding.md 5): shard within groups of this many ranks, replicate across groups. */
+  shardGroupSize?: number | undefined;
   /** Which preset filled the fields of PRESET_FIELDS that the config left out. */
   preset: GrpoPreset;
   windowStart: WindowStartRule;
@@ -185,6 +194,7 @@ export const DEFAULT_GRPO: Omit<GrpoConfig, 'from' | 'out' | Exclude<keyof Prese
   captionKnn: false,
   precision: 'fp32',
   activationCheckpointing: false,
+  shard: 'none',
 };
 
 /** A face-identity setting from a config file or flag; an error naming `where` for anything else. */
@@ -275,6 +285,8 @@ export const GrpoConfigSchema = z.object({
   captionKnn: z.boolean().default(D.captionKnn),
   precision: z.enum(PRECISION_MODES).default(D.precision),
   activationCheckpointing: z.boolean().default(D.activationCheckpointing),
+  shard: z.enum(SHARD_MODES).default(D.shard),
+  shardGroupSize: z.number().int().positive().optional(),
   preset: z.enum(GRPO_PRESETS).default(D.preset),
   windowStart: z.enum(WINDOW_START_RULES).optional(),
   layout: LayoutSchema.optional(),

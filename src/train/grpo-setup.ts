@@ -1,7 +1,7 @@
 // Character-GRPO setup (docs/method.md 3.1): loads the character model, wires the reward
 // scorers (checklist answerer, face identity), the optimizer over the generation expert and the
 // run directory, and returns them as one GrpoSession that the named steps of grpo-steps.ts share.
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { readFileSync } from 'node:fs';
 import * as torch from '../torch/index.js';
 import { AdamW, MixedPrecision } from '../nn/index.js';
@@ -13,7 +13,8 @@ import {
   type AccuracyResult, type CaptionedImage, type CaptionKnnAnswerer, type RewardScorers, type RewardWeights,
 } from '../reward/index.js';
 import { CharacterModel } from '../character/index.js';
-import { checkpointState } from './checkpoint-state.js';
+import { checkpointState, type TrainingState } from './checkpoint-state.js';
+import { ExactAllReduce, openSharding, shardedCheckpointState, type ShardedModel } from './shard/index.js';
 import { RunDir, type Json } from './run-dir.js';
 import { StepInterrupted } from './loop.js';
 import { broadcastModule } from './data-parallel.js';
@@ -119,9 +120,14 @@ export interface GrpoSession {
   evalPromptIds: Awaited<ReturnType<CharacterModel['encode']>>[];
   /** Latent grid side (image side / VAE downsampling). */
   grid: number;
-  /** What the optimizer updates (the float32 masters in bf16-mixed, docs/precision.md). */
+  /** What the optimizer updates (the float32 masters in bf16-mixed, docs/precision.md; the shards when sharded). */
   params: torch.Tensor[];
-  precision: MixedPrecision;
+  /** The precision mode's masters, or with cfg.shard 'grad' | 'full' the ShardedModel (docs/sharding.md 7). */
+  precision: MixedPrecision | ShardedModel;
+  /** cfg.shard 'grad' | 'full': the sharding (the same object as `precision`), else null. */
+  sharded: ShardedModel | null;
+  /** Plain data parallel over several processes: gradients summed micro-step by micro-step in rank order (docs/sharding.md 4, 7). */
+  exact: ExactAllReduce | null;
   optimizer: AdamW;
   scorers: RewardScorers;
   weights: RewardWeights;
@@ -136,7 +142,7 @@ export interface GrpoSession {
   answererAccuracy: AccuracyResult | null;
   runDir: RunDir | null;
   samplesDir: string;
-  state: ReturnType<typeof checkpointState>;
+  state: TrainingState;
   /** Throws StepInterrupted when TrainGrpoOptions.interrupt says stop (single process only). */
   checkInterrupt(): void;
   dispose(): void;
@@ -251,10 +257,13 @@ export async function openGrpoSession(cfg: GrpoConfig, o: TrainGrpoOptions): Pro
   const genParams = generationExpertParameters(model);
   // The SFT weights as loaded (and broadcast), before any checkpoint is restored: the KL reference
   // (in the model's own dtype: it stands in for the model's weights during the reference forward).
-  const precision = new MixedPrecision(model, cfg.precision, cfg.activationCheckpointing);
+  // Sharded modes hold the masters as shards (docs/sharding.md 1, 7); otherwise the precision mode does.
+  const sharded = openSharding(model, cfg, group);
+  const precision = sharded ?? new MixedPrecision(model, cfg.precision, cfg.activationCheckpointing);
   model.setActivationCheckpointing(cfg.activationCheckpointing);
   const params = precision.params;
-  const reference = cfg.beta > 0 ? new ReferencePolicy(genParams) : null;
+  const exact = !sharded && group && world > 1 ? new ExactAllReduce(params, group) : null;
+  const reference = cfg.beta > 0 ? new ReferencePolicy(genParams, sharded) : null;
   const optimizer = new AdamW(params, { lr: cfg.lr, betas: [0.9, 0.999], eps: 1e-8, weightDecay: cfg.weightDecay });
   const knn = cfg.captionKnn && !cfg.rewards.scorers.answerer && !cfg.rewards.scorers.blipVqaDir ? await captionKnnAnswerer(character, cm.manifest.imageSize) : null;
   const answerer = knn?.answerer ?? checklistAnswerer(cfg, cm);
@@ -284,7 +293,7 @@ export async function openGrpoSession(cfg: GrpoConfig, o: TrainGrpoOptions): Pro
   const rewardIds: Record<string, string> = custom ? { custom: 'custom' } : { ...scorers.ids, face: faceId(scorers) };
   const kl = reference ? `; KL to the frozen starting generation expert, beta ${cfg.beta}` : '';
   const held = cfg.heldOutPrompts > 0 ? `; ${prompts.length} training prompts, evaluation on the ${evalPrompts.length} held-out ones` : '';
-  const head = `Character-GRPO on ${character.names.display} (preset '${cfg.preset}'): ${params.length} generation-expert tensors trainable${held}; ${world} process${world > 1 ? 'es' : ''}${kl}; rewards by ${JSON.stringify(rewardIds)}`;
+  const head = `Character-GRPO on ${character.names.display} (preset '${cfg.preset}'): ${genParams.length} generation-expert tensors trainable${sharded ? ` (shard '${cfg.shard}': ${sharded.units.length} units over ${sharded.world} ranks)` : ''}${held}; ${world} process${world > 1 ? 'es' : ''}${kl}; rewards by ${JSON.stringify(rewardIds)}`;
   log(custom
     ? `${head} (an injected reward function in place of the scorers)`
     : `${head}${scorers.usesFallback ? ' (substitute scorers: no pretrained weights given)' : ''}${vqaNote}; ${faceNote}`);
@@ -306,15 +315,19 @@ export async function openGrpoSession(cfg: GrpoConfig, o: TrainGrpoOptions): Pro
   } catch (e) {
     scorers.dispose();
     optimizer.dispose();
+    exact?.dispose();
     precision.dispose();
     reference?.dispose();
     cm.dispose();
     throw e;
   }
-  const state = checkpointState({ model, optimizer, rngs: { sampler: rng }, precision });
+  // A sharded run's checkpoint is a file per rank (docs/sharding.md 6); a step is the epoch's prompt draws.
+  const state = sharded
+    ? shardedCheckpointState({ sharded, optimizer, group, root: resolve(cfg.out), globalPacks: cfg.promptsPerEpoch, rngs: { sampler: rng } })
+    : checkpointState({ model, optimizer, rngs: { sampler: rng }, precision: precision as MixedPrecision });
   return {
     cfg, group, rank, world, main, perRank: cfg.promptsPerEpoch / world, log, cm, model, vae, character, prompts, promptIds, evalPrompts, evalPromptIds, grid,
-    params, precision, optimizer, scorers, weights, references, reference, rng, custom, rewardIds, answererAccuracy: knn?.accuracy ?? null, runDir,
+    params, precision, sharded, exact, optimizer, scorers, weights, references, reference, rng, custom, rewardIds, answererAccuracy: knn?.accuracy ?? null, runDir,
     samplesDir: runDir?.samplesDir ?? join(cfg.out, 'samples'), state,
     checkInterrupt: () => {
       if (!group && o.interrupt?.()) throw new StepInterrupted('Character-GRPO: stopped part-way through the epoch');
@@ -323,6 +336,7 @@ export async function openGrpoSession(cfg: GrpoConfig, o: TrainGrpoOptions): Pro
       runDir?.close();
       scorers.dispose();
       optimizer.dispose();
+      exact?.dispose();
       precision.dispose();
       reference?.dispose();
       cm.dispose();
