@@ -359,6 +359,22 @@ export function update(s: GrpoSession, items: EpochRollout[], adv: number[]): Up
   return { lossSum, klSum, clipped, micro, gradNorm, updates };
 }
 
+/**
+ * Mean over prompts of the population standard deviation of one column among that prompt's
+ * rollouts: the spread the group-relative advantages read (0 = the term gives no signal).
+ */
+export function meanGroupStd(rows: readonly number[][], col: number): number {
+  const groups = new Map<number, number[]>();
+  for (const r of rows) groups.set(r[COL.prompt]!, [...(groups.get(r[COL.prompt]!) ?? []), r[col]!]);
+  if (groups.size === 0) return 0;
+  let sum = 0;
+  for (const xs of groups.values()) {
+    const m = xs.reduce((a, b) => a + b, 0) / xs.length;
+    sum += Math.sqrt(xs.reduce((a, x) => a + (x - m) ** 2, 0) / xs.length);
+  }
+  return sum / groups.size;
+}
+
 /** The epoch's metrics from the gathered rows, the advantages and the update. */
 export function epochMetrics(s: GrpoSession, report: ScoreReport, rows: number[][], all: AdvantageResult, u: UpdateResult): Record<string, number> {
   const mean = (col: number): number => rows.reduce((a, r) => a + r[col]!, 0) / rows.length;
@@ -372,11 +388,13 @@ export function epochMetrics(s: GrpoSession, report: ScoreReport, rows: number[]
   };
   if (s.reference) metrics.kl_loss = u.micro ? u.klSum / u.micro : 0;
   for (const t of TERMS) if (report.components[t]) metrics[`reward_${t}`] = mean(COL[t]);
+  // Whether the checklist term can move the policy: its spread within a prompt's rollouts.
+  if (report.components.vqa) metrics.reward_vqa_group_std = meanGroupStd(rows, COL.vqa);
   // Share of the rollouts in which a face was found (with the face reward only).
   if (report.hasFace) metrics.face_found = mean(COL.hasFace);
   if (s.custom) metrics.reward_custom = mean(COL.total);
   else metrics.identity_similarity = mean(COL.identity);
-  // The checklist answerer's held-out accuracy beside the rewards it scores (cfg.captionKnn).
+  // A trained checklist answerer's held-out accuracy beside the rewards it scores (cfg.checklistAnswerer).
   if (s.answererAccuracy && !s.custom) {
     metrics.vqa_answerer_accuracy = s.answererAccuracy.accuracy;
     metrics.vqa_answerer_majority = s.answererAccuracy.majority;
