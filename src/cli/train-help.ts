@@ -8,7 +8,8 @@ export const TRAIN_HELP = `  train vae  --config <file> --run <dir> [--resume]
   train base --config <file> --run <dir> [--resume]
                                        SFT over several characters (config data.characters)
   train grpo --from <dir> --run <dir> [--config <file>] [--epochs N] [--blip-vqa <dir>]
-             [--face-identity auto|on|off] [--preset reference|project] [--resume]
+             [--face-identity auto|on|off] [--preset reference|project]
+             [--checklist-answerer model|caption-knn|checklist-probe|auto] [--resume]
                                        Character-GRPO from a character model folder (an SFT run's
                                        character/ folder, or the SFT run itself). --blip-vqa: a
                                        transformers BlipForQuestionAnswering folder (config.json,
@@ -27,6 +28,15 @@ export const TRAIN_HELP = `  train vae  --config <file> --run <dir> [--resume]
                                        included) or project (this project's corrections); fields a
                                        config gives win over the preset. Config key: preset; the table
                                        of differences is docs/fidelity.md
+                                       --checklist-answerer: who answers the checklists without
+                                       --blip-vqa: model (the model's own understanding path;
+                                       default with --preset reference), caption-knn or
+                                       checklist-probe (small answerers trained on the character's
+                                       images; their held-out accuracy and majority baseline are
+                                       logged and in every metrics line), auto (the checklist probe
+                                       when it beats the majority, else model; default with
+                                       --preset project). Config key: checklistAnswerer;
+                                       docs/reward-scorers.md "The checklist probe"
   customize <character> --base <run> --run <dir> [--mode full|lora] [--steps N] [--resume]
                                        the few-shot step on a base run; <character> is 'sample' or
                                        a RoleScape-20 character folder. Writes <run>/character/:

@@ -131,26 +131,34 @@ export function softmaxAttention(q: Tensor, k: Tensor, v: Tensor, mask: Tensor |
 
 /**
  * Softmax attention of q [H, Nq, D] over k, v [Hkv, Nk, D] (GQA: each key/value head serves
- * H/Hkv consecutive query heads) with an optional additive mask [Nq, Nk]; scale 1/sqrt(D).
- * Returns [Nq, H*D].
+ * G = H/Hkv consecutive query heads) with an optional additive mask, [Nq, Nk] or already
+ * repeated over the G query blocks ([G*Nq, Nk], groupedMasks); scale 1/sqrt(D). Returns [Nq, H*D].
  */
 export function attention(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | null): Tensor {
   return scope(() => {
     const [H, Nq, D] = q.shape as [number, number, number];
     const Hkv = k.shape[0]!;
     const groups = H / Hkv;
-    if (groups > 1 && mask === null) {
-      // Without a mask the G query heads of a KV head can share one attention call as G*Nq
-      // queries: no copy of the (possibly long, cached) keys and values per query head.
+    if (groups > 1) {
+      // The G query heads of a KV head share one attention call as G*Nq queries: no copy of the
+      // (possibly long, cached) keys and values per query head, in forward or backward.
+      const m = mask === null || mask.shape[0] === groups * Nq ? mask : mask.repeat([groups, 1]);
       const qg = q.reshape([1, Hkv, groups * Nq, D]);
-      const o = softmaxAttention(qg, k.unsqueeze(0), v.unsqueeze(0), null);
+      const o = softmaxAttention(qg, k.unsqueeze(0), v.unsqueeze(0), m);
       return o.reshape([H, Nq, D]).transpose(0, 1).reshape([Nq, H * D]);
     }
-    const kk = groups === 1 ? k : k.repeat_interleave(groups, 0);
-    const vv = groups === 1 ? v : v.repeat_interleave(groups, 0);
-    const out = softmaxAttention(q.unsqueeze(0), kk.unsqueeze(0), vv.unsqueeze(0), mask);
+    const out = softmaxAttention(q.unsqueeze(0), k.unsqueeze(0), v.unsqueeze(0), mask);
     return out.squeeze(0).transpose(0, 1).reshape([Nq, H * D]);
   });
+}
+
+/**
+ * The packed masks [L, L] repeated over the G = H/Hkv query heads of each KV head ([G*L, L]), the
+ * shape attention() takes for grouped queries: built once per forward for all layers instead of
+ * once per layer (and smaller than the [H, L, L] probabilities the attention keeps anyway).
+ */
+export function groupedMasks(masks: Tensor[], groups: number): Tensor[] {
+  return groups > 1 ? masks.map((m) => m.repeat([groups, 1])) : masks;
 }
 
 /**
@@ -562,6 +570,8 @@ export class Qwen2MoTModel extends Module {
         return h;
       }
       const rope = ropeTables(positions, this.config.headDim, this.config.ropeTheta);
+      const groups = this.config.numHeads / this.config.numKvHeads;
+      if (layout.kind === 'packed' && groups > 1) layout = { ...layout, masks: groupedMasks(layout.masks, groups) };
       let h = inputs;
       let i = 0;
       const recompute = this.activationCheckpointing && isGradEnabled() && !(cache && cache.update);

@@ -16,6 +16,17 @@ export const GRPO_PRESETS = ['reference', 'project'] as const;
 export type GrpoPreset = (typeof GRPO_PRESETS)[number];
 
 export const FACE_IDENTITY_SETTINGS = ['auto', 'on', 'off'] as const;
+
+/**
+ * Who answers the checklists when neither rewards.scorers.answerer nor rewards.scorers.blipVqaDir
+ * is given (src/train/grpo-answerer.ts, docs/reward-scorers.md "The checklist probe"): 'model' = the
+ * customized model's own understanding path (selfVqa false: the colour heuristic), in the place of
+ * the official BLIP-VQA; 'caption-knn' = trained:caption-knn; 'checklist-probe' =
+ * trained:checklist-probe; 'auto' = the checklist probe when its held-out accuracy beats the
+ * majority answer on the character's items, else 'model'.
+ */
+export const CHECKLIST_ANSWERERS = ['model', 'caption-knn', 'checklist-probe', 'auto'] as const;
+export type ChecklistAnswererSetting = (typeof CHECKLIST_ANSWERERS)[number];
 export type FaceIdentitySetting = (typeof FACE_IDENTITY_SETTINGS)[number];
 
 /**
@@ -114,9 +125,12 @@ export interface GrpoConfig {
    * Without rewards.scorers.answerer or rewards.scorers.blipVqaDir: answer the checklists with the
    * caption-kNN answerer fitted on the character's captioned images ('trained:caption-knn',
    * src/reward/caption-knn.ts); its held-out accuracy and majority baseline are logged and put in
-   * every metrics line. Default false (then selfVqa decides).
+   * every metrics line. Default false. The same as checklistAnswerer 'caption-knn' (kept for
+   * existing configs; with another checklistAnswerer it is an error).
    */
   captionKnn: boolean;
+  /** Who answers the checklists without a given answerer or BLIP-VQA (CHECKLIST_ANSWERERS; the preset's when left out). */
+  checklistAnswerer: ChecklistAnswererSetting;
   /** Precision mode of the policy update (docs/precision.md; the reference trains bf16 weights: 'bf16'). */
   precision: PrecisionMode;
   /** Recompute each decoder layer in backward instead of keeping its activations (docs/precision.md section 3). */
@@ -140,7 +154,7 @@ export interface GrpoConfig {
 }
 
 /** The fields a preset governs, and rewards.faceIdentity. */
-export type PresetFields = Pick<GrpoConfig, 'maxGradNorm' | 'windowStart' | 'layout' | 'updateAccounting' | 'vqaRules' | 'referenceImageSize'> & { faceIdentity: FaceIdentitySetting };
+export type PresetFields = Pick<GrpoConfig, 'maxGradNorm' | 'windowStart' | 'layout' | 'updateAccounting' | 'vqaRules' | 'referenceImageSize' | 'checklistAnswerer'> & { faceIdentity: FaceIdentitySetting };
 
 /**
  * What each preset puts in the fields it governs (docs/fidelity.md has the table with the reasons):
@@ -148,15 +162,16 @@ export type PresetFields = Pick<GrpoConfig, 'maxGradNorm' | 'windowStart' | 'lay
  * 'project' = window drawn per rollout (every window position is trained on every GPU), a prompt's
  * rollouts grouped for diversity (the intended group LPIPS, never 0 by accident), gradient clipping
  * at 1.0, the face term for human characters ('auto'), a short epoch's update taken as a full mean,
- * the project's VQA rules, and square reference images (kept from before, so project runs stay
- * comparable with earlier ones).
+ * the project's VQA rules, square reference images (kept from before, so project runs stay
+ * comparable with earlier ones), and the checklist probe as the checklist answerer when it beats the
+ * majority answer on held-out items ('auto'; the model's own path never answers right at CPU sizes).
  */
 export const GRPO_PRESET_FIELDS: Readonly<Record<GrpoPreset, Readonly<PresetFields>>> = Object.freeze({
   reference: Object.freeze({
-    maxGradNorm: null, windowStart: 'per-rank', layout: { kind: 'reference-shuffle' as const, ranks: 8, batch: 6 }, updateAccounting: 'reference', vqaRules: 'reference', faceIdentity: 'off', referenceImageSize: 'aspect',
+    maxGradNorm: null, windowStart: 'per-rank', layout: { kind: 'reference-shuffle' as const, ranks: 8, batch: 6 }, updateAccounting: 'reference', vqaRules: 'reference', faceIdentity: 'off', referenceImageSize: 'aspect', checklistAnswerer: 'model',
   }),
   project: Object.freeze({
-    maxGradNorm: 1.0, windowStart: 'per-rollout', layout: { kind: 'prompt-groups' as const }, updateAccounting: 'capped-at-epoch', vqaRules: 'project', faceIdentity: 'auto', referenceImageSize: 'square',
+    maxGradNorm: 1.0, windowStart: 'per-rollout', layout: { kind: 'prompt-groups' as const }, updateAccounting: 'capped-at-epoch', vqaRules: 'project', faceIdentity: 'auto', referenceImageSize: 'square', checklistAnswerer: 'auto',
   }),
 } as const satisfies Record<GrpoPreset, PresetFields>);
 
@@ -283,6 +298,7 @@ export const GrpoConfigSchema = z.object({
   rewards: RewardsSchema.default({}),
   selfVqa: z.boolean().default(D.selfVqa),
   captionKnn: z.boolean().default(D.captionKnn),
+  checklistAnswerer: z.enum(CHECKLIST_ANSWERERS).optional(),
   precision: z.enum(PRECISION_MODES).default(D.precision),
   activationCheckpointing: z.boolean().default(D.activationCheckpointing),
   shard: z.enum(SHARD_MODES).default(D.shard),
@@ -304,6 +320,8 @@ export const GrpoConfigSchema = z.object({
     updateAccounting: c.updateAccounting ?? p.updateAccounting,
     vqaRules: c.vqaRules ?? p.vqaRules,
     referenceImageSize: c.referenceImageSize ?? p.referenceImageSize,
+    // captionKnn (the older switch) is checklistAnswerer 'caption-knn'; a different explicit one is refused below.
+    checklistAnswerer: c.checklistAnswerer ?? (c.captionKnn ? 'caption-knn' as const : p.checklistAnswerer),
     rewards: { ...c.rewards, faceIdentity: c.rewards.faceIdentity ?? p.faceIdentity },
   };
 }).superRefine((c, ctx) => {
@@ -313,6 +331,9 @@ export const GrpoConfigSchema = z.object({
     ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['windowSize'], message: `${c.windowSize} does not fit in windowRange [${lo}, ${hi}] (docs/method.md 3.3)` });
   }
   if (hi > c.numSteps) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['windowRange'], message: `ends at ${hi}, after the last of numSteps ${c.numSteps} steps` });
+  if (c.captionKnn && c.checklistAnswerer !== 'caption-knn') {
+    ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['captionKnn'], message: `captionKnn true asks for checklistAnswerer 'caption-knn', but checklistAnswerer is '${c.checklistAnswerer}'` });
+  }
   const issue = layoutIssue(c.layout, c.groupSize, c.promptsPerEpoch);
   if (issue) ctx.addIssue({ code: z.ZodIssueCode.custom, path: [issue.field], message: `${issue.message} (layout ${JSON.stringify(c.layout)}, preset '${c.preset}'; preset 'project' or layout { kind: 'prompt-groups' } takes any counts)` });
 });

@@ -9,8 +9,8 @@ import { latentDownsample, type AutoEncoder, type Bagel } from '../model/index.j
 import type { ProcessGroup } from '../torch/index.js';
 import { Rng, VAE_RULE, prepareImage, scaledRule, type Character, type ChwImage, type SizeSpec } from '../data/index.js';
 import {
-  captionKnnHeldOutAccuracy, createRewardScorers, effectiveRewardWeights, faceId, FaceIdentityScorer, fitCaptionKnn, humanModelsDir, SelfVqaAnswerer,
-  type AccuracyResult, type CaptionedImage, type CaptionKnnAnswerer, type RewardScorers, type RewardWeights,
+  createRewardScorers, effectiveRewardWeights, faceId, FaceIdentityScorer, humanModelsDir,
+  type AccuracyResult, type RewardScorers, type RewardWeights,
 } from '../reward/index.js';
 import { CharacterModel } from '../character/index.js';
 import { checkpointState, type TrainingState } from './checkpoint-state.js';
@@ -19,6 +19,7 @@ import { RunDir, type Json } from './run-dir.js';
 import { StepInterrupted } from './loop.js';
 import { broadcastModule } from './data-parallel.js';
 import { ReferencePolicy } from './grpo-reference.js';
+import { chooseChecklistAnswerer } from './grpo-answerer.js';
 import { parseFaceIdentitySetting, promptsPerBatch, type FaceIdentitySetting, type GrpoConfig } from './grpo-config.js';
 import type { ProgressStream } from './progress.js';
 
@@ -29,7 +30,9 @@ export interface TrainGrpoOptions {
   /** Stop like Ctrl-C (finish the epoch, checkpoint, return). */
   signal?: AbortSignal;
   /**
-   * A synchronous stop check polled between rollouts, update micro-steps and evaluation prompts
+   * A synchronous stop check polled before every rollout and sampler step (evaluation prompts
+   * too), inside the scoring pass (between the checklist answerer's images and questions, and
+   * between reward components) and between update micro-steps
    * (a worker thread's shared flag: its event loop, and so `signal`, waits for the epoch). When it
    * says stop, the epoch under way is dropped (loop.ts StepInterrupted) and the run keeps its last
    * checkpoint. Single-process runs only: with a process group it is ignored (the ranks would part
@@ -138,7 +141,7 @@ export interface GrpoSession {
   rng: Rng;
   custom: TrainGrpoOptions['reward'];
   rewardIds: Record<string, string>;
-  /** The caption-kNN answerer's held-out accuracy (cfg.captionKnn), else null. */
+  /** A trained checklist answerer's held-out accuracy (cfg.checklistAnswerer, grpo-answerer.ts), else null. */
   answererAccuracy: AccuracyResult | null;
   runDir: RunDir | null;
   samplesDir: string;
@@ -173,50 +176,6 @@ async function loadFaceIdentity(cfg: GrpoConfig, character: Character, injected:
     if (setting === 'on') throw new Error(`Character-GRPO: the face-identity reward is 'on' but its models did not load: ${(e as Error).message}`);
     return { scorer: undefined, note: `face identity off: its models did not load (${(e as Error).message})` };
   }
-}
-
-/** The character's images with their captions, VQA answers and MCQs (the caption-kNN answerer's data), square at `side`. */
-async function captionedImages(c: Character, side: number): Promise<{ train: CaptionedImage[]; heldOut: CaptionedImage[] }> {
-  const load = async (imgs: Character['referenceImages']): Promise<{ id: string; image: ChwImage; caption: string }[]> => {
-    const out: { id: string; image: ChwImage; caption: string }[] = [];
-    for (const img of imgs) {
-      const bytes = img.data ?? (img.path ? new Uint8Array(readFileSync(img.path)) : undefined);
-      if (bytes && img.t2iInstruction) out.push({ id: img.id, caption: img.t2iInstruction, image: await prepareImage(bytes, { rule: 'fixed', width: side, height: side }) });
-    }
-    return out;
-  };
-  const train = (await load(c.referenceImages)).map((t) => ({
-    ...t,
-    extra: c.vqa.filter((q) => q.imageId === t.id).map((q) => q.answer).join(' '),
-    mcq: c.vqaMcq.filter((q) => q.imageId === t.id).map((q) => ({ question: q.question, options: Object.values(q.options), answer: q.options[q.answerKey] })),
-  }));
-  return { train, heldOut: await load(c.tests.heldOutImages) };
-}
-
-/** The caption-kNN answerer fitted on every captioned training image, and its held-out accuracy (seeded). */
-async function captionKnnAnswerer(c: Character, side: number): Promise<{ answerer: CaptionKnnAnswerer; accuracy: AccuracyResult }> {
-  const { train, heldOut } = await captionedImages(c, side);
-  if (train.length < 2) throw new Error(`Character-GRPO: captionKnn needs at least 2 captioned reference images (t2iInstruction); ${c.names.display} has ${train.length}`);
-  return { answerer: fitCaptionKnn(train), accuracy: await captionKnnHeldOutAccuracy(train, heldOut) };
-}
-
-/** The answerer's accuracy in words, for the log. */
-export function accuracyNote(a: AccuracyResult): string {
-  const p = (x: number): string => `${(100 * x).toFixed(1)}%`;
-  const k = a.byKind;
-  return `held-out accuracy ${p(a.accuracy)} vs majority ${p(a.majority)} on ${a.n} items (yes/no ${p(k.yes_no.accuracy)} vs ${p(k.yes_no.majority)}, n ${k.yes_no.n}; multiple choice ${p(k.multiple_choice.accuracy)} vs ${p(k.multiple_choice.majority)}, n ${k.multiple_choice.n})`;
-}
-
-/** The checklist answerer: the given one, else the model's own understanding path (selfVqa) unless BLIP-VQA is named. */
-function checklistAnswerer(cfg: GrpoConfig, cm: CharacterModel) {
-  if (cfg.rewards.scorers.answerer) return cfg.rewards.scorers.answerer;
-  if (cfg.rewards.scorers.blipVqaDir || !cfg.selfVqa) return undefined;
-  const vitSide = cm.manifest.provenance.vitImageSize;
-  return new SelfVqaAnswerer(cm.model, {
-    encode: (t) => cm.encode(t),
-    decode: (ids) => cm.tokenizer.decode(ids, { skipSpecialTokens: true }),
-    ...(typeof vitSide === 'number' && vitSide % cm.model.config.vit.patchSize === 0 ? { imageSide: vitSide } : {}),
-  });
 }
 
 /** Loads and wires one run (rank-aware); the caller disposes the session. */
@@ -265,8 +224,8 @@ export async function openGrpoSession(cfg: GrpoConfig, o: TrainGrpoOptions): Pro
   const exact = !sharded && group && world > 1 ? new ExactAllReduce(params, group) : null;
   const reference = cfg.beta > 0 ? new ReferencePolicy(genParams, sharded) : null;
   const optimizer = new AdamW(params, { lr: cfg.lr, betas: [0.9, 0.999], eps: 1e-8, weightDecay: cfg.weightDecay });
-  const knn = cfg.captionKnn && !cfg.rewards.scorers.answerer && !cfg.rewards.scorers.blipVqaDir ? await captionKnnAnswerer(character, cm.manifest.imageSize) : null;
-  const answerer = knn?.answerer ?? checklistAnswerer(cfg, cm);
+  const checklist = await chooseChecklistAnswerer(cfg, cm);
+  const answerer = checklist.answerer;
   const scorers = createRewardScorers({
     ...cfg.rewards.scorers, ...(answerer ? { answerer } : {}), tauHi: cfg.rewards.weights.tauHi, tauLo: cfg.rewards.weights.tauLo, vqaRules: cfg.vqaRules,
     ...(face.scorer && !o.reward ? { faceIdentity: face.scorer } : {}),
@@ -284,11 +243,7 @@ export async function openGrpoSession(cfg: GrpoConfig, o: TrainGrpoOptions): Pro
   const promptIds = await Promise.all(prompts.map((p) => cm.encode(p.text)));
   const evalPromptIds = cfg.heldOutPrompts > 0 ? await Promise.all(evalPrompts.map((p) => cm.encode(p.text))) : promptIds;
   const rng = new Rng(cfg.seed);
-  const blipVqaDir = cfg.rewards.scorers.blipVqaDir;
-  const vqaNote = knn ? `; checklist VQA answered by ${knn.answerer.id} (fitted on ${character.names.display}'s captioned images; ${accuracyNote(knn.accuracy)})`
-    : scorers.ids.vqa === answerer?.id && answerer instanceof SelfVqaAnswerer
-    ? `; checklist VQA answered by ${answerer.id} (the customized model's own understanding path, no BLIP-VQA given)`
-    : !answerer && blipVqaDir ? `; checklist VQA answered by ${scorers.ids.vqa} (BLIP-VQA from ${blipVqaDir})` : '';
+  const vqaNote = checklist.note;
   const custom = o.reward;
   const rewardIds: Record<string, string> = custom ? { custom: 'custom' } : { ...scorers.ids, face: faceId(scorers) };
   const kl = reference ? `; KL to the frozen starting generation expert, beta ${cfg.beta}` : '';
@@ -307,7 +262,7 @@ export async function openGrpoSession(cfg: GrpoConfig, o: TrainGrpoOptions): Pro
       faceIdentity: parseFaceIdentitySetting(cfg.rewards.faceIdentity),
     },
     scorers: rewardIds,
-    ...(knn ? { answererAccuracy: knn.accuracy } : {}),
+    ...(checklist.accuracy ? { answererAccuracy: checklist.accuracy } : {}),
   } as unknown as Json;
   let runDir: RunDir | null = null;
   try {
@@ -327,7 +282,7 @@ export async function openGrpoSession(cfg: GrpoConfig, o: TrainGrpoOptions): Pro
     : checkpointState({ model, optimizer, rngs: { sampler: rng }, precision: precision as MixedPrecision });
   return {
     cfg, group, rank, world, main, perRank: cfg.promptsPerEpoch / world, log, cm, model, vae, character, prompts, promptIds, evalPrompts, evalPromptIds, grid,
-    params, precision, sharded, exact, optimizer, scorers, weights, references, reference, rng, custom, rewardIds, answererAccuracy: knn?.accuracy ?? null, runDir,
+    params, precision, sharded, exact, optimizer, scorers, weights, references, reference, rng, custom, rewardIds, answererAccuracy: checklist.accuracy, runDir,
     samplesDir: runDir?.samplesDir ?? join(cfg.out, 'samples'), state,
     checkInterrupt: () => {
       if (!group && o.interrupt?.()) throw new StepInterrupted('Character-GRPO: stopped part-way through the epoch');

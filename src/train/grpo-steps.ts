@@ -141,7 +141,8 @@ export function decodeLatent(s: GrpoSession, latent: torch.Tensor): torch.Tensor
   return torch.noGrad(() => torch.scope(() => s.vae.decodeToUnit(latent.unsqueeze(0)).squeeze(0)));
 }
 
-/** Step 2, roll out: one SDE-window rollout per slot, each seeded by (seed, epoch, draw, k). */
+/** Step 2, roll out: one SDE-window rollout per slot, each seeded by (seed, epoch, draw, k); a
+ * stop request is read before each rollout and each of its sampler steps. */
 export function rollOut(s: GrpoSession, epoch: number, slots: RolloutSlot[]): EpochRollout[] {
   const { cfg } = s;
   const items: EpochRollout[] = [];
@@ -163,6 +164,7 @@ export function rollOut(s: GrpoSession, epoch: number, slots: RolloutSlot[]): Ep
         grid: s.grid, numSteps: cfg.numSteps, timestepShift: cfg.timestepShift, cfgTextScale: cfg.cfgTextScale, noiseLevel: cfg.noiseLevel,
         windowSize: cfg.windowSize, windowRange: cfg.windowRange,
         ...(cfg.windowStart === 'per-rank' ? { windowStart: perRankWindowStart(slot.rank, cfg.windowRange, cfg.windowSize) } : { random: () => windowRng.next() }),
+        checkStop: () => s.checkInterrupt(),
       });
       const unit = decodeLatent(s, r.latent);
       items.push({ ...slot, rollout: r, image: unitToChw(unit) });
@@ -186,7 +188,8 @@ async function customRewards(s: GrpoSession, items: EpochRollout[], prompts: Grp
   return { total: [...total], components: {}, identitySimilarity: items.map(() => Number.NaN) };
 }
 
-/** Step 3, score: the reward of every rollout (diversity within each groupKey when given); `prompts` is the list the rollouts index. */
+/** Step 3, score: the reward of every rollout (diversity within each groupKey when given); `prompts` is the list the rollouts index.
+ * A stop request is read before it and between the images the checklist answerer is asked about. */
 export async function score(s: GrpoSession, items: EpochRollout[], groupKeys?: string[], prompts: GrpoSession['prompts'] = s.prompts): Promise<ScoreReport> {
   s.checkInterrupt();
   if (s.custom) return customRewards(s, items, prompts);
@@ -196,6 +199,7 @@ export async function score(s: GrpoSession, items: EpochRollout[], groupKeys?: s
     checklists: items.map((r) => prompts[r.prompt]!.checklist),
     references: s.references,
     ...(groupKeys ? { groupKeys } : {}),
+    checkStop: () => s.checkInterrupt(),
   }, s.weights);
 }
 
@@ -355,6 +359,22 @@ export function update(s: GrpoSession, items: EpochRollout[], adv: number[]): Up
   return { lossSum, klSum, clipped, micro, gradNorm, updates };
 }
 
+/**
+ * Mean over prompts of the population standard deviation of one column among that prompt's
+ * rollouts: the spread the group-relative advantages read (0 = the term gives no signal).
+ */
+export function meanGroupStd(rows: readonly number[][], col: number): number {
+  const groups = new Map<number, number[]>();
+  for (const r of rows) groups.set(r[COL.prompt]!, [...(groups.get(r[COL.prompt]!) ?? []), r[col]!]);
+  if (groups.size === 0) return 0;
+  let sum = 0;
+  for (const xs of groups.values()) {
+    const m = xs.reduce((a, b) => a + b, 0) / xs.length;
+    sum += Math.sqrt(xs.reduce((a, x) => a + (x - m) ** 2, 0) / xs.length);
+  }
+  return sum / groups.size;
+}
+
 /** The epoch's metrics from the gathered rows, the advantages and the update. */
 export function epochMetrics(s: GrpoSession, report: ScoreReport, rows: number[][], all: AdvantageResult, u: UpdateResult): Record<string, number> {
   const mean = (col: number): number => rows.reduce((a, r) => a + r[col]!, 0) / rows.length;
@@ -368,11 +388,13 @@ export function epochMetrics(s: GrpoSession, report: ScoreReport, rows: number[]
   };
   if (s.reference) metrics.kl_loss = u.micro ? u.klSum / u.micro : 0;
   for (const t of TERMS) if (report.components[t]) metrics[`reward_${t}`] = mean(COL[t]);
+  // Whether the checklist term can move the policy: its spread within a prompt's rollouts.
+  if (report.components.vqa) metrics.reward_vqa_group_std = meanGroupStd(rows, COL.vqa);
   // Share of the rollouts in which a face was found (with the face reward only).
   if (report.hasFace) metrics.face_found = mean(COL.hasFace);
   if (s.custom) metrics.reward_custom = mean(COL.total);
   else metrics.identity_similarity = mean(COL.identity);
-  // The checklist answerer's held-out accuracy beside the rewards it scores (cfg.captionKnn).
+  // A trained checklist answerer's held-out accuracy beside the rewards it scores (cfg.checklistAnswerer).
   if (s.answererAccuracy && !s.custom) {
     metrics.vqa_answerer_accuracy = s.answererAccuracy.accuracy;
     metrics.vqa_answerer_majority = s.answererAccuracy.majority;
@@ -426,7 +448,7 @@ export async function evaluate(s: GrpoSession, epoch: number): Promise<Record<st
       const ctx = promptContexts(s.model, s.evalPromptIds[p]!);
       try {
         torch.manualSeed(rolloutSeed(cfg.seed, 0xffffffff, p, j));
-        const r = rollout(s.model, ctx, { grid: s.grid, numSteps: cfg.evalSteps, timestepShift: cfg.timestepShift, cfgTextScale: cfg.cfgTextScale, noiseLevel: 0, windowSize: 0, windowRange: [0, 0], windowStart: 0 });
+        const r = rollout(s.model, ctx, { grid: s.grid, numSteps: cfg.evalSteps, timestepShift: cfg.timestepShift, cfgTextScale: cfg.cfgTextScale, noiseLevel: 0, windowSize: 0, windowRange: [0, 0], windowStart: 0, checkStop: () => s.checkInterrupt() });
         const unit = decodeLatent(s, r.latent);
         items.push({ prompt: p, draw: p, k: j, rank: s.rank, batch: 0, groupKey: `${p}/${j}`, rollout: r, image: unitToChw(unit) });
         if (s.main && p < 4 && j === 0) await writeSample(s, unit, epoch, p);

@@ -29,10 +29,11 @@ import { openGrpoSession, type GrpoSession } from './grpo-setup.js';
 import { COL, advantages, drawPrompts, epochMetrics, evaluate, rollOut, score, update, type TrainGrpoOptions } from './grpo-steps.js';
 
 export {
-  DEFAULT_GRPO, FACE_IDENTITY_SETTINGS, GRPO_PRESETS, GRPO_PRESET_FIELDS, GrpoConfigSchema, grpoConfigFrom, layoutIssue,
-  parseFaceIdentitySetting, parseGrpoConfig, type FaceIdentitySetting, type GrpoConfig, type GrpoConfigInput, type GrpoPreset, type RolloutLayout,
+  CHECKLIST_ANSWERERS, DEFAULT_GRPO, FACE_IDENTITY_SETTINGS, GRPO_PRESETS, GRPO_PRESET_FIELDS, GrpoConfigSchema, grpoConfigFrom, layoutIssue,
+  parseFaceIdentitySetting, parseGrpoConfig, type ChecklistAnswererSetting, type FaceIdentitySetting, type GrpoConfig, type GrpoConfigInput, type GrpoPreset, type RolloutLayout,
 } from './grpo-config.js';
 export { generationExpertParameters, resolveFaceIdentity, type FaceIdentityDecision } from './grpo-setup.js';
+export { chooseChecklistAnswerer, type ChecklistAnswererChoice } from './grpo-answerer.js';
 export { epochDraws, perRankWindowStart, referenceShuffleSlots, rolloutSeed, type TrainGrpoOptions } from './grpo-steps.js';
 
 /** One epoch: draw prompts, roll out, score, advantages, update, evaluate. */
