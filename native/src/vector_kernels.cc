@@ -33,7 +33,7 @@ constexpr int kLanes = 16;
 
 // Every helper below is forced inline: called from a machine-specific build (UC_MULTIVERSION) a
 // plain `inline` helper may stay one out-of-line copy compiled for the baseline, and the batched
-// gemm then ran its inner loop without AVX (docs/serving.md 9, "what batching gains").
+// gemm then ran its inner loop without AVX (docs/serving.md 9; bench/README.md, "Decode step by batch size").
 #if defined(__GNUC__)
 #define UC_INLINE inline __attribute__((always_inline))
 #else
@@ -154,34 +154,159 @@ UC_INLINE void gemmRows(const T* W, const float* x, const T* bias, float* y, int
   for (; r < end; ++r) gemmRowBlock<1>(W, x, bias, y, r, rows, cols, B);
 }
 
+// o_g[i] = sum over j in order of w_g[j] * V[j, i] for G heads g sharing the values V [n, d]:
+// each value row is read once for the G heads, and 32 columns at a time are summed in registers
+// (2G independent chains), not through o in memory, where each key's add waited for the last store.
+template <int G, class T>
+UC_INLINE void weightedSum(const float* const* w, const T* V, float* const* o, int64_t n, int64_t d) {
+  int64_t i = 0;
+  for (; i + 2 * kLanes <= d; i += 2 * kLanes) {
+    Lanes a[G][2];
+    for (int g = 0; g < G; ++g) a[g][0] = a[g][1] = Lanes{};
+    for (int64_t j = 0; j < n; ++j) {
+      Lanes v0, v1;
+      load(v0, V + j * d + i);
+      load(v1, V + j * d + i + kLanes);
+      for (int g = 0; g < G; ++g) {
+        a[g][0] += w[g][j] * v0;
+        a[g][1] += w[g][j] * v1;
+      }
+    }
+    for (int g = 0; g < G; ++g) {
+      std::memcpy(o[g] + i, &a[g][0], sizeof(Lanes));
+      std::memcpy(o[g] + i + kLanes, &a[g][1], sizeof(Lanes));
+    }
+  }
+  for (; i + kLanes <= d; i += kLanes) {
+    Lanes a[G];
+    for (int g = 0; g < G; ++g) a[g] = Lanes{};
+    for (int64_t j = 0; j < n; ++j) {
+      Lanes v0;
+      load(v0, V + j * d + i);
+      for (int g = 0; g < G; ++g) a[g] += w[g][j] * v0;
+    }
+    for (int g = 0; g < G; ++g) std::memcpy(o[g] + i, &a[g], sizeof(Lanes));
+  }
+  for (; i < d; ++i) {
+    for (int g = 0; g < G; ++g) {
+      float a = 0.f;
+      for (int64_t j = 0; j < n; ++j) a += w[g][j] * wide(V[j * d + i]);
+      o[g][i] = a;
+    }
+  }
+}
+
+// 2^n for whole n in [-126, 127] (held as floats), built in the exponent bits.
+UC_INLINE float pow2(float n) {
+  const uint32_t bits = static_cast<uint32_t>(static_cast<int32_t>(n) + 127) << 23;
+  float v;
+  std::memcpy(&v, &bits, sizeof v);
+  return v;
+}
+// (the lanes' version scales x in place: vectors go by reference, see load)
+UC_INLINE void scaleByPow2(Lanes& x, const Lanes& n) {
+  typedef int32_t Ints __attribute__((vector_size(kLanes * sizeof(int32_t))));
+  const Ints bits = (__builtin_convertvector(n, Ints) + 127) << 23;
+  Lanes v;
+  std::memcpy(&v, &bits, sizeof v);
+  x *= v;
+}
+UC_INLINE void scaleByPow2(float& x, float n) { x *= pow2(n); }
+
+// x <- e^x for x <= 0 (softmax's exp(s - max)), for a float or 16 lanes with the same operations:
+// x = n ln2 + r, |r| <= ln2 / 2, e^r by Cephes' expf polynomial (about 1 ulp), times 2^n. Inputs
+// below -87 give e^-87 (~1.6e-38) instead of less: nothing next to the max's e^0 = 1. Vectorised,
+// so the 16 exps of a chunk cost about one scalar std::exp.
+template <class V>
+UC_INLINE void expNonPositive(V& x) {
+  const V lo = V{} - 87.f;
+  x = x < lo ? lo : x;
+  const V magic = V{} + 12582912.f;  // 1.5 * 2^23: adding and subtracting it rounds to a whole number
+  const V n = (x * 1.44269504088896341f + magic) - magic;
+  const V r = (x - n * 0.693359375f) - n * -2.12194440e-4f;
+  V p = V{} + 1.9875691500e-4f;
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  x = p * r * r + r + 1.f;
+  scaleByPow2(x, n);
+}
+
+// softmax in place over n scores: max, exp(s - max) (expNonPositive, 16 at a time), then each
+// divided by the sum (lane sums added by sumLanes, then the tail).
+UC_INLINE void softmaxInPlace(float* p, int64_t n) {
+  const int64_t body = n - n % kLanes;
+  float top = -std::numeric_limits<float>::infinity();
+  if (body) {
+    Lanes m;
+    load(m, p);
+    for (int64_t j = kLanes; j < body; j += kLanes) {
+      Lanes v;
+      load(v, p + j);
+      m = v > m ? v : m;
+    }
+    for (int k = 0; k < kLanes; ++k) top = std::max(top, m[k]);
+  }
+  for (int64_t j = body; j < n; ++j) top = std::max(top, p[j]);
+  Lanes sums = Lanes{};
+  for (int64_t j = 0; j < body; j += kLanes) {
+    Lanes v;
+    load(v, p + j);
+    v -= top;
+    expNonPositive(v);
+    std::memcpy(p + j, &v, sizeof v);
+    sums += v;
+  }
+  float total = sumLanes(sums);
+  for (int64_t j = body; j < n; ++j) {
+    p[j] -= top;
+    expNonPositive(p[j]);
+    total += p[j];
+  }
+  for (int64_t j = 0; j < n; ++j) p[j] = p[j] / total;
+}
+
+// G query heads from h (consecutive, of one KV head) against its keys and values: each key and
+// value row is read once for the G heads; every score and sum is that of one head alone.
+template <int G, class T>
+UC_INLINE void attendGroup(const float* q, const T* K, const T* V, float* out, int64_t h, int64_t n, int64_t d,
+                           float* p) {
+  const float scale = 1.f / std::sqrt(static_cast<float>(d));
+  for (int64_t j = 0; j < n; ++j) {
+    float s[G];
+    dotBlock<1, G>(K + j * d, 0, q + h * d, d, d, s);
+    for (int g = 0; g < G; ++g) p[g * n + j] = s[g] * scale;
+  }
+  const float* w[G];
+  float* o[G];
+  for (int g = 0; g < G; ++g) {
+    softmaxInPlace(p + g * n, n);
+    w[g] = p + g * n;
+    o[g] = out + (h + g) * d;
+  }
+  weightedSum<G>(w, V, o, n, d);
+}
+
+// Query heads [hBegin, hEnd) over the first n rows of their KV heads: two heads of one KV head at
+// a time where the group has them (GQA), one otherwise.
 template <class T>
 UC_INLINE void attendHeads(const float* q, const T* keys, const T* values, float* out, int64_t hBegin, int64_t hEnd,
                            int64_t group, int64_t capacity, int64_t n, int64_t d) {
-  // the scores of one head: grown, never freed per call (one decode step calls this per row and layer)
+  // the scores of two heads: grown, never freed per call (a decode step calls this per row and layer)
   thread_local std::vector<float> p;
-  if (p.size() < static_cast<size_t>(n)) p.resize(std::max<size_t>(static_cast<size_t>(n), 2 * p.size()));
-  const float scale = 1.f / std::sqrt(static_cast<float>(d));
-  for (int64_t h = hBegin; h < hEnd; ++h) {
-    const float* qh = q + h * d;
+  if (p.size() < static_cast<size_t>(2 * n)) p.resize(std::max<size_t>(static_cast<size_t>(2 * n), 2 * p.size()));
+  for (int64_t h = hBegin; h < hEnd;) {
     const int64_t kv = h / group;
     const T* K = keys + kv * capacity * d;
     const T* V = values + kv * capacity * d;
-    float top = -std::numeric_limits<float>::infinity();
-    for (int64_t j = 0; j < n; ++j) {
-      p[j] = dot(K + j * d, qh, d) * scale;
-      top = std::max(top, p[j]);
-    }
-    float total = 0.f;
-    for (int64_t j = 0; j < n; ++j) {
-      p[j] = std::exp(p[j] - top);
-      total += p[j];
-    }
-    float* o = out + h * d;
-    std::fill(o, o + d, 0.f);
-    for (int64_t j = 0; j < n; ++j) {
-      const float w = p[j] / total;
-      const T* vj = V + j * d;
-      for (int64_t i = 0; i < d; ++i) o[i] += w * wide(vj[i]);
+    if (h + 1 < hEnd && (h + 1) / group == kv) {
+      attendGroup<2>(q, K, V, out, h, n, d, p.data());
+      h += 2;
+    } else {
+      attendGroup<1>(q, K, V, out, h, n, d, p.data());
+      h += 1;
     }
   }
 }

@@ -10,7 +10,8 @@
 // signal every stage takes (the VAE stage, Unified-SFT, Character-GRPO, and their setup): the
 // loop reads the flag after each step, so the step under way finishes, its sample is skipped, a
 // checkpoint is saved, and the job reports `interrupted`. A GRPO epoch is long (many rollouts),
-// so it also polls the flag between rollouts and update micro-steps and is dropped part-way,
+// so it also polls the flag before every rollout and sampler step, between the images and
+// questions of the scoring pass and between update micro-steps, and is dropped part-way,
 // keeping the checkpoints already saved. A worker still busy at the cancel deadline finishes in
 // the background after the job is stored as cancelled (jobs-running.ts CANCEL_DEADLINE_MS). The
 // main thread names the checkpoint the run directory holds (jobs-recover.ts checkpointNote),

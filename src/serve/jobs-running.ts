@@ -38,9 +38,9 @@ export interface RunningJob extends StopState {
 /**
  * How long after a cancel a training job (the VAE stage, Unified-SFT, Character-GRPO) has to end
  * by itself before its terminal status is stored without waiting for it. The loop reads the stop
- * flag after every step and skips the step's sample, and a GRPO epoch also between rollouts and
- * update micro-steps (not inside a scoring pass), so a worker often ends by itself; but a step
- * under way cannot be cut, and on a busy machine one SFT step and its checkpoint take seconds.
+ * flag after every step and skips the step's sample, and a GRPO epoch also before every rollout
+ * and sampler step, inside the scoring pass and between update micro-steps, so a GRPO worker ends
+ * by itself; but an SFT or VAE step under way cannot be cut, and on a busy machine one SFT step and its checkpoint take seconds.
  * The thread is not ended then: ending it inside a libtorch call can abort the whole server
  * process, so it finishes its step and checkpoint in the background (the next job waits for it),
  * and the message, read from disk at the deadline, is read again when it has ended. 500 ms leaves

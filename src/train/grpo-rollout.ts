@@ -21,6 +21,9 @@ export interface RolloutOptions {
   /** The window start; drawn with `random` when absent. */
   windowStart?: number;
   random?: () => number;
+  /** Called before every sampler step; throws to abandon the rollout (a stop request, loop.ts
+   * StepInterrupted), which then leaves no tensor behind. */
+  checkStop?: () => void;
 }
 
 export interface WindowStep {
@@ -83,22 +86,33 @@ export function rollout(model: Bagel, ctx: PromptContexts, o: RolloutOptions): R
   const b = o.windowStart ?? drawWindowStart(o);
   const window: WindowStep[] = [];
   let x = randn([o.grid * o.grid, latentTokenDim(model.config)]).keep();
-  noGrad(() => {
-    for (let j = 0; j < taus.length - 1; j++) {
-      const inWindow = j >= b && j < b + o.windowSize;
-      const tau = taus[j]!;
-      const tauNext = taus[j + 1]!;
-      const sigma = inWindow ? sdeSigma(taus, j, o.noiseLevel) : 0;
-      const next = scope(() => {
-        const v = cfgVelocity(model, ctx, x, tau, o.grid, o.cfgTextScale, false);
-        const step = sdeStep(x, v, tau, tauNext, sigma);
-        if (inWindow) window.push({ j, tau, tauNext, sigma, x: x.clone().keep(), next: step.next.clone().keep(), logProb: step.logProb.item() });
-        return step.next;
-      }).keep();
-      x.dispose();
-      x = next;
+  try {
+    noGrad(() => {
+      for (let j = 0; j < taus.length - 1; j++) {
+        o.checkStop?.();
+        const inWindow = j >= b && j < b + o.windowSize;
+        const tau = taus[j]!;
+        const tauNext = taus[j + 1]!;
+        const sigma = inWindow ? sdeSigma(taus, j, o.noiseLevel) : 0;
+        const next = scope(() => {
+          const v = cfgVelocity(model, ctx, x, tau, o.grid, o.cfgTextScale, false);
+          const step = sdeStep(x, v, tau, tauNext, sigma);
+          if (inWindow) window.push({ j, tau, tauNext, sigma, x: x.clone().keep(), next: step.next.clone().keep(), logProb: step.logProb.item() });
+          return step.next;
+        }).keep();
+        x.dispose();
+        x = next;
+      }
+    });
+  } catch (e) {
+    // a stop request (checkStop) part-way: nothing of the rollout is kept
+    x.dispose();
+    for (const w of window) {
+      w.x.dispose();
+      w.next.dispose();
     }
-  });
+    throw e;
+  }
   const latent = scope(() => unpatchify(x, o.grid, o.grid, model.config.latentPatchSize, model.config.vae.zChannels)).keep();
   return {
     tokens: x,

@@ -30,7 +30,9 @@ export interface TrainGrpoOptions {
   /** Stop like Ctrl-C (finish the epoch, checkpoint, return). */
   signal?: AbortSignal;
   /**
-   * A synchronous stop check polled between rollouts, update micro-steps and evaluation prompts
+   * A synchronous stop check polled before every rollout and sampler step (evaluation prompts
+   * too), inside the scoring pass (between the checklist answerer's images and questions, and
+   * between reward components) and between update micro-steps
    * (a worker thread's shared flag: its event loop, and so `signal`, waits for the epoch). When it
    * says stop, the epoch under way is dropped (loop.ts StepInterrupted) and the run keeps its last
    * checkpoint. Single-process runs only: with a process group it is ignored (the ranks would part

@@ -141,7 +141,8 @@ export function decodeLatent(s: GrpoSession, latent: torch.Tensor): torch.Tensor
   return torch.noGrad(() => torch.scope(() => s.vae.decodeToUnit(latent.unsqueeze(0)).squeeze(0)));
 }
 
-/** Step 2, roll out: one SDE-window rollout per slot, each seeded by (seed, epoch, draw, k). */
+/** Step 2, roll out: one SDE-window rollout per slot, each seeded by (seed, epoch, draw, k); a
+ * stop request is read before each rollout and each of its sampler steps. */
 export function rollOut(s: GrpoSession, epoch: number, slots: RolloutSlot[]): EpochRollout[] {
   const { cfg } = s;
   const items: EpochRollout[] = [];
@@ -163,6 +164,7 @@ export function rollOut(s: GrpoSession, epoch: number, slots: RolloutSlot[]): Ep
         grid: s.grid, numSteps: cfg.numSteps, timestepShift: cfg.timestepShift, cfgTextScale: cfg.cfgTextScale, noiseLevel: cfg.noiseLevel,
         windowSize: cfg.windowSize, windowRange: cfg.windowRange,
         ...(cfg.windowStart === 'per-rank' ? { windowStart: perRankWindowStart(slot.rank, cfg.windowRange, cfg.windowSize) } : { random: () => windowRng.next() }),
+        checkStop: () => s.checkInterrupt(),
       });
       const unit = decodeLatent(s, r.latent);
       items.push({ ...slot, rollout: r, image: unitToChw(unit) });
@@ -186,7 +188,8 @@ async function customRewards(s: GrpoSession, items: EpochRollout[], prompts: Grp
   return { total: [...total], components: {}, identitySimilarity: items.map(() => Number.NaN) };
 }
 
-/** Step 3, score: the reward of every rollout (diversity within each groupKey when given); `prompts` is the list the rollouts index. */
+/** Step 3, score: the reward of every rollout (diversity within each groupKey when given); `prompts` is the list the rollouts index.
+ * A stop request is read before it and between the images the checklist answerer is asked about. */
 export async function score(s: GrpoSession, items: EpochRollout[], groupKeys?: string[], prompts: GrpoSession['prompts'] = s.prompts): Promise<ScoreReport> {
   s.checkInterrupt();
   if (s.custom) return customRewards(s, items, prompts);
@@ -196,6 +199,7 @@ export async function score(s: GrpoSession, items: EpochRollout[], groupKeys?: s
     checklists: items.map((r) => prompts[r.prompt]!.checklist),
     references: s.references,
     ...(groupKeys ? { groupKeys } : {}),
+    checkStop: () => s.checkInterrupt(),
   }, s.weights);
 }
 
@@ -444,7 +448,7 @@ export async function evaluate(s: GrpoSession, epoch: number): Promise<Record<st
       const ctx = promptContexts(s.model, s.evalPromptIds[p]!);
       try {
         torch.manualSeed(rolloutSeed(cfg.seed, 0xffffffff, p, j));
-        const r = rollout(s.model, ctx, { grid: s.grid, numSteps: cfg.evalSteps, timestepShift: cfg.timestepShift, cfgTextScale: cfg.cfgTextScale, noiseLevel: 0, windowSize: 0, windowRange: [0, 0], windowStart: 0 });
+        const r = rollout(s.model, ctx, { grid: s.grid, numSteps: cfg.evalSteps, timestepShift: cfg.timestepShift, cfgTextScale: cfg.cfgTextScale, noiseLevel: 0, windowSize: 0, windowRange: [0, 0], windowStart: 0, checkStop: () => s.checkInterrupt() });
         const unit = decodeLatent(s, r.latent);
         items.push({ prompt: p, draw: p, k: j, rank: s.rank, batch: 0, groupKey: `${p}/${j}`, rollout: r, image: unitToChw(unit) });
         if (s.main && p < 4 && j === 0) await writeSample(s, unit, epoch, p);
