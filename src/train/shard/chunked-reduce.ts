@@ -1,4 +1,4 @@
-// A unit's gradient reduce-scattered in pieces (docs/sharding.md 2, "chunked"): piece c sends,
+// A unit's gradient reduce-scattered in pieces (docs/sharding.md 2): piece c sends,
 // for every rank r, elements [r*S + c0, r*S + c0 + k) of the unit's flat gradient, read straight
 // from the parameters' gradients (no whole-unit concatenation), and adds the received sums onto
 // elements [c0, c0 + k) of this rank's float32 chunk. Each element still gets the same additions
