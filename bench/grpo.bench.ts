@@ -46,7 +46,8 @@ async function child(): Promise<void> {
   type Rollout = import('../src/train/grpo-rollout.js').Rollout;
   torch.setNumThreads(THREADS);
   const l0 = loadavg()[0]!;
-  const cfg = DEFAULT_GRPO;
+  // The reference preset's values (the published settings).
+  const cfg = { ...DEFAULT_GRPO, ...GRPO_PRESET_FIELDS.reference };
   torch.manualSeed(0);
   const model = new Bagel(TINY);
   torch.noGrad(() => torch.scope(() => {
