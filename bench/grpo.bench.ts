@@ -7,12 +7,22 @@
 //     to the image the reward scorers see; rewards not included.
 //   - policy update: 72 micro-steps (windowLogProb with a graph, the clipped loss, backward) and
 //     clip + AdamW: what one optimizer step of trainGrpo costs.
+//   - versus PyTorch: the rollout (sampling steps only, no VAE decode) and the policy update
+//     against the same two in Python PyTorch (bench/grpo_baseline.py, a persistent worker on the
+//     TS model's weights, prompt, seeds and window starts), alternating one by one at each thread
+//     count of BENCH_VERSUS_THREADS (default "1,2"; empty: none) with OMP_WAIT_POLICY=PASSIVE on
+//     both; the bench fails when latents, log-probs, losses or gradient norms disagree.
+//     BENCH_VERSUS_ROLLOUTS (default 9) and BENCH_VERSUS_UPDATES (default 3) per side, the first
+//     of each a warm-up.
 // Each thread count (BENCH_THREAD_COUNTS, default "1,<all cores>") runs in its own child process
 // with OMP/OpenBLAS/MKL threads and set_num_threads fixed before libtorch loads. Writes its table
 // into bench/README.md between the bench:grpo markers; BENCH_NO_README=1 prints only,
 // BENCH_QUICK=1 is a short smoke run.
-import { loadavg } from 'node:os';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { requireBaselineTorch } from './peer.js';
 import { cores, cpuName, machineLine, median, plain, readmeWanted, runPart, threadCounts, threadsPerPartLine, utcStamp, writeReadmeSection } from './common.js';
 
 const self = fileURLToPath(import.meta.url);
@@ -38,34 +48,19 @@ interface PartResult {
 
 async function child(): Promise<void> {
   const torch = await import('../src/torch/index.js');
-  const { AdamW, clipGradNorm } = await import('../src/nn/index.js');
-  const { AutoEncoder, Bagel, TINY, latentDownsample } = await import('../src/model/index.js');
-  const { promptContexts, rollout, windowLogProb } = await import('../src/train/grpo-rollout.js');
-  const { clippedPolicyLoss } = await import('../src/train/grpo-objective.js');
-  const { DEFAULT_GRPO, GRPO_PRESET_FIELDS, generationExpertParameters } = await import('../src/train/grpo.js');
+  const { AutoEncoder, TINY } = await import('../src/model/index.js');
+  const { grpoBenchModel, tsRollout, tsUpdate } = await import('./grpo-step.js');
   type Rollout = import('../src/train/grpo-rollout.js').Rollout;
   torch.setNumThreads(THREADS);
   const l0 = loadavg()[0]!;
-  // The reference preset's values (the published settings).
-  const cfg = { ...DEFAULT_GRPO, ...GRPO_PRESET_FIELDS.reference };
-  torch.manualSeed(0);
-  const model = new Bagel(TINY);
-  torch.noGrad(() => torch.scope(() => {
-    const w = model.llm2vae!.weight;
-    w.copy_(torch.randn(w.shape as number[]).mul(0.05));
-  }));
+  const m = grpoBenchModel(TINY, QUICK ? { microStepsPerUpdate: 6 } : {});
   const vae = new AutoEncoder(structuredClone(TINY.vae));
   vae.eval();
   for (const p of vae.parameters()) p.requiresGrad_(false);
-  const grid = 64 / latentDownsample(TINY);
-  const params = generationExpertParameters(model);
-  const opt = new AdamW(params, { lr: cfg.lr, betas: [0.9, 0.999], eps: 1e-8, weightDecay: cfg.weightDecay });
-  const prompt = Array.from({ length: 24 }, (_, i) => 10 + i);
-  const ctx = promptContexts(model, prompt);
-  const ro = { grid, numSteps: cfg.numSteps, timestepShift: cfg.timestepShift, cfgTextScale: cfg.cfgTextScale, noiseLevel: cfg.noiseLevel, windowSize: cfg.windowSize, windowRange: cfg.windowRange };
   let decodeMs = 0;
+  let seed = 1;
   const one = (): Rollout => {
-    const r = rollout(model, ctx, ro);
+    const r = tsRollout(m, seed++, drawWindowStart(m.ro)).rollout;
     const t = now();
     torch.noGrad(() => torch.scope(() => vae.decodeToUnit(r.latent.unsqueeze(0)).dataSync()));
     decodeMs += now() - t;
@@ -81,53 +76,120 @@ async function child(): Promise<void> {
     kept.push(one());
     rolloutMs.push(now() - t);
   }
-  // Policy updates of cfg.microStepsPerUpdate micro-steps over the stored window steps.
+  // Policy updates of microStepsPerUpdate micro-steps over the stored window steps; the first is warm-up.
   const steps = kept.flatMap((r) => r.window);
-  const perUpdate = QUICK ? 6 : cfg.microStepsPerUpdate;
   const updates = QUICK ? 1 : 2;
   const updateS: number[] = [];
-  let microTotal = 0;
-  let micro = 0;
   for (let u = 0; u < updates + 1; u++) {
-    const t = now();
-    for (let m = 0; m < perUpdate; m++) {
-      const step = steps[(u * perUpdate + m) % steps.length]!;
-      const tm = now();
-      torch.scope(() => {
-        const { logProb } = windowLogProb(model, ctx, step, grid, cfg.cfgTextScale);
-        const l = clippedPolicyLoss(logProb, step.logProb, m % 2 ? 1 : -1, { lo: cfg.clipRange, hi: cfg.clipRange });
-        l.loss.div(perUpdate).backward();
-      });
-      if (u > 0) {
-        microTotal += now() - tm;
-        micro++;
-      }
-    }
-    clipGradNorm(params, GRPO_PRESET_FIELDS.project.maxGradNorm ?? Number.POSITIVE_INFINITY); // the project preset's clip (the reference has none)
-    opt.step();
-    opt.zeroGrad();
-    if (u > 0) updateS.push((now() - t) / 1000); // the first update is warm-up
+    const r = tsUpdate(m, steps, u, ADVANTAGES);
+    if (u > 0) updateS.push(r.ms / 1000);
   }
   for (const r of kept) r.dispose();
-  ctx.dispose();
-  opt.dispose();
+  const perUpdate = m.settings.microStepsPerUpdate;
   const result: PartResult = {
-    threads: THREADS, rollouts: n, rolloutMs, decodeMs: decodeMs / n, microMs: microTotal / micro, updateS, perUpdate,
-    params: params.reduce((a, p) => a + p.numel, 0), peakRss: process.resourceUsage().maxRSS * 1024, load: [l0, loadavg()[0]!], version: torch.version(),
+    threads: THREADS, rollouts: n, rolloutMs, decodeMs: decodeMs / n, microMs: (median(updateS) * 1000) / perUpdate, updateS, perUpdate,
+    params: m.params.reduce((a, p) => a + p.numel, 0), peakRss: process.resourceUsage().maxRSS * 1024, load: [l0, loadavg()[0]!], version: torch.version(),
   };
-  model.dispose();
+  m.dispose();
   vae.dispose();
   console.log('RESULT ' + JSON.stringify(result));
+}
+
+/** Window starts from the rollout settings, the same sequence for every part (a seeded draw). */
+function drawWindowStart(ro: { windowSize: number; windowRange: [number, number] }): number {
+  windowDraws = (windowDraws * 1103515245 + 12345) % 2147483648;
+  const span = ro.windowRange[1] - ro.windowSize - ro.windowRange[0] + 1;
+  return ro.windowRange[0] + (windowDraws % span);
+}
+let windowDraws = 7;
+
+/** Advantages of the micro-steps, alternating in sign (the sign, not the size, is what the update sees). */
+const ADVANTAGES = [-1, 1];
+
+/**
+ * The TS rollout and policy update against the same two in Python PyTorch (bench/grpo_baseline.py),
+ * alternating one by one on the same weights, prompt, seeds and window starts.
+ */
+async function versus(): Promise<VersusResult> {
+  const torch = await import('../src/torch/index.js');
+  const { TINY } = await import('../src/model/index.js');
+  const { grpoBenchModel, tsRollout, tsUpdate } = await import('./grpo-step.js');
+  const { GrpoBaseline } = await import('./grpo-baseline.js');
+  type Rollout = import('../src/train/grpo-rollout.js').Rollout;
+  torch.setNumThreads(THREADS);
+  const l0 = loadavg()[0]!;
+  const m = grpoBenchModel(TINY, QUICK ? { microStepsPerUpdate: 6 } : {});
+  const dir = mkdtempSync(join(tmpdir(), 'bench-grpo-'));
+  const py = await GrpoBaseline.start(dir, m, THREADS, {} /* this part's thread environment is inherited */);
+  const kept: Rollout[] = [];
+  const res: VersusResult = {
+    threads: THREADS, pyThreads: py.threads, pyVersion: py.version, rollouts: [], updates: [], latentDiff: 0, logProbDiff: 0,
+    lossDiff: 0, gradNormRel: 0, load: [l0, 0], perUpdate: m.settings.microStepsPerUpdate,
+  };
+  try {
+    const nRollouts = Number(process.env.BENCH_VERSUS_ROLLOUTS ?? (QUICK ? 3 : 9));
+    for (let i = 0; i < nRollouts; i++) {
+      const start = drawWindowStart(m.ro);
+      const ts = tsRollout(m, 100 + i, start);
+      kept.push(ts.rollout);
+      const p = await py.rollout(100 + i, start);
+      const latent = ts.rollout.tokens.dataSync() as Float32Array;
+      latent.forEach((x, k) => (res.latentDiff = Math.max(res.latentDiff, Math.abs(x - p.latent[k]!))));
+      ts.rollout.window.forEach((w, k) => (res.logProbDiff = Math.max(res.logProbDiff, Math.abs(w.logProb - p.logProbs[k]!))));
+      res.rollouts.push([ts.ms, p.ms]);
+    }
+    const steps = kept.flatMap((r) => r.window);
+    const nUpdates = Number(process.env.BENCH_VERSUS_UPDATES ?? (QUICK ? 2 : 3));
+    for (let u = 0; u < nUpdates; u++) {
+      const ts = tsUpdate(m, steps, u, ADVANTAGES);
+      const p = await py.update(ADVANTAGES);
+      ts.logProbs.forEach((x, k) => (res.logProbDiff = Math.max(res.logProbDiff, Math.abs(x - p.logProbs[k]!))));
+      res.lossDiff = Math.max(res.lossDiff, Math.abs(ts.loss - p.loss));
+      res.gradNormRel = Math.max(res.gradNormRel, Math.abs(ts.gradNorm - p.gradNorm) / p.gradNorm);
+      res.updates.push([ts.ms, p.ms]);
+      if (u === 0) res.firstUpdate = { ts: [ts.loss, ts.gradNorm], py: [p.loss, p.gradNorm] };
+    }
+  } finally {
+    py.close();
+    for (const r of kept) r.dispose();
+    m.dispose();
+    rmSync(dir, { recursive: true, force: true });
+  }
+  res.load[1] = loadavg()[0]!;
+  return res;
+}
+
+interface VersusResult {
+  threads: number;
+  pyThreads: number;
+  pyVersion: string;
+  /** [TS ms, PyTorch ms] per rollout (the first is warm-up) and per policy update (likewise). */
+  rollouts: [number, number][];
+  updates: [number, number][];
+  latentDiff: number;
+  logProbDiff: number;
+  lossDiff: number;
+  gradNormRel: number;
+  firstUpdate?: { ts: [number, number]; py: [number, number] };
+  perUpdate: number;
+  load: [number, number];
 }
 
 async function main(): Promise<void> {
   const counts = threadCounts(`1,${cores}`);
   const cpu = cpuName();
   const t0 = now();
+  const versusCounts = threadCounts('1,2', 'BENCH_VERSUS_THREADS');
+  if (versusCounts.length) requireBaselineTorch(); // fail before the long parts
   const rs: PartResult[] = [];
   for (const n of counts) {
     process.stderr.write(`GRPO part, ${n} thread(s)\n`);
     rs.push(await runPart<PartResult>(self, 'part', n, {}, 'bench part'));
+  }
+  const vs: VersusResult[] = [];
+  for (const n of versusCounts) {
+    process.stderr.write(`TS vs PyTorch rollout and update, ${n} thread(s)\n`);
+    vs.push(await runPart<VersusResult>(self, 'versus', n, { OMP_WAIT_POLICY: 'PASSIVE' }, 'bench part versus'));
   }
   const elapsed = (now() - t0) / 1000;
   const when = utcStamp();
@@ -156,14 +218,51 @@ async function main(): Promise<void> {
   for (const l of table) console.log(l);
   console.log('');
   for (const n of notes) console.log(plain(n));
+  const versus = versusTable(vs);
+  console.log('\nTS vs the same rollout and update in Python PyTorch (bench/grpo_baseline.py)');
+  for (const l of versus.lines) console.log(plain(l));
+  if (versus.mismatch) throw new Error(`bench:grpo: the TS and PyTorch sides disagree: ${versus.mismatch}`);
   if (readmeWanted()) {
-    const readme = writeReadmeSection('grpo', [...header, '', ...table, '', ...notes.map((n) => `- ${n}`)],
-      '## Character-GRPO (`npm run bench:grpo`)\n\n`npm run bench:grpo` (or, once built, `node dist/bench/grpo.bench.js`) measures rollouts per second and seconds per policy update on the tiny config; see the header comment of `bench/grpo.bench.ts` for what each figure covers and the settings (`BENCH_THREAD_COUNTS`, `BENCH_NO_README=1`, `BENCH_QUICK=1`).\n\n');
+    const readme = writeReadmeSection('grpo', [...header, '', ...table, '', ...notes.map((n) => `- ${n}`), '',
+      '**TS vs the same rollout and policy update in Python PyTorch** (`bench/grpo_baseline.py`)', '', ...versus.lines],
+      '## Character-GRPO (`npm run bench:grpo`)\n\n`npm run bench:grpo` (or, once built, `node dist/bench/grpo.bench.js`) measures rollouts per second and seconds per policy update on the tiny config, and the rollout and the policy update side by side with the same two written in plain Python PyTorch (`bench/grpo_baseline.py`, run as a persistent worker on the same weights, prompt, seeds and window starts, alternating one by one; the bench fails when the latents, log-probs, losses or gradient norms of the two sides disagree; `test/train/grpo-baseline.test.ts` checks the same agreement on the micro model); see the header comment of `bench/grpo.bench.ts` for what each figure covers and the settings (`BENCH_THREAD_COUNTS`, `BENCH_VERSUS_THREADS`, `BENCH_VERSUS_ROLLOUTS`, `BENCH_VERSUS_UPDATES`, `BENCH_NO_README=1`, `BENCH_QUICK=1`).\n\n');
     console.log(`\ntable written to ${readme}`);
   }
+}
+
+/**
+ * The side-by-side table of the TS and PyTorch rollout and policy update (ms: median, min, max
+ * over the timed repetitions, the first of each left out as warm-up) with how far the two sides'
+ * latents, log-probs, losses and gradient norms differ; `mismatch` says what differs beyond the
+ * tolerances (null when all agree).
+ */
+function versusTable(vs: VersusResult[]): { lines: string[]; mismatch: string | null } {
+  if (!vs.length) return { lines: ['(not measured: BENCH_VERSUS_THREADS is empty)'], mismatch: null };
+  const stat = (xs: number[]): string => `${median(xs).toFixed(1)} (${Math.min(...xs).toFixed(1)}-${Math.max(...xs).toFixed(1)})`;
+  const lines = [
+    '| threads | what | TS ms median (min-max) | PyTorch ms median (min-max) | TS / PyTorch | timed per side |',
+    '|---:|---|---:|---:|---:|---:|',
+  ];
+  let mismatch: string | null = null;
+  for (const v of vs) {
+    for (const [what, xs] of [['rollout (14 transitions, CFG, no grad)', v.rollouts], [`policy update (${v.perUpdate} micro-steps + clip + AdamW)`, v.updates]] as const) {
+      const timed = xs.slice(1);
+      const t = timed.map((x) => x[0]);
+      const p = timed.map((x) => x[1]);
+      lines.push(`| ${v.threads} (Python ${v.pyThreads}) | ${what} | ${stat(t)} | ${stat(p)} | ${(median(t) / median(p)).toFixed(2)}x | ${timed.length} (+1 warm-up) |`);
+    }
+    const bad = v.latentDiff > 1e-4 ? `latents ${v.latentDiff}` : v.logProbDiff > 1e-5 ? `log-probs ${v.logProbDiff}` : v.lossDiff > 1e-5 ? `losses ${v.lossDiff}` : v.gradNormRel > 1e-4 ? `gradient norms (relative) ${v.gradNormRel}` : null;
+    if (bad && !mismatch) mismatch = `${v.threads} thread(s): ${bad}`;
+  }
+  const v0 = vs[0]!;
+  const f = v0.firstUpdate;
+  lines.push('', `- agreement (largest difference over all rollouts and updates, per thread count): ${vs.map((v) => `${v.threads} thread(s): final latents ${v.latentDiff.toExponential(1)}, log-probs ${v.logProbDiff.toExponential(1)}, update losses ${v.lossDiff.toExponential(1)}, gradient norms ${v.gradNormRel.toExponential(1)} relative`).join('; ')} (tolerances 1e-4, 1e-5, 1e-5, 1e-4)${f ? `; first update: loss ${f.ts[0].toFixed(6)} / ${f.py[0].toFixed(6)}, gradient norm ${f.ts[1].toExponential(6)} / ${f.py[1].toExponential(6)} (TS / PyTorch)` : ''}`);
+  lines.push(`- the same work on both sides: TINY, the same initial weights (the TS model's safetensors), prompt of 24 tokens prefilled once, rollouts seeded alike (torch.manual_seed: the same generator draws the same noise) with the same window starts, the updates over the same stored window steps with advantages alternating -1, +1; the sides alternate one by one; Python PyTorch ${v0.pyVersion} (\`/usr/bin/python3\`, the same libtorch and OpenBLAS), AdamW foreach=True; threads per side as in the first column, OMP_WAIT_POLICY=PASSIVE on both; 1-minute load average during the parts: ${vs.map((v) => `${v.load[0].toFixed(1)} -> ${v.load[1].toFixed(1)}`).join(', ')}`);
+  return { lines, mismatch };
 }
 
 const DEFAULTS = '15 steps, window 3 in [0, 7], noise level 1.3, text CFG 4, 72 micro-steps per update, grad clip 1.0, AdamW';
 
 if (PART === 'main') await main();
+else if (PART === 'versus') console.log('RESULT ' + JSON.stringify(await versus()));
 else await child();

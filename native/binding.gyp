@@ -13,6 +13,7 @@
         "src/runtime.cc",
         "src/distributed.cc",
         "src/mot_decode.cc",
+        "src/decode_profile.cc",
         "src/vector_kernels.cc",
         "src/allocator_stats.cc"
       ],

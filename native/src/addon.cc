@@ -9,6 +9,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   registerRuntimeFns(env, exports);
   registerDistributedFns(env, exports);
   registerMotDecodeFns(env, exports);
+  registerDecodeProfileFns(env, exports);
   registerAllocatorStatsFns(env, exports);
   registerCheckpointFns(env, exports);
   return exports;

@@ -60,5 +60,6 @@ void registerAutogradFns(Napi::Env env, Napi::Object exports);
 void registerRuntimeFns(Napi::Env env, Napi::Object exports);
 void registerDistributedFns(Napi::Env env, Napi::Object exports);
 void registerMotDecodeFns(Napi::Env env, Napi::Object exports);
+void registerDecodeProfileFns(Napi::Env env, Napi::Object exports);
 void registerAllocatorStatsFns(Napi::Env env, Napi::Object exports);
 void registerCheckpointFns(Napi::Env env, Napi::Object exports);

@@ -7,10 +7,12 @@
 // layers, in the same order.
 #include "common.h"
 #include "vector_kernels.h"
+#include "decode_profile.h"
 #include <torch/version.h>
 #include <cmath>
 #include <algorithm>
 #include <map>
+#include <memory>
 #include <vector>
 
 namespace {
@@ -59,7 +61,8 @@ void rmsNormRows(float* x, const T* w, int64_t rows, int64_t dim, double eps) {
 // rows of `dim` in place: x <- x * cos + rotate_half(x) * sin, rotate_half(x) = [-x2, x1]
 void ropeRows(float* x, const float* cos, const float* sin, int64_t rows, int64_t dim) {
   const int64_t half = dim / 2;
-  std::vector<float> tmp(dim);
+  thread_local std::vector<float> tmp;  // kept: this runs twice per row and layer
+  tmp.resize(dim);
   for (int64_t r = 0; r < rows; ++r) {
     float* row = x + r * dim;
     for (int64_t i = 0; i < dim; ++i) tmp[i] = row[i];
@@ -78,6 +81,34 @@ std::pair<at::Tensor, at::Tensor> ropeRow(int64_t position, int64_t d, double th
   at::Tensor freqs = pos.unsqueeze(1).mul(invFreq.unsqueeze(0));
   at::Tensor emb = at::cat({freqs, freqs}, -1);
   return {emb.cos(), emb.sin()};
+}
+
+// ropeRow's cos and sin kept by position (the same bits, computed once): a batched step asks
+// for B positions, nearly all asked for before by this row or another, and ropeRow is ~8 ATen
+// calls. Rows live in blocks of kRopeBlock positions, so a pointer stays valid as the table grows.
+constexpr int64_t kRopeBlock = 256;
+struct RopeTable {
+  std::vector<std::unique_ptr<float[]>> blocks;  // per position: d cos, then d sin
+  std::vector<bool> have;
+};
+
+// [2d] floats at `position`: cos [0, d), sin [d, 2d); valid for the thread's lifetime.
+const float* ropeAt(int64_t position, int64_t d, double theta) {
+  TORCH_CHECK(position >= 0, "RoPE position must be >= 0, got ", position);
+  thread_local std::map<std::pair<int64_t, double>, RopeTable> tables;
+  RopeTable& t = tables[{d, theta}];
+  const size_t block = static_cast<size_t>(position / kRopeBlock);
+  if (t.blocks.size() <= block) t.blocks.resize(block + 1);
+  if (!t.blocks[block]) t.blocks[block].reset(new float[kRopeBlock * 2 * d]);
+  if (t.have.size() <= static_cast<size_t>(position)) t.have.resize(std::max<size_t>(position + 1, 2 * t.have.size()), false);
+  float* row = t.blocks[block].get() + (position % kRopeBlock) * 2 * d;
+  if (!t.have[position]) {
+    auto [c, sn] = ropeRow(position, d, theta);
+    std::copy(c.data_ptr<float>(), c.data_ptr<float>() + d, row);
+    std::copy(sn.data_ptr<float>(), sn.data_ptr<float>() + d, row + d);
+    t.have[position] = true;
+  }
+  return row;
 }
 
 // Sizes of one step: hidden D, H query and Hkv key/value heads of d, MLP width I.
@@ -107,17 +138,21 @@ const T* ptr(const at::Tensor& t) { return t.defined() ? t.data_ptr<T>() : nullp
 // `w` as motDecodeStep documents it.
 template <class T>
 void layerLoops(float* h, const std::vector<at::Tensor>& w, const at::Tensor& kb, const at::Tensor& vb, int64_t len,
-                const float* cos, const float* sin, const Dims& s, double eps, Scratch& t) {
+                const float* cos, const float* sin, const Dims& s, double eps, Scratch& t, uc::profile::Laps& lap) {
   using uc::kernels::gemv;
+  using namespace uc::profile;
   const int64_t cap = kb.size(1);
   // attention block
   std::copy(h, h + s.D, t.a.data());
   rmsNormRows(t.a.data(), ptr<T>(w[0]), 1, s.D, eps);
+  lap.to(kNorms);
   gemv(ptr<T>(w[1]), t.a.data(), ptr<T>(w[2]), t.q.data(), s.H * s.d, s.D);
   gemv(ptr<T>(w[3]), t.a.data(), ptr<T>(w[4]), t.k.data(), s.Hkv * s.d, s.D);
   gemv(ptr<T>(w[5]), t.a.data(), ptr<T>(w[6]), t.v.data(), s.Hkv * s.d, s.D);
+  lap.to(kProjections);
   rmsNormRows(t.q.data(), ptr<T>(w[8]), s.H, s.d, eps);
   rmsNormRows(t.k.data(), ptr<T>(w[9]), s.Hkv, s.d, eps);
+  lap.to(kNorms);
   ropeRows(t.q.data(), cos, sin, s.H, s.d);
   ropeRows(t.k.data(), cos, sin, s.Hkv, s.d);
   T* pk = kb.data_ptr<T>();
@@ -129,11 +164,14 @@ void layerLoops(float* h, const std::vector<at::Tensor>& w, const at::Tensor& kb
     }
   }
   uc::kernels::attendOneQuery(t.q.data(), pk, pv, t.attn.data(), s.H, s.Hkv, cap, len + 1, s.d);
+  lap.to(kAttention);
   gemv(ptr<T>(w[7]), t.attn.data(), static_cast<const T*>(nullptr), t.tmp.data(), s.D, s.H * s.d);
+  lap.to(kProjections);
   for (int64_t i = 0; i < s.D; ++i) h[i] += t.tmp[i];
   // MLP block: down(silu(gate(a)) * up(a))
   std::copy(h, h + s.D, t.a.data());
   rmsNormRows(t.a.data(), ptr<T>(w[10]), 1, s.D, eps);
+  lap.to(kNorms);
   gemv(ptr<T>(w[11]), t.a.data(), static_cast<const T*>(nullptr), t.gate.data(), s.I, s.D);
   gemv(ptr<T>(w[12]), t.a.data(), static_cast<const T*>(nullptr), t.up.data(), s.I, s.D);
   for (int64_t i = 0; i < s.I; ++i) {
@@ -141,6 +179,7 @@ void layerLoops(float* h, const std::vector<at::Tensor>& w, const at::Tensor& kb
     t.gate[i] = g / (1.f + std::exp(-g)) * t.up[i];
   }
   gemv(ptr<T>(w[13]), t.gate.data(), static_cast<const T*>(nullptr), t.tmp.data(), s.D, s.I);
+  lap.to(kMlp);
   for (int64_t i = 0; i < s.D; ++i) h[i] += t.tmp[i];
 }
 
@@ -149,19 +188,21 @@ void layerLoops(float* h, const std::vector<at::Tensor>& w, const at::Tensor& kb
 template <class T>
 at::Tensor decodeLoops(const at::Tensor& x, const std::vector<std::vector<at::Tensor>>& ws,
                        const std::vector<at::Tensor>& kbs, const std::vector<at::Tensor>& vbs, const at::Tensor& finalNorm,
-                       int64_t len, const at::Tensor& cos, const at::Tensor& sin, const Dims& s, double eps) {
+                       int64_t len, const float* cos, const float* sin, const Dims& s, double eps,
+                       uc::profile::Laps& lap) {
   thread_local Scratch scratch;
   scratch.size(s);
   float* h = scratch.h.data();
   const T* px = x.data_ptr<T>();
   for (int64_t i = 0; i < s.D; ++i) h[i] = wide(px[i]);
   for (size_t l = 0; l < ws.size(); ++l) {
-    layerLoops<T>(h, ws[l], kbs[l], vbs[l], len, cos.data_ptr<float>(), sin.data_ptr<float>(), s, eps, scratch);
+    layerLoops<T>(h, ws[l], kbs[l], vbs[l], len, cos, sin, s, eps, scratch, lap);
   }
   if (finalNorm.defined()) rmsNormRows(h, finalNorm.data_ptr<T>(), 1, s.D, eps);
   at::Tensor out = at::empty({1, s.D}, x.options());
   T* po = out.data_ptr<T>();
   for (int64_t i = 0; i < s.D; ++i) po[i] = static_cast<T>(h[i]);
+  lap.to(uc::profile::kOutput);
   return out;
 }
 
@@ -195,17 +236,21 @@ struct BatchRow {
 // over that row's own cache. h [B, D] is updated in place.
 template <class T>
 void layerLoopsBatch(float* h, const std::vector<at::Tensor>& w, const std::vector<BatchRow>& rows, const Dims& s,
-                     double eps, BatchScratch& t) {
+                     double eps, BatchScratch& t, uc::profile::Laps& lap) {
   using uc::kernels::gemm;
+  using namespace uc::profile;
   const int64_t B = static_cast<int64_t>(rows.size());
   const int64_t nq = s.H * s.d, nkv = s.Hkv * s.d;
   std::copy(h, h + B * s.D, t.a.data());
   rmsNormRows(t.a.data(), ptr<T>(w[0]), B, s.D, eps);
+  lap.to(kNorms);
   gemm(ptr<T>(w[1]), t.a.data(), ptr<T>(w[2]), t.q.data(), B, nq, s.D);
   gemm(ptr<T>(w[3]), t.a.data(), ptr<T>(w[4]), t.k.data(), B, nkv, s.D);
   gemm(ptr<T>(w[5]), t.a.data(), ptr<T>(w[6]), t.v.data(), B, nkv, s.D);
+  lap.to(kProjections);
   rmsNormRows(t.q.data(), ptr<T>(w[8]), B * s.H, s.d, eps);
   rmsNormRows(t.k.data(), ptr<T>(w[9]), B * s.Hkv, s.d, eps);
+  lap.to(kNorms);
   for (int64_t b = 0; b < B; ++b) {
     const BatchRow& r = rows[b];
     float* q = t.q.data() + b * nq;
@@ -224,10 +269,13 @@ void layerLoopsBatch(float* h, const std::vector<at::Tensor>& w, const std::vect
     }
     uc::kernels::attendOneQuery(q, pk, pv, t.attn.data() + b * nq, s.H, s.Hkv, cap, r.len + 1, s.d);
   }
+  lap.to(kAttention);
   gemm(ptr<T>(w[7]), t.attn.data(), static_cast<const T*>(nullptr), t.tmp.data(), B, s.D, nq);
+  lap.to(kProjections);
   for (int64_t i = 0; i < B * s.D; ++i) h[i] += t.tmp[i];
   std::copy(h, h + B * s.D, t.a.data());
   rmsNormRows(t.a.data(), ptr<T>(w[10]), B, s.D, eps);
+  lap.to(kNorms);
   gemm(ptr<T>(w[11]), t.a.data(), static_cast<const T*>(nullptr), t.gate.data(), B, s.I, s.D);
   gemm(ptr<T>(w[12]), t.a.data(), static_cast<const T*>(nullptr), t.up.data(), B, s.I, s.D);
   for (int64_t i = 0; i < B * s.I; ++i) {
@@ -235,16 +283,17 @@ void layerLoopsBatch(float* h, const std::vector<at::Tensor>& w, const std::vect
     t.gate[i] = g / (1.f + std::exp(-g)) * t.up[i];
   }
   gemm(ptr<T>(w[13]), t.gate.data(), static_cast<const T*>(nullptr), t.tmp.data(), B, s.D, s.I);
+  lap.to(kMlp);
   for (int64_t i = 0; i < B * s.D; ++i) h[i] += t.tmp[i];
 }
 
 // decodeLoops for B rows: x [B, D] of type T in, [B, D] out. kbs[b][l], vbs[b][l]: row b's buffers
-// of layer l; lens[b] its cached length; cos/sin [B, d] its RoPE tables.
+// of layer l; lens[b] its cached length; rope[b] its RoPE cos and sin (ropeAt).
 template <class T>
 at::Tensor decodeLoopsBatch(const at::Tensor& x, const std::vector<std::vector<at::Tensor>>& ws,
                             const std::vector<std::vector<at::Tensor>>& kbs, const std::vector<std::vector<at::Tensor>>& vbs,
-                            const at::Tensor& finalNorm, const std::vector<int64_t>& lens, const at::Tensor& cos,
-                            const at::Tensor& sin, const Dims& s, double eps) {
+                            const at::Tensor& finalNorm, const std::vector<int64_t>& lens,
+                            const std::vector<const float*>& rope, const Dims& s, double eps, uc::profile::Laps& lap) {
   const int64_t B = x.size(0);
   thread_local BatchScratch scratch;
   scratch.size(s, B);
@@ -253,13 +302,14 @@ at::Tensor decodeLoopsBatch(const at::Tensor& x, const std::vector<std::vector<a
   for (int64_t i = 0; i < B * s.D; ++i) h[i] = wide(px[i]);
   std::vector<BatchRow> rows(B);
   for (size_t l = 0; l < ws.size(); ++l) {
-    for (int64_t b = 0; b < B; ++b) rows[b] = {&kbs[b][l], &vbs[b][l], lens[b], cos.data_ptr<float>() + b * s.d, sin.data_ptr<float>() + b * s.d};
-    layerLoopsBatch<T>(h, ws[l], rows, s, eps, scratch);
+    for (int64_t b = 0; b < B; ++b) rows[b] = {&kbs[b][l], &vbs[b][l], lens[b], rope[b], rope[b] + s.d};
+    layerLoopsBatch<T>(h, ws[l], rows, s, eps, scratch, lap);
   }
   if (finalNorm.defined()) rmsNormRows(h, finalNorm.data_ptr<T>(), B, s.D, eps);
   at::Tensor out = at::empty({B, s.D}, x.options());
   T* po = out.data_ptr<T>();
   for (int64_t i = 0; i < B * s.D; ++i) po[i] = static_cast<T>(h[i]);
+  lap.to(uc::profile::kOutput);
   return out;
 }
 
@@ -349,6 +399,7 @@ std::vector<std::vector<at::Tensor>> layerWeights(Napi::Env env, const Napi::Arr
 Napi::Value MotDecodeStep(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   UC_GUARD_BEGIN
+  uc::profile::Laps lap;
   at::NoGradGuard noGrad;
   at::Tensor x = uc::unwrapTensor(info[0], "x");
   auto layers = info[1].As<Napi::Array>();
@@ -384,13 +435,14 @@ Napi::Value MotDecodeStep(const Napi::CallbackInfo& info) {
     for (const at::Tensor& t : ws[l]) loops = loops && (!t.defined() || plain(t, dt));
     loops = loops && plain(kbs[l], dt) && plain(vbs[l], dt);
   }
-  auto [cos, sin] = ropeRow(position, s.d, theta);
   at::Tensor h;
-  if (loops && dt == at::kFloat) {
-    h = decodeLoops<float>(x, ws, kbs, vbs, finalNorm, len, cos, sin, s, eps);
-  } else if (loops) {
-    h = decodeLoops<c10::BFloat16>(x, ws, kbs, vbs, finalNorm, len, cos, sin, s, eps);
+  if (loops) {
+    const float* rope = ropeAt(position, s.d, theta);
+    lap.to(uc::profile::kSetup);
+    h = dt == at::kFloat ? decodeLoops<float>(x, ws, kbs, vbs, finalNorm, len, rope, rope + s.d, s, eps, lap)
+                         : decodeLoops<c10::BFloat16>(x, ws, kbs, vbs, finalNorm, len, rope, rope + s.d, s, eps, lap);
   } else {
+    auto [cos, sin] = ropeRow(position, s.d, theta);
     h = x;
     for (size_t l = 0; l < ws.size(); ++l) h = layerAten(h, ws[l], kbs[l], vbs[l], len, cos, sin, s, eps);
     if (finalNorm.defined()) h = rmsNorm(h, finalNorm, eps);
@@ -416,6 +468,7 @@ std::vector<int64_t> int64s(const Napi::Array& a) {
 Napi::Value MotDecodeBatch(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   UC_GUARD_BEGIN
+  uc::profile::Laps lap;
   at::NoGradGuard noGrad;
   at::Tensor x = uc::unwrapTensor(info[0], "x");
   auto keyBufs = info[2].As<Napi::Array>();
@@ -445,7 +498,6 @@ Napi::Value MotDecodeBatch(const Napi::CallbackInfo& info) {
   bool loops = (dt == at::kFloat || dt == at::kBFloat16) && plain(x, dt) && (!finalNorm.defined() || plain(finalNorm, dt));
   for (const auto& layer : ws) for (const at::Tensor& t : layer) loops = loops && (!t.defined() || plain(t, dt));
   std::vector<std::vector<at::Tensor>> kbs(B), vbs(B);
-  std::vector<at::Tensor> coss, sins;
   for (int64_t b = 0; b < B; ++b) {
     auto kr = keyBufs.Get(static_cast<uint32_t>(b)).As<Napi::Array>();
     auto vr = valueBufs.Get(static_cast<uint32_t>(b)).As<Napi::Array>();
@@ -456,26 +508,29 @@ Napi::Value MotDecodeBatch(const Napi::CallbackInfo& info) {
       checkLayer(ws[l], kbs[b][l], vbs[b][l], lens[b], s);
       loops = loops && plain(kbs[b][l], dt) && plain(vbs[b][l], dt);
     }
-    auto [c, sn] = ropeRow(positions[b], s.d, theta);
-    coss.push_back(c);
-    sins.push_back(sn);
   }
-  at::Tensor cos = at::cat(coss, 0).contiguous(), sin = at::cat(sins, 0).contiguous();  // [B, d]
-  if (loops && dt == at::kFloat) return uc::wrapTensor(env, decodeLoopsBatch<float>(x, ws, kbs, vbs, finalNorm, lens, cos, sin, s, eps));
-  if (loops) return uc::wrapTensor(env, decodeLoopsBatch<c10::BFloat16>(x, ws, kbs, vbs, finalNorm, lens, cos, sin, s, eps));
+  if (loops) {
+    std::vector<const float*> rope(B);
+    for (int64_t b = 0; b < B; ++b) rope[b] = ropeAt(positions[b], s.d, theta);
+    lap.to(uc::profile::kSetup);
+    if (dt == at::kFloat) return uc::wrapTensor(env, decodeLoopsBatch<float>(x, ws, kbs, vbs, finalNorm, lens, rope, s, eps, lap));
+    return uc::wrapTensor(env, decodeLoopsBatch<c10::BFloat16>(x, ws, kbs, vbs, finalNorm, lens, rope, s, eps, lap));
+  }
   std::vector<at::Tensor> outs;
   for (int64_t b = 0; b < B; ++b) {
+    auto [cos, sin] = ropeRow(positions[b], s.d, theta);
     at::Tensor h = x.narrow(0, b, 1);
-    for (size_t l = 0; l < ws.size(); ++l) h = layerAten(h, ws[l], kbs[b][l], vbs[b][l], lens[b], coss[b], sins[b], s, eps);
+    for (size_t l = 0; l < ws.size(); ++l) h = layerAten(h, ws[l], kbs[b][l], vbs[b][l], lens[b], cos, sin, s, eps);
     outs.push_back(finalNorm.defined() ? rmsNorm(h, finalNorm, eps) : h);
   }
   return uc::wrapTensor(env, at::cat(outs, 0));
   UC_GUARD_END(env)
 }
 
-// linearVector(x [1, in], weight [out, in], bias [out] | null) -> [1, out]: a linear of one row
-// through the batch-1 kernel (the LM head of each decoded token), for float32 or bfloat16 CPU
-// tensors of one dtype; the result has that dtype (float32 sums in between).
+// linearVector(x [N, in], weight [out, in], bias [out] | null) -> [N, out]: a linear of a few rows
+// through the decode kernels (the LM head of one decoded token, or of a batched step's N), for
+// float32 or bfloat16 CPU tensors of one dtype; the result has that dtype (float32 sums in
+// between). Row n equals linearVector of row n alone, bit for bit (kernels::gemm).
 Napi::Value LinearVector(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   UC_GUARD_BEGIN
@@ -487,16 +542,17 @@ Napi::Value LinearVector(const Napi::CallbackInfo& info) {
   const at::ScalarType dt = w.scalar_type();
   TORCH_CHECK((dt == at::kFloat || dt == at::kBFloat16) && plain(x, dt) && plain(w, dt) && (!b.defined() || plain(b, dt)),
               "linearVector: x, weight and bias must be CPU tensors of one dtype, float32 or bfloat16");
-  TORCH_CHECK(x.dim() == 2 && x.size(0) == 1 && w.dim() == 2 && w.size(1) == x.size(1), "linearVector: x must be [1, ",
-              w.dim() == 2 ? w.size(1) : -1, "] for a weight of shape ", w.sizes(), ", got ", x.sizes());
+  TORCH_CHECK(x.dim() == 2 && x.size(0) >= 1 && w.dim() == 2 && w.size(1) == x.size(1), "linearVector: x must be [N, ",
+              w.dim() == 2 ? w.size(1) : -1, "] with N >= 1 for a weight of shape ", w.sizes(), ", got ", x.sizes());
   TORCH_CHECK(!b.defined() || (b.dim() == 1 && b.size(0) == w.size(0)), "linearVector: bias must be [", w.size(0), "]");
+  const int64_t N = x.size(0);
   at::Tensor xf = x.to(at::kFloat);
-  at::Tensor y = at::empty({1, w.size(0)}, xf.options());
+  at::Tensor y = at::empty({N, w.size(0)}, xf.options());
   if (dt == at::kFloat) {
-    uc::kernels::gemv(ptr<float>(w), xf.data_ptr<float>(), ptr<float>(b), y.data_ptr<float>(), w.size(0), w.size(1));
+    uc::kernels::gemm(ptr<float>(w), xf.data_ptr<float>(), ptr<float>(b), y.data_ptr<float>(), N, w.size(0), w.size(1));
   } else {
-    uc::kernels::gemv(ptr<c10::BFloat16>(w), xf.data_ptr<float>(), ptr<c10::BFloat16>(b), y.data_ptr<float>(), w.size(0),
-                      w.size(1));
+    uc::kernels::gemm(ptr<c10::BFloat16>(w), xf.data_ptr<float>(), ptr<c10::BFloat16>(b), y.data_ptr<float>(), N,
+                      w.size(0), w.size(1));
   }
   return uc::wrapTensor(env, dt == at::kFloat ? y : y.to(dt));
   UC_GUARD_END(env)

@@ -32,6 +32,7 @@ interface Stage {
 
 function loadCharacter(path: string | undefined): { character: Character; source: string[] | null } {
   if (!path) return { character: loadSampleCharacter().character, source: ['sample'] };
+  if (!existsSync(path)) throw new Error(`--character ${path}: no such file or folder (a RoleScape-20 character folder, or a card: .json, .png or .charx)`);
   if (statSync(path).isDirectory()) {
     const { loaded, warnings } = readRoleScapeCharacter(resolve(path), { split: 'train' });
     for (const w of warnings) console.log(`  warning: ${formatWarning(w)}`);

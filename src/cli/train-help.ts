@@ -8,7 +8,8 @@ export const TRAIN_HELP = `  train vae  --config <file> --run <dir> [--resume]
   train base --config <file> --run <dir> [--resume]
                                        SFT over several characters (config data.characters)
   train grpo --from <dir> --run <dir> [--config <file>] [--epochs N] [--blip-vqa <dir>]
-             [--face-identity auto|on|off] [--preset reference|project] [--resume]
+             [--face-identity auto|on|off] [--preset reference|project]
+             [--checklist-answerer model|caption-knn|checklist-probe|auto] [--resume]
                                        Character-GRPO from a character model folder (an SFT run's
                                        character/ folder, or the SFT run itself). --blip-vqa: a
                                        transformers BlipForQuestionAnswering folder (config.json,
@@ -27,6 +28,15 @@ export const TRAIN_HELP = `  train vae  --config <file> --run <dir> [--resume]
                                        included) or project (this project's corrections); fields a
                                        config gives win over the preset. Config key: preset; the table
                                        of differences is docs/fidelity.md
+                                       --checklist-answerer: who answers the checklists without
+                                       --blip-vqa: model (the model's own understanding path;
+                                       default with --preset reference), caption-knn or
+                                       checklist-probe (small answerers trained on the character's
+                                       images; their held-out accuracy and majority baseline are
+                                       logged and in every metrics line), auto (the checklist probe
+                                       when it beats the majority, else model; default with
+                                       --preset project). Config key: checklistAnswerer;
+                                       docs/reward-scorers.md "The checklist probe"
   customize <character> --base <run> --run <dir> [--mode full|lora] [--steps N] [--resume]
                                        the few-shot step on a base run; <character> is 'sample' or
                                        a RoleScape-20 character folder. Writes <run>/character/:
@@ -40,7 +50,7 @@ export const TRAIN_HELP = `  train vae  --config <file> --run <dir> [--resume]
     --activation-checkpointing         recompute each decoder (and ViT) layer in backward instead
                                        of keeping its activations; the same gradients, less memory.
                                        Config key: activationCheckpointing
-  Several processes (sft, base, customize; docs/sharding.md):
+  Several processes (sft, base, customize, grpo; docs/sharding.md):
     --shard none|grad|full             none (default): every rank holds the whole model, gradients
                                        and AdamW state; grad: gradients and AdamW state (with a
                                        float32 master copy) split over the ranks; full: the weights
@@ -49,6 +59,10 @@ export const TRAIN_HELP = `  train vae  --config <file> --run <dir> [--resume]
                                        (hybrid: shard within groups of that many ranks, replicate
                                        across groups). A sharded run resumes on another number of
                                        processes when ranks x data.packsPerRank stays the same.
+                                       grpo shards the generation expert; rollouts, scoring and
+                                       evaluation hold it whole, the update gathers per layer
+                                       (docs/sharding.md 7); it resumes on any number of
+                                       processes dividing promptsPerEpoch.
   Configs are YAML or JSON; every field is optional (defaults: configs/sft-tiny.yaml).
   Under \`unicharacter launch --nproc N\` the run is data parallel (gloo on CPU).`;
 

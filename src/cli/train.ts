@@ -10,7 +10,7 @@ import { modelConfig } from '../model/index.js';
 import { TRAIN_HELP } from './train-help.js';
 import {
   loadSftConfig, tinySftConfig, trainSft, trainBase, trainVae, customize, loadCharacters, loadSizedCharacterImages, vaeImageSpec, trainGrpo, grpoConfigFrom,
-  parseFaceIdentitySetting, GRPO_PRESETS, type GrpoConfig, type SftConfig,
+  parseFaceIdentitySetting, GRPO_PRESETS, CHECKLIST_ANSWERERS, type GrpoConfig, type SftConfig,
 } from '../train/index.js';
 import { CHARACTER_MODEL_FILES } from '../character/index.js';
 import { parsePrecisionMode, type PrecisionMode } from '../nn/index.js';
@@ -56,6 +56,7 @@ export async function trainCommand(args: string[]): Promise<number> {
       epochs: { type: 'string' },
       'blip-vqa': { type: 'string' },
       'face-identity': { type: 'string' },
+      'checklist-answerer': { type: 'string' },
       preset: { type: 'string' },
       precision: { type: 'string' },
       'activation-checkpointing': { type: 'boolean' },
@@ -92,10 +93,7 @@ export async function trainCommand(args: string[]): Promise<number> {
       return 0;
     }
     case 'grpo': {
-      if (values.shard !== undefined && values.shard !== 'none') {
-        throw new Error(`--shard ${values.shard}: train grpo does not shard yet (plain data parallel under launch); see docs/sharding.md 7`);
-      }
-      const grpoUsage = 'unicharacter train grpo --from <character model dir | sft run> --run <dir> [--config <file>] [--epochs N] [--blip-vqa <dir>] [--face-identity auto|on|off] [--preset reference|project] [--precision fp32|bf16-mixed|bf16] [--activation-checkpointing]';
+      const grpoUsage = 'unicharacter train grpo --from <character model dir | sft run> --run <dir> [--config <file>] [--epochs N] [--blip-vqa <dir>] [--face-identity auto|on|off] [--preset reference|project] [--checklist-answerer model|caption-knn|checklist-probe|auto] [--precision fp32|bf16-mixed|bf16] [--activation-checkpointing] [--shard none|grad|full]';
       const faceIdentity = values['face-identity'] === undefined ? undefined : parseFaceIdentitySetting(values['face-identity'], '--face-identity');
       let from = need(values.from, '--from', grpoUsage);
       if (!existsSync(join(from, CHARACTER_MODEL_FILES.manifest)) && existsSync(join(from, 'character', CHARACTER_MODEL_FILES.manifest))) from = join(from, 'character');
@@ -107,7 +105,11 @@ export async function trainCommand(args: string[]): Promise<number> {
       const rewards = { ...(f.rewards ?? {}), ...(faceIdentity ? { faceIdentity } : {}), ...(blipVqa ? { scorers: { ...(f.rewards?.scorers ?? {}), blipVqaDir: blipVqa } } : {}) };
       const preset = values.preset;
       if (preset !== undefined && !(GRPO_PRESETS as readonly string[]).includes(preset)) throw new Error(`--preset must be 'reference' or 'project', got ${JSON.stringify(preset)}`);
-      const cfg: GrpoConfig = grpoConfigFrom({ ...f, rewards, ...(preset ? { preset } : {}), ...(values.epochs ? { epochs: Number(values.epochs) } : {}), ...precisionFlags(values) }, from, need(values.run, '--run', grpoUsage));
+      const answererFlag = values['checklist-answerer'];
+      if (answererFlag !== undefined && !(CHECKLIST_ANSWERERS as readonly string[]).includes(answererFlag)) {
+        throw new Error(`--checklist-answerer must be one of ${CHECKLIST_ANSWERERS.join(', ')}, got ${JSON.stringify(answererFlag)}`);
+      }
+      const cfg: GrpoConfig = grpoConfigFrom({ ...f, rewards, ...(preset ? { preset } : {}), ...(answererFlag ? { checklistAnswerer: answererFlag } : {}), ...(values.epochs ? { epochs: Number(values.epochs) } : {}), ...precisionFlags(values), ...shardFlag(values) }, from, need(values.run, '--run', grpoUsage));
       const r = await trainGrpo(cfg, { resume: values.resume, group: groupFromEnv() });
       console.log(`character model: ${r.modelDir}`);
       return 0;

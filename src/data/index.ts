@@ -5,6 +5,7 @@ export { namesOfFolder, prefixOfFolder, grpoOfPrefix, datasetKeyOfFolder } from 
 export { readRoleScapeSplit, readRoleScapeCharacter, mergeSplits } from './rolescape.js';
 export type { LoadedCharacter, FolderFacts, SplitResult, ReadOptions, SplitName } from './rolescape-types.js';
 export * from './image.js';
+export { toDataUri, dataUriPayload } from './data-uri.js';
 export * from './templates.js';
 export * from './samples.js';
 export { parseRecipe, BUILTIN_RECIPES, Mixture, GroupStream, RecipeSchema, type Recipe, type RecipeGroup } from './mixture.js';

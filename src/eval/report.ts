@@ -4,6 +4,7 @@
 // evaluator id; "not measured" cells carry their reason; "—" marks a column a metric does not apply to.
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { toDataUri } from '../data/index.js';
 import type { EvalReport, MetricCell, MetricRow, TaskReport } from './report-types.js';
 
 export const REPORT_FILES = { json: 'report.json', markdown: 'report.md', html: 'report.html' } as const;
@@ -70,7 +71,7 @@ const esc = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;'
 function dataUri(dir: string, rel: string): string | null {
   const p = join(dir, rel);
   if (!existsSync(p)) return null;
-  return `data:image/png;base64,${readFileSync(p).toString('base64')}`;
+  return toDataUri(readFileSync(p), 'image/png');
 }
 
 function cellHtml(m: MetricRow, cell: MetricCell | undefined, rowMax: number): string {

@@ -42,8 +42,23 @@ export function routed(x: Tensor, r: Routing, fUnd: (x: Tensor) => Tensor, fGen:
   if (r.undIndex === null) return fGen(x);
   const yu = fUnd(x.index_select(0, r.undIndex));
   const yg = fGen(x.index_select(0, r.genIndex));
-  const out = zeros([r.n, ...yu.shape.slice(1)], { dtype: yu.dtype, device: yu.device });
-  return out.index_copy(0, r.undIndex, yu).index_copy(0, r.genIndex, yg);
+  return scatterRows(r, yu, yg);
+}
+
+/**
+ * The und rows yu and the gen rows yg put back in token order. In place into a fresh tensor (the
+ * out-of-place index_copy copies the whole [n, D] tensor once per expert); left uninitialised
+ * when the two index sets cover all n rows, as routingFromFlags's do. The same values, the same
+ * backward (each source's gradient is grad.index_select of its rows).
+ */
+function scatterRows(r: Routing, yu: Tensor, yg: Tensor): Tensor {
+  const und = r.undIndex!;
+  const gen = r.genIndex!;
+  const shape = [r.n, ...yu.shape.slice(1)];
+  const o = { dtype: yu.dtype, device: yu.device };
+  const out = und.shape[0]! + gen.shape[0]! === r.n ? empty(shape, o) : zeros(shape, o);
+  ops.index_copy_(out, 0, und, yu);
+  return ops.index_copy_(out, 0, gen, yg);
 }
 
 /**
@@ -56,8 +71,7 @@ export function routedPair(a: Tensor, b: Tensor, r: Routing, fUnd: (a: Tensor, b
   if (r.undIndex === null) return fGen(a, b);
   const yu = fUnd(a.index_select(0, r.undIndex), b.index_select(0, r.undIndex));
   const yg = fGen(a.index_select(0, r.genIndex), b.index_select(0, r.genIndex));
-  const out = zeros([r.n, ...yu.shape.slice(1)], { dtype: yu.dtype, device: yu.device });
-  return out.index_copy(0, r.undIndex, yu).index_copy(0, r.genIndex, yg);
+  return scatterRows(r, yu, yg);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -117,26 +131,34 @@ export function softmaxAttention(q: Tensor, k: Tensor, v: Tensor, mask: Tensor |
 
 /**
  * Softmax attention of q [H, Nq, D] over k, v [Hkv, Nk, D] (GQA: each key/value head serves
- * H/Hkv consecutive query heads) with an optional additive mask [Nq, Nk]; scale 1/sqrt(D).
- * Returns [Nq, H*D].
+ * G = H/Hkv consecutive query heads) with an optional additive mask, [Nq, Nk] or already
+ * repeated over the G query blocks ([G*Nq, Nk], groupedMasks); scale 1/sqrt(D). Returns [Nq, H*D].
  */
 export function attention(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | null): Tensor {
   return scope(() => {
     const [H, Nq, D] = q.shape as [number, number, number];
     const Hkv = k.shape[0]!;
     const groups = H / Hkv;
-    if (groups > 1 && mask === null) {
-      // Without a mask the G query heads of a KV head can share one attention call as G*Nq
-      // queries: no copy of the (possibly long, cached) keys and values per query head.
+    if (groups > 1) {
+      // The G query heads of a KV head share one attention call as G*Nq queries: no copy of the
+      // (possibly long, cached) keys and values per query head, in forward or backward.
+      const m = mask === null || mask.shape[0] === groups * Nq ? mask : mask.repeat([groups, 1]);
       const qg = q.reshape([1, Hkv, groups * Nq, D]);
-      const o = softmaxAttention(qg, k.unsqueeze(0), v.unsqueeze(0), null);
+      const o = softmaxAttention(qg, k.unsqueeze(0), v.unsqueeze(0), m);
       return o.reshape([H, Nq, D]).transpose(0, 1).reshape([Nq, H * D]);
     }
-    const kk = groups === 1 ? k : k.repeat_interleave(groups, 0);
-    const vv = groups === 1 ? v : v.repeat_interleave(groups, 0);
-    const out = softmaxAttention(q.unsqueeze(0), kk.unsqueeze(0), vv.unsqueeze(0), mask);
+    const out = softmaxAttention(q.unsqueeze(0), k.unsqueeze(0), v.unsqueeze(0), mask);
     return out.squeeze(0).transpose(0, 1).reshape([Nq, H * D]);
   });
+}
+
+/**
+ * The packed masks [L, L] repeated over the G = H/Hkv query heads of each KV head ([G*L, L]), the
+ * shape attention() takes for grouped queries: built once per forward for all layers instead of
+ * once per layer (and smaller than the [H, L, L] probabilities the attention keeps anyway).
+ */
+export function groupedMasks(masks: Tensor[], groups: number): Tensor[] {
+  return groups > 1 ? masks.map((m) => m.repeat([groups, 1])) : masks;
 }
 
 /**
@@ -147,7 +169,21 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | null):
  */
 export type AttentionLayout =
   | { kind: 'packed'; sampleLens: number[]; masks: Tensor[] }
-  | { kind: 'cached'; causal: boolean; mask?: Tensor | null };
+  | { kind: 'cached'; causal: boolean; mask?: Tensor | null }
+  | ContextsLayout;
+
+/**
+ * Several contexts' queries in one pass (CFG's conditional and unconditional velocity, docs/method.md
+ * 1.8): the queries are consecutive blocks of `length` tokens; block s attends fully to its
+ * context's cache (read, never written) and to itself, exactly as a `cached` non-causal forward
+ * of that block alone, while every projection and MLP runs once over all blocks. `layer` is set
+ * by Qwen2MoTModel.forward for each layer (which cache rows to read).
+ */
+export interface ContextsLayout {
+  kind: 'contexts';
+  segments: { cache: KVCache; length: number }[];
+  layer?: number;
+}
 
 /** Shape, dtype and device of a cache row block [heads, n, dim]. */
 export interface RowLike { heads: number; dim: number; dtype: DType; device: string }
@@ -379,6 +415,8 @@ export class Qwen2MoTAttention extends Module {
           at += L;
         });
         out = parts.length === 1 ? parts[0]! : ops.cat(parts, 0);
+      } else if (layout.kind === 'contexts') {
+        out = contextsAttention(q, k, v, layout);
       } else {
         const nCache = cache ? cache.cache.length : 0;
         if (cache) [k, v] = cache.cache.append(cache.layer, k, v, cache.update);
@@ -388,6 +426,23 @@ export class Qwen2MoTAttention extends Module {
       return out;
     });
   }
+}
+
+/** Attention of a ContextsLayout: each block over its context's cached rows plus itself; [N, H*d]. */
+function contextsAttention(q: Tensor, k: Tensor, v: Tensor, layout: ContextsLayout): Tensor {
+  const layer = layout.layer;
+  if (layer === undefined) throw new Error('contexts attention: the layout has no layer index (set by Qwen2MoTModel.forward)');
+  const parts: Tensor[] = [];
+  let at = 0;
+  for (const { cache, length } of layout.segments) {
+    const sl = (t: Tensor): Tensor => t.narrow(1, at, length);
+    const c = cache.cached(layer);
+    const ks = c ? ops.cat([c[0], sl(k)], 1) : sl(k);
+    const vs = c ? ops.cat([c[1], sl(v)], 1) : sl(v);
+    parts.push(attention(sl(q), ks, vs, null));
+    at += length;
+  }
+  return parts.length === 1 ? parts[0]! : ops.cat(parts, 0);
 }
 
 /** One MoT layer: h += O_e(Attn(...LN1_e(h))); h += MLP_e(LN2_e(h)), e = the token's expert. */
@@ -452,6 +507,8 @@ function checkpointedLayer(
     const sampleLens = layout.sampleLens;
     saved.push(...layout.masks);
     rebuild = (t) => ({ kind: 'packed', sampleLens, masks: t.slice(start, start + count) });
+  } else if (layout.kind === 'contexts') {
+    rebuild = () => layout; // no tensors: the caches are only read
   } else {
     const { causal, mask } = layout;
     const at = mask ? saved.push(mask) - 1 : -1;
@@ -513,12 +570,15 @@ export class Qwen2MoTModel extends Module {
         return h;
       }
       const rope = ropeTables(positions, this.config.headDim, this.config.ropeTheta);
+      const groups = this.config.numHeads / this.config.numKvHeads;
+      if (layout.kind === 'packed' && groups > 1) layout = { ...layout, masks: groupedMasks(layout.masks, groups) };
       let h = inputs;
       let i = 0;
       const recompute = this.activationCheckpointing && isGradEnabled() && !(cache && cache.update);
       for (const layer of this.layers) {
         const c = cache ? { cache: cache.cache, layer: i, update: cache.update } : null;
-        const run = (x: Tensor): Tensor => (recompute ? checkpointedLayer(layer, x, rope, routing, layout, c) : layer.forward(x, rope, routing, layout, c));
+        const lay = layout.kind === 'contexts' ? { ...layout, layer: i } : layout;
+        const run = (x: Tensor): Tensor => (recompute ? checkpointedLayer(layer, x, rope, routing, lay, c) : layer.forward(x, rope, routing, lay, c));
         h = this.layerHook ? this.layerHook(i, run, h) : run(h);
         i++;
       }
@@ -599,6 +659,9 @@ export class Qwen2MoTModel extends Module {
   }
 }
 
+/** Rows up to which the LM head runs through the decode kernels (a batched step's, not a prompt's). */
+const MAX_DECODE_ROWS = 64;
+
 /** The decoder with its untied LM head (keys `language_model.model.*`, `language_model.lm_head.*`). */
 export class Qwen2MoTForCausalLM extends Module {
   readonly model: Qwen2MoTModel;
@@ -614,10 +677,11 @@ export class Qwen2MoTForCausalLM extends Module {
   }
   logits(hidden: Tensor): Tensor {
     const head = this.lm_head;
-    // one decoded token: the batch-1 kernel reads the head's weights at about twice the rate of
-    // at::linear's BLAS call when they are not in cache (bench/README.md, model section)
+    // decoded tokens (one, or a batched step's rows): the decode kernels read the head's weights
+    // at about twice the rate of at::linear's BLAS call when they are not in cache
+    // (bench/README.md, model section), and a batched row's logits equal that row's alone bit for bit
     const dtype = head.weight.dtype;
-    if (this.model.decodeKernels && hidden.shape.length === 2 && hidden.shape[0] === 1 && hidden.dtype === dtype &&
+    if (this.model.decodeKernels && hidden.shape.length === 2 && hidden.shape[0]! <= MAX_DECODE_ROWS && hidden.dtype === dtype &&
       (dtype === 'float32' || dtype === 'bfloat16') && hidden.device === 'cpu' && head.weight.device === 'cpu' &&
       !head.lora && !isGradEnabled()) {
       return kernels.linearVector(hidden, head.weight, head.bias);

@@ -56,7 +56,8 @@ export function layoutFeature(px: Float32Array): Float64Array {
   return out;
 }
 
-const STOP = new Set([
+/** Words a question or caption carries no content in (shared with the checklist probe). */
+export const STOP_WORDS: ReadonlySet<string> = new Set([
   'a', 'an', 'the', 'is', 'are', 'was', 'were', 'be', 'there', 'this', 'that', 'these', 'those', 'of', 'on', 'in', 'at', 'to', 'with',
   'and', 'or', 'by', 'for', 'from', 'her', 'his', 'its', 'it', 'she', 'he', 'they', 'what', 'which', 'who', 'where', 'how', 'many',
   'does', 'do', 'did', 'image', 'picture', 'shown', 'visible', 'any', 'some', 'one', 'of', 'as', 'into', 'up', 'has', 'have',
@@ -126,7 +127,7 @@ export class CaptionKnnAnswerer implements Answerer {
 
   answer(image: ChwImage, question: string, choices?: readonly string[]): string {
     if (choices && choices.length) return this.choose(image, choices);
-    const content = captionWords(question).filter((w) => !STOP.has(w));
+    const content = captionWords(question).filter((w) => !STOP_WORDS.has(w));
     const known = content.filter((w) => this.docCount(w) > 0);
     if (known.length === 0) return /^(is|are|does|do|can|has|have)\b/i.test(question.trim()) ? 'no' : 'unknown';
     if (!/^(is|are|does|do|can|has|have)\b/i.test(question.trim())) return 'unknown';
@@ -144,7 +145,7 @@ export class CaptionKnnAnswerer implements Answerer {
 
   private choose(image: ChwImage, choices: readonly string[]): string {
     const nb = this.neighbours(image);
-    const optionWords = choices.map((c) => captionWords(c).filter((w) => !STOP.has(w)));
+    const optionWords = choices.map((c) => captionWords(c).filter((w) => !STOP_WORDS.has(w)));
     const named = (doc: readonly string[], ws: readonly string[]): boolean => ws.length > 0 && ws.every((w) => mentions(doc, w));
     const local = optionWords.map((ws) => nb.reduce((a, { i, w }) => a + (named(this.docs[i]!, ws) ? w : 0), 0));
     const global = optionWords.map((ws) => this.docs.filter((d) => named(d, ws)).length);

@@ -44,8 +44,16 @@ export { BlipVqaAnswerer, BLIP_VQA_ID, REFERENCE_BLIP_LENGTHS, type BlipVqaOptio
 export { FaceIdentityScorer, faceImagesOf, type FaceRewardOptions, type FaceRewardResult } from './face-reward.js';
 export { FaceIdentity, FACE_IDENTITY_ID, descriptorCosine, type FaceImage, type FaceIdentityOptions } from './nets/index.js';
 export { humanModelsDir, loadTf, cosineSimilarity, type Tf } from './nets/index.js';
-export { CaptionKnnAnswerer, CAPTION_KNN_ID, sameWord, captionWords, type CaptionKnnEntry, type CaptionKnnOptions } from './caption-knn.js';
+export { CaptionKnnAnswerer, CAPTION_KNN_ID, sameWord, captionWords, layoutFeature, STOP_WORDS, type CaptionKnnEntry, type CaptionKnnOptions } from './caption-knn.js';
 export {
   captionKnnHeldOutAccuracy, fitCaptionKnn, scoreAnswers, tellingWords, yesNoItems,
   type AccuracyResult, type CaptionedImage, type HeldOutItem,
 } from './answerer-accuracy.js';
+export {
+  ChecklistProbeAnswerer, CHECKLIST_PROBE_ID, contentWords, fitProbe, isYesNoQuestion, itemWordLabels, probeFeature, probeProbability,
+  type ChecklistProbeOptions, type Probe, type ProbeItem,
+} from './checklist-probe.js';
+export {
+  captionConstants, checklistItems, checklistSplit, fitChecklistProbe, probeHeldOutAccuracy, shuffledLabels, splitChecklistItems,
+  type ChecklistSplitOptions, type ProbeAccuracy,
+} from './probe-accuracy.js';

@@ -117,6 +117,9 @@ export interface RewardBatch {
   references: readonly ChwImage[];
   /** Diversity groups; default: the prompt. */
   groupKeys?: readonly string[];
+  /** Called between the images of the checklist pass and between components; throws to abandon
+   * the batch (a stop request: GRPO's epoch is then dropped, src/train/grpo-steps.ts). */
+  checkStop?: () => void;
 }
 
 export interface RewardReport extends CombinedRewards {
@@ -138,10 +141,15 @@ export async function computeRewards(s: RewardScorers, b: RewardBatch, weights: 
     throw new Error(`computeRewards: scorer band (${s.identity.tauLo}, ${s.identity.tauHi}) differs from the weights' (${weights.tauLo}, ${weights.tauHi})`);
   }
   const w = effectiveRewardWeights(s, weights);
-  const vqa = w.vqa > 0 ? await s.vqa.score(b.images, b.checklists, b.prompts) : undefined;
+  const stop = b.checkStop ?? ((): void => {});
+  const vqa = w.vqa > 0 ? await s.vqa.score(b.images, b.checklists, b.prompts, stop) : undefined;
+  stop();
   const clip = w.clip > 0 ? s.alignment.score(b.images, b.prompts) : undefined;
+  stop();
   const div = w.div > 0 ? s.diversity.score(b.images, b.groupKeys ?? b.prompts) : undefined;
+  stop();
   const id = s.identity.evaluate(b.images, b.references);
+  stop();
   const face = s.face && (w.face ?? 0) > 0 ? await s.face.evaluate(b.images, b.references) : undefined;
   const combined = combineRewards({ vqa, clip, div, dino: id.penalty, ...(face ? { face: face.reward } : {}) }, w);
   return { ...combined, identitySimilarity: id.similarity, ...(face ? { hasFace: face.hasFace } : {}), ids: s.ids };

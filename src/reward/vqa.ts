@@ -109,13 +109,15 @@ export class VqaScorer {
     return this.answerer.id;
   }
 
-  /** VQA_i per image: checklist i for image i, or the depiction question for prompt i when it is empty. */
-  async score(images: readonly ChwImage[], checklists: readonly (readonly ChecklistItem[])[], prompts: readonly string[]): Promise<number[]> {
+  /** VQA_i per image: checklist i for image i, or the depiction question for prompt i when it is
+   * empty. `checkStop` runs before each image and each question; it throws to abandon the pass. */
+  async score(images: readonly ChwImage[], checklists: readonly (readonly ChecklistItem[])[], prompts: readonly string[], checkStop?: () => void): Promise<number[]> {
     if (images.length !== checklists.length || images.length !== prompts.length) {
       throw new Error(`VQA: ${images.length} images, ${checklists.length} checklists, ${prompts.length} prompts`);
     }
     const out: number[] = [];
     for (let i = 0; i < images.length; i++) {
+      checkStop?.();
       const all = checklists[i]!;
       if (all.length === 0) {
         out.push(yesNoScore(await this.answerer.answer(images[i]!, fallbackQuestion(prompts[i]!), undefined, 'fallback'), this.rules));
@@ -127,7 +129,10 @@ export class VqaScorer {
       if (this.answerer.answerAll) {
         replies = await this.answerer.answerAll(images[i]!, qs.map((q) => ({ question: q.question, ...(q.choices ? { choices: q.choices } : {}) })));
       } else {
-        for (const q of qs) replies.push(await this.answerer.answer(images[i]!, q.question, q.choices));
+        for (const q of qs) {
+          checkStop?.();
+          replies.push(await this.answerer.answer(images[i]!, q.question, q.choices));
+        }
       }
       out.push(checklistScore(qs, replies, this.rules));
     }

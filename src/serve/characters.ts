@@ -3,8 +3,7 @@
 // to the image store and its asset URI replaced by `unichar-image:<sha256>`. Loading reverses
 // that and reads the card with the data layer's own `importCard`, so a stored character and an
 // exported card can never drift apart.
-import { DEFAULT_CHARX_LIMITS, DataError, emptyCharacter, exportCard, importCard, type CardFormat, type Character } from '../data/index.js';
-import { toDataUri } from './data-uri.js';
+import { DEFAULT_CHARX_LIMITS, DataError, dataUriPayload, emptyCharacter, toDataUri, exportCard, importCard, type CardFormat, type Character } from '../data/index.js';
 import type { CharacterRow, Store } from './db.js';
 import { ApiError } from './errors.js';
 import { imageMime, sha256Hex, type ImageStore } from './images.js';
@@ -67,9 +66,9 @@ export class CharacterLibrary {
     let firstImage: string | null = null;
     for (const a of card.data.assets ?? []) {
       if (typeof a.uri !== 'string') continue;
-      const m = /^data:[^;,]*;base64,(.*)$/s.exec(a.uri);
-      if (!m) continue;
-      const { hash } = await this.images.put(new Uint8Array(Buffer.from(m[1]!, 'base64')));
+      const payload = dataUriPayload(a.uri);
+      if (payload === undefined) continue;
+      const { hash } = await this.images.put(new Uint8Array(Buffer.from(payload, 'base64')));
       if ((a as { type?: unknown }).type === 'x_reference' && firstImage === null) firstImage = hash;
       a.uri = IMAGE_URI_PREFIX + hash;
     }

@@ -24,6 +24,3 @@ export function decodeImageDataUri(uri: string, param: string, maxBytes: number)
   return { bytes, mime };
 }
 
-export function toDataUri(bytes: Uint8Array, mime: string): string {
-  return `data:${mime};base64,${Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64')}`;
-}

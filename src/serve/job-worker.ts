@@ -6,12 +6,16 @@
 // Progress: the training loop writes one metrics.jsonl line per step (run-dir.ts). This worker
 // tails those files (the VAE stage's `vae/metrics.jsonl`, then the run's own) and the samples
 // folder every POLL_MS, which the loop lets run between steps (it yields to the event loop after
-// each), and posts what is new to the main thread. Cancel aborts the signal every stage takes
-// (the VAE stage, Unified-SFT, Character-GRPO, and their setup): the current step finishes, a
+// each), and posts what is new to the main thread. Cancel sets a shared stop flag and aborts the
+// signal every stage takes (the VAE stage, Unified-SFT, Character-GRPO, and their setup): the
+// loop reads the flag after each step, so the step under way finishes, its sample is skipped, a
 // checkpoint is saved, and the job reports `interrupted`. A GRPO epoch is long (many rollouts),
-// so it also polls the shared stop flag between rollouts and update micro-steps and is dropped
-// part-way, keeping the checkpoints already saved. The main thread then names the checkpoint the
-// run directory holds (jobs-recover.ts checkpointNote), never one it assumes.
+// so it also polls the flag before every rollout and sampler step, between the images and
+// questions of the scoring pass and between update micro-steps, and is dropped part-way,
+// keeping the checkpoints already saved. A worker still busy at the cancel deadline finishes in
+// the background after the job is stored as cancelled (jobs-running.ts CANCEL_DEADLINE_MS). The
+// main thread names the checkpoint the run directory holds (jobs-recover.ts checkpointNote),
+// never one it assumes.
 import { closeSync, existsSync, openSync, readSync, readdirSync, fstatSync } from 'node:fs';
 import { join } from 'node:path';
 import { parentPort, workerData } from 'node:worker_threads';
@@ -124,7 +128,7 @@ async function run(spec: JobSpec, signal: AbortSignal, interrupt: () => boolean)
   const log = (line: string): void => post({ type: 'log', line });
   if (spec.kind === 'customize') {
     const { trainSft, customize } = await import('../train/index.js');
-    const common = { runDir: spec.runDir, signal, progress: null, handleSigint: false };
+    const common = { runDir: spec.runDir, signal, interrupt, progress: null, handleSigint: false };
     const r = spec.base
       ? await customize(spec.character, { ...common, base: spec.base, mode: 'full', config: spec.config })
       : await trainSft(spec.config, { ...common, characters: [spec.character] });

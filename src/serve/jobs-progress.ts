@@ -2,7 +2,12 @@
 //
 //   { phase, step, total, loss, metrics: [{step, loss}] (at most MAX_HISTORY points, thinned
 //     evenly when longer), latest: {last metrics line}, samples: [{step, hash, url}] (images in
-//     the image store), message, vae?: {step, total, loss}, run_dir, model?, report? }
+//     the image store), message, vae?: {step, total, loss}, run_dir, model?, report?,
+//     stopped_by?: 'worker' | 'deadline' }
+//
+// `stopped_by` is set on a job that was cancelled or stopped by a shutdown while running: 'worker'
+// when its loop stopped by itself in time, 'deadline' when its status was stored at the cancel
+// deadline while the worker finished its step, or its thread was ended (jobs-running.ts).
 import type { MetricsLine } from './job-worker.js';
 
 export const MAX_HISTORY = 500;
@@ -21,6 +26,7 @@ export interface JobProgress {
   run_dir: string;
   model?: string;
   report?: string;
+  stopped_by?: 'worker' | 'deadline';
 }
 
 /** A queued job's progress: nothing done yet, its run directory named. */

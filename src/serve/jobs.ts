@@ -15,7 +15,7 @@ import { ApiError } from './errors.js';
 import type { ImageStore } from './images.js';
 import type { JobSpec } from './job-worker.js';
 import { hasModel, jobDirs, type JobDirs } from './jobs-dirs.js';
-import { endingOf, finalMessage, whereStopped, type WorkerEnd } from './jobs-outcome.js';
+import { endingOf, finalMessage, whereStopped, withStepsOnDisk, type WorkerEnd } from './jobs-outcome.js';
 import { queuedProgress, withMetrics, withSample, type JobProgress } from './jobs-progress.js';
 import { checkpointNote, recoverJobs } from './jobs-recover.js';
 import { startJobWorker, stopJobWorker, type RunningJob, type WorkerReport } from './jobs-running.js';
@@ -40,7 +40,8 @@ export interface JobManagerOptions {
   dataDir: string;
   /** Jobs waiting beyond the running one before 429 (default 32). */
   maxQueued?: number;
-  /** How long a cancelled training job may take to checkpoint before its worker is stopped (ms). */
+  /** How long a cancelled training job may take before its worker is stopped (ms; at most
+   * jobs-running.ts CANCEL_DEADLINE_MS). */
   cancelGraceMs?: number;
 }
 
@@ -133,9 +134,25 @@ export class JobManager {
   }
 
   private stop(r: RunningJob, why: 'cancel' | 'shutdown'): void {
-    if (!stopJobWorker(r, why, this.cancelGraceMs)) return;
-    const message = why === 'cancel' ? 'cancelling: finishing the step and saving a checkpoint' : 'server stopping: saving a checkpoint';
+    if (!stopJobWorker(r, why, this.cancelGraceMs, () => this.settleAtDeadline(r))) return;
+    const message = why === 'cancel' ? 'cancelling: stopping after the step under way' : 'server stopping: saving a checkpoint';
     this.setProgress(r, { ...r.progress, message });
+  }
+
+  /** A cancelled job whose worker is still finishing its step at the cancel deadline
+   * (jobs-running.ts CANCEL_DEADLINE_MS): 'cancelled' now, naming the checkpoint on disk now.
+   * The worker goes on to its end in the background (the queue waits for it), and `finish` then
+   * names the checkpoint it really left. */
+  private settleAtDeadline(r: RunningJob): void {
+    if (r.settledAtDeadline) return;
+    r.settledAtDeadline = true;
+    const p = withStepsOnDisk(r.progress, r.spec.runDir);
+    const where = whereStopped(p, r.spec);
+    p.phase = 'done';
+    p.stopped_by = 'deadline';
+    p.message = finalMessage('cancelled', where, r.spec, () => checkpointNote(r.spec.id, r.spec.runDir), 'its worker is finishing its step')!;
+    r.progress = p;
+    r.chain = r.chain.then(() => void this.update(r.id, { status: 'cancelled', progress: p, error: null }));
   }
 
   /** Starts the next queued job when none is running. */
@@ -178,6 +195,7 @@ export class JobManager {
   }
 
   private onReport(r: RunningJob, m: WorkerReport): void {
+    if (r.settledAtDeadline) return; // its status is stored; finish() reads the rest from disk
     if (m.type === 'metrics') this.setProgress(r, withMetrics(r.progress, m.phase, m.records, r.stopping !== null));
     else if (m.type === 'log') this.setProgress(r, { ...r.progress, message: m.line.trim().slice(0, 500) });
     else {
@@ -193,7 +211,8 @@ export class JobManager {
   }
 
   private async finish(r: RunningJob, spec: JobSpec, m: WorkerEnd): Promise<void> {
-    const p: JobProgress = { ...r.progress };
+    // A worker ended by the backstop, or settled without, may have done steps it never reported.
+    const p: JobProgress = r.endedByTimer || r.settledAtDeadline ? withStepsOnDisk(r.progress, spec.runDir) : { ...r.progress };
     const where = whereStopped(p, spec);
     const note = (): string => (spec.kind === 'eval' ? 'an evaluation keeps no checkpoint' : checkpointNote(spec.id, spec.runDir));
     let { status, error } = endingOf(m, r, note);
@@ -205,7 +224,9 @@ export class JobManager {
       if (m.reportDir) p.report = `/v1/jobs/${spec.id}/report`;
     }
     p.phase = 'done';
-    const message = finalMessage(status, where, spec, note);
+    if (r.stopping) p.stopped_by = r.endedByTimer || r.settledAtDeadline ? 'deadline' : 'worker';
+    const how = r.endedByTimer ? 'its worker was ended' : r.settledAtDeadline ? 'its worker finished its step after the cancel deadline' : undefined;
+    const message = finalMessage(status, where, spec, note, how);
     if (message === undefined) delete p.message;
     else p.message = message;
     r.progress = p;

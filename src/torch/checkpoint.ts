@@ -4,7 +4,7 @@
 import { native } from './native.js';
 import { Tensor } from './tensor.js';
 import { enableGrad, isGradEnabled, noGrad } from './autograd.js';
-import { keep, scope } from './lifetime.js';
+import { handOver, scope } from './lifetime.js';
 import { getRngState, setRngState } from './runtime.js';
 import { zeros } from './creation.js';
 
@@ -35,7 +35,7 @@ function drain(): void {
 }
 
 // Called by the native node's backward on this thread: saved inputs and output gradients in,
-// the inputs' gradients out (kept handles the native side releases).
+// the inputs' gradients out (handles handed over: the native side releases them).
 function recompute(id: number, savedIds: number[], gradIds: (number | null)[]): (number | null)[] {
   const e = entries.get(id);
   if (!e) throw new Error(`activation checkpoint ${id}: its forward is gone (was the graph used twice?)`);
@@ -72,7 +72,7 @@ function recompute(id: number, savedIds: number[], gradIds: (number | null)[]): 
     return saved.map((_, i) => {
       if (i >= n) return null;
       const g = inputs[i]!.requiresGrad ? inputs[i]!.grad : null;
-      return g ? keep(g).id : null;
+      return g ? handOver(g) : null;
     });
   });
 }

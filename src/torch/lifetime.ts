@@ -71,6 +71,20 @@ export function keep<T extends Owned>(t: T): T {
   return t;
 }
 
+/**
+ * Hands a tensor's native handle to native code that will release it itself: the JS object
+ * lets go of the id (as if disposed) without freeing it. Keeping the object instead would leave
+ * it registered with the finalizer, which would later free the id again after the native table
+ * has reused it for another, live tensor.
+ */
+export function handOver(t: Owned): number {
+  const id = t.id;
+  if (id < 0) throw new Error('handOver: the tensor is already disposed');
+  if (t._life !== 0) finalizer.unregister(t);
+  t.id = -1;
+  return id;
+}
+
 function collect(value: unknown, out: Set<Owned>, seen: Set<unknown>): void {
   if (value === null || typeof value !== 'object' || seen.has(value)) return;
   seen.add(value);

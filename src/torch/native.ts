@@ -117,6 +117,11 @@ export interface NativeAddon {
     positions: number[], ropeTheta: number, numHeads: number, numKvHeads: number, headDim: number, eps: number,
     finalNorm: TensorId | null,
   ): TensorId;
+  /**
+   * The CPU time (ms) of each phase of the native decode steps since the previous call (then
+   * reset); `on` turns the timers on or off for the steps that follow (native/src/decode_profile.h).
+   */
+  motDecodeProfile(on: boolean): { setup: number; norms: number; projections: number; attention: number; mlp: number; output: number };
   /** x [N, in] @ weight [out, in]^T (+ bias): float32 or bfloat16 CPU, through the decode kernels. */
   linearVector(x: TensorId, weight: TensorId, bias: TensorId | null): TensorId;
   /** Puts the counting CPU allocator in front of libtorch's (native/src/allocator_stats.cc). */

@@ -9,12 +9,24 @@
 // governs (PRESET_FIELDS) that the config leaves out; a field given explicitly wins over the preset.
 import { z } from 'zod';
 import { PRECISION_MODES, type PrecisionMode } from '../nn/index.js';
+import { SHARD_MODES, type ShardMode } from './shard/index.js';
 import { REFERENCE_REWARD_WEIGHTS, VQA_RULES, type RewardScorerOptions, type RewardWeights, type VqaRules } from '../reward/index.js';
 
 export const GRPO_PRESETS = ['reference', 'project'] as const;
 export type GrpoPreset = (typeof GRPO_PRESETS)[number];
 
 export const FACE_IDENTITY_SETTINGS = ['auto', 'on', 'off'] as const;
+
+/**
+ * Who answers the checklists when neither rewards.scorers.answerer nor rewards.scorers.blipVqaDir
+ * is given (src/train/grpo-answerer.ts, docs/reward-scorers.md "The checklist probe"): 'model' = the
+ * customized model's own understanding path (selfVqa false: the colour heuristic), in the place of
+ * the official BLIP-VQA; 'caption-knn' = trained:caption-knn; 'checklist-probe' =
+ * trained:checklist-probe; 'auto' = the checklist probe when its held-out accuracy beats the
+ * majority answer on the character's items, else 'model'.
+ */
+export const CHECKLIST_ANSWERERS = ['model', 'caption-knn', 'checklist-probe', 'auto'] as const;
+export type ChecklistAnswererSetting = (typeof CHECKLIST_ANSWERERS)[number];
 export type FaceIdentitySetting = (typeof FACE_IDENTITY_SETTINGS)[number];
 
 /**
@@ -113,13 +125,24 @@ export interface GrpoConfig {
    * Without rewards.scorers.answerer or rewards.scorers.blipVqaDir: answer the checklists with the
    * caption-kNN answerer fitted on the character's captioned images ('trained:caption-knn',
    * src/reward/caption-knn.ts); its held-out accuracy and majority baseline are logged and put in
-   * every metrics line. Default false (then selfVqa decides).
+   * every metrics line. Default false. The same as checklistAnswerer 'caption-knn' (kept for
+   * existing configs; with another checklistAnswerer it is an error).
    */
   captionKnn: boolean;
+  /** Who answers the checklists without a given answerer or BLIP-VQA (CHECKLIST_ANSWERERS; the preset's when left out). */
+  checklistAnswerer: ChecklistAnswererSetting;
   /** Precision mode of the policy update (docs/precision.md; the reference trains bf16 weights: 'bf16'). */
   precision: PrecisionMode;
   /** Recompute each decoder layer in backward instead of keeping its activations (docs/precision.md section 3). */
   activationCheckpointing: boolean;
+  /**
+   * Data parallel over the ranks (docs/sharding.md 1, 7): 'none' (every rank holds the generation
+   * expert, its gradients and AdamW state), 'grad' (gradients and AdamW state sharded) or 'full'
+   * (the weights too).
+   */
+  shard: ShardMode;
+  /** Hybrid sharding (docs/sharding.md 5): shard within groups of this many ranks, replicate across groups. */
+  shardGroupSize?: number | undefined;
   /** Which preset filled the fields of PRESET_FIELDS that the config left out. */
   preset: GrpoPreset;
   windowStart: WindowStartRule;
@@ -131,7 +154,7 @@ export interface GrpoConfig {
 }
 
 /** The fields a preset governs, and rewards.faceIdentity. */
-export type PresetFields = Pick<GrpoConfig, 'maxGradNorm' | 'windowStart' | 'layout' | 'updateAccounting' | 'vqaRules' | 'referenceImageSize' | LearningField> & { faceIdentity: FaceIdentitySetting };
+export type PresetFields = Pick<GrpoConfig, 'maxGradNorm' | 'windowStart' | 'layout' | 'updateAccounting' | 'vqaRules' | 'referenceImageSize' | 'checklistAnswerer' | LearningField> & { faceIdentity: FaceIdentitySetting };
 /** The learning settings a preset governs: the official values, or the CPU-size ones chosen by measurement (docs/grpo-settings.md). */
 export const LEARNING_FIELDS = ['lr', 'clipRange', 'beta', 'microStepsPerUpdate'] as const;
 export type LearningField = (typeof LEARNING_FIELDS)[number];
@@ -143,18 +166,18 @@ export type LearningField = (typeof LEARNING_FIELDS)[number];
  * rollouts grouped for diversity (the intended group LPIPS, never 0 by accident), gradient clipping
  * at 1.0, the face term for human characters ('auto'), a short epoch's update taken as a full mean,
  * the project's VQA rules, square reference images (kept from before, so project runs stay
- * comparable with earlier ones), and the CPU-size learning settings of docs/grpo-settings.md (a
- * learning rate and update count that move a 5.5 M model within a demo's few epochs; the
- * official 1e-5 and one update per 72 window steps suit the 14 B model).
+ * comparable with earlier ones), the checklist probe as the checklist answerer when it beats the
+ * majority answer on held-out items ('auto'; the model's own path never answers right at CPU sizes),
+ * and the CPU-size learning settings of docs/grpo-settings.md (the official 1e-5 suits the 14 B model).
  */
 export const GRPO_PRESET_FIELDS: Readonly<Record<GrpoPreset, Readonly<PresetFields>>> = Object.freeze({
   reference: Object.freeze({
-    maxGradNorm: null, windowStart: 'per-rank', layout: { kind: 'reference-shuffle' as const, ranks: 8, batch: 6 }, updateAccounting: 'reference', vqaRules: 'reference', faceIdentity: 'off', referenceImageSize: 'aspect',
+    maxGradNorm: null, windowStart: 'per-rank', layout: { kind: 'reference-shuffle' as const, ranks: 8, batch: 6 }, updateAccounting: 'reference', vqaRules: 'reference', faceIdentity: 'off', referenceImageSize: 'aspect', checklistAnswerer: 'model',
     // docs/method.md 3.6, 3.8: AdamW 1e-5, clip range 1e-5 both sides, no KL, an update every 72 micro-steps.
     lr: 1e-5, clipRange: 1e-5, beta: 0, microStepsPerUpdate: 72,
   }),
   project: Object.freeze({
-    maxGradNorm: 1.0, windowStart: 'per-rollout', layout: { kind: 'prompt-groups' as const }, updateAccounting: 'capped-at-epoch', vqaRules: 'project', faceIdentity: 'auto', referenceImageSize: 'square',
+    maxGradNorm: 1.0, windowStart: 'per-rollout', layout: { kind: 'prompt-groups' as const }, updateAccounting: 'capped-at-epoch', vqaRules: 'project', faceIdentity: 'auto', referenceImageSize: 'square', checklistAnswerer: 'auto',
     // Chosen by the search of docs/grpo-settings.md 2 (the sample character on tiny).
     lr: 3e-4, clipRange: 0.2, beta: 0, microStepsPerUpdate: 72,
   }),
@@ -191,6 +214,7 @@ export const DEFAULT_GRPO: Omit<GrpoConfig, 'from' | 'out' | PresetFilled> & { p
   captionKnn: false,
   precision: 'fp32',
   activationCheckpointing: false,
+  shard: 'none',
 };
 
 /** A face-identity setting from a config file or flag; an error naming `where` for anything else. */
@@ -280,8 +304,11 @@ export const GrpoConfigSchema = z.object({
   rewards: RewardsSchema.default({}),
   selfVqa: z.boolean().default(D.selfVqa),
   captionKnn: z.boolean().default(D.captionKnn),
+  checklistAnswerer: z.enum(CHECKLIST_ANSWERERS).optional(),
   precision: z.enum(PRECISION_MODES).default(D.precision),
   activationCheckpointing: z.boolean().default(D.activationCheckpointing),
+  shard: z.enum(SHARD_MODES).default(D.shard),
+  shardGroupSize: z.number().int().positive().optional(),
   preset: z.enum(GRPO_PRESETS).default(D.preset),
   windowStart: z.enum(WINDOW_START_RULES).optional(),
   layout: LayoutSchema.optional(),
@@ -303,6 +330,8 @@ export const GrpoConfigSchema = z.object({
     clipRange: c.clipRange ?? p.clipRange,
     beta: c.beta ?? p.beta,
     microStepsPerUpdate: c.microStepsPerUpdate ?? p.microStepsPerUpdate,
+    // captionKnn (the older switch) is checklistAnswerer 'caption-knn'; a different explicit one is refused below.
+    checklistAnswerer: c.checklistAnswerer ?? (c.captionKnn ? 'caption-knn' as const : p.checklistAnswerer),
     rewards: { ...c.rewards, faceIdentity: c.rewards.faceIdentity ?? p.faceIdentity },
   };
 }).superRefine((c, ctx) => {
@@ -312,6 +341,9 @@ export const GrpoConfigSchema = z.object({
     ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['windowSize'], message: `${c.windowSize} does not fit in windowRange [${lo}, ${hi}] (docs/method.md 3.3)` });
   }
   if (hi > c.numSteps) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['windowRange'], message: `ends at ${hi}, after the last of numSteps ${c.numSteps} steps` });
+  if (c.captionKnn && c.checklistAnswerer !== 'caption-knn') {
+    ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['captionKnn'], message: `captionKnn true asks for checklistAnswerer 'caption-knn', but checklistAnswerer is '${c.checklistAnswerer}'` });
+  }
   const issue = layoutIssue(c.layout, c.groupSize, c.promptsPerEpoch);
   if (issue) ctx.addIssue({ code: z.ZodIssueCode.custom, path: [issue.field], message: `${issue.message} (layout ${JSON.stringify(c.layout)}, preset '${c.preset}'; preset 'project' or layout { kind: 'prompt-groups' } takes any counts)` });
 });

@@ -3,7 +3,7 @@
 // The stored window (x_b .. x_{b+size}) lets the policy update recompute log p with grad.
 import { noGrad, randn, scope, type Tensor } from '../torch/index.js';
 import {
-  type Bagel, type KVCache, newContext, prefillText, latentVelocity, cfgCombine, timestepGrid, sdeSigma, sdeStep,
+  type Bagel, type KVCache, newContext, prefillText, latentVelocity, latentVelocities, cfgCombine, timestepGrid, sdeSigma, sdeStep,
   unpatchify, latentTokenDim,
 } from '../model/index.js';
 
@@ -21,6 +21,9 @@ export interface RolloutOptions {
   /** The window start; drawn with `random` when absent. */
   windowStart?: number;
   random?: () => number;
+  /** Called before every sampler step; throws to abandon the rollout (a stop request, loop.ts
+   * StepInterrupted), which then leaves no tensor behind. */
+  checkStop?: () => void;
 }
 
 export interface WindowStep {
@@ -57,12 +60,14 @@ export function promptContexts(model: Bagel, promptIds: number[]): PromptContext
   return { cond, uncond, dispose: () => { cond.dispose(); uncond.dispose(); } };
 }
 
-/** The CFG-combined velocity (global renorm, min 0), with or without a graph. */
+/**
+ * The CFG-combined velocity (global renorm, min 0), with or without a graph; the conditional and
+ * unconditional velocities come from one decoder pass over both contexts (latentVelocities).
+ */
 export function cfgVelocity(model: Bagel, ctx: PromptContexts, x: Tensor, tau: number, grid: number, scale: number, grad: boolean): Tensor {
   return scope(() => {
-    const cond = latentVelocity(model, ctx.cond, x, tau, grid, grid, { grad });
-    if (!(scale > 1)) return cond;
-    const uncond = latentVelocity(model, ctx.uncond, x, tau, grid, grid, { grad });
+    if (!(scale > 1)) return latentVelocity(model, ctx.cond, x, tau, grid, grid, { grad });
+    const [cond, uncond] = latentVelocities(model, [ctx.cond, ctx.uncond], x, tau, grid, grid, { grad }) as [Tensor, Tensor];
     return cfgCombine(cond, uncond, null, { textScale: scale, imgScale: 1, renormMin: 0, renormType: 'global' });
   });
 }
@@ -81,22 +86,33 @@ export function rollout(model: Bagel, ctx: PromptContexts, o: RolloutOptions): R
   const b = o.windowStart ?? drawWindowStart(o);
   const window: WindowStep[] = [];
   let x = randn([o.grid * o.grid, latentTokenDim(model.config)]).keep();
-  noGrad(() => {
-    for (let j = 0; j < taus.length - 1; j++) {
-      const inWindow = j >= b && j < b + o.windowSize;
-      const tau = taus[j]!;
-      const tauNext = taus[j + 1]!;
-      const sigma = inWindow ? sdeSigma(taus, j, o.noiseLevel) : 0;
-      const next = scope(() => {
-        const v = cfgVelocity(model, ctx, x, tau, o.grid, o.cfgTextScale, false);
-        const step = sdeStep(x, v, tau, tauNext, sigma);
-        if (inWindow) window.push({ j, tau, tauNext, sigma, x: x.clone().keep(), next: step.next.clone().keep(), logProb: step.logProb.item() });
-        return step.next;
-      }).keep();
-      x.dispose();
-      x = next;
+  try {
+    noGrad(() => {
+      for (let j = 0; j < taus.length - 1; j++) {
+        o.checkStop?.();
+        const inWindow = j >= b && j < b + o.windowSize;
+        const tau = taus[j]!;
+        const tauNext = taus[j + 1]!;
+        const sigma = inWindow ? sdeSigma(taus, j, o.noiseLevel) : 0;
+        const next = scope(() => {
+          const v = cfgVelocity(model, ctx, x, tau, o.grid, o.cfgTextScale, false);
+          const step = sdeStep(x, v, tau, tauNext, sigma);
+          if (inWindow) window.push({ j, tau, tauNext, sigma, x: x.clone().keep(), next: step.next.clone().keep(), logProb: step.logProb.item() });
+          return step.next;
+        }).keep();
+        x.dispose();
+        x = next;
+      }
+    });
+  } catch (e) {
+    // a stop request (checkStop) part-way: nothing of the rollout is kept
+    x.dispose();
+    for (const w of window) {
+      w.x.dispose();
+      w.next.dispose();
     }
-  });
+    throw e;
+  }
   const latent = scope(() => unpatchify(x, o.grid, o.grid, model.config.latentPatchSize, model.config.vae.zChannels)).keep();
   return {
     tokens: x,

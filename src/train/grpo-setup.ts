@@ -1,7 +1,7 @@
 // Character-GRPO setup (docs/method.md 3.1): loads the character model, wires the reward
 // scorers (checklist answerer, face identity), the optimizer over the generation expert and the
 // run directory, and returns them as one GrpoSession that the named steps of grpo-steps.ts share.
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { readFileSync } from 'node:fs';
 import * as torch from '../torch/index.js';
 import { AdamW, MixedPrecision } from '../nn/index.js';
@@ -9,15 +9,17 @@ import { latentDownsample, type AutoEncoder, type Bagel } from '../model/index.j
 import type { ProcessGroup } from '../torch/index.js';
 import { Rng, VAE_RULE, prepareImage, scaledRule, type Character, type ChwImage, type SizeSpec } from '../data/index.js';
 import {
-  captionKnnHeldOutAccuracy, createRewardScorers, effectiveRewardWeights, faceId, FaceIdentityScorer, fitCaptionKnn, humanModelsDir, SelfVqaAnswerer,
-  type AccuracyResult, type CaptionedImage, type CaptionKnnAnswerer, type RewardScorers, type RewardWeights,
+  createRewardScorers, effectiveRewardWeights, faceId, FaceIdentityScorer, humanModelsDir,
+  type AccuracyResult, type RewardScorers, type RewardWeights,
 } from '../reward/index.js';
 import { CharacterModel } from '../character/index.js';
-import { checkpointState } from './checkpoint-state.js';
+import { checkpointState, type TrainingState } from './checkpoint-state.js';
+import { ExactAllReduce, openSharding, shardedCheckpointState, type ShardedModel } from './shard/index.js';
 import { RunDir, type Json } from './run-dir.js';
 import { StepInterrupted } from './loop.js';
 import { broadcastModule } from './data-parallel.js';
 import { ReferencePolicy } from './grpo-reference.js';
+import { chooseChecklistAnswerer } from './grpo-answerer.js';
 import { parseFaceIdentitySetting, promptsPerBatch, type FaceIdentitySetting, type GrpoConfig } from './grpo-config.js';
 import type { ProgressStream } from './progress.js';
 
@@ -28,7 +30,9 @@ export interface TrainGrpoOptions {
   /** Stop like Ctrl-C (finish the epoch, checkpoint, return). */
   signal?: AbortSignal;
   /**
-   * A synchronous stop check polled between rollouts, update micro-steps and evaluation prompts
+   * A synchronous stop check polled before every rollout and sampler step (evaluation prompts
+   * too), inside the scoring pass (between the checklist answerer's images and questions, and
+   * between reward components) and between update micro-steps
    * (a worker thread's shared flag: its event loop, and so `signal`, waits for the epoch). When it
    * says stop, the epoch under way is dropped (loop.ts StepInterrupted) and the run keeps its last
    * checkpoint. Single-process runs only: with a process group it is ignored (the ranks would part
@@ -119,9 +123,14 @@ export interface GrpoSession {
   evalPromptIds: Awaited<ReturnType<CharacterModel['encode']>>[];
   /** Latent grid side (image side / VAE downsampling). */
   grid: number;
-  /** What the optimizer updates (the float32 masters in bf16-mixed, docs/precision.md). */
+  /** What the optimizer updates (the float32 masters in bf16-mixed, docs/precision.md; the shards when sharded). */
   params: torch.Tensor[];
-  precision: MixedPrecision;
+  /** The precision mode's masters, or with cfg.shard 'grad' | 'full' the ShardedModel (docs/sharding.md 7). */
+  precision: MixedPrecision | ShardedModel;
+  /** cfg.shard 'grad' | 'full': the sharding (the same object as `precision`), else null. */
+  sharded: ShardedModel | null;
+  /** Plain data parallel over several processes: gradients summed micro-step by micro-step in rank order (docs/sharding.md 4, 7). */
+  exact: ExactAllReduce | null;
   optimizer: AdamW;
   scorers: RewardScorers;
   weights: RewardWeights;
@@ -132,11 +141,11 @@ export interface GrpoSession {
   rng: Rng;
   custom: TrainGrpoOptions['reward'];
   rewardIds: Record<string, string>;
-  /** The caption-kNN answerer's held-out accuracy (cfg.captionKnn), else null. */
+  /** A trained checklist answerer's held-out accuracy (cfg.checklistAnswerer, grpo-answerer.ts), else null. */
   answererAccuracy: AccuracyResult | null;
   runDir: RunDir | null;
   samplesDir: string;
-  state: ReturnType<typeof checkpointState>;
+  state: TrainingState;
   /** Throws StepInterrupted when TrainGrpoOptions.interrupt says stop (single process only). */
   checkInterrupt(): void;
   dispose(): void;
@@ -167,50 +176,6 @@ async function loadFaceIdentity(cfg: GrpoConfig, character: Character, injected:
     if (setting === 'on') throw new Error(`Character-GRPO: the face-identity reward is 'on' but its models did not load: ${(e as Error).message}`);
     return { scorer: undefined, note: `face identity off: its models did not load (${(e as Error).message})` };
   }
-}
-
-/** The character's images with their captions, VQA answers and MCQs (the caption-kNN answerer's data), square at `side`. */
-async function captionedImages(c: Character, side: number): Promise<{ train: CaptionedImage[]; heldOut: CaptionedImage[] }> {
-  const load = async (imgs: Character['referenceImages']): Promise<{ id: string; image: ChwImage; caption: string }[]> => {
-    const out: { id: string; image: ChwImage; caption: string }[] = [];
-    for (const img of imgs) {
-      const bytes = img.data ?? (img.path ? new Uint8Array(readFileSync(img.path)) : undefined);
-      if (bytes && img.t2iInstruction) out.push({ id: img.id, caption: img.t2iInstruction, image: await prepareImage(bytes, { rule: 'fixed', width: side, height: side }) });
-    }
-    return out;
-  };
-  const train = (await load(c.referenceImages)).map((t) => ({
-    ...t,
-    extra: c.vqa.filter((q) => q.imageId === t.id).map((q) => q.answer).join(' '),
-    mcq: c.vqaMcq.filter((q) => q.imageId === t.id).map((q) => ({ question: q.question, options: Object.values(q.options), answer: q.options[q.answerKey] })),
-  }));
-  return { train, heldOut: await load(c.tests.heldOutImages) };
-}
-
-/** The caption-kNN answerer fitted on every captioned training image, and its held-out accuracy (seeded). */
-async function captionKnnAnswerer(c: Character, side: number): Promise<{ answerer: CaptionKnnAnswerer; accuracy: AccuracyResult }> {
-  const { train, heldOut } = await captionedImages(c, side);
-  if (train.length < 2) throw new Error(`Character-GRPO: captionKnn needs at least 2 captioned reference images (t2iInstruction); ${c.names.display} has ${train.length}`);
-  return { answerer: fitCaptionKnn(train), accuracy: await captionKnnHeldOutAccuracy(train, heldOut) };
-}
-
-/** The answerer's accuracy in words, for the log. */
-export function accuracyNote(a: AccuracyResult): string {
-  const p = (x: number): string => `${(100 * x).toFixed(1)}%`;
-  const k = a.byKind;
-  return `held-out accuracy ${p(a.accuracy)} vs majority ${p(a.majority)} on ${a.n} items (yes/no ${p(k.yes_no.accuracy)} vs ${p(k.yes_no.majority)}, n ${k.yes_no.n}; multiple choice ${p(k.multiple_choice.accuracy)} vs ${p(k.multiple_choice.majority)}, n ${k.multiple_choice.n})`;
-}
-
-/** The checklist answerer: the given one, else the model's own understanding path (selfVqa) unless BLIP-VQA is named. */
-function checklistAnswerer(cfg: GrpoConfig, cm: CharacterModel) {
-  if (cfg.rewards.scorers.answerer) return cfg.rewards.scorers.answerer;
-  if (cfg.rewards.scorers.blipVqaDir || !cfg.selfVqa) return undefined;
-  const vitSide = cm.manifest.provenance.vitImageSize;
-  return new SelfVqaAnswerer(cm.model, {
-    encode: (t) => cm.encode(t),
-    decode: (ids) => cm.tokenizer.decode(ids, { skipSpecialTokens: true }),
-    ...(typeof vitSide === 'number' && vitSide % cm.model.config.vit.patchSize === 0 ? { imageSide: vitSide } : {}),
-  });
 }
 
 /** Loads and wires one run (rank-aware); the caller disposes the session. */
@@ -251,13 +216,16 @@ export async function openGrpoSession(cfg: GrpoConfig, o: TrainGrpoOptions): Pro
   const genParams = generationExpertParameters(model);
   // The SFT weights as loaded (and broadcast), before any checkpoint is restored: the KL reference
   // (in the model's own dtype: it stands in for the model's weights during the reference forward).
-  const precision = new MixedPrecision(model, cfg.precision, cfg.activationCheckpointing);
+  // Sharded modes hold the masters as shards (docs/sharding.md 1, 7); otherwise the precision mode does.
+  const sharded = openSharding(model, cfg, group);
+  const precision = sharded ?? new MixedPrecision(model, cfg.precision, cfg.activationCheckpointing);
   model.setActivationCheckpointing(cfg.activationCheckpointing);
   const params = precision.params;
-  const reference = cfg.beta > 0 ? new ReferencePolicy(genParams) : null;
+  const exact = !sharded && group && world > 1 ? new ExactAllReduce(params, group) : null;
+  const reference = cfg.beta > 0 ? new ReferencePolicy(genParams, sharded) : null;
   const optimizer = new AdamW(params, { lr: cfg.lr, betas: [0.9, 0.999], eps: 1e-8, weightDecay: cfg.weightDecay });
-  const knn = cfg.captionKnn && !cfg.rewards.scorers.answerer && !cfg.rewards.scorers.blipVqaDir ? await captionKnnAnswerer(character, cm.manifest.imageSize) : null;
-  const answerer = knn?.answerer ?? checklistAnswerer(cfg, cm);
+  const checklist = await chooseChecklistAnswerer(cfg, cm);
+  const answerer = checklist.answerer;
   const scorers = createRewardScorers({
     ...cfg.rewards.scorers, ...(answerer ? { answerer } : {}), tauHi: cfg.rewards.weights.tauHi, tauLo: cfg.rewards.weights.tauLo, vqaRules: cfg.vqaRules,
     ...(face.scorer && !o.reward ? { faceIdentity: face.scorer } : {}),
@@ -275,16 +243,12 @@ export async function openGrpoSession(cfg: GrpoConfig, o: TrainGrpoOptions): Pro
   const promptIds = await Promise.all(prompts.map((p) => cm.encode(p.text)));
   const evalPromptIds = cfg.heldOutPrompts > 0 ? await Promise.all(evalPrompts.map((p) => cm.encode(p.text))) : promptIds;
   const rng = new Rng(cfg.seed);
-  const blipVqaDir = cfg.rewards.scorers.blipVqaDir;
-  const vqaNote = knn ? `; checklist VQA answered by ${knn.answerer.id} (fitted on ${character.names.display}'s captioned images; ${accuracyNote(knn.accuracy)})`
-    : scorers.ids.vqa === answerer?.id && answerer instanceof SelfVqaAnswerer
-    ? `; checklist VQA answered by ${answerer.id} (the customized model's own understanding path, no BLIP-VQA given)`
-    : !answerer && blipVqaDir ? `; checklist VQA answered by ${scorers.ids.vqa} (BLIP-VQA from ${blipVqaDir})` : '';
+  const vqaNote = checklist.note;
   const custom = o.reward;
   const rewardIds: Record<string, string> = custom ? { custom: 'custom' } : { ...scorers.ids, face: faceId(scorers) };
   const kl = reference ? `; KL to the frozen starting generation expert, beta ${cfg.beta}` : '';
   const held = cfg.heldOutPrompts > 0 ? `; ${prompts.length} training prompts, evaluation on the ${evalPrompts.length} held-out ones` : '';
-  const head = `Character-GRPO on ${character.names.display} (preset '${cfg.preset}'): ${params.length} generation-expert tensors trainable${held}; ${world} process${world > 1 ? 'es' : ''}${kl}; rewards by ${JSON.stringify(rewardIds)}`;
+  const head = `Character-GRPO on ${character.names.display} (preset '${cfg.preset}'): ${genParams.length} generation-expert tensors trainable${sharded ? ` (shard '${cfg.shard}': ${sharded.units.length} units over ${sharded.world} ranks)` : ''}${held}; ${world} process${world > 1 ? 'es' : ''}${kl}; rewards by ${JSON.stringify(rewardIds)}`;
   log(custom
     ? `${head} (an injected reward function in place of the scorers)`
     : `${head}${scorers.usesFallback ? ' (substitute scorers: no pretrained weights given)' : ''}${vqaNote}; ${faceNote}`);
@@ -298,7 +262,7 @@ export async function openGrpoSession(cfg: GrpoConfig, o: TrainGrpoOptions): Pro
       faceIdentity: parseFaceIdentitySetting(cfg.rewards.faceIdentity),
     },
     scorers: rewardIds,
-    ...(knn ? { answererAccuracy: knn.accuracy } : {}),
+    ...(checklist.accuracy ? { answererAccuracy: checklist.accuracy } : {}),
   } as unknown as Json;
   let runDir: RunDir | null = null;
   try {
@@ -306,15 +270,19 @@ export async function openGrpoSession(cfg: GrpoConfig, o: TrainGrpoOptions): Pro
   } catch (e) {
     scorers.dispose();
     optimizer.dispose();
+    exact?.dispose();
     precision.dispose();
     reference?.dispose();
     cm.dispose();
     throw e;
   }
-  const state = checkpointState({ model, optimizer, rngs: { sampler: rng }, precision });
+  // A sharded run's checkpoint is a file per rank (docs/sharding.md 6); a step is the epoch's prompt draws.
+  const state = sharded
+    ? shardedCheckpointState({ sharded, optimizer, group, root: resolve(cfg.out), globalPacks: cfg.promptsPerEpoch, rngs: { sampler: rng } })
+    : checkpointState({ model, optimizer, rngs: { sampler: rng }, precision: precision as MixedPrecision });
   return {
     cfg, group, rank, world, main, perRank: cfg.promptsPerEpoch / world, log, cm, model, vae, character, prompts, promptIds, evalPrompts, evalPromptIds, grid,
-    params, precision, optimizer, scorers, weights, references, reference, rng, custom, rewardIds, answererAccuracy: knn?.accuracy ?? null, runDir,
+    params, precision, sharded, exact, optimizer, scorers, weights, references, reference, rng, custom, rewardIds, answererAccuracy: checklist.accuracy, runDir,
     samplesDir: runDir?.samplesDir ?? join(cfg.out, 'samples'), state,
     checkInterrupt: () => {
       if (!group && o.interrupt?.()) throw new StepInterrupted('Character-GRPO: stopped part-way through the epoch');
@@ -323,6 +291,7 @@ export async function openGrpoSession(cfg: GrpoConfig, o: TrainGrpoOptions): Pro
       runDir?.close();
       scorers.dispose();
       optimizer.dispose();
+      exact?.dispose();
       precision.dispose();
       reference?.dispose();
       cm.dispose();

@@ -3,13 +3,14 @@
 // (grpo.ts) is the loop over them.
 //
 // Data parallel: every rank draws the same prompt order from the shared seed and takes a
-// contiguous, disjoint share of the epoch's rollouts (cfg.layout: whole prompt groups, or the
-// reference's shuffled slices of simulated GPUs); each rollout's noise (and, with windowStart
+// disjoint share of the epoch's rollouts (cfg.layout: whole prompt groups dealt round-robin, or
+// the reference's contiguous slices of simulated GPUs); each rollout's noise (and, with windowStart
 // 'per-rollout', its SDE window) comes from a seed of (seed, epoch, draw, k), so a rollout is the
 // same on any rank and at any world size.
 // The rewards (with prompt and draw ids) are gathered before the advantages, so every rank
-// normalises over all groups of the epoch and keeps its own rollouts' advantages; gradients are
-// averaged with a bucketed all-reduce before every optimizer step (as SFT).
+// normalises over all groups of the epoch and keeps its own rollouts' advantages; every
+// micro-step's gradient is summed over the ranks in rank order (ExactAllReduce, or the sharded
+// reduce-scatter with cfg.shard, docs/sharding.md 7) and the mean taken before each optimizer step.
 import { join } from 'node:path';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import * as torch from '../torch/index.js';
@@ -19,7 +20,7 @@ import { computeRewards, type RewardReport } from '../reward/index.js';
 import { groupAdvantages, type AdvantageResult } from './grpo-advantages.js';
 import { clippedPolicyLoss, klPenalty } from './grpo-objective.js';
 import { promptContexts, rollout, windowLogProb, type Rollout } from './grpo-rollout.js';
-import { allReduceGradients, ensureGradients, gatherRows } from './data-parallel.js';
+import { gatherRows } from './data-parallel.js';
 import type { GrpoSession, TrainGrpoOptions } from './grpo-setup.js';
 
 export type { TrainGrpoOptions } from './grpo-setup.js';
@@ -49,8 +50,8 @@ export interface EpochRollout extends RolloutSlot {
 export type ScoreReport = Pick<RewardReport, 'total' | 'components' | 'identitySimilarity' | 'hasFace'>;
 
 // Columns of the per-rollout record gathered across ranks.
-export const COL = { draw: 0, prompt: 1, total: 2, vqa: 3, clip: 4, div: 5, dino: 6, identity: 7, face: 8, hasFace: 9 } as const;
-const NCOL = 10;
+export const COL = { draw: 0, prompt: 1, total: 2, vqa: 3, clip: 4, div: 5, dino: 6, identity: 7, face: 8, hasFace: 9, k: 10 } as const;
+const NCOL = 11;
 export const TERMS = ['vqa', 'clip', 'div', 'dino', 'face'] as const;
 
 /** A 31-bit seed for one rollout, independent of which rank makes it. */
@@ -113,7 +114,8 @@ export function drawPrompts(s: GrpoSession): RolloutSlot[] {
   }
   const draws = epochDraws(s.rng, s.prompts.length, cfg.promptsPerEpoch);
   const mine: RolloutSlot[] = [];
-  for (let d = s.rank * s.perRank; d < (s.rank + 1) * s.perRank; d++) {
+  // Draws dealt round-robin (rank r: r, r + W, ...) so the update's sums are the same at any W (microStepChunks).
+  for (let d = s.rank; d < cfg.promptsPerEpoch; d += s.world) {
     for (let k = 0; k < cfg.groupSize; k++) mine.push({ prompt: draws[d]!, draw: d, k, rank: s.rank, batch: 0, groupKey: String(d) });
   }
   return mine;
@@ -139,7 +141,8 @@ export function decodeLatent(s: GrpoSession, latent: torch.Tensor): torch.Tensor
   return torch.noGrad(() => torch.scope(() => s.vae.decodeToUnit(latent.unsqueeze(0)).squeeze(0)));
 }
 
-/** Step 2, roll out: one SDE-window rollout per slot, each seeded by (seed, epoch, draw, k). */
+/** Step 2, roll out: one SDE-window rollout per slot, each seeded by (seed, epoch, draw, k); a
+ * stop request is read before each rollout and each of its sampler steps. */
 export function rollOut(s: GrpoSession, epoch: number, slots: RolloutSlot[]): EpochRollout[] {
   const { cfg } = s;
   const items: EpochRollout[] = [];
@@ -161,6 +164,7 @@ export function rollOut(s: GrpoSession, epoch: number, slots: RolloutSlot[]): Ep
         grid: s.grid, numSteps: cfg.numSteps, timestepShift: cfg.timestepShift, cfgTextScale: cfg.cfgTextScale, noiseLevel: cfg.noiseLevel,
         windowSize: cfg.windowSize, windowRange: cfg.windowRange,
         ...(cfg.windowStart === 'per-rank' ? { windowStart: perRankWindowStart(slot.rank, cfg.windowRange, cfg.windowSize) } : { random: () => windowRng.next() }),
+        checkStop: () => s.checkInterrupt(),
       });
       const unit = decodeLatent(s, r.latent);
       items.push({ ...slot, rollout: r, image: unitToChw(unit) });
@@ -184,7 +188,8 @@ async function customRewards(s: GrpoSession, items: EpochRollout[], prompts: Grp
   return { total: [...total], components: {}, identitySimilarity: items.map(() => Number.NaN) };
 }
 
-/** Step 3, score: the reward of every rollout (diversity within each groupKey when given); `prompts` is the list the rollouts index. */
+/** Step 3, score: the reward of every rollout (diversity within each groupKey when given); `prompts` is the list the rollouts index.
+ * A stop request is read before it and between the images the checklist answerer is asked about. */
 export async function score(s: GrpoSession, items: EpochRollout[], groupKeys?: string[], prompts: GrpoSession['prompts'] = s.prompts): Promise<ScoreReport> {
   s.checkInterrupt();
   if (s.custom) return customRewards(s, items, prompts);
@@ -194,6 +199,7 @@ export async function score(s: GrpoSession, items: EpochRollout[], groupKeys?: s
     checklists: items.map((r) => prompts[r.prompt]!.checklist),
     references: s.references,
     ...(groupKeys ? { groupKeys } : {}),
+    checkStop: () => s.checkInterrupt(),
   }, s.weights);
 }
 
@@ -203,8 +209,15 @@ export function advantages(s: GrpoSession, items: EpochRollout[], report: ScoreR
   const rows = gatherRows(s.group, items.map((it, i) => [
     it.draw, it.prompt, report.total[i]!, nan(report.components.vqa, i), nan(report.components.clip, i),
     nan(report.components.div, i), nan(report.components.dino, i), report.identitySimilarity[i]!,
-    nan(report.components.face, i), report.hasFace ? Number(report.hasFace[i]!) : Number.NaN,
+    nan(report.components.face, i), report.hasFace ? Number(report.hasFace[i]!) : Number.NaN, it.k,
   ]), NCOL);
+  if (s.cfg.layout.kind === 'prompt-groups') {
+    // draws are dealt round-robin (drawPrompts): back into draw order, as one process has them
+    rows.sort((a, b) => a[COL.draw]! - b[COL.draw]! || a[COL.k]! - b[COL.k]!);
+    const all = groupAdvantages(rows.map((r) => String(r[COL.prompt])), rows.map((r) => r[COL.total]!), { clipMax: s.cfg.advClipMax });
+    const at = new Map(rows.map((r, j) => [`${r[COL.draw]}/${r[COL.k]}`, j]));
+    return { rows, all, mine: items.map((it) => all.advantages[at.get(`${it.draw}/${it.k}`)!]!) };
+  }
   const all = groupAdvantages(rows.map((r) => String(r[COL.prompt])), rows.map((r) => r[COL.total]!), { clipMax: s.cfg.advClipMax });
   const offset = s.rank * items.length;
   return { rows, all, mine: all.advantages.slice(offset, offset + items.length) };
@@ -224,63 +237,117 @@ export interface UpdateResult {
 
 /** One optimizer step: gradients averaged over the ranks, clipped when maxGradNorm is set; returns the norm before clipping. */
 function optimizerStep(s: GrpoSession): number {
-  if (s.group) {
-    ensureGradients(s.params);
-    allReduceGradients(s.params, s.group);
+  const maxNorm = s.cfg.maxGradNorm ?? Number.POSITIVE_INFINITY;
+  const sharded = s.sharded;
+  if (sharded) {
+    // The shards' gradients are sums over the ranks (reduce-scattered per micro-step, docs/sharding.md 7): the mean as below.
+    if (s.world > 1) sharded.scaleGradients(1 / s.world);
+    const norm = sharded.clipGradNorm(maxNorm);
+    s.optimizer.step();
+    s.optimizer.zeroGrad();
+    sharded.zeroGrad();
+    sharded.syncModel();
+    return norm;
+  }
+  if (s.exact) {
+    // Summed micro-step by micro-step in rank order (docs/sharding.md 4, 7); the mean over the ranks.
+    s.exact.finish();
+    torch.noGrad(() => {
+      for (const p of s.params) p.grad!.mul_(1 / s.world);
+    });
   }
   // With no clip the norm is still measured for the log: a clip at +Infinity scales by exactly 1.
-  const norm = clipGradNorm(s.params, s.cfg.maxGradNorm ?? Number.POSITIVE_INFINITY);
+  const norm = clipGradNorm(s.params, maxNorm);
   s.optimizer.step();
   s.optimizer.zeroGrad();
   s.precision.syncModel();
   return norm;
 }
 
+/** One micro-step of the update: window step `s` of rollout `i` (an index into the epoch's rollouts). */
+export interface MicroStep {
+  i: number;
+  s: number;
+}
+
+/**
+ * The update's micro-steps in chunks of `perUpdate` (one optimizer step each), in draw order
+ * (each rollout's window steps in turn). With the 'prompt-groups' layout each chunk is then taken
+ * window step major, then by rollout k, then by draw: with draws dealt round-robin to the ranks
+ * (drawPrompts) and every micro-step's gradient summed over the ranks in rank order, the
+ * gradients add up in the same order at any number of processes (docs/sharding.md 7). The order
+ * within a chunk changes no result but the float roundings: every step of a chunk uses the same weights.
+ */
+export function microStepChunks(items: readonly Pick<EpochRollout, 'draw' | 'k'>[], windowSize: number, perUpdate: number, canonical: boolean): MicroStep[][] {
+  const all: MicroStep[] = items.flatMap((_, i) => Array.from({ length: windowSize }, (_, s) => ({ i, s })));
+  const chunks: MicroStep[][] = [];
+  for (let at = 0; at < all.length; at += perUpdate) chunks.push(all.slice(at, at + perUpdate));
+  if (!canonical) return chunks;
+  const key = (m: MicroStep): [number, number, number] => [m.s, items[m.i]!.k, items[m.i]!.draw];
+  return chunks.map((c) => [...c].sort((a, b) => {
+    const [x, y] = [key(a), key(b)];
+    return x[0] - y[0] || x[1] - y[1] || x[2] - y[2];
+  }));
+}
+
+/** One micro-step's loss and backward; the gradients are collected (and, data parallel, summed over the ranks). */
+function microStep(s: GrpoSession, ctx: ReturnType<typeof promptContexts>, step: Rollout['window'][number], adv: number, perUpdate: number): { loss: number; kl: number; clipped: boolean } {
+  const { cfg } = s;
+  return torch.scope(() => {
+    s.sharded?.beforeForward();
+    // With beta > 0 the reference policy's mean first (its weight swap must precede the graph below).
+    const meanRef = s.reference ? s.reference.run(() => windowLogProb(s.model, ctx, step, s.grid, cfg.cfgTextScale, false).mean) : null;
+    const { logProb, mean } = windowLogProb(s.model, ctx, step, s.grid, cfg.cfgTextScale);
+    const l = clippedPolicyLoss(logProb, step.logProb, adv, { lo: cfg.clipRange, hi: cfg.clipRange });
+    let loss = l.loss;
+    let kl = 0;
+    if (meanRef) {
+      // docs/method.md 3.6: beta * mean((mu_theta - mu_ref)^2) / (2 sigma^2), no dt in the denominator.
+      const t = klPenalty(mean, meanRef, step.sigma, cfg.beta);
+      kl = t.item();
+      loss = loss.add(t);
+    }
+    loss.div(perUpdate).backward();
+    s.precision.collectGradients();
+    s.exact?.reducePack();
+    return { loss: loss.item(), kl, clipped: l.clipped };
+  });
+}
+
 /** Step 5, update: the clipped objective over every stored window step (docs/method.md 3.6); disposes the rollouts. */
 export function update(s: GrpoSession, items: EpochRollout[], adv: number[]): UpdateResult {
   const { cfg } = s;
-  let micro = 0;
-  let clipped = 0;
-  let lossSum = 0;
-  let klSum = 0;
-  let gradNorm = 0;
-  let updates = 0;
+  let [micro, clipped, lossSum, klSum, gradNorm, updates] = [0, 0, 0, 0, 0, 0];
   const totalMicro = items.length * cfg.windowSize;
   // The divisor of every micro-step loss (cfg.updateAccounting; the last update of an epoch may be partial).
   const perUpdate = cfg.updateAccounting === 'reference' ? cfg.microStepsPerUpdate : Math.min(cfg.microStepsPerUpdate, totalMicro);
-  for (const [i, it] of items.entries()) {
-    // (A context per rollout: the reference layout interleaves prompts.)
-    const ctx = promptContexts(s.model, s.promptIds[it.prompt]!);
-    try {
-      for (const step of it.rollout.window) {
-        s.checkInterrupt();
-        torch.scope(() => {
-          // With beta > 0 the reference policy's mean first (its weight swap must precede the graph below).
-          const meanRef = s.reference ? s.reference.run(() => windowLogProb(s.model, ctx, step, s.grid, cfg.cfgTextScale, false).mean) : null;
-          const { logProb, mean } = windowLogProb(s.model, ctx, step, s.grid, cfg.cfgTextScale);
-          const l = clippedPolicyLoss(logProb, step.logProb, adv[i]!, { lo: cfg.clipRange, hi: cfg.clipRange });
-          let loss = l.loss;
-          if (meanRef) {
-            // docs/method.md 3.6: beta * mean((mu_theta - mu_ref)^2) / (2 sigma^2), no dt in the denominator.
-            const kl = klPenalty(mean, meanRef, step.sigma, cfg.beta);
-            klSum += kl.item();
-            loss = loss.add(kl);
-          }
-          loss.div(perUpdate).backward();
-          s.precision.collectGradients();
-          lossSum += loss.item();
-          if (l.clipped) clipped++;
-        });
-        micro++;
-        if (micro % perUpdate === 0 || micro === totalMicro) {
-          gradNorm = optimizerStep(s);
-          updates++;
+  try {
+    for (const chunk of microStepChunks(items, cfg.windowSize, Math.min(cfg.microStepsPerUpdate, Math.max(1, totalMicro)), cfg.layout.kind === 'prompt-groups')) {
+      // A context per rollout of the chunk (the reference layout interleaves prompts; every rank
+      // prefills as many, which full sharding's per-layer gathers need, docs/sharding.md 7).
+      const ctxs = new Map<number, ReturnType<typeof promptContexts>>();
+      try {
+        for (const { i } of chunk) {
+          if (ctxs.has(i)) continue;
+          s.sharded?.beforeForward();
+          ctxs.set(i, promptContexts(s.model, s.promptIds[items[i]!.prompt]!));
         }
+        for (const { i, s: w } of chunk) {
+          s.checkInterrupt();
+          const r = microStep(s, ctxs.get(i)!, items[i]!.rollout.window[w]!, adv[i]!, perUpdate);
+          lossSum += r.loss;
+          klSum += r.kl;
+          if (r.clipped) clipped++;
+          micro++;
+        }
+      } finally {
+        for (const c of ctxs.values()) c.dispose();
       }
-    } finally {
-      ctx.dispose();
-      it.rollout.dispose();
+      gradNorm = optimizerStep(s);
+      updates++;
     }
+  } finally {
+    for (const it of items) it.rollout.dispose();
   }
   if (s.group) {
     torch.scope(() => {
@@ -290,6 +357,22 @@ export function update(s: GrpoSession, items: EpochRollout[], adv: number[]): Up
     });
   }
   return { lossSum, klSum, clipped, micro, gradNorm, updates };
+}
+
+/**
+ * Mean over prompts of the population standard deviation of one column among that prompt's
+ * rollouts: the spread the group-relative advantages read (0 = the term gives no signal).
+ */
+export function meanGroupStd(rows: readonly number[][], col: number): number {
+  const groups = new Map<number, number[]>();
+  for (const r of rows) groups.set(r[COL.prompt]!, [...(groups.get(r[COL.prompt]!) ?? []), r[col]!]);
+  if (groups.size === 0) return 0;
+  let sum = 0;
+  for (const xs of groups.values()) {
+    const m = xs.reduce((a, b) => a + b, 0) / xs.length;
+    sum += Math.sqrt(xs.reduce((a, x) => a + (x - m) ** 2, 0) / xs.length);
+  }
+  return sum / groups.size;
 }
 
 /** The epoch's metrics from the gathered rows, the advantages and the update. */
@@ -305,11 +388,13 @@ export function epochMetrics(s: GrpoSession, report: ScoreReport, rows: number[]
   };
   if (s.reference) metrics.kl_loss = u.micro ? u.klSum / u.micro : 0;
   for (const t of TERMS) if (report.components[t]) metrics[`reward_${t}`] = mean(COL[t]);
+  // Whether the checklist term can move the policy: its spread within a prompt's rollouts.
+  if (report.components.vqa) metrics.reward_vqa_group_std = meanGroupStd(rows, COL.vqa);
   // Share of the rollouts in which a face was found (with the face reward only).
   if (report.hasFace) metrics.face_found = mean(COL.hasFace);
   if (s.custom) metrics.reward_custom = mean(COL.total);
   else metrics.identity_similarity = mean(COL.identity);
-  // The checklist answerer's held-out accuracy beside the rewards it scores (cfg.captionKnn).
+  // A trained checklist answerer's held-out accuracy beside the rewards it scores (cfg.checklistAnswerer).
   if (s.answererAccuracy && !s.custom) {
     metrics.vqa_answerer_accuracy = s.answererAccuracy.accuracy;
     metrics.vqa_answerer_majority = s.answererAccuracy.majority;
@@ -363,7 +448,7 @@ export async function evaluate(s: GrpoSession, epoch: number): Promise<Record<st
       const ctx = promptContexts(s.model, s.evalPromptIds[p]!);
       try {
         torch.manualSeed(rolloutSeed(cfg.seed, 0xffffffff, p, j));
-        const r = rollout(s.model, ctx, { grid: s.grid, numSteps: cfg.evalSteps, timestepShift: cfg.timestepShift, cfgTextScale: cfg.cfgTextScale, noiseLevel: 0, windowSize: 0, windowRange: [0, 0], windowStart: 0 });
+        const r = rollout(s.model, ctx, { grid: s.grid, numSteps: cfg.evalSteps, timestepShift: cfg.timestepShift, cfgTextScale: cfg.cfgTextScale, noiseLevel: 0, windowSize: 0, windowRange: [0, 0], windowStart: 0, checkStop: () => s.checkInterrupt() });
         const unit = decodeLatent(s, r.latent);
         items.push({ prompt: p, draw: p, k: j, rank: s.rank, batch: 0, groupKey: `${p}/${j}`, rollout: r, image: unitToChw(unit) });
         if (s.main && p < 4 && j === 0) await writeSample(s, unit, epoch, p);

@@ -29,14 +29,19 @@ import { openGrpoSession, type GrpoSession } from './grpo-setup.js';
 import { COL, advantages, drawPrompts, epochMetrics, evaluate, rollOut, score, update, type TrainGrpoOptions } from './grpo-steps.js';
 
 export {
-  DEFAULT_GRPO, FACE_IDENTITY_SETTINGS, GRPO_PRESETS, GRPO_PRESET_FIELDS, GrpoConfigSchema, grpoConfigFrom, layoutIssue,
-  parseFaceIdentitySetting, parseGrpoConfig, type FaceIdentitySetting, type GrpoConfig, type GrpoConfigInput, type GrpoPreset, type RolloutLayout,
+  CHECKLIST_ANSWERERS, DEFAULT_GRPO, FACE_IDENTITY_SETTINGS, GRPO_PRESETS, GRPO_PRESET_FIELDS, GrpoConfigSchema, grpoConfigFrom, layoutIssue,
+  parseFaceIdentitySetting, parseGrpoConfig, type ChecklistAnswererSetting, type FaceIdentitySetting, type GrpoConfig, type GrpoConfigInput, type GrpoPreset, type RolloutLayout,
 } from './grpo-config.js';
 export { generationExpertParameters, resolveFaceIdentity, type FaceIdentityDecision } from './grpo-setup.js';
+export { chooseChecklistAnswerer, type ChecklistAnswererChoice } from './grpo-answerer.js';
 export { epochDraws, perRankWindowStart, referenceShuffleSlots, rolloutSeed, type TrainGrpoOptions } from './grpo-steps.js';
 
 /** One epoch: draw prompts, roll out, score, advantages, update, evaluate. */
 async function grpoEpoch(s: GrpoSession, epoch: number, o: TrainGrpoOptions) {
+  // Sharded: the whole generation expert on every rank for the sampling passes (rollouts,
+  // scoring, evaluation: their forward counts differ between ranks), per layer in the update
+  // (docs/sharding.md 7). A collective; grad mode holds it whole anyway.
+  s.sharded?.pin();
   // The starting model's evaluation (cfg.evalAtStart), before the first update touches it.
   const start = s.cfg.evalAtStart && epoch === 1 ? prefixed(await evaluate(s, 0), 'eval_', 'eval_start_') : {};
   const draws = drawPrompts(s);
@@ -51,6 +56,7 @@ async function grpoEpoch(s: GrpoSession, epoch: number, o: TrainGrpoOptions) {
     o.onAdvantages?.(epoch, {
       prompts: adv.rows.map((r) => r[COL.prompt]!), draws: adv.rows.map((r) => r[COL.draw]!), rewards: adv.rows.map((r) => r[COL.total]!), advantages: adv.all.advantages,
     });
+    s.sharded?.unpin();
     u = update(s, items, adv.mine);
   } catch (e) {
     // An interrupted epoch (StepInterrupted) leaves rollouts the update has not reached.
@@ -58,7 +64,10 @@ async function grpoEpoch(s: GrpoSession, epoch: number, o: TrainGrpoOptions) {
     throw e;
   }
   const metrics = { ...start, ...epochMetrics(s, report, adv.rows, adv.all, u) };
-  if (s.cfg.evalEvery > 0 && epoch % s.cfg.evalEvery === 0) Object.assign(metrics, await evaluate(s, epoch));
+  if (s.cfg.evalEvery > 0 && epoch % s.cfg.evalEvery === 0) {
+    s.sharded?.pin();
+    Object.assign(metrics, await evaluate(s, epoch));
+  }
   // metrics.jsonl records are any JSON (MetricsRecord); the scorer ids name what produced each reward.
   const record = { ...metrics, scorers: s.rewardIds } as unknown as Record<string, number>;
   return { loss: u.micro ? u.lossSum / u.micro : 0, tokens: adv.rows.length * s.grid * s.grid, metrics: record };
@@ -101,6 +110,8 @@ export async function trainGrpo(config: GrpoConfigInput, o: TrainGrpoOptions = {
       label: 'grpo', plot: { series: ['loss', 'reward'], title: 'Character-GRPO' },
     });
     const modelDir = join(cfg.out, 'model');
+    // sharded runs gather the whole weights on every rank first (a collective, docs/sharding.md 4)
+    if (s.sharded && !result.interrupted) s.sharded.prepareExport();
     if (s.main && !result.interrupted) saveModel(s, modelDir, result.step);
     s.group?.barrier();
     return { ...result, modelDir };

@@ -19,7 +19,7 @@ export { renderLossPlot, writeLossPlot, defaultSeries, niceTicks, type LossPlotO
 // The character runtime (CharacterModel and its model folder) is src/character; training writes it.
 export {
   trainGrpo, DEFAULT_GRPO, GRPO_PRESETS, GRPO_PRESET_FIELDS, generationExpertParameters, GrpoConfigSchema, grpoConfigFrom, parseGrpoConfig, parseFaceIdentitySetting,
-  FACE_IDENTITY_SETTINGS, type GrpoConfig, type FaceIdentitySetting,
+  FACE_IDENTITY_SETTINGS, CHECKLIST_ANSWERERS, chooseChecklistAnswerer, type GrpoConfig, type FaceIdentitySetting, type ChecklistAnswererSetting, type ChecklistAnswererChoice,
 } from './grpo.js';
 export { groupAdvantages, type AdvantageOptions, type AdvantageResult } from './grpo-advantages.js';
 export { clippedPolicyLoss, klPenalty, type ClipRange, type PolicyLoss } from './grpo-objective.js';

@@ -45,6 +45,12 @@ export interface RunTrainingOptions {
   plot?: LossPlotOptions | false;
   /** Stops like SIGINT: the current step finishes, a checkpoint is saved, the loop resolves. */
   signal?: AbortSignal;
+  /**
+   * A synchronous stop check polled after every step (a worker thread's shared flag: the abort
+   * reaches `signal` only once the thread's event loop runs, after the step and its sample). True
+   * stops as `signal` does, and the step's sample is skipped (docs/serving.md 8).
+   */
+  interrupt?: () => boolean;
   /** Handle SIGINT (Ctrl-C) as a stop request (default true); a second SIGINT exits at once. */
   handleSigint?: boolean;
   /** Throw when a step's loss is NaN or infinite, saving nothing (default true). */
@@ -97,7 +103,7 @@ export async function runTraining(o: RunTrainingOptions): Promise<TrainingResult
   const now = o.now ?? (() => performance.now());
 
   let progress: ProgressBar | null = null;
-  let stopRequested = o.signal?.aborted ?? false;
+  let stopRequested = (o.signal?.aborted ?? false) || (o.interrupt?.() ?? false);
   const onAbort = (): void => {
     stopRequested = true;
   };
@@ -158,6 +164,7 @@ export async function runTraining(o: RunTrainingOptions): Promise<TrainingResult
         throw new Error(`step ${k}: the loss is ${r.loss}; stopping without saving (latest checkpoint: ${lastCheckpoint ?? 'none'})`);
       }
       step = k;
+      if (o.interrupt?.()) stopRequested = true;
       run?.appendMetrics({
         ...r.metrics,
         step, // after the step's own metrics: metrics.jsonl truncation relies on it
@@ -170,8 +177,10 @@ export async function runTraining(o: RunTrainingOptions): Promise<TrainingResult
 
       if (step % o.saveEvery === 0 || step === o.totalSteps) await save();
       else if (run && plot && o.plotEvery && step % o.plotEvery === 0) writeLossPlot(run.metricsPath, run.plotPath, plot);
-      // Samples after the checkpoint, so a failing sampler never costs training progress.
-      if (run && o.sample && o.sampleEvery && step % o.sampleEvery === 0) {
+      // Samples after the checkpoint, so a failing sampler never costs training progress; a run
+      // asked to stop skips them (a sample can take longer than the step, and resuming needs none).
+      if (o.interrupt?.()) stopRequested = true; // raised during the checkpoint
+      if (run && o.sample && o.sampleEvery && step % o.sampleEvery === 0 && !stopRequested) {
         const rng = torch.getRngState();
         try {
           await o.sample(step, run.samplesDir);

@@ -48,6 +48,8 @@ export interface TrainSftOptions {
   characters?: Character[];
   /** Stop like Ctrl-C (finish the step, checkpoint, return). */
   signal?: AbortSignal;
+  /** A synchronous stop check after every step of either stage (loop.ts RunTrainingOptions.interrupt). */
+  interrupt?: () => boolean;
   /** Progress bar stream (default stderr; null for none). */
   progress?: ProgressStream | null;
   /** Handle SIGINT (default true). */
@@ -237,7 +239,8 @@ export async function trainSft(configInput: SftConfig | SftConfigInput, o: Train
           images, config: presetConfig.vae, steps: config.vae.steps, lr: config.vae.lr, batchSize: config.vae.batchSize,
           klWeight: config.vae.klWeight, calibrate: config.vae.calibrate, seed: config.vae.seed, runDir: vaeDir, sampleEvery: config.vae.sampleEvery,
           saveEvery: config.vae.saveEvery, runConfig: { ...config.vae, imageSizing: config.data.imageSizing } as unknown as Json, resume: o.resume ?? false,
-          handleSigint: o.handleSigint ?? true, ...(o.signal ? { signal: o.signal } : {}), ...(o.progress !== undefined ? { progress: o.progress } : {}),
+          handleSigint: o.handleSigint ?? true, ...(o.signal ? { signal: o.signal } : {}), ...(o.interrupt ? { interrupt: o.interrupt } : {}),
+          ...(o.progress !== undefined ? { progress: o.progress } : {}),
         });
         r.vae?.dispose();
         vaeStage = { step: r.step, interrupted: r.interrupted, resumedFrom: r.resumedFrom, lastCheckpoint: r.lastCheckpoint };
@@ -358,6 +361,7 @@ export async function trainSft(configInput: SftConfig | SftConfigInput, o: Train
       sampleEvery: config.sampling.every > 0 ? config.sampling.every : undefined,
       sample,
       signal: ac.signal,
+      ...(o.interrupt ? { interrupt: o.interrupt } : {}),
       handleSigint: o.handleSigint ?? true,
       progress: o.progress === undefined ? undefined : o.progress,
       label: 'sft',

@@ -56,6 +56,8 @@ export interface TrainVaeOptions {
   runConfig?: Json;
   /** Stop like Ctrl-C: the current step finishes, a checkpoint is saved, the result is interrupted. */
   signal?: AbortSignal;
+  /** A synchronous stop check after every step (loop.ts RunTrainingOptions.interrupt). */
+  interrupt?: () => boolean;
   /** Handle SIGINT as a stop request (default true). */
   handleSigint?: boolean;
   /** Progress bar stream (default stderr; null for none). */
@@ -282,6 +284,7 @@ async function trainVaeOn(o: TrainVaeOptions, images: VaeImages, seed: number): 
       runDir: run, totalSteps: o.steps, trainStep, state, saveEvery,
       ...(sampleEvery > 0 ? { sampleEvery, sample: (step: number) => writeRecon(run.samplePath(step, 'vae-recon.png'), vae, images) } : {}),
       ...(o.signal ? { signal: o.signal } : {}),
+      ...(o.interrupt ? { interrupt: o.interrupt } : {}),
       handleSigint: o.handleSigint ?? true,
       ...(o.progress !== undefined ? { progress: o.progress } : {}),
       label: 'vae',

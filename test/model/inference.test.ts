@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import * as torch from '../../src/torch/index.js';
 import { noGrad, tensor } from '../../src/torch/index.js';
 import {
-  Bagel, decodeText, generateImage, latentVelocity, loadCheckpoint, newContext, buildPackedBatch, prefillText, prefillVaeImage,
+  Bagel, decodeText, generateImage, latentVelocities, latentVelocity, loadCheckpoint, newContext, buildPackedBatch, prefillText, prefillVaeImage,
   prefillVitImage, routingFromFlags, saveCheckpoint, streamText, MICRO, trainingForward,
 } from '../../src/model/index.js';
 
@@ -88,6 +88,44 @@ test('image prefill: one shared position each, advancing by 1; latent velocity m
   }));
   ctx.dispose();
   m.dispose();
+});
+
+test('latentVelocities: one pass over several contexts gives each context\'s latentVelocity, and their gradients', () => {
+  const m = model(3);
+  const cond = newContext(m);
+  prefillText(m, cond, [40, 41, 42, 43]);
+  const empty = newContext(m);
+  const h = 2;
+  const w = 3;
+  torch.scope(() => {
+    const x = torch.randn([h * w, 4 * MICRO.vae.zChannels]);
+    const maxDiff = (a: torch.Tensor, b: torch.Tensor): number => a.sub(b).abs().max().item();
+    // no grad: each block equals the velocity of its context alone (a cache of 6 rows, none)
+    const [vc, vu] = latentVelocities(m, [cond, empty], x, 0.7, h, w) as [torch.Tensor, torch.Tensor];
+    assert.deepEqual(vc.shape, [h * w, 4 * MICRO.vae.zChannels]);
+    assert.ok(maxDiff(vc, latentVelocity(m, cond, x, 0.7, h, w)) < 1e-5, 'conditional block');
+    assert.ok(maxDiff(vu, latentVelocity(m, empty, x, 0.7, h, w)) < 1e-5, 'unconditional block');
+    assert.ok(maxDiff(vc, vu) > 1e-3, 'the two contexts give different velocities');
+    assert.equal(cond.length, 6, 'the caches are only read');
+    assert.equal(empty.length, 0);
+    // with grad: the gradient of a weighted sum equals the sum of the separate passes' gradients
+    const weight = m.language_model.model.layers.at(0).mlp_moe_gen.down_proj.weight;
+    const grad = (f: () => torch.Tensor): torch.Tensor => {
+      weight.grad = null;
+      f().backward();
+      return weight.grad!.clone();
+    };
+    const joint = grad(() => {
+      const [a, b] = latentVelocities(m, [cond, empty], x, 0.7, h, w, { grad: true }) as [torch.Tensor, torch.Tensor];
+      return a.mul(2).sub(b).pow(2).mean();
+    });
+    const apart = grad(() => latentVelocity(m, cond, x, 0.7, h, w, { grad: true }).mul(2).sub(latentVelocity(m, empty, x, 0.7, h, w, { grad: true })).pow(2).mean());
+    assert.ok(apart.abs().max().item() > 0, 'the gen expert gets a gradient');
+    assert.ok(maxDiff(joint, apart) <= 1e-5 * apart.abs().max().item() + 1e-9, `gradients: ${maxDiff(joint, apart)}`);
+    weight.grad = null;
+  });
+  cond.dispose();
+  empty.dispose();
 });
 
 test('generateImage: shapes, CFG scale 1 equals no CFG, seeded runs repeat', () => {

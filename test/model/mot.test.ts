@@ -298,10 +298,45 @@ test('linearVector equals x W^T + b, on one thread and split across threads', ()
   });
 });
 
+test('linearVector of N rows equals each row alone bit for bit, and x W^T + b (the batched LM head and gemm)', () => {
+  torch.scope(() => {
+    // N = 1..9 covers whole tiles of 4 rows and every remainder; 7 weight rows an odd pair;
+    // 8000 x 37 is split across threads when there are two
+    for (const [rows, cols] of [[7, 37], [8000, 37], [6, 40]] as const) {
+      const { t: w, a: wa } = rand([rows, cols], 31);
+      const { t: b, a: ba } = rand([rows], 32);
+      const threads = torch.getNumThreads();
+      try {
+        for (const n of [1, 2]) {
+          torch.setNumThreads(n);
+          for (const N of [1, 2, 3, 4, 5, 8, 9]) {
+            const { t: x, a: xa } = rand([N, cols], 33 + N);
+            const got = new torch.Tensor(native.linearVector(x.id, w.id, b.id)).dataSync() as Float32Array;
+            assert.equal(got.length, N * rows);
+            for (let k = 0; k < N; k++) {
+              const alone = new torch.Tensor(native.linearVector(x.narrow(0, k, 1).contiguous().id, w.id, b.id)).dataSync() as Float32Array;
+              assert.deepEqual(Array.from(got.subarray(k * rows, (k + 1) * rows)), Array.from(alone), `N ${N}, row ${k}: the same bits as alone`);
+              const want = new Float64Array(rows);
+              for (let r = 0; r < rows; r++) {
+                let sum = ba[r]!;
+                for (let i = 0; i < cols; i++) sum += wa[r * cols + i]! * xa[k * cols + i]!;
+                want[r] = sum;
+              }
+              close(got.subarray(k * rows, (k + 1) * rows), want, 1e-5);
+            }
+          }
+        }
+      } finally {
+        torch.setNumThreads(threads);
+      }
+    }
+  });
+});
+
 test('linearVector and motDecodeStep name what is wrong with their inputs', () => {
   torch.scope(() => {
     const x = ops.zeros([1, 8]);
-    assert.throws(() => native.linearVector(x.id, ops.zeros([4, 9]).id, null), /linearVector: x must be \[1, 9\]/);
+    assert.throws(() => native.linearVector(x.id, ops.zeros([4, 9]).id, null), /linearVector: x must be \[N, 9\] with N >= 1/);
     assert.throws(() => native.linearVector(x.id, ops.zeros([4, 8]).id, ops.zeros([5]).id), /linearVector: bias must be \[4\]/);
     assert.throws(() => native.linearVector(x.to('float64').id, ops.zeros([4, 8], 'float64').id, null), /CPU tensors of one dtype, float32 or bfloat16/);
     // one layer of D 8, 2 heads of 4 (1 KV head), MLP 6, with one weight of the wrong shape

@@ -77,3 +77,19 @@ test('the depiction question is asked for the fallback, checklist items as check
   // The official scorer decodes the two with different BLIP length caps (blip-vqa.test.ts).
   assert.deepEqual(a.purposes, ['fallback', undefined]);
 });
+
+test('checkStop runs before every image and question; when it throws, nothing more is asked', async () => {
+  const a = tableAnswerer({});
+  const checklists = [[{ question: 'q1?', answer: 'yes' }, { question: 'q2?', answer: 'yes' }], [], [{ question: 'q3?', answer: 'yes' }]];
+  let polls = 0;
+  await new VqaScorer(a).score([image, image, image], checklists, ['a', 'b', 'c'], () => void polls++);
+  // image 1 + its 2 questions, image 2 (the fallback question is one answer), image 3 + its question
+  assert.equal(polls, 1 + 2 + 1 + 1 + 1);
+  const b = tableAnswerer({});
+  let n = 0;
+  const stop = new Error('stop');
+  await assert.rejects(new VqaScorer(b).score([image, image, image], checklists, ['a', 'b', 'c'], () => {
+    if (++n === 3) throw stop; // before q2
+  }), (e) => e === stop);
+  assert.deepEqual(b.asked, ['q1?'], 'the pass ended at the poll that said stop');
+});

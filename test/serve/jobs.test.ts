@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { exportCard, loadSampleCharacter } from '../../src/data/index.js';
 import { ModelChatEngine, Store, startServer, type RunningServer } from '../../src/serve/index.js';
 import { pushHistory } from '../../src/serve/jobs.js';
-import { readLatestCheckpoint } from '../../src/train/index.js';
+import { RunDir, checkCheckpoint, readLatestCheckpoint, type Json } from '../../src/train/index.js';
 
 let dir: string;
 let server: RunningServer;
@@ -68,6 +68,47 @@ async function post(path: string, body: unknown): Promise<{ status: number; body
 
 async function getJob(jobId: string): Promise<Record<string, any>> {
   return (await (await fetch(`${server.url}/v1/jobs/${jobId}`)).json()) as Record<string, any>;
+}
+
+/**
+ * Checks a cancelled job's message against its run folder: the checkpoint it names (of the run,
+ * else of its VAE stage) is complete on disk, and once the worker has ended (`ended`) it is the
+ * folder's latest; or it names none and there is none. Returns the step named, or null.
+ */
+function assertNamesCheckpointOnDisk(message: string, jobId: string, vaeStage: boolean, ended: boolean): number | null {
+  const run = join(dir, 'runs', jobId);
+  const root = vaeStage ? join(run, 'vae') : run;
+  const latest = readLatestCheckpoint(root); // null, or a folder whose manifest and files agree
+  const m = /keeps the (VAE stage's )?checkpoint of step (\d+)$/.exec(message);
+  if (!m) {
+    if (ended) assert.equal(latest, null, `the message names no checkpoint, but ${latest?.dir} exists`);
+    // Without a training checkpoint: the finished VAE stage (its weights on disk), or nothing.
+    if (!vaeStage && existsSync(join(run, 'vae', 'ae.safetensors'))) assert.match(message, /\/vae keeps the finished VAE stage \(no training checkpoint yet\)$/);
+    else assert.match(message, /; no checkpoint was saved$/);
+    return null;
+  }
+  assert.equal(Boolean(m[1]), vaeStage, message);
+  const step = Number(m[2]);
+  assert.equal(checkCheckpoint(join(root, 'checkpoints', `step-${step}`), step), null, `step ${step}, named by the message, is complete on disk`);
+  if (ended) assert.equal(latest?.step, step, `the message names step ${step}; the folder's latest is ${latest?.step}`);
+  return step;
+}
+
+/** The job once its worker has ended: a cancel settled at the deadline says the worker is still
+ * finishing its step until then. */
+async function afterWorkerEnded(jobId: string): Promise<Record<string, any>> {
+  for (let i = 0; i < 600; i++) {
+    const job = await getJob(jobId);
+    if (!/its worker is finishing its step/.test(job.progress.message)) return job;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.fail(`the worker of ${jobId} did not end within 60 s`);
+}
+
+/** The run folder can be resumed: its lock is free and its stored config opens it again. */
+function assertResumable(root: string): void {
+  const config = JSON.parse(readFileSync(join(root, 'config.json'), 'utf8')) as Json;
+  RunDir.open(root, config, { resume: true }).close();
 }
 
 before(async () => {
@@ -202,7 +243,7 @@ test('a GRPO job honours its preset: project runs with the project fields, refer
   assert.match(row.error, /preset 'reference'.*preset 'project'/);
 });
 
-test('cancel reaches a GRPO epoch part-way (between rollouts or update steps) within a second, naming the checkpoint left', async () => {
+test('cancel reaches a GRPO epoch part-way (rollouts, sampler steps, scoring, update steps): the worker ends by itself within a second, naming the checkpoint left', async () => {
   // Epochs of 16 rollouts: several seconds each on a CPU, so the cancel lands inside epoch 2.
   const options = { epochs: 1000, prompts_per_epoch: 4, group_size: 4, num_steps: 6, eval_steps: 2, eval_every: 0, window_size: 2, save_every: 1, preset: 'project' };
   const running = await post('/v1/jobs', { kind: 'grpo', character: id, options });
@@ -219,10 +260,14 @@ test('cancel reaches a GRPO epoch part-way (between rollouts or update steps) wi
   assert.equal(events.at(-1)!.event, 'done');
   const job = await getJob(running.body.id);
   assert.equal(job.status, 'cancelled');
-  const latest = readLatestCheckpoint(join(dir, 'runs', running.body.id));
-  assert.ok(latest && latest.step === job.progress.step, `the checkpoint left is the last finished epoch (${latest?.step} vs ${job.progress.step})`);
-  assert.equal(job.progress.message, `cancelled at step ${job.progress.step}; runs/${running.body.id} keeps the checkpoint of step ${latest.step}`);
-  console.log(`# cancel during a GRPO epoch: done ${ms.toFixed(0)} ms after the request, after epoch ${job.progress.step}`);
+  // The epoch under way is dropped: the checkpoint left is the last finished epoch's.
+  // The worker read the stop flag inside the epoch and ended by itself, before the deadline.
+  assert.equal(job.progress.stopped_by, 'worker', job.progress.message);
+  const named = assertNamesCheckpointOnDisk(job.progress.message, running.body.id, false, true);
+  assert.equal(named, job.progress.step, `the checkpoint left is the last finished epoch (${named} vs ${job.progress.step})`);
+  assert.equal(job.progress.message, `cancelled at step ${job.progress.step}; runs/${running.body.id} keeps the checkpoint of step ${named}`);
+  assertResumable(join(dir, 'runs', running.body.id));
+  console.log(`# cancel during a GRPO epoch: done ${ms.toFixed(0)} ms after the request, stopped by the ${job.progress.stopped_by}, after epoch ${job.progress.step}`);
   assert.ok(ms < 1000, `cancel took ${ms.toFixed(0)} ms`);
 });
 
@@ -241,26 +286,53 @@ test('cancel stops a running job (status cancelled) and a queued one at once', a
   // Wait for training steps, then cancel.
   const url = `${server.url}/v1/jobs/${running.body.id}/events`;
   await readEvents(url, (e) => e.event === 'progress' && (e.data as { step: number }).step >= 1);
-  const t0 = performance.now();
   const c = await post(`/v1/jobs/${running.body.id}/cancel`, {});
   assert.equal(c.status, 200);
   const events = await readEvents(url);
-  console.log(`# cancel during SFT: done ${(performance.now() - t0).toFixed(0)} ms after the request`);
-  const last = events.at(-1)!;
-  assert.equal(last.event, 'done');
+  assert.equal(events.at(-1)!.event, 'done');
   const job = await getJob(running.body.id);
   assert.equal(job.status, 'cancelled');
   assert.ok(job.progress.step >= 1 && job.progress.step < 5000, `stopped early at ${job.progress.step}`);
-  // The loop checkpointed where it stopped, and the message names that checkpoint; the
-  // installed model is untouched.
-  const latest = readLatestCheckpoint(join(dir, 'runs', running.body.id));
-  assert.ok(latest, 'a checkpoint was saved');
-  assert.equal(job.progress.message, `cancelled at step ${job.progress.step}; runs/${running.body.id} keeps the checkpoint of step ${latest.step}`);
+  // No checkpoint before step 5000 but the stop's own, which the deadline may have cut: the
+  // message names what the folder holds. The installed model is untouched.
+  const final = await afterWorkerEnded(running.body.id);
+  const named = assertNamesCheckpointOnDisk(final.progress.message, running.body.id, false, true);
+  assert.equal(named, final.progress.step, 'the stop saved the step it stopped at');
   assert.ok(readFileSync(join(dir, 'models', id, 'model.safetensors')).equals(before));
   assert.equal((await getJob(queued.body.id)).status, 'cancelled');
 });
 
-test('cancel reaches the VAE stage: it stops after its step, and the message names the checkpoint it saved', async () => {
+test('cancel reaches an SFT step within a second, naming only a checkpoint on disk, and the run stays resumable', async () => {
+  // A checkpoint every step, so the cancel finds one on disk and may land in a save.
+  const running = await post('/v1/jobs', { kind: 'customize', character: id, options: { ...QUICK, steps: 5000, vae_steps: 2, save_every: 1, sample_every: 1 } });
+  assert.equal(running.status, 201);
+  const url = `${server.url}/v1/jobs/${running.body.id}/events`;
+  await readEvents(url, (e) => e.event === 'progress' && (e.data as { step: number }).step >= 2);
+  const t0 = performance.now();
+  const c = await post(`/v1/jobs/${running.body.id}/cancel`, {});
+  assert.equal(c.status, 200);
+  const events = await readEvents(url);
+  const ms = performance.now() - t0;
+  assert.equal(events.at(-1)!.event, 'done');
+  const job = await getJob(running.body.id);
+  assert.equal(job.status, 'cancelled');
+  const byWorker = job.progress.stopped_by === 'worker';
+  assert.ok(byWorker || job.progress.stopped_by === 'deadline', job.progress.stopped_by);
+  assert.equal(/its worker is finishing its step/.test(job.progress.message), !byWorker, job.progress.message);
+  // Step 2 was saved before the cancel: what the message names at the terminal status is on disk.
+  const named = assertNamesCheckpointOnDisk(job.progress.message, running.body.id, false, byWorker);
+  assert.ok(named !== null && named >= 2 && named <= job.progress.step, `named ${named}, stopped at ${job.progress.step}`);
+  // Once the worker has ended (it finishes its step and saves it), the message names that checkpoint.
+  const final = await afterWorkerEnded(running.body.id);
+  assert.equal(final.status, 'cancelled');
+  const last = assertNamesCheckpointOnDisk(final.progress.message, running.body.id, false, true);
+  assert.equal(last, final.progress.step, 'the stop saved the step it stopped at');
+  assertResumable(join(dir, 'runs', running.body.id));
+  console.log(`# cancel during SFT: done ${ms.toFixed(0)} ms after the request, stopped by the ${job.progress.stopped_by}, at step ${job.progress.step} naming checkpoint ${named}; the worker ended at step ${final.progress.step}`);
+  assert.ok(ms < 1000, `cancel took ${ms.toFixed(0)} ms`);
+});
+
+test('cancel reaches the VAE stage within a second, and the message names the checkpoint it left', async () => {
   const running = await post('/v1/jobs', { kind: 'customize', character: id, options: { ...QUICK, vae_steps: 5000 } });
   assert.equal(running.status, 201);
   const url = `${server.url}/v1/jobs/${running.body.id}/events`;
@@ -275,15 +347,16 @@ test('cancel reaches the VAE stage: it stops after its step, and the message nam
   const job = await getJob(running.body.id);
   assert.equal(job.status, 'cancelled');
   const run = join(dir, 'runs', running.body.id);
-  const vae = readLatestCheckpoint(join(run, 'vae'));
-  // It stopped at the next step boundaries (the request, then the step under way), not later.
-  assert.ok(vae && vae.step >= stepAtCancel && vae.step <= stepAtCancel + 3, `cancelled at VAE step ${stepAtCancel}, stopped at ${vae?.step}`);
   assert.equal(readLatestCheckpoint(run), null, 'SFT never started');
-  assert.equal(job.progress.message, `cancelled during the VAE stage at step ${job.progress.vae.step}; runs/${running.body.id}/vae keeps the VAE stage's checkpoint of step ${vae.step}`);
-  // One VAE step (32x32) and a checkpoint (about 0.5 s here), not the 120 s grace timer; the
-  // bound leaves room for a loaded machine.
-  console.log(`# cancel during the VAE stage: done ${ms.toFixed(0)} ms after the request, at VAE step ${stepAtCancel}, stopped at ${vae.step}`);
-  assert.ok(ms < 3000, `cancel took ${ms} ms`);
+  assert.match(job.progress.message, new RegExp(`^cancelled during the VAE stage at step ${job.progress.vae.step}[ ;]`));
+  assertNamesCheckpointOnDisk(job.progress.message, running.body.id, true, job.progress.stopped_by === 'worker');
+  const final = await afterWorkerEnded(running.body.id);
+  const named = assertNamesCheckpointOnDisk(final.progress.message, running.body.id, true, true);
+  // It stopped at the next step boundaries (the request, then the step under way), not later, and saved it.
+  assert.ok(named !== null && named >= stepAtCancel && named <= stepAtCancel + 3, `cancelled at VAE step ${stepAtCancel}, checkpoint ${named}`);
+  assertResumable(join(run, 'vae'));
+  console.log(`# cancel during the VAE stage: done ${ms.toFixed(0)} ms after the request, stopped by the ${job.progress.stopped_by}, at VAE step ${stepAtCancel}, checkpoint ${named}`);
+  assert.ok(ms < 1000, `cancel took ${ms.toFixed(0)} ms`);
 });
 
 test('a restart marks a job left running as interrupted', async () => {

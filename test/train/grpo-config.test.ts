@@ -86,3 +86,15 @@ test('parseGrpoConfig: scorer objects pass through by reference', () => {
   const c = parseGrpoConfig({ from: 'f', out: 'o', rewards: { scorers: { answerer } } });
   assert.equal(c.rewards.scorers.answerer, answerer);
 });
+
+test('checklistAnswerer: model under reference, auto under project, captionKnn is caption-knn, conflicts and unknown values are errors', () => {
+  assert.equal(grpoConfigFrom({}, 'f', 'o').checklistAnswerer, 'model');
+  assert.equal(grpoConfigFrom({ preset: 'project' }, 'f', 'o').checklistAnswerer, 'auto');
+  assert.equal(grpoConfigFrom({ preset: 'project', checklistAnswerer: 'model' }, 'f', 'o').checklistAnswerer, 'model');
+  assert.equal(grpoConfigFrom({ checklistAnswerer: 'checklist-probe' }, 'f', 'o').checklistAnswerer, 'checklist-probe');
+  const knn = grpoConfigFrom({ preset: 'project', captionKnn: true }, 'f', 'o');
+  assert.equal(knn.checklistAnswerer, 'caption-knn');
+  assert.deepEqual(parseGrpoConfig(knn), knn);
+  assert.throws(() => grpoConfigFrom({ captionKnn: true, checklistAnswerer: 'checklist-probe' }, 'f', 'o'), /captionKnn: captionKnn true asks for checklistAnswerer 'caption-knn', but checklistAnswerer is 'checklist-probe'/);
+  assert.throws(() => grpoConfigFrom({ checklistAnswerer: 'blip' }, 'f', 'o'), /checklistAnswerer/);
+});

@@ -5,14 +5,11 @@
 // Why the runs agree: every rank draws the same prompt order from the shared seed, every rollout's
 // noise and SDE window come from a seed of (seed, epoch, draw, k), and the rewards are gathered
 // before the advantages, so both runs make the same rollouts (epoch 1 bit for bit) and the same
-// advantages. What differs is the order of float additions in the gradient: 1 rank accumulates
-// g_1/8 + ... + g_8/8 over its 8 window micro-steps, 2 ranks accumulate two partial sums of g_i/4
-// and average them in the all-reduce, a few float32 roundings apart (relative ~1e-7). AdamW's
-// first steps are close to lr * g / |g| per entry, so entries with a small gradient amplify that
-// relative noise: measured, the largest difference is ~3e-7 after two updates of lr 1e-3, where
-// the largest move is 2e-3 (two full steps). The tolerance, 1e-6, is 2000x below one step: any
-// real mismatch (a rollout, an advantage or a gradient share missing) moves entries by ~lr.
-// Epoch 2's rewards are compared within 1e-5 and its advantages within 1e-3 for the same reason
+// advantages. The gradient sums are exact too (docs/sharding.md 7: every micro-step's gradient is
+// summed over the ranks in rank order, in an order that is the same at any world size), so the
+// measured difference is 0; the bound, 1e-6, is 2000x below one step of lr 1e-3: any real
+// mismatch (a rollout, an advantage or a gradient share missing) moves entries by ~lr.
+// Epoch 2's rewards are compared within 1e-5 and its advantages within 1e-3 as a bound, not a measurement
 // (its rollouts start from weights ~1e-7 apart; a group's std can be small).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';

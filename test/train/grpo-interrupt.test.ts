@@ -1,7 +1,9 @@
 // Character-GRPO stopped part-way through an epoch (TrainGrpoOptions.interrupt, the server's
-// cancel): the interrupt is polled between rollouts and update micro-steps, the epoch under way
-// is dropped, nothing is saved for it, no tensor is left behind, and a resume from the
-// checkpoint that is left reproduces the uninterrupted run bit for bit.
+// cancel): the interrupt is polled before every rollout and each of its sampler steps, inside the
+// scoring pass (before it, between the checklist answerer's images and questions, between reward
+// components) and between update micro-steps; the epoch under way is dropped, nothing is saved
+// for it, no tensor is left behind, and a resume from the checkpoint that is left reproduces the
+// uninterrupted run bit for bit.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
@@ -16,24 +18,37 @@ const VOLATILE = new Set(['seconds', 'time', 'tokensPerSecond']);
 const stable = (m: Record<string, unknown>): Record<string, unknown> => Object.fromEntries(Object.entries(m).filter(([k]) => !VOLATILE.has(k)));
 const quiet = { log: () => {}, progress: null, handleSigint: false } as const;
 
-test('an interrupt mid-rollout or mid-update drops the epoch, keeps the last checkpoint, and the resume is exact', async () => {
+test('an interrupt mid-rollout, mid-scoring or mid-update drops the epoch, keeps the last checkpoint, and the resume is exact', async () => {
   const work = mkdtempSync(join(tmpdir(), 'grpo-interrupt-'));
   try {
     const from = writeTinySft(work);
-    // 2 draws x 2 rollouts per epoch, windows of 2: 4 polls while rolling out, 1 before scoring,
-    // then 8 while updating.
-    const rollouts = 4;
+    // 2 draws x 2 rollouts per epoch, 4 sampler steps (3 transitions), windows of 2: a poll before
+    // each rollout and each transition while rolling out, then the scoring pass, then one per
+    // update micro-step (4 rollouts x window 2).
+    const rolloutPolls = 4 * (1 + 3);
+    const updatePolls = 8;
     let calls = 0;
     const atAdvantages: number[] = [];
     const full = await trainGrpo(tinyGrpoConfig(from, join(work, 'full')), {
       ...quiet, interrupt: () => (calls++, false), onAdvantages: () => atAdvantages.push(calls),
     });
     assert.equal(full.step, 2);
-    const epoch1End = atAdvantages[1]! - (rollouts + 1);
-    assert.equal(epoch1End - atAdvantages[0]!, 8, 'epoch 1 polls once per update micro-step (4 rollouts x window 2)');
+    // atAdvantages[e] = polls through epoch e's scoring (its length depends on the prompts'
+    // checklists); the run's last polls are epoch 2's update micro-steps.
+    assert.equal(calls - atAdvantages[1]!, updatePolls, 'one poll per update micro-step');
+    const epoch1End = atAdvantages[0]! + updatePolls;
+    const scoringPolls = atAdvantages[1]! - epoch1End - rolloutPolls;
+    // Scoring: one before it, one per image (4) and per checklist question, one after each of the
+    // 4 components before the face term.
+    assert.ok(scoringPolls >= 1 + 4 + 4, `scoring polls ${scoringPolls}`);
     const expected = readMetrics(join(work, 'full', 'metrics.jsonl')).map(stable);
 
-    for (const [what, stopAt] of [['mid-rollout', epoch1End + 2], ['mid-update', atAdvantages[1]! + 3]] as const) {
+    const cases = [
+      ['mid-rollout', epoch1End + 6], // the second rollout's first transitions
+      ['mid-scoring', epoch1End + rolloutPolls + 4], // after the checklist answerer's first reply
+      ['mid-update', epoch1End + rolloutPolls + scoringPolls + 3],
+    ] as const;
+    for (const [what, stopAt] of cases) {
       const out = join(work, what);
       const tensors = torch.memory().tensors;
       let n = 0;

@@ -1,7 +1,7 @@
 // A seeded Character-GRPO run on the `micro` model raises its evaluation reward on held-out
 // prompts (docs/grpo-settings.md 3): the full reward suite (the substitute scorers, the colour
-// heuristic answering the checklists), 2 of the sample character's 8 T2I prompts held out of
-// training, evaluated from 4 fixed seeds each before the first update and after every epoch.
+// heuristic answering the checklists: checklistAnswerer 'model' with selfVqa false), 2 of the
+// sample character's 8 T2I prompts held out of training, evaluated from 4 fixed seeds each before the first update and after every epoch.
 //
 // Threshold: the rise (last evaluation minus the starting one, same prompts and seeds) must exceed
 // 2x the noise, the larger of the seed standard error and the epoch-to-epoch noise of the curve
@@ -19,7 +19,7 @@ import { withTempDir } from './helpers.js';
 
 /** The micro run of docs/grpo-settings.md 3 (the micro-size learning rate: the model is 60x smaller than tiny). */
 export const MICRO_RISE_SETTINGS = {
-  preset: 'project', heldOutPrompts: 2, evalSeeds: 4, evalAtStart: true, evalEvery: 1, selfVqa: false,
+  preset: 'project', heldOutPrompts: 2, evalSeeds: 4, evalAtStart: true, evalEvery: 1, selfVqa: false, checklistAnswerer: 'model',
   epochs: 6, promptsPerEpoch: 2, groupSize: 8, numSteps: 6, evalSteps: 6, windowSize: 5, windowRange: [0, 5],
   lr: 1e-2, clipRange: 0.2, weightDecay: 0, microStepsPerUpdate: 10, saveEvery: 1000, seed: 42,
 } as const;

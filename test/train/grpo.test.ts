@@ -10,7 +10,7 @@ import * as torch from '../../src/torch/index.js';
 import { generateImage, latentDownsample } from '../../src/model/index.js';
 import { type ChwImage } from '../../src/data/index.js';
 import { VqaScorer, checklistScore, createRewardScorers, computeRewards, REFERENCE_REWARD_WEIGHTS, type Answerer } from '../../src/reward/index.js';
-import { SelfVqaAnswerer, SELF_VQA_ID, normaliseReply } from '../../src/reward/index.js';
+import { SelfVqaAnswerer, SELF_VQA_ID, CHECKLIST_PROBE_ID, normaliseReply } from '../../src/reward/index.js';
 import { answerAboutImage } from '../../src/eval/index.js';
 import { tinyCharacterModel, writeTinySft, tinyGrpoConfig } from './fixtures/grpo-fixtures.js';
 import { CharacterModel } from '../../src/character/index.js';
@@ -100,13 +100,13 @@ test('a short run trains only the generation expert and logs every reward compon
     const logs: string[] = [];
     const result = await trainGrpo({
       ...DEFAULT_GRPO, preset: 'project', from: join(dir, 'sft'), out: join(dir, 'run'), epochs: 2, promptsPerEpoch: 2, groupSize: 3, numSteps: 6,
-      windowSize: 2, windowRange: [0, 3], evalEvery: 2, evalSteps: 4, saveEvery: 1, lr: 1e-3, clipRange: 0.2,
+      windowSize: 2, windowRange: [0, 3], evalEvery: 2, evalSteps: 4, saveEvery: 1, lr: 1e-3, clipRange: 0.2, checklistAnswerer: 'model',
     }, { log: (l) => logs.push(l), progress: null, handleSigint: false });
     assert.equal(result.step, 2);
     const metrics = readFileSync(join(dir, 'run', 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, number>);
     assert.equal(metrics.length, 2);
     assert.ok(metrics[0]!.grad_norm! > 0, 'the policy loss reached the generation expert');
-    // No answerer given and selfVqa (default): the model's own understanding path answered the checklists.
+    // No answerer given, checklistAnswerer 'model' and selfVqa (default): the model's own understanding path answered the checklists.
     for (const m of metrics) assert.equal((m as unknown as { scorers: { vqa: string } }).scorers.vqa, SELF_VQA_ID);
     assert.ok(logs.some((l) => l.includes(SELF_VQA_ID) && l.includes('own understanding path')), logs.join('\n'));
     const config = JSON.parse(readFileSync(join(dir, 'run', 'config.json'), 'utf8')) as { scorers: { vqa: string }; rewards: { scorers: { answerer: string } } };
@@ -194,7 +194,7 @@ test('self VQA: the model answers through its ViT path, as evaluation does, and 
   }
 });
 
-test('trainGrpo names the VQA scorer it used: self by default, the substitute with selfVqa false, a given answerer first', async () => {
+test('trainGrpo names the VQA scorer it used: self with checklistAnswerer model, the substitute with selfVqa false, the checklist probe under project, a given answerer first', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'grpo-ids-'));
   try {
     const from = writeTinySft(dir);
@@ -204,10 +204,16 @@ test('trainGrpo names the VQA scorer it used: self by default, the substitute wi
       const config = JSON.parse(readFileSync(join(dir, name, 'config.json'), 'utf8')) as { scorers: { vqa: string } };
       return { log: logs.join('\n'), vqa: config.scorers.vqa };
     };
-    const self = await idsOf('self', {});
+    const self = await idsOf('self', { checklistAnswerer: 'model' });
     assert.equal(self.vqa, SELF_VQA_ID);
     assert.ok(self.log.includes(`"vqa":"${SELF_VQA_ID}"`), self.log);
-    const off = await idsOf('off', { selfVqa: false });
+    const reference = await idsOf('reference', { preset: 'reference', layout: { kind: 'prompt-groups' } });
+    assert.equal(reference.vqa, SELF_VQA_ID, 'the reference preset keeps the model\'s own path');
+    // The project preset's 'auto': the probe beats the majority on the sample character, so it answers.
+    const probe = await idsOf('probe', {});
+    assert.equal(probe.vqa, CHECKLIST_PROBE_ID);
+    assert.match(probe.log, /checklist VQA answered by trained:checklist-probe .*held-out accuracy \d+\.\d% vs majority \d+\.\d% on \d+ items/);
+    const off = await idsOf('off', { selfVqa: false, checklistAnswerer: 'model' });
     assert.equal(off.vqa, 'fallback:colour-heuristic-vqa');
     assert.ok(!off.log.includes(SELF_VQA_ID));
     const given: Answerer = { id: 'test:given', answer: () => 'yes' };

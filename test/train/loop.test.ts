@@ -61,6 +61,29 @@ test('steps count from 1; one metrics line per step; checkpoints at saveEvery an
   });
 });
 
+test('interrupt (a synchronous stop check) ends the run after its step: no sample for that step, a checkpoint of it', async () => {
+  await withTempDir(async (root) => {
+    const s = counterState();
+    const sampled: number[] = [];
+    let stop = false;
+    const r = await runTraining({
+      runDir: root, config: {}, totalSteps: 10, saveEvery: 100, state: s, progress: null, sampleEvery: 1,
+      sample: (k) => void sampled.push(k),
+      interrupt: () => stop,
+      trainStep: (k) => {
+        if (k === 3) stop = true; // raised while step 3 runs, as a worker's shared flag
+        return counterStep(s)(k);
+      },
+    });
+    assert.deepEqual(r, { step: 3, interrupted: true, resumedFrom: null, lastCheckpoint: 3 });
+    assert.deepEqual(sampled, [1, 2], 'the stopping step is not sampled');
+    assert.deepEqual(JSON.parse(readFileSync(join(readLatestCheckpoint(root)!.dir, 'counter.json'), 'utf8')), { value: 6 });
+    // Raised before the first step: no step, the start saved as step 0.
+    const r0 = await runTraining({ runDir: join(root, 'b'), config: {}, totalSteps: 10, saveEvery: 100, state: counterState(), progress: null, interrupt: () => true, trainStep: () => assert.fail('no step') });
+    assert.deepEqual(r0, { step: 0, interrupted: true, resumedFrom: null, lastCheckpoint: 0 });
+  });
+});
+
 test('resume continues the step numbering from the latest checkpoint and refuses a changed config', async () => {
   await withTempDir(async (root) => {
     const a = counterState();

@@ -6,6 +6,7 @@
 import { CharacterSchema, emptyCharacter, imageBytes, type Character, type CharacterImage, type Scene } from '../character.js';
 import { DataError, type DataLocation } from '../diagnostics.js';
 import { sniffImageFormat } from '../image.js';
+import { toDataUri } from '../data-uri.js';
 import { SPEC_V2, SPEC_V3, type Card, type CardAsset, type CardData } from './card-format.js';
 
 /** Namespaced extension key (docs/ecosystem.md 1.1: editors namespace their own keys). */
@@ -184,7 +185,7 @@ function keptCard(card: Card, assets: CardAsset[], ext: Record<string, unknown>,
     // An archive's other files travel as data URIs once the archive is gone.
     if (!a.uri.startsWith('embeded://')) return a;
     const bytes = resolve(a.uri, { ...loc, record: `data.assets[${i}]`, field: 'uri' });
-    return bytes ? { ...a, uri: `data:${assetMime(bytes)};base64,${Buffer.from(bytes).toString('base64')}` } : a;
+    return bytes ? { ...a, uri: toDataUri(bytes, assetMime(bytes)) } : a;
   };
   const kept: KeptCard = { top: {}, data: {} };
   for (const [k, v] of Object.entries(card)) if (k !== 'spec' && k !== 'spec_version' && k !== 'data') kept.top[k] = v;

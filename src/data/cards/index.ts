@@ -2,6 +2,7 @@
 // Character, and export a Character in each format (docs/ecosystem.md 1.1).
 import { DataError, type DataLocation } from '../diagnostics.js';
 import { sniffImageFormat } from '../image.js';
+import { dataUriPayload, toDataUri } from '../data-uri.js';
 import { imageBytes, type Character } from '../character.js';
 import { decodeBase64Strict, decodeUtf8Strict, parseCardText, type Card } from './card-format.js';
 import { AVATAR_IMAGE_ID, EXPECTED_REFERENCE_IMAGES, cardIcon, cardToCharacter, characterToCard, type ExportImage } from './convert.js';
@@ -13,14 +14,12 @@ import { PngError, isPng, readPngChunks } from './png-chunks.js';
 export type CardFormat = 'png' | 'json' | 'charx';
 
 function dataUri(img: { bytes: Uint8Array }): string {
-  const mime = sniffImageFormat(img.bytes) === 'jpeg' ? 'image/jpeg' : 'image/png';
-  return `data:${mime};base64,${Buffer.from(img.bytes).toString('base64')}`;
+  return toDataUri(img.bytes, sniffImageFormat(img.bytes) === 'jpeg' ? 'image/jpeg' : 'image/png');
 }
 
 function resolveDataUri(uri: string, loc: DataLocation): Uint8Array | undefined {
-  const m = /^data:[^;,]*;base64,(.*)$/s.exec(uri);
-  if (!m) return undefined;
-  return decodeBase64Strict(m[1]!, loc);
+  const payload = dataUriPayload(uri);
+  return payload === undefined ? undefined : decodeBase64Strict(payload, loc);
 }
 
 export interface ImportOptions {

@@ -39,6 +39,9 @@ export interface ShardUnit extends UnitLayout {
   pending: { work: PendingCollective | null; local: Tensor | null } | null;
   /** This pack's gradients are reduced (or the unit had no backward yet). */
   reduced: boolean;
+  /** full: this pack's forward passes through the layer with a backward hook, and the hooks backward has reached. */
+  passes: number;
+  backwards: number;
 }
 
 export class ShardedModel {
@@ -51,7 +54,6 @@ export class ShardedModel {
   readonly precision: PrecisionMode;
   private readonly layerUnits = new Map<number, ShardUnit>();
   private pinned = false;
-  private lastBackward: ShardUnit | null = null;
   private exported: Tensor[] | null = null;
 
   constructor(readonly model: Bagel, readonly o: ShardOptions) {
@@ -102,7 +104,7 @@ export class ShardedModel {
       });
       return f.keep();
     }));
-    return { ...l, params, flat, shard, grad: null, whole: true, pending: null, reduced: true };
+    return { ...l, params, flat, shard, grad: null, whole: true, pending: null, reduced: true, passes: 0, backwards: 0 };
   }
 
   // ---- gather and free (docs/sharding.md 2, 3) ----
@@ -155,7 +157,11 @@ export class ShardedModel {
   /** Before each pack's forward: the embedding and head units whole (full). */
   beforeForward(): void {
     if (this.pinned) this.unpin();
-    for (const u of this.units) u.reduced = false;
+    for (const u of this.units) {
+      u.reduced = false;
+      u.passes = 0;
+      u.backwards = 0;
+    }
     if (this.mode !== 'full') return;
     for (const u of this.units) if (layerOf(u.key) === null) this.startGather(u);
     const first = this.layerUnits.get(0);
@@ -172,23 +178,28 @@ export class ShardedModel {
     const next = this.layerUnits.get(i + 1);
     if (next && this.o.prefetch !== false) this.startGather(next);
     let out = run(h);
-    if (isGradEnabled() && out.requiresGrad) out = beforeBackward(out, () => this.onLayerBackward(u, i));
+    if (isGradEnabled() && out.requiresGrad) {
+      u.passes++;
+      out = beforeBackward(out, () => this.onLayerBackward(u, i));
+    }
     this.free(u);
     return out;
   }
 
-  // Backward reaches layer i: the layer above has finished its backward (its gradients are
-  // complete), so reduce-scatter and free it; gather this one, prefetch the one below.
+  // Backward reaches layer i: the layer above has finished this pass's backward, so free it, and
+  // when every forward pass through it has had its backward (a pack may run the layers more than
+  // once, docs/sharding.md 7) reduce-scatter its complete gradients first; a later pass's hook
+  // gathers it again. Gather this one, prefetch the one below.
   private onLayerBackward(u: ShardUnit, i: number): void {
-    const done = this.lastBackward;
+    u.backwards++;
     this.ensureWhole(u);
     const below = this.layerUnits.get(i - 1);
     if (below && this.o.prefetch !== false) this.startGather(below);
-    if (done) {
-      this.reduce(done);
-      this.free(done);
+    const above = this.layerUnits.get(i + 1);
+    if (above && above.backwards > 0) {
+      if (above.backwards >= above.passes) this.reduce(above);
+      this.free(above);
     }
-    this.lastBackward = u;
   }
 
   // ---- gradients ----
@@ -230,11 +241,6 @@ export class ShardedModel {
 
   /** After each backward: every unit's gradients reduce-scattered (in unit order), the units freed (full). */
   collectGradients(): void {
-    if (this.lastBackward) {
-      this.reduce(this.lastBackward);
-      this.free(this.lastBackward);
-      this.lastBackward = null;
-    }
     for (const u of this.units) {
       this.reduce(u);
       this.free(u);
@@ -261,6 +267,41 @@ export class ShardedModel {
       }
       return total;
     }));
+  }
+
+  /** Multiplies the summed gradients by `f` (GRPO averages over the ranks, docs/sharding.md 7). */
+  scaleGradients(f: number): void {
+    noGrad(() => {
+      for (const u of this.units) u.grad?.mul_(f);
+    });
+  }
+
+  /**
+   * fn() with every unit's shard replaced by `values` (in unit order; GRPO's frozen reference
+   * policy, docs/sharding.md 7), the shards restored after; the units whole now are gathered
+   * again from the swapped shards before and from the restored ones after (a collective).
+   */
+  withShards<T>(values: readonly Tensor[], fn: () => T): T {
+    if (values.length !== this.units.length) throw new Error(`ShardedModel.withShards: ${values.length} shards for ${this.units.length} units`);
+    const saved = noGrad(() => this.units.map((u) => u.shard.detach().clone().keep()));
+    const swapIn = (from: readonly Tensor[]): void => {
+      // finish gathers in flight (they read the shards), then write the shards and gather again
+      const again = this.units.filter((u) => u.whole || u.pending);
+      for (const u of again) this.ensureWhole(u);
+      noGrad(() => this.units.forEach((u, k) => u.shard.copy_(from[k]!)));
+      for (const u of again) {
+        u.whole = false;
+        this.startGather(u);
+      }
+      for (const u of again) this.ensureWhole(u);
+    };
+    try {
+      swapIn(values);
+      return fn();
+    } finally {
+      swapIn(saved);
+      for (const t of saved) t.dispose();
+    }
   }
 
   /** After the shards were loaded from a checkpoint: the model's weights follow them. */
