@@ -3,7 +3,7 @@
 // 3 at noise level 1.3, text CFG 4, 72 window micro-steps per optimizer update, grad clip 1.0,
 // AdamW over the generation expert). Model: TINY with random weights (llm2vae given small random
 // weights, as the GRPO tests do), 64x64 px images (8x8 latent grid), the random tiny VAE.
-//   - rollout: promptContexts + rollout() (14 transitions, 2 forwards each with CFG) + VAE decode
+//   - rollout: promptContexts + rollout() (14 transitions, each one decoder pass over the cond and uncond contexts for CFG) + VAE decode
 //     to the image the reward scorers see; rewards not included.
 //   - policy update: 72 micro-steps (windowLogProb with a graph, the clipped loss, backward) and
 //     clip + AdamW: what one optimizer step of trainGrpo costs.
@@ -209,7 +209,7 @@ async function main(): Promise<void> {
     }),
   ];
   const notes = [
-    `A rollout (the prompt contexts, cond + empty uncond, are built once, as trainGrpo shares them across a prompt draw's k rollouts): 14 transitions with 2 forwards each (text CFG at every step, as GRPO samples), 3 of them SDE steps storing the window, then the VAE decode; ${rs[0]!.rollouts} rollouts timed after one warm-up. Rewards are not included (their cost depends on the scorers).`,
+    `A rollout (the prompt contexts, cond + empty uncond, are built once, as trainGrpo shares them across a prompt draw's k rollouts): 14 transitions, each one decoder pass over the cond and uncond contexts together (latentVelocities; text CFG at every step, as GRPO samples), 3 of them SDE steps storing the window, then the VAE decode; ${rs[0]!.rollouts} rollouts timed after one warm-up. Rewards are not included (their cost depends on the scorers).`,
     'A policy update: the micro-steps of one optimizer step of `trainGrpo` (each: CFG velocity with a graph through the generation expert, sdeStep log-prob of the stored sample, the clipped loss, backward), then grad clipping and AdamW; median of the timed updates after one warm-up update.',
   ];
   console.log('');
@@ -256,7 +256,7 @@ function versusTable(vs: VersusResult[]): { lines: string[]; mismatch: string | 
   }
   const v0 = vs[0]!;
   const f = v0.firstUpdate;
-  lines.push('', `- agreement (largest difference over all rollouts and updates, per thread count): ${vs.map((v) => `${v.threads} thread(s): final latents ${v.latentDiff.toExponential(1)}, log-probs ${v.logProbDiff.toExponential(1)}, update losses ${v.lossDiff.toExponential(1)}, gradient norms ${v.gradNormRel.toExponential(1)} relative`).join('; ')} (tolerances 1e-4, 1e-5, 1e-5, 1e-4)${f ? `; first update: loss ${f.ts[0].toFixed(6)} / ${f.py[0].toFixed(6)}, gradient norm ${f.ts[1].toExponential(6)} / ${f.py[1].toExponential(6)} (TS / PyTorch)` : ''}`);
+  lines.push('', `- agreement (largest difference over all rollouts and updates, per thread count): ${vs.map((v) => `${v.threads} thread(s): final latents ${v.latentDiff.toExponential(1)}, log-probs ${v.logProbDiff.toExponential(1)}, update losses ${v.lossDiff.toExponential(1)}, gradient norms ${v.gradNormRel.toExponential(1)} relative`).join('; ')} (tolerances 1e-4, 1e-5, 1e-5, 1e-4)${f ? `; first update: summed micro-step loss (advantages of both signs cancel) ${f.ts[0].toExponential(3)} / ${f.py[0].toExponential(3)}, gradient norm ${f.ts[1].toExponential(6)} / ${f.py[1].toExponential(6)} (TS / PyTorch)` : ''}`);
   lines.push(`- the same work on both sides: TINY, the same initial weights (the TS model's safetensors), prompt of 24 tokens prefilled once, rollouts seeded alike (torch.manual_seed: the same generator draws the same noise) with the same window starts, the updates over the same stored window steps with advantages alternating -1, +1; the sides alternate one by one; Python PyTorch ${v0.pyVersion} (\`/usr/bin/python3\`, the same libtorch and OpenBLAS), AdamW foreach=True; threads per side as in the first column, OMP_WAIT_POLICY=PASSIVE on both; 1-minute load average during the parts: ${vs.map((v) => `${v.load[0].toFixed(1)} -> ${v.load[1].toFixed(1)}`).join(', ')}`);
   return { lines, mismatch };
 }

@@ -40,8 +40,8 @@ export interface JobManagerOptions {
   dataDir: string;
   /** Jobs waiting beyond the running one before 429 (default 32). */
   maxQueued?: number;
-  /** How long a cancelled training job may take before its worker is stopped (ms; at most
-   * jobs-running.ts CANCEL_DEADLINE_MS). */
+  /** How long a cancelled training job's worker may run on before its thread is ended (ms,
+   * default 120 s; the job's status is stored at jobs-running.ts CANCEL_DEADLINE_MS anyway). */
   cancelGraceMs?: number;
 }
 

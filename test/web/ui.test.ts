@@ -2,8 +2,9 @@
 // server with a real tiny untrained character model: the gallery with avatars, keyboard navigation,
 // a streamed chat turn with an inline image, card import by file input and by drop, live job
 // progress, the report page (its metric tables), the API-key prompt, `--image-links` (the UI shows
-// the image once, the signed link loads in another origin's page), and a narrow screen without
-// horizontal scrolling.
+// the image once, the signed link loads in another origin's page), a thinking-mode reply's plan
+// in a collapsed section above its text, the status page's per-character memory from /health,
+// and a narrow screen without horizontal scrolling.
 //
 // Needs /usr/bin/chromium (Debian's `chromium` package) or CHROMIUM_PATH; skipped when absent.
 // Builds web/dist first when it is missing or older than web/ (build-ui.ts).
@@ -205,6 +206,64 @@ describe('web UI in chromium', { skip }, () => {
     await page.goto(`${server.url}/#/jobs`);
     await page.goto(`${server.url}/#/chat/${id}/${chatId}`);
     await page.waitForFunction(() => [...document.querySelectorAll('.message.assistant img.chat-image')].some((i: Img) => i.src.startsWith('blob:') && i.naturalWidth > 0));
+  });
+
+  test('thinking: the image plan (reasoning_content) streams into a collapsed section above the reply text', async () => {
+    const patch = (thinking: boolean) => fetch(`${server.url}/v1/characters/${id}`, { method: 'PATCH', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ thinking }) });
+    assert.equal((await patch(true)).status, 200);
+    try {
+      await page.goto(`${server.url}/#/chat/${id}`);
+      await page.locator('#message').waitFor();
+      await page.check('#include-image');
+      const responseSeen = page.waitForResponse((r) => r.url().endsWith('/v1/chat/completions') && r.request().method() === 'POST');
+      await page.locator('#message').fill('Show me the harbour.');
+      await page.locator('#message').press('Enter');
+      // The reasoning the server streamed, read from the response itself.
+      const sse = await (await responseSeen).text();
+      const streamed = sse.split('\n').filter((l) => l.startsWith('data: {')).map((l) => (JSON.parse(l.slice(6)) as { choices?: { delta?: { reasoning_content?: string } }[] }).choices?.[0]?.delta?.reasoning_content ?? '').join('');
+      assert.ok(streamed.length > 0, 'the server streamed a plan');
+      await page.waitForFunction(() => {
+        const last = [...document.querySelectorAll('.message.assistant')].at(-1);
+        return !!last && !last.classList.contains('streaming');
+      });
+      const reply = page.locator('.message.assistant').last();
+      const details = reply.locator('details.reasoning');
+      assert.equal(await details.count(), 1);
+      assert.equal(await details.evaluate((d: { open: boolean }) => d.open), false, 'collapsed until opened');
+      assert.equal(await reply.locator('.reasoning-text').textContent(), streamed);
+      // Above the reply text: the section comes first in the bubble.
+      assert.equal(await reply.evaluate((li: any) => li.querySelector('details.reasoning').compareDocumentPosition(li.querySelector('.text')) & 4), 4);
+      await details.locator('summary').click();
+      assert.equal(await details.evaluate((d: { open: boolean }) => d.open), true);
+      assert.ok(await reply.locator('.reasoning-text').isVisible());
+      // A reply without thinking has no such section.
+      assert.equal((await patch(false)).status, 200);
+      await page.locator('#message').fill('And the lighthouse?');
+      await page.locator('#message').press('Enter');
+      await page.waitForFunction(() => {
+        const all = [...document.querySelectorAll('.message.assistant')];
+        return all.length >= 3 && !all.at(-1)!.classList.contains('streaming');
+      });
+      assert.equal(await page.locator('.message.assistant').last().locator('details.reasoning').count(), 0);
+    } finally {
+      await patch(false);
+    }
+  });
+
+  test('status: /health\'s per-character memory, as the server reports it', async () => {
+    await page.goto(`${server.url}/#/status`);
+    await page.locator('#memory-characters').waitFor();
+    const health = (await (await fetch(`${server.url}/health`)).json()) as { engine: { memory: { characters: { id: string; own_bytes: number; base: string | null }[]; total_bytes: number } } };
+    const mem = health.engine.memory;
+    const mine = mem.characters.find((c) => c.id === id);
+    assert.ok(mine && mine.own_bytes > 0, 'the chats above loaded the character');
+    const row = page.locator(`#memory-characters tr[data-character="${id}"]`);
+    assert.equal(Number(await row.locator('td[data-bytes]').getAttribute('data-bytes')), mine.own_bytes);
+    assert.equal(await row.locator('td[data-bytes]').textContent(), `${(mine.own_bytes / 2 ** 20).toFixed(1)} MiB`);
+    assert.match((await row.locator('td').nth(1).textContent()) ?? '', mine.base === null ? /whole model/ : new RegExp(mine.base));
+    assert.equal(await page.locator('#memory-characters tbody tr').count(), mem.characters.length);
+    assert.equal(Number(await page.locator('#memory-total [data-bytes]').getAttribute('data-bytes')), mem.total_bytes);
+    assert.equal(await page.locator('[data-nav="status"]').getAttribute('aria-current'), 'page');
   });
 
   test('a card imported with the file input and one dropped on the page join the gallery', async () => {

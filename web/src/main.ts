@@ -6,6 +6,7 @@ import { chatPage } from './pages/chat.js';
 import { galleryPage } from './pages/gallery.js';
 import { jobsPage } from './pages/jobs.js';
 import { reportPage } from './pages/report.js';
+import { statusPage } from './pages/status.js';
 import { notice } from './dom.js';
 
 const main = document.getElementById('main')!;
@@ -30,6 +31,7 @@ async function route(): Promise<void> {
     else if (page === 'chat' && parts[1]) await chatPage(main, ctl.signal, parts[1], parts[2]);
     else if (page === 'jobs') await jobsPage(main, ctl.signal);
     else if (page === 'report') await reportPage(main, ctl.signal, new URLSearchParams(qs));
+    else if (page === 'status') await statusPage(main, ctl.signal);
     else {
       main.replaceChildren(notice(`No page here: #/${path}`, 'error'));
     }

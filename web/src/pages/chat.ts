@@ -1,5 +1,7 @@
 // Chat with one character: streamed replies (SSE from /v1/chat/completions with stream: true),
 // inline images from `images`, an "Include image" toggle (modalities), and stored chats to resume.
+// A reply drawn in thinking mode streams its image plan (`reasoning_content`, docs/serving.md 4)
+// into a collapsed "Reasoning" section above the reply text.
 import { apiFetch, apiJson, authImage, errorMessage, type CharacterDetail, type ChatSummary, type StoredMessage } from '../api.js';
 import { clear, h, notice } from '../dom.js';
 import { sseData } from '../sse.js';
@@ -7,7 +9,7 @@ import { sseData } from '../sse.js';
 type Turn = { role: 'system' | 'user' | 'assistant'; content: string };
 
 interface Chunk {
-  choices?: { delta?: { content?: string | null; images?: { image_url?: { url?: string } }[] }; finish_reason?: string | null }[] | null;
+  choices?: { delta?: { content?: string | null; reasoning_content?: string | null; images?: { image_url?: { url?: string } }[] }; finish_reason?: string | null }[] | null;
   error?: { message?: string };
 }
 
@@ -52,7 +54,16 @@ interface ChatState {
   inFlight: AbortController | null;
 }
 
-type Bubble = { li: HTMLLIElement; body: HTMLDivElement; imgs: HTMLDivElement };
+type Bubble = { li: HTMLLIElement; body: HTMLDivElement; imgs: HTMLDivElement; reasoning?: HTMLDivElement };
+
+/** The bubble's reasoning text, made on first use: a collapsed section above the reply text. */
+function reasoningText(out: Bubble): HTMLDivElement {
+  if (!out.reasoning) {
+    out.reasoning = h('div', { class: 'reasoning-text' });
+    out.body.before(h('details', { class: 'reasoning' }, h('summary', {}, 'Reasoning (the plan of the image)'), out.reasoning));
+  }
+  return out.reasoning;
+}
 
 export async function chatPage(main: HTMLElement, signal: AbortSignal, characterId: string, chatId: string | undefined): Promise<void> {
   clear(main);
@@ -261,7 +272,7 @@ function adoptChatId({ character, chatsSelect }: ChatView, state: ChatState, new
   chatsSelect.value = newChat;
 }
 
-/** The SSE chunks of a reply into its bubble: text deltas (without image links) and images. */
+/** The SSE chunks of a reply into its bubble: text deltas (without image links), reasoning deltas and images. */
 async function streamReply({ character }: ChatView, body: ReadableStream<Uint8Array>, signal: AbortSignal, out: Bubble, reply: { text: string }): Promise<void> {
   for await (const data of sseData(body, signal)) {
     if (data === '[DONE]') break;
@@ -281,6 +292,7 @@ async function streamReply({ character }: ChatView, body: ReadableStream<Uint8Ar
         reply.text += c.delta.content;
         out.body.textContent = withoutImageLinks(reply.text);
       }
+      if (c.delta?.reasoning_content) reasoningText(out).append(c.delta.reasoning_content);
       for (const img of c.delta?.images ?? []) {
         const url = img.image_url?.url;
         if (url) out.imgs.append(authImage(url, `Image from ${character.name}`, 'chat-image'));
