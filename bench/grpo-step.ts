@@ -40,13 +40,14 @@ export interface GrpoBenchModel {
 
 export const GRPO_BENCH_DEFAULTS: GrpoBenchSettings = {
   imageSize: 64, numSteps: DEFAULT_GRPO.numSteps, windowSize: DEFAULT_GRPO.windowSize, windowRange: DEFAULT_GRPO.windowRange,
-  microStepsPerUpdate: DEFAULT_GRPO.microStepsPerUpdate, promptLength: 24,
+  microStepsPerUpdate: GRPO_PRESET_FIELDS.reference.microStepsPerUpdate, promptLength: 24,
 };
 
 /** The model of bench:grpo on preset `mc` (seed 0), its prompt contexts and optimizer. */
 export function grpoBenchModel(mc: ModelConfig, settings: Partial<GrpoBenchSettings> = {}): GrpoBenchModel {
   const s = { ...GRPO_BENCH_DEFAULTS, ...settings };
-  const cfg = DEFAULT_GRPO;
+  // The reference preset's learning settings (the published ones).
+  const cfg = { ...DEFAULT_GRPO, ...GRPO_PRESET_FIELDS.reference };
   torch.manualSeed(0);
   const model = new Bagel(mc);
   torch.noGrad(() => torch.scope(() => {

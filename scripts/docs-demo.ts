@@ -32,7 +32,7 @@ async function main(): Promise<void> {
   copyFileSync(join(root, 'grpo', 'loss.svg'), join(out, 'grpo-curves.svg'));
   // Every reward component per epoch (docs/method.md 3.4), as the run logged them.
   writeLossPlot(join(root, 'grpo', 'metrics.jsonl'), join(out, 'grpo-rewards.svg'), {
-    series: ['reward', 'reward_vqa', 'reward_clip', 'reward_div', 'reward_dino', 'identity_similarity'],
+    series: ['reward', 'eval_reward', 'reward_vqa', 'reward_clip', 'reward_div', 'reward_dino', 'identity_similarity'],
     title: 'Character-GRPO rewards per epoch',
   });
   copyFileSync(join(root, 'eval', 'report.md'), join(out, 'report.md'));

@@ -11,6 +11,7 @@ import { exportCard, importCard, loadSampleCharacter, readRoleScapeCharacter, fo
 import {
   DEFAULT_GRPO, readLatestCheckpoint, tinySftConfig, trainGrpo, trainSft, type SftConfigInput,
 } from '../train/index.js';
+import { demoGrpoSettings, grpoEvalCurveLines } from './demo-grpo.js';
 import { CharacterModel, CHARACTER_MODEL_FILES } from '../character/index.js';
 import { ModelChatEngine, startServer } from '../serve/index.js';
 import { runDemoEval } from './demo-eval.js';
@@ -106,6 +107,7 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
   await log.run('Unified-SFT (tiny VAE stage, then 0.25 CE + 1.0 MSE)', () => hasModel(paths.sftModel), () => sftStage(opts, character, source, paths));
   // 3. Character-GRPO on the generation expert (docs/method.md 3).
   await log.run('Character-GRPO (SDE-window rollouts, group-relative rewards)', () => hasModel(paths.grpoModel), () => grpoStage(opts, paths));
+  for (const line of grpoEvalCurveLines(paths.grpoRun)) console.log(`  ${line}`);
   // 4. Evaluation: the model before customization, SFT, and SFT + GRPO on the same tests.
   await log.run('evaluation (before customization, SFT, SFT + GRPO)', () => existsSync(join(paths.evalDir, 'report.md')), () => evalStage(opts, character, paths));
   // 5. Serving: the character and its model in the server's data folder.
@@ -170,11 +172,9 @@ async function grpoStage(opts: DemoOptions, { sftModel, grpoRun }: DemoPaths): P
     console.log(`  resuming the interrupted run from ${latest ? `epoch ${latest.step}` : 'its start (no checkpoint yet)'} (${grpoRun})`);
   }
   const g = await trainGrpo({
-    // The 'project' preset: the demo's few prompts and small groups do not fill the reference's 8 x 6 sampling batches.
-    ...DEFAULT_GRPO, preset: 'project', from: sftModel, out: grpoRun, lr: 1e-4,
-    ...(opts.quick
-      ? { epochs: 1, promptsPerEpoch: 2, groupSize: 2, numSteps: 6, windowSize: 2, windowRange: [0, 3] as [number, number], evalEvery: 1, evalSteps: 6, saveEvery: 1 }
-      : { epochs: 10, promptsPerEpoch: 4, groupSize: 4, numSteps: 10, windowRange: [0, 5] as [number, number], evalEvery: 5, evalSteps: 20, saveEvery: 5 }),
+    // The 'project' preset: its CPU-size learning settings (docs/grpo-settings.md), and the demo's
+    // few prompts and small groups do not fill the reference's 8 x 6 sampling batches.
+    ...DEFAULT_GRPO, preset: 'project', from: sftModel, out: grpoRun, ...demoGrpoSettings(opts.quick),
   }, { resume });
   if (g.interrupted) throw new Error(`Character-GRPO stopped at epoch ${g.step} (checkpoint saved); run the demo again to continue`);
 }

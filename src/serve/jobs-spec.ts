@@ -45,7 +45,8 @@ function grpoConfig(o: z.infer<typeof GrpoOptionsSchema>, from: string, runDir: 
     saveEvery: Math.min(o.save_every ?? DEFAULT_GRPO.saveEvery, epochs),
     windowSize,
     windowRange: [0, windowEnd],
-    lr: o.lr ?? DEFAULT_GRPO.lr,
+    // Absent: the preset's learning rate (GRPO_PRESET_FIELDS).
+    ...(o.lr !== undefined ? { lr: o.lr } : {}),
     seed: o.seed ?? DEFAULT_GRPO.seed,
     preset: o.preset ?? DEFAULT_GRPO.preset,
   }, from, runDir);

@@ -154,7 +154,10 @@ export interface GrpoConfig {
 }
 
 /** The fields a preset governs, and rewards.faceIdentity. */
-export type PresetFields = Pick<GrpoConfig, 'maxGradNorm' | 'windowStart' | 'layout' | 'updateAccounting' | 'vqaRules' | 'referenceImageSize' | 'checklistAnswerer'> & { faceIdentity: FaceIdentitySetting };
+export type PresetFields = Pick<GrpoConfig, 'maxGradNorm' | 'windowStart' | 'layout' | 'updateAccounting' | 'vqaRules' | 'referenceImageSize' | 'checklistAnswerer' | LearningField> & { faceIdentity: FaceIdentitySetting };
+/** The learning settings a preset governs: the official values, or the CPU-size ones chosen by measurement (docs/grpo-settings.md). */
+export const LEARNING_FIELDS = ['lr', 'clipRange', 'beta', 'microStepsPerUpdate'] as const;
+export type LearningField = (typeof LEARNING_FIELDS)[number];
 
 /**
  * What each preset puts in the fields it governs (docs/fidelity.md has the table with the reasons):
@@ -163,23 +166,29 @@ export type PresetFields = Pick<GrpoConfig, 'maxGradNorm' | 'windowStart' | 'lay
  * rollouts grouped for diversity (the intended group LPIPS, never 0 by accident), gradient clipping
  * at 1.0, the face term for human characters ('auto'), a short epoch's update taken as a full mean,
  * the project's VQA rules, square reference images (kept from before, so project runs stay
- * comparable with earlier ones), and the checklist probe as the checklist answerer when it beats the
- * majority answer on held-out items ('auto'; the model's own path never answers right at CPU sizes).
+ * comparable with earlier ones), the checklist probe as the checklist answerer when it beats the
+ * majority answer on held-out items ('auto'; the model's own path never answers right at CPU sizes),
+ * and the CPU-size learning settings of docs/grpo-settings.md (the official 1e-5 suits the 14 B model).
  */
 export const GRPO_PRESET_FIELDS: Readonly<Record<GrpoPreset, Readonly<PresetFields>>> = Object.freeze({
   reference: Object.freeze({
     maxGradNorm: null, windowStart: 'per-rank', layout: { kind: 'reference-shuffle' as const, ranks: 8, batch: 6 }, updateAccounting: 'reference', vqaRules: 'reference', faceIdentity: 'off', referenceImageSize: 'aspect', checklistAnswerer: 'model',
+    // docs/method.md 3.6, 3.8: AdamW 1e-5, clip range 1e-5 both sides, no KL, an update every 72 micro-steps.
+    lr: 1e-5, clipRange: 1e-5, beta: 0, microStepsPerUpdate: 72,
   }),
   project: Object.freeze({
     maxGradNorm: 1.0, windowStart: 'per-rollout', layout: { kind: 'prompt-groups' as const }, updateAccounting: 'capped-at-epoch', vqaRules: 'project', faceIdentity: 'auto', referenceImageSize: 'square', checklistAnswerer: 'auto',
+    // Chosen by the search of docs/grpo-settings.md 2 (the sample character on tiny).
+    lr: 3e-4, clipRange: 0.2, beta: 0, microStepsPerUpdate: 72,
   }),
 } as const satisfies Record<GrpoPreset, PresetFields>);
 
 /** A config as trainGrpo takes it: the preset's fields may be left out (parseGrpoConfig fills them). */
 export type GrpoConfigInput = Omit<GrpoConfig, Exclude<keyof PresetFields, 'faceIdentity'> | 'preset'> & Partial<Pick<GrpoConfig, Exclude<keyof PresetFields, 'faceIdentity'> | 'preset'>>;
+type PresetFilled = Exclude<keyof PresetFields, 'faceIdentity'>;
 
 /** The defaults that do not depend on the preset (the preset's fields are filled by parseGrpoConfig). */
-export const DEFAULT_GRPO: Omit<GrpoConfig, 'from' | 'out' | Exclude<keyof PresetFields, 'faceIdentity'>> & { preset: GrpoPreset } = {
+export const DEFAULT_GRPO: Omit<GrpoConfig, 'from' | 'out' | PresetFilled> & { preset: GrpoPreset } = {
   preset: 'reference',
   epochs: 10,
   // One reference sampling batch per epoch: 8 GPUs x 6 = 48 rollouts, 6 prompts x k = 8 (docs/method.md 3.2, 3.8).
@@ -192,11 +201,7 @@ export const DEFAULT_GRPO: Omit<GrpoConfig, 'from' | 'out' | Exclude<keyof Prese
   noiseLevel: 1.3,
   windowSize: 3,
   windowRange: [0, 7],
-  clipRange: 1e-5,
-  beta: 0,
-  lr: 1e-5,
   weightDecay: 1e-4,
-  microStepsPerUpdate: 72,
   advClipMax: 5,
   evalEvery: 5,
   heldOutPrompts: 0,
@@ -282,11 +287,12 @@ export const GrpoConfigSchema = z.object({
   noiseLevel: num().min(0).default(D.noiseLevel),
   windowSize: int(0, 10_000).default(D.windowSize),
   windowRange: z.tuple([int(0, 10_000), int(0, 10_000)]).default(D.windowRange),
-  clipRange: num().min(0).default(D.clipRange),
-  beta: num().min(0).default(D.beta),
-  lr: num().positive().default(D.lr),
+  // clipRange, beta, lr, microStepsPerUpdate absent: the preset's (GRPO_PRESET_FIELDS).
+  clipRange: num().min(0).optional(),
+  beta: num().min(0).optional(),
+  lr: num().positive().optional(),
   weightDecay: num().min(0).default(D.weightDecay),
-  microStepsPerUpdate: int(1, 1_000_000).default(D.microStepsPerUpdate),
+  microStepsPerUpdate: int(1, 1_000_000).optional(),
   maxGradNorm: num().positive().nullable().optional(),
   advClipMax: num().positive().default(D.advClipMax),
   evalEvery: int(0, 1_000_000).default(D.evalEvery),
@@ -320,6 +326,10 @@ export const GrpoConfigSchema = z.object({
     updateAccounting: c.updateAccounting ?? p.updateAccounting,
     vqaRules: c.vqaRules ?? p.vqaRules,
     referenceImageSize: c.referenceImageSize ?? p.referenceImageSize,
+    lr: c.lr ?? p.lr,
+    clipRange: c.clipRange ?? p.clipRange,
+    beta: c.beta ?? p.beta,
+    microStepsPerUpdate: c.microStepsPerUpdate ?? p.microStepsPerUpdate,
     // captionKnn (the older switch) is checklistAnswerer 'caption-knn'; a different explicit one is refused below.
     checklistAnswerer: c.checklistAnswerer ?? (c.captionKnn ? 'caption-knn' as const : p.checklistAnswerer),
     rewards: { ...c.rewards, faceIdentity: c.rewards.faceIdentity ?? p.faceIdentity },

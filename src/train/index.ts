@@ -45,3 +45,5 @@ export {
 export { trainBase, customize, readBaseRun, type CustomizeOptions } from './customize.js';
 export { SHARD_MODES, type ShardMode } from './shard/index.js';
 export { exportShardedRun, type ExportShardedOptions, type ExportShardedResult } from './export-sharded.js';
+export { evalRiseOf, type EvalRise } from './grpo-eval-rise.js';
+export { writeMicroGrpoModel } from './grpo-micro.js';

@@ -231,6 +231,8 @@ test('a GRPO job honours its preset: project runs with the project fields, refer
   assert.equal(cfg.windowStart, 'per-rollout');
   assert.deepEqual(cfg.layout, { kind: 'prompt-groups' });
   assert.equal(cfg.updateAccounting, 'capped-at-epoch');
+  // A job without options.lr takes the preset's learning rate (the CPU-size 3e-4, docs/grpo-settings.md).
+  assert.equal(cfg.lr, 3e-4);
   // Without a preset the job is the reference: 2 rollouts per prompt fill its 8 x 6 sampling
   // batch with 24 prompts, so 2 prompts per epoch is refused by the config check, naming 'project'.
   const reference = await post('/v1/jobs', { kind: 'grpo', character: id, options: small });

@@ -24,7 +24,13 @@ test('presets: reference = the official behaviour, project = the improvements; a
   assert.equal(r.vqaRules, 'reference');
   assert.equal(r.rewards.faceIdentity, 'off');
   assert.equal(r.referenceImageSize, 'aspect');
+  // The official learning settings (docs/method.md 3.6, 3.8).
+  assert.deepEqual([r.lr, r.clipRange, r.beta, r.microStepsPerUpdate], [1e-5, 1e-5, 0, 72]);
   const p = grpoConfigFrom({ preset: 'project' }, 'f', 'o');
+  // The CPU-size learning settings of docs/grpo-settings.md.
+  assert.deepEqual([p.lr, p.clipRange, p.beta, p.microStepsPerUpdate], [3e-4, 0.2, 0, 72]);
+  const given = grpoConfigFrom({ preset: 'project', lr: 5e-4, clipRange: 1e-5, beta: 0.1, microStepsPerUpdate: 12 }, 'f', 'o');
+  assert.deepEqual([given.lr, given.clipRange, given.beta, given.microStepsPerUpdate], [5e-4, 1e-5, 0.1, 12]);
   assert.equal(p.maxGradNorm, 1);
   assert.equal(p.windowStart, 'per-rollout');
   assert.deepEqual(p.layout, { kind: 'prompt-groups' });
@@ -69,6 +75,8 @@ test('parseGrpoConfig: wrong types, ranges, unknown keys and windows are errors 
   assert.throws(() => grpoConfigFrom({ numSteps: 4 }, 'f', 'o'), /windowRange: ends at 7/);
   assert.throws(() => grpoConfigFrom({ windowStart: 'fixed' }, 'f', 'o'), /windowStart/);
   assert.throws(() => grpoConfigFrom({ maxGradNorm: 0 }, 'f', 'o'), /maxGradNorm/);
+  assert.throws(() => grpoConfigFrom({ preset: 'project', lr: 0 }, 'f', 'o'), /lr/);
+  assert.throws(() => grpoConfigFrom({ microStepsPerUpdate: 0 }, 'f', 'o'), /microStepsPerUpdate/);
   assert.throws(() => parseGrpoConfig({ out: 'o' }), /from/);
   assert.throws(() => grpoConfigFrom([1], 'f', 'o'), /mapping/);
 });
