@@ -56,6 +56,7 @@ export class ShardedModel {
   readonly mode: 'grad' | 'full';
   readonly precision: PrecisionMode;
   private readonly layerUnits = new Map<number, ShardUnit>();
+  private readonly topLayer: number;
   private pinned = false;
   private exported: Tensor[] | null = null;
 
@@ -77,6 +78,7 @@ export class ShardedModel {
       const li = layerOf(u.key);
       if (li !== null) this.layerUnits.set(li, u);
     }
+    this.topLayer = Math.max(-1, ...this.layerUnits.keys());
     if (this.mode === 'full') {
       for (const u of this.units) this.free(u);
       model.language_model.model.layerHook = (i, run, h) => this.runLayer(i, run, h);
@@ -200,6 +202,16 @@ export class ShardedModel {
     if (above && above.backwards > 0) {
       if (above.backwards >= above.passes) this.reduce(above);
       this.free(above);
+    }
+    // the head unit only reads the top layer's output: once backward has passed the top layer's
+    // hook as often as the forward did, the head's backward is done; reduce and free it now
+    // rather than at the end of the pack (docs/sharding.md 4)
+    if (i === this.topLayer && u.backwards >= u.passes) {
+      const head = this.units[this.units.length - 1]!;
+      if (head.key === 'head') {
+        this.reduce(head);
+        this.free(head);
+      }
     }
     // prefetched after the reduce, so two layers are whole at a time, not three; it still
     // overlaps with this layer's backward (docs/sharding.md 4)
