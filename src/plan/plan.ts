@@ -62,6 +62,8 @@ export interface MemoryPlan {
 }
 
 const F32 = 4;
+// src/train/shard/chunked-reduce.ts REDUCE_PIECE_ELEMENTS (src/plan takes no code from src/train)
+const REDUCE_PIECE_ELEMENTS = 1 << 22;
 const phaseBytes = (p: Phase): number => p.gradients + p.activations + p.workspace;
 
 function checkInput(i: PlanInput): void {
@@ -104,9 +106,19 @@ export function planMemory(input: PlanInput, counts: ParameterCounts = countPara
   const L = layerGrads.length;
   const layerGrad = Math.max(0, ...layerGrads);
   const allGrad = T * b.gradient;
-  // full sharding gathers a unit's working weights just in time, and prefetches the next one
+  // full sharding (docs/sharding.md 4): the embedding and head units whole through the pack,
+  // two decoder layers whole at a time (the one computing, the one gathered for the next)
+  const unitBytes = counts.units.map((u) => u.trainable * b.working + u.frozen * b.frozen);
   const gathered = input.shard === 'full'
-    ? 2 * Math.max(...counts.units.map((u) => u.trainable * b.working + u.frozen * b.frozen)) : 0;
+    ? unitBytes[0]! + unitBytes[unitBytes.length - 1]! + 2 * Math.max(0, ...unitBytes.slice(1, -1)) : 0;
+  // sharded: every unit's float32 gradient shard is kept from step to step (zeroed, not freed),
+  // and a reduce-scatter holds a send and a receive piece (docs/sharding.md 2)
+  const shardGrads = shardState > 1 ? (T * F32) / n : 0;
+  const reducePieces = shardState > 1 ? 2 * F32 * Math.min(REDUCE_PIECE_ELEMENTS, Math.max(...counts.units.map((u) => u.trainable))) : 0;
+  // whole gradients: the head's until the pack ends (every mode); grad reduces every layer after
+  // the backward, full each layer once the backward has left it (docs/sharding.md 4)
+  const lastLayers = headGrad + layerGrad;
+  const firstLayers = input.shard === 'full' ? headGrad + layerGrad : headGrad + L * layerGrad;
 
   const lora = input.mode === 'lora' ? input.lora!.r : 0;
   const adapterBytes = input.mode === 'lora' ? b.working : s; // the adapters' own dtype
@@ -117,13 +129,13 @@ export function planMemory(input: PlanInput, counts: ParameterCounts = countPara
   const bwd = layerBackwardTransient(input.model, input.pack, s);
 
   const phases: Phase[] = [
-    { name: 'forward end', gradients: 0, activations: L * kept + outer, workspace: headTransient(input.model, input.pack, s) + gathered },
-    { name: 'backward, loss head', gradients: headGrad, activations: L * kept + outer, workspace: headTransient(input.model, input.pack, s) + gathered },
-    { name: 'backward, last decoder layer', gradients: shardState > 1 ? headGrad / n + layerGrad : headGrad + layerGrad, activations: L * kept + outer + recompute, workspace: bwd + gathered },
+    { name: 'forward end', gradients: shardGrads, activations: L * kept + outer, workspace: headTransient(input.model, input.pack, s) + gathered },
+    { name: 'backward, loss head', gradients: shardGrads + headGrad, activations: L * kept + outer, workspace: headTransient(input.model, input.pack, s) + gathered },
+    { name: 'backward, last decoder layer', gradients: shardGrads + lastLayers, activations: L * kept + outer + recompute, workspace: bwd + gathered + reducePieces },
     {
       name: 'backward, first decoder layer',
-      gradients: shardState > 1 ? (headGrad + (L - 1) * layerGrad) / n + layerGrad : headGrad + L * layerGrad,
-      activations: kept + outer + recompute, workspace: bwd + gathered,
+      gradients: shardGrads + firstLayers,
+      activations: kept + outer + recompute, workspace: bwd + gathered + reducePieces,
     },
     // AdamW's multi-tensor step holds sqrt(v) for a whole group (src/nn/optim.ts): one fp32-sized moment
     { name: 'optimizer step', gradients: allGrad / shardState, activations: 0, workspace: optimizer / 2 },

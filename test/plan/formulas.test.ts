@@ -78,9 +78,17 @@ test('backward phases: gradients grow layer by layer while activations shrink', 
   assert.equal(first!.gradients, (60 + 200) * 4);
   const layer = sumTerms(decoderLayerTerms(TINY, pack(64), 4));
   assert.equal(last!.activations - first!.activations, layer);
-  // sharded over 4: the done units' shards plus the current layer whole before its reduce-scatter
-  const s = planMemory(base({ pack: pack(64), devices: 4, shard: 'grad' }), COUNTS);
-  assert.equal(s.phases[3]!.gradients, ((60 + 100) * 4) / 4 + 100 * 4);
+  // sharded over 4 (docs/sharding.md 4): every unit's float32 gradient shard kept from step to
+  // step (300 x 4 / 4), plus the whole gradients: grad reduces after the backward, so the head's
+  // and every layer's; full reduces a layer once the backward has left it, so the head's and one
+  // layer's. full also holds the embedding and head units and two layers whole (40 + 10 frozen,
+  // 60, 2 x 100, fp32), and a reduce-scatter a send and a receive piece of the largest unit (100)
+  const g = planMemory(base({ pack: pack(64), devices: 4, shard: 'grad' }), COUNTS);
+  assert.equal(g.phases[3]!.gradients, 300 + (60 + 200) * 4);
+  const f = planMemory(base({ pack: pack(64), devices: 4, shard: 'full' }), COUNTS);
+  assert.equal(f.phases[3]!.gradients, 300 + (60 + 100) * 4);
+  assert.equal(f.phases[0]!.workspace - p.phases[0]!.workspace, (40 + 10 + 60 + 200) * 4);
+  assert.equal(f.phases[3]!.workspace - p.phases[3]!.workspace, (40 + 10 + 60 + 200) * 4 + 2 * 4 * 100);
 });
 
 test('checkpointing keeps one layer input per layer plus one recomputed layer', () => {

@@ -6,3 +6,4 @@ export { shardedCheckpointState, readShardedJson, readRankFiles, joinChunks, SHA
 export { openSharding, hybridGroups, type ShardConfig } from './open.js';
 export { ExactAllReduce } from './exact-all-reduce.js';
 export { sizeBoundedBuckets } from './buckets.js';
+export { reduceScatterInPieces, sliceOfParts, REDUCE_PIECE_ELEMENTS, type FlatParts } from './chunked-reduce.js';

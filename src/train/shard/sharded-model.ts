@@ -11,6 +11,7 @@ import { isAdapterKey, type Module, type PrecisionMode } from '../../nn/index.js
 import type { Bagel } from '../../model/index.js';
 import { layerOf, unitLayouts, type UnitLayout } from './units.js';
 import { beforeBackward } from './backward-hook.js';
+import { reduceScatterInPieces } from './chunked-reduce.js';
 
 export const SHARD_MODES = ['none', 'grad', 'full'] as const;
 export type ShardMode = (typeof SHARD_MODES)[number];
@@ -24,6 +25,8 @@ export interface ShardOptions {
   precision: PrecisionMode;
   /** full: gather the next layer while this one computes (default true). */
   prefetch?: boolean;
+  /** Elements per piece of a gradient reduce-scatter (docs/sharding.md 2; default REDUCE_PIECE_ELEMENTS). */
+  reducePieceElements?: number;
 }
 
 /** One unit: its parameters (views of `flat`), this rank's shard and its gradient. */
@@ -186,20 +189,22 @@ export class ShardedModel {
     return out;
   }
 
-  // Backward reaches layer i: the layer above has finished this pass's backward, so free it, and
-  // when every forward pass through it has had its backward (a pack may run the layers more than
-  // once, docs/sharding.md 7) reduce-scatter its complete gradients first; a later pass's hook
-  // gathers it again. Gather this one, prefetch the one below.
+  // Backward reaches layer i: gather it. The layer above has finished this pass's backward, so
+  // free it, and when every forward pass through it has had its backward (a pack may run the
+  // layers more than once, docs/sharding.md 7) reduce-scatter its complete gradients first; a
+  // later pass's hook gathers it again. Then prefetch the one below.
   private onLayerBackward(u: ShardUnit, i: number): void {
     u.backwards++;
     this.ensureWhole(u);
-    const below = this.layerUnits.get(i - 1);
-    if (below && this.o.prefetch !== false) this.startGather(below);
     const above = this.layerUnits.get(i + 1);
     if (above && above.backwards > 0) {
       if (above.backwards >= above.passes) this.reduce(above);
       this.free(above);
     }
+    // prefetched after the reduce, so two layers are whole at a time, not three; it still
+    // overlaps with this layer's backward (docs/sharding.md 4)
+    const below = this.layerUnits.get(i - 1);
+    if (below && this.o.prefetch !== false) this.startGather(below);
   }
 
   // ---- gradients ----
@@ -213,18 +218,26 @@ export class ShardedModel {
   }
 
   // Reduce-scatters a unit's gradients onto its shard's float32 sum, in rank order (exact,
-  // docs/sharding.md 2, 4), and drops the whole gradients.
+  // docs/sharding.md 2, 4), in pieces read from the parameters' gradients (no whole-unit copy),
+  // and drops the whole gradients.
   private reduce(u: ShardUnit): void {
     if (u.reduced) return;
     noGrad(() => scope(() => {
       const parts = u.params.map((p) => p.grad?.reshape([-1]) ?? zeros([p.numel], { dtype: p.dtype, device: p.device }));
-      if (u.padded > u.numel) parts.push(zeros([u.padded - u.numel], { dtype: u.flat.dtype, device: u.flat.device }));
-      const cat = ops.cat(parts, 0);
-      const g = cat.dtype === 'float32' ? cat : cat.to('float32');
+      const offsets = [...u.offsets];
+      if (u.padded > u.numel) {
+        parts.push(zeros([u.padded - u.numel], { dtype: u.flat.dtype, device: u.flat.device }));
+        offsets.push(u.numel);
+      }
       if (!u.grad) u.grad = zeros([u.size], { dtype: 'float32', device: u.flat.device }).keep();
-      if (this.o.replicas && this.o.replicas.worldSize > 1) this.chainReduce(g, u.grad, this.o.replicas);
-      else if (this.o.group) this.o.group.reduceScatter(g, u.grad, { accumulate: true });
-      else u.grad.add_(g);
+      const group = this.o.group;
+      const replicas = this.o.replicas;
+      const scatter = (send: Tensor, out: Tensor): void => {
+        if (replicas && replicas.worldSize > 1) this.chainReduce(send, out, replicas);
+        else if (group) group.reduceScatter(send, out, { accumulate: true });
+        else out.add_(send);
+      };
+      reduceScatterInPieces({ parts, offsets }, this.world, u.grad, scatter, this.o.reducePieceElements);
       for (const p of u.params) p.grad = null;
     }));
     u.reduced = true;
