@@ -5,6 +5,7 @@
 #include <torch/version.h>
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
+#include <torch/csrc/distributed/c10d/PrefixStore.hpp>
 #ifdef USE_C10D_NCCL
 #include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
 #endif
@@ -27,6 +28,8 @@ struct GroupHandle {
   c10::intrusive_ptr<Collectives> pg;
   int rank;
   int size;
+  // The master's address (a sub-group picks its Gloo device from it, as its parent did).
+  std::string host;
 };
 
 GroupHandle* unwrapGroup(const Napi::Value& v) {
@@ -42,6 +45,35 @@ std::vector<at::Tensor> readTensors(Napi::Env env, const Napi::Value& v, const c
   std::vector<at::Tensor> out;
   for (uint32_t i = 0; i < arr.Length(); ++i) out.push_back(uc::unwrapTensor(arr[i], what));
   return out;
+}
+
+// The collectives of one group over `store` (rank `rank` of `size`).
+GroupHandle* newGroup(Napi::Env env, c10::intrusive_ptr<c10d::Store> store, const std::string& host, int rank, int size, const std::string& backend, std::chrono::milliseconds timeout) {
+  auto* g = new GroupHandle{store, {}, rank, size, host};
+  if (backend == "gloo") {
+    auto gopts = c10d::ProcessGroupGloo::Options::create(timeout);
+    // The device is this rank's own network interface: GLOO_SOCKET_IFNAME when set (as in
+    // PyTorch), the loopback when the master is on this machine, else the hostname's address.
+    const char* ifname = std::getenv("GLOO_SOCKET_IFNAME");
+    bool local = host == "localhost" || host.rfind("127.", 0) == 0;
+    if (ifname && *ifname) gopts->devices.push_back(c10d::ProcessGroupGloo::createDeviceForInterface(ifname));
+    else if (local) gopts->devices.push_back(c10d::ProcessGroupGloo::createDeviceForHostname(host));
+    else gopts->devices.push_back(c10d::ProcessGroupGloo::createDefaultDevice());
+    g->pg = c10::make_intrusive<c10d::ProcessGroupGloo>(store, rank, size, gopts);
+  } else if (backend == "nccl") {
+#ifdef USE_C10D_NCCL
+    auto nopts = c10d::ProcessGroupNCCL::Options::create();
+    nopts->timeout = timeout;
+    g->pg = c10::make_intrusive<c10d::ProcessGroupNCCL>(store, rank, size, nopts);
+#else
+    delete g;
+    throw Napi::Error::New(env, "the nccl backend needs a libtorch built with CUDA (set LIBTORCH and rebuild)");
+#endif
+  } else {
+    delete g;
+    throw Napi::TypeError::New(env, "unknown backend '" + backend + "' (expected 'gloo' or 'nccl')");
+  }
+  return g;
 }
 
 // createGroup({host, port, rank, worldSize, backend, timeoutMs})
@@ -70,31 +102,26 @@ Napi::Value CreateGroup(const Napi::CallbackInfo& info) {
 #endif
   auto store = c10::make_intrusive<c10d::TCPStore>(host, opts);
 
-  auto* g = new GroupHandle{store, {}, rank, size};
-  if (backend == "gloo") {
-    auto gopts = c10d::ProcessGroupGloo::Options::create(timeout);
-    // The device is this rank's own network interface: GLOO_SOCKET_IFNAME when set (as in
-    // PyTorch), the loopback when the master is on this machine, else the hostname's address.
-    const char* ifname = std::getenv("GLOO_SOCKET_IFNAME");
-    bool local = host == "localhost" || host.rfind("127.", 0) == 0;
-    if (ifname && *ifname) gopts->devices.push_back(c10d::ProcessGroupGloo::createDeviceForInterface(ifname));
-    else if (local) gopts->devices.push_back(c10d::ProcessGroupGloo::createDeviceForHostname(host));
-    else gopts->devices.push_back(c10d::ProcessGroupGloo::createDefaultDevice());
-    g->pg = c10::make_intrusive<c10d::ProcessGroupGloo>(store, rank, size, gopts);
-  } else if (backend == "nccl") {
-#ifdef USE_C10D_NCCL
-    auto nopts = c10d::ProcessGroupNCCL::Options::create();
-    nopts->timeout = timeout;
-    g->pg = c10::make_intrusive<c10d::ProcessGroupNCCL>(store, rank, size, nopts);
-#else
-    delete g;
-    throw Napi::Error::New(env, "the nccl backend needs a libtorch built with CUDA (set LIBTORCH and rebuild)");
-#endif
-  } else {
-    delete g;
-    throw Napi::TypeError::New(env, "unknown backend '" + backend + "' (expected 'gloo' or 'nccl')");
-  }
-  return Napi::External<GroupHandle>::New(env, g, [](Napi::Env, GroupHandle* h) { delete h; });
+  return Napi::External<GroupHandle>::New(env, newGroup(env, store, host, rank, size, backend, timeout), [](Napi::Env, GroupHandle* h) { delete h; });
+  UC_GUARD_END(env)
+}
+
+// createSubGroup(parent, {prefix, rank, worldSize, backend, timeoutMs}): a group of some of the
+// parent's ranks that meets through the parent's store under `prefix` (a c10d PrefixStore, as
+// torch.distributed.new_group does), so it needs no server of its own on any machine (hybrid
+// sharding over several nodes, docs/sharding.md 5). Every member calls it with the same prefix.
+Napi::Value CreateSubGroup(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  UC_GUARD_BEGIN
+  auto* parent = unwrapGroup(info[0]);
+  auto o = info[1].As<Napi::Object>();
+  std::string prefix = o.Get("prefix").As<Napi::String>().Utf8Value();
+  int rank = o.Get("rank").As<Napi::Number>().Int32Value();
+  int size = o.Get("worldSize").As<Napi::Number>().Int32Value();
+  std::string backend = o.Get("backend").As<Napi::String>().Utf8Value();
+  auto timeout = std::chrono::milliseconds(o.Get("timeoutMs").As<Napi::Number>().Int64Value());
+  auto store = c10::make_intrusive<c10d::PrefixStore>(prefix, parent->store);
+  return Napi::External<GroupHandle>::New(env, newGroup(env, store, parent->host, rank, size, backend, timeout), [](Napi::Env, GroupHandle* h) { delete h; });
   UC_GUARD_END(env)
 }
 
@@ -321,6 +348,7 @@ Napi::Value DestroyGroup(const Napi::CallbackInfo& info) {
 
 void registerDistributedFns(Napi::Env env, Napi::Object exports) {
   exports.Set("createGroup", Napi::Function::New(env, CreateGroup));
+  exports.Set("createSubGroup", Napi::Function::New(env, CreateSubGroup));
   exports.Set("allReduce", Napi::Function::New(env, AllReduce));
   exports.Set("broadcast", Napi::Function::New(env, Broadcast));
   exports.Set("allGather", Napi::Function::New(env, AllGather));

@@ -198,6 +198,32 @@ export class ProcessGroup {
     return new ProcessGroup(handle, o);
   }
 
+  /**
+   * A group of some of this group's ranks that meets through this group's store under `prefix`
+   * (torch.distributed.new_group's way: it opens no store of its own, so its members may run on
+   * any node). Every member calls it with the same prefix, its rank in the sub-group and the
+   * sub-group's size; a process joining several sub-groups joins them in the same order as the
+   * others. Blocks until every member has joined, or throws after this group's timeout.
+   */
+  subGroup(prefix: string, rank: number, worldSize: number): ProcessGroup {
+    const fn = 'ProcessGroup.subGroup()';
+    if (typeof prefix !== 'string' || prefix === '') throw new TypeError(`${fn}: prefix must be a non-empty string`);
+    if (!isInt(worldSize) || worldSize < 1 || worldSize > this.worldSize) {
+      throw new TypeError(`${fn}: worldSize must be an integer in [1, ${this.worldSize}] (got ${String(worldSize)})`);
+    }
+    if (!isInt(rank) || rank < 0 || rank >= worldSize) throw new TypeError(`${fn}: rank must be an integer in [0, worldSize=${worldSize}) (got ${String(rank)})`);
+    const h = this.#live('subGroup()');
+    const o = { host: '', port: 0, rank, worldSize, localRank: this.localRank, backend: this.backend, timeoutMs: this.timeoutMs };
+    let handle: object;
+    try {
+      handle = native.createSubGroup(h, { prefix, rank, worldSize, backend: this.backend, timeoutMs: this.timeoutMs });
+    } catch (err) {
+      const msg = err instanceof Error ? err.message : String(err);
+      throw new Error(`distributed: rank ${this.rank} of ${this.worldSize} could not join sub-group '${prefix}' as rank ${rank} of ${worldSize} (timeout ${this.timeoutMs} ms): ${msg}`, { cause: err });
+    }
+    return new ProcessGroup(handle, o);
+  }
+
   /** False once destroy() has run. */
   get isAlive(): boolean {
     return this.#handle !== null;

@@ -92,6 +92,8 @@ export interface NativeAddon {
   cudaDeviceCount(): number;
   version(): string;
   createGroup(options: GroupOptions): object;
+  /** A group of some of the parent's ranks over the parent's store under `prefix` (a c10d PrefixStore). */
+  createSubGroup(parent: object, options: { prefix: string; rank: number; worldSize: number; backend: string; timeoutMs: number }): object;
   allReduce(group: object, tensors: TensorId[], op: string): void;
   broadcast(group: object, tensors: TensorId[], root: number): void;
   allGather(group: object, tensor: TensorId): TensorId[];

@@ -1,5 +1,5 @@
 // The sharding of a training run from its config (`shard`, `shardGroupSize`; docs/sharding.md 1, 5).
-import { ProcessGroup, readDistEnv } from '../../torch/index.js';
+import type { ProcessGroup } from '../../torch/index.js';
 import type { PrecisionMode } from '../../nn/index.js';
 import type { Bagel } from '../../model/index.js';
 import { ShardedModel, type ShardMode } from './sharded-model.js';
@@ -28,27 +28,16 @@ export function openSharding(model: Bagel, c: ShardConfig, group: ProcessGroup |
 
 /**
  * Hybrid sharding's two sub-groups of rank r (docs/sharding.md 5): the G ranks of its shard group
- * [G*floor(r/G), G*floor(r/G) + G) and the world/G ranks holding the same shard (r mod G). Each
- * sub-group meets at its own store on MASTER_ADDR, at MASTER_PORT + 1 + its index (shard groups
- * first); all of them run on the machine of MASTER_ADDR's ranks only when that is one machine.
+ * [G*floor(r/G), G*floor(r/G) + G) and the world/G ranks holding the same shard (r mod G). Both
+ * meet through the run's own store under a prefix (ProcessGroup.subGroup), so their members may
+ * run on any node (unicharacter launch --nnodes).
  */
 export function hybridGroups(group: ProcessGroup, g: number): { shards: ProcessGroup; replicas: ProcessGroup } {
-  const env = readDistEnv();
   const r = group.rank;
   const world = group.worldSize;
-  // A sub-group's store is served by its first rank and reached at MASTER_ADDR: every first rank
-  // (g*i for the shard groups, 0..g-1 for the replica groups) must run on node 0, which holds
-  // global ranks 0..LOCAL_WORLD_SIZE-1 (launch, torchrun).
-  const local = Number(process.env['LOCAL_WORLD_SIZE'] ?? world);
-  if (world - g >= local || g > local) {
-    throw new Error(`config: shardGroupSize ${g} on ${world} processes over several nodes (${local} per node) is not supported: ` +
-      `the sub-group stores are opened on MASTER_ADDR (${env.masterAddr}), and a sub-group's first rank, ${world - g >= local ? world - g : g - 1}, runs on another node ` +
-      `(docs/sharding.md 5); use shard 'grad' or 'full' over all ranks, or run on one node`);
-  }
   const shardIndex = Math.floor(r / g);
-  const opts = { host: env.masterAddr, backend: group.backend, timeoutMs: group.timeoutMs };
   // every rank joins its shard group first, then its replica group: the same order everywhere
-  const shards = ProcessGroup.create({ ...opts, port: env.masterPort + 1 + shardIndex, rank: r % g, worldSize: g });
-  const replicas = ProcessGroup.create({ ...opts, port: env.masterPort + 1 + world / g + (r % g), rank: shardIndex, worldSize: world / g });
+  const shards = group.subGroup(`shard-group-${shardIndex}/`, r % g, g);
+  const replicas = group.subGroup(`replica-group-${r % g}/`, shardIndex, world / g);
   return { shards, replicas };
 }
