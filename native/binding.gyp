@@ -21,7 +21,10 @@
         "<!(node -p \"require('node-addon-api').include_dir\")",
         "<!@(node config.cjs include)"
       ],
-      "defines": [ "NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS", "<!@(node config.cjs defines)" ],
+      # NODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS: when a worker thread is ended inside a native call,
+      # turning a C++ error into a JS exception fails; without it node-addon-api throws again from
+      # its catch handler and the whole process aborts (docs/engine.md, "Worker threads").
+      "defines": [ "NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS", "NODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS", "<!@(node config.cjs defines)" ],
       "libraries": [ "<!@(node config.cjs libs)" ],
       "cflags!": [ "-fno-exceptions", "-fno-rtti" ],
       "cflags_cc!": [ "-fno-exceptions", "-fno-rtti", "-std=gnu++17", "-std=gnu++14" ],
