@@ -9,18 +9,7 @@ import { loadSampleCharacter, prepareImage, type ChwImage } from '../../src/data
 import {
   CaptionKnnAnswerer, captionKnnHeldOutAccuracy, sameWord, scoreAnswers, tellingWords, captionWords, type CaptionedImage, type HeldOutItem,
 } from '../../src/reward/index.js';
-
-/** A 16x16 image of one colour (RGB in [0, 1]) with a top half of another (layout differs from colour alone). */
-function image(top: [number, number, number], bottom: [number, number, number] = top, side = 16): ChwImage {
-  const data = new Float32Array(3 * side * side);
-  for (let c = 0; c < 3; c++) for (let y = 0; y < side; y++) for (let x = 0; x < side; x++) data[c * side * side + y * side + x] = 2 * (y < side / 2 ? top : bottom)[c]! - 1;
-  return { channels: 3, height: side, width: side, data };
-}
-
-const WHITE: [number, number, number] = [1, 1, 1];
-const BLUE: [number, number, number] = [0.1, 0.2, 0.9];
-const GREEN: [number, number, number] = [0.1, 0.7, 0.1];
-const DARK: [number, number, number] = [0.05, 0.05, 0.1];
+import { BLUE, DARK, GREEN, WHITE, twoTone as image } from './two-tone.js';
 
 test('words and sameWord: lower-case words, a 4+ letter prefix names the same thing', () => {
   assert.deepEqual(captionWords('Is the fox’s tail ringed?'), ['is', 'the', 'fox', 'tail', 'ringed']);

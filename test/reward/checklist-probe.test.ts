@@ -10,16 +10,7 @@ import {
   ChecklistProbeAnswerer, captionConstants, contentWords, fitProbe, itemWordLabels, probeHeldOutAccuracy, probeProbability, shuffledLabels, splitChecklistItems,
   type CaptionedImage, type HeldOutItem,
 } from '../../src/reward/index.js';
-
-/** A 16x16 image of one colour with a top half of another (RGB in [0, 1]). */
-function image(top: [number, number, number], bottom: [number, number, number] = top, side = 16): ChwImage {
-  const data = new Float32Array(3 * side * side);
-  for (let c = 0; c < 3; c++) for (let y = 0; y < side; y++) for (let x = 0; x < side; x++) data[c * side * side + y * side + x] = 2 * (y < side / 2 ? top : bottom)[c]! - 1;
-  return { channels: 3, height: side, width: side, data };
-}
-const WHITE: [number, number, number] = [1, 1, 1];
-const DARK: [number, number, number] = [0.05, 0.05, 0.1];
-const BLUE: [number, number, number] = [0.1, 0.2, 0.9];
+import { BLUE, DARK, WHITE, twoTone as image } from './two-tone.js';
 
 test('itemWordLabels: a yes/no item labels its content words, an MCQ its options\' words', () => {
   assert.deepEqual(contentWords('Does the image show snow?'), ['snow']);

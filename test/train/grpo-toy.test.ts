@@ -26,11 +26,10 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as torch from '../../src/torch/index.js';
-import { MICRO } from '../../src/model/index.js';
-import { loadSampleCharacter, type ChwImage } from '../../src/data/index.js';
-import { CharacterModel } from '../../src/character/index.js';
+import type { ChwImage } from '../../src/data/index.js';
 import { clippedPolicyLoss } from '../../src/train/grpo-objective.js';
 import { trainGrpo, DEFAULT_GRPO } from '../../src/train/grpo.js';
+import { writeMicroGrpoModel } from '../../src/train/index.js';
 
 /** Mean over channels of the top-left quarter of each image (CHW in [-1, 1]). */
 export function topLeftBrightness(images: ChwImage[]): number[] {
@@ -41,29 +40,13 @@ export function topLeftBrightness(images: ChwImage[]): number[] {
   });
 }
 
-function writeToySft(dir: string): string {
-  const { character } = loadSampleCharacter();
-  const texts = [character.description, ...character.t2iPrompts.map((p) => p.text)];
-  const cm = CharacterModel.untrained(character, { config: MICRO, imageSize: 16, vocabSize: 320, seed: 9, texts });
-  torch.noGrad(() => torch.scope(() => {
-    torch.manualSeed(10);
-    const w = cm.model.llm2vae!.weight;
-    w.copy_(torch.randn(w.shape as number[]).mul(0.2));
-    const out = cm.vae.decoder.conv_out.weight;
-    out.copy_(out.mul(10));
-  }));
-  const path = join(dir, 'sft');
-  cm.save(path);
-  cm.dispose();
-  return path;
-}
 
 test('toy GRPO: the mean top-left brightness (an injected reward) rises clearly within 24 epochs on micro', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'grpo-toy-'));
   const threads = torch.getNumThreads();
   torch.setNumThreads(1); // deterministic and steady on a shared machine
   try {
-    const from = writeToySft(dir);
+    const from = writeMicroGrpoModel(dir);
     const epochs = 24;
     const means: number[] = [];
     const logs: string[] = [];
