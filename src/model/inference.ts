@@ -432,11 +432,20 @@ export interface ImageGenOptions {
   cfgRenormType?: RenormType;
   /** Starting noise [h*w, p*p*z] (default: N(0, I) from the global generator). */
   noise?: Tensor;
+  /**
+   * How the guidance branches run at a step where CFG is active (docs/method.md 1.8): 'joint'
+   * (default) computes the cond and uncond velocities in one decoder pass (latentVelocities);
+   * 'separate' runs one pass per branch (latentVelocity each), the earlier path, kept so that the
+   * two can be compared (bench:model, test/model/inference.test.ts). Equal within float rounding.
+   */
+  cfgPasses?: 'joint' | 'separate';
 }
 
 /**
  * Generates latent tokens with the Euler ODE and CFG (docs/method.md 1.8, 4.4) over the contexts
  * gen (everything), cfgText (before the last text; empty for plain T2I) and cfgImg (texts only).
+ * Where guidance is active the branches' velocities come from one decoder pass over their
+ * contexts (latentVelocities; o.cfgPasses 'separate' runs one pass per branch instead).
  * Returns the latent [z, 2h, 2w] (VAE space; decode with AutoEncoder.decodeToUnit).
  */
 export function generateImage(model: Bagel, ctx: { gen: KVCache; cfgText?: KVCache | null; cfgImg?: KVCache | null }, o: ImageGenOptions): Tensor {
@@ -444,16 +453,21 @@ export function generateImage(model: Bagel, ctx: { gen: KVCache; cfgText?: KVCac
   const interval = o.cfgInterval ?? [0.4, 1.0];
   const textScale = o.cfgTextScale ?? 4.0;
   const imgScale = o.cfgImgScale ?? 1.0;
+  const passes = o.cfgPasses ?? 'joint';
+  if (passes !== 'joint' && passes !== 'separate') throw new Error(`generateImage: cfgPasses must be 'joint' or 'separate', got ${String(passes)}`);
   const x0 = o.noise ?? randn([o.h * o.w, latentTokenDim(model.config)]);
+  // an absent uncond context is the empty one (plain T2I); it holds no tensors
+  const empty = newContext(model);
   const velocity = (x: Tensor, tau: number): Tensor => scope(() => {
     const on = cfgActive(tau, interval);
     const g = on ? textScale : 1;
     const gi = on ? imgScale : 1;
-    const cond = latentVelocity(model, ctx.gen, x, tau, o.h, o.w);
-    if (!(g > 1)) return cond;
-    const uText = latentVelocity(model, ctx.cfgText ?? newContext(model), x, tau, o.h, o.w);
-    const uImg = gi > 1 ? latentVelocity(model, ctx.cfgImg ?? newContext(model), x, tau, o.h, o.w) : null;
-    return cfgCombine(cond, uText, uImg, { textScale: g, imgScale: gi, renormMin: o.cfgRenormMin ?? 0, renormType: o.cfgRenormType ?? 'global' });
+    if (!(g > 1)) return latentVelocity(model, ctx.gen, x, tau, o.h, o.w);
+    const contexts = [ctx.gen, ctx.cfgText ?? empty, ...(gi > 1 ? [ctx.cfgImg ?? empty] : [])];
+    const [cond, uText, uImg] = passes === 'joint'
+      ? latentVelocities(model, contexts, x, tau, o.h, o.w)
+      : contexts.map((c) => latentVelocity(model, c, x, tau, o.h, o.w));
+    return cfgCombine(cond!, uText!, uImg ?? null, { textScale: g, imgScale: gi, renormMin: o.cfgRenormMin ?? 0, renormType: o.cfgRenormType ?? 'global' });
   });
   const x = sampleOde(x0, velocity, grid);
   return scope(() => {

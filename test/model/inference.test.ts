@@ -9,7 +9,7 @@ import * as torch from '../../src/torch/index.js';
 import { noGrad, tensor } from '../../src/torch/index.js';
 import {
   Bagel, decodeText, generateImage, latentVelocities, latentVelocity, loadCheckpoint, newContext, buildPackedBatch, prefillText, prefillVaeImage,
-  prefillVitImage, routingFromFlags, saveCheckpoint, streamText, MICRO, trainingForward,
+  prefillVitImage, routingFromFlags, saveCheckpoint, streamText, MICRO, timestepGrid, trainingForward, unpatchify,
 } from '../../src/model/index.js';
 
 function model(seed: number): Bagel {
@@ -142,6 +142,60 @@ test('generateImage: shapes, CFG scale 1 equals no CFG, seeded runs repeat', () 
     assert.ok(!a.equal(c));
   });
   gen.dispose();
+  m.dispose();
+});
+
+test('generateImage: text and image CFG in one decoder pass equal a hand-rolled Euler loop of one latentVelocity per branch', () => {
+  const m = model(6);
+  torch.manualSeed(7);
+  const image = torch.randn([MICRO.vae.zChannels, 4, 4]).keep();
+  // the contexts of image editing (docs/method.md 4.4): cfgImg = texts only, cfgText = gen before its last text
+  const cfgImg = newContext(m);
+  prefillText(m, cfgImg, [3, 4]);
+  const cfgText = newContext(m);
+  prefillText(m, cfgText, [3, 4]);
+  prefillVaeImage(m, cfgText, image);
+  const gen = newContext(m);
+  prefillText(m, gen, [3, 4]);
+  prefillVaeImage(m, gen, image);
+  prefillText(m, gen, [5, 6, 7]);
+  const [h, w, steps, g, gi] = [2, 3, 6, 4, 1.5];
+  torch.scope(() => {
+    const noise = torch.randn([h * w, 4 * MICRO.vae.zChannels]);
+    // guidance only for tau in (0.4, 1]: the grid of 6 steps without shift has steps on both sides
+    const grid = timestepGrid(steps, 1);
+    assert.ok(grid.slice(0, -1).some((t) => t <= 0.4) && grid.slice(0, -1).some((t) => t > 0.4));
+    const norm = (t: torch.Tensor): number => t.pow(2).sum().sqrt().item();
+    let x = noise;
+    for (let j = 0; j < steps - 1; j++) {
+      const tau = grid[j]!;
+      const cond = latentVelocity(m, gen, x, tau, h, w);
+      let v = cond;
+      if (tau > 0.4) {
+        const uText = latentVelocity(m, cfgText, x, tau, h, w);
+        const uImg = latentVelocity(m, cfgImg, x, tau, h, w);
+        const vText = uText.add(cond.sub(uText).mul(g));
+        const vImg = uImg.add(vText.sub(uImg).mul(gi));
+        v = vImg.mul(Math.min(Math.max(norm(cond) / (norm(vImg) + 1e-8), 0), 1));
+      }
+      x = x.add(v.mul(grid[j + 1]! - tau));
+    }
+    const want = unpatchify(x, h, w, 2, MICRO.vae.zChannels);
+    const opts = { h, w, numTimesteps: steps, timestepShift: 1, cfgTextScale: g, cfgImgScale: gi, noise };
+    const joint = generateImage(m, { gen, cfgText, cfgImg }, opts);
+    const separate = generateImage(m, { gen, cfgText, cfgImg }, { ...opts, cfgPasses: 'separate' });
+    const diff = (a: torch.Tensor, b: torch.Tensor): number => a.sub(b).abs().max().item();
+    assert.ok(diff(joint, want) < 1e-5, `joint pass vs hand-rolled: ${diff(joint, want)}`);
+    assert.ok(diff(separate, want) < 1e-5, `separate passes vs hand-rolled: ${diff(separate, want)}`);
+    // the image branch matters (so three contexts were used), and the text-only case (two contexts) agrees too
+    const textOnly = { ...opts, cfgImgScale: 1 };
+    const t2 = generateImage(m, { gen, cfgText }, textOnly);
+    assert.ok(diff(t2, joint) > 1e-4, 'image guidance changes the result');
+    assert.ok(diff(t2, generateImage(m, { gen, cfgText }, { ...textOnly, cfgPasses: 'separate' })) < 1e-5, 'text CFG only');
+    assert.throws(() => generateImage(m, { gen }, { ...opts, cfgPasses: 'batched' as 'joint' }), /cfgPasses must be 'joint' or 'separate', got batched/);
+  });
+  for (const c of [gen, cfgText, cfgImg]) c.dispose();
+  image.dispose();
   m.dispose();
 });
 
