@@ -8,7 +8,9 @@
 //       same decode with the L3 flushed before every token, the layer-by-layer path as the
 //       baseline, and the batch-1 kernel against at::linear on the same matrices;
 //   (3) one 64x64 image, 25 steps, text CFG 4 (generateImage + VAE decode): time and peak RSS,
-//       in its own process so the peak RSS is the image's alone.
+//       in its own process so the peak RSS is the images' alone; the CFG branches in one decoder
+//       pass (the default) and, alternating with it, one pass per branch (cfgPasses 'separate',
+//       the earlier path), with the native operator calls of each.
 // Each part runs in a child process with OMP/OpenBLAS/MKL threads and set_num_threads fixed
 // before libtorch loads; parts (1)-(2) run once per thread count of BENCH_THREAD_COUNTS (default
 // "1,<all cores>"). Prints a table and writes it into bench/README.md between the bench:model
@@ -31,13 +33,17 @@ interface TrainRow { label: string; desc: string; stepMs: number; tokens: number
 interface DecodeRow { label: string; weightBytes: number; tokens: number; tokPerS: number; coldTokPerS: number; baselineTokPerS: number; msPerToken: number; nativeMsPerToken: number; callsPerToken: number; top: { name: string; us: number; calls: number }[]; prompt: number }
 interface KernelRow { dtype: string; mib: number; warm: { aten: number; kernel: number }; cold: { aten: number; kernel: number } }
 interface ModelResult { threads: number; peak: number; launchUs: number; train: TrainRow[]; decode: DecodeRow[]; kernels: KernelRow[]; load: [number, number]; version: string }
-interface ImageResult { threads: number; ms: number[]; genMs: number; decodeMs: number; peakRss: number; rssBefore: number }
+interface ImageResult {
+  threads: number; ms: number[]; genMs: number; decodeMs: number; peakRss: number; rssBefore: number;
+  /** the same image with one decoder pass per CFG branch: sampling ms per image, native calls per image of each path, max |latent difference| */
+  separateGenMs: number[]; jointGenMs: number[]; calls: { joint: number; separate: number }; maxDiff: number; guidedSteps: number;
+}
 
 async function child(): Promise<void> {
   const torch = await import('../src/torch/index.js');
   const { native } = await import('../src/torch/native.js');
   type ModelConfig = import('../src/model/index.js').ModelConfig;
-  const { AutoEncoder, Bagel, TINY, MICRO, disposeBatch, newContext, prefillText, decodeSteps, generateImage, latentDownsample } = await import('../src/model/index.js');
+  const { AutoEncoder, Bagel, TINY, MICRO, disposeBatch, newContext, prefillText, decodeSteps, generateImage, latentDownsample, timestepGrid, cfgActive } = await import('../src/model/index.js');
   const { loadSampleCharacter } = await import('../src/data/index.js');
   const { sftBenchModel, stepFlops } = await import('./sft-step.js');
   const { tinySftConfig } = await import('../src/train/sft-config.js');
@@ -60,27 +66,53 @@ async function child(): Promise<void> {
     const grid = 64 / latentDownsample(TINY);
     const prompt = Array.from({ length: 24 }, (_, i) => 10 + i);
     const rssBefore = process.memoryUsage.rss();
-    const one = (): [number, number] => {
+    type Passes = 'joint' | 'separate';
+    // one image from a fixed seed, so that the two paths sample the same noise
+    const one = (cfgPasses: Passes, keep = false): { gen: number; dec: number; latent: import('../src/torch/index.js').Tensor | null } => {
+      torch.manualSeed(1);
       const t0 = now();
       const cond = newContext(model);
       prefillText(model, cond, prompt);
       const uncond = newContext(model);
-      const latent = generateImage(model, { gen: cond, cfgText: uncond }, { h: grid, w: grid, numTimesteps: 25, cfgTextScale: 4 });
+      const latent = generateImage(model, { gen: cond, cfgText: uncond }, { h: grid, w: grid, numTimesteps: 25, cfgTextScale: 4, cfgPasses });
       const t1 = now();
       const img = torch.noGrad(() => vae.decodeToUnit(latent.unsqueeze(0)));
       img.dataSync();
       const t2 = now();
       img.dispose();
-      latent.dispose();
       cond.dispose();
       uncond.dispose();
-      return [t1 - t0, t2 - t1];
+      if (!keep) latent.dispose();
+      return { gen: t1 - t0, dec: t2 - t1, latent: keep ? latent : null };
     };
-    one();
-    const runs = Array.from({ length: QUICK ? 2 : 5 }, one);
+    // native operator calls of one image (every ATen call from TS goes through native.call)
+    const countCalls = (cfgPasses: Passes): number => {
+      const call0 = native.call;
+      let calls = 0;
+      native.call = (...args: Parameters<typeof call0>) => (calls++, call0(...args));
+      one(cfgPasses);
+      native.call = call0;
+      return calls;
+    };
+    const a = one('joint', true).latent!;
+    const b = one('separate', true).latent!;
+    const maxDiff = torch.scope(() => a.sub(b).abs().max().item());
+    a.dispose();
+    b.dispose();
+    const joint: { gen: number; dec: number }[] = [];
+    const separate: number[] = [];
+    // alternating, the order swapped every round, so that load changes hit both paths alike
+    for (let r = 0; r < (QUICK ? 2 : 7); r++) {
+      if (r % 2 === 0) joint.push(one('joint'));
+      separate.push(one('separate').gen);
+      if (r % 2 === 1) joint.push(one('joint'));
+    }
     const result: ImageResult = {
-      threads: THREADS, ms: runs.map(([a, b]) => a + b), genMs: median(runs.map((r) => r[0])), decodeMs: median(runs.map((r) => r[1])),
-      peakRss: peakRss(), rssBefore,
+      threads: THREADS, ms: joint.map((r) => r.gen + r.dec), genMs: median(joint.map((r) => r.gen)), decodeMs: median(joint.map((r) => r.dec)),
+      peakRss: peakRss(), rssBefore, jointGenMs: joint.map((r) => r.gen), separateGenMs: separate,
+      calls: { joint: countCalls('joint'), separate: countCalls('separate') }, maxDiff,
+      // generateImage's defaults: shift 3, CFG interval [0.4, 1]
+      guidedSteps: timestepGrid(25, 3).slice(0, -1).filter((t) => cfgActive(t, [0.4, 1])).length,
     };
     console.log('RESULT ' + JSON.stringify(result));
     return;
@@ -347,6 +379,12 @@ async function main(): Promise<void> {
     '|---:|---:|---:|---:|---:|',
     ...imgs.map((i) => `| ${i.threads} | ${median(i.ms).toFixed(0)} ms | ${i.genMs.toFixed(0)} / ${i.decodeMs.toFixed(0)} ms | ${(i.peakRss / MiB).toFixed(1)} MiB | ${(i.rssBefore / MiB).toFixed(1)} MiB |`),
   ];
+  const range = (xs: number[]): string => `${median(xs).toFixed(0)} (${Math.min(...xs).toFixed(0)}-${Math.max(...xs).toFixed(0)})`;
+  const cTable = [
+    '| threads | sampling ms, CFG branches in one pass: median (min-max) | baseline: one pass per branch | speed-up (median) | native calls per image: one pass / per branch | max abs latent difference |',
+    '|---:|---:|---:|---:|---:|---:|',
+    ...imgs.map((i) => `| ${i.threads} | ${range(i.jointGenMs)} | ${range(i.separateGenMs)} | ${(median(i.separateGenMs) / median(i.jointGenMs)).toFixed(2)}x | ${i.calls.joint} / ${i.calls.separate} | ${i.maxDiff.toExponential(1)} |`),
+  ];
   const best = Math.max(...rs.map((r) => r.decode[0]!.tokPerS));
   const bestCold = Math.max(...rs.map((r) => r.decode[0]!.coldTokPerS));
   const tinyDecode = rs[0]!.decode[0]!;
@@ -355,11 +393,11 @@ async function main(): Promise<void> {
     `Configs: ${rs[0]!.train.map((t) => `${t.label}: ${t.desc}`).join('; ')}. Forward+backward = \`sftForwardBackward\` (0.25 CE + 1.0 MSE, the training forward of docs/method.md 2.3, then backward) on the tiny SFT data's packed batches; no optimizer step (bench:train measures whole steps). FLOPs as bench:train counts them (dense 6 x weights x tokens, attention 12 H d L^2 per layer; full L x L).`,
     `MFU target (>= 35%) on tiny: ${rs.some((r) => r.train[0]!.mfu >= MFU_TARGET) ? 'met' : 'not met'} (${rs.map((r) => `${pct(r.train[0]!.mfu)} at ${r.threads} thread(s)`).join(', ')}). For contrast, the \`micro\` preset of the unit tests (LLM 2 x 64) is launch-bound: a step issues hundreds of small operators at a few µs each, far from the matmul peak.`,
     `Decoding: greedy \`decodeSteps\` at batch 1 after a ${tinyDecode.prompt}-token prompt, random weights (an \`<|im_end|>\` restarts decoding from the same context; restarts are counted as tokens). Target >= ${DECODE_TARGET} tokens/s on tiny: ${best >= DECODE_TARGET ? 'met' : 'not met'} (best ${best.toFixed(0)}; with the L3 flushed before every token, best ${bestCold.toFixed(0)}). Each token runs the whole decoder and the final norm in one native call (\`motDecodeStep\`, native/src/mot_decode.cc: plain loops with float32 arithmetic, no ATen call per layer; the bfloat16 row holds the same model's weights in bfloat16), then the LM head through the same batch-1 kernel (\`linearVector\`) and argmax. Every token reads the understanding expert's weights once (column 3, ${(tinyDecode.weightBytes / MiB).toFixed(1)} MiB on tiny; ${gbps.toFixed(1)} GB/s at the measured rate), so decoding is as fast as the weights stream: the kernel (native/src/vector_kernels.cc) reads each matrix row as one contiguous stream with 16 lane sums, which from memory runs faster than the OpenBLAS sgemv that at::linear calls for one row (the kernel table: 19 matrices of the tiny MLP's [512, 256], one row each, the same JS call overhead on both sides; cold = the 64 MiB walk before every pass). The flushed column walks a 64 MiB buffer (twice the L3) between tokens, outside the timing, so every weight comes from memory: a busy host, whose other tenants empty the shared L3 between two tokens, measures between the two columns. Baseline: the same decode on a model built with \`decodeKernels: false\` (src/model/mot.ts), every layer's ~15 ATen operators called one by one from TS, measured in the same process. The op columns come from a further run with every native call wrapped by a timer (adds a little per call).`,
-    `Image: TINY, random weights, 64x64 px (8x8 latent grid), 25 timesteps (shift 3), text CFG 4 over [0.4, 1] (empty text-uncond context), global renorm; one prompt prefill; then the random tiny VAE's decoder. Median of ${imgs[0]!.ms.length} images after one warm-up, each part in its own process (peak RSS = that process's maximum resident set, libtorch and Node included).`,
+    `Image: TINY, random weights, 64x64 px (8x8 latent grid), 25 timesteps (shift 3), text CFG 4 over [0.4, 1] (empty text-uncond context), global renorm; one prompt prefill; then the random tiny VAE's decoder. Median of ${imgs[0]!.ms.length} images after one warm-up of each path, each part in its own process (peak RSS = that process's maximum resident set over both paths, libtorch and Node included). The CFG table: the same image (same seed) sampled with the guided steps' cond and text-uncond velocities in one decoder pass over both contexts (\`latentVelocities\`, the default) and, alternating with it in the same process, one pass per branch (\`cfgPasses: 'separate'\`, the earlier path); sampling only (prefill + 24 velocity steps, ${imgs[0]!.guidedSteps} of them guided: the CFG interval [0.4, 1]), no VAE decode. Native calls = calls of \`native.call\` (one per ATen operator from TS) for one image.`,
   ];
   console.log('');
   for (const h of header.filter(Boolean)) console.log(plain(h));
-  for (const t of [tTable, dTable, kTable, iTable]) {
+  for (const t of [tTable, dTable, kTable, iTable, cTable]) {
     console.log('');
     for (const l of t) console.log(l);
   }
@@ -368,7 +406,7 @@ async function main(): Promise<void> {
   if (readmeWanted()) {
     const readme = writeReadmeSection('model', [...header, '', '**Forward + backward and MFU**', '', ...tTable, '', '**Text decoding, batch 1, KV cache**', '', ...dTable, '',
       '**The batch-1 kernel against at::linear, one row through [512, 256] matrices**', '', ...kTable, '',
-      '**One 64x64 image, 25 steps, CFG**', '', ...iTable, '', ...notes.map((n) => `- ${n}`)],
+      '**One 64x64 image, 25 steps, CFG**', '', ...iTable, '', '**The same image: CFG branches in one decoder pass against one pass per branch**', '', ...cTable, '', ...notes.map((n) => `- ${n}`)],
     '## Model (`npm run bench:model`)\n\n`npm run bench:model` (or, once built, `node dist/bench/model.bench.js`) measures the model targets of `docs/architecture.md` ("Performance targets") on the tiny config; see the header comment of `bench/model.bench.ts` for the settings (`BENCH_THREAD_COUNTS`, `BENCH_NO_README=1`, `BENCH_QUICK=1`).\n\n');
     console.log(`\ntable written to ${readme}`);
   }
