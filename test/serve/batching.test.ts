@@ -96,9 +96,12 @@ test('concurrent streams decode together and each equals the same request served
   }
   const withText = together.filter((s) => s.text.length > 0);
   assert.ok(withText.length >= K / 2, 'most replies have text');
-  // decoded together: every stream with text had its first delta before the first stream ended
-  const firstEnd = Math.min(...together.map((s) => s.endAt));
-  assert.ok(withText.every((s) => s.firstAt < firstEnd), 'the streams overlapped');
+  // Decoded together: a stream's deltas arrive while another's are still coming, which a batch-1
+  // server never shows (a reply's first delta waits until the reply before it has ended). Not
+  // every stream need overlap every other: a short greedy reply may end before the longest
+  // prompt's prefill is done.
+  const overlapping = withText.filter((s) => withText.some((o) => o !== s && s.firstAt < o.endAt && o.firstAt < s.endAt));
+  assert.ok(overlapping.length >= withText.length / 2, `the streams overlapped (${overlapping.length} of ${withText.length})`);
 });
 
 test('a cancelled stream leaves the batch; the others finish with their batch-1 replies', async () => {
