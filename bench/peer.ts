@@ -17,6 +17,16 @@ export function requireBaselineTorch(): string {
   }
 }
 
+/** A test's skip reason when the baseline's PyTorch is missing (false when it is there). */
+export function baselineTorchMissing(): string | false {
+  try {
+    requireBaselineTorch();
+    return false;
+  } catch {
+    return 'python3-torch is not installed (as root: apt-get install -y python3-torch)';
+  }
+}
+
 export class Peer {
   private readonly proc: ChildProcess;
   private readonly lines: string[] = [];

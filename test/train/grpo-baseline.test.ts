@@ -13,18 +13,11 @@ import { join } from 'node:path';
 import * as torch from '../../src/torch/index.js';
 import { MICRO } from '../../src/model/index.js';
 import type { Rollout } from '../../src/train/grpo-rollout.js';
-import { requireBaselineTorch } from '../../bench/peer.js';
+import { baselineTorchMissing } from '../../bench/peer.js';
 import { GrpoBaseline } from '../../bench/grpo-baseline.js';
 import { grpoBenchModel, tsRollout, tsUpdate } from '../../bench/grpo-step.js';
 
-const noTorch = ((): string | false => {
-  try {
-    requireBaselineTorch();
-    return false;
-  } catch {
-    return 'python3-torch is not installed (as root: apt-get install -y python3-torch)';
-  }
-})();
+const noTorch = baselineTorchMissing();
 
 const close = (a: number, b: number, tol: number, what: string): void => {
   assert.ok(Math.abs(a - b) <= tol * Math.max(1, Math.abs(b)), `${what}: TS ${a}, PyTorch ${b}`);

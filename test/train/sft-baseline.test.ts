@@ -15,18 +15,11 @@ import { loadSampleCharacter } from '../../src/data/index.js';
 import { tinySftConfig } from '../../src/train/sft-config.js';
 import { sftForwardBackward } from '../../src/train/sft.js';
 import { ensureGradients } from '../../src/train/data-parallel.js';
-import { requireBaselineTorch } from '../../bench/peer.js';
+import { baselineTorchMissing } from '../../bench/peer.js';
 import { SftBaseline } from '../../bench/sft-baseline.js';
 import { sftBenchModel } from '../../bench/sft-step.js';
 
-const noTorch = ((): string | false => {
-  try {
-    requireBaselineTorch();
-    return false;
-  } catch {
-    return 'python3-torch is not installed (as root: apt-get install -y python3-torch)';
-  }
-})();
+const noTorch = baselineTorchMissing();
 
 test('the PyTorch SFT baseline computes the TS step\'s losses, step after step', { skip: noTorch }, async () => {
   const config = tinySftConfig({ model: 'micro' });
