@@ -40,10 +40,11 @@ export interface RunningJob extends StopState {
  * by itself before its terminal status is stored without waiting for it. The loop reads the stop
  * flag after every step and skips the step's sample, and a GRPO epoch also before every rollout
  * and sampler step, inside the scoring pass and between update micro-steps, so a GRPO worker ends
- * by itself; but an SFT or VAE step under way cannot be cut, and on a busy machine one SFT step and its checkpoint take seconds.
- * The thread is not ended then: ending it inside a libtorch call can abort the whole server
- * process, so it finishes its step and checkpoint in the background (the next job waits for it),
- * and the message, read from disk at the deadline, is read again when it has ended. 500 ms leaves
+ * by itself; but an SFT or VAE step under way cannot be cut, and on a busy machine one SFT step
+ * and its checkpoint take seconds. The thread is not ended then, so that it finishes its step and
+ * checkpoint in the background and the run resumes from there (the next job waits for it; ending
+ * a thread is safe, docs/engine.md "Worker threads", but loses the step), and the message, read
+ * from disk at the deadline, is read again when it has ended. 500 ms leaves
  * half the second the cancel promise (docs/serving.md 8) to storing the status on a busy machine.
  */
 export const CANCEL_DEADLINE_MS = 500;
