@@ -27,7 +27,8 @@
 // Settings (environment): BENCH_THREAD_COUNTS (default "<all cores>,1"), BENCH_VERSUS_THREADS (default
 // "1,2"; empty: no PyTorch comparison), BENCH_VERSUS_STEPS (timed steps per side, default 20), BENCH_MEM_THREADS
 // (default 1), BENCH_LEAK_STEPS (default 1000), BENCH_NO_README=1 (print only), BENCH_QUICK=1
-// (fewer steps, for a smoke run).
+// (fewer steps, for a smoke run), BENCH_OPTIM_KERNEL (the TS AdamW's `kernel`: auto (default), fused
+// or foreach, the multi-tensor operators of before the fused step, for comparison).
 import { mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -40,6 +41,11 @@ const self = fileURLToPath(import.meta.url);
 const PART = process.env.BENCH_PART ?? 'main';
 const THREADS = Number(process.env.BENCH_THREADS ?? cores);
 const QUICK = process.env.BENCH_QUICK === '1';
+/** The TS AdamW's kernel (src/nn/optim.ts OptimKernel; checked here, before libtorch loads). */
+const OPTIM_KERNEL = ((k: string): 'auto' | 'fused' | 'foreach' => {
+  if (k === 'auto' || k === 'fused' || k === 'foreach') return k;
+  throw new Error(`BENCH_OPTIM_KERNEL must be auto, fused or foreach, got '${k}'`);
+})(process.env.BENCH_OPTIM_KERNEL ?? 'auto');
 const LEAK_STEPS = Number(process.env.BENCH_LEAK_STEPS ?? (QUICK ? 200 : 1000));
 const MFU_TARGET = 0.35;
 /** Timed steps per side of the PyTorch comparison, the profiled steps, and how far the losses may differ. */
@@ -135,7 +141,7 @@ async function child(): Promise<void> {
   // The parent set OMP/OpenBLAS/MKL threads in our environment before libtorch loads.
   const torch = await import('../src/torch/index.js');
   const { native } = await import('../src/torch/native.js');
-  const { AdamW, clipGradNorm } = await import('../src/nn/index.js');
+  const { AdamW } = await import('../src/nn/index.js');
   const { AutoEncoder, TINY, disposeBatch, packedMasks } = await import('../src/model/index.js');
   const { loadSampleCharacter } = await import('../src/data/index.js');
   const { sftBenchModel, stepFlops } = await import('./sft-step.js');
@@ -202,7 +208,7 @@ async function child(): Promise<void> {
   async function setup(config: SftConfig, llm: Partial<ModelConfig['llm']> = {}): Promise<Setup> {
     const m = await sftBenchModel(character, config, llm);
     const o = config.optim;
-    const opt = new AdamW(m.trainable, { lr: o.lr, betas: o.betas, eps: o.eps, weightDecay: o.weightDecay });
+    const opt = new AdamW(m.trainable, { lr: o.lr, betas: o.betas, eps: o.eps, weightDecay: o.weightDecay, kernel: OPTIM_KERNEL });
     const params = m.trainable.reduce((n, p) => n + p.numel, 0);
     return {
       mc: m.mc, config, data: m.data, model: m.model, trainable: m.trainable, opt, params,
@@ -241,8 +247,7 @@ async function child(): Promise<void> {
         torch.noGrad(() => {
           for (const p of s.trainable) if (p.grad === null) p.grad = torch.ops.zeros_like(p);
         });
-        clipGradNorm(s.trainable, s.config.optim.gradClip);
-        s.opt.step();
+        s.opt.clipAndStep(s.config.optim.gradClip); // as sft.ts: clipGradNorm + step in one
       } catch (e) {
         for (const b of fixed ? [] : bs) {
           disposeBatch(b.batch);
@@ -272,7 +277,9 @@ async function child(): Promise<void> {
   // ---------------------------------------------------------------- op-level profile
   /** Runs `steps` steps with native.call and native.backward wrapped by timers. */
   function profile(s: Setup, first: number, steps: number, fixed: SftBatch[] | null = null): ThroughputRow['prof'] {
-    const names = new Map<number, string>();
+    // the fused optimizer's calls (native/src/fused_optim.cc) are not operators: negative ids
+    const fusedCalls = ['adamwStep', 'gradNorm2', 'scaleTensors'] as const;
+    const names = new Map<number, string>(fusedCalls.map((n, i) => [-1 - i, `${n} (fused)`]));
     const nameOf = (id: number): string => {
       let n = names.get(id);
       if (n === undefined) names.set(id, (n = native.opName(id).replace(/^aten::/, '').replace(/\..*$/, '')));
@@ -288,10 +295,7 @@ async function child(): Promise<void> {
     let linearId = -1;
     const call0 = native.call;
     const backward0 = native.backward;
-    native.call = (op: number, ...args: unknown[]): unknown => {
-      const t0 = now();
-      const r = call0(op, ...args);
-      const dt = now() - t0;
+    const count = (op: number, dt: number): void => {
       const e = byOp.get(op);
       if (e) {
         e.ms += dt;
@@ -300,6 +304,11 @@ async function child(): Promise<void> {
       const ph = phases[phase];
       ph.nativeMs += dt;
       ph.calls++;
+    };
+    native.call = (op: number, ...args: unknown[]): unknown => {
+      const t0 = now();
+      const r = call0(op, ...args);
+      count(op, now() - t0);
       if (recordLinears && phase === 'forward') {
         if (linearId < 0 && nameOf(op) === 'linear') linearId = op;
         if (op === linearId) {
@@ -310,6 +319,15 @@ async function child(): Promise<void> {
       }
       return r;
     };
+    const fused0 = fusedCalls.map((n) => native[n]) as ((...a: unknown[]) => unknown)[];
+    fusedCalls.forEach((n, i) => {
+      (native as unknown as Record<string, unknown>)[n] = (...args: unknown[]): unknown => {
+        const t0 = now();
+        const r = fused0[i]!(...args);
+        count(-1 - i, now() - t0);
+        return r;
+      };
+    });
     native.backward = (...args: Parameters<typeof backward0>): void => {
       const t0 = now();
       backward0(...args);
@@ -346,6 +364,9 @@ async function child(): Promise<void> {
     } finally {
       native.call = call0;
       native.backward = backward0;
+      fusedCalls.forEach((n, i) => {
+        (native as unknown as Record<string, unknown>)[n] = fused0[i];
+      });
       onBatch = null;
     }
     phases.forward.ms -= phases.backward.ms;
@@ -703,7 +724,7 @@ function versusTables(vs: VersusResult[]): { lines: string[]; mismatch: string |
     lines.push(`| ${v.threads} (Python ${v.pyThreads}) | ${stat(t)} | ${stat(p)} | ${(median(t) / median(p)).toFixed(2)}x | ${t.length} (+${v.warm} warm-up) | ${f(v.ts[0]!)} / ${f(v.py[0]!)}, ${f(v.ts.at(-1)!)} / ${f(v.py.at(-1)!)} | ${worst.toExponential(1)} |`);
   }
   const v0 = vs[0]!;
-  lines.push('', `- the same work on both sides: one fixed pack (${v0.pack.tokens} tokens: ${v0.pack.samples} samples, ${v0.pack.vaeImages} latent image(s), ${v0.pack.vitImages} ViT image(s)) repeated every step, the same initial weights (the TS model's safetensors), flow noise and timesteps; forward with expert routing and packed masks, 0.25 CE + 1.0 MSE, backward, clip 1.0, AdamW (0.9, 0.95, eps 1e-15; Python foreach=True, the TS multi-tensor update); the sides alternate step by step; no data preparation on either side`);
+  lines.push('', `- the same work on both sides: one fixed pack (${v0.pack.tokens} tokens: ${v0.pack.samples} samples, ${v0.pack.vaeImages} latent image(s), ${v0.pack.vitImages} ViT image(s)) repeated every step, the same initial weights (the TS model's safetensors), flow noise and timesteps; forward with expert routing and packed masks, 0.25 CE + 1.0 MSE, backward, clip 1.0, AdamW (0.9, 0.95, eps 1e-15; Python foreach=True, the TS update with kernel '${OPTIM_KERNEL}'); the sides alternate step by step; no data preparation on either side`);
   lines.push(`- Python PyTorch ${v0.pyVersion} (\`/usr/bin/python3\`, the same libtorch and OpenBLAS); threads per side as in the first column (OMP_NUM_THREADS, OPENBLAS_NUM_THREADS, MKL_NUM_THREADS, set_num_threads, OMP_WAIT_POLICY=${v0.ompWait} on both); 1-minute load average during the parts: ${vs.map((v) => `${v.load[0].toFixed(1)} -> ${v.load[1].toFixed(1)}`).join(', ')}`);
   // ---- per-op profile of both sides
   const cols = vs.flatMap((v) => [`TS ${v.threads}t`, `PyTorch ${v.threads}t`]);

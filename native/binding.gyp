@@ -1,6 +1,17 @@
 {
   "targets": [
     {
+      # The fused optimizer's element loops, built apart with -ffp-contract=off so that no
+      # multiply-add is fused unless written so: their bits must equal libtorch's operators'
+      # (src/optim_kernels.cc). -fno-math-errno lets sqrt vectorise (it never sets errno here).
+      "target_name": "uc_optim_kernels",
+      "type": "static_library",
+      "sources": [ "src/optim_kernels.cc" ],
+      "cflags!": [ "-fno-exceptions", "-fno-rtti" ],
+      "cflags_cc!": [ "-std=gnu++17", "-std=gnu++14" ],
+      "cflags_cc": [ "-std=c++17", "-fPIC", "-O3", "-ffp-contract=off", "-fno-math-errno" ]
+    },
+    {
       "target_name": "unicharacter_torch",
       "sources": [
         "src/addon.cc",
@@ -15,8 +26,10 @@
         "src/mot_decode.cc",
         "src/decode_profile.cc",
         "src/vector_kernels.cc",
-        "src/allocator_stats.cc"
+        "src/allocator_stats.cc",
+        "src/fused_optim.cc"
       ],
+      "dependencies": [ "uc_optim_kernels" ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",
         "<!@(node config.cjs include)"

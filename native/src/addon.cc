@@ -12,6 +12,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   registerDecodeProfileFns(env, exports);
   registerAllocatorStatsFns(env, exports);
   registerCheckpointFns(env, exports);
+  registerFusedOptimFns(env, exports);
   return exports;
 }
 

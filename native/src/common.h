@@ -63,3 +63,4 @@ void registerMotDecodeFns(Napi::Env env, Napi::Object exports);
 void registerDecodeProfileFns(Napi::Env env, Napi::Object exports);
 void registerAllocatorStatsFns(Napi::Env env, Napi::Object exports);
 void registerCheckpointFns(Napi::Env env, Napi::Object exports);
+void registerFusedOptimFns(Napi::Env env, Napi::Object exports);

@@ -13,8 +13,8 @@ export { FcMlp, activation } from './mlp.js';
 export { shareTensors, sharingTensors } from './share.js';
 export { saveModule, loadModule, saveOptimizer, loadOptimizer } from './state.js';
 export {
-  Optimizer, AdamW, SGD, clipGradNorm,
-  type AdamWOptions, type SGDOptions, type ParamGroup, type OptimizerStateDict,
+  Optimizer, AdamW, SGD, clipGradNorm, OPTIM_KERNELS,
+  type AdamWOptions, type OptimKernel, type SGDOptions, type ParamGroup, type OptimizerStateDict,
 } from './optim.js';
 export { constantSchedule, warmupCosineSchedule, type Schedule, type CosineOptions } from './schedule.js';
 export { EMA } from './ema.js';

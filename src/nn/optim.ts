@@ -2,7 +2,7 @@
 // single-tensor implementations (torch/optim/adamw.py _single_tensor_adamw, sgd.py
 // _single_tensor_sgd, torch/nn/utils/clip_grad.py), so a step matches PyTorch's to the bit on
 // the same libtorch. Gradients are read from p.grad; parameters are updated in place.
-import { isTensor, noGrad, ops, scope, tensor, type Tensor } from '../torch/index.js';
+import { isTensor, noGrad, ops, optimKernels, scope, tensor, type Tensor } from '../torch/index.js';
 
 /** A group of parameters sharing hyperparameters; unset ones take the optimizer's defaults. */
 export type ParamGroup<H> = { params: Tensor[] } & Partial<H>;
@@ -157,14 +157,44 @@ export interface AdamWOptions {
 type AdamState = { step: number; exp_avg: Tensor; exp_avg_sq: Tensor; max_exp_avg_sq?: Tensor };
 
 /**
+ * How an AdamW step or a gradient clip is computed (the results are the same bits either way):
+ *   auto     the fused native pass where it applies (contiguous float32 CPU tensors, no amsgrad,
+ *            one step count per group), the multi-tensor operators elsewhere;
+ *   fused    the fused pass, an error where it does not apply;
+ *   foreach  the multi-tensor (_foreach_) operators always (for comparison).
+ * docs/engine.md, "Fused optimizer step".
+ */
+export type OptimKernel = 'auto' | 'fused' | 'foreach';
+export const OPTIM_KERNELS: readonly OptimKernel[] = ['auto', 'fused', 'foreach'];
+
+function checkKernel(kernel: unknown, where: string): OptimKernel {
+  if ((OPTIM_KERNELS as readonly unknown[]).includes(kernel)) return kernel as OptimKernel;
+  throw new Error(`${where}: kernel must be one of ${OPTIM_KERNELS.join(', ')}, got ${JSON.stringify(kernel)}`);
+}
+
+/** A clip's coefficient: an exact float32 value as a number, or a scalar tensor (reduced-precision norms). */
+type ClipScale = number | Tensor;
+
+/** Gradients scaled by a clip coefficient, as new tensors (p.grad is left as it is). */
+function scaledCopies(grads: Tensor[], scale: ClipScale): Tensor[] {
+  if (scale === 1) return grads;
+  return typeof scale === 'number' ? ops._foreach_mul(grads, scale) : grads.map((g) => g.mul(scale));
+}
+
+/**
  * AdamW (Loshchilov and Hutter), as torch.optim.AdamW with foreach=False:
  *   p <- p (1 - lr wd);  m <- b1 m + (1-b1) g;  v <- b2 v + (1-b2) g^2;
  *   p <- p - lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps).
- * Defaults are PyTorch's (lr 1e-3, betas (0.9, 0.999), eps 1e-8, weight decay 1e-2).
+ * Defaults are PyTorch's (lr 1e-3, betas (0.9, 0.999), eps 1e-8, weight decay 1e-2). `kernel`
+ * (default 'auto') picks the implementation (OptimKernel); it is the optimizer's, not a group's.
  */
 export class AdamW extends Optimizer<AdamWOptions, AdamState> {
-  constructor(params: Tensor[] | ParamGroup<AdamWOptions>[], options: Partial<AdamWOptions> = {}) {
-    super(params, { lr: 1e-3, betas: [0.9, 0.999], eps: 1e-8, weightDecay: 1e-2, amsgrad: false, ...options });
+  readonly kernel: OptimKernel;
+
+  constructor(params: Tensor[] | ParamGroup<AdamWOptions>[], options: Partial<AdamWOptions> & { kernel?: OptimKernel } = {}) {
+    const { kernel = 'auto', ...hyper } = options;
+    super(params, { lr: 1e-3, betas: [0.9, 0.999], eps: 1e-8, weightDecay: 1e-2, amsgrad: false, ...hyper });
+    this.kernel = checkKernel(kernel, 'AdamW');
   }
 
   private stateOf(p: Tensor, group: AdamWOptions): AdamState {
@@ -177,52 +207,83 @@ export class AdamW extends Optimizer<AdamWOptions, AdamState> {
     return s;
   }
 
-  /**
-   * The same update as update() for a whole group at once through the multi-tensor (_foreach_)
-   * operators: the same operations in the same order, so the results are identical, with a
-   * handful of native calls instead of about ten per parameter (which dominated small models).
-   * Groups using amsgrad, or whose parameters have different step counts, take the per-parameter path.
-   */
   override step(): void {
     noGrad(() => {
-      for (const group of this.paramGroups) {
-        scope(() => {
-          const params: Tensor[] = [];
-          const grads: Tensor[] = [];
-          for (const p of group.params) {
-            const g = p.grad;
-            if (g !== null) {
-              params.push(p);
-              grads.push(g);
-            }
-          }
-          if (params.length === 0) return;
-          const states = params.map((p) => this.stateOf(p, group));
-          const t0 = states[0]!.step;
-          if (group.amsgrad || states.some((s) => s.step !== t0)) {
-            params.forEach((p, i) => this.update(p, grads[i]!, group));
-            return;
-          }
-          const { lr, weightDecay, eps } = group;
-          const [beta1, beta2] = group.betas;
-          for (const s of states) s.step += 1;
-          const step = t0 + 1;
-          const m = states.map((s) => s.exp_avg);
-          const v = states.map((s) => s.exp_avg_sq);
-          // p * 1 is p: without weight decay the pass over every parameter is skipped
-          if (weightDecay !== 0) ops._foreach_mul_(params, 1 - lr * weightDecay);
-          ops._foreach_mul_(m, beta1);
-          ops._foreach_add_(m, grads, 1 - beta1);
-          ops._foreach_mul_(v, beta2);
-          ops._foreach_addcmul_(v, grads, grads, 1 - beta2);
-          const stepSize = lr / (1 - beta1 ** step);
-          const denom = ops._foreach_sqrt(v);
-          ops._foreach_div_(denom, Math.sqrt(1 - beta2 ** step));
-          ops._foreach_add_(denom, eps);
-          ops._foreach_addcdiv_(params, m, denom, -stepSize);
-        });
-      }
+      for (const group of this.paramGroups) scope(() => this.stepGroup(group, 1));
     });
+  }
+
+  /**
+   * clipGradNorm(every parameter with a gradient, maxNorm, normType) and then step(), with the
+   * same results, returning the norm before clipping. The gradients are scaled inside the update
+   * (the fused pass multiplies each as it reads it; elsewhere scaled copies are made), so p.grad
+   * keeps the unclipped values. Over all groups: the same as clipGradNorm over the optimizer's
+   * parameters.
+   */
+  clipAndStep(maxNorm: number, normType = 2): number {
+    return noGrad(() => scope(() => {
+      const grads = this.paramGroups.flatMap((g) => g.params.map((p) => p.grad).filter((x): x is Tensor => x !== null));
+      if (grads.length === 0) return 0;
+      const { norm, scale } = clipScale(grads, maxNorm, normType, this.kernel, 'AdamW.clipAndStep');
+      for (const group of this.paramGroups) scope(() => this.stepGroup(group, scale));
+      return norm;
+    }));
+  }
+
+  /**
+   * The update of one group with its gradients multiplied by `scale`: the fused pass where it
+   * applies, else the multi-tensor operators (the same operations in the same order as update(),
+   * so the same results, in a handful of native calls instead of about ten per parameter).
+   * Groups using amsgrad, or whose parameters have different step counts, take the per-parameter path.
+   */
+  private stepGroup(group: Group<AdamWOptions>, scale: ClipScale): void {
+    const params: Tensor[] = [];
+    const grads: Tensor[] = [];
+    for (const p of group.params) {
+      const g = p.grad;
+      if (g !== null) {
+        params.push(p);
+        grads.push(g);
+      }
+    }
+    if (params.length === 0) return;
+    const states = params.map((p) => this.stateOf(p, group));
+    const t0 = states[0]!.step;
+    if (group.amsgrad || states.some((s) => s.step !== t0)) {
+      if (this.kernel === 'fused') throw new Error(`AdamW: kernel 'fused' does not apply to a group ${group.amsgrad ? 'using amsgrad' : 'whose parameters have different step counts'} (use 'auto')`);
+      const gs = scaledCopies(grads, scale);
+      params.forEach((p, i) => this.update(p, gs[i]!, group));
+      return;
+    }
+    const { lr, weightDecay, eps } = group;
+    const [beta1, beta2] = group.betas;
+    for (const s of states) s.step += 1;
+    const step = t0 + 1;
+    const m = states.map((s) => s.exp_avg);
+    const v = states.map((s) => s.exp_avg_sq);
+    const stepSize = lr / (1 - beta1 ** step);
+    const biasCorrection2Sqrt = Math.sqrt(1 - beta2 ** step);
+    if (this.kernel !== 'foreach' && typeof scale === 'number') {
+      const constants = {
+        gradScale: scale, decay: 1 - lr * weightDecay, beta1, gradWeight1: 1 - beta1, beta2, gradWeight2: 1 - beta2,
+        biasCorrection2Sqrt, eps, negStepSize: -stepSize,
+      };
+      if (optimKernels.adamwStep(params, grads, m, v, constants)) return;
+    }
+    if (this.kernel === 'fused') {
+      throw new Error(`AdamW: kernel 'fused' needs contiguous float32 CPU parameters, gradients and state${typeof scale === 'number' ? '' : ' and a float32 clip norm'} (got ${params[0]!.dtype} on ${params[0]!.device}; use 'auto')`);
+    }
+    const gs = scaledCopies(grads, scale);
+    // p * 1 is p: without weight decay the pass over every parameter is skipped
+    if (weightDecay !== 0) ops._foreach_mul_(params, 1 - lr * weightDecay);
+    ops._foreach_mul_(m, beta1);
+    ops._foreach_add_(m, gs, 1 - beta1);
+    ops._foreach_mul_(v, beta2);
+    ops._foreach_addcmul_(v, gs, gs, 1 - beta2);
+    const denom = ops._foreach_sqrt(v);
+    ops._foreach_div_(denom, biasCorrection2Sqrt);
+    ops._foreach_add_(denom, eps);
+    ops._foreach_addcdiv_(params, m, denom, -stepSize);
   }
 
   protected update(p: Tensor, grad: Tensor, group: AdamWOptions): void {
@@ -293,9 +354,12 @@ export class SGD extends Optimizer<SGDOptions, SGDState> {
 /**
  * Scales all gradients together so their global norm is at most maxNorm, and returns the norm
  * before clipping (torch.nn.utils.clip_grad_norm_): coef = min(1, maxNorm / (norm + 1e-6)).
- * Parameters without a gradient are skipped. normType may be Infinity (max |g|).
+ * Parameters without a gradient are skipped. normType may be Infinity (max |g|). `kernel`: as
+ * AdamW's (OptimKernel); the fused norm and scale apply to contiguous float32 CPU gradients
+ * with normType 2.
  */
-export function clipGradNorm(params: Iterable<Tensor>, maxNorm: number, normType = 2): number {
+export function clipGradNorm(params: Iterable<Tensor>, maxNorm: number, normType = 2, kernel: OptimKernel = 'auto'): number {
+  checkKernel(kernel, 'clipGradNorm');
   return noGrad(() => scope(() => {
     const grads: Tensor[] = [];
     for (const p of params) {
@@ -303,25 +367,45 @@ export function clipGradNorm(params: Iterable<Tensor>, maxNorm: number, normType
       if (g !== null) grads.push(g);
     }
     if (grads.length === 0) return 0;
-    let total: Tensor;
-    if (normType === Infinity) {
-      const norms = grads.map((g) => g.detach().abs().max());
-      total = norms.length === 1 ? norms[0]! : ops.stack(norms).max();
-    } else {
-      // one multi-tensor call: the same norm kernel per gradient as ops.norm, bit for bit
-      total = ops.norm(ops.stack(ops._foreach_norm(grads, normType)), normType);
+    const { norm, scale } = clipScale(grads, maxNorm, normType, kernel, 'clipGradNorm');
+    if (typeof scale !== 'number') {
+      for (const g of grads) g.mul_(scale);
+    } else if (scale < 1) {
+      // one multi-tensor multiply, and none when the coefficient is 1 (g * 1 is g)
+      if (kernel === 'foreach' || !optimKernels.scaleTensors(grads, scale)) {
+        if (kernel === 'fused') throw new Error('clipGradNorm: kernel \'fused\' needs contiguous float32 CPU gradients (use \'auto\')');
+        ops._foreach_mul_(grads, scale);
+      }
     }
-    if (total.dtype !== 'float32' && total.dtype !== 'float64') {
-      const clamped = ops.clamp(total.add(1e-6).reciprocal().mul(maxNorm), null, 1.0);
-      for (const g of grads) g.mul_(clamped);
-      return total.item();
-    }
-    const norm = total.item();
-    const coef = clipCoefficient(norm, maxNorm, total.dtype === 'float32');
-    // one multi-tensor multiply, and none when the coefficient is 1 (g * 1 is g)
-    if (coef < 1) ops._foreach_mul_(grads, coef);
     return norm;
   }));
+}
+
+/**
+ * The global norm of `grads` and the clip coefficient min(1, maxNorm / (norm + 1e-6)), computed
+ * as clip_grad_norm_ does: a float32 coefficient as an exact number, a reduced-precision one as
+ * a scalar tensor of the norm's dtype.
+ */
+function clipScale(grads: Tensor[], maxNorm: number, normType: number, kernel: OptimKernel, where: string): { norm: number; scale: ClipScale } {
+  if (kernel !== 'foreach' && normType === 2) {
+    const fused = optimKernels.gradNorm2(grads);
+    if (fused !== null) return { norm: fused, scale: clipCoefficient(fused, maxNorm, true) };
+  }
+  if (kernel === 'fused') throw new Error(`${where}: kernel 'fused' needs contiguous float32 CPU gradients and normType 2 (use 'auto')`);
+  let total: Tensor;
+  if (normType === Infinity) {
+    const norms = grads.map((g) => g.detach().abs().max());
+    total = norms.length === 1 ? norms[0]! : ops.stack(norms).max();
+  } else {
+    // one multi-tensor call: the same norm kernel per gradient as ops.norm, bit for bit
+    total = ops.norm(ops.stack(ops._foreach_norm(grads, normType)), normType);
+  }
+  if (total.dtype !== 'float32' && total.dtype !== 'float64') {
+    const clamped = ops.clamp(total.add(1e-6).reciprocal().mul(maxNorm), null, 1.0);
+    return { norm: total.item(), scale: clamped };
+  }
+  const norm = total.item();
+  return { norm, scale: clipCoefficient(norm, maxNorm, total.dtype === 'float32') };
 }
 
 /**

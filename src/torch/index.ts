@@ -18,6 +18,7 @@ export { trackCpuAllocations, allocatedBytes, resetPeakAllocated, type Allocated
 export * as safetensors from './safetensors.js';
 export * as kernels from './kernels.js';
 export type { DecodeLayerWeights, DecodeShape, DecodeCacheRows } from './kernels.js';
+export * as optimKernels from './optim-kernels.js';
 export {
   ProcessGroup,
   PendingCollective,

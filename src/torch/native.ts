@@ -4,6 +4,7 @@ import { createRequire } from 'node:module';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { AdamWConstants } from './optim-kernels.js';
 
 /** Tensors cross the boundary as integer ids into the addon's handle table. */
 export type TensorId = number;
@@ -126,6 +127,12 @@ export interface NativeAddon {
   motDecodeProfile(on: boolean): { setup: number; norms: number; projections: number; attention: number; mlp: number; output: number };
   /** x [N, in] @ weight [out, in]^T (+ bias): float32 or bfloat16 CPU, through the decode kernels. */
   linearVector(x: TensorId, weight: TensorId, bias: TensorId | null): TensorId;
+  /** One fused AdamW update of every parameter (native/src/fused_optim.cc); false, nothing done, where it does not apply. */
+  adamwStep(params: TensorId[], grads: TensorId[], expAvgs: TensorId[], expAvgSqs: TensorId[], constants: AdamWConstants): boolean;
+  /** The 2-norm of all the tensors together; null where the fused norm does not apply. */
+  gradNorm2(tensors: TensorId[]): number | null;
+  /** t *= scale for each tensor; false, nothing done, where it does not apply. */
+  scaleTensors(tensors: TensorId[], scale: number): boolean;
   /** Puts the counting CPU allocator in front of libtorch's (native/src/allocator_stats.cc). */
   trackCpuAllocations(): void;
   /** Allocated bytes now and at peak; null for the CPU before trackCpuAllocations. */

@@ -14,7 +14,6 @@
 import { join } from 'node:path';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import * as torch from '../torch/index.js';
-import { clipGradNorm } from '../nn/index.js';
 import { PyRandom, Rng, encodePng, type ChwImage } from '../data/index.js';
 import { computeRewards, type RewardReport } from '../reward/index.js';
 import { groupAdvantages, type AdvantageResult } from './grpo-advantages.js';
@@ -257,8 +256,8 @@ function optimizerStep(s: GrpoSession): number {
     });
   }
   // With no clip the norm is still measured for the log: a clip at +Infinity scales by exactly 1.
-  const norm = clipGradNorm(s.params, maxNorm);
-  s.optimizer.step();
+  // clipGradNorm(s.params) + step() in one (the optimizer's parameters are s.params).
+  const norm = s.optimizer.clipAndStep(maxNorm);
   s.optimizer.zeroGrad();
   s.precision.syncModel();
   return norm;

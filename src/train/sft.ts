@@ -15,7 +15,7 @@ import { join, resolve } from 'node:path';
 import * as torch from '../torch/index.js';
 import { noGrad, scope, tensor, type ProcessGroup, type Tensor } from '../torch/index.js';
 import {
-  AdamW, EMA, MixedPrecision, applyLoRA, clipGradNorm, constantSchedule, removeLoRA, saveLoRA, warmupCosineSchedule, type Schedule,
+  AdamW, EMA, MixedPrecision, applyLoRA, constantSchedule, removeLoRA, saveLoRA, warmupCosineSchedule, type Schedule,
 } from '../nn/index.js';
 import {
   Bagel, decodeText, disposeBatch, generateImage, latentDownsample, loadCheckpoint, newContext, prefillText,
@@ -308,13 +308,15 @@ export async function trainSft(configInput: SftConfig | SftConfigInput, o: Train
           ...(sharded ? { beforeForward: () => sharded.beforeForward() } : {}),
         });
         let gradNorm: number;
-        if (sharded) gradNorm = sharded.clipGradNorm(config.optim.gradClip);
-        else {
+        if (sharded) {
+          gradNorm = sharded.clipGradNorm(config.optim.gradClip);
+          opt.step();
+        } else {
           exact?.finish();
           ensureGradients(trainable);
-          gradNorm = clipGradNorm(trainable, config.optim.gradClip);
+          // clipGradNorm(trainable) + step() with the clip applied inside the update (docs/engine.md, "Fused optimizer step")
+          gradNorm = opt.clipAndStep(config.optim.gradClip);
         }
-        opt.step();
         precision.syncModel();
         // rank 0 samples after this step: every rank gathers the whole model for it (docs/sharding.md 4)
         if (sharded && config.sampling.every > 0 && step % config.sampling.every === 0) sharded.pin();
