@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { runDemo } from './demo.js';
 import { dataStats, dataValidate } from '../data/index.js';
 import { TRAIN_HELP } from './train-help.js';
+import { CHECKLIST_PROBE_HELP } from './checklist-probe.js';
 
 const SERVE_HELP = `  serve [--host H] [--port P] [--data-dir D] [--api-key K] [--allow-remote] [--keep-stateless-chats] [--image-links] [--max-batch N]
                                        the OpenAI-compatible server (default 127.0.0.1:8000, data in
@@ -81,6 +82,7 @@ ${CHAT_HELP}
                                        per-device memory of a training step and whether it fits
                                        (see \`unicharacter plan --help\`, docs/planner.md); exit 3
                                        when it does not fit
+${CHECKLIST_PROBE_HELP}
 ${ENGINE_HELP}
   help                                 this text
 `;
@@ -121,6 +123,8 @@ function commandHelp(command: string, rest: string[]): string | undefined {
       return ENGINE_HELP;
     case 'export':
       return EXPORT_HELP;
+    case 'checklist-probe':
+      return CHECKLIST_PROBE_HELP;
     default:
       return undefined;
   }
@@ -178,6 +182,7 @@ const COMMANDS: Record<string, (rest: string[]) => Promise<number>> = {
   chat: chatCommand,
   plan: async (rest) => (await import('./plan.js')).planCommand(rest),
   engine: engineCommand,
+  'checklist-probe': async (rest) => (await import('./checklist-probe.js')).checklistProbeCommand(rest),
 };
 
 async function main(argv: string[]): Promise<number> {

@@ -37,11 +37,15 @@ export const TRAIN_HELP = `  train vae  --config <file> --run <dir> [--resume]
                                        when it beats the majority, else model; default with
                                        --preset project). Config key: checklistAnswerer;
                                        docs/reward-scorers.md "The checklist probe"
-  customize <character> --base <run> --run <dir> [--mode full|lora] [--steps N] [--resume]
+  customize <character> --base <run> --run <dir> [--mode full|lora] [--steps N] [--max-images N] [--resume]
                                        the few-shot step on a base run; <character> is 'sample' or
                                        a RoleScape-20 character folder. Writes <run>/character/:
                                        full weights, or with --mode lora the adapters and a size-
-                                       and SHA-256-checked reference to the base (docs/serving.md 10)
+                                       and SHA-256-checked reference to the base (docs/serving.md 10).
+                                       --max-images: reference images trained on (the first N,
+                                       default 10; \`eval --held-out-after N\` holds out the rest).
+                                       --steps 0: no training, the base itself with the character's
+                                       card (the model before customization, for \`eval\`)
   Precision and memory (sft, base, grpo, customize; docs/precision.md):
     --precision fp32|bf16-mixed|bf16   fp32 (default); bf16-mixed: bfloat16 forward and backward
                                        with float32 master weights and AdamW state; bf16: all

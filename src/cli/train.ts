@@ -9,7 +9,7 @@ import * as torch from '../torch/index.js';
 import { modelConfig } from '../model/index.js';
 import { TRAIN_HELP } from './train-help.js';
 import {
-  loadSftConfig, tinySftConfig, trainSft, trainBase, trainVae, customize, loadCharacters, loadSizedCharacterImages, vaeImageSpec, trainGrpo, grpoConfigFrom,
+  loadSftConfig, tinySftConfig, trainSft, trainBase, trainVae, customize, baseCharacterModel, loadCharacters, loadSizedCharacterImages, vaeImageSpec, trainGrpo, grpoConfigFrom,
   parseFaceIdentitySetting, GRPO_PRESETS, CHECKLIST_ANSWERERS, type GrpoConfig, type SftConfig,
 } from '../train/index.js';
 import { CHARACTER_MODEL_FILES } from '../character/index.js';
@@ -129,18 +129,34 @@ export async function customizeCommand(args: string[]): Promise<number> {
       run: { type: 'string' },
       mode: { type: 'string', default: 'full' },
       steps: { type: 'string' },
+      'max-images': { type: 'string' },
       resume: { type: 'boolean', default: false },
       precision: { type: 'string' },
       'activation-checkpointing': { type: 'boolean' },
       shard: { type: 'string' },
     },
   });
-  const usage = 'unicharacter customize <character> --base <run> --run <dir> [--mode full|lora] [--steps N] [--precision fp32|bf16-mixed|bf16] [--activation-checkpointing] [--shard none|grad|full]';
+  const usage = 'unicharacter customize <character> --base <run> --run <dir> [--mode full|lora] [--steps N] [--max-images N] [--precision fp32|bf16-mixed|bf16] [--activation-checkpointing] [--shard none|grad|full]';
   if (positionals.length !== 1) throw new Error(`usage: ${usage}`);
   if (values.mode !== 'full' && values.mode !== 'lora') throw new Error(`--mode must be 'full' or 'lora', got '${values.mode}'`);
+  const count = (v: string | undefined, flag: string, min: number): number | undefined => {
+    if (v === undefined) return undefined;
+    if (!/^\d+$/.test(v) || Number(v) < min) throw new Error(`${flag} must be an integer of at least ${min}, got '${v}'`);
+    return Number(v);
+  };
+  const steps = count(values.steps, '--steps', 0);
+  const maxImages = count(values['max-images'], '--max-images', 1);
+  if (steps === 0) {
+    // No training: the base as the character's model before customization (for evaluation).
+    if (values.mode !== 'full' || values.resume) throw new Error('--steps 0 writes the untrained base as a full character model: it takes neither --mode lora nor --resume');
+    const dir = baseCharacterModel(positionals[0]!, { base: need(values.base, '--base', usage), out: need(values.run, '--run', usage), ...(maxImages ? { maxImages } : {}) });
+    console.log(`character model (the base, not customized): ${dir}`);
+    return 0;
+  }
   const r = await customize(positionals[0]!, {
     base: need(values.base, '--base', usage), runDir: need(values.run, '--run', usage), mode: values.mode, resume: values.resume,
-    group: groupFromEnv(), config: { ...(values.steps ? { totalSteps: Number(values.steps) } : {}), ...precisionFlags(values), ...shardFlag(values) },
+    ...(maxImages ? { maxImages } : {}),
+    group: groupFromEnv(), config: { ...(steps ? { totalSteps: steps } : {}), ...precisionFlags(values), ...shardFlag(values) },
   });
   console.log(r.characterModelPath ? `character model: ${r.characterModelPath}` : `adapter: ${r.adapterPath}`);
   return 0;

@@ -19,6 +19,8 @@ export const EVAL_HELP = `unicharacter eval [options]
                          ("sample", "tessel" or its id), or a folder name under --data-root/train;
                          default: the character stored in the first run's model folder
   --split <dir>          held-out split: the character's test folder, or a split root holding it
+  --held-out-after N     no test split: the reference images after the character's first N (those
+                         \`customize --max-images N\` did not train on) and their scenes are held out
   --run [label=]<dir>    a character model folder; repeat for base / SFT / SFT+GRPO (label default:
                          the folder name)
   --out <dir>            report folder (default eval-report/)
@@ -66,7 +68,7 @@ const num = (v: string | undefined, name: string): number | undefined => {
 
 /** The flag that sets each field of the evaluation config (EvalConfigSchema), for its errors. */
 const FLAGS: Record<string, string> = {
-  split: '--split', out: '--out', 'judge.url': '--judge-url', 'judge.model': '--judge-model',
+  split: '--split', heldOutAfter: '--held-out-after', out: '--out', 'judge.url': '--judge-url', 'judge.model': '--judge-model',
   'evaluators.clipDir': '--clip-dir', 'evaluators.dinoDir': '--dino-dir', 'evaluators.lpipsFiles': '--lpips',
   'limits.maxItems': '--max-items', 'limits.maxTokens': '--max-tokens', 'limits.maxAnswerTokens': '--max-answer-tokens', 'limits.maxThinkTokens': '--max-think-tokens', 'limits.numTimesteps': '--timesteps',
   'limits.samplesPerPrompt': '--samples-per-prompt', 'limits.seed': '--seed', 'limits.temperature': '--temperature',
@@ -78,6 +80,7 @@ export function evalConfigFromFlags(values: Record<string, string | string[] | b
   const s = (k: string) => values[k] as string | undefined;
   const config: EvalConfigInput = {
     ...(s('split') !== undefined ? { split: s('split') } : {}),
+    ...(s('held-out-after') !== undefined ? { heldOutAfter: num(s('held-out-after'), 'held-out-after') } : {}),
     runs: ((values.run as string[] | undefined) ?? []).map(parseRun),
     ...(s('judge-url') !== undefined || s('judge-model') !== undefined ? { judge: { url: s('judge-url') ?? '', model: s('judge-model') ?? '' } } : {}),
     evaluators: { clipDir: s('clip-dir'), dinoDir: s('dino-dir'), lpipsFiles: values.lpips as string[] | undefined, independent: !values['no-independent'] },
@@ -98,7 +101,7 @@ export async function evalCommand(args: string[], log: (s: string) => void = (s)
   const { values } = parseArgs({
     args,
     options: {
-      character: { type: 'string' }, split: { type: 'string' }, run: { type: 'string', multiple: true }, out: { type: 'string' },
+      character: { type: 'string' }, split: { type: 'string' }, 'held-out-after': { type: 'string' }, run: { type: 'string', multiple: true }, out: { type: 'string' },
       'judge-url': { type: 'string' }, 'judge-model': { type: 'string' },
       'clip-dir': { type: 'string' }, 'dino-dir': { type: 'string' }, lpips: { type: 'string', multiple: true },
       'no-independent': { type: 'boolean', default: false }, 'no-copy-baseline': { type: 'boolean', default: false },

@@ -74,6 +74,9 @@ export const EvalConfigSchema = z.object({
   /** A split folder (a character's test folder, or a split root holding it) whose held-out images and
    * scenes (and any *_test.json sets) replace the character's. */
   split: z.string().min(1).optional(),
+  /** No test split: the character's reference images after its first `heldOutAfter` (the ones
+   * `customize --max-images N` did not train on) and their scenes are the held-out images. */
+  heldOutAfter: z.number().int().positive().optional(),
   runs: z.array(EvalRunSchema).superRefine((runs, ctx) => {
     const seen = new Set<string>();
     runs.forEach((r, i) => {
@@ -88,7 +91,9 @@ export const EvalConfigSchema = z.object({
   limits: EvalLimitsSchema.default({}),
   /** Add the nearest-training-image copy baseline. */
   copyBaseline: z.boolean().default(true),
-}).strict();
+}).strict().refine((c) => c.split === undefined || c.heldOutAfter === undefined, {
+  message: 'give either a split folder or heldOutAfter, not both', path: ['heldOutAfter'],
+});
 
 export type EvalRun = z.infer<typeof EvalRunSchema>;
 export type EvalEvaluators = z.input<typeof EvalEvaluatorsSchema>;

@@ -10,7 +10,7 @@ import { loadEvaluators } from './evaluators.js';
 import { parseEvalConfig, resolveLimits, type EvalOptions, type EvalRun, type ResolvedLimits } from './config.js';
 import type { EvalReport, ReportColumn, TaskName } from './report-types.js';
 import { writeReportFiles } from './report.js';
-import { withSplit } from './split.js';
+import { withHeldOutAfter, withSplit } from './split.js';
 import { imageBytes } from '../data/index.js';
 import { EVAL_TASKS, chanceColumns, chwOf, copyBaselineColumn, type EvalContext, type TaskTable } from './tasks/index.js';
 
@@ -43,7 +43,8 @@ export async function runEval(o: EvalOptions): Promise<EvalReport> {
   const { character, log: logTo, ...config } = o;
   const cfg = parseEvalConfig(config);
   const log = logTo ?? (() => {});
-  const { character: c, warnings } = cfg.split ? withSplit(character, cfg.split) : { character, warnings: [] };
+  const { character: c, warnings } = cfg.split ? withSplit(character, cfg.split)
+    : { character: cfg.heldOutAfter !== undefined ? withHeldOutAfter(character, cfg.heldOutAfter) : character, warnings: [] };
   mkdirSync(cfg.out, { recursive: true });
   const limits = resolveLimits(cfg.limits);
   const heldOutBytes = c.tests.heldOutImages.map(imageBytes);
@@ -68,7 +69,7 @@ export async function runEval(o: EvalOptions): Promise<EvalReport> {
     format: 'unicharacter-eval/1',
     createdAt: new Date().toISOString(),
     character: { id: c.id, display: c.names.display, category: c.category },
-    split: { dir: cfg.split ?? null, heldOutImages: c.tests.heldOutImages.length, heldOutScenes: c.tests.heldOutScenes.length },
+    split: { dir: cfg.split ?? (cfg.heldOutAfter !== undefined ? `images after the first ${cfg.heldOutAfter}` : null), heldOutImages: c.tests.heldOutImages.length, heldOutScenes: c.tests.heldOutScenes.length },
     columns,
     evaluators: ev.info,
     settings: reportSettings(limits, ev.judge ? ev.judge.id : 'none'),

@@ -33,3 +33,21 @@ export function withSplit(c: Character, split: string): { character: Character; 
 function folderName(dir: string): string {
   return dir.replace(/[\\/]+$/, '').split(/[\\/]/).pop()!;
 }
+
+/** The character with its reference images after the first `keep` (and their scenes) moved to the
+ * held-out images: a held-out split for a folder without a test split, matching the few-shot step
+ * that trains on the first `keep` images (src/train/sft-data.ts fewShotCharacter). */
+export function withHeldOutAfter(c: Character, keep: number): Character {
+  const n = c.referenceImages.length;
+  if (!(Number.isInteger(keep) && keep >= 1 && keep < n)) {
+    throw new Error(`heldOutAfter ${keep}: ${c.names.display} has ${n} reference images, so it must be an integer from 1 to ${n - 1}`);
+  }
+  const held = c.referenceImages.slice(keep);
+  const ids = new Set(held.map((i) => i.id));
+  return {
+    ...c,
+    referenceImages: c.referenceImages.slice(0, keep),
+    scenes: c.scenes.filter((s) => s.image === undefined || !ids.has(s.image)),
+    tests: { ...c.tests, heldOutImages: held, heldOutScenes: c.scenes.filter((s) => s.image !== undefined && ids.has(s.image)) },
+  };
+}

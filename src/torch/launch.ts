@@ -106,17 +106,42 @@ function lineSplitter(emit: (line: string) => void): { push(chunk: string): void
   };
 }
 
-/** Starts `nproc` ranks of `script` and resolves when all have exited. */
-export async function launch(options: LaunchOptions): Promise<LaunchResult> {
+/** LaunchOptions checked, with their defaults filled in. */
+interface LaunchSettings {
+  nproc: number;
+  script: string;
+  args: string[];
+  nodeArgs: string[];
+  env: Record<string, string | undefined>;
+  nnodes: number;
+  nodeRank: number;
+  masterAddr: string;
+  cwd: string | undefined;
+  graceMs: number;
+  killAfterMs: number;
+  onLine: (rank: number, stream: 'stdout' | 'stderr', line: string) => void;
+  signal: AbortSignal | undefined;
+}
+
+function isStringArray(v: unknown): v is string[] {
+  return Array.isArray(v) && v.every((a) => typeof a === 'string');
+}
+
+function writePrefixedLine(rank: number, stream: 'stdout' | 'stderr', line: string): void {
+  (stream === 'stdout' ? process.stdout : process.stderr).write(`[rank ${rank}] ${line}\n`);
+}
+
+/** Every option checked (a TypeError naming the first bad one), defaults filled in. */
+function checkedOptions(options: LaunchOptions): LaunchSettings {
   const fn = 'launch()';
   if (options === null || typeof options !== 'object') throw new TypeError(`${fn}: options must be an object`);
   const { nproc, script } = options;
   if (!isInt(nproc) || nproc < 1) throw new TypeError(`${fn}: nproc must be an integer >= 1 (got ${String(nproc)})`);
   if (typeof script !== 'string' || script === '') throw new TypeError(`${fn}: script must be a non-empty path`);
   const args = options.args ?? [];
-  if (!Array.isArray(args) || args.some((a) => typeof a !== 'string')) throw new TypeError(`${fn}: args must be an array of strings`);
+  if (!isStringArray(args)) throw new TypeError(`${fn}: args must be an array of strings`);
   const nodeArgs = options.nodeArgs ?? [];
-  if (!Array.isArray(nodeArgs) || nodeArgs.some((a) => typeof a !== 'string')) throw new TypeError(`${fn}: nodeArgs must be an array of strings`);
+  if (!isStringArray(nodeArgs)) throw new TypeError(`${fn}: nodeArgs must be an array of strings`);
   if (options.env !== undefined && (options.env === null || typeof options.env !== 'object')) throw new TypeError(`${fn}: env must be an object`);
   if (options.masterPort !== undefined && (!isInt(options.masterPort) || options.masterPort < 1 || options.masterPort > 65535)) {
     throw new TypeError(`${fn}: masterPort must be an integer in 1-65535 (got ${String(options.masterPort)})`);
@@ -131,147 +156,176 @@ export async function launch(options: LaunchOptions): Promise<LaunchResult> {
   if (!isInt(graceMs) || graceMs < 0) throw new TypeError(`${fn}: graceMs must be an integer >= 0`);
   const killAfterMs = options.killAfterMs ?? 3000;
   if (!isInt(killAfterMs) || killAfterMs < 0) throw new TypeError(`${fn}: killAfterMs must be an integer >= 0`);
-  const onLine =
-    options.onLine ??
-    ((rank: number, stream: 'stdout' | 'stderr', line: string) => {
-      (stream === 'stdout' ? process.stdout : process.stderr).write(`[rank ${rank}] ${line}\n`);
-    });
-  const signal = options.signal;
+  return {
+    nproc, script, args, nodeArgs, env: options.env ?? {}, nnodes, nodeRank, masterAddr: masterAddr.trim(),
+    cwd: options.cwd, graceMs, killAfterMs, onLine: options.onLine ?? writePrefixedLine, signal: options.signal,
+  };
+}
 
-  const masterPort = options.masterPort ?? (nnodes > 1 ? 29500 : await freePort());
-  const base: Record<string, string | undefined> = { ...process.env, ...(options.env ?? {}) };
-  // As torchrun does, keep N ranks from oversubscribing the cores unless told otherwise.
-  if (base['OMP_NUM_THREADS'] === undefined && nproc > 1) {
-    base['OMP_NUM_THREADS'] = String(Math.max(1, Math.floor(availableParallelism() / nproc)));
+/** The environment of local rank `rank`: torchrun's static-rendezvous variables over `base`. */
+function rankEnv(s: LaunchSettings, base: Record<string, string | undefined>, masterPort: number, rank: number): Record<string, string | undefined> {
+  const global = s.nodeRank * s.nproc + rank;
+  const world = String(s.nproc * s.nnodes);
+  return {
+    ...base,
+    MASTER_ADDR: s.masterAddr,
+    MASTER_PORT: String(masterPort),
+    RANK: String(global),
+    LOCAL_RANK: String(rank),
+    WORLD_SIZE: world,
+    LOCAL_WORLD_SIZE: String(s.nproc),
+    GROUP_RANK: String(s.nodeRank),
+    GROUP_WORLD_SIZE: String(s.nnodes),
+    ROLE_RANK: String(global),
+    ROLE_WORLD_SIZE: world,
+  };
+}
+
+/** The ranks of one launch: starts them, follows their exits, and stops the others when one fails. */
+class RankSupervisor {
+  private readonly children: (ChildProcess | undefined)[] = [];
+  private readonly exits: (RankExit | null)[];
+  private readonly killed: boolean[];
+  private readonly timers: NodeJS.Timeout[] = [];
+  private failedRank: number | null = null;
+  private failure: string | null = null;
+  private aborted = false;
+  private remaining: number;
+  private stopping = false;
+  private readonly onAbort = (): void => {
+    this.aborted = true;
+    this.terminateAll();
+  };
+
+  constructor(
+    private readonly s: LaunchSettings,
+    private readonly base: Record<string, string | undefined>,
+    private readonly masterPort: number,
+    private readonly resolve: (r: LaunchResult) => void,
+  ) {
+    this.exits = new Array(s.nproc).fill(null);
+    this.killed = new Array<boolean>(s.nproc).fill(false);
+    this.remaining = s.nproc;
   }
 
-  return new Promise<LaunchResult>((resolve) => {
-    const children: ChildProcess[] = [];
-    const exits: (RankExit | null)[] = new Array(nproc).fill(null);
-    const killed = new Array<boolean>(nproc).fill(false);
-    const timers: NodeJS.Timeout[] = [];
-    let failedRank: number | null = null;
-    let failure: string | null = null;
-    let aborted = false;
-    let remaining = nproc;
-    let stopping = false;
+  startAll(): void {
+    for (let rank = 0; rank < this.s.nproc; rank++) this.start(rank);
+    const signal = this.s.signal;
+    if (signal) {
+      if (signal.aborted) this.onAbort();
+      else signal.addEventListener('abort', this.onAbort, { once: true });
+    }
+  }
 
-    const terminateAll = (): void => {
-      if (stopping) return;
-      stopping = true;
-      for (let r = 0; r < nproc; r++) {
-        const c = children[r];
-        if (c && exits[r] === null) {
-          killed[r] = true;
-          c.kill('SIGTERM');
-        }
-      }
-      const t = setTimeout(() => {
-        for (let r = 0; r < nproc; r++) if (exits[r] === null) children[r]?.kill('SIGKILL');
-      }, killAfterMs);
-      t.unref();
-      timers.push(t);
-    };
+  private global(rank: number): number {
+    return this.s.nodeRank * this.s.nproc + rank;
+  }
 
-    const onAbort = (): void => {
-      aborted = true;
-      terminateAll();
-    };
-
-    const finish = (): void => {
-      for (const t of timers) clearTimeout(t);
-      signal?.removeEventListener('abort', onAbort);
-      const ranks = exits as RankExit[];
-      resolve({
-        ok: !aborted && ranks.every((e) => e.code === 0),
-        exitCodes: ranks.map((e) => e.code),
-        ranks,
-        failedRank,
-        error: failure ?? (aborted ? 'launch aborted' : null),
-        masterPort,
-        aborted,
+  private start(rank: number): void {
+    let child: ChildProcess;
+    try {
+      child = spawn(process.execPath, [...this.s.nodeArgs, this.s.script, ...this.s.args], {
+        env: rankEnv(this.s, this.base, this.masterPort, rank),
+        cwd: this.s.cwd,
+        stdio: ['ignore', 'pipe', 'pipe'],
       });
-    };
+    } catch (err) {
+      // Synchronous spawn failure (bad cwd and the like): count as this rank failing.
+      this.children.push(undefined);
+      this.s.onLine(this.global(rank), 'stderr', `launch: could not start: ${err instanceof Error ? err.message : String(err)}`);
+      this.onExit(rank, 127, null);
+      return;
+    }
+    this.children.push(child);
+    this.follow(rank, child);
+  }
 
-    const onExit = (rank: number, code: number | null, sig: NodeJS.Signals | null): void => {
-      if (exits[rank] !== null) return;
-      const e: RankExit = { rank, code, signal: sig, killed: killed[rank]! };
-      exits[rank] = e;
-      remaining--;
-      if (failedRank === null && !e.killed && code !== 0) {
-        failedRank = nodeRank * nproc + rank;
-        failure = `rank ${nodeRank * nproc + rank} failed (${describe(e)})`;
-        if (remaining > 0) {
-          const t = setTimeout(terminateAll, graceMs);
-          timers.push(t);
-        }
-      }
-      if (remaining === 0) finish();
+  /** Forwards the child's lines and settles the rank once its streams have closed and it has exited. */
+  private follow(rank: number, child: ChildProcess): void {
+    let pending = 3; // stdout end, stderr end, process exit
+    let status: [number | null, NodeJS.Signals | null] = [null, null];
+    const done = (): void => {
+      if (--pending === 0) this.onExit(rank, status[0], status[1]);
     };
-
-    for (let rank = 0; rank < nproc; rank++) {
-      const global = nodeRank * nproc + rank;
-      const env: Record<string, string | undefined> = {
-        ...base,
-        MASTER_ADDR: masterAddr.trim(),
-        MASTER_PORT: String(masterPort),
-        RANK: String(global),
-        LOCAL_RANK: String(rank),
-        WORLD_SIZE: String(nproc * nnodes),
-        LOCAL_WORLD_SIZE: String(nproc),
-        GROUP_RANK: String(nodeRank),
-        GROUP_WORLD_SIZE: String(nnodes),
-        ROLE_RANK: String(global),
-        ROLE_WORLD_SIZE: String(nproc * nnodes),
-      };
-      let child: ChildProcess;
-      try {
-        child = spawn(process.execPath, [...nodeArgs, script, ...args], {
-          env,
-          cwd: options.cwd,
-          stdio: ['ignore', 'pipe', 'pipe'],
-        });
-      } catch (err) {
-        // Synchronous spawn failure (bad cwd and the like): count as this rank failing.
-        children.push(undefined as unknown as ChildProcess);
-        onLine(nodeRank * nproc + rank, 'stderr', `launch: could not start: ${err instanceof Error ? err.message : String(err)}`);
-        onExit(rank, 127, null);
-        continue;
-      }
-      children.push(child);
-      let pending = 3; // stdout end, stderr end, process exit
-      let status: [number | null, NodeJS.Signals | null] = [null, null];
-      const done = (): void => {
-        if (--pending === 0) onExit(rank, status[0], status[1]);
-      };
-      for (const stream of ['stdout', 'stderr'] as const) {
-        const s = child[stream]!;
-        s.setEncoding('utf8');
-        const split = lineSplitter((line) => onLine(nodeRank * nproc + rank, stream, line));
-        s.on('data', (chunk: string) => split.push(chunk));
-        s.on('close', () => {
-          split.end();
-          done();
-        });
-      }
-      child.on('error', (err) => {
-        onLine(nodeRank * nproc + rank, 'stderr', `launch: ${err.message}`);
-        if (child.exitCode === null && child.signalCode === null && child.pid === undefined) {
-          status = [127, null];
-          // No process: neither 'exit' nor the streams may report; settle this rank now.
-          pending = 1;
-          done();
-        }
-      });
-      child.on('exit', (code, sig) => {
-        status = [code, sig];
+    for (const stream of ['stdout', 'stderr'] as const) {
+      const s = child[stream]!;
+      s.setEncoding('utf8');
+      const split = lineSplitter((line) => this.s.onLine(this.global(rank), stream, line));
+      s.on('data', (chunk: string) => split.push(chunk));
+      s.on('close', () => {
+        split.end();
         done();
       });
     }
+    child.on('error', (err) => {
+      this.s.onLine(this.global(rank), 'stderr', `launch: ${err.message}`);
+      if (child.exitCode === null && child.signalCode === null && child.pid === undefined) {
+        status = [127, null];
+        // No process: neither 'exit' nor the streams may report; settle this rank now.
+        pending = 1;
+        done();
+      }
+    });
+    child.on('exit', (code, sig) => {
+      status = [code, sig];
+      done();
+    });
+  }
 
-    if (signal) {
-      if (signal.aborted) onAbort();
-      else signal.addEventListener('abort', onAbort, { once: true });
+  private onExit(rank: number, code: number | null, sig: NodeJS.Signals | null): void {
+    if (this.exits[rank] !== null) return;
+    const e: RankExit = { rank, code, signal: sig, killed: this.killed[rank]! };
+    this.exits[rank] = e;
+    this.remaining--;
+    if (this.failedRank === null && !e.killed && code !== 0) {
+      this.failedRank = this.global(rank);
+      this.failure = `rank ${this.global(rank)} failed (${describe(e)})`;
+      if (this.remaining > 0) this.timers.push(setTimeout(() => this.terminateAll(), this.s.graceMs));
     }
-  });
+    if (this.remaining === 0) this.finish();
+  }
+
+  private terminateAll(): void {
+    if (this.stopping) return;
+    this.stopping = true;
+    for (let r = 0; r < this.s.nproc; r++) {
+      const c = this.children[r];
+      if (c && this.exits[r] === null) {
+        this.killed[r] = true;
+        c.kill('SIGTERM');
+      }
+    }
+    const t = setTimeout(() => {
+      for (let r = 0; r < this.s.nproc; r++) if (this.exits[r] === null) this.children[r]?.kill('SIGKILL');
+    }, this.s.killAfterMs);
+    t.unref();
+    this.timers.push(t);
+  }
+
+  private finish(): void {
+    for (const t of this.timers) clearTimeout(t);
+    this.s.signal?.removeEventListener('abort', this.onAbort);
+    const ranks = this.exits as RankExit[];
+    this.resolve({
+      ok: !this.aborted && ranks.every((e) => e.code === 0),
+      exitCodes: ranks.map((e) => e.code),
+      ranks,
+      failedRank: this.failedRank,
+      error: this.failure ?? (this.aborted ? 'launch aborted' : null),
+      masterPort: this.masterPort,
+      aborted: this.aborted,
+    });
+  }
+}
+
+/** Starts `nproc` ranks of `script` and resolves when all have exited. */
+export async function launch(options: LaunchOptions): Promise<LaunchResult> {
+  const s = checkedOptions(options);
+  const masterPort = options.masterPort ?? (s.nnodes > 1 ? 29500 : await freePort());
+  const base: Record<string, string | undefined> = { ...process.env, ...s.env };
+  // As torchrun does, keep N ranks from oversubscribing the cores unless told otherwise.
+  if (base['OMP_NUM_THREADS'] === undefined && s.nproc > 1) {
+    base['OMP_NUM_THREADS'] = String(Math.max(1, Math.floor(availableParallelism() / s.nproc)));
+  }
+  return new Promise<LaunchResult>((resolve) => new RankSupervisor(s, base, masterPort, resolve).startAll());
 }

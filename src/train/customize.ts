@@ -5,9 +5,14 @@
 // over the shared base. The base's tokenizer, VAE and model sizes are reused as they are.
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import type { Character } from '../data/index.js';
+import { Tokenizer, type Character } from '../data/index.js';
+import * as torch from '../torch/index.js';
+import { Bagel, loadCheckpoint, type ModelConfig } from '../model/index.js';
+import { CharacterModel } from '../character/index.js';
 import { parseSftConfig, type SftConfig, type SftConfigInput } from './sft-config.js';
+import { fewShotCharacter, modelConfigForTokenizer } from './sft-data.js';
 import { loadCharacters, trainSft, type TrainSftOptions, type TrainSftResult } from './sft.js';
+import { loadVae } from './vae-stage.js';
 
 /** Unified-SFT over several characters (config.data.characters, or o.characters). */
 export async function trainBase(config: SftConfigInput, o: TrainSftOptions): Promise<TrainSftResult> {
@@ -75,4 +80,31 @@ export async function customize(character: Character | string, o: CustomizeOptio
   }, 'customize config');
   const characters = typeof character === 'string' ? loadCharacters([character]) : [character];
   return trainSft(config, { ...o, characters });
+}
+
+/**
+ * The model before customization as a character model folder: the base's final weights, tokenizer
+ * and VAE with the character's card (its first `maxImages` images, as customize keeps), written to
+ * `<out>/character`, untrained. The "before" column of an evaluation of a customization.
+ */
+export function baseCharacterModel(character: Character | string, o: { base: string; out: string; maxImages?: number }): string {
+  const base = readBaseRun(o.base);
+  const c = typeof character === 'string' ? loadCharacters([character])[0]! : character;
+  const tok = Tokenizer.fromFile(base.tokenizer);
+  const preset = modelConfigForTokenizer(base.config.model, tok);
+  const vae = loadVae(base.vae, preset.vae);
+  const mc: ModelConfig = { ...preset, vae: structuredClone(vae.config) };
+  torch.manualSeed(base.config.seed);
+  const model = new Bagel(mc);
+  try {
+    loadCheckpoint(base.model, model);
+    const dir = join(resolve(o.out), 'character');
+    new CharacterModel(fewShotCharacter(c, o.maxImages ?? 10), model, vae, tok, {
+      format: 1, modelConfig: mc, imageSize: base.config.data.imageSize, provenance: { runDir: resolve(o.base), stage: 'base (not customized)' },
+    }).save(dir);
+    return dir;
+  } finally {
+    model.dispose();
+    vae.dispose();
+  }
 }

@@ -42,8 +42,9 @@ export {
   trainVae, vaeLoss, vaeLossGroups, reconstructionError, calibrateLatents, saveVae, loadVae, freezeVae, decodeLatents,
   type TrainVaeOptions, type TrainVaeResult, type VaeMetrics,
 } from './vae-stage.js';
-export { trainBase, customize, readBaseRun, type CustomizeOptions } from './customize.js';
+export { trainBase, customize, baseCharacterModel, readBaseRun, type CustomizeOptions } from './customize.js';
 export { SHARD_MODES, type ShardMode } from './shard/index.js';
 export { exportShardedRun, type ExportShardedOptions, type ExportShardedResult } from './export-sharded.js';
 export { evalRiseOf, type EvalRise } from './grpo-eval-rise.js';
+export { accuracyNote, captionedImages } from './grpo-answerer.js';
 export { writeMicroGrpoModel } from './grpo-micro.js';

@@ -4,11 +4,10 @@
 // character's held-out items (seeded).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import { loadSampleCharacter, prepareImage, type ChwImage } from '../../src/data/index.js';
 import {
-  CaptionKnnAnswerer, captionKnnHeldOutAccuracy, sameWord, scoreAnswers, tellingWords, captionWords, type CaptionedImage, type HeldOutItem,
+  CaptionKnnAnswerer, captionKnnHeldOutAccuracy, sameWord, scoreAnswers, tellingWords, captionWords, type HeldOutItem,
 } from '../../src/reward/index.js';
+import { sampleCaptioned } from './sample-captioned.js';
 import { BLUE, DARK, GREEN, WHITE, twoTone as image } from './two-tone.js';
 
 test('words and sameWord: lower-case words, a 4+ letter prefix names the same thing', () => {
@@ -64,24 +63,8 @@ test('scoreAnswers: accuracy and the majority baseline, hand-counted', () => {
   assert.ok(Math.abs(r.accuracy - 4 / 6) < 1e-12 && Math.abs(r.majority - 4 / 6) < 1e-12);
 });
 
-async function sampleCaptioned(side: number): Promise<{ train: CaptionedImage[]; heldOut: CaptionedImage[] }> {
-  const { character: c } = loadSampleCharacter();
-  const img = (path: string): Promise<ChwImage> => prepareImage(new Uint8Array(readFileSync(path)), { rule: 'fixed', width: side, height: side });
-  const train: CaptionedImage[] = [];
-  for (const r of c.referenceImages) {
-    train.push({
-      image: await img(r.path!), caption: r.t2iInstruction!,
-      extra: c.vqa.filter((q) => q.imageId === r.id).map((q) => q.answer).join(' '),
-      mcq: c.vqaMcq.filter((q) => q.imageId === r.id).map((q) => ({ question: q.question, options: Object.values(q.options), answer: q.options[q.answerKey] })),
-    });
-  }
-  const heldOut: CaptionedImage[] = [];
-  for (const r of c.tests.heldOutImages) heldOut.push({ image: await img(r.path!), caption: r.t2iInstruction! });
-  return { train, heldOut };
-}
-
 test('caption-kNN beats the majority answer on the sample character\'s held-out items (seeded)', async () => {
-  const { train, heldOut } = await sampleCaptioned(64);
+  const { train, heldOut } = await sampleCaptioned(64, { withVqaAnswers: true });
   const a = await captionKnnHeldOutAccuracy(train, heldOut, { seed: 7 });
   const again = await captionKnnHeldOutAccuracy(train, heldOut, { seed: 7 });
   assert.deepEqual(again, a, 'seeded: the same items and answers');

@@ -4,12 +4,12 @@
 // answer on a seeded held-out split, while the same answerer trained on shuffled labels is not.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import { loadSampleCharacter, prepareImage, Rng, type ChwImage } from '../../src/data/index.js';
+import { Rng, type ChwImage } from '../../src/data/index.js';
 import {
   ChecklistProbeAnswerer, captionConstants, contentWords, fitProbe, itemWordLabels, probeHeldOutAccuracy, probeProbability, shuffledLabels, splitChecklistItems,
-  type CaptionedImage, type HeldOutItem,
+  type HeldOutItem,
 } from '../../src/reward/index.js';
+import { sampleCaptioned } from './sample-captioned.js';
 import { BLUE, DARK, WHITE, twoTone as image } from './two-tone.js';
 
 test('itemWordLabels: a yes/no item labels its content words, an MCQ its options\' words', () => {
@@ -73,21 +73,6 @@ test('splitChecklistItems and shuffledLabels: seeded sizes, the same answers in 
   assert.deepEqual(sh.map((it) => it.question), items.map((it) => it.question));
   assert.deepEqual(captionConstants(['teal fox in snow', 'teal fox by the sea']), ['teal', 'fox']);
 });
-
-async function sampleCaptioned(side: number): Promise<{ train: CaptionedImage[]; heldOut: CaptionedImage[] }> {
-  const { character: c } = loadSampleCharacter();
-  const img = (path: string): Promise<ChwImage> => prepareImage(new Uint8Array(readFileSync(path)), { rule: 'fixed', width: side, height: side });
-  const train: CaptionedImage[] = [];
-  for (const r of c.referenceImages) {
-    train.push({
-      image: await img(r.path!), caption: r.t2iInstruction!,
-      mcq: c.vqaMcq.filter((q) => q.imageId === r.id).map((q) => ({ question: q.question, options: Object.values(q.options), answer: q.options[q.answerKey] })),
-    });
-  }
-  const heldOut: CaptionedImage[] = [];
-  for (const r of c.tests.heldOutImages) heldOut.push({ image: await img(r.path!), caption: r.t2iInstruction! });
-  return { train, heldOut };
-}
 
 test('checklist probe beats the majority answer on the sample character\'s held-out items, and does not with shuffled labels (seed 7)', async () => {
   const { train, heldOut } = await sampleCaptioned(64);

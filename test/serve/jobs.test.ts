@@ -94,6 +94,20 @@ function assertNamesCheckpointOnDisk(message: string, jobId: string, vaeStage: b
   return step;
 }
 
+/** Cancels a running job and waits for its event stream to end: the time from the request to the
+ * stream's `done`, and the job row then (its status must be `cancelled`). */
+async function cancelAndSettle(jobId: string, eventsUrl: string) {
+  const t0 = performance.now();
+  const c = await post(`/v1/jobs/${jobId}/cancel`, {});
+  assert.equal(c.status, 200);
+  const events = await readEvents(eventsUrl);
+  const ms = performance.now() - t0;
+  assert.equal(events.at(-1)!.event, 'done');
+  const job = await getJob(jobId);
+  assert.equal(job.status, 'cancelled');
+  return { ms, job };
+}
+
 /** The job once its worker has ended: a cancel settled at the deadline says the worker is still
  * finishing its step until then. */
 async function afterWorkerEnded(jobId: string): Promise<Record<string, any>> {
@@ -252,14 +266,7 @@ test('cancel reaches a GRPO epoch part-way (rollouts, sampler steps, scoring, up
   await readEvents(url, (e) => e.event === 'progress' && (e.data as { step: number }).step >= 1, 120_000);
   // Into the next epoch's rollouts (or its update) before the cancel.
   await new Promise((r) => setTimeout(r, 300));
-  const t0 = performance.now();
-  const c = await post(`/v1/jobs/${running.body.id}/cancel`, {});
-  assert.equal(c.status, 200);
-  const events = await readEvents(url);
-  const ms = performance.now() - t0;
-  assert.equal(events.at(-1)!.event, 'done');
-  const job = await getJob(running.body.id);
-  assert.equal(job.status, 'cancelled');
+  const { ms, job } = await cancelAndSettle(running.body.id, url);
   // The epoch under way is dropped: the checkpoint left is the last finished epoch's.
   // The worker read the stop flag inside the epoch and ended by itself, before the deadline.
   assert.equal(job.progress.stopped_by, 'worker', job.progress.message);
@@ -308,14 +315,7 @@ test('cancel reaches an SFT step within a second, naming only a checkpoint on di
   assert.equal(running.status, 201);
   const url = `${server.url}/v1/jobs/${running.body.id}/events`;
   await readEvents(url, (e) => e.event === 'progress' && (e.data as { step: number }).step >= 2);
-  const t0 = performance.now();
-  const c = await post(`/v1/jobs/${running.body.id}/cancel`, {});
-  assert.equal(c.status, 200);
-  const events = await readEvents(url);
-  const ms = performance.now() - t0;
-  assert.equal(events.at(-1)!.event, 'done');
-  const job = await getJob(running.body.id);
-  assert.equal(job.status, 'cancelled');
+  const { ms, job } = await cancelAndSettle(running.body.id, url);
   const byWorker = job.progress.stopped_by === 'worker';
   assert.ok(byWorker || job.progress.stopped_by === 'deadline', job.progress.stopped_by);
   assert.equal(/its worker is finishing its step/.test(job.progress.message), !byWorker, job.progress.message);
@@ -338,14 +338,7 @@ test('cancel reaches the VAE stage within a second, and the message names the ch
   const url = `${server.url}/v1/jobs/${running.body.id}/events`;
   const seen = await readEvents(url, (e) => e.event === 'progress' && ((e.data as { vae?: { step: number } }).vae?.step ?? 0) >= 2);
   const stepAtCancel = (seen.at(-1)!.data as { vae: { step: number } }).vae.step;
-  const t0 = performance.now();
-  const c = await post(`/v1/jobs/${running.body.id}/cancel`, {});
-  assert.equal(c.status, 200);
-  const events = await readEvents(url);
-  const ms = performance.now() - t0;
-  assert.equal(events.at(-1)!.event, 'done');
-  const job = await getJob(running.body.id);
-  assert.equal(job.status, 'cancelled');
+  const { ms, job } = await cancelAndSettle(running.body.id, url);
   const run = join(dir, 'runs', running.body.id);
   assert.equal(readLatestCheckpoint(run), null, 'SFT never started');
   assert.match(job.progress.message, new RegExp(`^cancelled during the VAE stage at step ${job.progress.vae.step}[ ;]`));

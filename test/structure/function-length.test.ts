@@ -17,8 +17,6 @@ const ALLOWED: Record<string, string> = {
   'src/model/packed.ts:buildPackedBatch': 'to split (issue 14)',
   'src/serve/routes/chat.ts:chatRoutes': 'to split (issue 14)',
   'src/serve/routes/chat.ts:chatRoutes/app.post callback': 'to split (issue 14)',
-  'src/torch/launch.ts:launch': 'to split (issue 14)',
-  'src/torch/launch.ts:launch/new Promise callback': 'to split (issue 14)',
   'src/train/grpo-setup.ts:openGrpoSession': 'to split (issue 14)',
   'src/train/loop.ts:runTraining': 'to split (issue 14)',
   'src/train/sft.ts:trainSft': 'to split (issue 14)',

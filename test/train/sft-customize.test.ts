@@ -6,10 +6,15 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { customize, trainBase } from '../../src/train/customize.js';
+import { baseCharacterModel, customize, trainBase } from '../../src/train/customize.js';
+import { checklistProbeReport } from '../../src/cli/checklist-probe.js';
+import { probeHeldOutAccuracy } from '../../src/reward/index.js';
+import { captionedImages } from '../../src/train/grpo-answerer.js';
+import { loadSampleCharacter } from '../../src/data/index.js';
+import { fewShotCharacter } from '../../src/train/sft-data.js';
 import { CharacterModel } from '../../src/character/index.js';
 import { loraLayers } from '../../src/nn/index.js';
-import { randomVae, smallConfig } from './fixtures/sft-fixtures.js';
+import { randomVae, smallConfig, tensorsOf } from './fixtures/sft-fixtures.js';
 
 test('customize continues from a base run with its tokenizer and VAE, few-shot, as LoRA or full', async () => {
   const work = mkdtempSync(join(tmpdir(), 'sft-custom-'));
@@ -43,6 +48,37 @@ test('customize continues from a base run with its tokenizer and VAE, few-shot, 
     assert.ok(full.characterModelPath && existsSync(join(full.characterModelPath, 'model.safetensors')));
     const ch = JSON.parse(readFileSync(join(full.characterModelPath, 'character.json'), 'utf8'));
     assert.equal(ch.referenceImages.length, 10);
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+});
+
+test('customize --steps 0 (baseCharacterModel): the base weights, untrained, with the few-shot card; its checklist probe report', async () => {
+  const work = mkdtempSync(join(tmpdir(), 'sft-base-cm-'));
+  try {
+    const base = join(work, 'base');
+    const b = await trainBase(smallConfig(randomVae(work), { totalSteps: 2, saveEvery: 2 }), { runDir: base, progress: null, handleSigint: false });
+    const dir = baseCharacterModel('sample', { base, out: join(work, 'before'), maxImages: 5 });
+    assert.equal(dir, join(work, 'before', 'character'));
+    const ch = JSON.parse(readFileSync(join(dir, 'character.json'), 'utf8'));
+    assert.equal(ch.referenceImages.length, 5);
+    // every weight is the base's, bit for bit
+    const want = tensorsOf(b.modelPath!);
+    const got = tensorsOf(join(dir, 'model.safetensors'));
+    assert.deepEqual([...got.keys()].sort(), [...want.keys()].sort());
+    for (const [k, t] of want) assert.equal(t.sub(got.get(k)!).abs().max().item(), 0, k);
+    for (const t of [...want.values(), ...got.values()]) t.dispose();
+    // the probe report: the five card images (and the sample's 4 test-split images) at the model's
+    // 32 px, and the same numbers as the accuracy computed on those images directly; the control
+    // is the shuffled-label one
+    const r = await checklistProbeReport(dir, 3);
+    assert.deepEqual(r.images, { train: 5, heldOut: 4 });
+    assert.equal(r.imageSize, 32);
+    const imgs = await captionedImages(fewShotCharacter(loadSampleCharacter().character, 5), 32);
+    const direct = probeHeldOutAccuracy(imgs.train, imgs.heldOut, { seed: 3 });
+    assert.deepEqual([r.probe.accuracy, r.probe.majority, r.probe.n], [direct.accuracy, direct.majority, direct.n]);
+    assert.equal(r.shuffled.shuffledLabels, true);
+    assert.equal(r.shuffled.n, r.probe.n);
   } finally {
     rmSync(work, { recursive: true, force: true });
   }
