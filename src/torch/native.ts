@@ -4,7 +4,6 @@ import { createRequire } from 'node:module';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { AdamWConstants } from './optim-kernels.js';
 
 /** Tensors cross the boundary as integer ids into the addon's handle table. */
 export type TensorId = number;
@@ -32,6 +31,19 @@ export interface NativeOpSchema {
   schema: string;
   args: NativeArg[];
   returns: { name: string; type: string; kind: string; isWrite: boolean }[];
+}
+
+/** The constants of one fused AdamW step (src/torch/optim-kernels.ts documents them). */
+export interface AdamWConstants {
+  gradScale: number;
+  decay: number;
+  beta1: number;
+  gradWeight1: number;
+  beta2: number;
+  gradWeight2: number;
+  biasCorrection2Sqrt: number;
+  eps: number;
+  negStepSize: number;
 }
 
 export interface GroupOptions {

@@ -3,7 +3,7 @@
 // call over a whole list of tensors and one parallel region over all of their elements. They take
 // contiguous float32 CPU tensors; for anything else they do nothing and say so (false / null),
 // and the caller uses the multi-tensor operators. src/nn/optim.ts is their user.
-import { native } from './native.js';
+import { native, type AdamWConstants } from './native.js';
 import type { Tensor } from './tensor.js';
 
 /**
@@ -12,17 +12,7 @@ import type { Tensor } from './tensor.js';
  *   g *= gradScale;  p *= decay;  m = beta1 m + gradWeight1 g;  v = beta2 v + gradWeight2 g^2;
  *   p += negStepSize * m / (sqrt(v) / biasCorrection2Sqrt + eps).
  */
-export interface AdamWConstants {
-  gradScale: number;
-  decay: number;
-  beta1: number;
-  gradWeight1: number;
-  beta2: number;
-  gradWeight2: number;
-  biasCorrection2Sqrt: number;
-  eps: number;
-  negStepSize: number;
-}
+export type { AdamWConstants };
 
 const ids = (ts: readonly Tensor[]): number[] => ts.map((t) => t.id);
 
