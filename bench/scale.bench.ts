@@ -52,7 +52,7 @@ async function child(): Promise<void> {
   const input = { model, mode: 'full' as const, precision: c.precision, activationCheckpointing: c.checkpointing };
   const m = measureStep({ ...input, textTokens: c.textTokens, latentSide: c.latentSide });
   const pack = m.pack;
-  const plan = planMemory({ ...input, devices: 1, deviceMemory: 2 ** 40, pack, shard: 'none' });
+  const plan = planMemory({ ...input, devices: 1, deviceMemory: 2 ** 40, pack, shard: 'none', optimizerKernel: m.optimizerKernel });
   const r: CaseResult = {
     tokens: pack.tokens, peak: m.peakBytes, stepMs: m.stepMs, why: null,
     planned: plan.total, plannedAt: plan.peak.name, load: [l0, loadavg()[0]!], version: torch.version(),

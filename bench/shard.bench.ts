@@ -22,7 +22,7 @@ async function rank(): Promise<void> {
   const torch = await import('../src/torch/index.js');
   const { Bagel, modelConfig, totalLoss, trainingForward, disposeBatch } = await import('../src/model/index.js');
   const { AdamW, clipGradNorm } = await import('../src/nn/index.js');
-  const { syntheticPack, packShapeOf, planMemory } = await import('../src/plan/index.js');
+  const { syntheticPack, packShapeOf, planMemory, stepOptimizerKernel } = await import('../src/plan/index.js');
   const { ShardedModel, ExactAllReduce } = await import('../src/train/shard/index.js');
   torch.setNumThreads(1);
   const mode = process.env.BENCH_MODE as Mode;
@@ -62,7 +62,7 @@ async function rank(): Promise<void> {
     times.push(performance.now() - t0);
   }
   times.sort((a, b) => a - b);
-  const plan = planMemory({ model: c, mode: 'full', precision: 'fp32', activationCheckpointing: false, devices: 2, deviceMemory: 2 ** 40, pack: packShapeOf(batch), shard: mode });
+  const plan = planMemory({ model: c, mode: 'full', precision: 'fp32', activationCheckpointing: false, devices: 2, deviceMemory: 2 ** 40, pack: packShapeOf(batch), shard: mode, optimizerKernel: stepOptimizerKernel('cpu', 'fp32') });
   const r = { rank: group.rank, stepMs: times[times.length >> 1]!, rss: process.resourceUsage().maxRSS * 1024, planned: plan.total, load: loadavg()[0]! };
   console.log(`RESULT ${JSON.stringify(r)}`);
   disposeBatch(batch);

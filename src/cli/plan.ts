@@ -6,7 +6,7 @@ import YAML from 'yaml';
 import { PRESETS, modelConfig, validateConfig, type ModelConfig } from '../model/index.js';
 import { SftConfigSchema } from '../train/index.js';
 import {
-  PRECISIONS, PLAN_SHARD_MODES, TRAIN_MODES, isPrecision, parseBytes, planMemory, planTable, type PackShape, type ShardMode, type TrainMode,
+  PRECISIONS, PLAN_OPTIMIZER_KERNELS, PLAN_SHARD_MODES, TRAIN_MODES, isPrecision, parseBytes, planMemory, planTable, type PackShape, type PlanOptimizerKernel, type ShardMode, type TrainMode,
 } from '../plan/index.js';
 
 export const PLAN_HELP = `unicharacter plan --model <preset|file> --tokens-per-pack T [options]
@@ -33,6 +33,9 @@ See docs/planner.md for the formulas.
   --lora-r R                   adapter rank of --mode lora (default: the SFT config's, ${SftConfigSchema.shape.lora.parse(undefined).r})
   --reserve SIZE               memory of a device not available to tensors: runtime context,
                                allocator slack (default 2GiB)
+  --optimizer-kernel K         foreach (default: AdamW's multi-tensor step, what GPUs run) or
+                               fused (the single native pass AdamW takes for float32 CPU tensors;
+                               it holds no sqrt(v) workspace)
   --help                       this text
 `;
 
@@ -109,6 +112,7 @@ export function planCommand(args: string[]): number {
       shard: { type: 'string', default: 'none' },
       'lora-r': { type: 'string' },
       reserve: { type: 'string', default: '2GiB' },
+      'optimizer-kernel': { type: 'string', default: 'foreach' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -140,6 +144,7 @@ export function planCommand(args: string[]): number {
     activationCheckpointing: values['activation-checkpointing']!,
     lora: { r: positiveInt(values['lora-r'], '--lora-r', loraDefaults.r), targets: loraDefaults.targets },
     reserve: parseBytes(values.reserve!, { allowZero: true }),
+    optimizerKernel: oneOf<PlanOptimizerKernel>(values['optimizer-kernel']!, PLAN_OPTIMIZER_KERNELS, '--optimizer-kernel'),
   });
   console.log(planTable(plan).join('\n'));
   return plan.fits ? 0 : 3;

@@ -7,7 +7,7 @@ export {
   decoderLayerTerms, checkpointedLayerTerms, outerTerms, headTransient, layerBackwardTransient, sumTerms,
   type PackShape, type Term,
 } from './activations.js';
-export { planMemory, TRAIN_MODES, PLAN_SHARD_MODES, type PlanInput, type MemoryPlan, type Phase, type TrainMode, type ShardMode } from './plan.js';
+export { planMemory, TRAIN_MODES, PLAN_SHARD_MODES, PLAN_OPTIMIZER_KERNELS, type PlanOptimizerKernel, type PlanInput, type MemoryPlan, type Phase, type TrainMode, type ShardMode } from './plan.js';
 export { parseBytes, formatBytes, planTable } from './format.js';
-export { measureStep, syntheticPack, packShapeOf, type MeasureInput, type Measurement } from './measure.js';
+export { measureStep, stepOptimizerKernel, syntheticPack, packShapeOf, type MeasureInput, type Measurement } from './measure.js';
 export { trainingFlops } from './flops.js';

@@ -3,12 +3,12 @@
 // The pack is one sample of text with CE followed by one generated image (a noise split of
 // latent tokens with MSE), so both experts carry gradients, as in a unified SFT pack.
 import * as torch from '../torch/index.js';
-import { AdamW, MixedPrecision, applyLoRA, clipGradNorm } from '../nn/index.js';
+import { AdamW, MixedPrecision, applyLoRA } from '../nn/index.js';
 import { AutoEncoder, Bagel, buildPackedBatch, disposeBatch, totalLoss, trainingForward, type ModelConfig, type PackedBatch } from '../model/index.js';
 import type { PackShape } from './activations.js';
 import type { LoraShape } from './counts.js';
 import type { Precision } from './precision.js';
-import type { TrainMode } from './plan.js';
+import type { PlanOptimizerKernel, TrainMode } from './plan.js';
 
 export interface MeasureInput {
   model: ModelConfig;
@@ -31,6 +31,17 @@ export interface Measurement {
   peakBytes: number;
   /** Median wall time of a measured step, ms. */
   stepMs: number;
+  /** The AdamW implementation the step ran, to plan the same step (PlanInput.optimizerKernel). */
+  optimizerKernel: PlanOptimizerKernel;
+}
+
+/**
+ * The kernel AdamW's 'auto' takes for the trained parameters (src/nn/optim.ts): the fused pass for
+ * float32 CPU tensors (fp32 weights or bf16-mixed's float32 masters), the multi-tensor operators
+ * elsewhere.
+ */
+export function stepOptimizerKernel(device: torch.Device, precision: Precision): PlanOptimizerKernel {
+  return device === 'cpu' && precision !== 'bf16' ? 'fused' : 'foreach';
 }
 
 /** The synthetic pack of MeasureInput (token ids below the special tokens, random latents). */
@@ -77,15 +88,16 @@ export function measureStep(i: MeasureInput): Measurement {
       precision = new MixedPrecision(model, i.precision, i.activationCheckpointing);
       model.setActivationCheckpointing(i.activationCheckpointing);
       const trainable = precision.params;
-      const opt = new AdamW(trainable, { lr: 1e-4 });
+      // explicit, so a step that cannot take the planned kernel is an error rather than a mismatch
+      const optimizerKernel = stepOptimizerKernel(device, i.precision);
+      const opt = new AdamW(trainable, { lr: 1e-4, kernel: optimizerKernel });
       const step = (): void => torch.scope(() => {
         opt.zeroGrad();
         // the SFT loss (0.25 CE + 1.0 MSE, method.md 2.3) through the model layer alone, so the
         // device check needs none of src/train's dependencies (scripts/device-check.sh)
         totalLoss(trainingForward(model, batch)).backward();
         precision!.collectGradients();
-        clipGradNorm(trainable, 1.0);
-        opt.step();
+        opt.clipAndStep(1.0);
         precision!.syncModel();
       });
       step();
@@ -99,7 +111,7 @@ export function measureStep(i: MeasureInput): Measurement {
       const stats = torch.allocatedBytes(device);
       if (!stats) throw new Error('measureStep: no allocator statistics for this device');
       times.sort((a, b) => a - b);
-      return { pack: packShapeOf(batch), peakBytes: stats.peak - baseline, stepMs: times[times.length >> 1]! };
+      return { pack: packShapeOf(batch), peakBytes: stats.peak - baseline, stepMs: times[times.length >> 1]!, optimizerKernel };
     } finally {
       disposeBatch(batch);
       precision?.dispose();

@@ -37,7 +37,16 @@ export interface PlanInput {
   lora?: LoraShape;
   /** Bytes of a device not available to tensors (runtime context, allocator slack). */
   reserve?: number;
+  /**
+   * The AdamW implementation of the step (src/nn OptimKernel): 'foreach' (default), the
+   * multi-tensor operators that run on GPUs; 'fused', the single native pass that AdamW's 'auto'
+   * takes for contiguous float32 CPU parameters, which holds no workspace (docs/planner.md 3).
+   */
+  optimizerKernel?: PlanOptimizerKernel;
 }
+
+export const PLAN_OPTIMIZER_KERNELS = ['foreach', 'fused'] as const;
+export type PlanOptimizerKernel = (typeof PLAN_OPTIMIZER_KERNELS)[number];
 
 /** What is alive at one moment of the step, beyond the resident weights and optimizer state. */
 export interface Phase {
@@ -76,6 +85,9 @@ function checkInput(i: PlanInput): void {
   if (i.pack.ceTokens + i.pack.latentTokens > i.pack.tokens) errs.push(`${i.pack.ceTokens} CE + ${i.pack.latentTokens} latent tokens exceed the ${i.pack.tokens} of the pack`);
   if (i.mode === 'lora' && !i.lora) errs.push('mode lora needs the adapters (lora.r and lora.targets)');
   if (i.shard !== 'none' && i.devices === 1) errs.push(`shard ${i.shard} needs more than one device`);
+  if (i.optimizerKernel !== undefined && !(PLAN_OPTIMIZER_KERNELS as readonly string[]).includes(i.optimizerKernel)) {
+    errs.push(`optimizer kernel must be one of ${PLAN_OPTIMIZER_KERNELS.join(', ')}, got ${JSON.stringify(i.optimizerKernel)}`);
+  }
   if (errs.length) throw new Error(`memory plan: ${errs.join('; ')}`);
 }
 
@@ -140,8 +152,9 @@ export function planMemory(input: PlanInput, counts: ParameterCounts = countPara
       gradients: shardGrads + firstLayers,
       activations: kept + outer + recompute, workspace: bwd + layersGathered + reducePieces,
     },
-    // AdamW's multi-tensor step holds sqrt(v) for a whole group (src/nn/optim.ts): one fp32-sized moment
-    { name: 'optimizer step', gradients: allGrad / shardState, activations: 0, workspace: optimizer / 2 },
+    // AdamW's multi-tensor step holds sqrt(v) for a whole group (src/nn/optim.ts): one fp32-sized
+    // moment; the fused pass computes it element by element
+    { name: 'optimizer step', gradients: allGrad / shardState, activations: 0, workspace: input.optimizerKernel === 'fused' ? 0 : optimizer / 2 },
   ];
   const peak = phases.reduce((a, p) => (phaseBytes(p) > phaseBytes(a) ? p : a));
   const total = weights + optimizer + phaseBytes(peak);

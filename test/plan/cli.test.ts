@@ -25,6 +25,7 @@ test('bad flags are errors naming the flag and the value', () => {
     [[...ok, '--shard', 'full'], /shard full needs more than one device/],
     [[...ok, '--sample-tokens', '65'], /--sample-tokens 65 exceeds --tokens-per-pack 64/],
     [[...ok, '--lora-r', '4'], /--lora-r applies to --mode lora only/],
+    [[...ok, '--optimizer-kernel', 'apex'], /--optimizer-kernel must be one of foreach, fused, got 'apex'/],
     [[...ok, '--ce-tokens=-1'], /--ce-tokens must be a non-negative integer/],
     [[...ok, '--ce-tokens', '40', '--latent-tokens', '40'], /40 CE \+ 40 latent tokens exceed the 64/],
     [[...ok, 'extra'], /no positional arguments, got 'extra'/],

@@ -70,6 +70,15 @@ test('weights + gradients + AdamW at the step follow docs/sharding.md 1 for P = 
   assert.equal(stepState(base({ precision: 'bf16' })), 8 * P + 10 * 2);
 });
 
+test('the optimizer step\'s workspace: sqrt(v) of every moment (4 P bytes) for foreach, none for the fused pass', () => {
+  const P = 300;
+  const workspace = (i: PlanInput): number => planMemory(i, COUNTS).phases.find((x) => x.name === 'optimizer step')!.workspace;
+  assert.equal(workspace(base({})), 4 * P);
+  assert.equal(workspace(base({ optimizerKernel: 'foreach' })), 4 * P);
+  assert.equal(workspace(base({ optimizerKernel: 'fused' })), 0);
+  assert.equal(workspace(base({ devices: 4, shard: 'grad', optimizerKernel: 'foreach' })), P); // each rank's shard
+});
+
 test('backward phases: gradients grow layer by layer while activations shrink', () => {
   const p = planMemory(base({ pack: pack(64) }), COUNTS);
   const [, head, last, first] = p.phases;
@@ -116,6 +125,7 @@ test('bad plan inputs are errors naming the input', () => {
   assert.throws(() => planMemory(base({ shard: 'full' }), COUNTS), /shard full needs more than one device/);
   assert.throws(() => planMemory(base({ pack: { tokens: 10, sampleLens: [4], ceTokens: 0, latentTokens: 0 } }), COUNTS), /sum to 4, not the 10/);
   assert.throws(() => planMemory(base({ mode: 'lora' }), COUNTS), /mode lora needs the adapters/);
+  assert.throws(() => planMemory(base({ optimizerKernel: 'apex' as never }), COUNTS), /optimizer kernel must be one of foreach, fused, got "apex"/);
   assert.equal(parseBytes('80GiB'), 80 * 2 ** 30);
   assert.equal(parseBytes('80GB'), 80e9);
   assert.equal(parseBytes('1.5 MiB'), 1.5 * 2 ** 20);

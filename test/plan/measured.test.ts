@@ -14,7 +14,7 @@ const LORA = { r: 8, targets: ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'q_proj_m
 function check(model: ModelConfig, mode: TrainMode, precision: Precision, activationCheckpointing: boolean, textTokens: number, latentSide: number): void {
   const device = testDevice();
   const m = measureStep({ model, mode, precision, activationCheckpointing, lora: LORA, textTokens, latentSide, device });
-  const p = planMemory({ model, mode, precision, devices: 1, deviceMemory: 2 ** 40, pack: m.pack, activationCheckpointing, shard: 'none', lora: LORA });
+  const p = planMemory({ model, mode, precision, devices: 1, deviceMemory: 2 ** 40, pack: m.pack, activationCheckpointing, shard: 'none', lora: LORA, optimizerKernel: m.optimizerKernel });
   const ratio = p.total / m.peakBytes;
   const what = `${model.name} ${mode} ${precision}${activationCheckpointing ? ' checkpointed' : ''} on ${device}`;
   assert.ok(Math.abs(ratio - 1) <= 0.15, `${what}: planned ${p.total} vs measured ${m.peakBytes} bytes (ratio ${ratio.toFixed(3)})`);
