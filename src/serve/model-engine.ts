@@ -177,7 +177,7 @@ export class ModelChatEngine implements ChatEngine {
     );
     const images: GeneratedImage[] = r.images.map((bytes) => ({ bytes, mime: 'image/png', ...(r.plan ? { revisedPrompt: r.plan.imagePrompt } : {}) }));
     const reasoning = r.plan && { text: r.plan.text, thinkingProcess: r.plan.thinkingProcess, generationInstruction: r.plan.generationInstruction, missing: r.plan.missing };
-    return { text: r.text, images, usage: { promptTokens: r.promptTokens, completionTokens: r.completionTokens, droppedMessages: r.droppedTurns }, finishReason: r.finishReason, ...(reasoning ? { reasoning } : {}) };
+    return { text: r.text, images, usage: { promptTokens: r.promptTokens, cachedTokens: r.cachedTokens, completionTokens: r.completionTokens, droppedMessages: r.droppedTurns }, finishReason: r.finishReason, ...(reasoning ? { reasoning } : {}) };
   }
 
   async generateImage(request: ImageRequest, opts: ImageRequestOptions): Promise<{ images: GeneratedImage[] }> {
