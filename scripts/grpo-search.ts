@@ -42,7 +42,7 @@ async function main(): Promise<void> {
     const r = evalRiseOf(metrics);
     const row = { settings: s, ...r, seconds, curve: r.curve.map((v) => Number(v.toFixed(4))) };
     appendFileSync(join(a.out, 'search.jsonl'), JSON.stringify(row) + '\n');
-    console.log(`${JSON.stringify(s)} | before ${r.before.toFixed(4)} | after ${r.after.toFixed(4)} | rise ${r.rise.toFixed(4)} | seed se ${r.seedSe.toFixed(4)} | epoch noise ${r.epochNoise.toFixed(4)} | rise/noise ${(r.rise / r.noise).toFixed(2)} | ${seconds.toFixed(0)} s | curve ${row.curve.join(' ')}`);
+    console.log(`${JSON.stringify(s)} | before ${r.before.toFixed(4)} | after ${r.after.toFixed(4)} | rise ${r.rise.toFixed(4)} | seed se ${r.seedSe.toFixed(4)} | paired se ${r.pairedSe.toFixed(4)} | epoch noise ${r.epochNoise.toFixed(4)} | rise/noise ${(r.rise / r.noise).toFixed(2)} | ${seconds.toFixed(0)} s | curve ${row.curve.join(' ')}`);
   }
 }
 

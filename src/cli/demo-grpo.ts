@@ -4,7 +4,7 @@
 // that curve with its noise band and the before/after values.
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { evalRiseOf, readMetrics, type GrpoConfig } from '../train/index.js';
+import { evalRiseOf, readMetrics, type EvalRise, type GrpoConfig } from '../train/index.js';
 
 /** The demo's GRPO sizes (the learning settings come from the `project` preset). */
 export function demoGrpoSettings(quick: boolean): Partial<GrpoConfig> {
@@ -12,6 +12,12 @@ export function demoGrpoSettings(quick: boolean): Partial<GrpoConfig> {
   return quick
     ? { ...evaluation, epochs: 1, promptsPerEpoch: 2, groupSize: 2, numSteps: 6, windowSize: 2, windowRange: [0, 3], evalSeeds: 2, evalSteps: 6, saveEvery: 1 }
     : { ...evaluation, epochs: 10, promptsPerEpoch: 4, groupSize: 4, numSteps: 10, windowSize: 3, windowRange: [0, 5], evalSeeds: 4, evalSteps: 10, saveEvery: 5 };
+}
+
+/** The seed part of the noise: the paired error of the rise where the run logged per-seed means. */
+function seedPart(r: EvalRise): string {
+  const level = `the level's seed standard error ${r.seedSe.toFixed(3)}`;
+  return Number.isFinite(r.pairedSe) ? `the rise's standard error over the seeds, paired, ${r.pairedSe.toFixed(3)}; ${level}` : level;
 }
 
 /** The lines that show a finished GRPO run's evaluation curve (none when the run logged no starting evaluation). */
@@ -28,6 +34,6 @@ export function grpoEvalCurveLines(grpoRun: string): string[] {
   return [
     `evaluation reward on the held-out prompts per epoch (+- standard error over the fixed seeds): ${rows.join(', ')}`,
     `before ${r.before.toFixed(3)}, after ${r.after.toFixed(3)}: rise ${r.rise.toFixed(3)}, ${verdict} 2 x the noise ` +
-      `${r.noise.toFixed(3)} (seed standard error ${r.seedSe.toFixed(3)}, epoch-to-epoch ${Number.isFinite(r.epochNoise) ? r.epochNoise.toFixed(3) : 'n/a (under 3 epochs)'})`,
+      `${r.noise.toFixed(3)} (${seedPart(r)}, epoch-to-epoch ${Number.isFinite(r.epochNoise) ? r.epochNoise.toFixed(3) : 'n/a (under 3 epochs)'})`,
   ];
 }

@@ -412,17 +412,20 @@ async function writeSample(s: GrpoSession, unit: torch.Tensor, epoch: number, p:
   }
 }
 
-/** Mean and, over the per-seed means, the standard error (NaN with one seed) of rows [seed, total]. */
-export function seedMeanAndSe(rows: readonly (readonly number[])[], seeds: number): { mean: number; se: number } {
+/**
+ * Mean, the per-seed means and, over them, the standard error (NaN with one seed) of rows
+ * [seed, total].
+ */
+export function seedMeanAndSe(rows: readonly (readonly number[])[], seeds: number): { mean: number; se: number; perSeed: number[] } {
   const mean = rows.reduce((a, r) => a + r[1]!, 0) / rows.length;
-  if (seeds < 2) return { mean, se: Number.NaN };
+  if (seeds < 2) return { mean, se: Number.NaN, perSeed: [mean] };
   const per = Array.from({ length: seeds }, (_, j) => {
     const mine = rows.filter((r) => r[0] === j);
     return mine.reduce((a, r) => a + r[1]!, 0) / mine.length;
   });
   const m = per.reduce((a, b) => a + b, 0) / seeds;
   const sd = Math.sqrt(per.reduce((a, b) => a + (b - m) ** 2, 0) / (seeds - 1));
-  return { mean, se: sd / Math.sqrt(seeds) };
+  return { mean, se: sd / Math.sqrt(seeds), perSeed: per };
 }
 
 /**
@@ -432,7 +435,9 @@ export function seedMeanAndSe(rows: readonly (readonly number[])[], seeds: numbe
  * With several ranks the (prompt, seed) pairs are split in contiguous blocks and the scores
  * gathered (every rank takes part, so none waits on a collective while rank 0 evaluates); rank 0
  * writes the first-seed images of the first 4 prompts it evaluates. With 2 or more seeds,
- * eval_reward_se is the standard error of eval_reward over the per-seed means.
+ * eval_reward_se is the standard error of eval_reward over the per-seed means, and
+ * eval_reward_seed<j> each seed's mean (so a before/after difference can be paired seed by seed,
+ * evalRiseOf).
  */
 export async function evaluate(s: GrpoSession, epoch: number): Promise<Record<string, number>> {
   const { cfg } = s;
@@ -468,7 +473,10 @@ export async function evaluate(s: GrpoSession, epoch: number): Promise<Record<st
     const avg = (c: number): number => rows.reduce((a, r) => a + r[c]!, 0) / rows.length;
     const total = seedMeanAndSe(rows.map((r) => [r[1]!, r[2]!]), cfg.evalSeeds);
     const out: Record<string, number> = { eval_reward: total.mean };
-    if (cfg.evalSeeds >= 2) out.eval_reward_se = total.se;
+    if (cfg.evalSeeds >= 2) {
+      out.eval_reward_se = total.se;
+      total.perSeed.forEach((v, j) => (out[`eval_reward_seed${j}`] = v));
+    }
     TERMS.forEach((t, j) => {
       if (!s.custom && (s.weights[t] ?? 0) > 0) out[`eval_${t}`] = avg(3 + j);
     });

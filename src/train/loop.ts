@@ -6,7 +6,7 @@
 // Steps count from 1: metrics line `step: k` is the k-th step, and checkpoints/step-N holds the
 // state after N steps, so a run resumed from step-N calls trainStep(N + 1) next.
 import * as torch from '../torch/index.js';
-import { RunDir, readLatestCheckpoint, type Json, type RunDirOptions } from './run-dir.js';
+import { RunDir, readLatestCheckpoint, type Json, type MetricsRecord, type RunDirOptions } from './run-dir.js';
 import { ProgressBar, type ProgressStream } from './progress.js';
 import { writeLossPlot, type LossPlotOptions } from './loss-plot.js';
 import type { TrainingState } from './checkpoint-state.js';
@@ -101,37 +101,12 @@ export async function runTraining(o: RunTrainingOptions): Promise<TrainingResult
     : o.runDir;
   const plot = o.plot === false ? null : o.plot ?? {};
   const now = o.now ?? (() => performance.now());
-
   let progress: ProgressBar | null = null;
-  let stopRequested = (o.signal?.aborted ?? false) || (o.interrupt?.() ?? false);
-  const onAbort = (): void => {
-    stopRequested = true;
-  };
-  let sigints = 0;
-  const onSigint = (): void => {
-    sigints++;
-    if (sigints > 1) process.exit(130); // checkpoints are atomic, so even this leaves none broken
-    stopRequested = true;
-    progress?.log('interrupt: finishing this step, then saving a checkpoint (Ctrl-C again to quit now)');
-  };
-  o.signal?.addEventListener('abort', onAbort);
-  if (o.handleSigint ?? true) process.on('SIGINT', onSigint);
-
+  const stop = new StopRequests(o, () => progress);
   try {
-    // ---- resume ----
-    let step = 0;
-    let resumedFrom: number | null = null;
-    if (resume) {
-      const latest = readLatestCheckpoint(root);
-      if (latest) {
-        await o.state.load(latest.dir);
-        step = resumedFrom = latest.step;
-      }
-      // Later metrics lines and checkpoints belong to a future this run will recompute.
-      run?.discardAfter(step);
-    }
+    const resumedFrom = await resumedStep(o, root, resume, run);
+    let step = resumedFrom ?? 0;
     let lastCheckpoint = resumedFrom;
-
     const save = async (): Promise<void> => {
       await o.state.saveShard?.(step); // every rank, sharded runs only (docs/sharding.md 6)
       if (run) {
@@ -140,14 +115,12 @@ export async function runTraining(o: RunTrainingOptions): Promise<TrainingResult
       }
       lastCheckpoint = step;
     };
-
     progress = run && o.progress !== null
       ? new ProgressBar({ total: o.totalSteps, start: step, stream: o.progress, now, label: o.label ?? '' })
       : null;
 
-    // ---- steps ----
     let dropped: number | null = null;
-    while (step < o.totalSteps && !stopRequested) {
+    while (step < o.totalSteps && !stop.requested) {
       const k = step + 1;
       const tStart = now();
       let r: StepResult;
@@ -164,31 +137,15 @@ export async function runTraining(o: RunTrainingOptions): Promise<TrainingResult
         throw new Error(`step ${k}: the loss is ${r.loss}; stopping without saving (latest checkpoint: ${lastCheckpoint ?? 'none'})`);
       }
       step = k;
-      if (o.interrupt?.()) stopRequested = true;
-      run?.appendMetrics({
-        ...r.metrics,
-        step, // after the step's own metrics: metrics.jsonl truncation relies on it
-        loss: r.loss,
-        ...(r.tokens !== undefined ? { tokens: r.tokens, tokensPerSecond: seconds > 0 ? r.tokens / seconds : null } : {}),
-        seconds,
-        time: new Date().toISOString(),
-      });
+      stop.poll();
+      run?.appendMetrics(metricsLine(r, step, seconds));
       progress?.update(step, { loss: r.loss, tokens: r.tokens ?? 0 });
-
       if (step % o.saveEvery === 0 || step === o.totalSteps) await save();
       else if (run && plot && o.plotEvery && step % o.plotEvery === 0) writeLossPlot(run.metricsPath, run.plotPath, plot);
       // Samples after the checkpoint, so a failing sampler never costs training progress; a run
       // asked to stop skips them (a sample can take longer than the step, and resuming needs none).
-      if (o.interrupt?.()) stopRequested = true; // raised during the checkpoint
-      if (run && o.sample && o.sampleEvery && step % o.sampleEvery === 0 && !stopRequested) {
-        const rng = torch.getRngState();
-        try {
-          await o.sample(step, run.samplesDir);
-        } finally {
-          torch.setRngState(rng);
-          rng.dispose();
-        }
-      }
+      stop.poll(); // raised during the checkpoint
+      if (run && o.sample && o.sampleEvery && step % o.sampleEvery === 0 && !stop.requested) await sampleKeepingRng(o.sample, step, run.samplesDir);
       await yieldToEventLoop();
     }
 
@@ -200,9 +157,75 @@ export async function runTraining(o: RunTrainingOptions): Promise<TrainingResult
     return { step, interrupted, resumedFrom, lastCheckpoint };
   } finally {
     progress?.finish();
-    o.signal?.removeEventListener('abort', onAbort);
-    process.removeListener('SIGINT', onSigint);
+    stop.dispose();
     if (ownsRunDir) run?.close();
     else run?.syncMetrics();
+  }
+}
+
+/**
+ * Why a run stops between steps: the caller's signal, its interrupt() poll, or Ctrl-C (a second
+ * Ctrl-C quits at once; checkpoints are atomic, so even that leaves none broken).
+ */
+class StopRequests {
+  requested: boolean;
+  private sigints = 0;
+  private readonly onAbort = (): void => {
+    this.requested = true;
+  };
+  private readonly onSigint = (): void => {
+    this.sigints++;
+    if (this.sigints > 1) process.exit(130);
+    this.requested = true;
+    this.progress()?.log('interrupt: finishing this step, then saving a checkpoint (Ctrl-C again to quit now)');
+  };
+
+  constructor(private readonly o: RunTrainingOptions, private readonly progress: () => ProgressBar | null) {
+    this.requested = (o.signal?.aborted ?? false) || (o.interrupt?.() ?? false);
+    o.signal?.addEventListener('abort', this.onAbort);
+    if (o.handleSigint ?? true) process.on('SIGINT', this.onSigint);
+  }
+
+  /** Asks the caller's interrupt() again. */
+  poll(): void {
+    if (this.o.interrupt?.()) this.requested = true;
+  }
+
+  dispose(): void {
+    this.o.signal?.removeEventListener('abort', this.onAbort);
+    process.removeListener('SIGINT', this.onSigint);
+  }
+}
+
+/** The latest checkpoint's step when resuming from one (its state loaded), else null. */
+async function resumedStep(o: RunTrainingOptions, root: string, resume: boolean, run: RunDir | null): Promise<number | null> {
+  if (!resume) return null;
+  const latest = readLatestCheckpoint(root);
+  if (latest) await o.state.load(latest.dir);
+  // Later metrics lines and checkpoints belong to a future this run will recompute.
+  run?.discardAfter(latest?.step ?? 0);
+  return latest?.step ?? null;
+}
+
+/** One metrics.jsonl line: the step's own metrics, then the loop's. */
+function metricsLine(r: StepResult, step: number, seconds: number): MetricsRecord {
+  return {
+    ...r.metrics,
+    step, // after the step's own metrics: metrics.jsonl truncation relies on it
+    loss: r.loss,
+    ...(r.tokens !== undefined ? { tokens: r.tokens, tokensPerSecond: seconds > 0 ? r.tokens / seconds : null } : {}),
+    seconds,
+    time: new Date().toISOString(),
+  };
+}
+
+/** A sample leaves the training RNG where it was, so sampling never changes the run. */
+async function sampleKeepingRng(sample: NonNullable<RunTrainingOptions['sample']>, step: number, dir: string): Promise<void> {
+  const rng = torch.getRngState();
+  try {
+    await sample(step, dir);
+  } finally {
+    torch.setRngState(rng);
+    rng.dispose();
   }
 }

@@ -199,163 +199,177 @@ export async function sftSamples(model: Bagel, vae: AutoEncoder, tok: Tokenizer,
   }
 }
 
-/**
- * Runs Unified-SFT as configured. Returns when the run ends or is interrupted (a checkpoint is
- * then saved; call again with resume to continue).
- */
-export async function trainSft(configInput: SftConfig | SftConfigInput, o: TrainSftOptions): Promise<TrainSftResult> {
-  const config = parseSftConfig(configInput);
-  const group = o.group ?? null;
-  const rank = group?.rank ?? 0;
-  const world = group?.worldSize ?? 1;
-  const main = rank === 0;
-  const root = resolve(o.runDir);
-  if (config.threads > 0) torch.setNumThreads(config.threads);
-  if (config.export === 'lora' && !config.lora.enabled) throw new Error('config: export "lora" needs lora.enabled');
-
-  // ---- characters, tokenizer, model config ----
-  let characters = o.characters ?? loadCharacters(config.data.characters);
-  if (config.data.maxImages !== undefined) characters = characters.map((c) => fewShotCharacter(c, config.data.maxImages!));
-  const tok = runTokenizer(config, characters);
-
-  // Rank 0 opens the run first: it refuses a used directory unless resuming, and stores config.json.
-  // Sharded runs may resume on another world size with the same packs per step (docs/sharding.md 6).
-  const ignoreKeys = config.shard === 'none' ? {} : { ignoreKeys: [...DEFAULT_VOLATILE_KEYS, 'data.packsPerRank', 'shardGroupSize'] };
-  const run = main ? RunDir.open(root, config as unknown as Json, { resume: o.resume ?? false, ...ignoreKeys }) : null;
+/** The VAE stage run by trainSft: its result, or null when the VAE was given or already trained. */
+async function sftVaeStage(config: SftConfig, characters: Character[], presetConfig: ModelConfig, vaeDir: string, o: TrainSftOptions): Promise<TrainingResult | null> {
+  // Resumed with the run (its checkpoints are in vae/), stopped by the same signal.
+  // Sized as SFT sizes VAE images (data.imageSizing), so the VAE learns the shapes it will encode.
+  const images = await loadSizedCharacterImages(characters, vaeImageSpec(presetConfig, config.data.imageSize, config.data.imageSizing));
   try {
-    if (run) tok.save(join(root, 'tokenizer.json'));
+    const r = await trainVae({
+      images, config: presetConfig.vae, steps: config.vae.steps, lr: config.vae.lr, batchSize: config.vae.batchSize,
+      klWeight: config.vae.klWeight, calibrate: config.vae.calibrate, seed: config.vae.seed, runDir: vaeDir, sampleEvery: config.vae.sampleEvery,
+      saveEvery: config.vae.saveEvery, runConfig: { ...config.vae, imageSizing: config.data.imageSizing } as unknown as Json, resume: o.resume ?? false,
+      handleSigint: o.handleSigint ?? true, ...(o.signal ? { signal: o.signal } : {}), ...(o.interrupt ? { interrupt: o.interrupt } : {}),
+      ...(o.progress !== undefined ? { progress: o.progress } : {}),
+    });
+    r.vae?.dispose();
+    return { step: r.step, interrupted: r.interrupted, resumedFrom: r.resumedFrom, lastCheckpoint: r.lastCheckpoint };
+  } finally {
+    images.forEach((t) => t.dispose());
+  }
+}
 
-    // ---- the frozen VAE: given, left by an earlier attempt of this run, or trained now ----
-    const vaeDir = join(root, 'vae');
-    const vaePath = config.vae.path ?? join(vaeDir, 'ae.safetensors');
-    const presetConfig = modelConfigForTokenizer(config.model, tok);
-    let vaeStage: TrainingResult | null = null;
-    if (!config.vae.path && !existsSync(vaePath) && main) {
-      // Resumed with the run (its checkpoints are in vae/), stopped by the same signal.
-      // Sized as SFT sizes VAE images (data.imageSizing), so the VAE learns the shapes it will encode.
-      const images = await loadSizedCharacterImages(characters, vaeImageSpec(presetConfig, config.data.imageSize, config.data.imageSizing));
-      try {
-        const r = await trainVae({
-          images, config: presetConfig.vae, steps: config.vae.steps, lr: config.vae.lr, batchSize: config.vae.batchSize,
-          klWeight: config.vae.klWeight, calibrate: config.vae.calibrate, seed: config.vae.seed, runDir: vaeDir, sampleEvery: config.vae.sampleEvery,
-          saveEvery: config.vae.saveEvery, runConfig: { ...config.vae, imageSizing: config.data.imageSizing } as unknown as Json, resume: o.resume ?? false,
-          handleSigint: o.handleSigint ?? true, ...(o.signal ? { signal: o.signal } : {}), ...(o.interrupt ? { interrupt: o.interrupt } : {}),
-          ...(o.progress !== undefined ? { progress: o.progress } : {}),
-        });
-        r.vae?.dispose();
-        vaeStage = { step: r.step, interrupted: r.interrupted, resumedFrom: r.resumedFrom, lastCheckpoint: r.lastCheckpoint };
-      } finally {
-        images.forEach((t) => t.dispose());
+/** Every rank learns whether the VAE stage (rank 0's) was interrupted; the broadcast is the barrier. */
+function vaeStageStopped(vaeStage: TrainingResult | null, group: ProcessGroup | null): boolean {
+  return scope(() => {
+    const flag = tensor([vaeStage?.interrupted ? 1 : 0], { dtype: 'float32' });
+    if (group) group.broadcast([flag], 0);
+    return flag.item() === 1;
+  });
+}
+
+/** What one SFT run trains with: the model, its precision or sharding, the optimizer and the EMA. */
+interface SftTrainables {
+  model: Bagel;
+  sharded: ReturnType<typeof openSharding>;
+  precision: NonNullable<ReturnType<typeof openSharding>> | MixedPrecision;
+  trainable: Tensor[];
+  exact: ExactAllReduce | null;
+  opt: AdamW;
+  emaSource: ConstructorParameters<typeof EMA>[0];
+  ema: EMA | null;
+}
+
+/** The model (init, LoRA, broadcast), the precision mode or sharding, AdamW and the EMA. */
+function openSftTrainables(config: SftConfig, mc: ModelConfig, group: ProcessGroup | null): SftTrainables {
+  torch.manualSeed(config.seed);
+  const model = new Bagel(mc);
+  if (config.init) loadCheckpoint(config.init, model);
+  if (config.lora.enabled) applyLoRA(model, { targets: config.lora.targets, r: config.lora.r, alpha: config.lora.alpha, dropout: config.lora.dropout });
+  if (group) broadcastModule(model, group);
+  model.train();
+  // The precision mode converts the model and names what the optimizer updates (docs/precision.md).
+  // Sharded modes hold the masters as shards (docs/sharding.md 1); otherwise the precision mode does.
+  const sharded = openSharding(model, config, group);
+  const precision = sharded ?? new MixedPrecision(model, config.precision, config.activationCheckpointing);
+  model.setActivationCheckpointing(config.activationCheckpointing);
+  const trainable = precision.params;
+  // plain data parallel: gradients summed exactly, pack by pack (docs/sharding.md 4)
+  const exact = !sharded && group && group.worldSize > 1 ? new ExactAllReduce(trainable, group) : null;
+  const opt = new AdamW(trainable, { lr: config.optim.lr, betas: config.optim.betas, eps: config.optim.eps, weightDecay: config.optim.weightDecay });
+  // The EMA averages what the optimizer updates (the float32 masters in bf16-mixed).
+  const emaSource = sharded ? model : config.precision === 'bf16-mixed' ? (precision as MixedPrecision).namedParams() : model;
+  const ema = config.ema.enabled ? new EMA(emaSource, config.ema.decay, { trainableOnly: true }) : null;
+  return { model, sharded, precision, trainable, exact, opt, emaSource, ema };
+}
+
+/** One SFT step (docs/method.md 2): forward and backward pack by pack, clip, AdamW, EMA. */
+function sftStep(config: SftConfig, t: SftTrainables, data: SftData, group: ProcessGroup | null, position: { step: number }): (step: number) => StepResult {
+  const schedule = sftSchedule(config);
+  const { sharded, precision, exact, opt } = t;
+  return (step) => scope(() => {
+    const lr = schedule(step - 1);
+    opt.setLr(lr);
+    // one batch per pack, forward and backward pack by pack (see sftForwardBackward)
+    const bs = data.stepBatches(step - 1, { rank: group?.rank ?? 0, worldSize: group?.worldSize ?? 1, packsPerRank: config.data.packsPerRank, order: 'interleaved' });
+    try {
+      opt.zeroGrad();
+      sharded?.zeroGrad();
+      const r = sftForwardBackward(t.model, bs, {
+        group, ceWeight: config.ceWeight, mseWeight: config.mseWeight, timestepShift: config.timestepShift, afterBackward: () => {
+          precision.collectGradients();
+          exact?.reducePack();
+        },
+        ...(sharded ? { beforeForward: () => sharded.beforeForward() } : {}),
+      });
+      let gradNorm: number;
+      if (sharded) {
+        gradNorm = sharded.clipGradNorm(config.optim.gradClip);
+        opt.step();
+      } else {
+        exact?.finish();
+        ensureGradients(t.trainable);
+        // clipGradNorm(trainable) + step() with the clip applied inside the update (docs/engine.md, "Fused optimizer step")
+        gradNorm = opt.clipAndStep(config.optim.gradClip);
+      }
+      precision.syncModel();
+      // rank 0 samples after this step: every rank gathers the whole model for it (docs/sharding.md 4)
+      if (sharded && config.sampling.every > 0 && step % config.sampling.every === 0) sharded.pin();
+      t.ema?.update(t.emaSource);
+      position.step = step;
+      return { loss: r.loss, tokens: r.tokens, metrics: { ce: r.ce, mse: r.mse, lr, gradNorm, numCe: r.numCe, numMse: r.numMse } };
+    } finally {
+      for (const b of bs) {
+        disposeBatch(b.batch);
+        b.noise?.dispose();
       }
     }
-    // Every rank learns whether the VAE stage (rank 0's) finished; the broadcast is the barrier.
-    const vaeStopped = scope(() => {
-      const flag = tensor([vaeStage?.interrupted ? 1 : 0], { dtype: 'float32' });
-      if (group) group.broadcast([flag], 0);
-      return flag.item() === 1;
-    });
-    if (vaeStopped) {
-      return {
-        step: 0, interrupted: true, resumedFrom: null, lastCheckpoint: null, vaeStage,
-        runDir: root, modelPath: null, adapterPath: null, characterModelPath: null, modelConfig: presetConfig,
-      };
+  });
+}
+
+interface SftExport {
+  modelPath: string | null;
+  adapterPath: string | null;
+  characterModelPath: string | null;
+}
+
+/** Rank 0's outputs of a finished run: EMA, adapters, the raw weights and the character folder. */
+function exportSft(config: SftConfig, t: SftTrainables, characters: Character[], vae: AutoEncoder, tok: Tokenizer, mc: ModelConfig, where: { root: string; vaePath: string; step: number }): SftExport {
+  const out: SftExport = { modelPath: null, adapterPath: null, characterModelPath: null };
+  const { model, ema } = t;
+  const { root, step } = where;
+  if (ema) scope(() => torch.safetensors.save(join(root, 'ema.safetensors'), ema.stateDict(), { decay: String(ema.decay), updates: String(ema.updates) }));
+  t.precision.exportWeights(); // bf16-mixed: the trained weights leave as their float32 masters
+  const folder = (): CharacterModel => new CharacterModel(characters[0]!, model, vae, tok, {
+    format: 1, modelConfig: mc, imageSize: config.data.imageSize, provenance: { runDir: root, step },
+  });
+  if (config.lora.enabled) {
+    out.adapterPath = join(root, 'adapter.safetensors');
+    saveLoRA(out.adapterPath, model, { base: config.init ?? '', model_config: JSON.stringify(mc) });
+  }
+  if (config.export === 'lora' && config.init && characters.length === 1) {
+    // A LoRA character folder: the adapters and a checked reference to the base (docs/serving.md 10).
+    out.characterModelPath = join(root, 'character');
+    folder().save(out.characterModelPath, { base: describeBase(config.init, where.vaePath) });
+  }
+  if (config.export === 'full') {
+    if (config.lora.enabled) removeLoRA(model, { merge: true });
+    out.modelPath = join(root, 'model.safetensors');
+    saveCheckpoint(out.modelPath, model); // raw weights, published key names (docs/method.md 2.7)
+    if (characters.length === 1) {
+      out.characterModelPath = join(root, 'character');
+      mkdirSync(root, { recursive: true });
+      folder().save(out.characterModelPath);
     }
-    const vae = freezeVae(loadVae(vaePath, presetConfig.vae));
-    const mc: ModelConfig = { ...presetConfig, vae: structuredClone(vae.config) };
+  }
+  return out;
+}
 
-    // ---- model: init, trainable set, optimizer, schedule, EMA ----
-    torch.manualSeed(config.seed);
-    const model = new Bagel(mc);
-    if (config.init) loadCheckpoint(config.init, model);
-    if (config.lora.enabled) applyLoRA(model, { targets: config.lora.targets, r: config.lora.r, alpha: config.lora.alpha, dropout: config.lora.dropout });
-    if (group) broadcastModule(model, group);
-    model.train();
-    // The precision mode converts the model and names what the optimizer updates (docs/precision.md).
-    // Sharded modes hold the masters as shards (docs/sharding.md 1); otherwise the precision mode does.
-    const sharded = openSharding(model, config, group);
-    const precision = sharded ?? new MixedPrecision(model, config.precision, config.activationCheckpointing);
-    model.setActivationCheckpointing(config.activationCheckpointing);
-    const trainable = precision.params;
-    // plain data parallel: gradients summed exactly, pack by pack (docs/sharding.md 4)
-    const exact = !sharded && group && world > 1 ? new ExactAllReduce(trainable, group) : null;
-    const opt = new AdamW(trainable, { lr: config.optim.lr, betas: config.optim.betas, eps: config.optim.eps, weightDecay: config.optim.weightDecay });
-    const schedule = sftSchedule(config);
-    // The EMA averages what the optimizer updates (the float32 masters in bf16-mixed).
-    const emaSource = sharded ? model : config.precision === 'bf16-mixed' ? (precision as MixedPrecision).namedParams() : model;
-    const ema = config.ema.enabled ? new EMA(emaSource, config.ema.decay, { trainableOnly: true }) : null;
+function disposeTrainables(t: SftTrainables): void {
+  t.ema?.dispose();
+  t.exact?.dispose();
+  t.opt.dispose();
+  t.precision.dispose();
+  t.model.dispose();
+}
 
-    // ---- data ----
-    const data = await SftData.create({
-      characters, tokenizer: tok, model: mc, vae, recipe: resolveRecipe(config.data.recipe), packing: config.data.packing,
-      imageSize: config.data.imageSize, vitImageSize: config.data.vitImageSize, imageSizing: config.data.imageSizing, textDropProb: config.data.textDropProb, seed: config.data.seed,
-    });
-    const position = { step: 0 }; // packs consumed = step * world * packsPerRank
-
-    // ---- one step ----
-    const trainStep = (step: number): StepResult => scope(() => {
-      const lr = schedule(step - 1);
-      opt.setLr(lr);
-      // one batch per pack, forward and backward pack by pack (see sftForwardBackward)
-      const bs = data.stepBatches(step - 1, { rank, worldSize: world, packsPerRank: config.data.packsPerRank, order: 'interleaved' });
-      try {
-        opt.zeroGrad();
-        sharded?.zeroGrad();
-        const r = sftForwardBackward(model, bs, {
-          group, ceWeight: config.ceWeight, mseWeight: config.mseWeight, timestepShift: config.timestepShift, afterBackward: () => {
-            precision.collectGradients();
-            exact?.reducePack();
-          },
-          ...(sharded ? { beforeForward: () => sharded.beforeForward() } : {}),
-        });
-        let gradNorm: number;
-        if (sharded) {
-          gradNorm = sharded.clipGradNorm(config.optim.gradClip);
-          opt.step();
-        } else {
-          exact?.finish();
-          ensureGradients(trainable);
-          // clipGradNorm(trainable) + step() with the clip applied inside the update (docs/engine.md, "Fused optimizer step")
-          gradNorm = opt.clipAndStep(config.optim.gradClip);
-        }
-        precision.syncModel();
-        // rank 0 samples after this step: every rank gathers the whole model for it (docs/sharding.md 4)
-        if (sharded && config.sampling.every > 0 && step % config.sampling.every === 0) sharded.pin();
-        ema?.update(emaSource);
-        position.step = step;
-        return { loss: r.loss, tokens: r.tokens, metrics: { ce: r.ce, mse: r.mse, lr, gradNorm, numCe: r.numCe, numMse: r.numMse } };
-      } finally {
-        for (const b of bs) {
-          disposeBatch(b.batch);
-          b.noise?.dispose();
-        }
-      }
-    });
-
-    const first = characters[0]!;
-    const sample = async (step: number, dir: string): Promise<void> => {
-      const s = await sftSamples(model, vae, tok, first, config.data.imageSize, config.sampling);
-      const stem = join(dir, `step-${String(step).padStart(6, '0')}`);
-      writeFileSync(`${stem}-image.png`, s.png);
-      writeFileSync(`${stem}-reply.txt`, s.reply + '\n');
-    };
-
-    const state = sharded
-      ? shardedCheckpointState({ sharded, optimizer: opt, group, root, globalPacks: world * config.data.packsPerRank, data: jsonState(position) })
-      : checkpointState({ model, optimizer: opt, ...(ema ? { ema } : {}), data: jsonState(position), precision: precision as MixedPrecision });
-    const ac = new AbortController();
-    const stopAt = o.stopAfter;
-    const onOuterAbort = (): void => ac.abort();
-    if (o.signal?.aborted) ac.abort(); // stopped during setup: save step 0 and return
-    o.signal?.addEventListener('abort', onOuterAbort);
-    const result = await runTraining({
+/** The run's training loop (loop.ts) over sftStep, with the caller's stop signal and stopAfter. */
+async function runSftLoop(config: SftConfig, run: RunDir | null, root: string, trainStep: (step: number) => StepResult,
+  state: Parameters<typeof runTraining>[0]['state'], sample: (step: number, dir: string) => Promise<void>, o: TrainSftOptions): Promise<TrainingResult> {
+  const ac = new AbortController();
+  const onOuterAbort = (): void => ac.abort();
+  if (o.signal?.aborted) ac.abort(); // stopped during setup: save step 0 and return
+  o.signal?.addEventListener('abort', onOuterAbort);
+  try {
+    return await runTraining({
       runDir: run ?? root,
-      main,
+      main: run !== null,
       resume: o.resume ?? false,
       totalSteps: config.totalSteps,
       trainStep: (step) => {
         const r = trainStep(step);
         o.afterStep?.(step);
-        if (stopAt !== undefined && step >= stopAt) ac.abort();
+        if (o.stopAfter !== undefined && step >= o.stopAfter) ac.abort();
         return r;
       },
       state,
@@ -368,53 +382,77 @@ export async function trainSft(configInput: SftConfig | SftConfigInput, o: Train
       progress: o.progress === undefined ? undefined : o.progress,
       label: 'sft',
     });
+  } finally {
     o.signal?.removeEventListener('abort', onOuterAbort);
+  }
+}
 
-    // ---- export (rank 0, finished runs; sharded runs gather the whole weights on every rank first) ----
-    if (sharded && !result.interrupted) sharded.prepareExport();
-    let modelPath: string | null = null;
-    let adapterPath: string | null = null;
-    let characterModelPath: string | null = null;
+/**
+ * Runs Unified-SFT as configured. Returns when the run ends or is interrupted (a checkpoint is
+ * then saved; call again with resume to continue).
+ */
+export async function trainSft(configInput: SftConfig | SftConfigInput, o: TrainSftOptions): Promise<TrainSftResult> {
+  const config = parseSftConfig(configInput);
+  const group = o.group ?? null;
+  const world = group?.worldSize ?? 1;
+  const main = (group?.rank ?? 0) === 0;
+  const root = resolve(o.runDir);
+  if (config.threads > 0) torch.setNumThreads(config.threads);
+  if (config.export === 'lora' && !config.lora.enabled) throw new Error('config: export "lora" needs lora.enabled');
+
+  let characters = o.characters ?? loadCharacters(config.data.characters);
+  if (config.data.maxImages !== undefined) characters = characters.map((c) => fewShotCharacter(c, config.data.maxImages!));
+  const tok = runTokenizer(config, characters);
+
+  // Rank 0 opens the run first: it refuses a used directory unless resuming, and stores config.json.
+  // Sharded runs may resume on another world size with the same packs per step (docs/sharding.md 6).
+  const ignoreKeys = config.shard === 'none' ? {} : { ignoreKeys: [...DEFAULT_VOLATILE_KEYS, 'data.packsPerRank', 'shardGroupSize'] };
+  const run = main ? RunDir.open(root, config as unknown as Json, { resume: o.resume ?? false, ...ignoreKeys }) : null;
+  try {
+    if (run) tok.save(join(root, 'tokenizer.json'));
+    // the frozen VAE: given, left by an earlier attempt of this run, or trained now
+    const vaePath = config.vae.path ?? join(root, 'vae', 'ae.safetensors');
+    const presetConfig = modelConfigForTokenizer(config.model, tok);
+    const vaeStage = !config.vae.path && !existsSync(vaePath) && main ? await sftVaeStage(config, characters, presetConfig, join(root, 'vae'), o) : null;
+    if (vaeStageStopped(vaeStage, group)) {
+      return {
+        step: 0, interrupted: true, resumedFrom: null, lastCheckpoint: null, vaeStage,
+        runDir: root, modelPath: null, adapterPath: null, characterModelPath: null, modelConfig: presetConfig,
+      };
+    }
+    const vae = freezeVae(loadVae(vaePath, presetConfig.vae));
+    const mc: ModelConfig = { ...presetConfig, vae: structuredClone(vae.config) };
+    const t = openSftTrainables(config, mc, group);
+    const data = await SftData.create({
+      characters, tokenizer: tok, model: mc, vae, recipe: resolveRecipe(config.data.recipe), packing: config.data.packing,
+      imageSize: config.data.imageSize, vitImageSize: config.data.vitImageSize, imageSizing: config.data.imageSizing, textDropProb: config.data.textDropProb, seed: config.data.seed,
+    });
+    const position = { step: 0 }; // packs consumed = step * world * packsPerRank
+    const sample = async (step: number, dir: string): Promise<void> => {
+      const s = await sftSamples(t.model, vae, tok, characters[0]!, config.data.imageSize, config.sampling);
+      const stem = join(dir, `step-${String(step).padStart(6, '0')}`);
+      writeFileSync(`${stem}-image.png`, s.png);
+      writeFileSync(`${stem}-reply.txt`, s.reply + '\n');
+    };
+    const state = t.sharded
+      ? shardedCheckpointState({ sharded: t.sharded, optimizer: t.opt, group, root, globalPacks: world * config.data.packsPerRank, data: jsonState(position) })
+      : checkpointState({ model: t.model, optimizer: t.opt, ...(t.ema ? { ema: t.ema } : {}), data: jsonState(position), precision: t.precision as MixedPrecision });
+    const result = await runSftLoop(config, run, root, sftStep(config, t, data, group, position), state, sample, o);
+
+    // export: rank 0, finished runs; sharded runs gather the whole weights on every rank first
+    if (t.sharded && !result.interrupted) t.sharded.prepareExport();
+    let paths: SftExport = { modelPath: null, adapterPath: null, characterModelPath: null };
     if (main && !result.interrupted) {
       const sampleLast = config.sampling.every === 0 || config.totalSteps % config.sampling.every !== 0;
       if (sampleLast) await sample(result.step, run!.samplesDir);
-      if (ema) scope(() => torch.safetensors.save(join(root, 'ema.safetensors'), ema.stateDict(), { decay: String(ema.decay), updates: String(ema.updates) }));
-      precision.exportWeights(); // bf16-mixed: the trained weights leave as their float32 masters
-      if (config.lora.enabled) {
-        adapterPath = join(root, 'adapter.safetensors');
-        saveLoRA(adapterPath, model, { base: config.init ?? '', model_config: JSON.stringify(mc) });
-      }
-      if (config.export === 'lora' && config.init && characters.length === 1) {
-        // A LoRA character folder: the adapters and a checked reference to the base (docs/serving.md 10).
-        characterModelPath = join(root, 'character');
-        new CharacterModel(characters[0]!, model, vae, tok, {
-          format: 1, modelConfig: mc, imageSize: config.data.imageSize, provenance: { runDir: root, step: result.step },
-        }).save(characterModelPath, { base: describeBase(config.init, vaePath) });
-      }
-      if (config.export === 'full') {
-        if (config.lora.enabled) removeLoRA(model, { merge: true });
-        modelPath = join(root, 'model.safetensors');
-        saveCheckpoint(modelPath, model); // raw weights, published key names (docs/method.md 2.7)
-        if (characters.length === 1) {
-          characterModelPath = join(root, 'character');
-          mkdirSync(root, { recursive: true });
-          new CharacterModel(characters[0]!, model, vae, tok, {
-            format: 1, modelConfig: mc, imageSize: config.data.imageSize, provenance: { runDir: root, step: result.step },
-          }).save(characterModelPath);
-        }
-      }
+      paths = exportSft(config, t, characters, vae, tok, mc, { root, vaePath, step: result.step });
     }
     data.dispose();
-    ema?.dispose();
-    exact?.dispose();
-    opt.dispose();
-    precision.dispose();
-    model.dispose();
+    disposeTrainables(t);
     vae.dispose();
     group?.barrier();
-    return { ...result, vaeStage, runDir: root, modelPath, adapterPath, characterModelPath, modelConfig: mc };
+    return { ...result, vaeStage, runDir: root, ...paths, modelConfig: mc };
   } finally {
     run?.close();
   }
 }
-

@@ -24,7 +24,12 @@ test('grpoEvalCurveLines: every epoch with its seed standard error, before/after
     const lines = grpoEvalCurveLines(dir);
     assert.equal(lines.length, 2);
     assert.match(lines[0]!, /before 0\.500 \+- 0\.020, 1: 0\.600 \+- 0\.030, 2: 0\.600 \+- 0\.010, 3: 0\.800 \+- 0\.020$/);
-    assert.match(lines[1]!, /before 0\.500, after 0\.800: rise 0\.300, more than 2 x the noise 0\.071 \(seed standard error 0\.020, epoch-to-epoch 0\.071\)/);
+    assert.match(lines[1]!, /before 0\.500, after 0\.800: rise 0\.300, more than 2 x the noise 0\.071 \(the level's seed standard error 0\.020, epoch-to-epoch 0\.071\)/);
+  });
+  // Per-seed means at the start and the end: the rise's paired error (differences 0.2, 0.4: se 0.1) replaces the level's.
+  const paired = [{ ...recs[0]!, eval_start_reward_seed0: 0.4, eval_start_reward_seed1: 0.6 }, recs[1]!, { ...recs[2]!, eval_reward_seed0: 0.6, eval_reward_seed1: 1.0 }];
+  withRun(paired, (dir) => {
+    assert.match(grpoEvalCurveLines(dir)[1]!, /more than 2 x the noise 0\.100 \(the rise's standard error over the seeds, paired, 0\.100; the level's seed standard error 0\.020, epoch-to-epoch 0\.071\)/);
   });
   // A fall says so.
   withRun([{ eval_start_reward: 0.5, eval_start_reward_se: 0.02, eval_reward: 0.49 }], (dir) => {
