@@ -10,7 +10,7 @@ import { CharacterModel, CHARACTER_MODEL_FILES, ChatRequestError, SharedBases, t
 import { memoryReport, type WorkerMemory } from './model-memory.js';
 
 export type WorkerRequest =
-  | { type: 'chat'; id: number; modelDir: string; turns: ChatTurn[]; withImage: boolean; sampling: SamplingOptions; memoryBytes?: number; thinking?: boolean; maxBatch: number }
+  | { type: 'chat'; id: number; modelDir: string; turns: ChatTurn[]; withImage: boolean; sampling: SamplingOptions; memoryBytes?: number; thinking?: boolean; maxBatch: number; prefixCacheBytes: number }
   | { type: 'image'; id: number; modelDir: string; prompt: string; n: number; seed?: number }
   | { type: 'memory'; id: number }
   | { type: 'cancel'; id: number };
@@ -55,6 +55,7 @@ async function handle(req: Exclude<WorkerRequest, { type: 'cancel' }>, signal: A
   }
   // Replies of one model decode together, maxBatch at most (docs/serving.md 9).
   model.batcher.setMaxBatch(req.maxBatch);
+  model.prefixes.setMaxBytes(req.prefixCacheBytes);
   const r = await model.chat(req.turns, {
     ...req.sampling,
     signal,
