@@ -18,6 +18,7 @@ import { budgetChat, ChatRequestError, layoutChat, type BudgetedPrompt, type Cha
 import { Utf8Guard } from './utf8-guard.js';
 import { ReplyDecoding, type DecodedReply } from './reply-decoding.js';
 import { DecodeBatcher } from './decode-batcher.js';
+import { PrefixCache, type PrefixPrefill } from './prefix-cache.js';
 import { parseImagePlan, resolveThinking, THINKING_DEFAULTS, type ImagePlan, type ParsedPlan, type ThinkingOptions } from './thinking.js';
 import { parseBaseReference, type BaseReference } from './base-ref.js';
 import { SharedBases } from './shared-bases.js';
@@ -93,6 +94,8 @@ export interface ChatReply {
   image?: Uint8Array;
   /** Tokens of the prompt as the model saw it (text segments with their markers, ViT tokens). */
   promptTokens: number;
+  /** Leading prompt tokens whose KV rows came from the prompt prefix cache (docs/serving.md 9). */
+  cachedTokens: number;
   completionTokens: number;
   finishReason: 'stop' | 'length';
   /** History turns cut from the oldest to fit the context (docs/serving.md 2). */
@@ -117,6 +120,8 @@ export interface CharacterLoadOptions {
 export class CharacterModel {
   private utf8: Utf8Guard | null = null;
   private decodeBatcher: DecodeBatcher | null = null;
+  /** The KV rows of recent prompts' leading text (docs/serving.md 9); its bound: `prefixes.setMaxBytes`. */
+  readonly prefixes = new PrefixCache();
 
   constructor(
     readonly character: Character,
@@ -215,6 +220,7 @@ export class CharacterModel {
   /** Frees the model (a LoRA character: its adapters and handles; the base when no other character uses it). */
   dispose(): void {
     this.utf8?.dispose();
+    this.prefixes.clear();
     if (this.loaded?.release) {
       this.loaded.release();
       return;
@@ -304,14 +310,14 @@ export class CharacterModel {
     const thinking = resolveThinking(o.thinking);
     if (thinking && !o.image) throw new ChatRequestError("thinking: the plan is for the reply's image; ask for the image too", 'invalid_thinking', 'thinking');
     const maxTokens = o.maxTokens ?? 500;
-    const { ctx, plan, promptIds } = await this.prefillChat(turns, { ...o, maxTokens });
+    const { ctx, plan, promptIds, cachedTokens } = await this.prefillChat(turns, { ...o, maxTokens });
     let decoded: { text: string; completionTokens: number; finishReason: 'stop' | 'length' };
     try {
       decoded = await this.decodeReply(ctx, promptIds, { ...o, maxTokens });
     } finally {
       ctx.dispose();
     }
-    const reply: ChatReply = { ...decoded, promptTokens: plan.promptTokens, droppedTurns: plan.droppedTurns };
+    const reply: ChatReply = { ...decoded, promptTokens: plan.promptTokens, cachedTokens, droppedTurns: plan.droppedTurns };
     if (o.image) {
       const io: ImageOptions = { ...(o.seed !== undefined ? { seed: o.seed } : {}), ...(typeof o.image === 'object' ? o.image : {}), ...(o.signal ? { signal: o.signal } : {}) };
       // the reply drew from its own source: the plan draws from the global generator, seeded here
@@ -325,12 +331,14 @@ export class CharacterModel {
   /**
    * The context a reply is decoded from: the conversation planned (planChat), accepted, then
    * prefilled segment by segment, text in chunks and user images through the ViT (docs/method.md 2.1,
-   * the `_vqa` layout). The caller disposes `ctx`; `promptIds` are the prompt's text ids.
+   * the `_vqa` layout), its leading text through the prompt prefix cache (docs/serving.md 9). The
+   * caller disposes `ctx`; `promptIds` are the prompt's text ids; `cachedTokens` the leading
+   * tokens taken from the cache.
    */
   async prefillChat(
     turns: readonly ChatTurn[],
     o: Pick<ChatReplyOptions, 'maxTokens' | 'signal' | 'onAccepted' | 'image' | 'memoryBytes'> = {},
-  ): Promise<{ ctx: KVCache; plan: BudgetedPrompt & { images: Uint8Array[]; userText: string }; promptIds: number[] }> {
+  ): Promise<{ ctx: KVCache; plan: BudgetedPrompt & { images: Uint8Array[]; userText: string }; promptIds: number[]; cachedTokens: number }> {
     const plan = await this.planChat(turns, {
       maxTokens: o.maxTokens ?? 500, withImage: Boolean(o.image), ...(o.memoryBytes !== undefined ? { memoryBytes: o.memoryBytes } : {}),
     });
@@ -346,18 +354,27 @@ export class CharacterModel {
       }
     }
     await o.onAccepted?.({ promptTokens: plan.promptTokens, droppedTurns: plan.droppedTurns });
-    const ctx = newContext(this.model);
+    const { ctx, cachedTokens } = await this.prefillLead(plan, o.signal);
     try {
-      return { ctx, plan, promptIds: await this.prefillPlan(ctx, plan, pixels, o.signal) };
+      return { ctx, plan, promptIds: await this.prefillPlan(ctx, plan, pixels, o.signal), cachedTokens };
     } catch (e) {
       ctx.dispose();
       throw e;
     }
   }
 
+  /** The prompt's leading text segment through the prefix cache (docs/serving.md 9); an empty context when it opens with an image. */
+  private async prefillLead(plan: BudgetedPrompt, signal?: AbortSignal): Promise<PrefixPrefill> {
+    const lead = plan.segments[0]?.ids;
+    if (!lead) return { ctx: newContext(this.model), cachedTokens: 0 };
+    const { bos, eos } = this.model.config.tokens;
+    return this.prefixes.prefill(this.model, [bos, ...lead, eos], signal);
+  }
+
+  /** The segments after the leading text one (prefilled by prefillLead); returns the prompt's text ids. */
   private async prefillPlan(ctx: KVCache, plan: BudgetedPrompt, pixels: Map<number, ChwImage>, signal?: AbortSignal): Promise<number[]> {
-    const promptIds: number[] = [];
-    for (const seg of plan.segments) {
+    const promptIds: number[] = [...(plan.segments[0]?.ids ?? [])];
+    for (const seg of plan.segments.slice(plan.segments[0]?.ids ? 1 : 0)) {
       if (signal?.aborted) throw abortError();
       if (seg.ids) {
         promptIds.push(...seg.ids);

@@ -9,6 +9,7 @@ import { TRAIN_HELP } from './train-help.js';
 import { CHECKLIST_PROBE_HELP } from './checklist-probe.js';
 
 const SERVE_HELP = `  serve [--host H] [--port P] [--data-dir D] [--api-key K] [--allow-remote] [--keep-stateless-chats] [--image-links] [--max-batch N]
+        [--prefix-cache-mib M]
                                        the OpenAI-compatible server (default 127.0.0.1:8000, data in
                                        .unicharacter/; the key may also come from UNICHARACTER_API_KEY).
                                        A host other machines can reach (0.0.0.0, ::, a network
@@ -16,7 +17,9 @@ const SERVE_HELP = `  serve [--host H] [--port P] [--data-dir D] [--api-key K] [
                                        --keep-stateless-chats stores requests without chat_id as chats,
                                        --image-links puts reply images into content as markdown links;
                                        --max-batch N: concurrent replies of one model decoded together
-                                       (default 16; 1 decodes one request at a time) (docs/serving.md)`;
+                                       (default 16; 1 decodes one request at a time);
+                                       --prefix-cache-mib M: KV rows of recent prompts each loaded
+                                       model keeps for reuse (default 32; 0 keeps none) (docs/serving.md)`;
 
 const CHAT_HELP = `  chat <character> [--data-dir D] [--no-images] [--thinking] [--temperature T] [--max-tokens N]
                                        talk to a customized character in the terminal; images are
@@ -280,6 +283,7 @@ async function serveCommand(rest: string[]): Promise<number> {
       'image-links': { type: 'boolean', default: false },
       'allow-remote': { type: 'boolean', default: false },
       'max-batch': { type: 'string', default: '16' },
+      'prefix-cache-mib': { type: 'string', default: '32' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -289,13 +293,15 @@ async function serveCommand(rest: string[]): Promise<number> {
   }
   const maxBatch = Number(values['max-batch']);
   if (!Number.isInteger(maxBatch) || maxBatch < 1) throw new Error(`--max-batch must be an integer >= 1, got '${values['max-batch']}'`);
+  const prefixMiB = Number(values['prefix-cache-mib']);
+  if (!(Number.isFinite(prefixMiB) && prefixMiB >= 0)) throw new Error(`--prefix-cache-mib must be a number >= 0, got '${values['prefix-cache-mib']}'`);
   const port = Number(values.port);
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`--port must be a port number, got '${values.port}'`);
   const { runServe } = await import('./serve.js');
   const apiKey = values['api-key'] ?? process.env.UNICHARACTER_API_KEY;
   return runServe({
     host: values.host!, port, dataDir: values['data-dir']!, allowRemote: values['allow-remote']!, ...(apiKey ? { apiKey } : {}),
-    chats: { keepStateless: values['keep-stateless-chats']!, imageLinks: values['image-links']! }, maxBatch,
+    chats: { keepStateless: values['keep-stateless-chats']!, imageLinks: values['image-links']! }, maxBatch, prefixCacheBytes: Math.floor(prefixMiB * 2 ** 20),
   });
 }
 

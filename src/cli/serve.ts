@@ -12,12 +12,16 @@ export interface ServeOptions {
   allowRemote?: boolean;
   /** Replies decoded together (docs/serving.md 9). */
   maxBatch?: number;
+  /** KV bytes of recent prompts each loaded model keeps (docs/serving.md 9). */
+  prefixCacheBytes?: number;
 }
 
 export async function runServe(o: ServeOptions): Promise<number> {
   // Refused before any model is opened (server.ts checkBindHost).
   checkBindHost(o.host, o);
-  const engine = new ModelChatEngine(join(o.dataDir, 'models'), o.maxBatch !== undefined ? { maxBatch: o.maxBatch } : {});
+  const engine = new ModelChatEngine(join(o.dataDir, 'models'), {
+    ...(o.maxBatch !== undefined ? { maxBatch: o.maxBatch } : {}), ...(o.prefixCacheBytes !== undefined ? { prefixCacheBytes: o.prefixCacheBytes } : {}),
+  });
   const server = await startServer({ dataDir: o.dataDir, engine, host: o.host, port: o.port, ...(o.apiKey ? { apiKey: o.apiKey } : {}), ...(o.allowRemote ? { allowRemote: true } : {}), ...(o.chats ? { chats: o.chats } : {}) });
   // Listening for the stop signals before saying where it serves: whoever reads that line may stop it at once.
   const stopped = new Promise<void>((resolve) => {

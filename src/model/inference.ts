@@ -42,9 +42,17 @@ export function prefillText(model: Bagel, ctx: KVCache, textIds: number[]): void
  */
 export async function prefillTextChunked(model: Bagel, ctx: KVCache, textIds: number[], o: { chunkTokens?: number; signal?: AbortSignal } = {}): Promise<void> {
   const { bos, eos } = model.config.tokens;
-  const seq = [bos, ...textIds, eos];
+  await prefillTokens(model, ctx, [bos, ...textIds, eos], o);
+}
+
+/**
+ * Appends text tokens as they are (no markers added) on consecutive positions, causal, in chunks
+ * of at most `chunkTokens` (default 256) as prefillTextChunked does: the prompt prefix cache
+ * prefills a prompt's rest after its cached prefix with this (docs/serving.md 9).
+ */
+export async function prefillTokens(model: Bagel, ctx: KVCache, seq: readonly number[], o: { chunkTokens?: number; signal?: AbortSignal } = {}): Promise<void> {
   const chunk = o.chunkTokens ?? 256;
-  if (!(Number.isInteger(chunk) && chunk >= 1)) throw new Error(`prefillTextChunked: chunkTokens must be an integer >= 1, got ${chunk}`);
+  if (!(Number.isInteger(chunk) && chunk >= 1)) throw new Error(`prefillTokens: chunkTokens must be an integer >= 1, got ${chunk}`);
   for (let start = 0; start < seq.length; start += chunk) {
     if (o.signal?.aborted) throw abortError();
     const part = seq.slice(start, start + chunk);

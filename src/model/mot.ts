@@ -2,7 +2,7 @@
 // complete weight sets: the "und" expert under the original Qwen2 names and the "gen" expert
 // under the same names with `_moe_gen`. Routing is hard and given per token (latent tokens go to
 // gen, everything else to und); the attention itself is one joint softmax over all tokens.
-import { checkpoint, empty, isGradEnabled, kernels, noGrad, ops, scaledDotProductAttention, scope, tensor, zeros, type DecodeCacheRows, type DecodeLayerWeights, type Device, type DType, type Tensor } from '../torch/index.js';
+import { checkpoint, empty, isGradEnabled, ITEM_SIZE, kernels, noGrad, ops, scaledDotProductAttention, scope, tensor, zeros, type DecodeCacheRows, type DecodeLayerWeights, type Device, type DType, type Tensor } from '../torch/index.js';
 import { Embedding, Linear, Module, ModuleList, RMSNorm } from '../nn/index.js';
 import type { LlmConfig } from './config.js';
 
@@ -222,6 +222,34 @@ export class KVCache {
     c.length = this.length;
     c.nextPosition = this.nextPosition;
     return c;
+  }
+  /**
+   * A new cache holding a copy of the first `n` rows of every layer, in buffers of exactly `n`
+   * rows (the prompt prefix cache keeps these, docs/serving.md 9); its next position is `n`, as
+   * for text prefilled from position 0, one position per row.
+   */
+  copyPrefix(n: number): KVCache {
+    if (!(Number.isInteger(n) && n >= 0 && n <= this.length)) throw new Error(`KVCache.copyPrefix: n must be an integer in [0, ${this.length}], got ${n}`);
+    const c = new KVCache(this.numLayers);
+    const copy = (t: Tensor | null): Tensor | null => (t && n > 0 ? scope(() => t.narrow(1, 0, n).contiguous().clone()).keep() : null);
+    c.keyBuf = this.keyBuf.map(copy);
+    c.valueBuf = this.valueBuf.map(copy);
+    c.length = n;
+    c.nextPosition = n;
+    return c;
+  }
+  /** A fork that keeps only the first `n` rows (the rest is never read and the next append writes over it). */
+  forkPrefix(n: number): KVCache {
+    if (!(Number.isInteger(n) && n >= 0 && n <= this.length)) throw new Error(`KVCache.forkPrefix: n must be an integer in [0, ${this.length}], got ${n}`);
+    const c = this.fork();
+    c.length = n;
+    return c;
+  }
+  /** Bytes the buffers hold (their whole capacity). */
+  get bytes(): number {
+    let b = 0;
+    for (const t of [...this.keyBuf, ...this.valueBuf]) if (t) b += t.numel * ITEM_SIZE[t.dtype];
+    return b;
   }
   /** The cached keys and values of a layer ([Hkv, length, D] views), or null when empty. */
   cached(layer: number): [Tensor, Tensor] | null {

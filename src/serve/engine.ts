@@ -49,6 +49,8 @@ export interface ReplyReasoning {
 
 export interface Usage {
   promptTokens: number;
+  /** Leading prompt tokens whose KV rows came from the model's prompt prefix cache (docs/serving.md 9). */
+  cachedTokens?: number;
   completionTokens: number;
   /** Messages cut from the oldest to fit the model's context (docs/serving.md 2). */
   droppedMessages?: number;

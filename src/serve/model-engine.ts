@@ -5,7 +5,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { totalmem } from 'node:os';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { CHARACTER_MODEL_FILES, type CharacterModelManifest, type ChatTurn, type SamplingOptions } from '../character/index.js';
+import { CHARACTER_MODEL_FILES, DEFAULT_PREFIX_CACHE_BYTES, type CharacterModelManifest, type ChatTurn, type SamplingOptions } from '../character/index.js';
 import { ApiError } from './errors.js';
 import type { ChatEngine, ChatMessage, ChatOptions, ChatRequest, ChatResult, EngineModel, ImageRequestOptions, ImageRequest, GeneratedImage } from './engine.js';
 import type { WorkerReply, WorkerRequest } from './model-worker.js';
@@ -68,10 +68,15 @@ export class ModelChatEngine implements ChatEngine {
    */
   readonly maxBatch: number;
 
+  /** KV bytes of recent prompts each loaded model keeps for reuse (the prompt prefix cache, docs/serving.md 9). */
+  readonly prefixCacheBytes: number;
+
   constructor(
     readonly modelsDir: string,
-    o: { requestMemoryBytes?: number; maxBatch?: number } = {},
+    o: { requestMemoryBytes?: number; maxBatch?: number; prefixCacheBytes?: number } = {},
   ) {
+    this.prefixCacheBytes = o.prefixCacheBytes ?? DEFAULT_PREFIX_CACHE_BYTES;
+    if (!(Number.isInteger(this.prefixCacheBytes) && this.prefixCacheBytes >= 0)) throw new Error(`prefixCacheBytes must be an integer >= 0, got ${String(o.prefixCacheBytes)}`);
     this.requestMemoryBytes = o.requestMemoryBytes ?? Math.floor(totalmem() / 2);
     this.maxBatch = o.maxBatch ?? DEFAULT_MAX_BATCH;
     if (!(Number.isInteger(this.maxBatch) && this.maxBatch >= 1)) throw new Error(`maxBatch must be an integer >= 1, got ${String(o.maxBatch)}`);
@@ -168,7 +173,7 @@ export class ModelChatEngine implements ChatEngine {
     const r = await this.run(
       {
         type: 'chat', id: this.nextId++, modelDir, turns: turnsOf(request.messages), withImage: request.modalities.includes('image'), sampling: samplingOf(request), memoryBytes: this.requestMemoryBytes,
-        maxBatch: this.maxBatch, ...(request.thinking ? { thinking: true } : {}),
+        maxBatch: this.maxBatch, prefixCacheBytes: this.prefixCacheBytes, ...(request.thinking ? { thinking: true } : {}),
       },
       opts.signal,
       opts.onToken,
@@ -177,7 +182,7 @@ export class ModelChatEngine implements ChatEngine {
     );
     const images: GeneratedImage[] = r.images.map((bytes) => ({ bytes, mime: 'image/png', ...(r.plan ? { revisedPrompt: r.plan.imagePrompt } : {}) }));
     const reasoning = r.plan && { text: r.plan.text, thinkingProcess: r.plan.thinkingProcess, generationInstruction: r.plan.generationInstruction, missing: r.plan.missing };
-    return { text: r.text, images, usage: { promptTokens: r.promptTokens, completionTokens: r.completionTokens, droppedMessages: r.droppedTurns }, finishReason: r.finishReason, ...(reasoning ? { reasoning } : {}) };
+    return { text: r.text, images, usage: { promptTokens: r.promptTokens, cachedTokens: r.cachedTokens, completionTokens: r.completionTokens, droppedMessages: r.droppedTurns }, finishReason: r.finishReason, ...(reasoning ? { reasoning } : {}) };
   }
 
   async generateImage(request: ImageRequest, opts: ImageRequestOptions): Promise<{ images: GeneratedImage[] }> {

@@ -10,7 +10,7 @@ import { CharacterModel, CHARACTER_MODEL_FILES, ChatRequestError, SharedBases, t
 import { memoryReport, type WorkerMemory } from './model-memory.js';
 
 export type WorkerRequest =
-  | { type: 'chat'; id: number; modelDir: string; turns: ChatTurn[]; withImage: boolean; sampling: SamplingOptions; memoryBytes?: number; thinking?: boolean; maxBatch: number }
+  | { type: 'chat'; id: number; modelDir: string; turns: ChatTurn[]; withImage: boolean; sampling: SamplingOptions; memoryBytes?: number; thinking?: boolean; maxBatch: number; prefixCacheBytes: number }
   | { type: 'image'; id: number; modelDir: string; prompt: string; n: number; seed?: number }
   | { type: 'memory'; id: number }
   | { type: 'cancel'; id: number };
@@ -19,7 +19,7 @@ export type WorkerReply =
   | { type: 'accepted'; id: number; promptTokens: number; droppedTurns: number }
   | { type: 'text'; id: number; piece: string }
   | { type: 'reasoning'; id: number; piece: string }
-  | { type: 'done'; id: number; text: string; images: Uint8Array[]; promptTokens: number; completionTokens: number; finishReason: 'stop' | 'length'; droppedTurns: number; plan?: ImagePlan }
+  | { type: 'done'; id: number; text: string; images: Uint8Array[]; promptTokens: number; cachedTokens: number; completionTokens: number; finishReason: 'stop' | 'length'; droppedTurns: number; plan?: ImagePlan }
   | { type: 'memory'; id: number; memory: WorkerMemory }
   | { type: 'error'; id: number; message: string; aborted: boolean; refused?: { code: string; param: string } };
 
@@ -51,10 +51,11 @@ async function handle(req: Exclude<WorkerRequest, { type: 'cancel' }>, signal: A
     for (let k = 0; k < req.n; k++) {
       images.push(await model.image(req.prompt, { signal, ...(req.seed === undefined ? {} : { seed: req.seed + k }) }));
     }
-    return { type: 'done', id: req.id, text: '', images, promptTokens: (await model.encode(req.prompt)).length + 2, completionTokens: 0, finishReason: 'stop', droppedTurns: 0 };
+    return { type: 'done', id: req.id, text: '', images, promptTokens: (await model.encode(req.prompt)).length + 2, cachedTokens: 0, completionTokens: 0, finishReason: 'stop', droppedTurns: 0 };
   }
   // Replies of one model decode together, maxBatch at most (docs/serving.md 9).
   model.batcher.setMaxBatch(req.maxBatch);
+  model.prefixes.setMaxBytes(req.prefixCacheBytes);
   const r = await model.chat(req.turns, {
     ...req.sampling,
     signal,
@@ -65,7 +66,7 @@ async function handle(req: Exclude<WorkerRequest, { type: 'cancel' }>, signal: A
     ...(req.thinking ? { thinking: { onText: (piece: string) => post({ type: 'reasoning', id: req.id, piece }) } } : {}),
   });
   return {
-    type: 'done', id: req.id, text: r.text, images: r.image ? [r.image] : [], promptTokens: r.promptTokens, completionTokens: r.completionTokens,
+    type: 'done', id: req.id, text: r.text, images: r.image ? [r.image] : [], promptTokens: r.promptTokens, cachedTokens: r.cachedTokens, completionTokens: r.completionTokens,
     finishReason: r.finishReason, droppedTurns: r.droppedTurns, ...(r.plan ? { plan: r.plan } : {}),
   };
 }

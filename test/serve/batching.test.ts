@@ -16,10 +16,10 @@ const dirs: string[] = [];
 let batched: { server: RunningServer; id: string };
 let single: { server: RunningServer; id: string };
 
-async function serverWith(maxBatch: number, queueCapacity?: number): Promise<{ server: RunningServer; id: string }> {
+async function serverWith(maxBatch: number, queueCapacity?: number, prefixCacheBytes?: number): Promise<{ server: RunningServer; id: string }> {
   const dir = mkdtempSync(join(tmpdir(), 'serve-batch-'));
   dirs.push(dir);
-  const server = await startServer({ dataDir: dir, engine: new ModelChatEngine(join(dir, 'models'), { maxBatch }), port: 0, ...(queueCapacity !== undefined ? { queueCapacity } : {}) });
+  const server = await startServer({ dataDir: dir, engine: new ModelChatEngine(join(dir, 'models'), { maxBatch, ...(prefixCacheBytes !== undefined ? { prefixCacheBytes } : {}) }), port: 0, ...(queueCapacity !== undefined ? { queueCapacity } : {}) });
   const { character } = loadSampleCharacter();
   const res = await fetch(`${server.url}/v1/characters/import`, { method: 'POST', headers: { 'content-type': 'image/png' }, body: await exportCard(character, 'png', { heldOut: 'include' }) });
   const id = ((await res.json()) as { id: string }).id;
@@ -33,7 +33,7 @@ async function serverWith(maxBatch: number, queueCapacity?: number): Promise<{ s
 
 before(async () => {
   batched = await serverWith(8);
-  single = await serverWith(1);
+  single = await serverWith(1, undefined, 0); // batch 1 and no prompt prefix cache: the reference replies
 });
 
 after(async () => {
@@ -42,17 +42,18 @@ after(async () => {
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
 
-interface Streamed { status: number; text: string; firstAt: number; endAt: number; completionTokens: number }
+interface Streamed { status: number; text: string; firstAt: number; endAt: number; completionTokens: number; cachedTokens: number }
 
-/** A streamed chat completion: its text, when its first delta and its end came, its usage. */
-async function stream(url: string, body: object, signal?: AbortSignal): Promise<Streamed> {
+/** A streamed chat completion: its text, when its first delta and its end came, its usage (onPiece: after each content delta). */
+async function stream(url: string, body: object, signal?: AbortSignal, onPiece?: () => void): Promise<Streamed> {
   const res = await fetch(`${url}/v1/chat/completions`, {
     method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ ...body, stream: true, stream_options: { include_usage: true } }), ...(signal ? { signal } : {}),
   });
-  if (res.status !== 200) return { status: res.status, text: await res.text(), firstAt: NaN, endAt: performance.now(), completionTokens: 0 };
+  if (res.status !== 200) return { status: res.status, text: await res.text(), firstAt: NaN, endAt: performance.now(), completionTokens: 0, cachedTokens: 0 };
   let text = '';
   let firstAt = NaN;
   let completionTokens = -1;
+  let cachedTokens = -1;
   let buf = '';
   const dec = new TextDecoder();
   for await (const bytes of res.body!) {
@@ -62,16 +63,17 @@ async function stream(url: string, body: object, signal?: AbortSignal): Promise<
       const ev = buf.slice(0, cut);
       buf = buf.slice(cut + 2);
       if (!ev.startsWith('data: ') || ev === 'data: [DONE]') continue;
-      const j = JSON.parse(ev.slice(6)) as { choices?: { delta?: { content?: string } }[]; usage?: { completion_tokens: number } };
+      const j = JSON.parse(ev.slice(6)) as { choices?: { delta?: { content?: string } }[]; usage?: { completion_tokens: number; prompt_tokens_details: { cached_tokens: number } } };
       const piece = j.choices?.[0]?.delta?.content;
       if (piece) {
         if (Number.isNaN(firstAt)) firstAt = performance.now();
         text += piece;
+        onPiece?.();
       }
-      if (j.usage) completionTokens = j.usage.completion_tokens;
+      if (j.usage) [completionTokens, cachedTokens] = [j.usage.completion_tokens, j.usage.prompt_tokens_details.cached_tokens];
     }
   }
-  return { status: 200, text, firstAt, endAt: performance.now(), completionTokens };
+  return { status: 200, text, firstAt, endAt: performance.now(), completionTokens, cachedTokens };
 }
 
 const request = (id: string, k: number) => ({
@@ -107,12 +109,18 @@ test('concurrent streams decode together and each equals the same request served
 test('a cancelled stream leaves the batch; the others finish with their batch-1 replies', async () => {
   const ac = new AbortController();
   const long = { ...request(batched.id, 1), max_tokens: 400, temperature: 1.5 };
-  const cancelled = stream(batched.server.url, long, ac.signal).catch((e: Error) => e);
-  setTimeout(() => ac.abort(), 150);
+  // Cancelled at its first delta, while it decodes beside the others (a timer could come after
+  // its end: its prompt head comes from the prefix cache, docs/serving.md 9).
+  const cancelled = stream(batched.server.url, long, ac.signal, () => ac.abort()).catch((e: Error) => e);
   const others = await Promise.all([2, 3, 4].map((k) => stream(batched.server.url, request(batched.id, k))));
   const e = await cancelled;
   assert.ok(e instanceof Error && e.name === 'AbortError', `the client's stream was aborted (${String(e)})`);
-  for (const [i, k] of [2, 3, 4].entries()) assert.equal(others[i]!.text, (await stream(single.server.url, request(single.id, k))).text);
+  // The batched replies reused the prompt head cached by the first test; the batch-1 server keeps no prompts.
+  for (const [i, k] of [2, 3, 4].entries()) {
+    const alone = await stream(single.server.url, request(single.id, k));
+    assert.equal(others[i]!.text, alone.text);
+    assert.ok(others[i]!.cachedTokens > 0 && alone.cachedTokens === 0, `cached tokens ${others[i]!.cachedTokens} batched, ${alone.cachedTokens} alone`);
+  }
   // the server is free again: a request after the cancel is answered at once
   const next = await stream(batched.server.url, request(batched.id, 0));
   assert.equal(next.status, 200);
@@ -130,8 +138,9 @@ test('the queue stays bounded: beyond maxBatch running and the waiting room, a 4
   }
 });
 
-test('maxBatch must be a positive integer', () => {
+test('maxBatch must be a positive integer, prefixCacheBytes a non-negative one', () => {
   assert.throws(() => new ModelChatEngine('/nowhere', { maxBatch: 0 }), /maxBatch must be an integer >= 1, got 0/);
   assert.throws(() => new ModelChatEngine('/nowhere', { maxBatch: 2.5 }), /maxBatch must be an integer >= 1/);
   assert.equal(new ModelChatEngine('/nowhere', { maxBatch: 3 }).concurrency, 3);
+  assert.throws(() => new ModelChatEngine('/nowhere', { prefixCacheBytes: -1 }), /prefixCacheBytes must be an integer >= 0, got -1/);
 });

@@ -290,3 +290,23 @@ test("the web UI's flow: a streamed first turn with store: true names its chat; 
   const stored = (await (await fetch(`${server.url}/v1/chats/${first.chatId}`)).json()) as { messages: { role: string; content: string }[] };
   assert.deepEqual(stored.messages.map((m) => [m.role, m.content]), [['user', 'Hello!'], ['assistant', first.text], ['user', 'And now?'], ['assistant', second.text]]);
 });
+
+test('usage.prompt_tokens_details.cached_tokens: the same prompt again is served from the prefix cache, streamed or not', async () => {
+  const messages = [{ role: 'user', content: 'Which stall sells the blue lanterns?' }];
+  const cachedOf = (u: { prompt_tokens: number; prompt_tokens_details?: { cached_tokens: number } }): number => u.prompt_tokens_details!.cached_tokens;
+  const first = await complete({ messages, max_tokens: 2, temperature: 0 });
+  assert.equal(first.status, 200, JSON.stringify(first.body));
+  const res = await fetch(`${server.url}/v1/chat/completions`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ model: id, messages, max_tokens: 2, temperature: 0, stream: true, stream_options: { include_usage: true } }),
+  });
+  const events = (await res.text()).split('\n\n').filter((e) => e.startsWith('data: ')).map((e) => e.slice(6));
+  const streamed = (JSON.parse(events.at(-2)!) as { usage: { prompt_tokens: number; prompt_tokens_details?: { cached_tokens: number } } }).usage;
+  // Text only, the prompt is one segment: the second time all of it comes from the cache.
+  assert.equal(cachedOf(streamed), streamed.prompt_tokens);
+  const other = await complete({ messages: [{ role: 'user', content: 'Is the night market open tomorrow?' }], max_tokens: 2, temperature: 0 });
+  const cached = cachedOf(other.body.usage as never);
+  // The character's shared prompt head, in whole blocks of 64 tokens (docs/serving.md 9).
+  assert.ok(cached >= 64 && cached % 64 === 0 && cached < other.body.usage.prompt_tokens, `cached ${cached} of ${other.body.usage.prompt_tokens}`);
+});

@@ -43,6 +43,8 @@ const usageJson = (u: ChatResult['usage']) => ({
   prompt_tokens: u.promptTokens,
   completion_tokens: u.completionTokens,
   total_tokens: u.promptTokens + u.completionTokens,
+  // OpenAI's field: prompt tokens served from the prompt prefix cache (docs/serving.md 9).
+  ...(u.cachedTokens !== undefined ? { prompt_tokens_details: { cached_tokens: u.cachedTokens } } : {}),
   // Extension: messages cut from the oldest to fit the context (docs/serving.md 2).
   ...(u.droppedMessages !== undefined ? { truncated_messages: u.droppedMessages } : {}),
 });
