@@ -178,6 +178,78 @@ async function loadFaceIdentity(cfg: GrpoConfig, character: Character, injected:
   }
 }
 
+/** The layout fits the number of processes (docs/sharding.md 7). */
+function checkGrpoLayout(cfg: GrpoConfig, world: number): void {
+  if (cfg.layout.kind === 'prompt-groups' && cfg.promptsPerEpoch % world !== 0) {
+    throw new Error(`Character-GRPO: promptsPerEpoch ${cfg.promptsPerEpoch} must be a positive multiple of the number of processes (${world})`);
+  }
+  if (cfg.layout.kind === 'reference-shuffle' && cfg.layout.ranks % world !== 0) {
+    throw new Error(`Character-GRPO: layout.ranks ${cfg.layout.ranks} (the reference layout's simulated GPUs) must be a multiple of the number of processes (${world})`);
+  }
+}
+
+/** The training and evaluation prompts (the last heldOutPrompts held out), checked against the layout. */
+function splitPrompts(cfg: GrpoConfig, character: Character): { prompts: Character['t2iPrompts']; evalPrompts: Character['t2iPrompts'] } {
+  const all = character.t2iPrompts;
+  const prompts = all.slice(0, all.length - cfg.heldOutPrompts);
+  const evalPrompts = cfg.heldOutPrompts > 0 ? all.slice(all.length - cfg.heldOutPrompts) : prompts;
+  if (all.length === 0) throw new Error(`${character.names.display} has no T2I prompts with checklists: Character-GRPO needs them (docs/method.md 3.2)`);
+  if (cfg.heldOutPrompts >= all.length) throw new Error(`Character-GRPO: heldOutPrompts ${cfg.heldOutPrompts} leaves no training prompt (${character.names.display} has ${all.length} T2I prompts)`);
+  if (cfg.layout.kind === 'reference-shuffle') {
+    const m = promptsPerBatch(cfg.layout, cfg.groupSize);
+    if (m > prompts.length) {
+      throw new Error(`Character-GRPO: the reference layout draws ${m} distinct prompts per sampling batch (layout.ranks ${cfg.layout.ranks} x layout.batch ${cfg.layout.batch} / groupSize ${cfg.groupSize}) but ${character.names.display} has ${prompts.length}; raise groupSize, lower layout.ranks or layout.batch, or use preset 'project'`);
+    }
+  }
+  return { prompts, evalPrompts };
+}
+
+/** The face part of the opening log line; computes (and caches) the reference faces. */
+async function faceReferenceNote(scorers: RewardScorers, references: ChwImage[], weights: RewardWeights, note: string, custom: boolean): Promise<string> {
+  if (!scorers.face || custom) return note;
+  // The reference faces once (cached on this `references` array for every later call).
+  const refFaces = await scorers.face.referenceDescriptors(references);
+  let out = `${note}; w_face ${weights.face}, faces in ${refFaces.length} of ${references.length} reference images`;
+  if (refFaces.length === 0) out += ` (no reference face: every face reward is the no-face value ${scorers.face.noFaceReward})`;
+  return out;
+}
+
+/** The start of the line a GRPO run opens with: what trains, on which prompts, scored by whom. */
+function openingLine(cfg: GrpoConfig, character: Character, r: {
+  trainable: number; sharded: ShardedModel | null; prompts: number; evalPrompts: number; world: number; kl: boolean; rewardIds: Record<string, string>;
+}): string {
+  const kl = r.kl ? `; KL to the frozen starting generation expert, beta ${cfg.beta}` : '';
+  const held = cfg.heldOutPrompts > 0 ? `; ${r.prompts} training prompts, evaluation on the ${r.evalPrompts} held-out ones` : '';
+  const shard = r.sharded ? ` (shard '${cfg.shard}': ${r.sharded.units.length} units over ${r.sharded.world} ranks)` : '';
+  return `Character-GRPO on ${character.names.display} (preset '${cfg.preset}'): ${r.trainable} generation-expert tensors trainable${shard}${held}; ${r.world} process${r.world > 1 ? 'es' : ''}${kl}; rewards by ${JSON.stringify(r.rewardIds)}`;
+}
+
+/** config.json of a GRPO run: the scorers by id (an answerer object is not JSON). */
+function grpoRunConfig(cfg: GrpoConfig, custom: boolean, weights: RewardWeights, scorers: RewardScorers, rewardIds: Record<string, string>, accuracy: GrpoSession['answererAccuracy']): Json {
+  return {
+    stage: 'grpo', ...cfg,
+    rewards: {
+      weights: custom ? cfg.rewards.weights : weights,
+      scorers: { ...cfg.rewards.scorers, answerer: scorers.ids.vqa, ...(cfg.rewards.scorers.faceIdentity ? { faceIdentity: cfg.rewards.scorers.faceIdentity.id } : {}) },
+      faceIdentity: parseFaceIdentitySetting(cfg.rewards.faceIdentity),
+    },
+    scorers: rewardIds,
+    ...(accuracy ? { answererAccuracy: accuracy } : {}),
+  } as unknown as Json;
+}
+
+/** The character model, its prompts and the face scorer; the model is released on a bad config. */
+async function loadGrpoCharacter(cfg: GrpoConfig, o: TrainGrpoOptions) {
+  const cm = await CharacterModel.load(cfg.from);
+  try {
+    const split = splitPrompts(cfg, cm.character);
+    return { cm, ...split, face: await loadFaceIdentity(cfg, cm.character, o.reward !== undefined) };
+  } catch (e) {
+    cm.dispose();
+    throw e;
+  }
+}
+
 /** Loads and wires one run (rank-aware); the caller disposes the session. */
 export async function openGrpoSession(cfg: GrpoConfig, o: TrainGrpoOptions): Promise<GrpoSession> {
   const group = o.group ?? null;
@@ -185,32 +257,9 @@ export async function openGrpoSession(cfg: GrpoConfig, o: TrainGrpoOptions): Pro
   const world = group?.worldSize ?? 1;
   const main = rank === 0;
   const log = main ? (o.log ?? ((l: string) => console.log(l))) : () => {};
-  if (cfg.layout.kind === 'prompt-groups' && cfg.promptsPerEpoch % world !== 0) {
-    throw new Error(`Character-GRPO: promptsPerEpoch ${cfg.promptsPerEpoch} must be a positive multiple of the number of processes (${world})`);
-  }
-  if (cfg.layout.kind === 'reference-shuffle' && cfg.layout.ranks % world !== 0) {
-    throw new Error(`Character-GRPO: layout.ranks ${cfg.layout.ranks} (the reference layout's simulated GPUs) must be a multiple of the number of processes (${world})`);
-  }
-  const cm = await CharacterModel.load(cfg.from);
+  checkGrpoLayout(cfg, world);
+  const { cm, prompts, evalPrompts, face } = await loadGrpoCharacter(cfg, o);
   const { model, vae, character } = cm;
-  const all = character.t2iPrompts;
-  const prompts = all.slice(0, all.length - cfg.heldOutPrompts);
-  const evalPrompts = cfg.heldOutPrompts > 0 ? all.slice(all.length - cfg.heldOutPrompts) : prompts;
-  let face: Awaited<ReturnType<typeof loadFaceIdentity>>;
-  try {
-    if (all.length === 0) throw new Error(`${character.names.display} has no T2I prompts with checklists: Character-GRPO needs them (docs/method.md 3.2)`);
-    if (cfg.heldOutPrompts >= all.length) throw new Error(`Character-GRPO: heldOutPrompts ${cfg.heldOutPrompts} leaves no training prompt (${character.names.display} has ${all.length} T2I prompts)`);
-    if (cfg.layout.kind === 'reference-shuffle') {
-      const m = promptsPerBatch(cfg.layout, cfg.groupSize);
-      if (m > prompts.length) {
-        throw new Error(`Character-GRPO: the reference layout draws ${m} distinct prompts per sampling batch (layout.ranks ${cfg.layout.ranks} x layout.batch ${cfg.layout.batch} / groupSize ${cfg.groupSize}) but ${character.names.display} has ${prompts.length}; raise groupSize, lower layout.ranks or layout.batch, or use preset 'project'`);
-      }
-    }
-    face = await loadFaceIdentity(cfg, character, o.reward !== undefined);
-  } catch (e) {
-    cm.dispose();
-    throw e;
-  }
   if (group) broadcastModule(model, group);
   const grid = cm.manifest.imageSize / latentDownsample(model.config);
   const genParams = generationExpertParameters(model);
@@ -233,47 +282,30 @@ export async function openGrpoSession(cfg: GrpoConfig, o: TrainGrpoOptions): Pro
   // w_face is DEFAULT_FACE_REWARD_WEIGHT with the face scorer unless the config gives one, else 0.
   const weights = effectiveRewardWeights(scorers, cfg.rewards.weights);
   const references = await referenceImages(character, cm.manifest.imageSize, latentDownsample(model.config), cfg.referenceImageSize);
-  let faceNote = face.note;
-  if (scorers.face && !o.reward) {
-    // The reference faces once (cached on this `references` array for every later call).
-    const refFaces = await scorers.face.referenceDescriptors(references);
-    faceNote += `; w_face ${weights.face}, faces in ${refFaces.length} of ${references.length} reference images`;
-    if (refFaces.length === 0) faceNote += ` (no reference face: every face reward is the no-face value ${scorers.face.noFaceReward})`;
-  }
+  const custom = o.reward;
+  const faceNote = await faceReferenceNote(scorers, references, weights, face.note, custom !== undefined);
   const promptIds = await Promise.all(prompts.map((p) => cm.encode(p.text)));
   const evalPromptIds = cfg.heldOutPrompts > 0 ? await Promise.all(evalPrompts.map((p) => cm.encode(p.text))) : promptIds;
   const rng = new Rng(cfg.seed);
-  const vqaNote = checklist.note;
-  const custom = o.reward;
   const rewardIds: Record<string, string> = custom ? { custom: 'custom' } : { ...scorers.ids, face: faceId(scorers) };
-  const kl = reference ? `; KL to the frozen starting generation expert, beta ${cfg.beta}` : '';
-  const held = cfg.heldOutPrompts > 0 ? `; ${prompts.length} training prompts, evaluation on the ${evalPrompts.length} held-out ones` : '';
-  const head = `Character-GRPO on ${character.names.display} (preset '${cfg.preset}'): ${genParams.length} generation-expert tensors trainable${sharded ? ` (shard '${cfg.shard}': ${sharded.units.length} units over ${sharded.world} ranks)` : ''}${held}; ${world} process${world > 1 ? 'es' : ''}${kl}; rewards by ${JSON.stringify(rewardIds)}`;
+  const head = openingLine(cfg, character, { trainable: genParams.length, sharded, prompts: prompts.length, evalPrompts: evalPrompts.length, world, kl: reference !== null, rewardIds });
   log(custom
     ? `${head} (an injected reward function in place of the scorers)`
-    : `${head}${scorers.usesFallback ? ' (substitute scorers: no pretrained weights given)' : ''}${vqaNote}; ${faceNote}`);
-
-  // config.json: the scorers by id (an answerer object is not JSON).
-  const runConfig = {
-    stage: 'grpo', ...cfg,
-    rewards: {
-      weights: custom ? cfg.rewards.weights : weights,
-      scorers: { ...cfg.rewards.scorers, answerer: scorers.ids.vqa, ...(cfg.rewards.scorers.faceIdentity ? { faceIdentity: cfg.rewards.scorers.faceIdentity.id } : {}) },
-      faceIdentity: parseFaceIdentitySetting(cfg.rewards.faceIdentity),
-    },
-    scorers: rewardIds,
-    ...(checklist.accuracy ? { answererAccuracy: checklist.accuracy } : {}),
-  } as unknown as Json;
-  let runDir: RunDir | null = null;
-  try {
-    runDir = main ? RunDir.open(cfg.out, runConfig, { resume: o.resume ?? false }) : null;
-  } catch (e) {
+    : `${head}${scorers.usesFallback ? ' (substitute scorers: no pretrained weights given)' : ''}${checklist.note}; ${faceNote}`);
+  const runConfig = grpoRunConfig(cfg, custom !== undefined, weights, scorers, rewardIds, checklist.accuracy);
+  const release = (): void => {
     scorers.dispose();
     optimizer.dispose();
     exact?.dispose();
     precision.dispose();
     reference?.dispose();
     cm.dispose();
+  };
+  let runDir: RunDir | null = null;
+  try {
+    runDir = main ? RunDir.open(cfg.out, runConfig, { resume: o.resume ?? false }) : null;
+  } catch (e) {
+    release();
     throw e;
   }
   // A sharded run's checkpoint is a file per rank (docs/sharding.md 6); a step is the epoch's prompt draws.
@@ -289,12 +321,7 @@ export async function openGrpoSession(cfg: GrpoConfig, o: TrainGrpoOptions): Pro
     },
     dispose: () => {
       runDir?.close();
-      scorers.dispose();
-      optimizer.dispose();
-      exact?.dispose();
-      precision.dispose();
-      reference?.dispose();
-      cm.dispose();
+      release();
     },
   };
 }
