@@ -18,6 +18,7 @@ import { budgetChat, ChatRequestError, layoutChat, type BudgetedPrompt, type Cha
 import { Utf8Guard } from './utf8-guard.js';
 import { ReplyDecoding, type DecodedReply } from './reply-decoding.js';
 import { DecodeBatcher } from './decode-batcher.js';
+import { PrefillBatcher } from './prefill-batcher.js';
 import { PrefixCache, type PrefixPrefill } from './prefix-cache.js';
 import { parseImagePlan, resolveThinking, THINKING_DEFAULTS, type ImagePlan, type ParsedPlan, type ThinkingOptions } from './thinking.js';
 import { parseBaseReference, type BaseReference } from './base-ref.js';
@@ -120,6 +121,7 @@ export interface CharacterLoadOptions {
 export class CharacterModel {
   private utf8: Utf8Guard | null = null;
   private decodeBatcher: DecodeBatcher | null = null;
+  private prefillBatcher: PrefillBatcher | null = null;
   /** The KV rows of recent prompts' leading text (docs/serving.md 9); its bound: `prefixes.setMaxBytes`. */
   readonly prefixes = new PrefixCache();
 
@@ -368,7 +370,7 @@ export class CharacterModel {
     const lead = plan.segments[0]?.ids;
     if (!lead) return { ctx: newContext(this.model), cachedTokens: 0 };
     const { bos, eos } = this.model.config.tokens;
-    return this.prefixes.prefill(this.model, [bos, ...lead, eos], signal);
+    return this.prefixes.prefill(this.model, [bos, ...lead, eos], signal, this.prefills);
   }
 
   /** The segments after the leading text one (prefilled by prefillLead); returns the prompt's text ids. */
@@ -412,6 +414,12 @@ export class CharacterModel {
   get batcher(): DecodeBatcher {
     this.decodeBatcher ??= new DecodeBatcher(this.model);
     return this.decodeBatcher;
+  }
+
+  /** The batcher the prompts' leading text is prefilled through, chunks of concurrent prompts together (maxBatch: setMaxBatch). */
+  get prefills(): PrefillBatcher {
+    this.prefillBatcher ??= new PrefillBatcher(this.model);
+    return this.prefillBatcher;
   }
 
   /** The scene caption of a reply's image (docs/method.md 4.3 step 3; with a plan the thinking

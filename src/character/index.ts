@@ -6,6 +6,7 @@ export { layoutChat, budgetChat, ChatRequestError, type ChatTurn, type ChatPart,
 export { StopHoldback } from './stop-strings.js';
 export { ReplyDecoding, type DecodedReply } from './reply-decoding.js';
 export { DecodeBatcher } from './decode-batcher.js';
+export { PrefillBatcher } from './prefill-batcher.js';
 export { PrefixCache, DEFAULT_PREFIX_CACHE_BYTES, PREFIX_BLOCK_TOKENS, type PrefixPrefill } from './prefix-cache.js';
 export { Utf8Guard, utf8Step, tokenBytes } from './utf8-guard.js';
 export { CHARACTER_MODEL_FILES, LORA_CHARACTER_FILES, type CharacterModelManifest } from './manifest.js';

@@ -5,6 +5,7 @@
 // boundary (or whole, for the very same prompt): the rows after it are then computed from the
 // same rows by the same chunks as without the cache, so a reply is the same bit for bit.
 import { newContext, prefillTokens, type Bagel, type KVCache } from '../model/index.js';
+import type { PrefillBatcher } from './prefill-batcher.js';
 
 /** Bytes of KV rows a character model keeps for prompt prefixes by default (docs/serving.md 9). */
 export const DEFAULT_PREFIX_CACHE_BYTES = 32 * 2 ** 20;
@@ -55,15 +56,18 @@ export class PrefixCache {
 
   /**
    * A fresh context holding `seq` (a prompt's leading text tokens, markers included): the longest
-   * reusable cached prefix forked, the rest prefilled in blocks; the prompt is then kept.
+   * reusable cached prefix forked, the rest prefilled in blocks (through `batcher`, when given,
+   * in passes shared with other prompts' blocks: the same rows); the prompt is then kept.
    */
-  async prefill(model: Bagel, seq: readonly number[], signal?: AbortSignal): Promise<PrefixPrefill> {
+  async prefill(model: Bagel, seq: readonly number[], signal?: AbortSignal, batcher?: PrefillBatcher): Promise<PrefixPrefill> {
     this.stats.prefills++;
     const hit = this.longest(seq);
     const ctx = hit ? hit.entry.kv.forkPrefix(hit.tokens) : newContext(model);
     ctx.nextPosition = ctx.length;
     try {
-      await prefillTokens(model, ctx, seq.slice(ctx.length), { chunkTokens: this.blockTokens, ...(signal ? { signal } : {}) });
+      const o = { chunkTokens: this.blockTokens, ...(signal ? { signal } : {}) };
+      if (batcher) await batcher.prefill(ctx, seq.slice(ctx.length), o);
+      else await prefillTokens(model, ctx, seq.slice(ctx.length), o);
     } catch (e) {
       ctx.dispose();
       throw e;

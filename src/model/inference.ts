@@ -55,14 +55,34 @@ export async function prefillTokens(model: Bagel, ctx: KVCache, seq: readonly nu
   if (!(Number.isInteger(chunk) && chunk >= 1)) throw new Error(`prefillTokens: chunkTokens must be an integer >= 1, got ${chunk}`);
   for (let start = 0; start < seq.length; start += chunk) {
     if (o.signal?.aborted) throw abortError();
-    const part = seq.slice(start, start + chunk);
-    noGrad(() => scope(() => {
-      const p = ctx.nextPosition;
-      runQuery(model, ctx, model.language_model.embed(ids(part)), part.map((_, k) => p + k), routingFromFlags(part.map(() => false)), true, true);
-      ctx.nextPosition += part.length;
-    }));
+    prefillChunks(model, [{ ctx, tokens: seq.slice(start, start + chunk) }]);
     if (start + chunk < seq.length) await new Promise<void>((resolve) => setImmediate(resolve));
   }
+}
+
+/**
+ * Appends one chunk of text tokens to each context (causal, on its consecutive positions) in one
+ * decoder pass (a batched prefill, docs/serving.md 9): every projection and MLP runs once over
+ * all chunks, while each chunk attends to its own context's cache and causally within itself
+ * (ContextsLayout with `append`). Each context ends as a prefill of its chunk alone leaves it
+ * (test/model/prefill-batch.test.ts); one chunk takes that path itself. Each context appears once.
+ */
+export function prefillChunks(model: Bagel, parts: readonly { ctx: KVCache; tokens: readonly number[] }[]): void {
+  const live = parts.filter((x) => x.tokens.length > 0);
+  if (new Set(live.map((x) => x.ctx)).size !== live.length) throw new Error('prefillChunks: each chunk needs its own context');
+  if (live.length === 0) return;
+  noGrad(() => scope(() => {
+    const tokens = live.flatMap((x) => x.tokens);
+    const positions = live.flatMap((x) => x.tokens.map((_, k) => x.ctx.nextPosition + k));
+    const inputs = model.language_model.embed(ids(tokens));
+    const routing = routingFromFlags(tokens.map(() => false));
+    if (live.length === 1) runQuery(model, live[0]!.ctx, inputs, positions, routing, true, true);
+    else {
+      const layout = { kind: 'contexts' as const, append: true, segments: live.map((x) => ({ cache: x.ctx, length: x.tokens.length })) };
+      model.language_model.model.forward(inputs, ids(positions), routing, layout, null);
+    }
+    for (const x of live) x.ctx.nextPosition += x.tokens.length;
+  }));
 }
 
 /** The error a cancelled generation rejects with (name AbortError, as fetch and streams use),

@@ -178,11 +178,15 @@ export type AttentionLayout =
  * context's cache (read, never written) and to itself, exactly as a `cached` non-causal forward
  * of that block alone, while every projection and MLP runs once over all blocks. `layer` is set
  * by Qwen2MoTModel.forward for each layer (which cache rows to read).
+ * With `append` (a batched prefill, docs/serving.md 9) each block attends causally within itself
+ * and its keys and values are appended to its context's cache, exactly as a `cached` causal
+ * forward with update of that block alone; without gradients only.
  */
 export interface ContextsLayout {
   kind: 'contexts';
   segments: { cache: KVCache; length: number }[];
   layer?: number;
+  append?: boolean;
 }
 
 /** Shape, dtype and device of a cache row block [heads, n, dim]. */
@@ -449,6 +453,14 @@ function contextsAttention(q: Tensor, k: Tensor, v: Tensor, layout: ContextsLayo
   let at = 0;
   for (const { cache, length } of layout.segments) {
     const sl = (t: Tensor): Tensor => t.narrow(1, at, length);
+    if (layout.append) {
+      // as the `cached` causal path of attend() for this block alone: the same calls on the same rows
+      const nCache = cache.length;
+      const [ks, vs] = cache.append(layer, sl(k), sl(v), true);
+      parts.push(attention(sl(q), ks, vs, cachedMask(nCache, length, true)));
+      at += length;
+      continue;
+    }
     const c = cache.cached(layer);
     const ks = c ? ops.cat([c[0], sl(k)], 1) : sl(k);
     const vs = c ? ops.cat([c[1], sl(v)], 1) : sl(v);
@@ -582,6 +594,7 @@ export class Qwen2MoTModel extends Module {
         cache.cache.length += 1;
         return h;
       }
+      if (layout.kind === 'contexts' && layout.append && (isGradEnabled() || cache)) throw new Error('forward: an appending contexts layout (batched prefill) runs without gradients and without a cache argument');
       const rope = ropeTables(positions, this.config.headDim, this.config.ropeTheta);
       const groups = this.config.numHeads / this.config.numKvHeads;
       if (layout.kind === 'packed' && groups > 1) layout = { ...layout, masks: groupedMasks(layout.masks, groups) };
@@ -596,6 +609,7 @@ export class Qwen2MoTModel extends Module {
         i++;
       }
       if (cache && cache.update) cache.cache.length += inputs.shape[0]!;
+      if (layout.kind === 'contexts' && layout.append) for (const seg of layout.segments) seg.cache.length += seg.length;
       return routed(h, routing, (t) => this.norm.forward(t), (t) => this.norm_moe_gen.forward(t));
     });
   }

@@ -55,6 +55,7 @@ async function handle(req: Exclude<WorkerRequest, { type: 'cancel' }>, signal: A
   }
   // Replies of one model decode together, maxBatch at most (docs/serving.md 9).
   model.batcher.setMaxBatch(req.maxBatch);
+  model.prefills.setMaxBatch(req.maxBatch);
   model.prefixes.setMaxBytes(req.prefixCacheBytes);
   const r = await model.chat(req.turns, {
     ...req.sampling,
