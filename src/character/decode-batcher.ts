@@ -1,7 +1,8 @@
 // Continuous batching of one loaded model's replies (docs/serving.md 9): replies join the running
 // batch between two steps and leave it when done, cancelled or failed; each step advances every
-// active reply by one token through one batched decoder step (decodeBatchStep). Prefill stays per
-// reply, before it joins. Replies beyond maxBatch wait, in arrival order, for a free row.
+// active reply by one token through one batched decoder step (decodeBatchStep). Prefill is done
+// before a reply joins (its prompt head's chunks batched across requests by PrefillBatcher).
+// Replies beyond maxBatch wait, in arrival order, for a free row.
 import { abortError, decodeBatchStep, type Bagel } from '../model/index.js';
 import type { ReplyDecoding } from './reply-decoding.js';
 
