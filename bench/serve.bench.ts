@@ -91,7 +91,8 @@ async function timeModels(url: string, n: number): Promise<{ ms: number[]; error
 }
 
 type Outcome =
-  | { kind: 'ok'; ttftMs: number; totalMs: number; chunks: number; decodeMs: number; firstAt: number; lastAt: number }
+  // prompt: the usage chunk's prompt_tokens and prompt_tokens_details.cached_tokens (the prompt prefix cache, docs/serving.md 9)
+  | { kind: 'ok'; ttftMs: number; totalMs: number; chunks: number; decodeMs: number; firstAt: number; lastAt: number; prompt: { tokens: number; cached: number } }
   | { kind: '429' }
   | { kind: 'error'; why: string };
 
@@ -127,6 +128,7 @@ async function streamOnce(url: string, model: string, maxTokens: number, k: numb
   let chunks = 0;
   let done = false;
   let usage = false;
+  let prompt = { tokens: 0, cached: 0 };
   let buf = '';
   const decoder = new TextDecoder();
   try {
@@ -142,9 +144,12 @@ async function streamOnce(url: string, model: string, maxTokens: number, k: numb
           done = true;
           continue;
         }
-        const json = JSON.parse(data) as { error?: { message: string }; usage?: unknown; choices?: { delta?: { content?: string } }[] };
+        const json = JSON.parse(data) as { error?: { message: string }; usage?: { prompt_tokens: number; prompt_tokens_details?: { cached_tokens: number } }; choices?: { delta?: { content?: string } }[] };
         if (json.error) return { kind: 'error', why: `stream error event: ${json.error.message}` };
-        if (json.usage) usage = true;
+        if (json.usage) {
+          usage = true;
+          prompt = { tokens: json.usage.prompt_tokens, cached: json.usage.prompt_tokens_details?.cached_tokens ?? 0 };
+        }
         const piece = json.choices?.[0]?.delta?.content;
         if (piece) {
           const now = performance.now();
@@ -161,8 +166,8 @@ async function streamOnce(url: string, model: string, maxTokens: number, k: numb
   if (!done) return { kind: 'error', why: 'stream ended without [DONE]' };
   if (!usage) return { kind: 'error', why: 'no usage chunk' };
   // A complete answer with no content: the (untrained) model stopped at once. Valid, not an error.
-  if (!chunks) return { kind: 'ok', ttftMs: NaN, totalMs: end - t0, chunks: 0, decodeMs: 0, firstAt: NaN, lastAt: NaN };
-  return { kind: 'ok', ttftMs: first - t0, totalMs: end - t0, chunks, decodeMs: last - first, firstAt: first, lastAt: last };
+  if (!chunks) return { kind: 'ok', ttftMs: NaN, totalMs: end - t0, chunks: 0, decodeMs: 0, firstAt: NaN, lastAt: NaN, prompt };
+  return { kind: 'ok', ttftMs: first - t0, totalMs: end - t0, chunks, decodeMs: last - first, firstAt: first, lastAt: last, prompt };
 }
 
 interface Level {
@@ -280,6 +285,13 @@ function decodeRate(l: Level): number {
 }
 
 /** Every content delta of a level over its wall time. */
+/** The share of the level's prompt tokens taken from the prompt prefix cache, as "cached of all (percent)". */
+function cachedShare(l: Level): string {
+  const all = l.ok.reduce((n, o) => n + o.prompt.tokens, 0);
+  const cached = l.ok.reduce((n, o) => n + o.prompt.cached, 0);
+  return `${cached} of ${all} (${all ? ((100 * cached) / all).toFixed(0) : 0}%)`;
+}
+
 function aggregateRate(l: Level): number {
   return l.ok.reduce((n, o) => n + o.chunks, 0) / l.wallS;
 }
@@ -356,11 +368,11 @@ async function main(): Promise<void> {
       const rate = l.ok.filter((o) => o.chunks > 1 && o.decodeMs > 0).map((o) => ((o.chunks - 1) * 1000) / o.decodeMs);
       const speedup = base ? `${f(aggregateRate(l) / aggregateRate(base), 2)}x` : '1x';
       const decodeSpeedup = base ? `${f(decodeRate(l) / decodeRate(base), 2)}x` : '1x';
-      return `| ${mode} | ${l.clients} | ${l.attempts} (${l.clients} x ${l.perClient}) | ${l.ok.length} (${l.ok.filter((o) => o.chunks === 0).length}) | ${l.rejected} | ${l.errors.length} | ${f(quantile(ttft, 0.5), 0)} ms | ${f(quantile(ttft, 0.95), 0)} ms | ${f(quantile(rate, 0.5))} | ${f(aggregateRate(l))} | ${speedup} | ${f(decodeRate(l))} | ${decodeSpeedup} | ${f(quantile(l.ok.map((o) => o.totalMs), 0.5), 0)} ms |`;
+      return `| ${mode} | ${l.clients} | ${l.attempts} (${l.clients} x ${l.perClient}) | ${l.ok.length} (${l.ok.filter((o) => o.chunks === 0).length}) | ${l.rejected} | ${l.errors.length} | ${f(quantile(ttft, 0.5), 0)} ms | ${f(quantile(ttft, 0.95), 0)} ms | ${f(quantile(rate, 0.5))} | ${f(aggregateRate(l))} | ${speedup} | ${f(decodeRate(l))} | ${decodeSpeedup} | ${f(quantile(l.ok.map((o) => o.totalMs), 0.5), 0)} ms | ${cachedShare(l)} |`;
     };
     const chatTable = [
-      '| server | clients | requests (clients x each) | answered (of which empty) | deliberate 429 | other errors | TTFT p50 | TTFT p95 | tokens/s per stream (median) | tokens/s all streams | all streams vs batch 1 | decode tokens/s all streams | decode vs batch 1 | request p50 |',
-      '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+      '| server | clients | requests (clients x each) | answered (of which empty) | deliberate 429 | other errors | TTFT p50 | TTFT p95 | tokens/s per stream (median) | tokens/s all streams | all streams vs batch 1 | decode tokens/s all streams | decode vs batch 1 | request p50 | prompt tokens cached |',
+      '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
       ...levels.map((l, i) => row(`batched (maxBatch ${ready.maxBatch})`, l, single.levels[i])),
       ...single.levels.map((l) => row('batch 1', l, undefined)),
     ];
@@ -371,6 +383,7 @@ async function main(): Promise<void> {
       `Errors other than deliberate 429s: ${otherErrors} (target: none) — ${otherErrors === 0 ? 'pass' : 'FAIL'}.`,
       `Batching at 8 streams: ${f(speed8, 2)}x the batch-1 aggregate tokens/s, ${f(decode8, 2)}x its aggregate decode tokens/s (target: at least 4x) — ${speed8 >= 4 ? 'pass' : 'FAIL'}.`,
       'Decode tokens/s all streams: every delta after each stream\'s first, over the time in which at least one stream was decoding (the union of the streams\' first-to-last-delta spans): queue waits and prefill alone are left out. Prefill stays per request (docs/serving.md 9), so where it is a large part of each request the end-to-end ("all streams") gain stays below the decode gain.',
+      'Prompt tokens cached: over the level\'s answered requests, the `usage.prompt_tokens_details.cached_tokens` of their usage chunks (KV rows taken from the model\'s prompt prefix cache, docs/serving.md 9) of their `prompt_tokens`; both servers keep the default cache (32 MiB).',
       'TTFT: from sending the request to the first non-empty content delta, queue wait included (at batch 1 one request generates at a time, so with more clients most of it is waiting; batched, a request prefills on arrival and joins the running batch). "Empty" answers are complete streams (usage chunk, `[DONE]`) in which the untrained model ended at once with `<|im_end|>`; they count as answered and are left out of TTFT.',
       'Tokens are streamed content deltas (one per decoded token, except where a multi-byte character waits for its next token). Tokens/s per stream: (deltas − 1) / (last − first delta); all streams: every delta of the level / its wall time; "vs batch 1": that figure over the batch-1 server\'s at the same level.',
       "A 429 is counted when the answer has the OpenAI rate-limit shape (`error.type` 'rate_limit_error'); the client then goes on to its next request without retrying.",

@@ -223,21 +223,6 @@ export class KVCache {
     c.nextPosition = this.nextPosition;
     return c;
   }
-  /**
-   * A new cache holding a copy of the first `n` rows of every layer, in buffers of exactly `n`
-   * rows (the prompt prefix cache keeps these, docs/serving.md 9); its next position is `n`, as
-   * for text prefilled from position 0, one position per row.
-   */
-  copyPrefix(n: number): KVCache {
-    if (!(Number.isInteger(n) && n >= 0 && n <= this.length)) throw new Error(`KVCache.copyPrefix: n must be an integer in [0, ${this.length}], got ${n}`);
-    const c = new KVCache(this.numLayers);
-    const copy = (t: Tensor | null): Tensor | null => (t && n > 0 ? scope(() => t.narrow(1, 0, n).contiguous().clone()).keep() : null);
-    c.keyBuf = this.keyBuf.map(copy);
-    c.valueBuf = this.valueBuf.map(copy);
-    c.length = n;
-    c.nextPosition = n;
-    return c;
-  }
   /** A fork that keeps only the first `n` rows (the rest is never read and the next append writes over it). */
   forkPrefix(n: number): KVCache {
     if (!(Number.isInteger(n) && n >= 0 && n <= this.length)) throw new Error(`KVCache.forkPrefix: n must be an integer in [0, ${this.length}], got ${n}`);
