@@ -104,6 +104,7 @@ export function renderLossPlot(records: readonly MetricsRecord[], options: LossP
   const title = options.title ?? 'training loss';
   const logY = options.logY ?? false;
   const data = seriesPoints(records, options.series ?? defaultSeries(records), logY, options.maxPoints ?? 1500);
+  if (options.band && logY) throw new Error('renderLossPlot: a band (+- se) is drawn on a linear y axis only; logY and band were both given');
   const band = options.band ? bandPoints(records, options.band) : [];
   const all = [...data.flatMap((d) => d.points), ...band.flatMap(([x, lo, hi]): [number, number][] => [[x, lo], [x, hi]])];
   const out: string[] = [];

@@ -107,3 +107,8 @@ test("the x axis label is 'step' unless xLabel names another", () => {
   assert.match(svg, />epoch &lt;0 &amp; 1&gt;<\/text>/);
   assert.doesNotMatch(svg, />step<\/text>/);
 });
+
+test('a band on a logarithmic axis is refused by name (its lower edge can be <= 0)', () => {
+  const recs: MetricsRecord[] = [{ step: 0, r: 1, se: 2 }, { step: 1, r: 2, se: 0.1 }];
+  assert.throws(() => renderLossPlot(recs, { series: ['r'], band: { series: 'r', se: 'se' }, logY: true }), /logY and band/);
+});
