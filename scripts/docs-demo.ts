@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import sharp from 'sharp';
 import { chromium } from 'playwright-core';
-import { writeLossPlot } from '../src/train/index.js';
+import { evalRiseOf, readMetrics, renderLossPlot, writeLossPlot } from '../src/train/index.js';
 
 const root = resolve(process.argv[2] ?? 'runs/demo/UniCharacter-Tessel/full');
 const out = resolve(process.argv[3] ?? 'docs/demo');
@@ -26,6 +26,21 @@ async function grid(files: string[], labels: string[], dest: string, cell = 128)
     .toFile(dest);
 }
 
+/**
+ * The held-out evaluation reward per epoch with its band of +- one seed standard error, the
+ * starting model at step 0 (eval_start_*), and the rise against its noise in the title.
+ */
+function writeEvalCurve(metricsPath: string, dest: string): void {
+  const metrics = readMetrics(metricsPath);
+  const first = metrics[0];
+  if (!first || typeof first.eval_start_reward !== 'number') return;
+  const start = { step: 0, eval_reward: first.eval_start_reward, eval_reward_se: first.eval_start_reward_se as number };
+  const r = evalRiseOf(metrics as unknown as Record<string, unknown>[]);
+  const f = (v: number): string => (Number.isFinite(v) ? v.toFixed(3) : 'n/a');
+  const title = `held-out eval reward (+- 1 seed s.e.): rise ${f(r.rise)}; noise: paired seeds ${f(r.pairedSe)}, epoch-to-epoch ${f(r.epochNoise)}`;
+  writeFileSync(dest, renderLossPlot([start, ...metrics], { series: ['eval_reward'], band: { series: 'eval_reward', se: 'eval_reward_se' }, title, xLabel: 'epoch (0: before the first update)' }));
+}
+
 async function main(): Promise<void> {
   const timings = JSON.parse(readFileSync(join(root, 'timings.json'), 'utf8')) as { totalSeconds: number; stages: { name: string; seconds: number; reused: boolean }[] };
   copyFileSync(join(root, 'sft', 'loss.svg'), join(out, 'sft-loss.svg'));
@@ -35,6 +50,7 @@ async function main(): Promise<void> {
     series: ['reward', 'eval_reward', 'reward_vqa', 'reward_clip', 'reward_div', 'reward_dino', 'identity_similarity'],
     title: 'Character-GRPO rewards per epoch',
   });
+  writeEvalCurve(join(root, 'grpo', 'metrics.jsonl'), join(out, 'grpo-eval.svg'));
   copyFileSync(join(root, 'eval', 'report.md'), join(out, 'report.md'));
 
   // SFT: the sampled image at each interval, after the VAE's reconstruction grid.

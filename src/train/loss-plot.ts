@@ -14,6 +14,14 @@ export interface LossPlotOptions {
   logY?: boolean;
   /** Points per series at most; longer series are averaged in equal buckets (default 1500). */
   maxPoints?: number;
+  /**
+   * A shaded band of +- one `se` metric around the `series` metric (e.g. an evaluation reward and
+   * its standard error over seeds), drawn under the lines; points without both values are left out.
+   * Not downsampled: meant for short per-epoch curves.
+   */
+  band?: { series: string; se: string };
+  /** The x axis label (default 'step'; a GRPO run's records count epochs). */
+  xLabel?: string;
 }
 
 const COLORS = ['#1f77b4', '#d62728', '#2ca02c', '#ff7f0e', '#9467bd', '#8c564b', '#e377c2', '#17becf'];
@@ -85,7 +93,8 @@ interface Frame {
   sy: (y: number) => number;
 }
 
-const MARGIN = { left: 64, right: 120, top: 32, bottom: 44 };
+// The right margin holds the legend: a metric name and its last value, up to ~22 characters.
+const MARGIN = { left: 64, right: 160, top: 32, bottom: 44 };
 const r2 = (v: number): string => String(Math.round(v * 100) / 100);
 
 /** The SVG text of a plot of `series` against step. */
@@ -95,7 +104,9 @@ export function renderLossPlot(records: readonly MetricsRecord[], options: LossP
   const title = options.title ?? 'training loss';
   const logY = options.logY ?? false;
   const data = seriesPoints(records, options.series ?? defaultSeries(records), logY, options.maxPoints ?? 1500);
-  const all = data.flatMap((d) => d.points);
+  if (options.band && logY) throw new Error('renderLossPlot: a band (+- se) is drawn on a linear y axis only; logY and band were both given');
+  const band = options.band ? bandPoints(records, options.band) : [];
+  const all = [...data.flatMap((d) => d.points), ...band.flatMap(([x, lo, hi]): [number, number][] => [[x, lo], [x, hi]])];
   const out: string[] = [];
   out.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="11">`);
   out.push(`<title>${escapeXml(title)}</title>`);
@@ -105,7 +116,8 @@ export function renderLossPlot(records: readonly MetricsRecord[], options: LossP
     out.push(`<text x="${width / 2}" y="${height / 2}" text-anchor="middle" fill="#666666">no data yet</text>`);
   } else {
     const frame = plotFrame(all, width, height, logY);
-    drawAxes(out, frame, logY, height);
+    drawAxes(out, frame, logY, height, options.xLabel ?? 'step');
+    if (band.length > 0) drawBand(out, frame, band, options.band!);
     drawSeries(out, frame, data);
   }
   out.push('</svg>');
@@ -149,8 +161,8 @@ function plotFrame(all: [number, number][], width: number, height: number, logY:
   return { m, pw, ph, x0, x1, y0, y1, sx, sy };
 }
 
-/** Grid lines, the plot border, tick labels and the step label. */
-function drawAxes(out: string[], { m, pw, ph, x0, x1, y0, y1, sx, sy }: Frame, logY: boolean, height: number): void {
+/** Grid lines, the plot border, tick labels and the x axis label. */
+function drawAxes(out: string[], { m, pw, ph, x0, x1, y0, y1, sx, sy }: Frame, logY: boolean, height: number, xLabel: string): void {
   out.push(`<g stroke="#dddddd" stroke-width="1">`);
   const yTicks = logY
     ? niceTicks(y0, y1, 5).map((e) => 10 ** e)
@@ -163,8 +175,26 @@ function drawAxes(out: string[], { m, pw, ph, x0, x1, y0, y1, sx, sy }: Frame, l
   out.push('<g fill="#333333">');
   for (const t of yTicks) out.push(`<text x="${m.left - 6}" y="${r2(sy(t) + 4)}" text-anchor="end">${escapeXml(label(t))}</text>`);
   for (const t of xTicks) out.push(`<text x="${r2(sx(t))}" y="${m.top + ph + 16}" text-anchor="middle">${escapeXml(label(t))}</text>`);
-  out.push(`<text x="${m.left + pw / 2}" y="${height - 8}" text-anchor="middle">step</text>`);
+  out.push(`<text x="${m.left + pw / 2}" y="${height - 8}" text-anchor="middle">${escapeXml(xLabel)}</text>`);
   out.push('</g>');
+}
+
+/** [step, value - se, value + se] of each record with both values finite. */
+function bandPoints(records: readonly MetricsRecord[], b: { series: string; se: string }): [number, number, number][] {
+  const out: [number, number, number][] = [];
+  for (const r of records) {
+    const v = r[b.series];
+    const se = r[b.se];
+    if (typeof v === 'number' && typeof se === 'number' && Number.isFinite(v) && Number.isFinite(se) && Number.isFinite(r.step)) out.push([r.step, v - se, v + se]);
+  }
+  return out;
+}
+
+/** The band as one polygon: along the upper edge, back along the lower one. */
+function drawBand(out: string[], { sx, sy }: Frame, band: [number, number, number][], b: { series: string; se: string }): void {
+  const upper = band.map(([x, , hi]) => `${r2(sx(x))},${r2(sy(hi))}`);
+  const lower = band.map(([x, lo]) => `${r2(sx(x))},${r2(sy(lo))}`).reverse();
+  out.push(`<polygon class="band" data-series="${escapeXml(b.series)}" data-se="${escapeXml(b.se)}" fill="#1f77b4" fill-opacity="0.15" stroke="none" points="${[...upper, ...lower].join(' ')}"/>`);
 }
 
 /** One polyline per series and a legend entry with its last value. */

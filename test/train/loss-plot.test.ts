@@ -71,3 +71,44 @@ test('writeLossPlot reads metrics.jsonl and writes the SVG', async () => {
     assert.match(svg, /data-series="ce"/);
   });
 });
+
+test('a band of +- se around a series: one polygon whose edges the line bisects, heights in the ratio of the errors', () => {
+  // Steps 0, 1, 2 with values 1, 2, 1.5 and errors 0.5, 0.25, 0 (step 3 has no error: left out).
+  const recs: MetricsRecord[] = [
+    { step: 0, eval_reward: 1, eval_reward_se: 0.5 }, { step: 1, eval_reward: 2, eval_reward_se: 0.25 },
+    { step: 2, eval_reward: 1.5, eval_reward_se: 0 }, { step: 3, eval_reward: 1.7 },
+  ];
+  const svg = renderLossPlot(recs, { series: ['eval_reward'], band: { series: 'eval_reward', se: 'eval_reward_se' } });
+  assertWellFormed(svg);
+  const polygons = [...svg.matchAll(/<polygon class="band"[^>]* points="([^"]+)"/g)].map((m) => m[1]!);
+  assert.equal(polygons.length, 1);
+  const pts = polygons[0]!.split(' ').map((p) => p.split(',').map(Number) as [number, number]);
+  assert.equal(pts.length, 6, 'three steps up, three back');
+  const upper = pts.slice(0, 3);
+  const lower = pts.slice(3).reverse();
+  const line = svg.match(/<polyline class="series" data-series="eval_reward"[^>]* points="([^"]+)"/)![1]!.split(' ').map((p) => p.split(',').map(Number));
+  for (let i = 0; i < 3; i++) {
+    assert.equal(upper[i]![0], line[i]![0]);
+    assert.equal(lower[i]![0], line[i]![0]);
+    assert.ok(Math.abs((upper[i]![1] + lower[i]![1]) / 2 - line[i]![1]!) <= 0.01, `step ${i}: the line is midway`);
+  }
+  const height = (i: number): number => lower[i]![1] - upper[i]![1];
+  assert.ok(Math.abs(height(1) / height(0) - 0.5) < 1e-3, `${height(1)} / ${height(0)}`);
+  assert.equal(height(2), 0);
+  // The band widens the frame: its top (value 1.5 at step 0) is inside the plot.
+  assert.ok(upper[0]![1] >= 32, 'inside the top margin');
+});
+
+test("the x axis label is 'step' unless xLabel names another", () => {
+  const recs: MetricsRecord[] = [{ step: 0, loss: 1 }, { step: 1, loss: 0.5 }];
+  assert.match(renderLossPlot(recs), />step<\/text>/);
+  const svg = renderLossPlot(recs, { xLabel: 'epoch <0 & 1>' });
+  assertWellFormed(svg);
+  assert.match(svg, />epoch &lt;0 &amp; 1&gt;<\/text>/);
+  assert.doesNotMatch(svg, />step<\/text>/);
+});
+
+test('a band on a logarithmic axis is refused by name (its lower edge can be <= 0)', () => {
+  const recs: MetricsRecord[] = [{ step: 0, r: 1, se: 2 }, { step: 1, r: 2, se: 0.1 }];
+  assert.throws(() => renderLossPlot(recs, { series: ['r'], band: { series: 'r', se: 'se' }, logY: true }), /logY and band/);
+});
